@@ -74,7 +74,9 @@ pub enum EnvelopeError {
         source: KeyError,
     },
     /// A signature by a known key does not verify: the envelope was altered or forged.
-    #[error("signature {index} by key {key_id} does not verify: the envelope was altered or forged")]
+    #[error(
+        "signature {index} by key {key_id} does not verify: the envelope was altered or forged"
+    )]
     BadSignature {
         /// Position of the signature in the envelope.
         index: usize,
@@ -96,7 +98,12 @@ pub enum EnvelopeError {
 
 /// The DSSE pre-authentication encoding of `payload` with `payload_type`.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let header = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len());
+    let header = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    );
     let mut out = Vec::with_capacity(header.len() + payload.len());
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(payload);
@@ -108,9 +115,16 @@ pub fn sign(payload_type: PayloadType, payload: Vec<u8>, signers: &[&SigningKey]
     let encoded = pae(payload_type.as_str(), &payload);
     let signatures = signers
         .iter()
-        .map(|key| Signature { key_id: key.key_id().to_string(), sig: key.sign(&encoded).to_vec() })
+        .map(|key| Signature {
+            key_id: key.key_id().to_string(),
+            sig: key.sign(&encoded).to_vec(),
+        })
         .collect();
-    Envelope { payload, payload_type: payload_type.as_str().to_owned(), signatures }
+    Envelope {
+        payload,
+        payload_type: payload_type.as_str().to_owned(),
+        signatures,
+    }
 }
 
 /// Serializes `message` and signs it.
@@ -229,7 +243,39 @@ pub fn verify<R: KeyResolver + ?Sized>(
     if signers.is_empty() {
         return Err(EnvelopeError::NoKnownSigner(unknown.join(", ")));
     }
-    Ok(VerifiedEnvelope { envelope: envelope.clone(), payload_type: expected, signers })
+    Ok(VerifiedEnvelope {
+        envelope: envelope.clone(),
+        payload_type: expected,
+        signers,
+    })
+}
+
+/// Decodes the payload of an envelope read back from this node's own ledger.
+///
+/// Only verified envelopes are ever recorded, so re-verifying on every read (or on a rebuild years later,
+/// after keys rotated) would add nothing. Never use this on an envelope that came from the network.
+pub fn decode_recorded<M: Message + Default>(
+    envelope: &Envelope,
+    expected: PayloadType,
+) -> Result<M, EnvelopeError> {
+    if envelope.payload_type != expected.as_str() {
+        return Err(EnvelopeError::WrongPayloadType {
+            found: envelope.payload_type.chars().take(100).collect(),
+            expected: expected.as_str().to_owned(),
+        });
+    }
+    M::decode(envelope.payload.as_slice()).map_err(|e| EnvelopeError::Decode {
+        payload_type: expected.as_str().to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// SHA-256 of an envelope's payload: what delivery receipts bind to.
+pub fn payload_digest(envelope: &Envelope) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, &envelope.payload);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
 }
 
 #[cfg(test)]
@@ -260,7 +306,10 @@ mod tests {
     #[test]
     fn sign_then_verify_then_decode() {
         let key = fixed_key(1);
-        let message = Signature { key_id: "x".into(), sig: vec![1, 2, 3] };
+        let message = Signature {
+            key_id: "x".into(),
+            sig: vec![1, 2, 3],
+        };
         let envelope = sign_message(PayloadType::Receipt, &message, &[&key]);
         let verified = verify(&envelope, PayloadType::Receipt, &key.public_key()).unwrap();
         assert_eq!(verified.signers(), &[key.key_id()]);
@@ -282,7 +331,10 @@ mod tests {
         let mut envelope = sign(PayloadType::Alert, b"payload".to_vec(), &[&actual]);
         envelope.signatures[0].key_id = claimed.key_id().to_string();
         let err = verify(&envelope, PayloadType::Alert, &claimed.public_key()).unwrap_err();
-        assert!(matches!(err, EnvelopeError::BadSignature { index: 0, .. }), "{err}");
+        assert!(
+            matches!(err, EnvelopeError::BadSignature { index: 0, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -298,7 +350,10 @@ mod tests {
             verify(&envelope, PayloadType::Alert, &other.public_key()),
             Err(EnvelopeError::NoKnownSigner(_))
         ));
-        let unsigned = Envelope { signatures: vec![], ..envelope };
+        let unsigned = Envelope {
+            signatures: vec![],
+            ..envelope
+        };
         assert_eq!(
             verify(&unsigned, PayloadType::Alert, &key.public_key()).unwrap_err(),
             EnvelopeError::Unsigned

@@ -93,7 +93,8 @@ impl FromStr for KeyId {
     type Err = KeyError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let is_lower_hex = s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let is_lower_hex =
+            s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if !is_lower_hex {
             return Err(KeyError::KeyIdFormat(s.chars().take(80).collect()));
         }
@@ -185,7 +186,11 @@ impl SigningKey {
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
             .map_err(|e| KeyError::Pkcs8(e.to_string()))?;
         let public = PublicKey::from_bytes(pair.public_key().as_ref())?;
-        Ok(Self { pair, pkcs8: der.to_vec(), public })
+        Ok(Self {
+            pair,
+            pkcs8: der.to_vec(),
+            public,
+        })
     }
 
     /// A key from PEM text with label `PRIVATE KEY`.

@@ -4,10 +4,14 @@
 //! **Architecture invariant:** this crate performs no I/O: no files, no network, no database. Callers read
 //! and write bytes; this crate decides what they mean and whether they are valid.
 
+pub mod alert;
 pub mod codes;
 pub mod envelope;
+pub mod ids;
 pub mod keys;
 pub mod pem;
+pub mod sample;
 pub mod time;
+pub mod validation;
 
 pub use tulpar_proto::v1 as proto;

@@ -42,7 +42,10 @@ pub fn decode(label: &str, text: &str) -> Result<Vec<u8>, PemError> {
     let stop = rest
         .find(&end)
         .ok_or_else(|| PemError::Unterminated(label.to_owned()))?;
-    let body: String = rest[..stop].chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let body: String = rest[..stop]
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     STANDARD
         .decode(body)
         .map_err(|_| PemError::Base64(label.to_owned()))
@@ -56,7 +59,10 @@ mod tests {
     fn round_trip_with_long_body() {
         let der: Vec<u8> = (0..=255).collect();
         let text = encode("TEST", &der);
-        assert!(text.lines().all(|l| l.len() <= 64 || l.starts_with("-----")));
+        assert!(
+            text.lines()
+                .all(|l| l.len() <= 64 || l.starts_with("-----"))
+        );
         assert_eq!(decode("TEST", &text).unwrap(), der);
     }
 

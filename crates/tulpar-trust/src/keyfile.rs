@@ -47,7 +47,10 @@ pub enum KeyFileError {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> KeyFileError + '_ {
-    move |source| KeyFileError::Io { path: path.to_owned(), source }
+    move |source| KeyFileError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Writes `key` to a new file at `path` with mode 0600. Never overwrites an existing file.
@@ -59,20 +62,34 @@ pub fn write_private_key(path: &Path, key: &SigningKey) -> Result<(), KeyFileErr
         .open(path)
         .map_err(|source| match source.kind() {
             std::io::ErrorKind::AlreadyExists => KeyFileError::Exists(path.to_owned()),
-            _ => KeyFileError::Io { path: path.to_owned(), source },
+            _ => KeyFileError::Io {
+                path: path.to_owned(),
+                source,
+            },
         })?;
-    file.write_all(key.to_pem().as_bytes()).map_err(io_error(path))?;
+    file.write_all(key.to_pem().as_bytes())
+        .map_err(io_error(path))?;
     file.sync_all().map_err(io_error(path))
 }
 
 /// Reads a private key, refusing a file that group or others may read or write.
 pub fn read_private_key(path: &Path) -> Result<SigningKey, KeyFileError> {
-    let mode = fs::metadata(path).map_err(io_error(path))?.permissions().mode() & 0o777;
+    let mode = fs::metadata(path)
+        .map_err(io_error(path))?
+        .permissions()
+        .mode()
+        & 0o777;
     if mode & 0o077 != 0 {
-        return Err(KeyFileError::TooOpen { path: path.to_owned(), mode });
+        return Err(KeyFileError::TooOpen {
+            path: path.to_owned(),
+            mode,
+        });
     }
     let text = fs::read_to_string(path).map_err(io_error(path))?;
-    SigningKey::from_pem(&text).map_err(|source| KeyFileError::Key { path: path.to_owned(), source })
+    SigningKey::from_pem(&text).map_err(|source| KeyFileError::Key {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Writes a public key (SPKI PEM, mode 0644) to a new file at `path`.
@@ -84,16 +101,23 @@ pub fn write_public_key(path: &Path, key: &PublicKey) -> Result<(), KeyFileError
         .open(path)
         .map_err(|source| match source.kind() {
             std::io::ErrorKind::AlreadyExists => KeyFileError::Exists(path.to_owned()),
-            _ => KeyFileError::Io { path: path.to_owned(), source },
+            _ => KeyFileError::Io {
+                path: path.to_owned(),
+                source,
+            },
         })?;
-    file.write_all(key.to_pem().as_bytes()).map_err(io_error(path))?;
+    file.write_all(key.to_pem().as_bytes())
+        .map_err(io_error(path))?;
     file.sync_all().map_err(io_error(path))
 }
 
 /// Reads a public key file (SPKI PEM).
 pub fn read_public_key(path: &Path) -> Result<PublicKey, KeyFileError> {
     let text = fs::read_to_string(path).map_err(io_error(path))?;
-    PublicKey::from_pem(&text).map_err(|source| KeyFileError::Key { path: path.to_owned(), source })
+    PublicKey::from_pem(&text).map_err(|source| KeyFileError::Key {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]

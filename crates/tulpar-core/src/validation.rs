@@ -1,0 +1,244 @@
+//! Collecting every rule a message breaks, each with the path of the offending field.
+//!
+//! Validation never stops at the first problem: an officer fixing a draft wants the whole list at once,
+//! and a customs system wants one `google.rpc.BadRequest` with every field violation.
+
+use std::fmt;
+
+use crate::codes::InvalidCode;
+
+/// One broken rule: the field path (proto field names, e.g. `consignment.containers[1]`) and the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Path of the field, as proto field names with indexes.
+    pub field: String,
+    /// What is wrong with it, for people.
+    pub rule: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.rule)
+    }
+}
+
+/// Every rule a message breaks; never empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Violations(Vec<Violation>);
+
+impl Violations {
+    /// A single violation.
+    pub fn single(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self(vec![Violation {
+            field: field.into(),
+            rule: rule.into(),
+        }])
+    }
+
+    /// The violations, in the order the fields were checked.
+    pub fn as_slice(&self) -> &[Violation] {
+        &self.0
+    }
+
+    /// The violations, by value.
+    pub fn into_vec(self) -> Vec<Violation> {
+        self.0
+    }
+
+    /// How many rules were broken.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false: a `Violations` holds at least one.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Violations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, violation) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{violation}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Walks a message, tracking the field path and collecting violations.
+#[derive(Debug, Default)]
+pub(crate) struct Checker {
+    path: Vec<String>,
+    found: Vec<Violation>,
+}
+
+impl Checker {
+    /// The path of `field` under the current position.
+    fn path_of(&self, field: &str) -> String {
+        let mut path = self.path.join(".");
+        if !field.is_empty() {
+            if !path.is_empty() && !field.starts_with('[') {
+                path.push('.');
+            }
+            path.push_str(field);
+        }
+        path
+    }
+
+    /// Records a violation of `field` (relative to the current position; "" for the position itself).
+    pub(crate) fn fail(&mut self, field: &str, rule: impl Into<String>) {
+        let field = self.path_of(field);
+        self.found.push(Violation {
+            field,
+            rule: rule.into(),
+        });
+    }
+
+    /// Runs `check` with `field` appended to the path.
+    pub(crate) fn within<T>(&mut self, field: &str, check: impl FnOnce(&mut Self) -> T) -> T {
+        self.path.push(field.to_owned());
+        let result = check(self);
+        self.path.pop();
+        result
+    }
+
+    /// Runs `check` for each item with `field[i]` as the path.
+    pub(crate) fn each<'a, I>(
+        &mut self,
+        field: &str,
+        items: &'a [I],
+        mut check: impl FnMut(&mut Self, &'a I),
+    ) {
+        for (i, item) in items.iter().enumerate() {
+            self.within(&format!("{field}[{i}]"), |c| check(c, item));
+        }
+    }
+
+    /// Parses a code, recording the violation on failure.
+    pub(crate) fn code<T>(
+        &mut self,
+        field: &str,
+        value: &str,
+        parse: impl FnOnce(&str) -> Result<T, InvalidCode>,
+    ) -> Option<T> {
+        match parse(value) {
+            Ok(code) => Some(code),
+            Err(invalid) => {
+                self.fail(field, invalid.to_string());
+                None
+            }
+        }
+    }
+
+    /// Checks free text: at most `max_chars` characters and no control characters (newlines and tabs
+    /// are allowed where `multiline`).
+    pub(crate) fn text(&mut self, field: &str, value: &str, max_chars: usize, multiline: bool) {
+        let chars = value.chars().count();
+        if chars > max_chars {
+            self.fail(
+                field,
+                format!("has {chars} characters; at most {max_chars} are allowed"),
+            );
+        }
+        let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+        if let Some(bad) = value.chars().find(|c| c.is_control() && !allowed(*c)) {
+            self.fail(
+                field,
+                format!("contains the control character U+{:04X}", u32::from(bad)),
+            );
+        }
+    }
+
+    /// Checks required free text.
+    pub(crate) fn required_text(
+        &mut self,
+        field: &str,
+        value: &str,
+        max_chars: usize,
+        multiline: bool,
+    ) {
+        if value.trim().is_empty() {
+            self.fail(field, "is required");
+        } else {
+            self.text(field, value, max_chars, multiline);
+        }
+    }
+
+    /// Checks a list is at most `max` long.
+    pub(crate) fn at_most<I>(&mut self, field: &str, items: &[I], max: usize) {
+        if items.len() > max {
+            self.fail(
+                field,
+                format!("has {} items; at most {max} are allowed", items.len()),
+            );
+        }
+    }
+
+    /// Checks a proto enum value is known and not the UNSPECIFIED zero.
+    pub(crate) fn enumeration<E: TryFrom<i32>>(
+        &mut self,
+        field: &str,
+        raw: i32,
+        name: &str,
+    ) -> Option<E> {
+        if raw == 0 {
+            self.fail(field, format!("is required (one of the {name} values)"));
+            return None;
+        }
+        match E::try_from(raw) {
+            Ok(value) => Some(value),
+            Err(_) => {
+                self.fail(field, format!("{raw} is not a known {name} value"));
+                None
+            }
+        }
+    }
+
+    /// The violations found, if any.
+    pub(crate) fn finish(self) -> Result<(), Violations> {
+        if self.found.is_empty() {
+            Ok(())
+        } else {
+            Err(Violations(self.found))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_nest_with_dots_and_indexes() {
+        let mut checker = Checker::default();
+        checker.within("consignment", |c| {
+            c.each("containers", &["a", "b"], |c, _| c.fail("", "bad"));
+            c.within("route", |c| c.fail("loading.locode", "bad"));
+        });
+        checker.fail("narrative", "too long");
+        let found = checker.finish().unwrap_err().to_string();
+        assert_eq!(
+            found,
+            "consignment.containers[0]: bad\nconsignment.containers[1]: bad\n\
+             consignment.route.loading.locode: bad\nnarrative: too long"
+        );
+    }
+
+    #[test]
+    fn text_limits_count_characters_not_bytes() {
+        let mut checker = Checker::default();
+        checker.text("narrative", "контейнер", 9, false);
+        assert!(checker.finish().is_ok());
+        let mut checker = Checker::default();
+        checker.text("name", "a\u{7}b", 10, false);
+        checker.text("narrative", "line\nline", 10, true);
+        let found = checker.finish().unwrap_err();
+        assert_eq!(
+            found.to_string(),
+            "name: contains the control character U+0007"
+        );
+    }
+}
