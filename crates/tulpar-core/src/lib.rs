@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod ids;
 pub mod keys;
 pub mod pem;
+pub mod response;
 pub mod sample;
 pub mod time;
 pub mod validation;

@@ -35,6 +35,33 @@ impl Violations {
         }])
     }
 
+    /// The violations of `(field, rule)` pairs, or `None` when there are none.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Option<Self> {
+        let found: Vec<Violation> = pairs
+            .into_iter()
+            .map(|(field, rule)| Violation { field, rule })
+            .collect();
+        (!found.is_empty()).then_some(Self(found))
+    }
+
+    /// The same violations with `parent.` before each field path, for a message checked inside a
+    /// request (`origin` becomes `content.origin`).
+    pub fn prefixed(self, parent: &str) -> Self {
+        let join = |field: String| match field.as_str() {
+            "" => parent.to_owned(),
+            _ => format!("{parent}.{field}"),
+        };
+        Self(
+            self.0
+                .into_iter()
+                .map(|v| Violation {
+                    field: join(v.field),
+                    rule: v.rule,
+                })
+                .collect(),
+        )
+    }
+
     /// The violations, in the order the fields were checked.
     pub fn as_slice(&self) -> &[Violation] {
         &self.0
@@ -225,6 +252,21 @@ mod tests {
             "consignment.containers[0]: bad\nconsignment.containers[1]: bad\n\
              consignment.route.loading.locode: bad\nnarrative: too long"
         );
+    }
+
+    #[test]
+    fn prefixing_nests_paths_under_the_request_field() {
+        let violations = Violations::from_pairs(vec![
+            ("origin.unit".into(), "bad".into()),
+            (String::new(), "missing".into()),
+        ])
+        .unwrap()
+        .prefixed("content");
+        assert_eq!(
+            violations.to_string(),
+            "content.origin.unit: bad\ncontent: missing"
+        );
+        assert!(Violations::from_pairs(Vec::new()).is_none());
     }
 
     #[test]
