@@ -72,8 +72,8 @@ pub fn write_private_key(path: &Path, key: &SigningKey) -> Result<(), KeyFileErr
     file.sync_all().map_err(io_error(path))
 }
 
-/// Reads a private key, refusing a file that group or others may read or write.
-pub fn read_private_key(path: &Path) -> Result<SigningKey, KeyFileError> {
+/// Refuses a secret file (any private key, also a TLS key) that group or others may read or write.
+pub fn check_private_permissions(path: &Path) -> Result<(), KeyFileError> {
     let mode = fs::metadata(path)
         .map_err(io_error(path))?
         .permissions()
@@ -85,6 +85,12 @@ pub fn read_private_key(path: &Path) -> Result<SigningKey, KeyFileError> {
             mode,
         });
     }
+    Ok(())
+}
+
+/// Reads a private key, refusing a file that group or others may read or write.
+pub fn read_private_key(path: &Path) -> Result<SigningKey, KeyFileError> {
+    check_private_permissions(path)?;
     let text = fs::read_to_string(path).map_err(io_error(path))?;
     SigningKey::from_pem(&text).map_err(|source| KeyFileError::Key {
         path: path.to_owned(),
