@@ -12,7 +12,8 @@ pub mod v1 {
 }
 
 /// The encoded `FileDescriptorSet` of all v1 files, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tulpar_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/tulpar_descriptor.bin"));
 
 /// Well-known protobuf types (`Timestamp`) with proto3 JSON support.
 pub use pbjson_types;
