@@ -1,4 +1,5 @@
 //! Directories and the trust store: every refusal names the rule that failed.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap too
 
 mod common;
 
@@ -33,7 +34,9 @@ fn next_version(
         verify_directory(current, &country.made.root.public_key(), country.code).unwrap();
     let mut draft = DirectoryDraft::from_verified(&verified);
     edit(&mut draft);
-    draft.sign(&country.made.root, now, DEFAULT_VALIDITY).unwrap()
+    draft
+        .sign(&country.made.root, now, DEFAULT_VALIDITY)
+        .unwrap()
 }
 
 #[test]
@@ -189,7 +192,13 @@ fn a_unit_key_used_for_the_wrong_country_is_refused() {
         .unwrap();
     // A unit key may not sign receipts.
     let err = store
-        .check_unit_key(kz.code, &unit("KZ-AKTAU-PCU"), &kz_key, Purpose::Receipt, now)
+        .check_unit_key(
+            kz.code,
+            &unit("KZ-AKTAU-PCU"),
+            &kz_key,
+            Purpose::Receipt,
+            now,
+        )
         .unwrap_err();
     assert!(err.to_string().starts_with("rule purpose:"), "{err}");
 }
@@ -222,8 +231,14 @@ fn rotated_keys_keep_verifying_old_signatures_and_revocation_cuts_from_its_time(
     let err = envelope::verify(&signed_2026, PayloadType::Alert, &resolver).unwrap_err();
     assert!(matches!(err, EnvelopeError::NoKnownSigner(_)), "{err}");
     let refusal = resolver.refusals().pop().unwrap();
-    assert!(matches!(refusal, KeyRuleError::RotatedOut { .. }), "{refusal}");
-    assert!(refusal.to_string().starts_with("rule validity:"), "{refusal}");
+    assert!(
+        matches!(refusal, KeyRuleError::RotatedOut { .. }),
+        "{refusal}"
+    );
+    assert!(
+        refusal.to_string().starts_with("rule validity:"),
+        "{refusal}"
+    );
 
     // The new key is compromised; revoked from mid-2028 (directory v3 published in 2029, while v2
     // would have expired: the store clock says 2030, so move it back to publication time).
@@ -234,10 +249,22 @@ fn rotated_keys_keep_verifying_old_signatures_and_revocation_cuts_from_its_time(
     });
     store.accept_directory(&v3).unwrap();
     store
-        .check_unit_key(kz.code, &aktau, &new_key.key_id(), Purpose::Alert, year(2028))
+        .check_unit_key(
+            kz.code,
+            &aktau,
+            &new_key.key_id(),
+            Purpose::Alert,
+            year(2028),
+        )
         .unwrap();
     let err = store
-        .check_unit_key(kz.code, &aktau, &new_key.key_id(), Purpose::Alert, year(2029))
+        .check_unit_key(
+            kz.code,
+            &aktau,
+            &new_key.key_id(),
+            Purpose::Alert,
+            year(2029),
+        )
         .unwrap_err();
     assert!(
         err.to_string().starts_with("rule revocation:") && err.to_string().contains("compromised"),
@@ -251,13 +278,19 @@ fn root_rotation_is_followed_through_endorsement() {
     let (dir, store) = store_with(&[&kz]);
     let now = SystemTime::now();
     let new_root = SigningKey::generate().unwrap();
-    let verified = verify_directory(&kz.made.directory, &kz.made.root.public_key(), kz.code).unwrap();
+    let verified =
+        verify_directory(&kz.made.directory, &kz.made.root.public_key(), kz.code).unwrap();
     let mut draft = DirectoryDraft::from_verified(&verified);
     draft
         .rotate_root(&kz.made.root, &new_root.public_key(), now)
         .unwrap();
     // The old root may no longer sign once it handed over.
-    assert!(draft.clone().sign(&kz.made.root, now, DEFAULT_VALIDITY).is_err());
+    assert!(
+        draft
+            .clone()
+            .sign(&kz.made.root, now, DEFAULT_VALIDITY)
+            .is_err()
+    );
     let v2 = draft.sign(&new_root, now, DEFAULT_VALIDITY).unwrap();
     let accepted = store.accept_directory(&v2).unwrap();
     assert_eq!(accepted.current_root(), new_root.public_key());
@@ -266,16 +299,21 @@ fn root_rotation_is_followed_through_endorsement() {
     let rogue = SigningKey::generate().unwrap();
     let mut directory = accepted.directory().clone();
     directory.version = 3;
-    directory.root_keys.push(tulpar_trust::directory::root_key_entry(
-        kz.code,
-        &rogue.public_key(),
-        now,
-        Some(&rogue),
-    ));
+    directory
+        .root_keys
+        .push(tulpar_trust::directory::root_key_entry(
+            kz.code,
+            &rogue.public_key(),
+            now,
+            Some(&rogue),
+        ));
     let err = store
         .accept_directory(&tulpar_trust::directory::sign_directory(&directory, &rogue))
         .unwrap_err();
-    assert!(err.to_string().starts_with("rule root-endorsement:"), "{err}");
+    assert!(
+        err.to_string().starts_with("rule root-endorsement:"),
+        "{err}"
+    );
 
     // The store reloads from disk with the pinned (first) root and the rotated directory.
     let reopened = TrustStore::open(dir.path(), Arc::new(tulpar_core::time::SystemClock)).unwrap();
@@ -291,9 +329,17 @@ fn trust_add_refuses_a_fingerprint_mismatch_and_a_second_root() {
     let dir = tempfile::tempdir().unwrap();
     let store = TrustStore::open(dir.path(), Arc::new(tulpar_core::time::SystemClock)).unwrap();
     let err = store
-        .add_country(kz.code, kz.made.root.public_key(), &other.fingerprint(), None)
+        .add_country(
+            kz.code,
+            kz.made.root.public_key(),
+            &other.fingerprint(),
+            None,
+        )
         .unwrap_err();
-    assert!(matches!(err, StoreError::FingerprintMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::FingerprintMismatch { .. }),
+        "{err}"
+    );
     assert!(store.countries().is_empty());
     assert!(!dir.path().join("KZ").exists());
 
@@ -330,10 +376,7 @@ fn trust_add_refuses_a_fingerprint_mismatch_and_a_second_root() {
         .unwrap();
     assert!(dir.path().join("KZ/root.pub").exists());
     assert!(dir.path().join("KZ/directory.env").exists());
-    assert_eq!(
-        store.countries(),
-        vec![CountryCode::parse("KZ").unwrap()]
-    );
+    assert_eq!(store.countries(), vec![CountryCode::parse("KZ").unwrap()]);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Shared test helpers: countries made by the real key ceremony, and trust stores holding them.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -34,7 +34,8 @@ impl TestCountry {
             now,
         };
         let made = create_country(&plan).unwrap();
-        let identity = NodeIdentity::from_pem(&made.node_cert.pem, &made.node_cert.key_pem).unwrap();
+        let identity =
+            NodeIdentity::from_pem(&made.node_cert.pem, &made.node_cert.key_pem).unwrap();
         Self {
             code,
             made,
