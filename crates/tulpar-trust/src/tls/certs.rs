@@ -258,6 +258,11 @@ pub fn pem_cert(der: &CertificateDer<'_>) -> String {
     tulpar_core::pem::encode("CERTIFICATE", der)
 }
 
+/// The first certificate in PEM text.
+pub fn cert_from_pem(text: &str) -> Result<CertificateDer<'static>, TlsError> {
+    CertificateDer::from_pem_slice(text.as_bytes()).map_err(|e| TlsError::Pem(e.to_string()))
+}
+
 /// The lowercase hex SHA-256 of a certificate's SubjectPublicKeyInfo: how a TLS key is named in a
 /// directory's revocations.
 pub fn spki_sha256(cert: &CertificateDer<'_>) -> Result<[u8; 32], TlsError> {
