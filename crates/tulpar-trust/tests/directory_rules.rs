@@ -43,22 +43,28 @@ fn next_version(
 fn a_forged_directory_is_refused_by_the_signature_rule() {
     let kz = TestCountry::new("KZ", &["KZ-AKTAU-PCU"]);
     let (_dir, store) = store_with(&[&kz]);
-    let mut forged = next_version(&kz, &kz.made.directory, SystemTime::now(), |_| {});
-    // An attacker swaps in their own unit key after signing.
-    forged.payload[10] ^= 0x01;
+    let v2 = next_version(&kz, &kz.made.directory, SystemTime::now(), |_| {});
+    // An attacker swaps in their own unit key after signing, keeping the root's signature.
+    let mallory = SigningKey::generate().unwrap();
+    let mut directory: tulpar_core::proto::CountryDirectory =
+        prost::Message::decode(v2.payload.as_slice()).unwrap();
+    directory.units[0].keys[0].public_key = mallory.public_key().as_bytes().to_vec();
+    directory.units[0].keys[0].key_id = mallory.key_id().to_string();
+    let mut forged = v2.clone();
+    forged.payload = prost::Message::encode_to_vec(&directory);
     let err = store.accept_directory(&forged).unwrap_err();
     assert!(
         matches!(
             err,
-            StoreError::Directory(DirectoryError::Signature { .. })
-                | StoreError::NotADirectory(_)
-                | StoreError::Directory(DirectoryError::Invalid { .. })
+            StoreError::Directory(DirectoryError::Signature {
+                source: EnvelopeError::BadSignature { .. },
+                ..
+            })
         ),
         "{err}"
     );
 
     // Signed by a key that is not the root, but naming the root's key id.
-    let mallory = SigningKey::generate().unwrap();
     let mut impostor = envelope::sign(
         PayloadType::Directory,
         kz.made.directory.payload.clone(),

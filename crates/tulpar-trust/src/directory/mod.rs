@@ -8,6 +8,9 @@
 //! Keys are never dropped from a directory; each keeps its validity window, so [`VerifiedDirectory`]
 //! answers "was this key valid for this purpose at that time" for signatures made years ago.
 
+mod content;
+mod error;
+
 use std::collections::HashSet;
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -16,16 +19,16 @@ use prost::Message;
 use rustls_pki_types::CertificateDer;
 use tulpar_core::codes::{CountryCode, UnitId};
 use tulpar_core::envelope::{self, EnvelopeError, PayloadType};
+
+use content::{parse_content, parse_public_key, parse_time};
+pub use error::{DirectoryError, KeyRuleError, fmt_time};
 use tulpar_core::keys::{KeyId, PublicKey, SigningKey};
-use tulpar_core::time::{from_timestamp, to_timestamp, unix_seconds};
+use tulpar_core::time::{to_timestamp, unix_seconds};
 use tulpar_proto::pbjson_types::Timestamp;
 use tulpar_proto::v1::{CountryDirectory, DirectoryKey, Envelope, KeyPurpose, RootKey};
 
 /// How far a directory's issue time may lie ahead of the local clock before it is refused.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(300);
-
-/// Longest revocation reason accepted, in characters.
-const MAX_REASON_CHARS: usize = 500;
 
 /// What a key may sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,214 +79,6 @@ impl fmt::Display for Purpose {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// RFC 3339 in UTC, to the second, for messages.
-pub fn fmt_time(time: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// Why a directory was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DirectoryError {
-    /// The envelope's signature does not verify against the country's current root key.
-    #[error(
-        "rule signature: the directory is not signed by {country}'s current root key: {source}"
-    )]
-    Signature {
-        /// The country.
-        country: CountryCode,
-        /// What the envelope verifier found.
-        source: EnvelopeError,
-    },
-    /// The pinned root key does not appear in the directory's root chain.
-    #[error(
-        "rule pinned-root: the pinned root key {pinned} of {country} is not in the directory's root \
-         chain: it was signed by another authority"
-    )]
-    PinnedRootNotInChain {
-        /// The country.
-        country: CountryCode,
-        /// The pinned key.
-        pinned: KeyId,
-    },
-    /// A rotated root key is not endorsed by its predecessor.
-    #[error(
-        "rule root-endorsement: root_keys[{index}] ({key_id}) is not endorsed by the root key before it"
-    )]
-    BadEndorsement {
-        /// Position in `root_keys`.
-        index: usize,
-        /// The unendorsed key.
-        key_id: KeyId,
-    },
-    /// The root chain held earlier is not a prefix of the offered one.
-    #[error("rule root-history: the offered directory rewrites {country}'s root key history")]
-    RootHistoryRewritten {
-        /// The country.
-        country: CountryCode,
-    },
-    /// The directory speaks for another country than expected.
-    #[error("rule country: the directory is for {found:?}, expected {expected}")]
-    WrongCountry {
-        /// The country the directory was expected for.
-        expected: CountryCode,
-        /// What it says.
-        found: String,
-    },
-    /// The version does not go forward.
-    #[error(
-        "rule version: version {offered} of {country}'s directory is not newer than the held version \
-         {held}; rollback refused"
-    )]
-    Rollback {
-        /// The country.
-        country: CountryCode,
-        /// Version already held.
-        held: u64,
-        /// Version offered.
-        offered: u64,
-    },
-    /// The directory has expired.
-    #[error(
-        "rule expiry: {country}'s directory version {version} expired at {}; ask the focal point to \
-         publish a new one", fmt_time(*.expires_at)
-    )]
-    Expired {
-        /// The country.
-        country: CountryCode,
-        /// Its version.
-        version: u64,
-        /// When it expired.
-        expires_at: SystemTime,
-    },
-    /// The directory claims to be issued in the future.
-    #[error("rule issue-time: the directory claims to be issued at {}, in the future", fmt_time(*.issued_at))]
-    IssuedInFuture {
-        /// The claimed issue time.
-        issued_at: SystemTime,
-    },
-    /// A key present in the held directory is missing from the new one.
-    #[error(
-        "rule key-history: key {key_id} of the held directory is missing; keys are never removed"
-    )]
-    KeyRemoved {
-        /// The missing key.
-        key_id: KeyId,
-    },
-    /// A unit whose id names another country.
-    #[error("rule unit-country: {field}: unit {unit} belongs to {}, not to {country}", .unit.country())]
-    UnitOfOtherCountry {
-        /// Where in the directory.
-        field: String,
-        /// The unit.
-        unit: UnitId,
-        /// The directory's country.
-        country: CountryCode,
-    },
-    /// A field breaks a structural rule.
-    #[error("rule well-formed: {field}: {reason}")]
-    Invalid {
-        /// Where in the directory, e.g. `units[2].keys[0].key_id`.
-        field: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// Why a key is not valid for what it signed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyRuleError {
-    /// The country is not in the trust store.
-    #[error("rule known-country: {0} is not a partner in the trust store")]
-    UnknownCountry(CountryCode),
-    /// The country is pinned but no directory has been accepted yet.
-    #[error("rule directory: no directory of {0} has been accepted yet")]
-    NoDirectory(CountryCode),
-    /// The unit id names another country than the one whose key is asked for.
-    #[error("rule unit-country: unit {unit} belongs to {}, not to {country}", .unit.country())]
-    UnitOfOtherCountry {
-        /// The unit.
-        unit: UnitId,
-        /// The country asked about.
-        country: CountryCode,
-    },
-    /// The unit is not in its country's directory.
-    #[error("rule known-unit: {unit} is not in {country}'s directory")]
-    UnknownUnit {
-        /// The country.
-        country: CountryCode,
-        /// The unit.
-        unit: UnitId,
-    },
-    /// The key is not one of the unit's (or node's) keys.
-    #[error(
-        "rule key-owner: key {key_id} is not a key of {holder}{}",
-        .owner.as_ref().map(|o| format!(" (it belongs to {o})")).unwrap_or_default()
-    )]
-    NotHolderKey {
-        /// The unit or node asked about, e.g. `KZ-AKTAU-PCU` or `the KZ node`.
-        holder: String,
-        /// The key.
-        key_id: KeyId,
-        /// Who the key belongs to, if the store knows it.
-        owner: Option<String>,
-    },
-    /// The key may not sign this kind of object.
-    #[error("rule purpose: key {key_id} may not sign {purpose} (it may sign: {allowed})")]
-    WrongPurpose {
-        /// The key.
-        key_id: KeyId,
-        /// What it was used for.
-        purpose: Purpose,
-        /// What it may sign.
-        allowed: String,
-    },
-    /// The signature time is before the key's validity.
-    #[error("rule validity: key {key_id} is valid from {}, not at {}", fmt_time(*.valid_from), fmt_time(*.at))]
-    NotYetValid {
-        /// The key.
-        key_id: KeyId,
-        /// Start of validity.
-        valid_from: SystemTime,
-        /// The signature time.
-        at: SystemTime,
-    },
-    /// The key was rotated out before the signature time.
-    #[error(
-        "rule validity: key {key_id} was rotated out at {}, before {}",
-        fmt_time(*.valid_until), fmt_time(*.at)
-    )]
-    RotatedOut {
-        /// The key.
-        key_id: KeyId,
-        /// End of validity.
-        valid_until: SystemTime,
-        /// The signature time.
-        at: SystemTime,
-    },
-    /// The unit was retired before the signature time.
-    #[error("rule retired: unit {unit} was retired at {}, before {}", fmt_time(*.retired_at), fmt_time(*.at))]
-    UnitRetired {
-        /// The unit.
-        unit: UnitId,
-        /// When it was retired.
-        retired_at: SystemTime,
-        /// The signature time.
-        at: SystemTime,
-    },
-    /// The key is revoked from a time at or before the signature time.
-    #[error("rule revocation: key {key_id} is revoked from {} ({reason})", fmt_time(*.effective_at))]
-    Revoked {
-        /// The key.
-        key_id: KeyId,
-        /// From when.
-        effective_at: SystemTime,
-        /// Why.
-        reason: String,
-    },
 }
 
 /// A key of a directory with its window and purposes, checked for consistency.
@@ -715,172 +510,102 @@ fn verify_root_chain(
     Ok(roots.into_iter().map(|(k, _, _)| k).collect())
 }
 
-fn parse_content(
-    directory: CountryDirectory,
-    envelope: Envelope,
-    country: CountryCode,
-    roots: Vec<PublicKey>,
-) -> Result<VerifiedDirectory, DirectoryError> {
-    if directory.version == 0 {
-        return Err(invalid("version", "must be 1 or more"));
-    }
-    let issued_at = parse_time("issued_at", directory.issued_at.as_ref())?;
-    let expires_at = parse_time("expires_at", directory.expires_at.as_ref())?;
-    if expires_at <= issued_at {
-        return Err(invalid("expires_at", "must be after issued_at"));
-    }
-    for (i, endpoint) in directory.endpoints.iter().enumerate() {
-        let ok = endpoint
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        if !ok {
-            return Err(invalid(&format!("endpoints[{i}]"), "is not host:port"));
-        }
-    }
-    if directory.tls_ca_certificates.is_empty() {
-        return Err(invalid("tls_ca_certificates", "at least one CA is needed"));
-    }
-    let mut tls_cas = Vec::new();
-    for (i, der) in directory.tls_ca_certificates.iter().enumerate() {
-        if x509_parser::parse_x509_certificate(der).is_err() {
-            return Err(invalid(
-                &format!("tls_ca_certificates[{i}]"),
-                "is not a DER X.509 certificate",
-            ));
-        }
-        tls_cas.push(CertificateDer::from(der.clone()).into_owned());
-    }
-    let mut seen = HashSet::new();
-    let node_keys = directory
-        .node_keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| parse_key(&format!("node_keys[{i}]"), k, &mut seen))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut units = Vec::new();
-    let mut unit_ids = HashSet::new();
-    for (i, unit) in directory.units.iter().enumerate() {
-        let field = format!("units[{i}]");
-        let unit_id = UnitId::parse(&unit.unit_id)
-            .map_err(|e| invalid(&format!("{field}.unit_id"), &e.to_string()))?;
-        if unit_id.country() != country {
-            return Err(DirectoryError::UnitOfOtherCountry {
-                field: format!("{field}.unit_id"),
-                unit: unit_id,
-                country,
-            });
-        }
-        if !unit_ids.insert(unit_id.clone()) {
-            return Err(invalid(
-                &format!("{field}.unit_id"),
-                &format!("{unit_id} appears twice"),
-            ));
-        }
-        let keys = unit
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(j, k)| parse_key(&format!("{field}.keys[{j}]"), k, &mut seen))
-            .collect::<Result<Vec<_>, _>>()?;
-        let retired_at = unit
-            .retired_at
-            .as_ref()
-            .map(|t| parse_time(&format!("{field}.retired_at"), Some(t)))
-            .transpose()?;
-        units.push(UnitEntry {
-            unit_id,
-            name: unit.name.clone(),
-            keys,
-            retired_at,
-        });
-    }
-    let mut revocations = Vec::new();
-    for (i, r) in directory.revocations.iter().enumerate() {
-        let field = format!("revocations[{i}]");
-        let key_id = r
-            .key_id
-            .parse::<KeyId>()
-            .map_err(|e| invalid(&format!("{field}.key_id"), &e.to_string()))?;
-        let effective_at = parse_time(&format!("{field}.effective_at"), r.effective_at.as_ref())?;
-        if r.reason.chars().count() > MAX_REASON_CHARS {
-            return Err(invalid(
-                &format!("{field}.reason"),
-                "is longer than 500 characters",
-            ));
-        }
-        revocations.push(RevocationEntry {
-            key_id,
-            effective_at,
-            reason: r.reason.clone(),
-        });
-    }
-    Ok(VerifiedDirectory {
-        country,
-        directory,
-        envelope,
-        issued_at,
-        expires_at,
-        roots,
-        tls_cas,
-        node_keys,
-        units,
-        revocations,
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ceremony::{CountryPlan, NewCountry, create_country};
+    use crate::draft::{DEFAULT_VALIDITY, DirectoryDraft};
 
-fn invalid(field: &str, reason: &str) -> DirectoryError {
-    DirectoryError::Invalid {
-        field: field.to_owned(),
-        reason: reason.to_owned(),
+    fn kz(now: SystemTime) -> NewCountry {
+        create_country(&CountryPlan {
+            country: CountryCode::parse("KZ").unwrap(),
+            units: vec![UnitId::parse("KZ-AKTAU-PCU").unwrap()],
+            endpoint: "127.0.0.1:7443".into(),
+            extra_hosts: vec![],
+            now,
+        })
+        .unwrap()
     }
-}
 
-fn parse_time(field: &str, ts: Option<&Timestamp>) -> Result<SystemTime, DirectoryError> {
-    let ts = ts.ok_or_else(|| invalid(field, "is missing"))?;
-    from_timestamp(ts).ok_or_else(|| invalid(field, "is out of range"))
-}
+    fn verified(made: &NewCountry, envelope: &Envelope) -> VerifiedDirectory {
+        let country = CountryCode::parse("KZ").unwrap();
+        verify_directory(envelope, &made.root.public_key(), country).unwrap()
+    }
 
-fn parse_public_key(field: &str, key_id: &str, raw: &[u8]) -> Result<PublicKey, DirectoryError> {
-    let key = PublicKey::from_bytes(raw)
-        .map_err(|e| invalid(&format!("{field}.public_key"), &e.to_string()))?;
-    if key_id != key.key_id().to_string() {
-        return Err(invalid(
-            &format!("{field}.key_id"),
-            "is not the SHA-256 of public_key",
-        ));
+    #[test]
+    fn endorsement_message_is_laid_out_as_the_proto_says() {
+        let key = PublicKey::from_bytes(&[7; 32]).unwrap();
+        let message = endorsement_message(CountryCode::parse("UZ").unwrap(), &key, 256);
+        let mut expected = b"tulpar root rotation v1\nUZ\n".to_vec();
+        expected.extend_from_slice(&[7; 32]);
+        expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 1, 0]);
+        assert_eq!(message, expected);
     }
-    Ok(key)
-}
 
-fn parse_key(
-    field: &str,
-    key: &DirectoryKey,
-    seen: &mut HashSet<KeyId>,
-) -> Result<KeyEntry, DirectoryError> {
-    let public_key = parse_public_key(field, &key.key_id, &key.public_key)?;
-    if !seen.insert(public_key.key_id()) {
-        return Err(invalid(
-            &format!("{field}.key_id"),
-            "the same key appears twice in the directory",
-        ));
+    #[test]
+    fn a_changed_payload_under_the_original_signature_fails_the_signature_rule() {
+        let now = SystemTime::now();
+        let made = kz(now);
+        let held = verified(&made, &made.directory);
+        let mut directory = held.directory().clone();
+        directory.units[0].keys[0].public_key = vec![9; 32];
+        let mut forged = made.directory.clone();
+        forged.payload = directory.encode_to_vec();
+        let err = verify_directory(&forged, &made.root.public_key(), held.country()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DirectoryError::Signature {
+                    source: EnvelopeError::BadSignature { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
-    let valid_from = parse_time(&format!("{field}.valid_from"), key.valid_from.as_ref())?;
-    let valid_until = key
-        .valid_until
-        .as_ref()
-        .map(|t| parse_time(&format!("{field}.valid_until"), Some(t)))
-        .transpose()?;
-    let mut purposes = Vec::new();
-    for (i, p) in key.purposes.iter().enumerate() {
-        let purpose = Purpose::from_proto(*p)
-            .ok_or_else(|| invalid(&format!("{field}.purposes[{i}]"), "unknown purpose"))?;
-        purposes.push(purpose);
+
+    #[test]
+    fn an_update_may_not_drop_keys_or_come_from_the_future() {
+        let now = SystemTime::now();
+        let made = kz(now);
+        let held = verified(&made, &made.directory);
+
+        let mut directory = held.directory().clone();
+        directory.version = 2;
+        directory.units.clear();
+        let dropped = verified(&made, &sign_directory(&directory, &made.root));
+        let err = check_update(&dropped, Some(&held), now).unwrap_err();
+        assert!(matches!(err, DirectoryError::KeyRemoved { .. }), "{err}");
+
+        let future = DirectoryDraft::from_verified(&held)
+            .sign(
+                &made.root,
+                now + Duration::from_secs(3600),
+                DEFAULT_VALIDITY,
+            )
+            .unwrap();
+        let err = check_update(&verified(&made, &future), Some(&held), now).unwrap_err();
+        assert!(
+            matches!(err, DirectoryError::IssuedInFuture { .. }),
+            "{err}"
+        );
     }
-    Ok(KeyEntry {
-        key_id: public_key.key_id(),
-        public_key,
-        valid_from,
-        valid_until,
-        purposes,
-    })
+
+    #[test]
+    fn key_ids_must_match_their_keys() {
+        let now = SystemTime::now();
+        let made = kz(now);
+        let mut directory = verified(&made, &made.directory).directory().clone();
+        directory.node_keys[0].key_id = "00".repeat(32);
+        let err = verify_directory(
+            &sign_directory(&directory, &made.root),
+            &made.root.public_key(),
+            CountryCode::parse("KZ").unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rule well-formed: node_keys[0].key_id: is not the SHA-256 of public_key"
+        );
+    }
 }
