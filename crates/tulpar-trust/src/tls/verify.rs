@@ -29,6 +29,20 @@ pub(crate) fn peer_country_in(
     now: SystemTime,
     expected: Option<CountryCode>,
 ) -> Result<CountryCode, PeerError> {
+    let (country, directory) = identify(store, end_entity, expected)?;
+    chain_verifier(&directory)?
+        .verify_client_cert(end_entity, intermediates, unix_time(now))
+        .map_err(|source| PeerError::Chain { country, source })?;
+    check_revocation(&directory, end_entity, now)?;
+    Ok(country)
+}
+
+/// The country `end_entity` names (and must name, if `expected`) with that country's directory.
+fn identify(
+    store: &TrustStore,
+    end_entity: &CertificateDer<'_>,
+    expected: Option<CountryCode>,
+) -> Result<(CountryCode, Arc<VerifiedDirectory>), PeerError> {
     let country = claimed_country(end_entity)?;
     if let Some(expected) = expected
         && expected != country
@@ -41,13 +55,11 @@ pub(crate) fn peer_country_in(
     let entry = store
         .entry(country)
         .ok_or(PeerError::UnknownCountry(country))?;
-    let directory = entry.directory().ok_or(PeerError::NoDirectory(country))?;
-    let verifier = chain_verifier(directory)?;
-    verifier
-        .verify_client_cert(end_entity, intermediates, unix_time(now))
-        .map_err(|source| PeerError::Chain { country, source })?;
-    check_revocation(directory, end_entity, now)?;
-    Ok(country)
+    let directory = entry
+        .directory()
+        .cloned()
+        .ok_or(PeerError::NoDirectory(country))?;
+    Ok((country, directory))
 }
 
 fn claimed_country(cert: &CertificateDer<'_>) -> Result<CountryCode, PeerError> {
@@ -192,29 +204,21 @@ impl ServerCertVerifier for PartnerServerVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let at = system_time(now);
-        peer_country_in(
-            &self.store,
-            end_entity,
-            intermediates,
-            at,
-            Some(self.partner),
-        )
-        .map_err(to_rustls)?;
-        // The chain is now known to be the partner's; also hold the certificate to the host dialled.
-        let directory = self
-            .store
-            .directory(self.partner)
-            .ok_or(PeerError::NoDirectory(self.partner))
-            .map_err(to_rustls)?;
+        let (country, directory) =
+            identify(&self.store, end_entity, Some(self.partner)).map_err(to_rustls)?;
+        // Chain to the partner's CA only, as a server certificate for the host dialled.
         let mut roots = RootCertStore::empty();
         for ca in directory.tls_ca_certificates() {
             roots.add(ca.clone())?;
         }
-        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
-            .build()
-            .map_err(|e| rustls::Error::General(e.to_string()))?
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        let verified =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                .build()
+                .map_err(|e| rustls::Error::General(e.to_string()))?
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+                .map_err(|source| to_rustls(PeerError::Chain { country, source }))?;
+        check_revocation(&directory, end_entity, system_time(now)).map_err(to_rustls)?;
+        Ok(verified)
     }
 
     fn verify_tls12_signature(
