@@ -164,6 +164,12 @@ fn two_countries_pin_each_other_and_a_wrong_fingerprint_is_refused() {
         "{list}"
     );
 
+    // The node folders work as they are: UZ's node dials KZ's (at 127.0.0.1, the host in KZ's
+    // certificate) over mutual TLS, and each side names the other's country.
+    let (uz_seen_by_kz, kz_seen_by_uz) = handshake(&dir.join("kz/node"), &dir.join("uz/node"));
+    assert_eq!(uz_seen_by_kz, "UZ");
+    assert_eq!(kz_seen_by_uz, "KZ");
+
     // KZ changes its directory (new unit, rotated root); UZ takes the update under the same pin,
     // and refuses the old version afterwards.
     ok(
@@ -238,4 +244,63 @@ fn two_countries_pin_each_other_and_a_wrong_fingerprint_is_refused() {
         dir,
     );
     assert!(err.contains("must be a unit id of KZ"), "{err}");
+}
+
+/// One TLS handshake on loopback between the node folders `server` and `client`; returns the
+/// country each side saw in the other's certificate.
+fn handshake(server: &Path, client: &Path) -> (String, String) {
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tulpar_core::time::SystemClock;
+    use tulpar_trust::TrustStore;
+    use tulpar_trust::tls::{self, NodeIdentity};
+
+    let open = |node: &Path| {
+        let identity = NodeIdentity::load(node).unwrap();
+        let store = Arc::new(TrustStore::open(&node.join("trust"), Arc::new(SystemClock)).unwrap());
+        (identity, store)
+    };
+    let (server_id, server_store) = open(server);
+    let (client_id, client_store) = open(client);
+    let server_config = tls::federation_server_config(&server_id, server_store.clone()).unwrap();
+    let client_config =
+        tls::federation_client_config(&client_id, client_store.clone(), server_id.country())
+            .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accept = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = tokio_rustls::TlsAcceptor::from(server_config)
+                .accept(tcp)
+                .await
+                .unwrap();
+            let peer = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+            let country = tls::peer_country(&server_store, &peer).unwrap();
+            tls.write_all(b"k").await.unwrap();
+            tls.shutdown().await.unwrap();
+            country.to_string()
+        });
+        let connect = async {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+            let mut tls = tokio_rustls::TlsConnector::from(client_config)
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            let mut byte = [0u8; 1];
+            tls.read_exact(&mut byte).await.unwrap();
+            let peer = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+            tls::peer_country(&client_store, &peer).unwrap().to_string()
+        };
+        let bound = std::time::Duration::from_secs(10);
+        let seen_by_client = tokio::time::timeout(bound, connect).await.unwrap();
+        let seen_by_server = tokio::time::timeout(bound, accept).await.unwrap().unwrap();
+        (seen_by_server, seen_by_client)
+    })
 }
