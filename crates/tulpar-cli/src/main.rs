@@ -24,6 +24,17 @@ enum Command {
     /// Sign and verify envelopes offline.
     #[command(subcommand)]
     Envelope(cmd::envelope::Args),
+    /// Key ceremony: create a country's root key, TLS CA, node and unit keys, and first directory.
+    Init(cmd::init::Args),
+    /// Change, sign and show the country directory (needs the offline root key).
+    #[command(subcommand)]
+    Directory(cmd::directory::Args),
+    /// Manage the partner countries a node trusts.
+    #[command(subcommand)]
+    Trust(cmd::trust::Args),
+    /// Issue client certificates for the national API.
+    #[command(subcommand)]
+    Cert(cmd::cert::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,6 +49,10 @@ fn main() -> ExitCode {
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Alert(AlertCommand::Check(args)) => cmd::alert_check::run(args),
         Command::Envelope(args) => cmd::envelope::run(args),
+        Command::Init(args) => cmd::init::run(args),
+        Command::Directory(args) => cmd::directory::run(args),
+        Command::Trust(args) => cmd::trust::run(args),
+        Command::Cert(args) => cmd::cert::run(args),
     };
     match result {
         Ok(code) => code,

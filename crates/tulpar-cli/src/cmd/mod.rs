@@ -1,5 +1,10 @@
 //! One module per command; each has clap `Args` and a `run` returning the process exit code.
 
 pub(crate) mod alert_check;
+pub(crate) mod cert;
+pub(crate) mod directory;
 pub(crate) mod envelope;
+pub(crate) mod init;
 pub(crate) mod keygen;
+mod layout;
+pub(crate) mod trust;

@@ -1,0 +1,271 @@
+//! Mutual TLS between national nodes, and client certificates for the national API.
+//!
+//! Every configuration is TLS 1.3 only and uses the ring provider explicitly; nothing depends on a
+//! process-wide default provider. A node's federation server accepts any partner of its trust store;
+//! its federation client accepts only the partner it dialled. Both map the peer's verified certificate
+//! to exactly one country with [`peer_country`].
+
+mod certs;
+mod verify;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tulpar_core::codes::CountryCode;
+use tulpar_core::keys::KeyId;
+
+pub use certs::{
+    CA_VALIDITY, CLIENT_VALIDITY, COUNTRY_URI_PREFIX, IssuedCert, NODE_VALIDITY, ROLE_URI_PREFIX,
+    Role, TlsCa, cert_from_pem, pem_cert, spki_sha256,
+};
+pub(crate) use verify::peer_country_in;
+
+use crate::store::TrustStore;
+
+/// ALPN protocol of gRPC over HTTP/2.
+pub const ALPN_H2: &[u8] = b"h2";
+
+/// What went wrong building TLS material or configurations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// Certificate generation failed.
+    #[error("certificate generation: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// PEM text could not be read.
+    #[error("PEM: {0}")]
+    Pem(String),
+    /// A certificate is not what it should be.
+    #[error("certificate: {0}")]
+    Certificate(String),
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+}
+
+/// Why a peer's certificate does not identify a partner country.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// The certificate could not be read.
+    #[error("rule certificate: {0}")]
+    Malformed(String),
+    /// No `tulpar://country/<CC>` URI in the certificate.
+    #[error(
+        "rule country-name: the certificate names no country (no {COUNTRY_URI_PREFIX}<CC> URI)"
+    )]
+    NoCountry,
+    /// More than one country URI.
+    #[error("rule country-name: the certificate names more than one country")]
+    SeveralCountries,
+    /// The country is not a partner.
+    #[error("rule known-country: {0} is not a partner in the trust store")]
+    UnknownCountry(CountryCode),
+    /// The partner has no accepted directory, so no TLS CA is known.
+    #[error("rule directory: no directory of {0} has been accepted, so its TLS CA is unknown")]
+    NoDirectory(CountryCode),
+    /// The dialled partner answered with another country's certificate.
+    #[error("rule country-match: dialled {expected}, but the certificate names {claimed}")]
+    WrongCountry {
+        /// The country dialled.
+        expected: CountryCode,
+        /// The country the certificate names.
+        claimed: CountryCode,
+    },
+    /// The certificate does not chain to the claimed country's TLS CA, or is expired.
+    #[error("rule country-ca: the certificate is not valid under {country}'s TLS CA: {source}")]
+    Chain {
+        /// The country the certificate claims.
+        country: CountryCode,
+        /// What the chain verifier found.
+        source: rustls::Error,
+    },
+    /// The certificate's key is revoked in the country's directory.
+    #[error("rule revocation: {country}'s TLS key {key_id} is revoked ({reason})")]
+    Revoked {
+        /// The country.
+        country: CountryCode,
+        /// SHA-256 of the SubjectPublicKeyInfo (or of the certificate).
+        key_id: KeyId,
+        /// Why.
+        reason: String,
+    },
+    /// The certificate is not an API client certificate.
+    #[error("rule role: the certificate names no valid {ROLE_URI_PREFIX}<role>/<subject> URI")]
+    NoRole,
+}
+
+/// The ring crypto provider all Tulpar TLS configurations use.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A node's TLS certificate chain and private key.
+#[derive(Debug)]
+pub struct NodeIdentity {
+    country: CountryCode,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl NodeIdentity {
+    /// The identity from PEM text: the node certificate (optionally followed by intermediates) and its
+    /// PKCS#8 private key.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, TlsError> {
+        let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TlsError::Pem(format!("node certificate: {e}")))?;
+        let first = chain
+            .first()
+            .ok_or_else(|| TlsError::Pem("no certificate in the node certificate file".into()))?;
+        let uris = certs::san_uris(first).map_err(TlsError::Certificate)?;
+        let countries: Vec<_> = uris
+            .iter()
+            .filter_map(|u| u.strip_prefix(COUNTRY_URI_PREFIX))
+            .collect();
+        let [country] = countries[..] else {
+            return Err(TlsError::Certificate(format!(
+                "a node certificate names exactly one {COUNTRY_URI_PREFIX}<CC> URI"
+            )));
+        };
+        let country =
+            CountryCode::parse(country).map_err(|e| TlsError::Certificate(e.to_string()))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| TlsError::Pem(format!("node key: {e}")))?;
+        Ok(Self {
+            country,
+            chain,
+            key,
+        })
+    }
+
+    /// Reads `node.crt` and `node.key` from a node folder made by `tulpar init`.
+    pub fn load(node_dir: &Path) -> Result<Self, TlsError> {
+        let read = |name: &str| {
+            let path = node_dir.join(name);
+            std::fs::read_to_string(&path).map_err(|source| TlsError::Io { path, source })
+        };
+        Self::from_pem(&read("node.crt")?, &read("node.key")?)
+    }
+
+    /// The country the certificate names.
+    pub fn country(&self) -> CountryCode {
+        self.country
+    }
+
+    /// The certificate chain, node certificate first.
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+}
+
+/// The federation server configuration: TLS 1.3, a client certificate required from a partner in
+/// `store` (read live at each handshake), ALPN `h2`.
+pub fn federation_server_config(
+    identity: &NodeIdentity,
+    store: Arc<TrustStore>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let verifier = Arc::new(verify::PartnerClientVerifier {
+        store,
+        provider: provider.clone(),
+    });
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
+    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The federation client configuration for dialling `partner`: TLS 1.3, the server must present a
+/// certificate for `partner` under `partner`'s TLS CA, valid for the host dialled; this node presents
+/// its own certificate.
+pub fn federation_client_config(
+    identity: &NodeIdentity,
+    store: Arc<TrustStore>,
+    partner: CountryCode,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let provider = provider();
+    let verifier = Arc::new(verify::PartnerServerVerifier {
+        store,
+        partner,
+        provider: provider.clone(),
+    });
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())?;
+    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The national API server configuration: TLS 1.3, a client certificate from the country's own TLS CA
+/// required; map it to a role with [`client_identity`].
+pub fn api_server_config(
+    identity: &NodeIdentity,
+    national_ca: &CertificateDer<'static>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let mut roots = RootCertStore::empty();
+    roots.add(national_ca.clone())?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| TlsError::Certificate(e.to_string()))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
+    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The partner country a peer certificate (already presented in a handshake) speaks for: its one
+/// `tulpar://country/<CC>` URI, checked to chain to that country's TLS CA and not to be revoked, by the
+/// store's clock. A certificate from one country's CA naming another country is refused.
+pub fn peer_country(
+    store: &TrustStore,
+    end_entity: &CertificateDer<'_>,
+) -> Result<CountryCode, PeerError> {
+    store.peer_country(end_entity)
+}
+
+/// Who an API client certificate names. Only meaningful for a certificate verified by
+/// [`api_server_config`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The role.
+    pub role: Role,
+    /// A unit id or a country code, as issued.
+    pub subject: String,
+}
+
+/// The role and subject in a client certificate's `tulpar://role/<role>/<subject>` URI.
+pub fn client_identity(cert: &CertificateDer<'_>) -> Result<ClientIdentity, PeerError> {
+    let uris = certs::san_uris(cert).map_err(PeerError::Malformed)?;
+    let mut found = uris.iter().filter_map(|u| {
+        let (role, subject) = u.strip_prefix(ROLE_URI_PREFIX)?.split_once('/')?;
+        Some(ClientIdentity {
+            role: Role::parse(role)?,
+            subject: subject.to_owned(),
+        })
+    });
+    match (found.next(), found.next()) {
+        (Some(identity), None) => Ok(identity),
+        _ => Err(PeerError::NoRole),
+    }
+}
