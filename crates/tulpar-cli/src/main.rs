@@ -24,6 +24,9 @@ enum Command {
     /// Sign and verify envelopes offline.
     #[command(subcommand)]
     Envelope(cmd::envelope::Args),
+    /// Work with a node's ledger offline.
+    #[command(subcommand)]
+    Ledger(cmd::ledger::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Alert(AlertCommand::Check(args)) => cmd::alert_check::run(args),
         Command::Envelope(args) => cmd::envelope::run(args),
+        Command::Ledger(args) => cmd::ledger::run(args),
     };
     match result {
         Ok(code) => code,

@@ -3,3 +3,4 @@
 pub(crate) mod alert_check;
 pub(crate) mod envelope;
 pub(crate) mod keygen;
+pub(crate) mod ledger;
