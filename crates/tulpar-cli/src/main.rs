@@ -35,6 +35,9 @@ enum Command {
     /// Issue client certificates for the national API.
     #[command(subcommand)]
     Cert(cmd::cert::Args),
+    /// Work with a node's ledger offline.
+    #[command(subcommand)]
+    Ledger(cmd::ledger::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Directory(args) => cmd::directory::run(args),
         Command::Trust(args) => cmd::trust::run(args),
         Command::Cert(args) => cmd::cert::run(args),
+        Command::Ledger(args) => cmd::ledger::run(args),
     };
     match result {
         Ok(code) => code,

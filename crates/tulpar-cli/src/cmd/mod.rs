@@ -7,4 +7,5 @@ pub(crate) mod envelope;
 pub(crate) mod init;
 pub(crate) mod keygen;
 mod layout;
+pub(crate) mod ledger;
 pub(crate) mod trust;

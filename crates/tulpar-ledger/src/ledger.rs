@@ -1,0 +1,544 @@
+//! The ledger handle: open, append, read, prove.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, mpsc};
+use std::thread::JoinHandle;
+
+use prost::Message;
+use tokio::sync::{Semaphore, broadcast, oneshot};
+use tulpar_core::keys::{PublicKey, SigningKey};
+use tulpar_proto::v1::{ConsistencyProof, InclusionProof, LedgerEntry};
+
+use crate::commit::{Committer, Request};
+use crate::error::LedgerError;
+use crate::index::{FrameLoc, Index};
+use crate::merkle::{Frontier, Hash, ProofBuilder, leaf_hash};
+use crate::note::{self, CheckpointBody, SignedCheckpoint};
+use crate::recover::{self, TailTruncation};
+use crate::segment;
+use crate::view::View;
+
+/// Largest encoded `LedgerEntry` the ledger accepts, in bytes.
+pub const MAX_ENTRY_BYTES: usize = 1 << 20;
+/// Name of the public key file kept in the ledger directory.
+pub const PUBLIC_KEY_FILE: &str = "ledger.pub";
+/// Appends that may wait for the commit loop before `append` itself waits.
+const QUEUE_DEPTH: usize = 16 * 1024;
+/// Committed batches a slow subscriber may fall behind before it misses some.
+const EVENT_BACKLOG: usize = 1024;
+
+/// How to open a ledger.
+pub struct LedgerOptions {
+    /// The checkpoint origin and signer name, `tulpar/<COUNTRY>`.
+    pub origin: String,
+    /// The node's ledger key; its public half is kept in `ledger.pub`.
+    pub signing_key: SigningKey,
+    /// State derived from entries, updated before appenders are answered.
+    pub views: Vec<Arc<dyn View>>,
+}
+
+/// What opening found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Number of entries.
+    pub size: u64,
+    /// A torn tail that was cut off, if any.
+    pub truncated: Option<TailTruncation>,
+    /// Entries replayed from the segments into the index and views.
+    pub replayed: u64,
+    /// Index parts rebuilt from scratch because they had seen entries the segments no longer hold.
+    pub rebuilt: Vec<String>,
+}
+
+/// An append that is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The entry's index.
+    pub index: u64,
+    /// The checkpoint of the batch the entry was committed in; it covers the entry.
+    pub checkpoint: SignedCheckpoint,
+}
+
+/// A batch of entries as committed, for subscribers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommittedBatch {
+    /// Index of the first entry.
+    pub first_index: u64,
+    /// The entries, in index order.
+    pub entries: Vec<LedgerEntry>,
+    /// The checkpoint signed for this batch.
+    pub checkpoint: SignedCheckpoint,
+}
+
+/// State shared by handles and the commit loop.
+pub(crate) struct Shared {
+    pub(crate) origin: String,
+    pub(crate) public_key: PublicKey,
+    pub(crate) segments_dir: PathBuf,
+    pub(crate) index: Index,
+    pub(crate) size: AtomicU64,
+    pub(crate) checkpoint: RwLock<SignedCheckpoint>,
+    pub(crate) events: broadcast::Sender<Arc<CommittedBatch>>,
+    files: Mutex<HashMap<u64, Arc<File>>>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    tx: Option<mpsc::SyncSender<Request>>,
+    permits: Arc<Semaphore>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue ends the commit loop once it has answered everything queued.
+        self.tx = None;
+        self.permits.close();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the ledger commit thread panicked");
+        }
+    }
+}
+
+/// An append-only ledger. Cheap to clone; the last clone dropped stops the commit loop.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("origin", &self.inner.shared.origin)
+            .field("size", &self.size())
+            .finish()
+    }
+}
+
+fn check_public_key_file(dir: &Path, key: &PublicKey) -> Result<(), LedgerError> {
+    let path = dir.join(PUBLIC_KEY_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let found = PublicKey::from_pem(&text).map_err(|e| LedgerError::KeyFile {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            if &found != key {
+                return Err(LedgerError::KeyMismatch {
+                    path,
+                    found: found.key_id().to_string(),
+                    given: key.key_id().to_string(),
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let tmp = dir.join(format!("{PUBLIC_KEY_FILE}.tmp"));
+            let mut file = File::create(&tmp).map_err(LedgerError::io(&tmp))?;
+            file.write_all(key.to_pem().as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(LedgerError::io(&tmp))?;
+            fs::rename(&tmp, &path).map_err(LedgerError::io(&path))?;
+            segment::sync_dir(dir)
+        }
+        Err(e) => Err(LedgerError::io(&path)(e)),
+    }
+}
+
+impl Ledger {
+    /// Opens the ledger in `dir`, creating it if empty.
+    ///
+    /// Cuts a torn tail off the last segment (reported in [`OpenReport::truncated`]), refuses damage
+    /// anywhere else, and replays into the index and views whatever they had not applied.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        options: LedgerOptions,
+    ) -> Result<(Self, OpenReport), LedgerError> {
+        let dir = dir.as_ref();
+        note::check_name(&options.origin).map_err(|source| LedgerError::Checkpoint {
+            context: "ledger origin".to_owned(),
+            source,
+        })?;
+        let segments_dir = dir.join("segments");
+        fs::create_dir_all(&segments_dir).map_err(LedgerError::io(&segments_dir))?;
+        let public_key = options.signing_key.public_key();
+        check_public_key_file(dir, &public_key)?;
+
+        let recovered = recover::recover(&segments_dir)?;
+        let size = recovered.size;
+        let checkpoint = match &recovered.last_note {
+            Some(text) => {
+                let cp = SignedCheckpoint::verify(text, Some(&options.origin), &public_key)
+                    .map_err(|source| LedgerError::Checkpoint {
+                        context: format!("last checkpoint in {}", segments_dir.display()),
+                        source,
+                    })?;
+                if cp.size() != size {
+                    return Err(LedgerError::Inconsistent(format!(
+                        "the last checkpoint is for size {}, the segments hold {size} entries",
+                        cp.size()
+                    )));
+                }
+                cp
+            }
+            None if size == 0 => SignedCheckpoint::sign(
+                CheckpointBody {
+                    origin: options.origin.clone(),
+                    size: 0,
+                    root: crate::merkle::EMPTY_ROOT,
+                },
+                &options.signing_key,
+            )
+            .map_err(|source| LedgerError::Checkpoint {
+                context: "signing".to_owned(),
+                source,
+            })?,
+            None => {
+                return Err(LedgerError::Inconsistent(format!(
+                    "{size} entries but no checkpoint"
+                )));
+            }
+        };
+
+        let index = Index::open(&dir.join("index"), options.views)?;
+        let rebuilt = index.roll_back(size)?;
+        if !rebuilt.is_empty() {
+            tracing::warn!(parts = ?rebuilt, size, "ledger index was ahead of the segments; rebuilding");
+        }
+        let replayed = recover::catch_up(&index, &recovered.segments, size)?;
+        let frontier: Frontier = index.frontier(size)?;
+        if &frontier.root() != checkpoint.root() {
+            return Err(LedgerError::Inconsistent(format!(
+                "the Merkle index's root at size {size} does not match the signed checkpoint; \
+                 delete {} to rebuild it",
+                dir.join("index").display()
+            )));
+        }
+
+        let (events, _) = broadcast::channel(EVENT_BACKLOG);
+        let shared = Arc::new(Shared {
+            origin: options.origin,
+            public_key,
+            segments_dir,
+            index,
+            size: AtomicU64::new(size),
+            checkpoint: RwLock::new(checkpoint),
+            events,
+            files: Mutex::new(HashMap::new()),
+        });
+        let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
+        let committer = Committer {
+            shared: shared.clone(),
+            key: options.signing_key,
+            writer: recovered.writer,
+            frontier,
+            stopped: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("ledger-commit".to_owned())
+            .spawn(move || committer.run(rx))
+            .map_err(LedgerError::io(dir))?;
+        let report = OpenReport {
+            size,
+            truncated: recovered.truncated,
+            replayed,
+            rebuilt,
+        };
+        let ledger = Self {
+            inner: Arc::new(Inner {
+                shared,
+                tx: Some(tx),
+                permits: Arc::new(Semaphore::new(QUEUE_DEPTH)),
+                thread: Some(thread),
+            }),
+        };
+        Ok((ledger, report))
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// Appends `entry`; returns once it is durable, with its index and the checkpoint covering it.
+    ///
+    /// Concurrent appends are committed together: one write, one sync and one signed checkpoint per
+    /// batch. Entries larger than [`MAX_ENTRY_BYTES`] encoded are refused.
+    pub async fn append(&self, entry: LedgerEntry) -> Result<Appended, LedgerError> {
+        let bytes = entry.encode_to_vec();
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(LedgerError::EntryTooLarge {
+                size: bytes.len(),
+                max: MAX_ENTRY_BYTES,
+            });
+        }
+        // Hashing here spreads the work over the appenders' threads.
+        let leaf = leaf_hash(&bytes);
+        let permit = self
+            .inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| LedgerError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        let tx = self.inner.tx.as_ref().ok_or(LedgerError::Closed)?;
+        tx.try_send(Request {
+            bytes,
+            leaf,
+            entry,
+            reply,
+            permit,
+        })
+        .map_err(|_| LedgerError::Closed)?;
+        answer.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    /// Number of entries committed.
+    pub fn size(&self) -> u64 {
+        self.shared().size.load(Ordering::Acquire)
+    }
+
+    /// The checkpoint of the last committed batch.
+    pub fn latest_checkpoint(&self) -> SignedCheckpoint {
+        self.shared()
+            .checkpoint
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The checkpoint origin (`tulpar/<COUNTRY>`).
+    pub fn origin(&self) -> &str {
+        &self.shared().origin
+    }
+
+    /// The key checkpoints are signed with.
+    pub fn public_key(&self) -> PublicKey {
+        self.shared().public_key
+    }
+
+    /// Live stream of committed batches. A receiver that falls more than a thousand batches behind
+    /// gets `Lagged` and should re-read the missed range with [`Ledger::entries`].
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<CommittedBatch>> {
+        self.shared().events.subscribe()
+    }
+
+    /// The sled tree of the view called `name`, for reads.
+    pub fn view_tree(&self, name: &str) -> Option<sled::Tree> {
+        self.shared().index.view_tree(name)
+    }
+
+    fn check_index(&self, index: u64) -> Result<u64, LedgerError> {
+        let size = self.size();
+        if index >= size {
+            return Err(LedgerError::NotFound { index, size });
+        }
+        Ok(size)
+    }
+
+    fn frame_loc(&self, index: u64) -> Result<FrameLoc, LedgerError> {
+        self.shared().index.frame_for(index)?.ok_or_else(|| {
+            LedgerError::Inconsistent(format!("no frame location for entry {index}"))
+        })
+    }
+
+    fn read_frame(&self, loc: &FrameLoc) -> Result<Vec<u8>, LedgerError> {
+        let shared = self.shared();
+        let path = segment::segment_path(&shared.segments_dir, loc.segment);
+        let file = {
+            let mut files = shared.files.lock().unwrap_or_else(PoisonError::into_inner);
+            match files.get(&loc.segment) {
+                Some(f) => f.clone(),
+                None => {
+                    let f = Arc::new(File::open(&path).map_err(LedgerError::io(&path))?);
+                    files.insert(loc.segment, f.clone());
+                    f
+                }
+            }
+        };
+        let mut buf = vec![0u8; loc.len as usize];
+        file.read_exact_at(&mut buf, loc.offset)
+            .map_err(LedgerError::io(&path))?;
+        Ok(buf)
+    }
+
+    /// Reads the frame at `loc` and hands its records and note to `f`.
+    fn with_frame<T>(
+        &self,
+        loc: &FrameLoc,
+        f: impl FnOnce(&[&[u8]], &str) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        let buf = self.read_frame(loc)?;
+        let frame = segment::parse_frame(&buf, 0).map_err(|defect| LedgerError::Corrupt {
+            path: segment::segment_path(&self.shared().segments_dir, loc.segment),
+            offset: loc.offset,
+            index: Some(recover::defect_index(loc.first_index, &defect)),
+            reason: defect.to_string(),
+        })?;
+        if frame.first_index != loc.first_index || frame.records.len() != loc.count as usize {
+            return Err(LedgerError::Inconsistent(format!(
+                "frame at offset {} of segment {} is not the one indexed for entry {}",
+                loc.offset, loc.segment, loc.first_index
+            )));
+        }
+        f(&frame.records, frame.note)
+    }
+
+    /// The stored bytes of entry `index` (the leaf hash input).
+    pub fn entry_bytes(&self, index: u64) -> Result<Vec<u8>, LedgerError> {
+        self.check_index(index)?;
+        let loc = self.frame_loc(index)?;
+        self.with_frame(&loc, |records, _| {
+            Ok(records[(index - loc.first_index) as usize].to_vec())
+        })
+    }
+
+    /// Entry `index`.
+    pub fn entry(&self, index: u64) -> Result<LedgerEntry, LedgerError> {
+        let bytes = self.entry_bytes(index)?;
+        decode(index, &bytes)
+    }
+
+    /// The entries in `range`, which must lie inside the ledger.
+    pub fn entries(&self, range: Range<u64>) -> Result<Vec<(u64, LedgerEntry)>, LedgerError> {
+        let size = self.size();
+        if range.start > range.end || range.end > size {
+            return Err(LedgerError::BadRange(format!(
+                "entries {}..{} are not inside the ledger of size {size}",
+                range.start, range.end
+            )));
+        }
+        let mut out = Vec::with_capacity((range.end - range.start) as usize);
+        let mut next = range.start;
+        while next < range.end {
+            let loc = self.frame_loc(next)?;
+            self.with_frame(&loc, |records, _| {
+                for (k, record) in records.iter().enumerate() {
+                    let i = loc.first_index + k as u64;
+                    if i >= next && i < range.end {
+                        out.push((i, decode(i, record)?));
+                    }
+                }
+                Ok(())
+            })?;
+            next = loc.first_index + u64::from(loc.count);
+        }
+        Ok(out)
+    }
+
+    /// Indexes of the entries whose `alert_id` is `alert_id`, ascending.
+    pub fn indexes_for_alert(&self, alert_id: &[u8]) -> Result<Vec<u64>, LedgerError> {
+        let size = self.size();
+        let mut found = self.shared().index.alert_indexes(alert_id)?;
+        found.retain(|i| *i < size);
+        Ok(found)
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), LedgerError> {
+        let current = self.size();
+        if size > current {
+            return Err(LedgerError::BadRange(format!(
+                "tree size {size} is larger than the ledger ({current})"
+            )));
+        }
+        Ok(())
+    }
+
+    fn proofs(&self) -> ProofBuilder<impl FnMut(u8, u64) -> Result<Hash, LedgerError> + '_> {
+        let index = &self.shared().index;
+        ProofBuilder::new(move |level, i| index.node(level, i))
+    }
+
+    /// RFC 9162 leaf hash of entry `index`.
+    pub fn leaf_hash(&self, index: u64) -> Result<Hash, LedgerError> {
+        self.check_index(index)?;
+        self.shared().index.node(0, index)
+    }
+
+    /// RFC 9162 root hash of the first `size` entries.
+    pub fn root_at(&self, size: u64) -> Result<Hash, LedgerError> {
+        self.check_size(size)?;
+        self.proofs().root(size)
+    }
+
+    /// RFC 9162 inclusion proof of entry `index` in the tree of the first `size` entries.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<InclusionProof, LedgerError> {
+        self.check_size(size)?;
+        if index >= size {
+            return Err(LedgerError::BadRange(format!(
+                "entry {index} is not inside a tree of size {size}"
+            )));
+        }
+        let hashes = self.proofs().inclusion(index, size)?;
+        Ok(InclusionProof {
+            leaf_index: index,
+            tree_size: size,
+            hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+        })
+    }
+
+    /// RFC 9162 consistency proof from the tree of `old_size` entries to that of `new_size`.
+    /// From size 0 the proof is empty.
+    pub fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<ConsistencyProof, LedgerError> {
+        self.check_size(new_size)?;
+        if old_size > new_size {
+            return Err(LedgerError::BadRange(format!(
+                "old size {old_size} is larger than new size {new_size}"
+            )));
+        }
+        let hashes = if old_size == 0 {
+            Vec::new()
+        } else {
+            self.proofs().consistency(old_size, new_size)?
+        };
+        Ok(ConsistencyProof {
+            old_size,
+            new_size,
+            hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+        })
+    }
+
+    /// The checkpoint signed when the ledger reached exactly `size` entries, if a batch ended there.
+    pub fn checkpoint_at(&self, size: u64) -> Result<Option<SignedCheckpoint>, LedgerError> {
+        self.check_size(size)?;
+        if size == 0 {
+            return Ok(None);
+        }
+        let latest = self.latest_checkpoint();
+        if latest.size() == size {
+            return Ok(Some(latest));
+        }
+        let loc = self.frame_loc(size - 1)?;
+        if loc.first_index + u64::from(loc.count) != size {
+            return Ok(None);
+        }
+        let shared = self.shared();
+        self.with_frame(&loc, |_, note| {
+            SignedCheckpoint::verify(note, Some(&shared.origin), &shared.public_key)
+                .map(Some)
+                .map_err(|source| LedgerError::Checkpoint {
+                    context: format!("checkpoint of size {size}"),
+                    source,
+                })
+        })
+    }
+}
+
+fn decode(index: u64, bytes: &[u8]) -> Result<LedgerEntry, LedgerError> {
+    LedgerEntry::decode(bytes).map_err(|e| LedgerError::Decode {
+        index,
+        reason: e.to_string(),
+    })
+}

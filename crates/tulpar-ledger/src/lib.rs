@@ -1,0 +1,53 @@
+//! The append-only ledger every Tulpar node keeps.
+//!
+//! Every fact a node learns or creates is appended here first; everything else is derived from it.
+//!
+//! # On disk
+//!
+//! ```text
+//! <dir>/ledger.pub                       the checkpoint key (SPKI PEM)
+//! <dir>/segments/<20-digit first index>.seg
+//! <dir>/index/                           sled: Merkle nodes, frame locations, alert index, views
+//! ```
+//!
+//! **Segments are the truth.** Each is a header (magic `TULPRSEG`, version, first index, crc32)
+//! followed by one *frame* per group commit: a header (magic, body length, first index, count,
+//! crc32 over header fields and body), the records (`len | crc32 | prost-encoded LedgerEntry`), and
+//! the checkpoint note signed for the batch. A frame is written and `fdatasync`ed before any appender
+//! is answered, so every frame checks itself and carries its own signed root. A new segment starts
+//! past 64 MiB. On open, a damaged frame with no valid frame after it (a torn tail) is cut and
+//! reported in [`OpenReport::truncated`]; damage followed by valid frames is an error naming the
+//! segment, offset and entry.
+//!
+//! **sled holds what is derived**, each part tagged with the number of entries it has applied: the
+//! hash of every complete Merkle subtree keyed by `(level, index)` (so any proof is O(log n) reads),
+//! where each frame starts, alert id → indexes, and one tree per [`View`]. Opening replays into each
+//! part only the entries it lacks, so losing sled's last writes loses nothing and a large ledger
+//! opens without a full scan.
+//!
+//! **Checkpoints** are C2SP `tlog-checkpoint` signed notes ([`note`]); exactly one is signed per
+//! committed batch (not per entry), and [`Appended::checkpoint`] is the one covering the entry.
+//!
+//! Hashing is RFC 9162: leaf = SHA-256(0x00 || entry bytes), node = SHA-256(0x01 || left || right).
+//! Proof verification in [`merkle`] is pure. [`verify::verify_dir`] checks a ledger directory offline.
+
+mod commit;
+mod error;
+mod index;
+mod ledger;
+pub mod merkle;
+pub mod note;
+mod recover;
+mod segment;
+pub mod verify;
+mod view;
+
+pub use error::LedgerError;
+pub use ledger::{
+    Appended, CommittedBatch, Ledger, LedgerOptions, MAX_ENTRY_BYTES, OpenReport, PUBLIC_KEY_FILE,
+};
+pub use merkle::{Hash, ProofError, leaf_hash, node_hash, verify_consistency, verify_inclusion};
+pub use note::{NoteError, SignedCheckpoint};
+pub use recover::TailTruncation;
+pub use verify::{VerifyError, VerifyProgress, VerifyReport, verify_dir};
+pub use view::{View, ViewError, ViewTxn};

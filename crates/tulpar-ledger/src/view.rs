@@ -1,0 +1,80 @@
+//! Views: state a node derives from ledger entries, kept in the ledger's sled database.
+//!
+//! A view is updated by the commit loop, after a batch is durable and before its appenders are
+//! answered, so a caller that got its index back can read the view's new state. Each view has its own
+//! sled tree and an applied marker; on open, entries the view has not seen are replayed from the
+//! segments. A view's writes for a batch and its marker are committed in one sled transaction, so
+//! `apply` need not be idempotent.
+
+use std::collections::BTreeMap;
+
+use tulpar_proto::v1::LedgerEntry;
+
+/// Why a view could not apply an entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ViewError(pub String);
+
+impl ViewError {
+    /// An error with a message naming what went wrong.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl From<sled::Error> for ViewError {
+    fn from(e: sled::Error) -> Self {
+        Self(format!("view store: {e}"))
+    }
+}
+
+/// State derived from ledger entries.
+pub trait View: Send + Sync + 'static {
+    /// The view's name; also the name of its sled tree. Must be unique per ledger and stable.
+    fn name(&self) -> &str;
+
+    /// Applies entry `index`. Writes go through `txn` and are committed with the view's marker.
+    fn apply(
+        &self,
+        index: u64,
+        entry: &LedgerEntry,
+        txn: &mut ViewTxn<'_>,
+    ) -> Result<(), ViewError>;
+}
+
+/// The writes a view makes for one batch, on top of its tree.
+pub struct ViewTxn<'a> {
+    tree: &'a sled::Tree,
+    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl<'a> ViewTxn<'a> {
+    pub(crate) fn new(tree: &'a sled::Tree) -> Self {
+        Self {
+            tree,
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// The value of `key`, including writes made earlier in this batch.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, ViewError> {
+        if let Some(pending) = self.pending.get(key) {
+            return Ok(pending.clone());
+        }
+        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// Sets `key` to `value`.
+    pub fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.pending.insert(key, Some(value));
+    }
+
+    /// Removes `key`.
+    pub fn remove(&mut self, key: Vec<u8>) {
+        self.pending.insert(key, None);
+    }
+
+    pub(crate) fn into_pending(self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        self.pending
+    }
+}

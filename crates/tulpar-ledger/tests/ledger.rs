@@ -1,0 +1,384 @@
+//! Appending, reading, reopening, damage and tampering.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+mod common;
+
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tulpar_ledger::{
+    Ledger, LedgerError, SignedCheckpoint, View, ViewError, ViewTxn, leaf_hash, verify_dir,
+    verify_inclusion,
+};
+use tulpar_proto::v1::LedgerEntry;
+
+/// Appends `n` entries, `batch` at a time concurrently (so they may share a commit), returning
+/// the indexes in the order the entries were made. With `batch == 1` every entry is its own frame.
+fn fill(ledger: &Ledger, n: usize, batch: usize, pad: usize) -> Vec<u64> {
+    let rt = common::runtime();
+    let mut out = Vec::new();
+    let start = ledger.size() as usize;
+    for chunk in (start..start + n).collect::<Vec<_>>().chunks(batch) {
+        if chunk.len() == 1 {
+            let entry = common::entry(&format!("ALERT-{}", chunk[0] % 7), pad);
+            out.push(rt.block_on(ledger.append(entry)).unwrap().index);
+            continue;
+        }
+        let tasks: Vec<_> = chunk
+            .iter()
+            .map(|i| {
+                let ledger = ledger.clone();
+                let entry = common::entry(&format!("ALERT-{i}"), pad);
+                rt.spawn(async move { ledger.append(entry).await })
+            })
+            .collect();
+        rt.block_on(async {
+            for t in tasks {
+                out.push(t.await.unwrap().unwrap().index);
+            }
+        });
+    }
+    out
+}
+
+fn only_segment(dir: &Path) -> PathBuf {
+    let mut segs: Vec<_> = fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segs.sort();
+    segs.pop().unwrap()
+}
+
+/// Counts entries per alert id in a view tree.
+struct CountByAlert;
+
+impl View for CountByAlert {
+    fn name(&self) -> &str {
+        "count"
+    }
+
+    fn apply(&self, _: u64, entry: &LedgerEntry, txn: &mut ViewTxn<'_>) -> Result<(), ViewError> {
+        let key = entry.alert_id.as_bytes().to_vec();
+        let n = txn
+            .get(&key)?
+            .map(|v| u64::from_be_bytes(v.try_into().unwrap()))
+            .unwrap_or(0);
+        txn.insert(key, (n + 1).to_be_bytes().to_vec());
+        Ok(())
+    }
+}
+
+fn count(ledger: &Ledger, alert: &str) -> u64 {
+    ledger
+        .view_tree("count")
+        .unwrap()
+        .get(alert)
+        .unwrap()
+        .map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap()))
+        .unwrap_or(0)
+}
+
+#[test]
+fn appends_read_back_with_checkpoints_alert_index_and_views() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, report) = common::open_with(dir.path(), vec![Arc::new(CountByAlert)]);
+    assert_eq!(report.size, 0);
+    let mut events = ledger.subscribe();
+    let rt = common::runtime();
+    let appended = rt
+        .block_on(ledger.append(common::entry("X-1", 10)))
+        .unwrap();
+    assert_eq!(appended.index, 0);
+    assert_eq!(appended.checkpoint.size(), 1);
+    let batch = events.try_recv().unwrap();
+    assert_eq!(batch.first_index, 0);
+    assert_eq!(batch.entries, vec![common::entry("X-1", 10)]);
+
+    let indexes = fill(&ledger, 100, 1, 100);
+    assert_eq!(indexes, (1..101).collect::<Vec<_>>());
+    assert_eq!(ledger.entry(0).unwrap(), common::entry("X-1", 10));
+    assert_eq!(ledger.entry(5).unwrap().alert_id, "ALERT-5");
+    let range = ledger.entries(10..40).unwrap();
+    assert_eq!(range.len(), 30);
+    assert_eq!(range[0].0, 10);
+    assert_eq!(range[29].1.alert_id, format!("ALERT-{}", 39 % 7));
+    assert!(matches!(
+        ledger.entry(101),
+        Err(LedgerError::NotFound { .. })
+    ));
+    let for_three = ledger.indexes_for_alert(b"ALERT-3").unwrap();
+    assert_eq!(
+        for_three,
+        (1..101).filter(|i| i % 7 == 3).collect::<Vec<_>>()
+    );
+    assert_eq!(count(&ledger, "ALERT-3"), for_three.len() as u64);
+
+    let cp = ledger.latest_checkpoint();
+    assert_eq!(cp.size(), 101);
+    let verified =
+        SignedCheckpoint::verify(cp.note(), Some(common::ORIGIN), &common::key().public_key())
+            .unwrap();
+    let proof = ledger.inclusion_proof(42, 101).unwrap();
+    let hashes: Vec<[u8; 32]> = proof
+        .hashes
+        .iter()
+        .map(|h| h.as_slice().try_into().unwrap())
+        .collect();
+    let leaf = leaf_hash(&ledger.entry_bytes(42).unwrap());
+    verify_inclusion(42, 101, &leaf, &hashes, verified.root()).unwrap();
+
+    let too_big = common::entry("big", tulpar_ledger::MAX_ENTRY_BYTES);
+    let err = rt.block_on(ledger.append(too_big)).unwrap_err();
+    assert!(matches!(err, LedgerError::EntryTooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("limit"), "{err}");
+
+    drop(ledger);
+    let (ledger, report) = common::open_with(dir.path(), vec![Arc::new(CountByAlert)]);
+    assert_eq!(report.size, 101);
+    assert_eq!(report.replayed, 0);
+    assert!(report.truncated.is_none());
+    assert_eq!(ledger.latest_checkpoint(), cp);
+    fill(&ledger, 5, 5, 10);
+    assert_eq!(ledger.size(), 106);
+    let report = verify_dir(dir.path(), None, |_| {}).unwrap();
+    assert_eq!(report.size, 106);
+    assert_eq!(&report.root, ledger.latest_checkpoint().root());
+}
+
+#[test]
+fn lost_index_is_rebuilt_from_the_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = common::open_with(dir.path(), vec![Arc::new(CountByAlert)]);
+    fill(&ledger, 50, 1, 30);
+    let root = *ledger.latest_checkpoint().root();
+    drop(ledger);
+    fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let (ledger, report) = common::open_with(dir.path(), vec![Arc::new(CountByAlert)]);
+    assert_eq!(report.replayed, 50);
+    assert_eq!(ledger.root_at(50).unwrap(), root);
+    assert_eq!(count(&ledger, "ALERT-1"), 7);
+    assert_eq!(ledger.indexes_for_alert(b"ALERT-1").unwrap().len(), 7);
+}
+
+#[test]
+fn torn_or_corrupt_last_record_is_cut_on_open_and_reported() {
+    for damage in ["truncate", "flip"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, _) = common::open_with(dir.path(), vec![Arc::new(CountByAlert)]);
+        fill(&ledger, 20, 1, 50);
+        let root_at_19 = ledger.root_at(19).unwrap();
+        drop(ledger);
+        let seg = only_segment(dir.path());
+        let len = fs::metadata(&seg).unwrap().len();
+        let file = OpenOptions::new().write(true).open(&seg).unwrap();
+        match damage {
+            "truncate" => file.set_len(len - 30).unwrap(),
+            _ => file.write_all_at(&[0xff], len - 150).unwrap(),
+        }
+        let (ledger, report) = common::open_with(dir.path(), vec![Arc::new(CountByAlert)]);
+        let cut = report
+            .truncated
+            .clone()
+            .expect("the damaged tail is reported");
+        assert_eq!(cut.segment, seg);
+        assert_eq!(report.size, 19, "{damage}");
+        assert_eq!(ledger.latest_checkpoint().size(), 19);
+        assert_eq!(ledger.root_at(19).unwrap(), root_at_19);
+        // The view and alert index had seen entry 19; they are rebuilt without it.
+        assert!(
+            report.rebuilt.iter().any(|p| p == "view count"),
+            "{report:?}"
+        );
+        assert_eq!(ledger.indexes_for_alert(b"ALERT-5").unwrap(), vec![5, 12]);
+        assert_eq!(count(&ledger, "ALERT-5"), 2);
+        fill(&ledger, 3, 3, 50);
+        assert_eq!(ledger.size(), 22);
+        drop(ledger);
+        assert_eq!(verify_dir(dir.path(), None, |_| {}).unwrap().size, 22);
+    }
+}
+
+#[test]
+fn corruption_before_the_tail_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = common::open(dir.path());
+    fill(&ledger, 30, 1, 100);
+    drop(ledger);
+    let seg = only_segment(dir.path());
+    let buf = fs::read(&seg).unwrap();
+    // Damage the payload of entry 13.
+    let target = common::entry("ALERT-6", 100);
+    let mut from = 0;
+    let mut hits = Vec::new();
+    use prost::Message;
+    let needle = target.encode_to_vec();
+    while let Some(p) = buf[from..].windows(needle.len()).position(|w| w == needle) {
+        hits.push(from + p);
+        from += p + 1;
+    }
+    // ALERT-6 is entries 6, 13, 20, 27.
+    let file = OpenOptions::new().write(true).open(&seg).unwrap();
+    file.write_all_at(&[0x00], (hits[1] + 20) as u64).unwrap();
+
+    let err = verify_dir(dir.path(), None, |_| {}).unwrap_err();
+    assert_eq!(err.index, Some(13), "{err}");
+    assert_eq!(err.segment.as_deref(), Some(seg.as_path()));
+    assert!(err.to_string().contains("entry 13"), "{err}");
+
+    let err = Ledger::open(
+        dir.path(),
+        tulpar_ledger::LedgerOptions {
+            origin: common::ORIGIN.to_owned(),
+            signing_key: common::key(),
+            views: vec![],
+        },
+    )
+    .unwrap_err();
+    match err {
+        LedgerError::Corrupt { path, index, .. } => {
+            assert_eq!(path, seg);
+            assert_eq!(index, Some(13));
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+}
+
+/// Rewrites entry bytes in place and fixes the record and frame checksums, as a forger would.
+fn forge_record(seg: &Path, old: &[u8], new: &[u8]) {
+    assert_eq!(old.len(), new.len());
+    let mut buf = fs::read(seg).unwrap();
+    let at = buf.windows(old.len()).position(|w| w == old).unwrap();
+    buf[at..at + new.len()].copy_from_slice(new);
+    buf[at - 4..at].copy_from_slice(&crc32fast::hash(new).to_le_bytes());
+    // Walk frames to fix the checksum of the one holding the record.
+    let mut off = 24;
+    while off < buf.len() {
+        let body_len = u32::from_le_bytes(buf[off + 4..off + 8].try_into().unwrap()) as usize;
+        let end = off + 24 + body_len;
+        if at < end {
+            let mut h = crc32fast::Hasher::new();
+            h.update(&buf[off + 4..off + 20]);
+            h.update(&buf[off + 24..end]);
+            let crc = h.finalize();
+            buf[off + 20..off + 24].copy_from_slice(&crc.to_le_bytes());
+            break;
+        }
+        off = end;
+    }
+    fs::write(seg, buf).unwrap();
+}
+
+#[test]
+fn tampering_with_entries_checkpoints_or_hashes_is_detected() {
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = common::open(dir.path());
+    fill(&ledger, 16, 1, 40);
+    let root = *ledger.latest_checkpoint().root();
+    drop(ledger);
+    let seg = only_segment(dir.path());
+
+    // An entry rewritten with valid checksums: the signed root no longer matches.
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), copy.path());
+    let old = common::entry("ALERT-4", 40).encode_to_vec();
+    let new = common::entry("ALERT-5", 40).encode_to_vec();
+    forge_record(&only_segment(copy.path()), &old, &new);
+    let err = verify_dir(copy.path(), None, |_| {}).unwrap_err();
+    assert_eq!(err.index, Some(4), "{err}");
+    assert!(
+        err.reason.contains("does not match the signed checkpoint"),
+        "{err}"
+    );
+
+    // A checkpoint note altered (size line) with valid checksums: its signature fails.
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), copy.path());
+    let root_b64 = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(root)
+    };
+    let old = format!("tulpar/KZ\n16\n{root_b64}\n");
+    let new = format!("tulpar/KZ\n61\n{root_b64}\n");
+    forge_record(&only_segment(copy.path()), old.as_bytes(), new.as_bytes());
+    let err = verify_dir(copy.path(), None, |_| {}).unwrap_err();
+    assert!(err.reason.contains("does not verify"), "{err}");
+
+    // Another key in ledger.pub: every checkpoint is refused.
+    let other = tulpar_core::keys::SigningKey::generate().unwrap();
+    let err = verify_dir(dir.path(), Some(&other.public_key()), |_| {}).unwrap_err();
+    assert!(err.reason.contains("no signature"), "{err}");
+
+    // A Merkle hash altered in sled: proofs built from it no longer verify against the checkpoint.
+    {
+        let db = sled::open(dir.path().join("index")).unwrap();
+        let merkle = db.open_tree("merkle").unwrap();
+        let mut key = vec![0u8];
+        key.extend_from_slice(&3u64.to_be_bytes());
+        merkle.insert(key, &[0u8; 32][..]).unwrap();
+        db.flush().unwrap();
+    }
+    let (ledger, _) = common::open(dir.path());
+    let cp = ledger.latest_checkpoint();
+    let proof = ledger.inclusion_proof(2, 16).unwrap();
+    let hashes: Vec<[u8; 32]> = proof
+        .hashes
+        .iter()
+        .map(|h| h.as_slice().try_into().unwrap())
+        .collect();
+    let leaf = leaf_hash(&ledger.entry_bytes(2).unwrap());
+    assert!(verify_inclusion(2, 16, &leaf, &hashes, cp.root()).is_err());
+    drop(ledger);
+    // The offline verifier does not read sled, so the segments still verify.
+    verify_dir(dir.path(), None, |_| {}).unwrap();
+    let _ = seg;
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to.join("segments")).unwrap();
+    fs::copy(from.join("ledger.pub"), to.join("ledger.pub")).unwrap();
+    for e in fs::read_dir(from.join("segments")).unwrap() {
+        let p = e.unwrap().path();
+        fs::copy(&p, to.join("segments").join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+#[test]
+fn a_different_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(common::open(dir.path()));
+    let err = Ledger::open(
+        dir.path(),
+        tulpar_ledger::LedgerOptions {
+            origin: common::ORIGIN.to_owned(),
+            signing_key: tulpar_core::keys::SigningKey::generate().unwrap(),
+            views: vec![],
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, LedgerError::KeyMismatch { .. }), "{err}");
+}
+
+#[test]
+fn concurrent_appends_are_group_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = common::open(dir.path());
+    let mut indexes = fill(&ledger, 300, 300, 200);
+    indexes.sort_unstable();
+    assert_eq!(indexes, (0..300).collect::<Vec<_>>());
+    let checkpoints = (1..=300)
+        .filter(|n| ledger.checkpoint_at(*n).unwrap().is_some())
+        .count();
+    assert!(
+        checkpoints < 300,
+        "one checkpoint per batch, got {checkpoints}"
+    );
+    drop(ledger);
+    let mut seen = Vec::new();
+    let report = verify_dir(dir.path(), None, |p| seen.push(p.entries)).unwrap();
+    assert_eq!(report.size, 300);
+    assert_eq!(seen.last(), Some(&300));
+}
