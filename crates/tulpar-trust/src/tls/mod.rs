@@ -214,8 +214,10 @@ pub fn federation_client_config(
     Ok(Arc::new(config))
 }
 
-/// The national API server configuration: TLS 1.3, a client certificate from the country's own TLS CA
-/// required; map it to a role with [`client_identity`].
+/// The national API server configuration: TLS 1.3; a client certificate, when presented, must come from
+/// the country's own TLS CA (map it to a role with [`client_identity`]). Connections without one are
+/// accepted so that customs systems can authenticate with a bearer token instead; the node refuses
+/// their calls unless they carry one.
 pub fn api_server_config(
     identity: &NodeIdentity,
     national_ca: &CertificateDer<'static>,
@@ -224,12 +226,33 @@ pub fn api_server_config(
     let mut roots = RootCertStore::empty();
     roots.add(national_ca.clone())?;
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
         .build()
         .map_err(|e| TlsError::Certificate(e.to_string()))?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
+    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The configuration of a national API client (an officer's CLI, a customs system): TLS 1.3, the node
+/// must present a certificate from the country's TLS CA valid for the host dialled; the client presents
+/// `client_certificate` (chain and PKCS#8 key) if given.
+pub fn api_client_config(
+    national_ca: &CertificateDer<'static>,
+    client_certificate: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    roots.add(national_ca.clone())?;
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots);
+    let mut config = match client_certificate {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key)?,
+        None => builder.with_no_client_auth(),
+    };
     config.alpn_protocols = vec![ALPN_H2.to_vec()];
     Ok(Arc::new(config))
 }

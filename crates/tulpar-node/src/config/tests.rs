@@ -1,0 +1,113 @@
+use std::path::Path;
+
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../../../deploy/node.example.toml");
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let vars = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+    Config::from_toml(
+        text,
+        Path::new("/etc/tulpar/node.toml"),
+        vars.collect::<Vec<_>>().into_iter(),
+    )
+}
+
+fn invalid_field(result: Result<Config, ConfigError>) -> (String, String) {
+    match result {
+        Err(ConfigError::Invalid { field, rule, .. }) => (field, rule),
+        other => panic!("expected an invalid field, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_documented_example_loads_with_paths_beside_the_file() {
+    let config = load(EXAMPLE, &[]).unwrap();
+    assert_eq!(config.country.as_str(), "KZ");
+    assert_eq!(config.data_dir, Path::new("/etc/tulpar/data"));
+    assert_eq!(config.keys.units_dir, Path::new("/etc/tulpar/node/units"));
+    assert_eq!(config.deadlines.urgent, Duration::from_secs(30 * 60));
+    assert_eq!(config.client_api.tokens.len(), 1);
+    assert_eq!(config.client_api.tokens[0].role, Role::Integrator);
+}
+
+#[test]
+fn environment_variables_override_fields() {
+    let config = load(
+        EXAMPLE,
+        &[
+            ("TULPAR__CLIENT_API__LISTEN", "0.0.0.0:9400"),
+            ("TULPAR__DELIVERY__CONCURRENCY", "8"),
+            ("TULPAR__LOG__FORMAT", "json"),
+            ("UNRELATED", "x"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.client_api.listen.port(), 9400);
+    assert_eq!(config.delivery.concurrency, 8);
+    assert_eq!(config.log.format, LogFormat::Json);
+}
+
+#[test]
+fn bad_values_name_the_field_and_the_rule() {
+    let cases = [
+        (("country = \"KZ\"", "country = \"XX\""), "country"),
+        (("urgent = \"30m\"", "urgent = \"30\""), "deadlines.urgent"),
+        (("urgent = \"30m\"", "urgent = \"0s\""), "deadlines.urgent"),
+        (
+            ("max_backoff = \"60s\"", "max_backoff = \"1ms\""),
+            "delivery.max_backoff",
+        ),
+        (
+            ("concurrency = 64", "concurrency = 0"),
+            "delivery.concurrency",
+        ),
+        (
+            ("role = \"integrator\"", "role = \"boss\""),
+            "client_api.tokens[0].role",
+        ),
+        (
+            (
+                "\"KZ-AKTAU-PCU\", \"KZ-ALTYNKOL-PCU\"",
+                "\"UZ-TASHKENT-PCU\"",
+            ),
+            "client_api.tokens[0].units[0]",
+        ),
+        (
+            ("sha256 = \"5e88", "sha256 = \"zz88"),
+            "client_api.tokens[0].sha256",
+        ),
+        (("level = \"info\"", "level = \"info,[\""), "log.level"),
+    ];
+    for ((from, to), field) in cases {
+        assert!(EXAMPLE.contains(from), "example lacks {from}");
+        let (found, rule) = invalid_field(load(&EXAMPLE.replacen(from, to, 1), &[]));
+        assert_eq!(found, field, "{to}: {rule}");
+        assert!(!rule.is_empty());
+    }
+}
+
+#[test]
+fn an_officer_token_names_exactly_one_unit() {
+    let text = EXAMPLE.replacen("role = \"integrator\"", "role = \"officer\"", 1);
+    let (field, rule) = invalid_field(load(&text, &[]));
+    assert_eq!(field, "client_api.tokens[0].units");
+    assert!(rule.contains("exactly one"), "{rule}");
+}
+
+#[test]
+fn unknown_fields_and_bad_overrides_are_refused() {
+    let text = format!("{EXAMPLE}\n[extra]\nanswer = 42\n");
+    assert!(matches!(load(&text, &[]), Err(ConfigError::Parse { .. })));
+    let (field, _) = invalid_field(load(EXAMPLE, &[("TULPAR__COUNTRY__X", "1")]));
+    assert_eq!(field, "country.x");
+}
+
+#[test]
+fn durations_read_like_people_write_them() {
+    assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+    assert_eq!(parse_duration("4h").unwrap(), Duration::from_secs(4 * 3600));
+    assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86_400));
+    assert!(parse_duration("30").unwrap_err().contains("no unit"));
+    assert!(parse_duration("soon").is_err());
+}

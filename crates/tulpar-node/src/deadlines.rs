@@ -1,0 +1,122 @@
+//! Acknowledgement deadlines: a ticker records each missed deadline in the ledger (so both the overdue
+//! list and the watch stream derive from it), and `ListOverdue` reads the resulting view.
+
+use std::sync::Weak;
+
+use tulpar_core::proto::{self, ledger_entry::Kind};
+use tulpar_core::time::to_timestamp;
+use tulpar_core::validation::Violations;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::node::Shared;
+
+impl Shared {
+    /// Records every deadline that has passed by the clock's now; returns how many.
+    pub(crate) async fn record_missed_deadlines(&self) -> Result<usize, ApiError> {
+        let now = self.clock.now();
+        let due = self.state.due_deadlines(now)?;
+        for (deadline, alert, country) in &due {
+            let alert_id = tulpar_core::ids::AlertId::from_bytes(*alert)
+                .map(|id| id.to_string())
+                .ok_or_else(|| ApiError::internal("deadline of a malformed alert id"))?;
+            let entry = proto::LedgerEntry {
+                recorded_at: Some(to_timestamp(now)),
+                alert_id: alert_id.clone(),
+                kind: Some(Kind::DeadlineMissed(proto::DeadlineMissed {
+                    country: country.to_string(),
+                    deadline: Some(to_timestamp(*deadline)),
+                })),
+            };
+            let appended = self.append(entry).await?;
+            tracing::warn!(alert.id = %alert_id, recipient = %country, ledger.index = appended.index, "acknowledgement overdue");
+        }
+        Ok(due.len())
+    }
+
+    /// Overdue alerts the caller may see, in alert id order.
+    pub(crate) fn list_overdue(
+        &self,
+        principal: &Principal,
+        request: proto::ListOverdueRequest,
+    ) -> Result<proto::ListOverdueResponse, ApiError> {
+        let page_size = match request.page_size as usize {
+            0 => 50,
+            n => n.min(500),
+        };
+        let after = match request.page_token.as_str() {
+            "" => None,
+            token => Some(
+                hex::decode(token)
+                    .ok()
+                    .filter(|b| b.len() == 18)
+                    .ok_or_else(|| {
+                        ApiError::Invalid(Violations::single(
+                            "page_token",
+                            "is not a token returned as next_page_token by this node",
+                        ))
+                    })?,
+            ),
+        };
+        let mut overdue = Vec::new();
+        let mut next_page_token = String::new();
+        for (alert, country) in self.state.overdue()? {
+            let mut position = alert.to_vec();
+            position.extend_from_slice(country.as_str().as_bytes());
+            if after.as_ref().is_some_and(|after| position <= *after) {
+                continue;
+            }
+            let Some(stored) = self.state.alert(&alert)? else {
+                continue;
+            };
+            if request.direction != 0 && request.direction != stored.direction {
+                continue;
+            }
+            if !self.may_see(principal, &stored) {
+                continue;
+            }
+            if overdue.len() == page_size {
+                next_page_token = hex::encode(&position);
+                break;
+            }
+            let deadline = stored
+                .recipients
+                .iter()
+                .find(|r| r.country == country.as_str())
+                .and_then(|r| r.acknowledgement_deadline);
+            overdue.push(proto::OverdueAlert {
+                alert: Some(self.alert_record(stored)?),
+                country: country.to_string(),
+                deadline,
+            });
+        }
+        // The token names the first item of the next page; step back so "after" excludes only this page.
+        if !next_page_token.is_empty() {
+            if let Some(last) = overdue.last() {
+                let record = last.alert.as_ref().and_then(|a| a.alert.as_ref());
+                if let Some(id) = record.and_then(|a| crate::state::id_bytes(&a.alert_id)) {
+                    let mut position = id.to_vec();
+                    position.extend_from_slice(last.country.as_bytes());
+                    next_page_token = hex::encode(position);
+                }
+            }
+        }
+        Ok(proto::ListOverdueResponse {
+            overdue,
+            next_page_token,
+        })
+    }
+}
+
+/// Runs the deadline ticker until the node shuts down.
+pub(crate) async fn run_ticker(node: Weak<Shared>) {
+    loop {
+        let Some(shared) = node.upgrade() else { return };
+        let interval = shared.config.deadlines.check_interval;
+        if let Err(error) = shared.record_missed_deadlines().await {
+            tracing::error!(%error, "recording missed deadlines failed");
+        }
+        drop(shared);
+        tokio::time::sleep(interval).await;
+    }
+}

@@ -1,0 +1,23 @@
+//! The Tulpar national node: the client API for the country's own officers and customs systems, the
+//! federation API for partner nodes, store-and-forward delivery, and acknowledgement tracking.
+//!
+//! **Architecture invariant:** the ledger is the database. Handlers verify, then append to the ledger;
+//! all other state (alert records, outboxes, deadlines, idempotency records) is the [`state`] view, which
+//! only the ledger's commit loop writes and which is rebuilt from the ledger after a crash.
+
+pub mod auth;
+mod client_auth;
+pub mod config;
+mod deadlines;
+mod delivery;
+pub mod error;
+mod locks;
+mod node;
+mod respond;
+mod service;
+mod state;
+pub mod transport;
+mod units;
+mod watch;
+
+pub use node::{RunningNode, check, run_until_signal, start, start_with_clock};

@@ -1,0 +1,618 @@
+//! The running node: what its services share, and how it starts and stops.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use rustls_pki_types::CertificateDer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Server};
+use tulpar_core::codes::CountryCode;
+use tulpar_core::envelope::{PayloadType, decode_recorded};
+use tulpar_core::keys::SigningKey;
+use tulpar_core::proto::{
+    self, alert_service_server::AlertServiceServer,
+    federation_service_server::FederationServiceServer,
+};
+use tulpar_core::time::{Clock, SystemClock, to_timestamp};
+use tulpar_ledger::{CommittedBatch, Ledger, LedgerOptions};
+use tulpar_trust::TrustStore;
+use tulpar_trust::keyfile;
+use tulpar_trust::tls::{self, NodeIdentity};
+
+use crate::auth::Principal;
+use crate::client_auth::{ClientAuth, ClientIdentity};
+use crate::config::Config;
+use crate::delivery::{self, Delivery};
+use crate::error::ApiError;
+use crate::locks::KeyedLocks;
+use crate::service::{alerts::Alerts, federation::Federation};
+use crate::state::{State, StateView, VIEW_NAME};
+use crate::transport::{self, Identify};
+use crate::units::UnitKeys;
+
+/// A committed ledger batch, as broadcast to watchers.
+pub(crate) type Committed = Arc<CommittedBatch>;
+
+/// An appended entry: its index and the checkpoint covering it.
+pub(crate) struct Appended {
+    pub(crate) index: u64,
+    pub(crate) checkpoint: proto::Checkpoint,
+}
+
+/// Everything the node's services and workers share.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) country: CountryCode,
+    pub(crate) ledger: Ledger,
+    pub(crate) state: State,
+    pub(crate) trust: Arc<TrustStore>,
+    pub(crate) identity: NodeIdentity,
+    pub(crate) units: UnitKeys,
+    pub(crate) ledger_key: SigningKey,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) locks: KeyedLocks,
+    pub(crate) auth: ClientAuth,
+    pub(crate) delivery: Delivery,
+}
+
+/// The entries of a committed batch with their indexes.
+pub(crate) trait BatchEntries {
+    /// `(index, entry)` pairs in order.
+    fn indexed(&self) -> Box<dyn Iterator<Item = (u64, &proto::LedgerEntry)> + '_>;
+}
+
+impl BatchEntries for CommittedBatch {
+    fn indexed(&self) -> Box<dyn Iterator<Item = (u64, &proto::LedgerEntry)> + '_> {
+        Box::new(
+            self.entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (self.first_index + i as u64, e)),
+        )
+    }
+}
+
+impl Shared {
+    /// The ledger entry at `index`.
+    pub(crate) fn entry(&self, index: u64) -> Result<proto::LedgerEntry, ApiError> {
+        self.ledger.entry(index).map_err(ApiError::internal)
+    }
+
+    /// Entries `from..until`.
+    pub(crate) fn entries(
+        &self,
+        from: u64,
+        until: u64,
+    ) -> Result<Vec<(u64, proto::LedgerEntry)>, ApiError> {
+        self.ledger.entries(from..until).map_err(ApiError::internal)
+    }
+
+    /// Number of ledger entries.
+    pub(crate) fn ledger_size(&self) -> u64 {
+        self.ledger.size()
+    }
+
+    /// Appends `entry` and waits until it is durable and applied to the state view.
+    pub(crate) async fn append(&self, entry: proto::LedgerEntry) -> Result<Appended, ApiError> {
+        let appended = self.ledger.append(entry).await.map_err(|e| match e {
+            tulpar_ledger::LedgerError::Closed => {
+                ApiError::Unavailable("the node is shutting down".into())
+            }
+            other => ApiError::internal(other),
+        })?;
+        Ok(Appended {
+            index: appended.index,
+            checkpoint: appended.checkpoint.to_proto(),
+        })
+    }
+
+    /// The latest signed checkpoint.
+    pub(crate) fn latest_checkpoint(&self) -> proto::Checkpoint {
+        self.ledger.latest_checkpoint().to_proto()
+    }
+
+    /// Whether `country` is a partner this node may exchange alerts with: pinned, with a verified
+    /// directory, and not this node's own country.
+    pub(crate) fn is_partner(&self, country: CountryCode) -> bool {
+        country != self.country && self.trust.directory(country).is_some()
+    }
+
+    /// The partners in the trust store.
+    pub(crate) fn partners(&self) -> Vec<CountryCode> {
+        self.trust
+            .countries()
+            .into_iter()
+            .filter(|c| *c != self.country)
+            .collect()
+    }
+
+    /// This country's own signed directory and its version, as partners fetch it. Read from its file
+    /// on each call, so a newly published version is served at once.
+    pub(crate) fn own_directory(&self) -> Result<(u64, proto::Envelope), String> {
+        let path = &self.config.trust.own_directory;
+        let bytes = std::fs::read(path)
+            .map_err(|e| format!("trust.own_directory: {}: {e}", path.display()))?;
+        let envelope =
+            <proto::Envelope as prost::Message>::decode(bytes.as_slice()).map_err(|e| {
+                format!(
+                    "trust.own_directory: {}: not an envelope: {e}",
+                    path.display()
+                )
+            })?;
+        let directory: proto::CountryDirectory = decode_recorded(&envelope, PayloadType::Directory)
+            .map_err(|e| format!("trust.own_directory: {}: {e}", path.display()))?;
+        if directory.country != self.country.as_str() {
+            return Err(format!(
+                "trust.own_directory: {} is the directory of {:?}, not {}",
+                path.display(),
+                directory.country,
+                self.country
+            ));
+        }
+        Ok((directory.version, envelope))
+    }
+
+    /// Where to reach `partner`: the configured override, else the first endpoint of its directory.
+    pub(crate) fn partner_endpoint(&self, partner: CountryCode) -> Result<String, String> {
+        if let Some(endpoint) = self.config.federation.endpoints.get(&partner) {
+            return Ok(endpoint.clone());
+        }
+        let directory = self
+            .trust
+            .directory(partner)
+            .ok_or_else(|| format!("no verified directory of {partner}"))?;
+        directory
+            .endpoints()
+            .first()
+            .cloned()
+            .ok_or_else(|| format!("the directory of {partner} names no endpoint"))
+    }
+
+    /// A channel to `partner` at `endpoint`, verifying its certificate against its own CA only.
+    pub(crate) fn connect_partner(
+        &self,
+        partner: CountryCode,
+        endpoint: &str,
+    ) -> Result<Channel, String> {
+        let config = tls::federation_client_config(&self.identity, self.trust.clone(), partner)
+            .map_err(|e| e.to_string())?;
+        let delivery = &self.config.delivery;
+        transport::tls_channel(
+            endpoint,
+            config,
+            delivery.connect_timeout,
+            delivery.request_timeout,
+        )
+    }
+
+    /// What is known about each partner.
+    pub(crate) fn peer_statuses(&self) -> Vec<proto::PeerStatus> {
+        self.partners()
+            .into_iter()
+            .map(|country| {
+                let status = self.delivery.status(country);
+                let directory = self.trust.directory(country);
+                let endpoints = match self.partner_endpoint(country) {
+                    Ok(endpoint) => vec![endpoint],
+                    Err(_) => Vec::new(),
+                };
+                proto::PeerStatus {
+                    country: country.to_string(),
+                    endpoints,
+                    reachable: status.last_error.is_none() && status.last_contact.is_some(),
+                    last_contact: status.last_contact.map(to_timestamp),
+                    outbox_depth: self.state.outbox_depth(country),
+                    directory_version: directory.as_ref().map_or(0, |d| d.version()),
+                    directory_expires_at: directory.as_ref().map(|d| to_timestamp(d.expires_at())),
+                    last_error: status.last_error.unwrap_or_default(),
+                    next_attempt_at: status.next_attempt.map(to_timestamp),
+                }
+            })
+            .collect()
+    }
+}
+
+/// A node that is serving.
+pub struct RunningNode {
+    shared: Arc<Shared>,
+    client_addr: SocketAddr,
+    federation_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Where the client API listens.
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    /// Where the federation API listens.
+    pub fn federation_addr(&self) -> SocketAddr {
+        self.federation_addr
+    }
+
+    /// The node's country.
+    pub fn country(&self) -> CountryCode {
+        self.shared.country
+    }
+
+    /// Records deadlines that have passed by the node's clock now, instead of waiting for the ticker.
+    pub async fn check_deadlines(&self) -> Result<usize> {
+        self.shared.record_missed_deadlines().await.map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// Stops accepting calls, lets calls in flight finish, stops the workers and closes the ledger.
+    pub async fn shutdown(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        for server in self.servers {
+            server.await.context("server task")?.context("server")?;
+        }
+        for worker in &self.workers {
+            worker.abort();
+        }
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        drop(self.shared);
+        Ok(())
+    }
+}
+
+/// Loads keys, trust store and ledger, and starts serving on the configured addresses.
+pub async fn start(config: Config) -> Result<RunningNode> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// Like [`start`], with the node's clock supplied (tests drive deadlines with a manual clock).
+pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<RunningNode> {
+    let shared = Arc::new(open(config, clock)?);
+    shared.own_directory().map_err(anyhow::Error::msg)?;
+    let client_listener = TcpListener::bind(shared.config.client_api.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "client_api.listen: cannot listen on {}",
+                shared.config.client_api.listen
+            )
+        })?;
+    let federation_listener = TcpListener::bind(shared.config.federation.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "federation.listen: cannot listen on {}",
+                shared.config.federation.listen
+            )
+        })?;
+    let client_addr = client_listener.local_addr()?;
+    let federation_addr = federation_listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+
+    let servers = vec![
+        tokio::spawn(serve_federation(
+            shared.clone(),
+            federation_listener,
+            stopped.clone(),
+        )?),
+        tokio::spawn(serve_clients(shared.clone(), client_listener, stopped)?),
+    ];
+    let mut workers = Vec::new();
+    for partner in shared.partners() {
+        workers.push(tokio::spawn(delivery::run_worker(
+            Arc::downgrade(&shared),
+            partner,
+        )));
+    }
+    workers.push(tokio::spawn(crate::deadlines::run_ticker(Arc::downgrade(
+        &shared,
+    ))));
+    workers.push(tokio::spawn(reload_trust(Arc::downgrade(&shared))));
+    tracing::info!(
+        country = %shared.country,
+        client_api = %client_addr,
+        federation = %federation_addr,
+        ledger.size = shared.ledger.size(),
+        partners = ?shared.partners(),
+        "node started"
+    );
+    Ok(RunningNode {
+        shared,
+        client_addr,
+        federation_addr,
+        stop,
+        servers,
+        workers,
+    })
+}
+
+/// Opens everything the node needs, refusing with a clear message what is missing or inconsistent.
+fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Shared> {
+    let country = config.country;
+    let node_dir = config
+        .tls
+        .certificate
+        .parent()
+        .map(ToOwned::to_owned)
+        .unwrap_or_default();
+    let cert_pem = std::fs::read_to_string(&config.tls.certificate).with_context(|| {
+        format!(
+            "tls.certificate: cannot read {}",
+            config.tls.certificate.display()
+        )
+    })?;
+    keyfile::check_private_permissions(&config.tls.private_key)
+        .with_context(|| "tls.private_key".to_owned())?;
+    let key_pem = std::fs::read_to_string(&config.tls.private_key).with_context(|| {
+        format!(
+            "tls.private_key: cannot read {}",
+            config.tls.private_key.display()
+        )
+    })?;
+    let identity = NodeIdentity::from_pem(&cert_pem, &key_pem).context("tls.certificate")?;
+    if identity.country() != country {
+        bail!(
+            "tls.certificate ({}) is for {}, but this node is configured as {country}",
+            node_dir.display(),
+            identity.country()
+        );
+    }
+    let trust = Arc::new(
+        TrustStore::open(&config.trust.store, clock.clone())
+            .with_context(|| format!("trust.store: {}", config.trust.store.display()))?,
+    );
+    let ledger_key = keyfile::read_private_key(&config.keys.ledger_key)
+        .with_context(|| "keys.ledger_key".to_owned())?;
+    let units = UnitKeys::load(&config.keys.units_dir, country)?;
+    let view = Arc::new(StateView {
+        country,
+        deadlines: config.deadlines.clone(),
+    });
+    let (ledger, report) = Ledger::open(
+        &config.data_dir,
+        LedgerOptions {
+            origin: format!("tulpar/{country}"),
+            // The ledger keeps its own copy: ring key pairs cannot be cloned.
+            signing_key: keyfile::read_private_key(&config.keys.ledger_key)?,
+            views: vec![view],
+        },
+    )
+    .with_context(|| {
+        format!(
+            "data_dir: cannot open the ledger in {}",
+            config.data_dir.display()
+        )
+    })?;
+    if let Some(cut) = &report.truncated {
+        tracing::warn!(
+            ?cut,
+            "the ledger had a torn tail (an interrupted write); it was cut off"
+        );
+    }
+    if report.replayed > 0 {
+        tracing::info!(
+            entries = report.replayed,
+            "index caught up from the ledger segments"
+        );
+    }
+    let tree = ledger
+        .view_tree(VIEW_NAME)
+        .ok_or_else(|| anyhow::anyhow!("the ledger did not open the state view"))?;
+    let auth = ClientAuth::new(country, config.client_api.tokens.clone());
+    Ok(Shared {
+        country,
+        ledger,
+        state: State::new(tree),
+        trust,
+        identity,
+        units,
+        ledger_key,
+        clock,
+        locks: KeyedLocks::default(),
+        auth,
+        delivery: Delivery::default(),
+        config,
+    })
+}
+
+/// The federation server: partners only, identified by their certificate's country.
+fn serve_federation(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>> {
+    let config = tls::federation_server_config(&shared.identity, shared.trust.clone())?;
+    let trust = shared.trust.clone();
+    let own = shared.country;
+    let identify: Identify<CountryCode> = Arc::new(move |chain: &[CertificateDer<'static>]| {
+        let leaf = chain.first().ok_or("no certificate")?;
+        let country = tls::peer_country(&trust, leaf).map_err(|e| e.to_string())?;
+        if country == own {
+            return Err(format!("a certificate of {own} itself is not a partner"));
+        }
+        Ok(country)
+    });
+    let incoming = transport::tls_incoming(listener, config, identify, "federation");
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = reflection()?;
+    let service = FederationServiceServer::new(Federation::new(shared));
+    Ok(async move {
+        health
+            .set_serving::<FederationServiceServer<Federation>>()
+            .await;
+        Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+    })
+}
+
+/// The client API server: this country's officers, focal points and systems.
+fn serve_clients(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>> {
+    let ca_pem = std::fs::read_to_string(&shared.config.tls.ca_certificate).with_context(|| {
+        format!(
+            "tls.ca_certificate: cannot read {}",
+            shared.config.tls.ca_certificate.display()
+        )
+    })?;
+    let national_ca = tls::cert_from_pem(&ca_pem).context("tls.ca_certificate")?;
+    let config = tls::api_server_config(&shared.identity, &national_ca)?;
+    let country = shared.country;
+    let identify: Identify<ClientIdentity> =
+        Arc::new(move |chain: &[CertificateDer<'static>]| {
+            let Some(leaf) = chain.first() else {
+                return Ok(None);
+            };
+            let identity = tls::client_identity(leaf).map_err(|e| e.to_string())?;
+            principal_of(country, identity).map(Some)
+        });
+    let incoming = transport::tls_incoming(listener, config, identify, "client");
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = reflection()?;
+    let service = AlertServiceServer::new(Alerts::new(shared));
+    Ok(async move {
+        health.set_serving::<AlertServiceServer<Alerts>>().await;
+        Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+    })
+}
+
+/// The principal a client certificate names: a unit of this country for officers and integrators, the
+/// country itself for focal points and administrators.
+fn principal_of(country: CountryCode, identity: tls::ClientIdentity) -> Result<Principal, String> {
+    use tulpar_core::codes::UnitId;
+    use tulpar_trust::tls::Role;
+    let name = format!("cert:{}/{}", identity.role.as_str(), identity.subject);
+    let units = match identity.role {
+        Role::Officer | Role::Integrator => {
+            let unit = UnitId::parse(&identity.subject).map_err(|e| e.to_string())?;
+            if unit.country() != country {
+                return Err(format!("{unit} is not a unit of {country}"));
+            }
+            vec![unit]
+        }
+        Role::FocalPoint | Role::Admin => {
+            if identity.subject != country.as_str() {
+                return Err(format!(
+                    "certificate for {} presented to the {country} node",
+                    identity.subject
+                ));
+            }
+            Vec::new()
+        }
+    };
+    Ok(Principal {
+        role: identity.role,
+        country,
+        units,
+        name,
+    })
+}
+
+fn reflection() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tulpar_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("server reflection")
+}
+
+/// Re-reads the trust store periodically, so `tulpar trust add` takes effect without a restart; starts
+/// delivery workers for partners that appear.
+async fn reload_trust(node: std::sync::Weak<Shared>) {
+    let mut known: Vec<CountryCode> = match node.upgrade() {
+        Some(shared) => shared.partners(),
+        None => return,
+    };
+    loop {
+        let Some(interval) = node.upgrade().map(|s| s.config.trust.reload_interval) else {
+            return;
+        };
+        tokio::time::sleep(interval).await;
+        let Some(shared) = node.upgrade() else { return };
+        if let Err(error) = shared.trust.reload() {
+            tracing::error!(%error, "trust store reload failed; keeping the previous state");
+            continue;
+        }
+        for partner in shared.partners() {
+            if !known.contains(&partner) {
+                tracing::info!(peer.country = %partner, "new partner in the trust store");
+                tokio::spawn(delivery::run_worker(node.clone(), partner));
+                known.push(partner);
+            }
+        }
+    }
+}
+
+/// Runs the node until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run_until_signal(config: Config) -> Result<()> {
+    let node = start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    node.shutdown().await
+}
+
+/// Opens everything as `start` would, reports, and exits.
+pub async fn check(config: Config) -> Result<()> {
+    let shared = open(config, Arc::new(SystemClock))?;
+    println!(
+        "{}: ledger of {} entries; units {}; partners {}",
+        shared.country,
+        shared.ledger.size(),
+        shared
+            .units
+            .units()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        shared
+            .partners()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,182 @@
+//! Acknowledgements and outcomes by this country's units, for alerts partners sent here.
+
+use tulpar_core::codes::{CountryCode, UnitId};
+use tulpar_core::envelope::{PayloadType, decode_recorded, sign_message};
+use tulpar_core::ids::{RequestId, ResponseId};
+use tulpar_core::proto::{
+    self, DeliveryState, alert_response::Kind, ledger_entry::Kind as EntryKind,
+};
+use tulpar_core::response::{check_transition, validate_response_kind};
+use tulpar_core::time::to_timestamp;
+use tulpar_core::validation::Violations;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::node::Shared;
+use crate::state::{id_bytes, keys};
+
+/// Checks a delivered response's body (the origin's side of [`Shared::respond`]).
+pub(crate) fn check_response_body(response: &proto::AlertResponse) -> Result<(), Violations> {
+    match &response.kind {
+        Some(kind) => validate_response_kind(kind),
+        None => Err(Violations::single(
+            "kind",
+            "an acknowledgement or an outcome is required",
+        )),
+    }
+}
+
+impl Shared {
+    /// Records a response by `unit` to received alert `alert_id`, signed with the unit's key, and queues
+    /// it for the origin country. Returns only once it is durable.
+    pub(crate) async fn respond(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        alert_id: &str,
+        unit: &str,
+        kind: Kind,
+    ) -> Result<proto::RespondResponse, ApiError> {
+        let mut violations = Vec::new();
+        let request_id = match request_id {
+            "" => None,
+            text => RequestId::parse(text)
+                .map_err(|e| violations.push(("request_id".into(), e.to_string())))
+                .ok(),
+        };
+        let id = id_bytes(alert_id);
+        if id.is_none() {
+            violations.push((
+                "alert_id".into(),
+                format!("{alert_id:?} is not an alert id"),
+            ));
+        }
+        let unit = match unit {
+            "" => {
+                // One unit needs no naming; several must say which of them answers.
+                match principal.units.as_slice() {
+                    [only] => Some(only.clone()),
+                    _ => {
+                        violations.push((
+                            "unit".into(),
+                            "is required: name the unit that answers".into(),
+                        ));
+                        None
+                    }
+                }
+            }
+            text => UnitId::parse(text)
+                .map_err(|e| violations.push(("unit".into(), e.to_string())))
+                .ok(),
+        };
+        if let Err(body) = validate_response_kind(&kind) {
+            violations.extend(body.into_vec().into_iter().map(|v| (v.field, v.rule)));
+        }
+        if let Some(violations) = Violations::from_pairs(violations) {
+            return Err(ApiError::Invalid(violations));
+        }
+        let (Some(id), Some(unit)) = (id, unit) else {
+            return Err(ApiError::internal("checked above"));
+        };
+        if !principal.acts_for(&unit) {
+            return Err(ApiError::PermissionDenied(format!(
+                "{principal} does not act for {unit}"
+            )));
+        }
+        let _request_guard = match &request_id {
+            Some(r) => Some(
+                self.locks
+                    .lock(keys::request(&principal.name, r.as_str()))
+                    .await,
+            ),
+            None => None,
+        };
+        if let Some(r) = &request_id {
+            if let Some(record) = self.state.request(&principal.name, r.as_str())? {
+                return self.replayed_response(record.ledger_index);
+            }
+        }
+        // Transitions of one alert are decided one at a time.
+        let _alert_guard = self.locks.lock(keys::alert(&id)).await;
+        let stored = self.visible_alert(principal, &id, alert_id)?;
+        if stored.direction != proto::Direction::Received as i32 {
+            return Err(ApiError::FailedPrecondition(format!(
+                "alert {alert_id} was raised by {}; only its recipients answer it",
+                self.country
+            )));
+        }
+        let status = stored
+            .recipients
+            .first()
+            .ok_or_else(|| ApiError::internal("received alert without recipient status"))?;
+        if !status.units.is_empty() && !status.units.iter().any(|u| *u == unit.as_str()) {
+            return Err(ApiError::FailedPrecondition(format!(
+                "alert {alert_id} is addressed to {}, not to {unit}",
+                status.units.join(", ")
+            )));
+        }
+        let state = DeliveryState::try_from(status.state).unwrap_or(DeliveryState::Unspecified);
+        check_transition(state, &kind).map_err(|reason| {
+            ApiError::FailedPrecondition(format!("alert {alert_id}: {reason}"))
+        })?;
+        let origin = CountryCode::parse(stored.origin_unit.get(..2).unwrap_or_default())
+            .map_err(|_| ApiError::internal("stored alert has a bad origin unit"))?;
+        let key = self.units.get(&unit).ok_or_else(|| {
+            ApiError::FailedPrecondition(format!("this node holds no signing key for {unit}"))
+        })?;
+        let now = self.clock.now();
+        let response_id = ResponseId::new_at(now);
+        let response = proto::AlertResponse {
+            response_id: response_id.to_string(),
+            alert_id: alert_id.to_owned(),
+            responder: Some(proto::Origin {
+                country: self.country.to_string(),
+                unit: unit.to_string(),
+            }),
+            created_at: Some(to_timestamp(now)),
+            kind: Some(kind),
+        };
+        let envelope = sign_message(PayloadType::Response, &response, &[key]);
+        let entry = proto::LedgerEntry {
+            recorded_at: Some(to_timestamp(now)),
+            alert_id: alert_id.to_owned(),
+            kind: Some(EntryKind::ResponseSent(proto::ResponseSent {
+                response: Some(envelope.clone()),
+                to_country: origin.to_string(),
+                request_id: request_id
+                    .map(|r| r.as_str().to_owned())
+                    .unwrap_or_default(),
+                submitted_by: principal.name.clone(),
+            })),
+        };
+        let appended = self.append(entry).await?;
+        self.delivery.wake(&[origin]);
+        tracing::info!(alert.id = alert_id, response.id = %response_id, ledger.index = appended.index, %unit, "response recorded");
+        Ok(proto::RespondResponse {
+            response_id: response_id.to_string(),
+            ledger_index: appended.index,
+            signed_response: Some(envelope),
+            replayed: false,
+        })
+    }
+
+    fn replayed_response(&self, index: u64) -> Result<proto::RespondResponse, ApiError> {
+        let entry = self.entry(index)?;
+        let Some(EntryKind::ResponseSent(sent)) = entry.kind else {
+            return Err(ApiError::AlreadyExists(
+                "this request_id was already used for another kind of request".into(),
+            ));
+        };
+        let envelope = sent
+            .response
+            .ok_or_else(|| ApiError::internal("response entry without envelope"))?;
+        let response = decode_recorded::<proto::AlertResponse>(&envelope, PayloadType::Response)
+            .map_err(ApiError::internal)?;
+        Ok(proto::RespondResponse {
+            response_id: response.response_id,
+            ledger_index: index,
+            signed_response: Some(envelope),
+            replayed: true,
+        })
+    }
+}

@@ -1,0 +1,430 @@
+//! `FederationService`: what partner nodes deliver to this node, and what they may fetch from it.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use tulpar_core::alert::validate_alert;
+use tulpar_core::codes::{CountryCode, UnitId};
+use tulpar_core::envelope::{self, PayloadType, payload_digest, sign_message};
+use tulpar_core::keys::KeyId;
+use tulpar_core::proto::{self, federation_service_server::FederationService, ledger_entry::Kind};
+use tulpar_core::time::{from_timestamp, to_timestamp};
+use tulpar_core::validation::Violations;
+use tulpar_trust::directory::Purpose;
+
+use crate::error::ApiError;
+use crate::node::Shared;
+use crate::state::{ReceivedRecord, id_bytes, keys};
+use crate::transport::Peer;
+
+/// The federation API.
+pub(crate) struct Federation {
+    node: Arc<Shared>,
+}
+
+impl Federation {
+    /// The service over `node`.
+    pub(crate) fn new(node: Arc<Shared>) -> Self {
+        Self { node }
+    }
+}
+
+/// The partner country of a federation request, from its verified TLS certificate.
+fn peer_country<T>(request: &Request<T>) -> Result<CountryCode, ApiError> {
+    request
+        .extensions()
+        .get::<Peer<CountryCode>>()
+        .map(|peer| peer.identity)
+        .ok_or_else(|| ApiError::Unauthenticated("no verified partner certificate".into()))
+}
+
+fn required<T>(field: &str, value: Option<T>) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::Invalid(Violations::single(field, "is required")))
+}
+
+/// What a partner delivered, checked to come from one of its units.
+struct UnitSigned<M> {
+    message: M,
+    signers: Vec<KeyId>,
+    envelope: proto::Envelope,
+}
+
+impl Shared {
+    /// Verifies that `envelope` is signed by some unit key of `country` (cryptographically, before
+    /// anything is decoded), then decodes it. Which unit and when is checked by the caller with
+    /// [`Self::check_unit_signer`], once the message says who claims to have signed it.
+    fn verify_unit_signed<M: prost::Message + Default>(
+        &self,
+        country: CountryCode,
+        envelope: proto::Envelope,
+        payload_type: PayloadType,
+    ) -> Result<UnitSigned<M>, ApiError> {
+        let directory = self.trust.directory(country).ok_or_else(|| {
+            ApiError::Refused(format!(
+                "no verified directory of {country} in the trust store"
+            ))
+        })?;
+        let resolve = |id: &KeyId| {
+            directory
+                .units()
+                .iter()
+                .flat_map(|unit| &unit.keys)
+                .find(|key| key.key_id == *id)
+                .map(|key| key.public_key)
+        };
+        let verified = envelope::verify(&envelope, payload_type, &resolve)
+            .map_err(|e| ApiError::Refused(format!("{payload_type} from {country}: {e}")))?;
+        let message = verified
+            .decode::<M>()
+            .map_err(|e| ApiError::Invalid(Violations::single("payload", e.to_string())))?;
+        Ok(UnitSigned {
+            message,
+            signers: verified.signers().to_vec(),
+            envelope,
+        })
+    }
+
+    /// Checks that one of `signers` is a key of `unit` valid for `purpose` at `at`.
+    fn check_unit_signer(
+        &self,
+        unit: &UnitId,
+        signers: &[KeyId],
+        purpose: Purpose,
+        at: std::time::SystemTime,
+    ) -> Result<(), ApiError> {
+        let mut refusal = None;
+        for key_id in signers {
+            match self
+                .trust
+                .check_unit_key(unit.country(), unit, key_id, purpose, at)
+            {
+                Ok(_) => return Ok(()),
+                Err(error) => refusal = Some(error.to_string()),
+            }
+        }
+        Err(ApiError::Refused(
+            refusal.unwrap_or_else(|| format!("not signed by {unit}")),
+        ))
+    }
+
+    /// Signs a receipt for `envelope`, recorded at `ledger_index`, and records that it was issued.
+    async fn issue_receipt(
+        &self,
+        partner: CountryCode,
+        alert_id: &str,
+        response_id: &str,
+        envelope: &proto::Envelope,
+        ledger_index: u64,
+        checkpoint: &proto::Checkpoint,
+    ) -> Result<proto::Envelope, ApiError> {
+        let now = self.clock.now();
+        let receipt = proto::DeliveryReceipt {
+            alert_id: alert_id.to_owned(),
+            response_id: response_id.to_owned(),
+            sender_country: partner.to_string(),
+            recipient_country: self.country.to_string(),
+            payload_sha256: payload_digest(envelope).to_vec(),
+            ledger_index,
+            checkpoint: checkpoint.note.clone(),
+            received_at: Some(to_timestamp(now)),
+        };
+        let signed = sign_message(PayloadType::Receipt, &receipt, &[&self.ledger_key]);
+        let entry = proto::LedgerEntry {
+            recorded_at: Some(to_timestamp(now)),
+            alert_id: alert_id.to_owned(),
+            kind: Some(Kind::ReceiptIssued(proto::ReceiptIssued {
+                receipt: Some(signed.clone()),
+                to_country: partner.to_string(),
+            })),
+        };
+        self.append(entry).await?;
+        Ok(signed)
+    }
+
+    /// The answer to a repeated delivery of `id`: the original receipt, or a refusal when a different
+    /// payload claims the same id. `None` when `id` was never delivered.
+    async fn repeated_delivery(
+        &self,
+        partner: CountryCode,
+        id: &[u8; 16],
+        alert_id: &str,
+        response_id: &str,
+        envelope: &proto::Envelope,
+    ) -> Result<Option<proto::Envelope>, ApiError> {
+        let Some(record) = self.state.received(id)? else {
+            return Ok(None);
+        };
+        let ReceivedRecord {
+            ledger_index,
+            payload_sha256,
+            from_country,
+            receipt,
+        } = record;
+        if payload_sha256 != payload_digest(envelope) || from_country != partner.as_str() {
+            let what = if response_id.is_empty() {
+                alert_id
+            } else {
+                response_id
+            };
+            return Err(ApiError::AlreadyExists(format!(
+                "{what} was already delivered with different content; ids are never reused"
+            )));
+        }
+        match receipt {
+            Some(receipt) => Ok(Some(receipt)),
+            // Recorded, but the node stopped before its receipt was: issue it now.
+            None => {
+                let checkpoint = self.latest_checkpoint();
+                let receipt = self
+                    .issue_receipt(
+                        partner,
+                        alert_id,
+                        response_id,
+                        envelope,
+                        ledger_index,
+                        &checkpoint,
+                    )
+                    .await?;
+                Ok(Some(receipt))
+            }
+        }
+    }
+
+    async fn deliver_alert(
+        &self,
+        partner: CountryCode,
+        envelope: proto::Envelope,
+    ) -> Result<proto::Envelope, ApiError> {
+        let signed =
+            self.verify_unit_signed::<proto::Alert>(partner, envelope, PayloadType::Alert)?;
+        let alert = validate_alert(signed.message).map_err(ApiError::Invalid)?;
+        let origin = alert.content().origin().clone();
+        if origin.country() != partner {
+            return Err(ApiError::Refused(format!(
+                "alert {} from {origin} delivered by the {partner} node: only a unit's own node may deliver its alerts",
+                alert.id()
+            )));
+        }
+        self.check_unit_signer(&origin, &signed.signers, Purpose::Alert, alert.created_at())?;
+        if alert.content().recipient(self.country).is_none() {
+            return Err(ApiError::FailedPrecondition(format!(
+                "alert {} is not addressed to {}",
+                alert.id(),
+                self.country
+            )));
+        }
+        let alert_id = alert.id().to_string();
+        let id = *alert.id().as_bytes();
+        let _guard = self.locks.lock(keys::received(&id)).await;
+        if let Some(receipt) = self
+            .repeated_delivery(partner, &id, &alert_id, "", &signed.envelope)
+            .await?
+        {
+            tracing::debug!(alert.id = %alert_id, peer.country = %partner, "repeated delivery");
+            return Ok(receipt);
+        }
+        let now = self.clock.now();
+        let entry = proto::LedgerEntry {
+            recorded_at: Some(to_timestamp(now)),
+            alert_id: alert_id.clone(),
+            kind: Some(Kind::AlertReceived(proto::AlertReceived {
+                alert: Some(signed.envelope.clone()),
+                from_country: partner.to_string(),
+            })),
+        };
+        let appended = self.append(entry).await?;
+        let receipt = self
+            .issue_receipt(
+                partner,
+                &alert_id,
+                "",
+                &signed.envelope,
+                appended.index,
+                &appended.checkpoint,
+            )
+            .await?;
+        tracing::info!(alert.id = %alert_id, peer.country = %partner, ledger.index = appended.index, origin = %origin, "alert received");
+        Ok(receipt)
+    }
+
+    async fn deliver_response(
+        &self,
+        partner: CountryCode,
+        envelope: proto::Envelope,
+    ) -> Result<proto::Envelope, ApiError> {
+        let signed = self.verify_unit_signed::<proto::AlertResponse>(
+            partner,
+            envelope,
+            PayloadType::Response,
+        )?;
+        let response = signed.message;
+        let responder = response.responder.clone().unwrap_or_default();
+        let unit = UnitId::parse(&responder.unit)
+            .map_err(|e| ApiError::Invalid(Violations::single("responder.unit", e.to_string())))?;
+        if unit.country() != partner {
+            return Err(ApiError::Refused(format!(
+                "a response by {unit} delivered by the {partner} node: only a unit's own node may deliver its responses"
+            )));
+        }
+        let created_at = response
+            .created_at
+            .as_ref()
+            .and_then(from_timestamp)
+            .ok_or_else(|| ApiError::Invalid(Violations::single("created_at", "is required")))?;
+        self.check_unit_signer(&unit, &signed.signers, Purpose::Response, created_at)?;
+        let alert_key = id_bytes(&response.alert_id).ok_or_else(|| {
+            ApiError::Invalid(Violations::single(
+                "alert_id",
+                format!("{:?} is not an alert id", response.alert_id),
+            ))
+        })?;
+        let response_key = id_bytes(&response.response_id).ok_or_else(|| {
+            ApiError::Invalid(Violations::single(
+                "response_id",
+                format!("{:?} is not a response id", response.response_id),
+            ))
+        })?;
+        crate::respond::check_response_body(&response).map_err(ApiError::Invalid)?;
+        let stored = self
+            .state
+            .alert(&alert_key)?
+            .filter(|a| a.direction == proto::Direction::Sent as i32)
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "{} raised no alert {}",
+                    self.country, response.alert_id
+                ))
+            })?;
+        let Some(recipient) = stored
+            .recipients
+            .iter()
+            .find(|r| r.country == partner.as_str())
+        else {
+            return Err(ApiError::Refused(format!(
+                "alert {} was not addressed to {partner}",
+                response.alert_id
+            )));
+        };
+        if !recipient.units.is_empty() && !recipient.units.iter().any(|u| *u == unit.as_str()) {
+            return Err(ApiError::Refused(format!(
+                "alert {} was addressed to {} in {partner}, not to {unit}",
+                response.alert_id,
+                recipient.units.join(", ")
+            )));
+        }
+        let _guard = self.locks.lock(keys::received(&response_key)).await;
+        if let Some(receipt) = self
+            .repeated_delivery(
+                partner,
+                &response_key,
+                &response.alert_id,
+                &response.response_id,
+                &signed.envelope,
+            )
+            .await?
+        {
+            return Ok(receipt);
+        }
+        let now = self.clock.now();
+        let entry = proto::LedgerEntry {
+            recorded_at: Some(to_timestamp(now)),
+            alert_id: response.alert_id.clone(),
+            kind: Some(Kind::ResponseReceived(proto::ResponseReceived {
+                response: Some(signed.envelope.clone()),
+                from_country: partner.to_string(),
+            })),
+        };
+        let appended = self.append(entry).await?;
+        let receipt = self
+            .issue_receipt(
+                partner,
+                &response.alert_id,
+                &response.response_id,
+                &signed.envelope,
+                appended.index,
+                &appended.checkpoint,
+            )
+            .await?;
+        tracing::info!(
+            alert.id = %response.alert_id,
+            response.id = %response.response_id,
+            peer.country = %partner,
+            ledger.index = appended.index,
+            "response received"
+        );
+        Ok(receipt)
+    }
+}
+
+#[tonic::async_trait]
+impl FederationService for Federation {
+    async fn deliver_alert(
+        &self,
+        request: Request<proto::DeliverAlertRequest>,
+    ) -> Result<Response<proto::DeliverAlertResponse>, Status> {
+        let partner = peer_country(&request)?;
+        self.node.delivery.contact(partner);
+        let envelope = required("alert", request.into_inner().alert)?;
+        match self.node.deliver_alert(partner, envelope).await {
+            Ok(receipt) => Ok(Response::new(proto::DeliverAlertResponse {
+                receipt: Some(receipt),
+            })),
+            Err(error) => {
+                tracing::warn!(peer.country = %partner, %error, "alert delivery refused");
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn deliver_response(
+        &self,
+        request: Request<proto::DeliverResponseRequest>,
+    ) -> Result<Response<proto::DeliverResponseResponse>, Status> {
+        let partner = peer_country(&request)?;
+        self.node.delivery.contact(partner);
+        let envelope = required("response", request.into_inner().response)?;
+        match self.node.deliver_response(partner, envelope).await {
+            Ok(receipt) => Ok(Response::new(proto::DeliverResponseResponse {
+                receipt: Some(receipt),
+            })),
+            Err(error) => {
+                tracing::warn!(peer.country = %partner, %error, "response delivery refused");
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn get_directory(
+        &self,
+        request: Request<proto::GetDirectoryRequest>,
+    ) -> Result<Response<proto::GetDirectoryResponse>, Status> {
+        let partner = peer_country(&request)?;
+        self.node.delivery.contact(partner);
+        let known = request.into_inner().known_version;
+        let (version, envelope) = self.node.own_directory().map_err(ApiError::Unavailable)?;
+        let directory = (version > known).then_some(envelope);
+        Ok(Response::new(proto::GetDirectoryResponse { directory }))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<proto::GetCheckpointRequest>,
+    ) -> Result<Response<proto::GetCheckpointResponse>, Status> {
+        let partner = peer_country(&request)?;
+        self.node.delivery.contact(partner);
+        Ok(Response::new(proto::GetCheckpointResponse {
+            checkpoint: Some(self.node.latest_checkpoint()),
+        }))
+    }
+
+    async fn add_checkpoint(
+        &self,
+        request: Request<proto::AddCheckpointRequest>,
+    ) -> Result<Response<proto::AddCheckpointResponse>, Status> {
+        let partner = peer_country(&request)?;
+        Err(Status::unimplemented(format!(
+            "the {} node does not witness checkpoints yet (request from {partner})",
+            self.node.country
+        )))
+    }
+}

@@ -1,0 +1,4 @@
+//! The gRPC services: one module per service, each a thin layer over [`crate::node::Shared`].
+
+pub(crate) mod alerts;
+pub(crate) mod federation;

@@ -1,0 +1,578 @@
+//! How each kind of ledger entry changes the node's state view.
+//!
+//! Runs inside the ledger's commit loop, for new entries and when the view is rebuilt from the
+//! segments, so it must be deterministic and must not fail on content: everything in the ledger was
+//! verified before it was recorded. Anything that cannot be understood is logged and skipped.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prost::Message;
+use tulpar_core::alert::Priority;
+use tulpar_core::codes::CountryCode;
+use tulpar_core::envelope::{PayloadType, decode_recorded, payload_digest};
+use tulpar_core::ids::AlertId;
+use tulpar_core::proto::{self, DeliveryState, ledger_entry::Kind};
+use tulpar_core::response::state_after;
+use tulpar_core::time::{from_timestamp, to_timestamp};
+use tulpar_proto::pbjson_types::Timestamp;
+
+use super::records::{OutboxItem, ReceivedRecord, RequestRecord, StoredAlert};
+use super::{StateError, StateView, Txn, keys};
+
+/// The 16 bytes of a UUIDv7 given as text (alert ids and response ids share the format).
+pub(crate) fn id_bytes(text: &str) -> Option<[u8; 16]> {
+    AlertId::parse(text).ok().map(|id| *id.as_bytes())
+}
+
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The lifecycle state a response moves its recipient to.
+fn response_state(response: &proto::AlertResponse) -> DeliveryState {
+    response
+        .kind
+        .as_ref()
+        .map_or(DeliveryState::Unspecified, state_after)
+}
+
+fn get_message<M: Message + Default>(
+    txn: &mut dyn Txn,
+    key: &[u8],
+) -> Result<Option<M>, StateError> {
+    match txn.get(key)? {
+        Some(bytes) => M::decode(bytes.as_slice()).map(Some).map_err(|e| {
+            StateError::Corrupt(format!(
+                "record {}: {e}",
+                String::from_utf8_lossy(&key[..2])
+            ))
+        }),
+        None => Ok(None),
+    }
+}
+
+fn put_message<M: Message>(txn: &mut dyn Txn, key: Vec<u8>, message: &M) {
+    txn.insert(key, message.encode_to_vec());
+}
+
+impl StateView {
+    /// Applies one entry at `index`.
+    pub(crate) fn apply_entry(
+        &self,
+        index: u64,
+        entry: &proto::LedgerEntry,
+        txn: &mut dyn Txn,
+    ) -> Result<(), StateError> {
+        let entry = entry.clone();
+        let recorded_at = entry.recorded_at.unwrap_or_default();
+        let result = match entry.kind {
+            Some(Kind::AlertSent(sent)) => self.alert_sent(index, &recorded_at, sent, txn),
+            Some(Kind::AlertReceived(received)) => {
+                self.alert_received(index, &recorded_at, received, txn)
+            }
+            Some(Kind::ReceiptIssued(issued)) => self.receipt_issued(issued, txn),
+            Some(Kind::ReceiptReceived(received)) => self.receipt_received(index, received, txn),
+            Some(Kind::ResponseSent(sent)) => self.response_sent(index, sent, txn),
+            Some(Kind::ResponseReceived(received)) => self.response_received(index, received, txn),
+            Some(Kind::DeadlineMissed(missed)) => {
+                self.deadline_missed(index, &entry.alert_id, missed, txn)
+            }
+            _ => Ok(Skip::No),
+        }?;
+        if let Skip::Because(reason) = result {
+            tracing::warn!(ledger.index = index, alert.id = %entry.alert_id, reason, "state skips entry");
+        }
+        Ok(())
+    }
+
+    fn alert_sent(
+        &self,
+        index: u64,
+        recorded_at: &Timestamp,
+        sent: proto::AlertSent,
+        txn: &mut dyn Txn,
+    ) -> Result<Skip, StateError> {
+        let Some(envelope) = sent.alert else {
+            return Ok(Skip::Because("no alert envelope"));
+        };
+        let Ok(alert) = decode_recorded::<proto::Alert>(&envelope, PayloadType::Alert) else {
+            return Ok(Skip::Because("alert does not decode"));
+        };
+        let Some(id) = id_bytes(&alert.alert_id) else {
+            return Ok(Skip::Because("bad alert id"));
+        };
+        let content = alert.content.unwrap_or_default();
+        let origin_unit = content.origin.clone().unwrap_or_default().unit;
+        let deadline = self.deadline(&alert.created_at, content.priority);
+        let mut stored = StoredAlert {
+            ledger_index: index,
+            direction: proto::Direction::Sent as i32,
+            origin_unit: origin_unit.clone(),
+            category: content.category,
+            priority: content.priority,
+            created_at: alert.created_at,
+            recipients: Vec::new(),
+        };
+        for recipient in &content.recipients {
+            let Ok(country) = CountryCode::parse(&recipient.country) else {
+                continue;
+            };
+            stored.recipients.push(proto::RecipientStatus {
+                country: recipient.country.clone(),
+                units: recipient.units.clone(),
+                state: DeliveryState::Queued as i32,
+                acknowledgement_deadline: deadline.map(to_timestamp),
+                overdue: false,
+                timeline: vec![proto::TimelineEvent {
+                    state: DeliveryState::Queued as i32,
+                    at: Some(*recorded_at),
+                    actor: origin_unit.clone(),
+                    ledger_index: index,
+                    ..Default::default()
+                }],
+            });
+            put_message(
+                txn,
+                keys::outbox(country, index),
+                &OutboxItem {
+                    alert_id: alert.alert_id.clone(),
+                    response_id: String::new(),
+                },
+            );
+            txn.insert(
+                keys::outbox_by_object(&id, country),
+                index.to_be_bytes().to_vec(),
+            );
+            if let Some(due) = deadline {
+                self.add_deadline(txn, due, &id, country);
+            }
+        }
+        put_message(txn, keys::alert(&id), &stored);
+        if !sent.request_id.is_empty() {
+            let record = RequestRecord {
+                alert_id: alert.alert_id,
+                response_id: String::new(),
+                ledger_index: index,
+            };
+            put_message(
+                txn,
+                keys::request(&sent.submitted_by, &sent.request_id),
+                &record,
+            );
+        }
+        Ok(Skip::No)
+    }
+
+    fn alert_received(
+        &self,
+        index: u64,
+        recorded_at: &Timestamp,
+        received: proto::AlertReceived,
+        txn: &mut dyn Txn,
+    ) -> Result<Skip, StateError> {
+        let Some(envelope) = received.alert else {
+            return Ok(Skip::Because("no alert envelope"));
+        };
+        let Ok(alert) = decode_recorded::<proto::Alert>(&envelope, PayloadType::Alert) else {
+            return Ok(Skip::Because("alert does not decode"));
+        };
+        let Some(id) = id_bytes(&alert.alert_id) else {
+            return Ok(Skip::Because("bad alert id"));
+        };
+        let content = alert.content.unwrap_or_default();
+        let own = self.country.as_str();
+        let units = content
+            .recipients
+            .iter()
+            .find(|r| r.country == own)
+            .map(|r| r.units.clone())
+            .unwrap_or_default();
+        let deadline = self.deadline(&alert.created_at, content.priority);
+        let stored = StoredAlert {
+            ledger_index: index,
+            direction: proto::Direction::Received as i32,
+            origin_unit: content.origin.unwrap_or_default().unit,
+            category: content.category,
+            priority: content.priority,
+            created_at: alert.created_at,
+            recipients: vec![proto::RecipientStatus {
+                country: own.to_owned(),
+                units,
+                state: DeliveryState::Delivered as i32,
+                acknowledgement_deadline: deadline.map(to_timestamp),
+                overdue: false,
+                timeline: vec![proto::TimelineEvent {
+                    state: DeliveryState::Delivered as i32,
+                    at: Some(*recorded_at),
+                    actor: format!("node:{own}"),
+                    ledger_index: index,
+                    ..Default::default()
+                }],
+            }],
+        };
+        put_message(txn, keys::alert(&id), &stored);
+        let record = ReceivedRecord {
+            ledger_index: index,
+            payload_sha256: payload_digest(&envelope).to_vec(),
+            from_country: received.from_country,
+            receipt: None,
+        };
+        put_message(txn, keys::received(&id), &record);
+        if let Some(due) = deadline {
+            self.add_deadline(txn, due, &id, self.country);
+        }
+        Ok(Skip::No)
+    }
+
+    fn receipt_issued(
+        &self,
+        issued: proto::ReceiptIssued,
+        txn: &mut dyn Txn,
+    ) -> Result<Skip, StateError> {
+        let Some(envelope) = issued.receipt else {
+            return Ok(Skip::Because("no receipt envelope"));
+        };
+        let Ok(receipt) =
+            decode_recorded::<proto::DeliveryReceipt>(&envelope, PayloadType::Receipt)
+        else {
+            return Ok(Skip::Because("receipt does not decode"));
+        };
+        let object = if receipt.response_id.is_empty() {
+            &receipt.alert_id
+        } else {
+            &receipt.response_id
+        };
+        let Some(id) = id_bytes(object) else {
+            return Ok(Skip::Because("bad id in receipt"));
+        };
+        let key = keys::received(&id);
+        let Some(mut record) = get_message::<ReceivedRecord>(txn, &key)? else {
+            return Ok(Skip::Because("receipt for something never received"));
+        };
+        record.receipt = Some(envelope);
+        put_message(txn, key, &record);
+        Ok(Skip::No)
+    }
+
+    fn receipt_received(
+        &self,
+        index: u64,
+        received: proto::ReceiptReceived,
+        txn: &mut dyn Txn,
+    ) -> Result<Skip, StateError> {
+        let Some(envelope) = received.receipt else {
+            return Ok(Skip::Because("no receipt envelope"));
+        };
+        let Ok(receipt) =
+            decode_recorded::<proto::DeliveryReceipt>(&envelope, PayloadType::Receipt)
+        else {
+            return Ok(Skip::Because("receipt does not decode"));
+        };
+        let Ok(partner) = CountryCode::parse(&received.from_country) else {
+            return Ok(Skip::Because("bad partner country"));
+        };
+        let Some(alert_id) = id_bytes(&receipt.alert_id) else {
+            return Ok(Skip::Because("bad alert id"));
+        };
+        let alert_key = keys::alert(&alert_id);
+        let Some(mut stored) = get_message::<StoredAlert>(txn, &alert_key)? else {
+            return Ok(Skip::Because("receipt for an unknown alert"));
+        };
+        let object = if receipt.response_id.is_empty() {
+            let Some(status) = stored
+                .recipients
+                .iter_mut()
+                .find(|r| r.country == partner.as_str())
+            else {
+                return Ok(Skip::Because(
+                    "receipt from a country that is not a recipient",
+                ));
+            };
+            push_event(
+                status,
+                proto::TimelineEvent {
+                    state: DeliveryState::Delivered as i32,
+                    at: receipt.received_at,
+                    actor: format!("node:{partner}"),
+                    ledger_index: index,
+                    receipt: Some(receipt.clone()),
+                    ..Default::default()
+                },
+            );
+            alert_id
+        } else {
+            let Some(response_id) = id_bytes(&receipt.response_id) else {
+                return Ok(Skip::Because("bad response id"));
+            };
+            // The origin's receipt for our response: attach it to the response's step.
+            for status in &mut stored.recipients {
+                for event in &mut status.timeline {
+                    if event
+                        .response
+                        .as_ref()
+                        .is_some_and(|r| r.response_id == receipt.response_id)
+                    {
+                        event.receipt = Some(receipt.clone());
+                    }
+                }
+            }
+            response_id
+        };
+        put_message(txn, alert_key, &stored);
+        self.remove_from_outbox(txn, &object, partner)?;
+        Ok(Skip::No)
+    }
+
+    fn response_sent(
+        &self,
+        index: u64,
+        sent: proto::ResponseSent,
+        txn: &mut dyn Txn,
+    ) -> Result<Skip, StateError> {
+        let Some(envelope) = sent.response else {
+            return Ok(Skip::Because("no response envelope"));
+        };
+        let Ok(response) =
+            decode_recorded::<proto::AlertResponse>(&envelope, PayloadType::Response)
+        else {
+            return Ok(Skip::Because("response does not decode"));
+        };
+        let (Some(alert_id), Some(response_id)) = (
+            id_bytes(&response.alert_id),
+            id_bytes(&response.response_id),
+        ) else {
+            return Ok(Skip::Because("bad ids in response"));
+        };
+        let Ok(origin) = CountryCode::parse(&sent.to_country) else {
+            return Ok(Skip::Because("bad origin country"));
+        };
+        let record = RequestRecord {
+            alert_id: response.alert_id.clone(),
+            response_id: response.response_id.clone(),
+            ledger_index: index,
+        };
+        self.record_response(index, &alert_id, self.country, response, txn)?;
+        put_message(
+            txn,
+            keys::outbox(origin, index),
+            &OutboxItem {
+                alert_id: record.alert_id.clone(),
+                response_id: record.response_id.clone(),
+            },
+        );
+        txn.insert(
+            keys::outbox_by_object(&response_id, origin),
+            index.to_be_bytes().to_vec(),
+        );
+        if !sent.request_id.is_empty() {
+            put_message(
+                txn,
+                keys::request(&sent.submitted_by, &sent.request_id),
+                &record,
+            );
+        }
+        Ok(Skip::No)
+    }
+
+    fn response_received(
+        &self,
+        index: u64,
+        received: proto::ResponseReceived,
+        txn: &mut dyn Txn,
+    ) -> Result<Skip, StateError> {
+        let Some(envelope) = received.response else {
+            return Ok(Skip::Because("no response envelope"));
+        };
+        let Ok(response) =
+            decode_recorded::<proto::AlertResponse>(&envelope, PayloadType::Response)
+        else {
+            return Ok(Skip::Because("response does not decode"));
+        };
+        let (Some(alert_id), Some(response_id)) = (
+            id_bytes(&response.alert_id),
+            id_bytes(&response.response_id),
+        ) else {
+            return Ok(Skip::Because("bad ids in response"));
+        };
+        let Ok(partner) = CountryCode::parse(&received.from_country) else {
+            return Ok(Skip::Because("bad partner country"));
+        };
+        let record = ReceivedRecord {
+            ledger_index: index,
+            payload_sha256: payload_digest(&envelope).to_vec(),
+            from_country: received.from_country,
+            receipt: None,
+        };
+        put_message(txn, keys::received(&response_id), &record);
+        self.record_response(index, &alert_id, partner, response, txn)
+    }
+
+    /// Adds a response to the recipient `country`'s timeline of the alert.
+    fn record_response(
+        &self,
+        index: u64,
+        alert_id: &[u8; 16],
+        country: CountryCode,
+        response: proto::AlertResponse,
+        txn: &mut dyn Txn,
+    ) -> Result<Skip, StateError> {
+        let alert_key = keys::alert(alert_id);
+        let Some(mut stored) = get_message::<StoredAlert>(txn, &alert_key)? else {
+            return Ok(Skip::Because("response to an unknown alert"));
+        };
+        let Some(status) = stored
+            .recipients
+            .iter_mut()
+            .find(|r| r.country == country.as_str())
+        else {
+            return Ok(Skip::Because(
+                "response from a country that is not a recipient",
+            ));
+        };
+        push_event(
+            status,
+            proto::TimelineEvent {
+                state: response_state(&response) as i32,
+                at: response.created_at,
+                actor: response.responder.clone().unwrap_or_default().unit,
+                ledger_index: index,
+                response: Some(response),
+                ..Default::default()
+            },
+        );
+        let answered = status.state >= DeliveryState::Acknowledged as i32;
+        if answered {
+            status.overdue = false;
+        }
+        put_message(txn, alert_key, &stored);
+        if answered {
+            self.clear_deadline(txn, alert_id, country)?;
+            txn.remove(keys::overdue(alert_id, country));
+        }
+        Ok(Skip::No)
+    }
+
+    fn deadline_missed(
+        &self,
+        index: u64,
+        alert_id: &str,
+        missed: proto::DeadlineMissed,
+        txn: &mut dyn Txn,
+    ) -> Result<Skip, StateError> {
+        let Some(id) = id_bytes(alert_id) else {
+            return Ok(Skip::Because("bad alert id"));
+        };
+        let Ok(country) = CountryCode::parse(&missed.country) else {
+            return Ok(Skip::Because("bad country"));
+        };
+        self.clear_deadline(txn, &id, country)?;
+        let alert_key = keys::alert(&id);
+        let Some(mut stored) = get_message::<StoredAlert>(txn, &alert_key)? else {
+            return Ok(Skip::Because("deadline of an unknown alert"));
+        };
+        let Some(status) = stored
+            .recipients
+            .iter_mut()
+            .find(|r| r.country == country.as_str())
+        else {
+            return Ok(Skip::Because(
+                "deadline for a country that is not a recipient",
+            ));
+        };
+        let unanswered = status.state < DeliveryState::Acknowledged as i32;
+        push_event(
+            status,
+            proto::TimelineEvent {
+                state: status.state,
+                at: missed.deadline,
+                actor: String::new(),
+                ledger_index: index,
+                deadline_missed: true,
+                ..Default::default()
+            },
+        );
+        if unanswered {
+            status.overdue = true;
+            txn.insert(keys::overdue(&id, country), Vec::new());
+        }
+        put_message(txn, alert_key, &stored);
+        Ok(Skip::No)
+    }
+
+    /// The acknowledgement deadline of an alert created at `created_at` with `priority`.
+    fn deadline(&self, created_at: &Option<Timestamp>, priority: i32) -> Option<SystemTime> {
+        let created = from_timestamp(created_at.as_ref()?)?;
+        let priority = Priority::from_proto(proto::Priority::try_from(priority).ok()?)?;
+        Some(created + self.deadlines.for_priority(priority))
+    }
+
+    fn add_deadline(
+        &self,
+        txn: &mut dyn Txn,
+        due: SystemTime,
+        alert: &[u8; 16],
+        country: CountryCode,
+    ) {
+        let key = keys::deadline(unix_ms(due), alert, country);
+        txn.insert(keys::deadline_by_alert(alert, country), key.clone());
+        txn.insert(key, Vec::new());
+    }
+
+    fn clear_deadline(
+        &self,
+        txn: &mut dyn Txn,
+        alert: &[u8; 16],
+        country: CountryCode,
+    ) -> Result<(), StateError> {
+        let by_alert = keys::deadline_by_alert(alert, country);
+        if let Some(key) = txn.get(&by_alert)? {
+            txn.remove(key);
+            txn.remove(by_alert);
+        }
+        Ok(())
+    }
+
+    fn remove_from_outbox(
+        &self,
+        txn: &mut dyn Txn,
+        object: &[u8; 16],
+        partner: CountryCode,
+    ) -> Result<(), StateError> {
+        let by_object = keys::outbox_by_object(object, partner);
+        if let Some(index) = txn.get(&by_object)? {
+            let index: [u8; 8] = index
+                .as_slice()
+                .try_into()
+                .map_err(|_| StateError::Corrupt("outbox reference is not 8 bytes".into()))?;
+            txn.remove(keys::outbox(partner, u64::from_be_bytes(index)));
+            txn.remove(by_object);
+        }
+        Ok(())
+    }
+}
+
+/// Outcome of applying one entry.
+enum Skip {
+    No,
+    Because(&'static str),
+}
+
+/// Adds a step to a recipient's timeline, keeping it in time order, and recomputes the state: the
+/// furthest step reached (the state values are ordered along the lifecycle), whatever order the steps
+/// arrived in.
+fn push_event(status: &mut proto::RecipientStatus, event: proto::TimelineEvent) {
+    status.timeline.push(event);
+    status.timeline.sort_by_key(|e| {
+        let at = e.at.unwrap_or_default();
+        (at.seconds, at.nanos, e.ledger_index)
+    });
+    status.state = status
+        .timeline
+        .iter()
+        .filter(|e| !e.deadline_missed)
+        .map(|e| e.state)
+        .max()
+        .unwrap_or(DeliveryState::Queued as i32);
+}

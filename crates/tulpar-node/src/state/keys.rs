@@ -1,0 +1,99 @@
+//! Key layout of the node's state view. Every key starts with a one-letter prefix and a slash, so
+//! that each kind of record can be scanned on its own; ids are stored as their 16 bytes, which sort by
+//! time for UUIDv7, and numbers big-endian so that they sort numerically.
+
+use tulpar_core::codes::CountryCode;
+
+/// Alert records by alert id: `a/<16-byte id>`.
+pub(crate) const ALERTS: &[u8] = b"a/";
+/// Outbox items by partner and ledger index: `o/<CC><8-byte index>`.
+pub(crate) const OUTBOX: &[u8] = b"o/";
+/// Outbox items by object and partner, pointing to the outbox key: `x/<16-byte id><CC>`.
+pub(crate) const OUTBOX_BY_OBJECT: &[u8] = b"x/";
+/// Client requests by principal and request id: `q/<principal>\0<request id>`.
+pub(crate) const REQUESTS: &[u8] = b"q/";
+/// Delivered alerts and responses by id: `r/<16-byte id>`.
+pub(crate) const RECEIVED: &[u8] = b"r/";
+/// Pending acknowledgement deadlines in time order: `d/<8-byte unix ms><16-byte alert id><CC>`.
+pub(crate) const DEADLINES: &[u8] = b"d/";
+/// Pending deadline keys by alert and country: `e/<16-byte alert id><CC>`.
+pub(crate) const DEADLINE_BY_ALERT: &[u8] = b"e/";
+/// Currently overdue (alert, country) pairs: `v/<16-byte alert id><CC>`.
+pub(crate) const OVERDUE: &[u8] = b"v/";
+
+fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = prefix.to_vec();
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+pub(crate) fn alert(id: &[u8; 16]) -> Vec<u8> {
+    key(ALERTS, &[id])
+}
+
+pub(crate) fn outbox(country: CountryCode, index: u64) -> Vec<u8> {
+    key(OUTBOX, &[country.as_str().as_bytes(), &index.to_be_bytes()])
+}
+
+pub(crate) fn outbox_prefix(country: CountryCode) -> Vec<u8> {
+    key(OUTBOX, &[country.as_str().as_bytes()])
+}
+
+/// The ledger index in an outbox key.
+pub(crate) fn outbox_index(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.get(OUTBOX.len() + 2..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+pub(crate) fn outbox_by_object(id: &[u8; 16], country: CountryCode) -> Vec<u8> {
+    key(OUTBOX_BY_OBJECT, &[id, country.as_str().as_bytes()])
+}
+
+pub(crate) fn request(principal: &str, request_id: &str) -> Vec<u8> {
+    key(
+        REQUESTS,
+        &[principal.as_bytes(), b"\0", request_id.as_bytes()],
+    )
+}
+
+pub(crate) fn received(id: &[u8; 16]) -> Vec<u8> {
+    key(RECEIVED, &[id])
+}
+
+pub(crate) fn deadline(due_unix_ms: u64, alert: &[u8; 16], country: CountryCode) -> Vec<u8> {
+    key(
+        DEADLINES,
+        &[
+            &due_unix_ms.to_be_bytes(),
+            alert,
+            country.as_str().as_bytes(),
+        ],
+    )
+}
+
+/// The due time, alert id and country of a deadline key.
+pub(crate) fn parse_deadline(key: &[u8]) -> Option<(u64, [u8; 16], CountryCode)> {
+    let rest = key.strip_prefix(DEADLINES)?;
+    let due = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+    let alert: [u8; 16] = rest.get(8..24)?.try_into().ok()?;
+    let country = CountryCode::parse(std::str::from_utf8(rest.get(24..26)?).ok()?).ok()?;
+    Some((due, alert, country))
+}
+
+pub(crate) fn deadline_by_alert(alert: &[u8; 16], country: CountryCode) -> Vec<u8> {
+    key(DEADLINE_BY_ALERT, &[alert, country.as_str().as_bytes()])
+}
+
+pub(crate) fn overdue(alert: &[u8; 16], country: CountryCode) -> Vec<u8> {
+    key(OVERDUE, &[alert, country.as_str().as_bytes()])
+}
+
+/// The alert id and country of an overdue key.
+pub(crate) fn parse_overdue(key: &[u8]) -> Option<([u8; 16], CountryCode)> {
+    let rest = key.strip_prefix(OVERDUE)?;
+    let alert: [u8; 16] = rest.get(..16)?.try_into().ok()?;
+    let country = CountryCode::parse(std::str::from_utf8(rest.get(16..18)?).ok()?).ok()?;
+    Some((alert, country))
+}

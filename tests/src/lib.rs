@@ -1,0 +1,410 @@
+//! A local federation for end-to-end tests: countries set up with the real `tulpar` command (key
+//! ceremony, pinned trust both ways), nodes run as real `tulpar-node` processes on loopback, and API
+//! clients authenticated with bearer tokens.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ring::digest::{SHA256, digest};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tulpar_core::proto::alert_service_client::AlertServiceClient;
+use tulpar_core::proto::federation_service_client::FederationServiceClient;
+
+/// An API client of one node, authenticated by a bearer token.
+pub type Client = AlertServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// The path of a workspace binary, built if it is missing (e.g. when only this package's tests run).
+pub fn binary(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test binary location")?;
+    let path = dir.join(name);
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--bin", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .context("cargo build")?;
+        if !status.success() || !path.exists() {
+            bail!("cannot build {name}");
+        }
+    }
+    Ok(path)
+}
+
+/// A free loopback port (bound and released; the race with other processes is negligible on loopback).
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// One country of the federation, as set up on disk.
+pub struct Country {
+    /// The country code.
+    pub code: String,
+    /// Its units.
+    pub units: Vec<String>,
+    /// The folder `tulpar init` wrote.
+    pub dir: PathBuf,
+    /// The client API address.
+    pub client_addr: SocketAddr,
+    /// The federation API address.
+    pub federation_addr: SocketAddr,
+    /// Bearer tokens by name: one officer token per unit (named after the unit), "focal-point" and
+    /// "integrator" (acting for every unit).
+    pub tokens: BTreeMap<String, String>,
+    node: Option<Child>,
+}
+
+/// Several countries that trust each other.
+pub struct Federation {
+    /// Holds every file; removed when dropped.
+    pub root: tempfile::TempDir,
+    /// The countries by code.
+    pub countries: BTreeMap<String, Country>,
+}
+
+fn run(command: &mut Command) -> Result<String> {
+    let output = command.output().with_context(|| format!("{command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(digest(&SHA256, text.as_bytes()))
+}
+
+impl Federation {
+    /// Sets up `countries` (code and units each) with `tulpar init`, and pins every country's root in
+    /// every other country's trust store.
+    pub fn new(countries: &[(&str, &[&str])]) -> Result<Self> {
+        Self::with_settings(countries, "")
+    }
+
+    /// Like [`Self::new`], with extra TOML appended to every node's configuration.
+    pub fn with_settings(countries: &[(&str, &[&str])], extra_toml: &str) -> Result<Self> {
+        let tulpar = binary("tulpar")?;
+        let root = tempfile::tempdir()?;
+        let mut made = BTreeMap::new();
+        let mut fingerprints = BTreeMap::new();
+        for (code, units) in countries {
+            let dir = root.path().join(code.to_lowercase());
+            let federation_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+            let client_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+            let out = run(Command::new(&tulpar)
+                .args([
+                    "init",
+                    "--country",
+                    code,
+                    "--units",
+                    &units.join(","),
+                    "--endpoint",
+                    &federation_addr.to_string(),
+                    "--out",
+                ])
+                .arg(&dir))?;
+            fingerprints.insert(code.to_string(), out.trim().to_owned());
+            let mut tokens = BTreeMap::new();
+            for unit in units.iter() {
+                tokens.insert(unit.to_string(), format!("officer-{unit}-{}", free_port()?));
+            }
+            tokens.insert(
+                "focal-point".into(),
+                format!("focal-{code}-{}", free_port()?),
+            );
+            tokens.insert(
+                "integrator".into(),
+                format!("integrator-{code}-{}", free_port()?),
+            );
+            let country = Country {
+                code: code.to_string(),
+                units: units.iter().map(ToString::to_string).collect(),
+                dir,
+                client_addr,
+                federation_addr,
+                tokens,
+                node: None,
+            };
+            country.write_config(extra_toml)?;
+            made.insert(code.to_string(), country);
+        }
+        for country in made.values() {
+            for (other, fingerprint) in &fingerprints {
+                if *other == country.code {
+                    continue;
+                }
+                let other_dir = &made[other].dir;
+                run(Command::new(&tulpar)
+                    .args(["trust", "add", "--store"])
+                    .arg(country.dir.join("node/trust"))
+                    .args(["--country", other, "--root-key"])
+                    .arg(other_dir.join("public/root.pub"))
+                    .args(["--fingerprint", fingerprint, "--directory"])
+                    .arg(other_dir.join("public/directory.env")))?;
+            }
+        }
+        Ok(Self {
+            root,
+            countries: made,
+        })
+    }
+
+    /// The country `code`.
+    pub fn country(&mut self, code: &str) -> &mut Country {
+        self.countries
+            .get_mut(code)
+            .expect("country of the federation")
+    }
+
+    /// Starts every node and waits until each serves.
+    pub async fn start_all(&mut self) -> Result<()> {
+        for country in self.countries.values_mut() {
+            country.start().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Country {
+    /// The node's configuration file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("node.toml")
+    }
+
+    fn write_config(&self, extra_toml: &str) -> Result<()> {
+        let mut tokens = String::new();
+        for (name, token) in &self.tokens {
+            let (role, units) = match name.as_str() {
+                "focal-point" => ("focal-point", String::new()),
+                "integrator" => (
+                    "integrator",
+                    self.units
+                        .iter()
+                        .map(|u| format!("{u:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                unit => ("officer", format!("{unit:?}")),
+            };
+            tokens.push_str(&format!(
+                "[[client_api.tokens]]\nname = {name:?}\nsha256 = {:?}\nrole = {role:?}\nunits = [{units}]\n\n",
+                sha256_hex(token)
+            ));
+        }
+        let config = format!(
+            r#"country = "{code}"
+data_dir = "data"
+
+[client_api]
+listen = "{client}"
+
+{tokens}[federation]
+listen = "{federation}"
+
+[tls]
+certificate = "node/node.crt"
+private_key = "node/node.key"
+ca_certificate = "node/tls-ca.crt"
+
+[keys]
+ledger_key = "node/ledger.key"
+units_dir = "node/units"
+
+[trust]
+store = "node/trust"
+own_directory = "node/directory.env"
+reload_interval = "1s"
+
+[delivery]
+initial_backoff = "100ms"
+max_backoff = "2s"
+
+[log]
+level = "info"
+{extra_toml}"#,
+            code = self.code,
+            client = self.client_addr,
+            federation = self.federation_addr,
+        );
+        std::fs::write(self.config_path(), config)?;
+        Ok(())
+    }
+
+    /// Starts the node process and waits until its client API answers.
+    pub async fn start(&mut self) -> Result<()> {
+        if self.node.is_some() {
+            bail!("the {} node is already running", self.code);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("node.log"))?;
+        let child = Command::new(binary("tulpar-node")?)
+            .arg("--config")
+            .arg(self.config_path())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        self.node = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut client) = self.client("focal-point").await {
+                if client
+                    .who_am_i(tulpar_core::proto::WhoAmIRequest {})
+                    .await
+                    .is_ok()
+                {
+                    return Ok(());
+                }
+            }
+            if let Some(child) = self.node.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    self.node = None;
+                    bail!(
+                        "the {} node exited with {status}:\n{}",
+                        self.code,
+                        self.log()
+                    );
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the {} node did not start in time:\n{}",
+                    self.code,
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
+    }
+
+    /// Stops the node gracefully (SIGTERM) and waits for it.
+    pub fn stop(&mut self) -> Result<()> {
+        if let Some(mut child) = self.node.take() {
+            run(Command::new("kill").args(["-TERM", &child.id().to_string()]))?;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while child.try_wait()?.is_none() {
+                if Instant::now() > deadline {
+                    child.kill()?;
+                    bail!("the {} node did not stop in time", self.code);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills the node with SIGKILL, as a power cut would.
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.node.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// The national TLS CA certificate.
+    pub fn national_ca(&self) -> Result<rustls_pki_types::CertificateDer<'static>> {
+        let pem = std::fs::read_to_string(self.dir.join("node/tls-ca.crt"))?;
+        Ok(tulpar_trust::tls::cert_from_pem(&pem)?)
+    }
+
+    /// A client of this node's API with the token named `token` (a unit id, "focal-point" or
+    /// "integrator").
+    pub async fn client(&self, token: &str) -> Result<Client> {
+        let secret = self
+            .tokens
+            .get(token)
+            .with_context(|| format!("no token {token}"))?;
+        let config = tulpar_trust::tls::api_client_config(&self.national_ca()?, None)?;
+        let channel = tulpar_node::transport::tls_channel(
+            &self.client_addr.to_string(),
+            config,
+            Duration::from_secs(2),
+            Duration::from_secs(10),
+        )
+        .map_err(anyhow::Error::msg)?;
+        let value = format!("Bearer {secret}").parse()?;
+        Ok(AlertServiceClient::with_interceptor(channel, Bearer(value)))
+    }
+
+    /// A federation client to `partner`'s node presenting this country's node certificate.
+    pub fn federation_client(&self, partner: &Country) -> Result<FederationServiceClient<Channel>> {
+        let identity = tulpar_trust::tls::NodeIdentity::load(&self.dir.join("node"))?;
+        let store = std::sync::Arc::new(tulpar_trust::TrustStore::open(
+            &self.dir.join("node/trust"),
+            std::sync::Arc::new(tulpar_core::time::SystemClock),
+        )?);
+        let partner_code = tulpar_core::codes::CountryCode::parse(&partner.code)?;
+        let config = tulpar_trust::tls::federation_client_config(&identity, store, partner_code)?;
+        let channel = tulpar_node::transport::tls_channel(
+            &partner.federation_addr.to_string(),
+            config,
+            Duration::from_secs(2),
+            Duration::from_secs(10),
+        )
+        .map_err(anyhow::Error::msg)?;
+        Ok(FederationServiceClient::new(channel))
+    }
+}
+
+impl Drop for Country {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.node.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
