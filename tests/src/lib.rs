@@ -243,6 +243,7 @@ units_dir = "node/units"
 store = "node/trust"
 own_directory = "node/directory.env"
 reload_interval = "1s"
+directory_refresh_interval = "1s"
 
 [delivery]
 initial_backoff = "100ms"

@@ -199,7 +199,7 @@ async fn an_alert_signed_by_a_revoked_key_is_refused() -> Result<()> {
         );
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     };
-    // UZ's focal point revokes the unit key and publishes; KZ's administrator takes the new directory.
+    // UZ's focal point revokes the unit key and publishes the new directory on the UZ node.
     run(Command::new(&tulpar)
         .args(["directory", "revoke-key", "--dir"])
         .arg(&uz_dir)
@@ -209,17 +209,18 @@ async fn an_alert_signed_by_a_revoked_key_is_refused() -> Result<()> {
             "--reason",
             "key compromised",
         ]))?;
-    let fingerprint = uz_dir.join("public/root.pub");
-    let root = keyfile::read_public_key(&fingerprint)?;
-    run(Command::new(&tulpar)
-        .args(["trust", "add", "--store"])
-        .arg(kz_dir.join("node/trust"))
-        .args(["--country", "UZ", "--root-key"])
-        .arg(&fingerprint)
-        .args(["--fingerprint", &root.key_id().to_string(), "--directory"])
-        .arg(uz_dir.join("public/directory.env")))?;
-    // The running KZ node picks the change up by itself (reload_interval = 1s).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The running KZ node fetches it by itself (directory_refresh_interval = 1s) and verifies it.
+    let held = kz_dir.join("node/trust/UZ/directory.env");
+    let before = std::fs::read(&held)?;
+    tulpar_tests::eventually(
+        Duration::from_secs(10),
+        "KZ to fetch UZ's new directory",
+        || {
+            let (held, before) = (held.clone(), before.clone());
+            async move { Ok((std::fs::read(held)? != before).then_some(())) }
+        },
+    )
+    .await?;
     let mut from_uz = federation.countries["UZ"].federation_client(&federation.countries["KZ"])?;
     let status = deliver(&mut from_uz, signed_alert("UZ-TASHKENT-PCU", &uz_key))
         .await

@@ -243,7 +243,10 @@ impl RunningNode {
 
     /// Records deadlines that have passed by the node's clock now, instead of waiting for the ticker.
     pub async fn check_deadlines(&self) -> Result<usize> {
-        self.shared.record_missed_deadlines().await.map_err(|e| anyhow::anyhow!("{e}"))
+        self.shared
+            .record_missed_deadlines()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// Stops accepting calls, lets calls in flight finish, stops the workers and closes the ledger.
@@ -311,6 +314,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
         &shared,
     ))));
     workers.push(tokio::spawn(reload_trust(Arc::downgrade(&shared))));
+    workers.push(tokio::spawn(refresh_directories(Arc::downgrade(&shared))));
     tracing::info!(
         country = %shared.country,
         client_api = %client_addr,
@@ -563,6 +567,49 @@ async fn reload_trust(node: std::sync::Weak<Shared>) {
             }
         }
     }
+}
+
+/// Fetches each partner's directory every `trust.directory_refresh_interval` and accepts a newer one
+/// (new unit keys, revocations). Runs apart from delivery, so a slow partner never delays it.
+async fn refresh_directories(node: std::sync::Weak<Shared>) {
+    loop {
+        let Some(interval) = node
+            .upgrade()
+            .map(|s| s.config.trust.directory_refresh_interval)
+        else {
+            return;
+        };
+        tokio::time::sleep(interval).await;
+        let Some(shared) = node.upgrade() else { return };
+        for partner in shared.partners() {
+            if let Err(error) = refresh_directory(&shared, partner).await {
+                tracing::warn!(peer.country = %partner, %error, "directory refresh failed");
+            }
+        }
+    }
+}
+
+async fn refresh_directory(shared: &Shared, partner: CountryCode) -> Result<()> {
+    let known = shared.trust.directory(partner).map_or(0, |d| d.version());
+    let endpoint = shared
+        .partner_endpoint(partner)
+        .map_err(anyhow::Error::msg)?;
+    let channel = shared
+        .connect_partner(partner, &endpoint)
+        .map_err(anyhow::Error::msg)?;
+    let mut client = proto::federation_service_client::FederationServiceClient::new(channel);
+    let response = client
+        .get_directory(proto::GetDirectoryRequest {
+            known_version: known,
+        })
+        .await?;
+    if let Some(envelope) = response.into_inner().directory {
+        let accepted = shared.trust.accept_directory(&envelope)?;
+        if accepted.version() > known {
+            tracing::info!(peer.country = %partner, version = accepted.version(), "partner directory updated");
+        }
+    }
+    Ok(())
 }
 
 /// Runs the node until SIGINT or SIGTERM, then shuts down gracefully.
