@@ -45,8 +45,10 @@ pub fn binary(name: &str) -> Result<PathBuf> {
         .context("test binary location")?;
     let path = dir.join(name);
     if !path.exists() {
+        let release = dir.ends_with("release");
         let status = Command::new(env!("CARGO"))
             .args(["build", "--bin", name])
+            .args(release.then_some("--release"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .context("cargo build")?;
@@ -77,6 +79,8 @@ pub struct Country {
     /// Bearer tokens by name: one officer token per unit (named after the unit), "focal-point" and
     /// "integrator" (acting for every unit).
     pub tokens: BTreeMap<String, String>,
+    /// Environment of the node process, e.g. `TULPAR__LOG__LEVEL` overrides.
+    pub node_env: Vec<(String, String)>,
     node: Option<Child>,
 }
 
@@ -107,11 +111,6 @@ impl Federation {
     /// Sets up `countries` (code and units each) with `tulpar init`, and pins every country's root in
     /// every other country's trust store.
     pub fn new(countries: &[(&str, &[&str])]) -> Result<Self> {
-        Self::with_settings(countries, "")
-    }
-
-    /// Like [`Self::new`], with extra TOML appended to every node's configuration.
-    pub fn with_settings(countries: &[(&str, &[&str])], extra_toml: &str) -> Result<Self> {
         let tulpar = binary("tulpar")?;
         let root = tempfile::tempdir()?;
         let mut made = BTreeMap::new();
@@ -152,9 +151,10 @@ impl Federation {
                 client_addr,
                 federation_addr,
                 tokens,
+                node_env: Vec::new(),
                 node: None,
             };
-            country.write_config(extra_toml)?;
+            country.write_config()?;
             made.insert(code.to_string(), country);
         }
         for country in made.values() {
@@ -200,7 +200,7 @@ impl Country {
         self.dir.join("node.toml")
     }
 
-    fn write_config(&self, extra_toml: &str) -> Result<()> {
+    fn write_config(&self) -> Result<()> {
         let mut tokens = String::new();
         for (name, token) in &self.tokens {
             let (role, units) = match name.as_str() {
@@ -251,7 +251,7 @@ max_backoff = "2s"
 
 [log]
 level = "info"
-{extra_toml}"#,
+"#,
             code = self.code,
             client = self.client_addr,
             federation = self.federation_addr,
@@ -272,6 +272,7 @@ level = "info"
         let child = Command::new(binary("tulpar-node")?)
             .arg("--config")
             .arg(self.config_path())
+            .envs(self.node_env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;

@@ -1,0 +1,187 @@
+//! Load tool: two real nodes (KZ and UZ) on loopback, alerts submitted at KZ, each one timed until its
+//! signed receipt from UZ is durable in KZ's ledger (seen as a DELIVERED event on KZ's watch stream).
+//!
+//! ```sh
+//! cargo run --release -p tulpar-tests --bin tulpar-load -- throughput --alerts 20000 --concurrency 256
+//! cargo run --release -p tulpar-tests --bin tulpar-load -- latency --rate 200 --seconds 10
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tokio::sync::Semaphore;
+use tulpar_core::proto::{self, AlertEventKind};
+use tulpar_tests::{Client, Federation};
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: tulpar-load throughput [--alerts N] [--concurrency C]\n       \
+         tulpar-load latency [--rate PER_SECOND] [--seconds S]"
+    );
+    std::process::exit(2)
+}
+
+fn flag(args: &[String], name: &str, default: u64) -> u64 {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().unwrap_or_else(|_| usage()))
+        .unwrap_or(default)
+}
+
+/// Submission times by alert id, and the delivery latencies measured so far.
+#[derive(Default)]
+struct Timings {
+    submitted: HashMap<String, Instant>,
+    early: HashMap<String, Instant>,
+    latencies: Vec<Duration>,
+}
+
+impl Timings {
+    fn submitted(&mut self, id: String, at: Instant) {
+        match self.early.remove(&id) {
+            Some(delivered) => self.latencies.push(delivered.saturating_duration_since(at)),
+            None => {
+                self.submitted.insert(id, at);
+            }
+        }
+    }
+
+    fn delivered(&mut self, id: String, at: Instant) {
+        match self.submitted.remove(&id) {
+            Some(start) => self.latencies.push(at - start),
+            // The receipt can come back before the submitter records its answer.
+            None => {
+                self.early.insert(id, at);
+            }
+        }
+    }
+}
+
+async fn submit(client: &mut Client, timings: &Mutex<Timings>) -> Result<()> {
+    let content = tulpar_core::sample::alert_draft("KZ-AKTAU-PCU", "UZ");
+    let start = Instant::now();
+    let request = proto::SubmitAlertRequest { request_id: String::new(), content: Some(content) };
+    let response = client.submit_alert(request).await?.into_inner();
+    timings.lock().unwrap_or_else(|p| p.into_inner()).submitted(response.alert_id, start);
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn report(label: &str, latencies: &mut [Duration]) {
+    latencies.sort();
+    println!(
+        "{label}: {} alerts; latency submit → receipt durable at KZ: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        percentile(latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(latencies, 0.90).as_secs_f64() * 1e3,
+        percentile(latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = args.first().cloned().unwrap_or_else(|| usage());
+    let mut federation = Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    for country in federation.countries.values_mut() {
+        country.node_env.push(("TULPAR__LOG__LEVEL".into(), "warn".into()));
+    }
+    federation.start_all().await?;
+    let kz = federation.country("KZ");
+    let client = kz.client("KZ-AKTAU-PCU").await?;
+    let mut watcher = kz.client("focal-point").await?;
+    let timings = Arc::new(Mutex::new(Timings::default()));
+    let mut events = watcher
+        .watch_alerts(proto::WatchAlertsRequest {
+            resume_from: None,
+            kinds: vec![AlertEventKind::Delivered as i32],
+        })
+        .await?
+        .into_inner();
+    let delivered_count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let listener = {
+        let timings = timings.clone();
+        let count = delivered_count.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.message().await.context("watch stream")? {
+                let now = Instant::now();
+                timings.lock().unwrap_or_else(|p| p.into_inner()).delivered(event.alert_id, now);
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        })
+    };
+
+    let (label, total, started) = match mode.as_str() {
+        "throughput" => {
+            let alerts = flag(&args, "--alerts", 20_000);
+            let concurrency = flag(&args, "--concurrency", 256) as usize;
+            let permits = Arc::new(Semaphore::new(concurrency));
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            for _ in 0..alerts {
+                let permit = permits.clone().acquire_owned().await?;
+                let (mut client, timings) = (client.clone(), timings.clone());
+                tasks.push(tokio::spawn(async move {
+                    let result = submit(&mut client, &timings).await;
+                    drop(permit);
+                    result
+                }));
+            }
+            for task in tasks {
+                task.await??;
+            }
+            (format!("throughput, concurrency {concurrency}"), alerts, started)
+        }
+        "latency" => {
+            let rate = flag(&args, "--rate", 200);
+            let seconds = flag(&args, "--seconds", 10);
+            let total = rate * seconds;
+            let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            for _ in 0..total {
+                ticker.tick().await;
+                let (mut client, timings) = (client.clone(), timings.clone());
+                tasks.push(tokio::spawn(async move { submit(&mut client, &timings).await }));
+            }
+            for task in tasks {
+                task.await??;
+            }
+            (format!("fixed rate {rate}/s"), total, started)
+        }
+        _ => usage(),
+    };
+    let submitted_in = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while delivered_count.load(std::sync::atomic::Ordering::Relaxed) < total {
+        if Instant::now() > deadline || listener.is_finished() {
+            bail!("only {} of {total} deliveries seen", delivered_count.load(std::sync::atomic::Ordering::Relaxed));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let all_in = started.elapsed();
+    println!(
+        "{label}: submitted {total} in {:.2} s ({:.0}/s); all receipts durable at KZ after {:.2} s: {:.0} alerts/s end to end",
+        submitted_in.as_secs_f64(),
+        total as f64 / submitted_in.as_secs_f64(),
+        all_in.as_secs_f64(),
+        total as f64 / all_in.as_secs_f64()
+    );
+    let mut latencies = std::mem::take(&mut timings.lock().unwrap_or_else(|p| p.into_inner()).latencies);
+    report(&label, &mut latencies);
+    listener.abort();
+    Ok(())
+}
