@@ -166,7 +166,11 @@ fn at_one_million(c: &mut Criterion) {
         b.iter(|| ledger.inclusion_proof(next() % BIG, BIG).unwrap())
     });
     group.bench_function("consistency_proof", |b| {
-        b.iter(|| ledger.consistency_proof(1 + next() % (BIG - 1), BIG).unwrap())
+        b.iter(|| {
+            ledger
+                .consistency_proof(1 + next() % (BIG - 1), BIG)
+                .unwrap()
+        })
     });
     group.bench_function("entry_read", |b| {
         b.iter(|| ledger.entry(next() % BIG).unwrap())

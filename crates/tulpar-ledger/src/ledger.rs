@@ -86,6 +86,32 @@ pub(crate) struct Shared {
     pub(crate) checkpoint: RwLock<SignedCheckpoint>,
     pub(crate) events: broadcast::Sender<Arc<CommittedBatch>>,
     files: Mutex<HashMap<u64, Arc<File>>>,
+    stopped: Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// Refuses further appends, keeping the first reason.
+    pub(crate) fn stop(&self, why: String) {
+        self.stopped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(why);
+    }
+
+    pub(crate) fn stopped_reason(&self) -> Option<String> {
+        self.stopped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped_reason().is_some()
+    }
+
+    pub(crate) fn stopped_error(&self) -> LedgerError {
+        LedgerError::Stopped(self.stopped_reason().unwrap_or_default())
+    }
 }
 
 struct Inner {
@@ -233,6 +259,7 @@ impl Ledger {
             checkpoint: RwLock::new(checkpoint),
             events,
             files: Mutex::new(HashMap::new()),
+            stopped: Mutex::new(None),
         });
         let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
         let committer = Committer {
@@ -240,7 +267,6 @@ impl Ledger {
             key: options.signing_key,
             writer: recovered.writer,
             frontier,
-            stopped: None,
         };
         let thread = std::thread::Builder::new()
             .name("ledger-commit".to_owned())
