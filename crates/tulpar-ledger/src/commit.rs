@@ -25,12 +25,15 @@ const MAX_BATCH_ENTRIES: usize = 4096;
 /// A batch stops growing once its entries pass this many bytes.
 const MAX_BATCH_BYTES: usize = 8 << 20;
 
+/// Where an appender waits for its answer.
+type Reply = oneshot::Sender<Result<Appended, LedgerError>>;
+
 /// One append waiting for the commit loop.
 pub(crate) struct Request {
     pub(crate) bytes: Vec<u8>,
     pub(crate) leaf: Hash,
     pub(crate) entry: LedgerEntry,
-    pub(crate) reply: oneshot::Sender<Result<Appended, LedgerError>>,
+    pub(crate) reply: Reply,
     pub(crate) permit: OwnedSemaphorePermit,
 }
 
@@ -45,7 +48,7 @@ pub(crate) struct Committer {
 struct Durable {
     first: u64,
     entries: Vec<(Vec<u8>, Hash, LedgerEntry)>,
-    replies: Vec<oneshot::Sender<Result<Appended, LedgerError>>>,
+    replies: Vec<Reply>,
     nodes: Vec<(u8, u64, Hash)>,
     loc: FrameLoc,
     checkpoint: SignedCheckpoint,
@@ -126,18 +129,11 @@ impl Committer {
     }
 
     /// Writes one batch as a frame and syncs it.
-    #[allow(clippy::type_complexity)]
     fn write(
         &mut self,
         entries: Vec<(Vec<u8>, Hash, LedgerEntry)>,
-        replies: Vec<oneshot::Sender<Result<Appended, LedgerError>>>,
-    ) -> Result<
-        Durable,
-        (
-            LedgerError,
-            Vec<oneshot::Sender<Result<Appended, LedgerError>>>,
-        ),
-    > {
+        replies: Vec<Reply>,
+    ) -> Result<Durable, (LedgerError, Vec<Reply>)> {
         let first = self.frontier.size();
         let mut frontier = self.frontier.clone();
         let mut nodes = Vec::with_capacity(entries.len() * 2 + 64);
