@@ -590,6 +590,12 @@ mod tests {
     }
 
     #[test]
+    fn ledger_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+        assert_send_sync::<Ledger>();
+    }
+
+    #[test]
     fn reads_and_recovery_work_across_segments() {
         let dir = tempfile::tempdir().unwrap();
         let key = SigningKey::generate().unwrap();
