@@ -384,3 +384,30 @@ fn concurrent_appends_are_group_committed() {
     assert_eq!(report.size, 300);
     assert_eq!(seen.last(), Some(&300));
 }
+
+#[test]
+fn verifies_while_the_ledger_is_open_and_appending() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = common::open(dir.path());
+    fill(&ledger, 50, 1, 100);
+    let rt = common::runtime();
+    let writer = {
+        let ledger = ledger.clone();
+        rt.spawn(async move {
+            for i in 0..400 {
+                ledger
+                    .append(common::entry(&format!("live-{i}"), 500))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut last = 0;
+    while !writer.is_finished() {
+        let report = verify_dir(dir.path(), None, |_| {}).unwrap();
+        assert!(report.size >= last);
+        last = report.size;
+    }
+    rt.block_on(writer).unwrap();
+    assert_eq!(verify_dir(dir.path(), None, |_| {}).unwrap().size, 450);
+}
