@@ -129,6 +129,20 @@ fn appends_read_back_with_checkpoints_alert_index_and_views() {
         .collect();
     let leaf = leaf_hash(&ledger.entry_bytes(42).unwrap());
     verify_inclusion(42, 101, &leaf, &hashes, verified.root()).unwrap();
+    let bytes = ledger.entry_bytes(42).unwrap();
+    tulpar_ledger::verify_inclusion_proof(&proof, &bytes, verified.root()).unwrap();
+    let old = ledger.checkpoint_at(1).unwrap().unwrap();
+    let consistency = ledger.consistency_proof(1, 101).unwrap();
+    tulpar_ledger::verify_consistency_proof(&consistency, old.root(), verified.root()).unwrap();
+    let mut short = consistency.clone();
+    short.hashes[0].pop();
+    assert!(matches!(
+        tulpar_ledger::verify_consistency_proof(&short, old.root(), verified.root()),
+        Err(tulpar_ledger::ProofError::BadHash {
+            position: 0,
+            len: 31
+        })
+    ));
 
     let too_big = common::entry("big", tulpar_ledger::MAX_ENTRY_BYTES);
     let err = rt.block_on(ledger.append(too_big)).unwrap_err();
