@@ -1,12 +1,12 @@
 //! The commit loop: one thread that owns the segment writer and the Merkle frontier.
 //!
 //! It takes every append waiting in the queue (up to a limit) as one batch, signs one checkpoint
-//! covering the batch, writes the entries and the checkpoint as one frame, syncs once, updates the
-//! index and views, and only then answers the appenders. A failed write stops further appends: the
-//! state on disk is then re-established by reopening, which cuts any partial frame.
+//! covering the batch, writes the entries and the checkpoint as one frame and syncs once. A second
+//! thread then updates the index and views and only then answers the appenders. A failed write or
+//! index update stops further appends: reopening cuts any partial frame and replays the index.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, PoisonError};
 
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
@@ -25,12 +25,15 @@ const MAX_BATCH_ENTRIES: usize = 4096;
 /// A batch stops growing once its entries pass this many bytes.
 const MAX_BATCH_BYTES: usize = 8 << 20;
 
+/// Where an appender waits for its answer.
+type Reply = oneshot::Sender<Result<Appended, LedgerError>>;
+
 /// One append waiting for the commit loop.
 pub(crate) struct Request {
     pub(crate) bytes: Vec<u8>,
     pub(crate) leaf: Hash,
     pub(crate) entry: LedgerEntry,
-    pub(crate) reply: oneshot::Sender<Result<Appended, LedgerError>>,
+    pub(crate) reply: Reply,
     pub(crate) permit: OwnedSemaphorePermit,
 }
 
@@ -39,12 +42,42 @@ pub(crate) struct Committer {
     pub(crate) key: SigningKey,
     pub(crate) writer: Writer,
     pub(crate) frontier: Frontier,
-    pub(crate) stopped: Option<String>,
 }
+
+/// A batch that is durable in the segments, on its way into the index.
+struct Durable {
+    first: u64,
+    entries: Vec<(Vec<u8>, Hash, LedgerEntry)>,
+    replies: Vec<Reply>,
+    nodes: Vec<(u8, u64, Hash)>,
+    loc: FrameLoc,
+    checkpoint: SignedCheckpoint,
+}
+
+/// Batches synced but not yet applied to sled. The writer syncs batch k + 1 while the applier
+/// updates the index for batch k, so a sync and the index writes overlap instead of adding up.
+const APPLY_QUEUE: usize = 2;
 
 impl Committer {
     /// Runs until every sender is gone.
     pub(crate) fn run(mut self, rx: Receiver<Request>) {
+        let (apply_tx, apply_rx) = sync_channel::<Durable>(APPLY_QUEUE);
+        let shared = self.shared.clone();
+        let applier = std::thread::Builder::new()
+            .name("ledger-apply".to_owned())
+            .spawn(move || apply_loop(&shared, apply_rx));
+        let applier = match applier {
+            Ok(handle) => handle,
+            Err(e) => {
+                self.shared
+                    .stop(format!("cannot start the index thread: {e}"));
+                // Still answer every appender, with the error.
+                while let Ok(r) = rx.recv() {
+                    let _ = r.reply.send(Err(self.shared.stopped_error()));
+                }
+                return;
+            }
+        };
         while let Ok(first) = rx.recv() {
             let mut bytes = first.bytes.len();
             let mut batch = vec![first];
@@ -57,88 +90,77 @@ impl Committer {
                     Err(_) => break,
                 }
             }
-            self.commit(batch);
+            let mut entries = Vec::with_capacity(batch.len());
+            let mut replies = Vec::with_capacity(batch.len());
+            for r in batch {
+                drop(r.permit);
+                entries.push((r.bytes, r.leaf, r.entry));
+                replies.push(r.reply);
+            }
+            if self.shared.is_stopped() {
+                for reply in replies {
+                    let _ = reply.send(Err(self.shared.stopped_error()));
+                }
+                continue;
+            }
+            match self.write(entries, replies) {
+                Ok(durable) => {
+                    if let Err(lost) = apply_tx.send(durable) {
+                        for reply in lost.0.replies {
+                            let _ = reply.send(Err(LedgerError::Closed));
+                        }
+                    }
+                }
+                Err((e, replies)) => {
+                    let why = e.to_string();
+                    tracing::error!(error = %why, "ledger write failed; appends stop until reopen");
+                    self.shared.stop(why.clone());
+                    for reply in replies {
+                        let _ = reply.send(Err(LedgerError::Commit(why.clone())));
+                    }
+                }
+            }
+        }
+        drop(apply_tx);
+        if applier.join().is_err() {
+            tracing::error!("the ledger index thread panicked");
         }
         self.shared.index.flush();
     }
 
-    fn commit(&mut self, batch: Vec<Request>) {
-        let mut entries = Vec::with_capacity(batch.len());
-        let mut replies = Vec::with_capacity(batch.len());
-        for r in batch {
-            drop(r.permit);
-            entries.push((r.bytes, r.leaf, r.entry));
-            replies.push(r.reply);
-        }
-        if let Some(why) = &self.stopped {
-            for reply in replies {
-                let _ = reply.send(Err(LedgerError::Stopped(why.clone())));
-            }
-            return;
-        }
-        let first = self.frontier.size();
-        match self.write(&entries) {
-            Ok(checkpoint) => {
-                for (k, reply) in replies.into_iter().enumerate() {
-                    let _ = reply.send(Ok(Appended {
-                        index: first + k as u64,
-                        checkpoint: checkpoint.clone(),
-                    }));
-                }
-                if self.shared.events.receiver_count() > 0 {
-                    let batch = CommittedBatch {
-                        first_index: first,
-                        entries: entries.into_iter().map(|(_, _, e)| e).collect(),
-                        checkpoint,
-                    };
-                    let _ = self.shared.events.send(Arc::new(batch));
-                }
-            }
-            Err(e) => {
-                let durable = self.frontier.size() > first;
-                let why = if durable {
-                    format!(
-                        "entries {first}..{} are durable, but updating the index failed: {e}; \
-                         reopen the ledger to rebuild it",
-                        self.frontier.size()
-                    )
-                } else {
-                    e.to_string()
-                };
-                tracing::error!(error = %why, "ledger commit failed; appends stop until reopen");
-                for reply in replies {
-                    let _ = reply.send(Err(LedgerError::Commit(why.clone())));
-                }
-                self.stopped = Some(why);
-            }
-        }
-    }
-
+    /// Writes one batch as a frame and syncs it.
     fn write(
         &mut self,
-        entries: &[(Vec<u8>, Hash, LedgerEntry)],
-    ) -> Result<SignedCheckpoint, LedgerError> {
+        entries: Vec<(Vec<u8>, Hash, LedgerEntry)>,
+        replies: Vec<Reply>,
+    ) -> Result<Durable, (LedgerError, Vec<Reply>)> {
         let first = self.frontier.size();
         let mut frontier = self.frontier.clone();
         let mut nodes = Vec::with_capacity(entries.len() * 2 + 64);
-        for (_, leaf, _) in entries {
+        for (_, leaf, _) in &entries {
             frontier.push(*leaf, |level, index, hash| {
                 nodes.push((level, index, *hash))
             });
         }
         let size = frontier.size();
-        let checkpoint = SignedCheckpoint::sign(
+        let signed = SignedCheckpoint::sign(
             CheckpointBody {
                 origin: self.shared.origin.clone(),
                 size,
                 root: frontier.root(),
             },
             &self.key,
-        )
-        .map_err(|source| LedgerError::Checkpoint {
-            context: "signing".to_owned(),
-            source,
-        })?;
+        );
+        let checkpoint = match signed {
+            Ok(cp) => cp,
+            Err(source) => {
+                let e = LedgerError::Checkpoint {
+                    context: "signing".to_owned(),
+                    source,
+                };
+                return Err((e, replies));
+            }
+        };
         let body_bytes: usize = entries.iter().map(|(b, _, _)| b.len() + 8).sum();
         let mut frame = Vec::with_capacity(body_bytes + checkpoint.note().len() + 32);
         segment::encode_frame(
@@ -147,38 +169,103 @@ impl Committer {
             checkpoint.note(),
             &mut frame,
         );
-        self.writer.roll_if_full(first)?;
-        let offset = self.writer.write_durable(&frame)?;
+        let written = self
+            .writer
+            .roll_if_full(first)
+            .and_then(|()| self.writer.write_durable(&frame));
+        let offset = match written {
+            Ok(offset) => offset,
+            Err(e) => return Err((e, replies)),
+        };
         self.frontier = frontier;
-
-        let index = &self.shared.index;
-        index.write_merkle(&nodes, size)?;
-        index.write_frame(&FrameLoc {
-            first_index: first,
-            count: entries.len() as u32,
-            segment: self.writer.first_index(),
-            offset,
-            len: frame.len() as u32,
-        })?;
-        let ids: Vec<(u64, &[u8])> = entries
-            .iter()
-            .enumerate()
-            .map(|(k, (_, _, e))| (first + k as u64, e.alert_id.as_bytes()))
-            .collect();
-        index.write_alerts(&ids, size)?;
-        let refs: Vec<(u64, &LedgerEntry)> = entries
-            .iter()
-            .enumerate()
-            .map(|(k, (_, _, e))| (first + k as u64, e))
-            .collect();
-        index.apply_views(&refs)?;
-
-        *self
-            .shared
-            .checkpoint
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = checkpoint.clone();
-        self.shared.size.store(size, Ordering::Release);
-        Ok(checkpoint)
+        Ok(Durable {
+            first,
+            loc: FrameLoc {
+                first_index: first,
+                count: entries.len() as u32,
+                segment: self.writer.first_index(),
+                offset,
+                len: frame.len() as u32,
+            },
+            entries,
+            replies,
+            nodes,
+            checkpoint,
+        })
     }
+}
+
+/// Applies durable batches to the index and views, in order, then answers their appenders.
+fn apply_loop(shared: &Shared, rx: Receiver<Durable>) {
+    while let Ok(batch) = rx.recv() {
+        if let Some(why) = shared.stopped_reason() {
+            let why = format!(
+                "entries {}..{} are durable, but the index is stopped: {why}",
+                batch.first,
+                batch.loc.first_index + u64::from(batch.loc.count)
+            );
+            for reply in batch.replies {
+                let _ = reply.send(Err(LedgerError::Commit(why.clone())));
+            }
+            continue;
+        }
+        match apply(shared, &batch) {
+            Ok(()) => {
+                for (k, reply) in batch.replies.into_iter().enumerate() {
+                    let _ = reply.send(Ok(Appended {
+                        index: batch.first + k as u64,
+                        checkpoint: batch.checkpoint.clone(),
+                    }));
+                }
+                if shared.events.receiver_count() > 0 {
+                    let event = CommittedBatch {
+                        first_index: batch.first,
+                        entries: batch.entries.into_iter().map(|(_, _, e)| e).collect(),
+                        checkpoint: batch.checkpoint,
+                    };
+                    let _ = shared.events.send(Arc::new(event));
+                }
+            }
+            Err(e) => {
+                let why = format!(
+                    "entries {}..{} are durable, but updating the index failed: {e}; \
+                     reopen the ledger to rebuild it",
+                    batch.first,
+                    batch.checkpoint.size()
+                );
+                tracing::error!(error = %why, "ledger index update failed; appends stop until reopen");
+                shared.stop(why.clone());
+                for reply in batch.replies {
+                    let _ = reply.send(Err(LedgerError::Commit(why.clone())));
+                }
+            }
+        }
+    }
+}
+
+fn apply(shared: &Shared, batch: &Durable) -> Result<(), LedgerError> {
+    let size = batch.checkpoint.size();
+    let index = &shared.index;
+    index.write_merkle(&batch.nodes, size)?;
+    index.write_frame(&batch.loc)?;
+    let ids: Vec<(u64, &[u8])> = batch
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(k, (_, _, e))| (batch.first + k as u64, e.alert_id.as_bytes()))
+        .collect();
+    index.write_alerts(&ids, size)?;
+    let refs: Vec<(u64, &LedgerEntry)> = batch
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(k, (_, _, e))| (batch.first + k as u64, e))
+        .collect();
+    index.apply_views(&refs)?;
+    *shared
+        .checkpoint
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = batch.checkpoint.clone();
+    shared.size.store(size, Ordering::Release);
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! What sled holds: state derived from the segments, each part tagged with the entries it covers.
 //!
-//! Trees: `merkle` (complete subtree hashes keyed by level and index), `frames` (where each frame of
+//! Trees: `merkle` (complete subtree hashes, [`TILE`] consecutive ones of a level per key), `frames`
+//! (where each frame of
 //! the segments starts), `alerts` (alert id → entry indexes), `meta` (applied markers), and one tree
 //! per view. Merkle, frame and alert writes are idempotent, so they are written before their marker:
 //! after a crash the marker may lag, never lead, and replaying entries rewrites the same keys.
@@ -63,10 +64,15 @@ impl FrameLoc {
     }
 }
 
-fn node_key(level: u8, index: u64) -> [u8; 9] {
+/// Complete subtree hashes of one level stored per sled key: one insert covers many nodes, which
+/// keeps the commit loop's index writes well below the cost of the sync.
+pub(crate) const TILE: u64 = 16;
+
+/// The key of the tile holding nodes `tile * TILE .. (tile + 1) * TILE` of `level`.
+fn tile_key(level: u8, tile: u64) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = level;
-    k[1..].copy_from_slice(&index.to_be_bytes());
+    k[1..].copy_from_slice(&tile.to_be_bytes());
     k
 }
 
@@ -97,6 +103,7 @@ impl Index {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(256 << 20)
+            .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(LedgerError::index("open"))?;
         let tree = |name: &str| db.open_tree(name).map_err(LedgerError::index("open tree"));
@@ -193,10 +200,11 @@ impl Index {
     pub(crate) fn node(&self, level: u8, index: u64) -> Result<Hash, LedgerError> {
         let value = self
             .merkle
-            .get(node_key(level, index))
+            .get(tile_key(level, index / TILE))
             .map_err(LedgerError::index("read merkle node"))?;
+        let at = (index % TILE) as usize * 32;
         value
-            .and_then(|v| v.as_ref().try_into().ok())
+            .and_then(|v| v.get(at..at + 32).and_then(|h| h.try_into().ok()))
             .ok_or_else(|| {
                 LedgerError::Inconsistent(format!(
                     "merkle node (level {level}, index {index}) is missing"
@@ -238,15 +246,43 @@ impl Index {
         self.views.len()
     }
 
-    /// Stores completed Merkle nodes, then marks the tree as covering `applied` leaves.
+    /// Stores completed Merkle nodes, then marks the tree as covering `applied` leaves. Nodes of
+    /// each level must come in index order, continuing what is stored.
     pub(crate) fn write_merkle(
         &self,
         nodes: &[(u8, u64, Hash)],
         applied: u64,
     ) -> Result<(), LedgerError> {
-        let mut batch = sled::Batch::default();
+        let mut tiles: BTreeMap<(u8, u64), (u64, Vec<u8>)> = BTreeMap::new();
         for (level, index, hash) in nodes {
-            batch.insert(&node_key(*level, *index)[..], &hash[..]);
+            let (_, bytes) = tiles
+                .entry((*level, index / TILE))
+                .or_insert_with(|| (index % TILE, Vec::with_capacity(TILE as usize * 32)));
+            bytes.extend_from_slice(hash);
+        }
+        let mut batch = sled::Batch::default();
+        for ((level, tile), (start, new)) in tiles {
+            let key = tile_key(level, tile);
+            let value = if start == 0 {
+                new
+            } else {
+                let keep = start as usize * 32;
+                let old = self
+                    .merkle
+                    .get(key)
+                    .map_err(LedgerError::index("read merkle tile"))?
+                    .filter(|old| old.len() >= keep)
+                    .ok_or_else(|| {
+                        LedgerError::Inconsistent(format!(
+                            "merkle nodes before (level {level}, index {}) are missing",
+                            tile * TILE + start
+                        ))
+                    })?;
+                let mut value = old[..keep].to_vec();
+                value.extend_from_slice(&new);
+                value
+            };
+            batch.insert(&key[..], value);
         }
         self.merkle
             .apply_batch(batch)

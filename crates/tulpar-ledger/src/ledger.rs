@@ -86,6 +86,32 @@ pub(crate) struct Shared {
     pub(crate) checkpoint: RwLock<SignedCheckpoint>,
     pub(crate) events: broadcast::Sender<Arc<CommittedBatch>>,
     files: Mutex<HashMap<u64, Arc<File>>>,
+    stopped: Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// Refuses further appends, keeping the first reason.
+    pub(crate) fn stop(&self, why: String) {
+        self.stopped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(why);
+    }
+
+    pub(crate) fn stopped_reason(&self) -> Option<String> {
+        self.stopped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped_reason().is_some()
+    }
+
+    pub(crate) fn stopped_error(&self) -> LedgerError {
+        LedgerError::Stopped(self.stopped_reason().unwrap_or_default())
+    }
 }
 
 struct Inner {
@@ -233,6 +259,7 @@ impl Ledger {
             checkpoint: RwLock::new(checkpoint),
             events,
             files: Mutex::new(HashMap::new()),
+            stopped: Mutex::new(None),
         });
         let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
         let committer = Committer {
@@ -240,7 +267,6 @@ impl Ledger {
             key: options.signing_key,
             writer: recovered.writer,
             frontier,
-            stopped: None,
         };
         let thread = std::thread::Builder::new()
             .name("ledger-commit".to_owned())
@@ -541,4 +567,75 @@ fn decode(index: u64, bytes: &[u8]) -> Result<LedgerEntry, LedgerError> {
         index,
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::verify_dir;
+
+    fn options(key: &SigningKey) -> LedgerOptions {
+        LedgerOptions {
+            origin: "tulpar/KZ".to_owned(),
+            signing_key: SigningKey::from_pem(&key.to_pem()).unwrap(),
+            views: vec![],
+        }
+    }
+
+    fn entry(i: u64) -> LedgerEntry {
+        LedgerEntry {
+            alert_id: format!("A-{i}-{}", "x".repeat(200)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ledger_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+        assert_send_sync::<Ledger>();
+    }
+
+    #[test]
+    fn reads_and_recovery_work_across_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (ledger, _) = Ledger::open(dir.path(), options(&key)).unwrap();
+        for i in 0..120 {
+            assert_eq!(rt.block_on(ledger.append(entry(i))).unwrap().index, i);
+        }
+        let segments = segment::list(&dir.path().join("segments")).unwrap();
+        assert!(segments.len() > 5, "{} segments", segments.len());
+        let all = ledger.entries(0..120).unwrap();
+        assert!(all.iter().all(|(i, e)| *e == entry(*i)));
+        let root = ledger.root_at(120).unwrap();
+        drop(ledger);
+
+        // A segment created by a roll whose header never reached the disk.
+        let torn = segment::segment_path(&dir.path().join("segments"), 120);
+        fs::write(&torn, b"TULP").unwrap();
+        let (ledger, report) = Ledger::open(dir.path(), options(&key)).unwrap();
+        assert_eq!(report.size, 120);
+        assert_eq!(report.truncated.unwrap().segment, torn);
+        assert_eq!(ledger.latest_checkpoint().root(), &root);
+        assert_eq!(rt.block_on(ledger.append(entry(120))).unwrap().index, 120);
+        assert_eq!(ledger.entry(7).unwrap(), entry(7));
+        drop(ledger);
+
+        fs::remove_dir_all(dir.path().join("index")).unwrap();
+        let (ledger, report) = Ledger::open(dir.path(), options(&key)).unwrap();
+        assert_eq!(report.replayed, 121);
+        assert_eq!(
+            ledger
+                .indexes_for_alert(entry(77).alert_id.as_bytes())
+                .unwrap(),
+            vec![77]
+        );
+        drop(ledger);
+        let verified = verify_dir(dir.path(), None, |_| {}).unwrap();
+        assert_eq!(verified.size, 121);
+        assert!(verified.segments > 5);
+    }
 }

@@ -20,7 +20,8 @@
 //! segment, offset and entry.
 //!
 //! **sled holds what is derived**, each part tagged with the number of entries it has applied: the
-//! hash of every complete Merkle subtree keyed by `(level, index)` (so any proof is O(log n) reads),
+//! hash of every complete Merkle subtree by `(level, index)`, 16 consecutive nodes of a level per key
+//! (so any proof is O(log n) reads),
 //! where each frame starts, alert id → indexes, and one tree per [`View`]. Opening replays into each
 //! part only the entries it lacks, so losing sled's last writes loses nothing and a large ledger
 //! opens without a full scan.
@@ -46,7 +47,10 @@ pub use error::LedgerError;
 pub use ledger::{
     Appended, CommittedBatch, Ledger, LedgerOptions, MAX_ENTRY_BYTES, OpenReport, PUBLIC_KEY_FILE,
 };
-pub use merkle::{Hash, ProofError, leaf_hash, node_hash, verify_consistency, verify_inclusion};
+pub use merkle::{
+    Hash, ProofError, leaf_hash, node_hash, verify_consistency, verify_consistency_proof,
+    verify_inclusion, verify_inclusion_proof,
+};
 pub use note::{NoteError, SignedCheckpoint};
 pub use recover::TailTruncation;
 pub use verify::{VerifyError, VerifyProgress, VerifyReport, verify_dir};

@@ -67,6 +67,59 @@ pub enum ProofError {
     /// The recomputed root does not match.
     #[error("recomputed root does not match the expected root")]
     RootMismatch,
+    /// A proof hash is not 32 bytes.
+    #[error("proof hash {position} has {len} bytes, expected 32")]
+    BadHash {
+        /// Its position in the proof.
+        position: usize,
+        /// Its length.
+        len: usize,
+    },
+}
+
+fn proof_hashes(hashes: &[Vec<u8>]) -> Result<Vec<Hash>, ProofError> {
+    hashes
+        .iter()
+        .enumerate()
+        .map(|(position, h)| {
+            h.as_slice().try_into().map_err(|_| ProofError::BadHash {
+                position,
+                len: h.len(),
+            })
+        })
+        .collect()
+}
+
+/// Checks a protobuf [`InclusionProof`](tulpar_proto::v1::InclusionProof) of the entry whose
+/// stored bytes are `entry` against the root of a tree of `proof.tree_size` entries.
+pub fn verify_inclusion_proof(
+    proof: &tulpar_proto::v1::InclusionProof,
+    entry: &[u8],
+    root: &Hash,
+) -> Result<(), ProofError> {
+    verify_inclusion(
+        proof.leaf_index,
+        proof.tree_size,
+        &leaf_hash(entry),
+        &proof_hashes(&proof.hashes)?,
+        root,
+    )
+}
+
+/// Checks a protobuf [`ConsistencyProof`](tulpar_proto::v1::ConsistencyProof) between the roots
+/// of the trees of `proof.old_size` and `proof.new_size` entries.
+pub fn verify_consistency_proof(
+    proof: &tulpar_proto::v1::ConsistencyProof,
+    old_root: &Hash,
+    new_root: &Hash,
+) -> Result<(), ProofError> {
+    verify_consistency(
+        proof.old_size,
+        proof.new_size,
+        old_root,
+        new_root,
+        &proof_hashes(&proof.hashes)?,
+    )
 }
 
 /// Checks an RFC 9162 §2.1.3.2 inclusion proof of the leaf with hash `leaf` at `index` in a tree of

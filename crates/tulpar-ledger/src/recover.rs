@@ -76,7 +76,7 @@ pub(crate) fn read_segment(seg: &SegmentFile) -> Result<Vec<u8>, LedgerError> {
 
 /// Finds the end of the segments in `dir`, cutting a torn tail of the last one.
 pub(crate) fn recover(dir: &Path) -> Result<Recovered, LedgerError> {
-    let mut segments = segment::list(dir)?;
+    let segments = segment::list(dir)?;
     let Some(last) = segments.last().cloned() else {
         let writer = Writer::create(dir, 0)?;
         return Ok(Recovered {
@@ -100,9 +100,14 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, LedgerError> {
             bytes: raw.len() as u64,
             reason: "segment header incomplete".to_owned(),
         });
-        let mut rec = finish(dir, segments, last.first_index, None, writer, truncated)?;
-        rec.last_note = previous_note(&rec.segments)?;
-        return Ok(rec);
+        let last_note = previous_note(&segments)?;
+        return Ok(Recovered {
+            segments,
+            size: last.first_index,
+            last_note,
+            writer,
+            truncated,
+        });
     }
     drop(raw);
     let buf = read_segment(&last)?;
@@ -151,28 +156,10 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, LedgerError> {
         .map_or(last.first_index, |(_, f)| f.end_index());
     let note = scan.frames.last().map(|(_, f)| f.note.to_owned());
     let writer = Writer::resume(dir, &last, end as u64)?;
-    let mut rec = finish(
-        dir,
-        std::mem::take(&mut segments),
-        size,
-        note,
-        writer,
-        truncated,
-    )?;
-    if rec.last_note.is_none() {
-        rec.last_note = previous_note(&rec.segments)?;
-    }
-    Ok(rec)
-}
-
-fn finish(
-    _dir: &Path,
-    segments: Vec<SegmentFile>,
-    size: u64,
-    last_note: Option<String>,
-    writer: Writer,
-    truncated: Option<TailTruncation>,
-) -> Result<Recovered, LedgerError> {
+    let last_note = match note {
+        Some(note) => Some(note),
+        None => previous_note(&segments)?,
+    };
     Ok(Recovered {
         segments,
         size,

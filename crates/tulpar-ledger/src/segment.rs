@@ -31,7 +31,11 @@ pub(crate) const FRAME_HEADER_LEN: usize = 24;
 /// Record header length.
 pub(crate) const RECORD_HEADER_LEN: usize = 8;
 /// A new segment is started once the current one passes this size.
-pub(crate) const SEGMENT_ROLL_BYTES: u64 = 64 << 20;
+#[cfg(not(test))]
+const SEGMENT_ROLL_BYTES: u64 = 64 << 20;
+/// Unit tests roll every few frames, to exercise reads and recovery across segments.
+#[cfg(test)]
+const SEGMENT_ROLL_BYTES: u64 = 4 << 10;
 
 /// Why a frame could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]

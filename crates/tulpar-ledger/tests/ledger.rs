@@ -129,6 +129,20 @@ fn appends_read_back_with_checkpoints_alert_index_and_views() {
         .collect();
     let leaf = leaf_hash(&ledger.entry_bytes(42).unwrap());
     verify_inclusion(42, 101, &leaf, &hashes, verified.root()).unwrap();
+    let bytes = ledger.entry_bytes(42).unwrap();
+    tulpar_ledger::verify_inclusion_proof(&proof, &bytes, verified.root()).unwrap();
+    let old = ledger.checkpoint_at(1).unwrap().unwrap();
+    let consistency = ledger.consistency_proof(1, 101).unwrap();
+    tulpar_ledger::verify_consistency_proof(&consistency, old.root(), verified.root()).unwrap();
+    let mut short = consistency.clone();
+    short.hashes[0].pop();
+    assert!(matches!(
+        tulpar_ledger::verify_consistency_proof(&short, old.root(), verified.root()),
+        Err(tulpar_ledger::ProofError::BadHash {
+            position: 0,
+            len: 31
+        })
+    ));
 
     let too_big = common::entry("big", tulpar_ledger::MAX_ENTRY_BYTES);
     let err = rt.block_on(ledger.append(too_big)).unwrap_err();
@@ -316,9 +330,11 @@ fn tampering_with_entries_checkpoints_or_hashes_is_detected() {
     {
         let db = sled::open(dir.path().join("index")).unwrap();
         let merkle = db.open_tree("merkle").unwrap();
-        let mut key = vec![0u8];
-        key.extend_from_slice(&3u64.to_be_bytes());
-        merkle.insert(key, &[0u8; 32][..]).unwrap();
+        // Leaf hashes 0..16 share one key; zero the hash of leaf 3.
+        let key = [0u8; 9];
+        let mut tile = merkle.get(key).unwrap().unwrap().to_vec();
+        tile[3 * 32..4 * 32].fill(0);
+        merkle.insert(key, tile).unwrap();
         db.flush().unwrap();
     }
     let (ledger, _) = common::open(dir.path());
@@ -381,4 +397,31 @@ fn concurrent_appends_are_group_committed() {
     let report = verify_dir(dir.path(), None, |p| seen.push(p.entries)).unwrap();
     assert_eq!(report.size, 300);
     assert_eq!(seen.last(), Some(&300));
+}
+
+#[test]
+fn verifies_while_the_ledger_is_open_and_appending() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = common::open(dir.path());
+    fill(&ledger, 50, 1, 100);
+    let rt = common::runtime();
+    let writer = {
+        let ledger = ledger.clone();
+        rt.spawn(async move {
+            for i in 0..400 {
+                ledger
+                    .append(common::entry(&format!("live-{i}"), 500))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut last = 0;
+    while !writer.is_finished() {
+        let report = verify_dir(dir.path(), None, |_| {}).unwrap();
+        assert!(report.size >= last);
+        last = report.size;
+    }
+    rt.block_on(writer).unwrap();
+    assert_eq!(verify_dir(dir.path(), None, |_| {}).unwrap().size, 450);
 }
