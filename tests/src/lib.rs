@@ -38,16 +38,16 @@ impl Interceptor for Bearer {
 /// The path of a workspace binary, built if it is missing (e.g. when only this package's tests run).
 pub fn binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test binary location")?;
+    // target/<profile>/deps/<test> or target/<profile>/<tool> → target/<profile>/<name>
+    let mut dir = exe.parent().context("binary location")?;
+    if dir.ends_with("deps") {
+        dir = dir.parent().context("binary location")?;
+    }
     let path = dir.join(name);
     if !path.exists() {
         let release = dir.ends_with("release");
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--bin", name])
+            .args(["build", "--workspace", "--bin", name])
             .args(release.then_some("--release"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
