@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::Notify;
 use tonic::transport::Channel;
 use tulpar_core::codes::CountryCode;
@@ -20,9 +21,6 @@ use tulpar_trust::directory::Purpose;
 
 use crate::node::Shared;
 use crate::state::OutboxItem;
-
-/// How many outbox items one pass reads at most.
-const PASS_SIZE: usize = 256;
 
 /// What is known about a partner, for `ListPeers` and the backoff.
 #[derive(Debug, Clone, Default)]
@@ -100,20 +98,16 @@ pub(crate) async fn run_worker(node: Weak<Shared>, country: CountryCode) {
     let mut backoff: Option<Duration> = None;
     loop {
         let Some(shared) = node.upgrade() else { return };
-        let outcome = deliver_pass(&shared, country, &partner).await;
+        let outcome = drain(&shared, country, &partner).await;
         let (initial, max) = (
             shared.config.delivery.initial_backoff,
             shared.config.delivery.max_backoff,
         );
         drop(shared);
         let wait = match outcome {
-            Ok(Pass::Drained) => {
+            Ok(()) => {
                 backoff = None;
                 None
-            }
-            Ok(Pass::More) => {
-                backoff = None;
-                continue;
             }
             Err(error) => {
                 let next = backoff.map_or(initial, |b| (b * 2).min(max));
@@ -147,50 +141,34 @@ fn jitter(backoff: Duration) -> Duration {
     backoff / 2 + backoff.mul_f64(f64::from(random) / f64::from(u16::MAX) / 2.0)
 }
 
-enum Pass {
-    Drained,
-    More,
-}
-
-async fn deliver_pass(
-    node: &Shared,
-    country: CountryCode,
-    partner: &Partner,
-) -> Result<Pass, String> {
-    let items = node
-        .state
-        .outbox(country, PASS_SIZE)
-        .map_err(|e| e.to_string())?;
-    if items.is_empty() {
-        return Ok(Pass::Drained);
-    }
-    let count = items.len();
+/// Delivers everything in `country`'s outbox, keeping up to `delivery.concurrency` deliveries in
+/// flight and refilling as each completes (items queued meanwhile are picked up too). Returns when the
+/// outbox is empty, or at the first failure.
+async fn drain(node: &Shared, country: CountryCode, partner: &Partner) -> Result<(), String> {
     let client = FederationServiceClient::new(partner_channel(node, country, partner)?);
     let concurrency = node.config.delivery.concurrency;
-    let mut results = futures_util::stream::iter(items)
-        .map(|(index, item)| {
-            let client = client.clone();
-            async move { deliver_one(node, country, client, index, item).await }
-        })
-        .buffer_unordered(concurrency);
-    let mut first_error = None;
-    while let Some(result) = results.next().await {
-        if let Err(error) = result {
-            first_error.get_or_insert(error);
+    let mut in_flight = FuturesUnordered::new();
+    let mut cursor = None;
+    loop {
+        if in_flight.len() < concurrency {
+            let items = node
+                .state
+                .outbox(country, cursor, concurrency - in_flight.len())
+                .map_err(|e| e.to_string())?;
+            for (index, item) in items {
+                cursor = Some(index);
+                in_flight.push(deliver_one(node, country, client.clone(), index, item));
+            }
         }
-    }
-    match first_error {
-        Some(error) => Err(error),
-        None => {
-            let mut status = partner.status.lock().unwrap_or_else(|p| p.into_inner());
-            status.last_contact = Some(SystemTime::now());
-            status.last_error = None;
-            status.next_attempt = None;
-            Ok(if count == PASS_SIZE {
-                Pass::More
-            } else {
-                Pass::Drained
-            })
+        match in_flight.next().await {
+            None => return Ok(()),
+            Some(Err(error)) => return Err(error),
+            Some(Ok(())) => {
+                let mut status = partner.status.lock().unwrap_or_else(|p| p.into_inner());
+                status.last_contact = Some(SystemTime::now());
+                status.last_error = None;
+                status.next_attempt = None;
+            }
         }
     }
 }

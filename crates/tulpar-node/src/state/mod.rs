@@ -145,18 +145,22 @@ impl State {
         })
     }
 
-    /// Up to `limit` items waiting for `partner`, oldest first, with their ledger index.
+    /// Up to `limit` items waiting for `partner` with a ledger index after `after` (from the oldest
+    /// when `None`), oldest first, with their ledger index.
     pub(crate) fn outbox(
         &self,
         partner: CountryCode,
+        after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, OutboxItem)>, StateError> {
+        let start = match after {
+            Some(index) => keys::outbox(partner, index.saturating_add(1)),
+            None => keys::outbox_prefix(partner),
+        };
+        let mut end = keys::outbox_prefix(partner);
+        end.extend_from_slice(&[0xff; 9]);
         let mut items = Vec::new();
-        for item in self
-            .tree
-            .scan_prefix(keys::outbox_prefix(partner))
-            .take(limit)
-        {
+        for item in self.tree.range(start..end).take(limit) {
             let (key, value) = item?;
             let index =
                 keys::outbox_index(&key).ok_or_else(|| StateError::Corrupt("outbox key".into()))?;
