@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use ring::digest::{SHA256, digest};
+use rustls_pki_types::pem::PemObject;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -362,6 +363,49 @@ level = "info"
         .map_err(anyhow::Error::msg)?;
         let value = format!("Bearer {secret}").parse()?;
         Ok(AlertServiceClient::with_interceptor(channel, Bearer(value)))
+    }
+
+    /// A client of this node's API authenticated by a client certificate for `role` and `subject` (a
+    /// unit id or the country code), issued with `tulpar cert issue` from the national CA.
+    pub async fn cert_client(
+        &self,
+        role: &str,
+        subject: &str,
+    ) -> Result<AlertServiceClient<Channel>> {
+        let out = self.dir.join("certs");
+        let cert = out.join(format!("{subject}.{role}.crt"));
+        if !cert.exists() {
+            run(Command::new(binary("tulpar")?)
+                .args(["cert", "issue", "--dir"])
+                .arg(&self.dir)
+                .args(["--role", role, "--subject", subject, "--out"])
+                .arg(&out))?;
+        }
+        let chain = rustls_pki_types::CertificateDer::pem_file_iter(&cert)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_file(
+            out.join(format!("{subject}.{role}.key")),
+        )?;
+        let config =
+            tulpar_trust::tls::api_client_config(&self.national_ca()?, Some((chain, key)))?;
+        let channel = tulpar_node::transport::tls_channel(
+            &self.client_addr.to_string(),
+            config,
+            Duration::from_secs(2),
+            Duration::from_secs(10),
+        )
+        .map_err(anyhow::Error::msg)?;
+        Ok(AlertServiceClient::new(channel))
+    }
+
+    /// Runs this country's node inside the test process with `clock`, so that deadlines can be
+    /// driven without waiting.
+    pub async fn start_in_process(
+        &self,
+        clock: std::sync::Arc<dyn tulpar_core::time::Clock>,
+    ) -> Result<tulpar_node::RunningNode> {
+        let config = tulpar_node::config::Config::load(&self.config_path())?;
+        tulpar_node::start_with_clock(config, clock).await
     }
 
     /// A federation client to `partner`'s node presenting this country's node certificate.

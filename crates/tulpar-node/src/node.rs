@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     pub(crate) locks: KeyedLocks,
     pub(crate) auth: ClientAuth,
     pub(crate) delivery: Delivery,
+    /// Turns true when the node begins to shut down; long-lived streams end on it.
+    pub(crate) stopping: watch::Receiver<bool>,
 }
 
 /// The entries of a committed batch with their indexes.
@@ -273,7 +275,8 @@ pub async fn start(config: Config) -> Result<RunningNode> {
 
 /// Like [`start`], with the node's clock supplied (tests drive deadlines with a manual clock).
 pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<RunningNode> {
-    let shared = Arc::new(open(config, clock)?);
+    let (stop, stopped) = watch::channel(false);
+    let shared = Arc::new(open(config, clock, stopped.clone())?);
     shared.own_directory().map_err(anyhow::Error::msg)?;
     let client_listener = TcpListener::bind(shared.config.client_api.listen)
         .await
@@ -293,7 +296,6 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
         })?;
     let client_addr = client_listener.local_addr()?;
     let federation_addr = federation_listener.local_addr()?;
-    let (stop, stopped) = watch::channel(false);
 
     let servers = vec![
         tokio::spawn(serve_federation(
@@ -334,7 +336,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
 }
 
 /// Opens everything the node needs, refusing with a clear message what is missing or inconsistent.
-fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Shared> {
+fn open(config: Config, clock: Arc<dyn Clock>, stopping: watch::Receiver<bool>) -> Result<Shared> {
     let country = config.country;
     let node_dir = config
         .tls
@@ -418,6 +420,7 @@ fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Shared> {
         locks: KeyedLocks::default(),
         auth,
         delivery: Delivery::default(),
+        stopping,
         config,
     })
 }
@@ -622,7 +625,7 @@ pub async fn run_until_signal(config: Config) -> Result<()> {
 
 /// Opens everything as `start` would, reports, and exits.
 pub async fn check(config: Config) -> Result<()> {
-    let shared = open(config, Arc::new(SystemClock))?;
+    let shared = open(config, Arc::new(SystemClock), watch::channel(false).1)?;
     println!(
         "{}: ledger of {} entries; units {}; partners {}",
         shared.country,

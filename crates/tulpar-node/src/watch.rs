@@ -90,6 +90,8 @@ enum End {
     Gone,
     /// The client is too slow; it must resume from this index.
     Behind(u64),
+    /// The node is shutting down; resume from this index elsewhere or later.
+    Stopping(u64),
     /// The node failed to read its ledger.
     Failed(String),
 }
@@ -118,8 +120,13 @@ impl Subscriber {
                     self.sender.reserve().await.map_err(|_| End::Gone)?;
                 }
             }
+            let mut stopping = self.node.stopping.clone();
             loop {
-                let committed = match live.recv().await {
+                let received = tokio::select! {
+                    received = live.recv() => received,
+                    _ = stopping.wait_for(|stop| *stop) => return Err(End::Stopping(next)),
+                };
+                let committed = match received {
                     Ok(committed) => committed,
                     Err(broadcast::error::RecvError::Lagged(_)) => return Err(End::Behind(next)),
                     Err(broadcast::error::RecvError::Closed) => return Err(End::Gone),
@@ -137,6 +144,9 @@ impl Subscriber {
             Ok(()) | Err(End::Gone) => return,
             Err(End::Behind(index)) => Status::resource_exhausted(format!(
                 "the watcher fell behind; resume with resume_from = {index}"
+            )),
+            Err(End::Stopping(index)) => Status::unavailable(format!(
+                "the node is shutting down; resume with resume_from = {index}"
             )),
             Err(End::Failed(error)) => {
                 tracing::error!(%error, "watch stream failed");

@@ -63,9 +63,15 @@ impl Timings {
 async fn submit(client: &mut Client, timings: &Mutex<Timings>) -> Result<()> {
     let content = tulpar_core::sample::alert_draft("KZ-AKTAU-PCU", "UZ");
     let start = Instant::now();
-    let request = proto::SubmitAlertRequest { request_id: String::new(), content: Some(content) };
+    let request = proto::SubmitAlertRequest {
+        request_id: String::new(),
+        content: Some(content),
+    };
     let response = client.submit_alert(request).await?.into_inner();
-    timings.lock().unwrap_or_else(|p| p.into_inner()).submitted(response.alert_id, start);
+    timings
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .submitted(response.alert_id, start);
     Ok(())
 }
 
@@ -93,9 +99,12 @@ fn report(label: &str, latencies: &mut [Duration]) {
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().cloned().unwrap_or_else(|| usage());
-    let mut federation = Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    let mut federation =
+        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
     for country in federation.countries.values_mut() {
-        country.node_env.push(("TULPAR__LOG__LEVEL".into(), "warn".into()));
+        country
+            .node_env
+            .push(("TULPAR__LOG__LEVEL".into(), "warn".into()));
     }
     federation.start_all().await?;
     let kz = federation.country("KZ");
@@ -116,7 +125,10 @@ async fn main() -> Result<()> {
         tokio::spawn(async move {
             while let Some(event) = events.message().await.context("watch stream")? {
                 let now = Instant::now();
-                timings.lock().unwrap_or_else(|p| p.into_inner()).delivered(event.alert_id, now);
+                timings
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .delivered(event.alert_id, now);
                 count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             anyhow::Ok(())
@@ -142,7 +154,11 @@ async fn main() -> Result<()> {
             for task in tasks {
                 task.await??;
             }
-            (format!("throughput, concurrency {concurrency}"), alerts, started)
+            (
+                format!("throughput, concurrency {concurrency}"),
+                alerts,
+                started,
+            )
         }
         "latency" => {
             let rate = flag(&args, "--rate", 200);
@@ -155,7 +171,9 @@ async fn main() -> Result<()> {
             for _ in 0..total {
                 ticker.tick().await;
                 let (mut client, timings) = (client.clone(), timings.clone());
-                tasks.push(tokio::spawn(async move { submit(&mut client, &timings).await }));
+                tasks.push(tokio::spawn(
+                    async move { submit(&mut client, &timings).await },
+                ));
             }
             for task in tasks {
                 task.await??;
@@ -168,7 +186,10 @@ async fn main() -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     while delivered_count.load(std::sync::atomic::Ordering::Relaxed) < total {
         if Instant::now() > deadline || listener.is_finished() {
-            bail!("only {} of {total} deliveries seen", delivered_count.load(std::sync::atomic::Ordering::Relaxed));
+            bail!(
+                "only {} of {total} deliveries seen",
+                delivered_count.load(std::sync::atomic::Ordering::Relaxed)
+            );
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -180,7 +201,8 @@ async fn main() -> Result<()> {
         all_in.as_secs_f64(),
         total as f64 / all_in.as_secs_f64()
     );
-    let mut latencies = std::mem::take(&mut timings.lock().unwrap_or_else(|p| p.into_inner()).latencies);
+    let mut latencies =
+        std::mem::take(&mut timings.lock().unwrap_or_else(|p| p.into_inner()).latencies);
     report(&label, &mut latencies);
     listener.abort();
     Ok(())
