@@ -211,19 +211,21 @@ fn apply_loop(shared: &Shared, rx: Receiver<Durable>) {
         }
         match apply(shared, &batch) {
             Ok(()) => {
+                // Subscribers hear of the batch before its appenders are answered, so a caller that
+                // got its index back can count on watchers having been sent the entry.
+                if shared.events.receiver_count() > 0 {
+                    let event = CommittedBatch {
+                        first_index: batch.first,
+                        entries: batch.entries.into_iter().map(|(_, _, e)| e).collect(),
+                        checkpoint: batch.checkpoint.clone(),
+                    };
+                    let _ = shared.events.send(Arc::new(event));
+                }
                 for (k, reply) in batch.replies.into_iter().enumerate() {
                     let _ = reply.send(Ok(Appended {
                         index: batch.first + k as u64,
                         checkpoint: batch.checkpoint.clone(),
                     }));
-                }
-                if shared.events.receiver_count() > 0 {
-                    let event = CommittedBatch {
-                        first_index: batch.first,
-                        entries: batch.entries.into_iter().map(|(_, _, e)| e).collect(),
-                        checkpoint: batch.checkpoint,
-                    };
-                    let _ = shared.events.send(Arc::new(event));
                 }
             }
             Err(e) => {
