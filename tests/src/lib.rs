@@ -60,6 +60,31 @@ pub fn binary(name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Builds (or brings up to date) the `tulpar` and `tulpar-node` binaries beside the running one, in the
+/// same profile: tools run with `cargo run --bin` would otherwise pick up stale siblings.
+pub fn build_binaries() -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let release = exe.parent().is_some_and(|dir| dir.ends_with("release"));
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--workspace",
+            "--bin",
+            "tulpar",
+            "--bin",
+            "tulpar-node",
+        ])
+        .args(release.then_some("--release"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .context("cargo build")?;
+    if !status.success() {
+        bail!("cannot build tulpar and tulpar-node");
+    }
+    Ok(())
+}
+
 /// A free loopback port (bound and released; the race with other processes is negligible on loopback).
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -87,8 +112,10 @@ pub struct Country {
 
 /// Several countries that trust each other.
 pub struct Federation {
-    /// Holds every file; removed when dropped.
-    pub root: tempfile::TempDir,
+    /// Holds every file.
+    pub root: PathBuf,
+    /// Removes `root` when the federation is dropped, unless it was set up in a named folder.
+    _cleanup: Option<tempfile::TempDir>,
     /// The countries by code.
     pub countries: BTreeMap<String, Country>,
 }
@@ -112,12 +139,21 @@ impl Federation {
     /// Sets up `countries` (code and units each) with `tulpar init`, and pins every country's root in
     /// every other country's trust store.
     pub fn new(countries: &[(&str, &[&str])]) -> Result<Self> {
+        let temp = tempfile::tempdir()?;
+        let root = temp.path().to_owned();
+        let mut federation = Self::new_in(&root, countries)?;
+        federation._cleanup = Some(temp);
+        Ok(federation)
+    }
+
+    /// Sets up `countries` in the folder `root`, which is kept.
+    pub fn new_in(root: &std::path::Path, countries: &[(&str, &[&str])]) -> Result<Self> {
         let tulpar = binary("tulpar")?;
-        let root = tempfile::tempdir()?;
+        std::fs::create_dir_all(root)?;
         let mut made = BTreeMap::new();
         let mut fingerprints = BTreeMap::new();
         for (code, units) in countries {
-            let dir = root.path().join(code.to_lowercase());
+            let dir = root.join(code.to_lowercase());
             let federation_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
             let client_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
             let out = run(Command::new(&tulpar)
@@ -174,7 +210,8 @@ impl Federation {
             }
         }
         Ok(Self {
-            root,
+            root: root.to_owned(),
+            _cleanup: None,
             countries: made,
         })
     }
