@@ -4,7 +4,11 @@
 //! ```sh
 //! cargo run --release -p tulpar-tests --bin tulpar-load -- throughput --alerts 20000 --concurrency 256
 //! cargo run --release -p tulpar-tests --bin tulpar-load -- latency --rate 200 --seconds 10
+//! cargo run --release -p tulpar-tests --bin tulpar-load -- roundtrip --rate 100 --seconds 10
 //! ```
+//!
+//! `roundtrip` times the full round trip instead: submitted at KZ, delivered, acknowledged by a UZ
+//! officer who watches live, and the signed acknowledgement durable back in KZ's ledger.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,7 +22,8 @@ use tulpar_tests::{Client, Federation};
 fn usage() -> ! {
     eprintln!(
         "usage: tulpar-load throughput [--alerts N] [--concurrency C]\n       \
-         tulpar-load latency [--rate PER_SECOND] [--seconds S]"
+         tulpar-load latency [--rate PER_SECOND] [--seconds S]\n       \
+         tulpar-load roundtrip [--rate PER_SECOND] [--seconds S]"
     );
     std::process::exit(2)
 }
@@ -75,6 +80,33 @@ async fn submit(client: &mut Client, timings: &Mutex<Timings>) -> Result<()> {
     Ok(())
 }
 
+/// A UZ officer who acknowledges every alert the moment it arrives.
+async fn acknowledge_everything(mut officer: Client) -> Result<()> {
+    let request = proto::WatchAlertsRequest {
+        resume_from: None,
+        kinds: vec![AlertEventKind::AlertReceived as i32],
+    };
+    let mut arrivals = officer.watch_alerts(request).await?.into_inner();
+    while let Some(event) = arrivals.message().await? {
+        let mut officer = officer.clone();
+        tokio::spawn(async move {
+            let request = proto::AcknowledgeRequest {
+                request_id: String::new(),
+                alert_id: event.alert_id,
+                unit: "UZ-TASHKENT-PCU".into(),
+                acknowledgement: Some(proto::Acknowledgement {
+                    decision: proto::AcknowledgementDecision::Accepted as i32,
+                    note: String::new(),
+                }),
+            };
+            if let Err(status) = officer.acknowledge(request).await {
+                eprintln!("acknowledgement failed: {status}");
+            }
+        });
+    }
+    Ok(())
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -86,7 +118,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn report(label: &str, latencies: &mut [Duration]) {
     latencies.sort();
     println!(
-        "{label}: {} alerts; latency submit → receipt durable at KZ: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "{label}: {} alerts; latency from submit until it is durable back at KZ: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         latencies.len(),
         percentile(latencies, 0.50).as_secs_f64() * 1e3,
         percentile(latencies, 0.90).as_secs_f64() * 1e3,
@@ -112,10 +144,21 @@ async fn main() -> Result<()> {
     let client = kz.client("KZ-AKTAU-PCU").await?;
     let mut watcher = kz.client("focal-point").await?;
     let timings = Arc::new(Mutex::new(Timings::default()));
+    let roundtrip = mode == "roundtrip";
+    let awaited = if roundtrip {
+        AlertEventKind::Acknowledged
+    } else {
+        AlertEventKind::Delivered
+    };
+    if roundtrip {
+        tokio::spawn(acknowledge_everything(
+            federation.country("UZ").client("UZ-TASHKENT-PCU").await?,
+        ));
+    }
     let mut events = watcher
         .watch_alerts(proto::WatchAlertsRequest {
             resume_from: None,
-            kinds: vec![AlertEventKind::Delivered as i32],
+            kinds: vec![awaited as i32],
         })
         .await?
         .into_inner();
@@ -161,7 +204,7 @@ async fn main() -> Result<()> {
                 started,
             )
         }
-        "latency" => {
+        "latency" | "roundtrip" => {
             let rate = flag(&args, "--rate", 200);
             let seconds = flag(&args, "--seconds", 10);
             let total = rate * seconds;
@@ -179,7 +222,12 @@ async fn main() -> Result<()> {
             for task in tasks {
                 task.await??;
             }
-            (format!("fixed rate {rate}/s"), total, started)
+            let what = if roundtrip {
+                "round trip"
+            } else {
+                "fixed rate"
+            };
+            (format!("{what} {rate}/s"), total, started)
         }
         _ => usage(),
     };
@@ -196,7 +244,7 @@ async fn main() -> Result<()> {
     }
     let all_in = started.elapsed();
     println!(
-        "{label}: submitted {total} in {:.2} s ({:.0}/s); all receipts durable at KZ after {:.2} s: {:.0} alerts/s end to end",
+        "{label}: submitted {total} in {:.2} s ({:.0}/s); all answers durable at KZ after {:.2} s: {:.0} alerts/s end to end",
         submitted_in.as_secs_f64(),
         total as f64 / submitted_in.as_secs_f64(),
         all_in.as_secs_f64(),
