@@ -35,6 +35,9 @@ enum Command {
     /// Issue client certificates for the national API.
     #[command(subcommand)]
     Cert(cmd::cert::Args),
+    /// Bearer tokens for customs systems.
+    #[command(subcommand)]
+    Token(cmd::token::Args),
     /// Work with a node's ledger offline.
     #[command(subcommand)]
     Ledger(cmd::ledger::Args),
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Trust(args) => cmd::trust::run(args),
         Command::Cert(args) => cmd::cert::run(args),
         Command::Ledger(args) => cmd::ledger::run(args),
+        Command::Token(args) => cmd::token::run(args),
     };
     match result {
         Ok(code) => code,

@@ -242,3 +242,27 @@ fn signing_with_a_group_readable_key_is_refused() {
     assert!(!output.status.success());
     assert!(stderr(&output).contains("chmod 600"), "{}", stderr(&output));
 }
+
+#[test]
+fn token_new_prints_a_token_and_its_sha256() {
+    let output = tulpar(&["token", "new"]);
+    assert!(output.status.success());
+    let out = stdout(&output);
+    let token = out
+        .lines()
+        .find_map(|l| l.strip_prefix("token:  "))
+        .expect("token line");
+    let hash = out
+        .lines()
+        .find_map(|l| l.strip_prefix("sha256: "))
+        .expect("hash line");
+    assert!(token.len() >= 43, "256 bits of randomness: {token}");
+    assert_eq!(hash.len(), 64);
+    assert_ne!(
+        token,
+        stdout(&tulpar(&["token", "new"]))
+            .lines()
+            .next()
+            .unwrap_or_default()
+    );
+}

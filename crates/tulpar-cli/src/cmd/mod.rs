@@ -8,4 +8,5 @@ pub(crate) mod init;
 pub(crate) mod keygen;
 mod layout;
 pub(crate) mod ledger;
+pub(crate) mod token;
 pub(crate) mod trust;
