@@ -105,7 +105,51 @@ async fn a_watched_alert_is_acknowledged_and_its_seizure_reported_back() -> Resu
         outcome: Some(seizure()),
     };
 
-    // Refused: an outcome before the acknowledgement, acting for another unit, a focal point acting.
+    // Refused: the sender answering its own alert, an integrator answering as a unit the alert is not
+    // addressed to, an outcome before the acknowledgement, acting for another unit, a focal point acting.
+    let mut own = acknowledge("own", "KZ-AKTAU-PCU");
+    own.alert_id = alert_id.clone();
+    let status = kz_officer.acknowledge(own).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    let integrator = federation.countries["UZ"].client("integrator").await?;
+    let mut to_termez = tulpar_core::sample::alert_draft("KZ-AKTAU-PCU", "UZ");
+    to_termez.recipients[0].units = vec!["UZ-TERMEZ-PCU".into()];
+    let termez_alert = kz_officer
+        .submit_alert(proto::SubmitAlertRequest {
+            request_id: "a2".into(),
+            content: Some(to_termez),
+        })
+        .await?
+        .into_inner()
+        .alert_id;
+    let mut wrong_unit = acknowledge("wrong-unit", "UZ-TASHKENT-PCU");
+    wrong_unit.alert_id = termez_alert.clone();
+    let status = eventually(WAIT, "the second alert at UZ", || {
+        let (mut integrator, request) = (integrator.clone(), wrong_unit.clone());
+        async move {
+            match integrator.acknowledge(request).await {
+                Err(status) if status.code() == Code::NotFound => Ok(None),
+                Err(status) => Ok(Some(status)),
+                Ok(_) => anyhow::bail!("acknowledged as a unit the alert is not addressed to"),
+            }
+        }
+    })
+    .await?;
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("addressed to UZ-TERMEZ-PCU"),
+        "{}",
+        status.message()
+    );
+    // The TASHKENT officer does not see an alert addressed to TERMEZ at all.
+    let hidden = proto::GetAlertRequest {
+        alert_id: termez_alert.clone(),
+    };
+    assert_eq!(
+        uz_officer.get_alert(hidden).await.unwrap_err().code(),
+        Code::NotFound
+    );
+
     let status = uz_officer
         .record_outcome(outcome("early"))
         .await
@@ -146,12 +190,13 @@ async fn a_watched_alert_is_acknowledged_and_its_seizure_reported_back() -> Resu
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     uz_officer.record_outcome(outcome("seized")).await?;
 
-    // The sender's watcher sees every step, in order.
+    // The sender's watcher sees every step of the first alert, in order.
     let mut kinds = Vec::new();
     while kinds.last() != Some(&(AlertEventKind::OutcomeRecorded as i32)) {
         let event = next_event(&mut kz_events).await?;
-        assert_eq!(event.alert_id, alert_id);
-        kinds.push(event.kind);
+        if event.alert_id == alert_id {
+            kinds.push(event.kind);
+        }
     }
     let expected = [
         AlertEventKind::AlertSent,
