@@ -1,5 +1,6 @@
 //! `tulpar`: the command line for PCU officers, focal points and node administrators.
 
+mod client;
 mod cmd;
 
 use std::process::ExitCode;
@@ -12,13 +13,17 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    connection: client::Connection,
+    #[command(flatten)]
+    output: cmd::alerts::Output,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create a new Ed25519 key pair and print its key id.
     Keygen(cmd::keygen::Args),
-    /// Work with alert drafts.
+    /// Check, send, follow and answer alerts.
     #[command(subcommand)]
     Alert(AlertCommand),
     /// Sign and verify envelopes offline.
@@ -41,12 +46,16 @@ enum Command {
     /// Work with a node's ledger offline.
     #[command(subcommand)]
     Ledger(cmd::ledger::Args),
+    #[command(flatten)]
+    Node(cmd::alerts::NodeCall),
 }
 
 #[derive(Debug, Subcommand)]
 enum AlertCommand {
-    /// Validate alert drafts (proto3 JSON) and print every violation.
+    /// Validate alert drafts (proto3 JSON) and print every violation, offline.
     Check(cmd::alert_check::Args),
+    #[command(flatten)]
+    Call(cmd::alerts::AlertCall),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +63,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keygen(args) => cmd::keygen::run(args),
         Command::Alert(AlertCommand::Check(args)) => cmd::alert_check::run(args),
+        Command::Alert(AlertCommand::Call(call)) => {
+            cmd::alerts::run_alert(&cli.connection, &cli.output, call)
+        }
+        Command::Node(call) => cmd::alerts::run_node(&cli.connection, &cli.output, call),
         Command::Envelope(args) => cmd::envelope::run(args),
         Command::Init(args) => cmd::init::run(args),
         Command::Directory(args) => cmd::directory::run(args),

@@ -1,6 +1,7 @@
 //! One module per command; each has clap `Args` and a `run` returning the process exit code.
 
 pub(crate) mod alert_check;
+pub(crate) mod alerts;
 pub(crate) mod cert;
 pub(crate) mod directory;
 pub(crate) mod envelope;

@@ -1,0 +1,582 @@
+//! Commands against a node's client API: send, list, show, watch and answer alerts; overdue; peers.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use tulpar_core::proto::{self, AlertEventKind, DeliveryState, Direction};
+use tulpar_core::time::from_timestamp;
+
+use super::alert_check::read_draft;
+use crate::client::{Client, Connection, describe};
+
+/// Output options shared by the node commands.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct Output {
+    /// Print the answer as proto3 JSON instead of text for people.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+/// Send an alert.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SendArgs {
+    /// The alert draft (AlertContent in proto3 JSON), e.g. one of deploy/examples/alert-*.json.
+    draft: PathBuf,
+    /// Recipient countries, replacing the draft's (comma-separated, e.g. UZ,TJ).
+    #[arg(long, value_delimiter = ',')]
+    to: Vec<String>,
+    /// The raising unit, replacing the draft's origin.
+    #[arg(long)]
+    unit: Option<String>,
+    /// Idempotency key: sending again with the same key returns the first result. Default: a new one.
+    #[arg(long)]
+    request_id: Option<String>,
+}
+
+/// List alerts.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ListArgs {
+    /// sent or received.
+    #[arg(long)]
+    direction: Option<String>,
+    /// Partner country (recipient of sent alerts, origin of received ones).
+    #[arg(long)]
+    country: Option<String>,
+    /// Only alerts raised by or addressed to this unit.
+    #[arg(long)]
+    unit: Option<String>,
+    /// Only overdue alerts.
+    #[arg(long)]
+    overdue: bool,
+    /// At most this many (newest first).
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+}
+
+/// Answer a received alert.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AnswerArgs {
+    /// The alert id.
+    alert_id: String,
+    /// The answering unit (needed when you act for several).
+    #[arg(long)]
+    unit: Option<String>,
+    /// A note (required to decline: the reason).
+    #[arg(long, default_value = "")]
+    note: String,
+}
+
+/// Report an inspection outcome.
+#[derive(Debug, clap::Args)]
+pub(crate) struct OutcomeArgs {
+    #[command(flatten)]
+    answer: AnswerArgs,
+    /// Goods seized, "DESCRIPTION:QUANTITY:UNIT[:HS CODE]"; repeat for several.
+    #[arg(long, conflicts_with_all = ["nothing_found", "not_inspected", "did_not_arrive"])]
+    seizure: Vec<String>,
+    /// National case or seizure report number, with --seizure.
+    #[arg(long, default_value = "")]
+    case_reference: String,
+    /// Inspected; nothing irregular found.
+    #[arg(long)]
+    nothing_found: bool,
+    /// Not inspected, and why.
+    #[arg(long)]
+    not_inspected: Option<String>,
+    /// The consignment never arrived.
+    #[arg(long)]
+    did_not_arrive: bool,
+}
+
+/// Alert commands that talk to a node.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum AlertCall {
+    /// Sign and send an alert from a draft file.
+    Send(SendArgs),
+    /// List alerts you may see, newest first.
+    List(ListArgs),
+    /// Show one alert with its lifecycle per recipient.
+    Show {
+        /// The alert id.
+        alert_id: String,
+    },
+    /// Follow events live (new alerts, deliveries, answers, overdue) until interrupted.
+    Watch {
+        /// Replay from this ledger index first (the last event's index + 1 to resume).
+        #[arg(long)]
+        resume_from: Option<u64>,
+    },
+    /// Acknowledge (accept) a received alert.
+    Ack(AnswerArgs),
+    /// Decline a received alert, with the reason as --note.
+    Decline(AnswerArgs),
+    /// Report the inspection outcome of an acknowledged alert.
+    Outcome(OutcomeArgs),
+}
+
+/// Commands about the node itself.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum NodeCall {
+    /// Alerts whose acknowledgement deadline has passed.
+    Overdue,
+    /// Partner nodes: reachable, last contact, outbox depth, directory version.
+    Peers,
+    /// Who the node takes you for.
+    Whoami,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn print_json<M: Serialize>(message: &M) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(message)?);
+    Ok(())
+}
+
+fn time(ts: &Option<tulpar_proto::pbjson_types::Timestamp>) -> String {
+    ts.as_ref()
+        .and_then(from_timestamp)
+        .map(tulpar_trust::directory::fmt_time)
+        .unwrap_or_else(|| "-".into())
+}
+
+fn state_name(state: i32) -> &'static str {
+    match DeliveryState::try_from(state).unwrap_or(DeliveryState::Unspecified) {
+        DeliveryState::Queued => "queued",
+        DeliveryState::Delivered => "delivered",
+        DeliveryState::Acknowledged => "acknowledged",
+        DeliveryState::Declined => "declined",
+        DeliveryState::OutcomeRecorded => "outcome",
+        DeliveryState::Unspecified => "?",
+    }
+}
+
+fn recipients_line(record: &proto::AlertRecord) -> String {
+    record
+        .recipients
+        .iter()
+        .map(|r| {
+            let overdue = if r.overdue { " OVERDUE" } else { "" };
+            format!("{} {}{overdue}", r.country, state_name(r.state))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn summary_row(record: &proto::AlertRecord) -> String {
+    let alert = record.alert.clone().unwrap_or_default();
+    let content = alert.content.unwrap_or_default();
+    let direction = if record.direction == Direction::Sent as i32 {
+        "sent"
+    } else {
+        "received"
+    };
+    let priority = content
+        .priority()
+        .as_str_name()
+        .trim_start_matches("PRIORITY_");
+    let category = content
+        .category()
+        .as_str_name()
+        .trim_start_matches("THREAT_CATEGORY_");
+    format!(
+        "{}  {:<8}  {}  {:<7}  {:<22}  {:<20}  {}",
+        alert.alert_id,
+        direction,
+        time(&alert.created_at),
+        priority,
+        category,
+        content.origin.unwrap_or_default().unit,
+        recipients_line(record)
+    )
+}
+
+fn print_record(record: &proto::AlertRecord) {
+    println!("{}", summary_row(record));
+    for recipient in &record.recipients {
+        let units = if recipient.units.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", recipient.units.join(", "))
+        };
+        println!(
+            "  {}{units}: {}; acknowledge by {}",
+            recipient.country,
+            state_name(recipient.state),
+            time(&recipient.acknowledgement_deadline)
+        );
+        for event in &recipient.timeline {
+            let what = if event.deadline_missed {
+                "deadline missed"
+            } else {
+                state_name(event.state)
+            };
+            let mut line = format!(
+                "    {}  {:<15} ledger #{:<6} {}",
+                time(&event.at),
+                what,
+                event.ledger_index,
+                event.actor
+            );
+            if let Some(receipt) = &event.receipt {
+                line.push_str(&format!(
+                    "  [receipt: {} ledger #{}]",
+                    receipt.recipient_country, receipt.ledger_index
+                ));
+            }
+            println!("{line}");
+        }
+    }
+}
+
+fn parse_seized(text: &str) -> Result<proto::SeizedItem> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let (description, quantity, unit, hs_code) = match parts.as_slice() {
+        [d, q, u] => (d, q, u, ""),
+        [d, q, u, hs] => (d, q, u, *hs),
+        _ => bail!("--seizure {text:?}: expected DESCRIPTION:QUANTITY:UNIT[:HS CODE]"),
+    };
+    let quantity: f64 = quantity
+        .parse()
+        .with_context(|| format!("--seizure {text:?}: {quantity:?} is not a number"))?;
+    Ok(proto::SeizedItem {
+        description: (*description).to_owned(),
+        hs_code: hs_code.to_owned(),
+        quantity,
+        unit: (*unit).to_owned(),
+    })
+}
+
+fn outcome_of(args: &OutcomeArgs) -> Result<proto::Outcome> {
+    use proto::outcome::Result as R;
+    let result = if !args.seizure.is_empty() {
+        let items = args
+            .seizure
+            .iter()
+            .map(|s| parse_seized(s))
+            .collect::<Result<Vec<_>>>()?;
+        R::Seizure(proto::Seizure {
+            items,
+            case_reference: args.case_reference.clone(),
+        })
+    } else if args.nothing_found {
+        R::NothingFound(proto::NothingFound {})
+    } else if let Some(reason) = &args.not_inspected {
+        R::NotInspected(proto::NotInspected {
+            reason: reason.clone(),
+        })
+    } else if args.did_not_arrive {
+        R::DidNotArrive(proto::DidNotArrive {})
+    } else {
+        bail!(
+            "say what happened: --seizure, --nothing-found, --not-inspected REASON or --did-not-arrive"
+        );
+    };
+    Ok(proto::Outcome {
+        result: Some(result),
+        note: args.answer.note.clone(),
+    })
+}
+
+/// Runs a call, printing a refused one's status and field violations.
+async fn call<T>(
+    future: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T> {
+    future
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|status| anyhow::anyhow!("{}", describe(&status)))
+}
+
+async fn alert_call(mut client: Client, command: AlertCall, output: &Output) -> Result<()> {
+    match command {
+        AlertCall::Send(args) => {
+            let mut content = read_draft(&args.draft)?;
+            if !args.to.is_empty() {
+                content.recipients = args
+                    .to
+                    .iter()
+                    .map(|c| proto::Recipient {
+                        country: c.trim().to_uppercase(),
+                        units: Vec::new(),
+                    })
+                    .collect();
+            }
+            if let Some(unit) = args.unit {
+                content.origin = Some(proto::Origin {
+                    country: unit.get(..2).unwrap_or_default().to_owned(),
+                    unit,
+                });
+            }
+            let request_id = args.request_id.unwrap_or_else(|| {
+                tulpar_core::ids::AlertId::new_at(std::time::SystemTime::now()).to_string()
+            });
+            let response = call(client.submit_alert(proto::SubmitAlertRequest {
+                request_id: request_id.clone(),
+                content: Some(content),
+            }))
+            .await?;
+            if output.json {
+                return print_json(&response);
+            }
+            let again = if response.replayed {
+                " (already sent with this request id)"
+            } else {
+                ""
+            };
+            println!("{}", response.alert_id);
+            eprintln!(
+                "sent{again}: ledger #{}, request id {request_id}",
+                response.ledger_index
+            );
+        }
+        AlertCall::List(args) => {
+            let direction = match args.direction.as_deref() {
+                None => Direction::Unspecified,
+                Some("sent") => Direction::Sent,
+                Some("received") => Direction::Received,
+                Some(other) => bail!("--direction {other:?}: use sent or received"),
+            };
+            let request = proto::ListAlertsRequest {
+                page_size: args.limit,
+                direction: direction as i32,
+                country: args.country.unwrap_or_default(),
+                unit: args.unit.unwrap_or_default(),
+                overdue_only: args.overdue,
+                ..Default::default()
+            };
+            let response = call(client.list_alerts(request)).await?;
+            if output.json {
+                return print_json(&response);
+            }
+            if response.alerts.is_empty() {
+                eprintln!("no alerts");
+            }
+            for record in &response.alerts {
+                println!("{}", summary_row(record));
+            }
+        }
+        AlertCall::Show { alert_id } => {
+            let record = call(client.get_alert(proto::GetAlertRequest { alert_id })).await?;
+            if output.json {
+                return print_json(&record);
+            }
+            print_record(&record);
+        }
+        AlertCall::Watch { resume_from } => {
+            let mut events = call(client.watch_alerts(proto::WatchAlertsRequest {
+                resume_from,
+                kinds: Vec::new(),
+            }))
+            .await?;
+            while let Some(event) = events
+                .message()
+                .await
+                .map_err(|s| anyhow::anyhow!("{}", describe(&s)))?
+            {
+                if output.json {
+                    println!("{}", serde_json::to_string(&event)?);
+                    continue;
+                }
+                let kind =
+                    AlertEventKind::try_from(event.kind).unwrap_or(AlertEventKind::Unspecified);
+                let kind = kind
+                    .as_str_name()
+                    .trim_start_matches("ALERT_EVENT_KIND_")
+                    .to_lowercase();
+                println!(
+                    "#{:<6} {}  {:<16} {} {}",
+                    event.ledger_index,
+                    time(&event.recorded_at),
+                    kind,
+                    event.alert_id,
+                    event.country
+                );
+            }
+        }
+        AlertCall::Ack(args) => {
+            answer(
+                &mut client,
+                args,
+                proto::AcknowledgementDecision::Accepted,
+                output,
+            )
+            .await?
+        }
+        AlertCall::Decline(args) => {
+            answer(
+                &mut client,
+                args,
+                proto::AcknowledgementDecision::Declined,
+                output,
+            )
+            .await?
+        }
+        AlertCall::Outcome(args) => {
+            let outcome = outcome_of(&args)?;
+            let request = proto::RecordOutcomeRequest {
+                request_id: String::new(),
+                alert_id: args.answer.alert_id.clone(),
+                unit: args.answer.unit.clone().unwrap_or_default(),
+                outcome: Some(outcome),
+            };
+            let response = call(client.record_outcome(request)).await?;
+            if output.json {
+                return print_json(&response);
+            }
+            println!("{}", response.response_id);
+            eprintln!(
+                "outcome recorded (ledger #{}); it is on its way to the sender",
+                response.ledger_index
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn answer(
+    client: &mut Client,
+    args: AnswerArgs,
+    decision: proto::AcknowledgementDecision,
+    output: &Output,
+) -> Result<()> {
+    let request = proto::AcknowledgeRequest {
+        request_id: String::new(),
+        alert_id: args.alert_id,
+        unit: args.unit.unwrap_or_default(),
+        acknowledgement: Some(proto::Acknowledgement {
+            decision: decision as i32,
+            note: args.note,
+        }),
+    };
+    let response = call(client.acknowledge(request)).await?;
+    if output.json {
+        return print_json(&response);
+    }
+    println!("{}", response.response_id);
+    eprintln!(
+        "recorded (ledger #{}); it is on its way to the sender",
+        response.ledger_index
+    );
+    Ok(())
+}
+
+async fn node_call(mut client: Client, command: NodeCall, output: &Output) -> Result<()> {
+    match command {
+        NodeCall::Overdue => {
+            let response = call(client.list_overdue(proto::ListOverdueRequest::default())).await?;
+            if output.json {
+                return print_json(&response);
+            }
+            if response.overdue.is_empty() {
+                eprintln!("nothing overdue");
+            }
+            for item in &response.overdue {
+                if let Some(record) = &item.alert {
+                    println!(
+                        "{}  {} was due {}",
+                        summary_row(record),
+                        item.country,
+                        time(&item.deadline)
+                    );
+                }
+            }
+        }
+        NodeCall::Peers => {
+            let response = call(client.list_peers(proto::ListPeersRequest {})).await?;
+            if output.json {
+                return print_json(&response);
+            }
+            println!(
+                "{:<3} {:<10} {:<22} {:>7} {:>9}  endpoint / last error",
+                "cc", "reachable", "last contact", "outbox", "directory"
+            );
+            for peer in &response.peers {
+                let detail = if peer.last_error.is_empty() {
+                    peer.endpoints.join(", ")
+                } else {
+                    peer.last_error.clone()
+                };
+                println!(
+                    "{:<3} {:<10} {:<22} {:>7} {:>9}  {detail}",
+                    peer.country,
+                    if peer.reachable { "yes" } else { "no" },
+                    time(&peer.last_contact),
+                    peer.outbox_depth,
+                    format!("v{}", peer.directory_version),
+                );
+            }
+        }
+        NodeCall::Whoami => {
+            let response = call(client.who_am_i(proto::WhoAmIRequest {})).await?;
+            if output.json {
+                return print_json(&response);
+            }
+            let units = if response.units.is_empty() {
+                String::new()
+            } else {
+                format!(" for {}", response.units.join(", "))
+            };
+            println!(
+                "{} ({} of {}{units})",
+                response.principal, response.role, response.country
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs an alert command against the node.
+pub(crate) fn run_alert(
+    connection: &Connection,
+    output: &Output,
+    command: AlertCall,
+) -> Result<ExitCode> {
+    runtime()?.block_on(async { alert_call(connection.connect()?, command, output).await })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a node command.
+pub(crate) fn run_node(
+    connection: &Connection,
+    output: &Output,
+    command: NodeCall,
+) -> Result<ExitCode> {
+    runtime()?.block_on(async { node_call(connection.connect()?, command, output).await })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tulpar_core::time::to_timestamp;
+
+    #[test]
+    fn seized_items_read_description_quantity_unit_and_hs_code() {
+        let item = parse_seized("Heroin:12.5:kg:293911").unwrap();
+        assert_eq!(
+            (item.description.as_str(), item.quantity, item.unit.as_str()),
+            ("Heroin", 12.5, "kg")
+        );
+        assert_eq!(item.hs_code, "293911");
+        assert!(
+            parse_seized("Heroin:lots:kg")
+                .unwrap_err()
+                .to_string()
+                .contains("not a number")
+        );
+        assert!(parse_seized("Heroin").is_err());
+    }
+
+    #[test]
+    fn timestamps_print_in_utc() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_000_000);
+        assert!(time(&Some(to_timestamp(at))).starts_with("2026-"));
+        assert_eq!(time(&None), "-");
+    }
+}

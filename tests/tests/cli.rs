@@ -1,0 +1,191 @@
+//! The officer's and focal point's `tulpar` commands as processes against real nodes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use anyhow::Result;
+use tulpar_tests::{Country, Federation, binary};
+
+/// Runs `tulpar` against `country`'s node with the settings in the environment.
+fn tulpar(country: &Country, auth: &[(&str, String)], args: &[&str]) -> Result<Output> {
+    let mut command = Command::new(binary("tulpar")?);
+    command
+        .args(args)
+        .env("TULPAR_NODE", country.client_addr.to_string())
+        .env("TULPAR_CA", country.dir.join("node/tls-ca.crt"));
+    for (name, value) in auth {
+        command.env(name, value);
+    }
+    Ok(command.output()?)
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn examples() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/examples"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_sends_and_a_partner_officer_answers_from_the_command_line() -> Result<()> {
+    let mut federation =
+        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    federation.start_all().await?;
+    let (kz, uz) = (&federation.countries["KZ"], &federation.countries["UZ"]);
+    let kz_officer = [("TULPAR_TOKEN", kz.tokens["KZ-AKTAU-PCU"].clone())];
+
+    let draft = examples().join("alert-drugs-precursors.json");
+    let sent = tulpar(
+        kz,
+        &kz_officer,
+        &[
+            "alert",
+            "send",
+            draft.to_str().unwrap_or_default(),
+            "--request-id",
+            "cli-1",
+        ],
+    )?;
+    assert!(sent.status.success(), "{}", text(&sent));
+    let alert_id = String::from_utf8_lossy(&sent.stdout).trim().to_owned();
+    assert_eq!(alert_id.len(), 36, "{}", text(&sent));
+    // The same request id again: the same alert, nothing new.
+    let again = tulpar(
+        kz,
+        &kz_officer,
+        &[
+            "alert",
+            "send",
+            draft.to_str().unwrap_or_default(),
+            "--request-id",
+            "cli-1",
+        ],
+    )?;
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), alert_id);
+    assert!(text(&again).contains("already sent"));
+
+    // A draft that breaks the rules: every violation on its own line, nothing sent.
+    let invalid = examples().join("invalid-check-digits.json");
+    let refused = tulpar(
+        kz,
+        &kz_officer,
+        &["alert", "send", invalid.to_str().unwrap_or_default()],
+    )?;
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("\n  content.consignment.containers[1]: \"MSKU1234566\""),
+        "{}",
+        text(&refused)
+    );
+
+    // The UZ officer, with a client certificate, finds it, acknowledges and reports a seizure.
+    let certs = uz.dir.join("certs");
+    let issued = Command::new(binary("tulpar")?)
+        .args(["cert", "issue", "--dir"])
+        .arg(&uz.dir)
+        .args(["--role", "officer", "--subject", "UZ-TASHKENT-PCU", "--out"])
+        .arg(&certs)
+        .output()?;
+    assert!(issued.status.success(), "{}", text(&issued));
+    let uz_officer = [
+        (
+            "TULPAR_CERT",
+            certs
+                .join("UZ-TASHKENT-PCU.officer.crt")
+                .display()
+                .to_string(),
+        ),
+        (
+            "TULPAR_KEY",
+            certs
+                .join("UZ-TASHKENT-PCU.officer.key")
+                .display()
+                .to_string(),
+        ),
+    ];
+    let listed = tulpar_tests::eventually(
+        std::time::Duration::from_secs(20),
+        "the alert at UZ",
+        || async {
+            let output = tulpar(
+                uz,
+                &uz_officer,
+                &["alert", "list", "--direction", "received", "--json"],
+            )?;
+            Ok(String::from_utf8_lossy(&output.stdout)
+                .contains(&alert_id)
+                .then_some(output))
+        },
+    )
+    .await?;
+    assert!(listed.status.success());
+    let early = tulpar(
+        uz,
+        &uz_officer,
+        &["alert", "outcome", &alert_id, "--nothing-found"],
+    )?;
+    assert!(!early.status.success());
+    assert!(
+        text(&early).contains("acknowledge the alert before"),
+        "{}",
+        text(&early)
+    );
+    let acked = tulpar(
+        uz,
+        &uz_officer,
+        &["alert", "ack", &alert_id, "--note", "held at Tashkent"],
+    )?;
+    assert!(acked.status.success(), "{}", text(&acked));
+    let outcome = tulpar(
+        uz,
+        &uz_officer,
+        &[
+            "alert",
+            "outcome",
+            &alert_id,
+            "--seizure",
+            "Heroin:12.5:kg:293911",
+            "--case-reference",
+            "UZ-1",
+        ],
+    )?;
+    assert!(outcome.status.success(), "{}", text(&outcome));
+
+    // Back in KZ, the focal point sees the outcome.
+    let focal = [("TULPAR_TOKEN", kz.tokens["focal-point"].clone())];
+    let shown = tulpar_tests::eventually(
+        std::time::Duration::from_secs(20),
+        "the outcome at KZ",
+        || async {
+            let output = tulpar(kz, &focal, &["alert", "show", &alert_id])?;
+            Ok(String::from_utf8_lossy(&output.stdout)
+                .contains("outcome")
+                .then_some(output))
+        },
+    )
+    .await?;
+    assert!(text(&shown).contains("UZ-TASHKENT-PCU"), "{}", text(&shown));
+    let peers = tulpar(kz, &focal, &["peers", "--json"])?;
+    assert!(
+        String::from_utf8_lossy(&peers.stdout).contains("\"country\": \"UZ\""),
+        "{}",
+        text(&peers)
+    );
+    let whoami = tulpar(kz, &focal, &["whoami"])?;
+    assert!(
+        text(&whoami).contains("focal-point of KZ"),
+        "{}",
+        text(&whoami)
+    );
+
+    // Without credentials, the command says what is missing.
+    let anonymous = tulpar(kz, &[], &["alert", "list"])?;
+    assert!(!anonymous.status.success());
+    assert!(text(&anonymous).contains("--token"), "{}", text(&anonymous));
+    Ok(())
+}
