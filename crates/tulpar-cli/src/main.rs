@@ -48,6 +48,11 @@ enum Command {
     Ledger(cmd::ledger::Args),
     #[command(flatten)]
     Node(cmd::alerts::NodeCall),
+    /// Print a shell completion script, e.g. `tulpar completions bash > /etc/bash_completion.d/tulpar`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +72,11 @@ fn main() -> ExitCode {
             cmd::alerts::run_alert(&cli.connection, &cli.output, call)
         }
         Command::Node(call) => cmd::alerts::run_node(&cli.connection, &cli.output, call),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "tulpar", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Envelope(args) => cmd::envelope::run(args),
         Command::Init(args) => cmd::init::run(args),
         Command::Directory(args) => cmd::directory::run(args),

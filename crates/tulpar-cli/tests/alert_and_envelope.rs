@@ -266,3 +266,13 @@ fn token_new_prints_a_token_and_its_sha256() {
             .unwrap_or_default()
     );
 }
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = tulpar(&["completions", shell]);
+        assert!(output.status.success(), "{shell}");
+        assert!(stdout(&output).contains("alert"), "{shell}");
+    }
+    assert!(!tulpar(&["completions", "cmd.exe"]).status.success());
+}
