@@ -322,7 +322,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
         client_api = %client_addr,
         federation = %federation_addr,
         ledger.size = shared.ledger.size(),
-        partners = ?shared.partners(),
+        partners = %shared.partners().iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         "node started"
     );
     Ok(RunningNode {

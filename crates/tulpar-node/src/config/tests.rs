@@ -111,3 +111,22 @@ fn durations_read_like_people_write_them() {
     assert!(parse_duration("30").unwrap_err().contains("no unit"));
     assert!(parse_duration("soon").is_err());
 }
+
+#[test]
+fn the_three_country_federation_examples_load() {
+    for (text, country) in [
+        (include_str!("../../../../deploy/federation/kz.toml"), "KZ"),
+        (include_str!("../../../../deploy/federation/uz.toml"), "UZ"),
+        (include_str!("../../../../deploy/federation/tj.toml"), "TJ"),
+    ] {
+        let config = load(text, &[]).unwrap_or_else(|e| panic!("{country}: {e}"));
+        assert_eq!(config.country.as_str(), country);
+        assert!(
+            config
+                .client_api
+                .tokens
+                .iter()
+                .all(|t| t.units.iter().all(|u| u.country() == config.country))
+        );
+    }
+}
