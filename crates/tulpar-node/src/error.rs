@@ -28,6 +28,9 @@ pub enum ApiError {
     /// A signature, certificate or identity check failed: the object is forged, tampered or replayed.
     #[error("{0}")]
     Refused(String),
+    /// Refused because it contradicts what was recorded before (e.g. an inconsistent checkpoint).
+    #[error("{0}")]
+    Aborted(String),
     /// Too much at once; retry later.
     #[error("{0}")]
     ResourceExhausted(String),
@@ -75,6 +78,7 @@ impl From<ApiError> for Status {
             ApiError::NotFound(m) => Status::not_found(m),
             ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
             ApiError::AlreadyExists(m) => Status::already_exists(m),
+            ApiError::Aborted(m) => Status::aborted(m),
             ApiError::ResourceExhausted(m) => Status::resource_exhausted(m),
             ApiError::Unavailable(m) => Status::unavailable(m),
             ApiError::Internal(m) => {

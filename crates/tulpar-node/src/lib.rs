@@ -19,5 +19,6 @@ mod state;
 pub mod transport;
 mod units;
 mod watch;
+mod witness;
 
 pub use node::{RunningNode, check, run_until_signal, start, start_with_clock};

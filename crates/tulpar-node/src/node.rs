@@ -251,6 +251,21 @@ impl RunningNode {
             .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
+    /// Presents the latest checkpoint to every partner now, instead of waiting for the interval;
+    /// returns the size each partner cosigned (`None`: nothing new to witness).
+    pub async fn witness_now(&self) -> Result<Vec<(CountryCode, Option<u64>)>> {
+        let mut cosigned = Vec::new();
+        for partner in self.shared.partners() {
+            let size = self
+                .shared
+                .witness_round(partner)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            cosigned.push((partner, size));
+        }
+        Ok(cosigned)
+    }
+
     /// Stops accepting calls, lets calls in flight finish, stops the workers and closes the ledger.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
@@ -317,6 +332,9 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     ))));
     workers.push(tokio::spawn(reload_trust(Arc::downgrade(&shared))));
     workers.push(tokio::spawn(refresh_directories(Arc::downgrade(&shared))));
+    workers.push(tokio::spawn(crate::witness::run_witness(Arc::downgrade(
+        &shared,
+    ))));
     tracing::info!(
         country = %shared.country,
         client_api = %client_addr,

@@ -422,9 +422,11 @@ impl FederationService for Federation {
         request: Request<proto::AddCheckpointRequest>,
     ) -> Result<Response<proto::AddCheckpointResponse>, Status> {
         let partner = peer_country(&request)?;
-        Err(Status::unimplemented(format!(
-            "the {} node does not witness checkpoints yet (request from {partner})",
-            self.node.country
-        )))
+        self.node.delivery.contact(partner);
+        let cosignature = self
+            .node
+            .add_checkpoint(partner, request.into_inner())
+            .await?;
+        Ok(Response::new(proto::AddCheckpointResponse { cosignature }))
     }
 }

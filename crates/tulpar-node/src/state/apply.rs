@@ -79,6 +79,15 @@ impl StateView {
             Some(Kind::DeadlineMissed(missed)) => {
                 self.deadline_missed(index, &entry.alert_id, missed, txn)
             }
+            Some(Kind::CheckpointCosigned(cosigned)) => {
+                witnessing(txn, &cosigned.country, keys::witnessed, cosigned.checkpoint)
+            }
+            Some(Kind::CosignatureReceived(received)) => witnessing(
+                txn,
+                &received.country,
+                keys::cosigned,
+                received.cosigned_checkpoint,
+            ),
             _ => Ok(Skip::No),
         }?;
         if let Skip::Because(reason) = result {
@@ -551,6 +560,20 @@ impl StateView {
         }
         Ok(())
     }
+}
+
+/// Keeps the latest checkpoint text of a witnessing exchange with `country`.
+fn witnessing(
+    txn: &mut dyn Txn,
+    country: &str,
+    key: fn(CountryCode) -> Vec<u8>,
+    checkpoint: String,
+) -> Result<Skip, StateError> {
+    let Ok(country) = CountryCode::parse(country) else {
+        return Ok(Skip::Because("bad country"));
+    };
+    txn.insert(key(country), checkpoint.into_bytes());
+    Ok(Skip::No)
 }
 
 /// Outcome of applying one entry.

@@ -20,6 +20,10 @@ pub(crate) const DEADLINES: &[u8] = b"d/";
 pub(crate) const DEADLINE_BY_ALERT: &[u8] = b"e/";
 /// Currently overdue (alert, country) pairs: `v/<16-byte alert id><CC>`.
 pub(crate) const OVERDUE: &[u8] = b"v/";
+/// The latest checkpoint of a partner this node cosigned, by partner: `w/<CC>`.
+pub(crate) const WITNESSED: &[u8] = b"w/";
+/// The latest checkpoint of this node a partner cosigned (with the cosignature), by partner: `c/<CC>`.
+pub(crate) const COSIGNED: &[u8] = b"c/";
 
 fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut out = prefix.to_vec();
@@ -96,4 +100,12 @@ pub(crate) fn parse_overdue(key: &[u8]) -> Option<([u8; 16], CountryCode)> {
     let alert: [u8; 16] = rest.get(..16)?.try_into().ok()?;
     let country = CountryCode::parse(std::str::from_utf8(rest.get(16..18)?).ok()?).ok()?;
     Some((alert, country))
+}
+
+pub(crate) fn witnessed(country: CountryCode) -> Vec<u8> {
+    key(WITNESSED, &[country.as_str().as_bytes()])
+}
+
+pub(crate) fn cosigned(country: CountryCode) -> Vec<u8> {
+    key(COSIGNED, &[country.as_str().as_bytes()])
 }

@@ -218,6 +218,26 @@ impl State {
         Ok(due)
     }
 
+    /// The latest checkpoint note of `partner` this node cosigned as a witness.
+    pub(crate) fn witnessed(&self, partner: CountryCode) -> Result<Option<String>, StateError> {
+        self.text(&keys::witnessed(partner))
+    }
+
+    /// The latest checkpoint note of this node that `partner` cosigned, with its cosignature.
+    pub(crate) fn cosigned_by(&self, partner: CountryCode) -> Result<Option<String>, StateError> {
+        self.text(&keys::cosigned(partner))
+    }
+
+    fn text(&self, key: &[u8]) -> Result<Option<String>, StateError> {
+        self.tree
+            .get(key)?
+            .map(|bytes| {
+                String::from_utf8(bytes.to_vec())
+                    .map_err(|_| StateError::Corrupt("checkpoint text".into()))
+            })
+            .transpose()
+    }
+
     /// Currently overdue (alert id, recipient country) pairs, in alert id order.
     pub(crate) fn overdue(&self) -> Result<Vec<([u8; 16], CountryCode)>, StateError> {
         self.tree

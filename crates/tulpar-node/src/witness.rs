@@ -1,0 +1,260 @@
+//! Witnessed checkpoints (C2SP tlog-witness semantics): each node presents its latest checkpoint to every
+//! partner with a consistency proof from the size that partner last cosigned; the partner verifies,
+//! records, and cosigns. A partner that is shown two checkpoints that cannot both be true records the
+//! evidence in its ledger.
+
+use std::sync::Weak;
+
+use tonic::Code;
+use tulpar_core::codes::CountryCode;
+use tulpar_core::keys::PublicKey;
+use tulpar_core::proto::{
+    self, federation_service_client::FederationServiceClient, ledger_entry::Kind,
+};
+use tulpar_core::time::to_timestamp;
+use tulpar_ledger::note::{self, CheckpointBody};
+use tulpar_ledger::{SignedCheckpoint, verify_consistency_proof};
+use tulpar_trust::directory::Purpose;
+
+use crate::error::ApiError;
+use crate::node::Shared;
+
+/// Prefix of the refusal that tells a presenting node which size the witness holds.
+const WITNESS_HAS_SIZE: &str = "witness has size ";
+
+/// The checkpoint origin (and signer name) of `country`'s ledger.
+pub(crate) fn origin(country: CountryCode) -> String {
+    format!("tulpar/{country}")
+}
+
+/// Whether an entry is witnessing bookkeeping: a ledger that grew by these alone needs no new round.
+fn is_bookkeeping(entry: &proto::LedgerEntry) -> bool {
+    matches!(
+        entry.kind,
+        Some(Kind::CheckpointCosigned(_) | Kind::CosignatureReceived(_))
+    )
+}
+
+impl Shared {
+    /// The ledger keys of `partner`'s node valid for checkpoints now.
+    fn checkpoint_keys(&self, partner: CountryCode) -> Vec<PublicKey> {
+        let Some(directory) = self.trust.directory(partner) else {
+            return Vec::new();
+        };
+        let now = self.clock.now();
+        directory
+            .node_keys()
+            .iter()
+            .filter(|key| {
+                self.trust
+                    .check_node_key(partner, &key.key_id, Purpose::Checkpoint, now)
+                    .is_ok()
+            })
+            .map(|key| key.public_key)
+            .collect()
+    }
+
+    /// Verifies `text` as a checkpoint of `partner`'s ledger signed by its node.
+    fn partner_checkpoint(
+        &self,
+        partner: CountryCode,
+        text: &str,
+    ) -> Result<SignedCheckpoint, ApiError> {
+        let origin = origin(partner);
+        let mut last_error = format!("no checkpoint key of the {partner} node is known");
+        for key in self.checkpoint_keys(partner) {
+            match SignedCheckpoint::verify(text, Some(&origin), &key) {
+                Ok(checkpoint) => return Ok(checkpoint),
+                Err(error) => last_error = error.to_string(),
+            }
+        }
+        Err(ApiError::Refused(format!(
+            "checkpoint from {partner}: {last_error}"
+        )))
+    }
+
+    /// The witness side: checks a partner's checkpoint against the one it cosigned before, records and
+    /// cosigns it. Refuses a stale `old_size` (naming the size held) and a rollback; records an
+    /// inconsistent checkpoint as evidence and refuses it.
+    pub(crate) async fn add_checkpoint(
+        &self,
+        partner: CountryCode,
+        request: proto::AddCheckpointRequest,
+    ) -> Result<String, ApiError> {
+        let offered = self.partner_checkpoint(partner, &request.checkpoint)?;
+        let _guard = self
+            .locks
+            .lock(format!("witness/{partner}").into_bytes())
+            .await;
+        // The held checkpoint was verified when it was recorded; only its body is needed now.
+        let held = match self.state.witnessed(partner)? {
+            Some(text) => Some((recorded_body(&text)?, text)),
+            None => None,
+        };
+        let held_size = held.as_ref().map_or(0, |(body, _)| body.size);
+        if request.old_size != held_size || offered.size() < held_size {
+            return Err(ApiError::FailedPrecondition(format!(
+                "{WITNESS_HAS_SIZE}{held_size}"
+            )));
+        }
+        if let Some((body, text)) = &held {
+            let consistent = if offered.size() == body.size {
+                *offered.root() == body.root
+            } else {
+                let proof = proto::ConsistencyProof {
+                    old_size: body.size,
+                    new_size: offered.size(),
+                    hashes: request.consistency_proof.clone(),
+                };
+                verify_consistency_proof(&proof, &body.root, offered.root()).is_ok()
+            };
+            if !consistent {
+                let reason = format!(
+                    "checkpoint of size {} is not consistent with the cosigned one of size {}",
+                    offered.size(),
+                    body.size
+                );
+                self.record(proto::LedgerEntry {
+                    recorded_at: Some(to_timestamp(self.clock.now())),
+                    alert_id: String::new(),
+                    kind: Some(Kind::EquivocationDetected(proto::EquivocationDetected {
+                        country: partner.to_string(),
+                        known_checkpoint: text.clone(),
+                        conflicting_checkpoint: offered.note().to_owned(),
+                        reason: reason.clone(),
+                    })),
+                })
+                .await?;
+                tracing::error!(peer.country = %partner, %reason, "partner ledger equivocation detected");
+                return Err(ApiError::Aborted(format!(
+                    "{reason}; the evidence is recorded"
+                )));
+            }
+        }
+        let cosignature = note::cosign(offered.note(), &origin(self.country), &self.ledger_key)
+            .map_err(ApiError::internal)?;
+        self.record(proto::LedgerEntry {
+            recorded_at: Some(to_timestamp(self.clock.now())),
+            alert_id: String::new(),
+            kind: Some(Kind::CheckpointCosigned(proto::CheckpointCosigned {
+                country: partner.to_string(),
+                checkpoint: offered.note().to_owned(),
+                cosignature: cosignature.clone(),
+            })),
+        })
+        .await?;
+        Ok(cosignature)
+    }
+
+    async fn record(&self, entry: proto::LedgerEntry) -> Result<(), ApiError> {
+        self.append(entry).await.map(|_| ())
+    }
+
+    /// The presenting side: one round with `partner`. Returns the size cosigned, or `None` when the
+    /// ledger has grown only by witnessing bookkeeping since the last cosigned checkpoint.
+    pub(crate) async fn witness_round(&self, partner: CountryCode) -> Result<Option<u64>, String> {
+        let latest = self.ledger.latest_checkpoint();
+        if latest.size() == 0 {
+            return Ok(None);
+        }
+        let mut old_size = match self.state.cosigned_by(partner).map_err(|e| e.to_string())? {
+            Some(text) => recorded_body(&text).map_err(|e| e.to_string())?.size,
+            None => 0,
+        };
+        if old_size > 0 && old_size <= latest.size() {
+            let since = self
+                .entries(old_size, latest.size())
+                .map_err(|e| e.to_string())?;
+            if since.iter().all(|(_, entry)| is_bookkeeping(entry)) {
+                return Ok(None);
+            }
+        }
+        let endpoint = self.partner_endpoint(partner)?;
+        let mut client = FederationServiceClient::new(self.connect_partner(partner, &endpoint)?);
+        // A witness that lost track (or whose last cosignature this node never recorded) names its
+        // size; one more try from there.
+        for _ in 0..2 {
+            let hashes = if old_size == 0 || old_size >= latest.size() {
+                Vec::new()
+            } else {
+                self.ledger
+                    .consistency_proof(old_size, latest.size())
+                    .map_err(|e| e.to_string())?
+                    .hashes
+            };
+            let request = proto::AddCheckpointRequest {
+                old_size,
+                consistency_proof: hashes,
+                checkpoint: latest.note().to_owned(),
+            };
+            match client.add_checkpoint(request).await {
+                Ok(response) => {
+                    let line = response.into_inner().cosignature;
+                    let cosigned =
+                        note::add_signature(latest.note(), &line).map_err(|e| e.to_string())?;
+                    let valid = self.checkpoint_keys(partner).iter().any(|key| {
+                        note::verify_cosignature(&cosigned, &origin(partner), key).is_ok()
+                    });
+                    if !valid {
+                        return Err(format!("the cosignature from {partner} does not verify"));
+                    }
+                    self.record(proto::LedgerEntry {
+                        recorded_at: Some(to_timestamp(self.clock.now())),
+                        alert_id: String::new(),
+                        kind: Some(Kind::CosignatureReceived(proto::CosignatureReceived {
+                            country: partner.to_string(),
+                            cosigned_checkpoint: cosigned,
+                        })),
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    return Ok(Some(latest.size()));
+                }
+                Err(status) if status.code() == Code::FailedPrecondition => {
+                    let held = status
+                        .message()
+                        .strip_prefix(WITNESS_HAS_SIZE)
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .filter(|n| *n != old_size && *n <= latest.size())
+                        .ok_or_else(|| {
+                            format!("{partner} refused the checkpoint: {}", status.message())
+                        })?;
+                    old_size = held;
+                }
+                Err(status) => {
+                    return Err(format!(
+                        "{partner} refused the checkpoint: {}",
+                        status.message()
+                    ));
+                }
+            }
+        }
+        Err(format!("{partner} keeps refusing the checkpoint"))
+    }
+}
+
+/// The body of a checkpoint note read back from this node's own ledger.
+fn recorded_body(text: &str) -> Result<CheckpointBody, ApiError> {
+    let parsed = note::Note::parse(text).map_err(ApiError::internal)?;
+    CheckpointBody::parse(&parsed.body).map_err(ApiError::internal)
+}
+
+/// Presents the latest checkpoint to every partner every `witness.interval`.
+pub(crate) async fn run_witness(node: Weak<Shared>) {
+    loop {
+        let Some(interval) = node.upgrade().map(|s| s.config.witness.interval) else {
+            return;
+        };
+        tokio::time::sleep(interval).await;
+        let Some(shared) = node.upgrade() else { return };
+        for partner in shared.partners() {
+            match shared.witness_round(partner).await {
+                Ok(Some(size)) => {
+                    tracing::debug!(peer.country = %partner, size, "checkpoint cosigned")
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(peer.country = %partner, %error, "witnessing failed"),
+            }
+        }
+    }
+}
