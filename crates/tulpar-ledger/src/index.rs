@@ -100,12 +100,25 @@ pub(crate) struct Index {
 impl Index {
     /// Opens (or creates) the database at `path` with a tree per view.
     pub(crate) fn open(path: &Path, views: Vec<Arc<dyn View>>) -> Result<Self, LedgerError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .cache_capacity(256 << 20)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(LedgerError::index("open"))?;
+            .mode(sled::Mode::HighThroughput);
+        // sled's background flusher lets go of the file lock a moment after the previous handle is
+        // dropped, so a reopen right after a close may briefly find it held.
+        let mut attempts = 0;
+        let db = loop {
+            match config.open() {
+                // sled reports a held lock only by its message.
+                Err(sled::Error::Io(e))
+                    if attempts < 100 && e.to_string().contains("could not acquire lock") =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other.map_err(LedgerError::index("open"))?,
+            }
+        };
         let tree = |name: &str| db.open_tree(name).map_err(LedgerError::index("open tree"));
         let mut seen = std::collections::HashSet::new();
         let mut view_trees = Vec::new();
