@@ -391,13 +391,7 @@ level = "info"
             .get(token)
             .with_context(|| format!("no token {token}"))?;
         let config = tulpar_trust::tls::api_client_config(&self.national_ca()?, None)?;
-        let channel = tulpar_node::transport::tls_channel(
-            &self.client_addr.to_string(),
-            config,
-            Duration::from_secs(2),
-            Duration::from_secs(10),
-        )
-        .map_err(anyhow::Error::msg)?;
+        let channel = channel(self.client_addr, config)?;
         let value = format!("Bearer {secret}").parse()?;
         Ok(AlertServiceClient::with_interceptor(channel, Bearer(value)))
     }
@@ -425,13 +419,7 @@ level = "info"
         )?;
         let config =
             tulpar_trust::tls::api_client_config(&self.national_ca()?, Some((chain, key)))?;
-        let channel = tulpar_node::transport::tls_channel(
-            &self.client_addr.to_string(),
-            config,
-            Duration::from_secs(2),
-            Duration::from_secs(10),
-        )
-        .map_err(anyhow::Error::msg)?;
+        let channel = channel(self.client_addr, config)?;
         Ok(AlertServiceClient::new(channel))
     }
 
@@ -454,13 +442,7 @@ level = "info"
         )?);
         let partner_code = tulpar_core::codes::CountryCode::parse(&partner.code)?;
         let config = tulpar_trust::tls::federation_client_config(&identity, store, partner_code)?;
-        let channel = tulpar_node::transport::tls_channel(
-            &partner.federation_addr.to_string(),
-            config,
-            Duration::from_secs(2),
-            Duration::from_secs(10),
-        )
-        .map_err(anyhow::Error::msg)?;
+        let channel = channel(partner.federation_addr, config)?;
         Ok(FederationServiceClient::new(channel))
     }
 }
@@ -472,6 +454,17 @@ impl Drop for Country {
             let _ = child.wait();
         }
     }
+}
+
+/// A lazily connecting TLS channel to `addr`.
+fn channel(addr: SocketAddr, config: std::sync::Arc<rustls::ClientConfig>) -> Result<Channel> {
+    tulpar_node::transport::tls_channel(
+        &addr.to_string(),
+        config,
+        Duration::from_secs(2),
+        Duration::from_secs(10),
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, for at most `limit`.

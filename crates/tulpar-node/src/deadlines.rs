@@ -40,10 +40,7 @@ impl Shared {
         principal: &Principal,
         request: proto::ListOverdueRequest,
     ) -> Result<proto::ListOverdueResponse, ApiError> {
-        let page_size = match request.page_size as usize {
-            0 => 50,
-            n => n.min(500),
-        };
+        let page_size = crate::service::alerts::page_size(request.page_size);
         let after = match request.page_token.as_str() {
             "" => None,
             token => Some(
@@ -60,6 +57,7 @@ impl Shared {
         };
         let mut overdue = Vec::new();
         let mut next_page_token = String::new();
+        let mut last_position = Vec::new();
         for (alert, country) in self.state.overdue()? {
             let mut position = alert.to_vec();
             position.extend_from_slice(country.as_str().as_bytes());
@@ -75,8 +73,9 @@ impl Shared {
             if !self.may_see(principal, &stored) {
                 continue;
             }
+            // A further visible item means another page, which starts after the last one listed here.
             if overdue.len() == page_size {
-                next_page_token = hex::encode(&position);
+                next_page_token = hex::encode(&last_position);
                 break;
             }
             let deadline = stored
@@ -89,17 +88,7 @@ impl Shared {
                 country: country.to_string(),
                 deadline,
             });
-        }
-        // The token names the first item of the next page; step back so "after" excludes only this page.
-        if !next_page_token.is_empty() {
-            if let Some(last) = overdue.last() {
-                let record = last.alert.as_ref().and_then(|a| a.alert.as_ref());
-                if let Some(id) = record.and_then(|a| crate::state::id_bytes(&a.alert_id)) {
-                    let mut position = id.to_vec();
-                    position.extend_from_slice(last.country.as_bytes());
-                    next_page_token = hex::encode(position);
-                }
-            }
+            last_position = position;
         }
         Ok(proto::ListOverdueResponse {
             overdue,

@@ -60,21 +60,9 @@ pub(crate) struct Shared {
     pub(crate) stopping: watch::Receiver<bool>,
 }
 
-/// The entries of a committed batch with their indexes.
-pub(crate) trait BatchEntries {
-    /// `(index, entry)` pairs in order.
-    fn indexed(&self) -> Box<dyn Iterator<Item = (u64, &proto::LedgerEntry)> + '_>;
-}
-
-impl BatchEntries for CommittedBatch {
-    fn indexed(&self) -> Box<dyn Iterator<Item = (u64, &proto::LedgerEntry)> + '_> {
-        Box::new(
-            self.entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (self.first_index + i as u64, e)),
-        )
-    }
+/// The entries of a committed batch with their indexes, in order.
+pub(crate) fn indexed(batch: &CommittedBatch) -> impl Iterator<Item = (u64, &proto::LedgerEntry)> {
+    (batch.first_index..).zip(&batch.entries)
 }
 
 impl Shared {

@@ -18,7 +18,7 @@ use tulpar_core::response::state_after;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::node::{BatchEntries, Shared};
+use crate::node::{Shared, indexed};
 use crate::state::id_bytes;
 
 /// Events buffered per subscriber before it counts as too slow.
@@ -131,7 +131,7 @@ impl Subscriber {
                     Err(broadcast::error::RecvError::Lagged(_)) => return Err(End::Behind(next)),
                     Err(broadcast::error::RecvError::Closed) => return Err(End::Gone),
                 };
-                for (index, entry) in committed.indexed() {
+                for (index, entry) in indexed(&committed) {
                     if index >= next {
                         self.offer(index, entry)?;
                         next = index + 1;

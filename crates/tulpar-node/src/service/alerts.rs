@@ -20,6 +20,14 @@ use crate::state::{StoredAlert, id_bytes};
 /// Default and largest page sizes of list calls.
 const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 500;
+
+/// The page size a list call asked for, defaulted and capped.
+pub(crate) fn page_size(requested: u32) -> usize {
+    match requested as usize {
+        0 => DEFAULT_PAGE_SIZE,
+        n => n.min(MAX_PAGE_SIZE),
+    }
+}
 /// Records examined per list call at most, so a filter matching nothing cannot scan the whole store.
 const MAX_SCANNED: usize = 20_000;
 
@@ -32,6 +40,23 @@ impl Alerts {
     /// The service over `node`.
     pub(crate) fn new(node: Arc<Shared>) -> Self {
         Self { node }
+    }
+}
+
+impl Alerts {
+    async fn respond(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        alert_id: &str,
+        unit: &str,
+        kind: proto::alert_response::Kind,
+    ) -> Result<Response<proto::RespondResponse>, Status> {
+        let response = self
+            .node
+            .respond(principal, request_id, alert_id, unit, kind)
+            .await?;
+        Ok(Response::new(response))
     }
 }
 
@@ -236,10 +261,7 @@ impl Shared {
         request: proto::ListAlertsRequest,
     ) -> Result<proto::ListAlertsResponse, ApiError> {
         let filter = AlertFilter::new(&request)?;
-        let page_size = match request.page_size as usize {
-            0 => DEFAULT_PAGE_SIZE,
-            n => n.min(MAX_PAGE_SIZE),
-        };
+        let page_size = page_size(request.page_size);
         let after = match request.page_token.as_str() {
             "" => None,
             token => Some(page_token(token)?),
@@ -441,17 +463,14 @@ impl AlertService for Alerts {
         let kind = proto::alert_response::Kind::Acknowledgement(
             request.acknowledgement.unwrap_or_default(),
         );
-        let response = self
-            .node
-            .respond(
-                &principal,
-                &request.request_id,
-                &request.alert_id,
-                &request.unit,
-                kind,
-            )
-            .await?;
-        Ok(Response::new(response))
+        self.respond(
+            &principal,
+            &request.request_id,
+            &request.alert_id,
+            &request.unit,
+            kind,
+        )
+        .await
     }
 
     async fn record_outcome(
@@ -461,17 +480,14 @@ impl AlertService for Alerts {
         let principal = self.node.auth.authenticate(&request)?;
         let request = request.into_inner();
         let kind = proto::alert_response::Kind::Outcome(request.outcome.unwrap_or_default());
-        let response = self
-            .node
-            .respond(
-                &principal,
-                &request.request_id,
-                &request.alert_id,
-                &request.unit,
-                kind,
-            )
-            .await?;
-        Ok(Response::new(response))
+        self.respond(
+            &principal,
+            &request.request_id,
+            &request.alert_id,
+            &request.unit,
+            kind,
+        )
+        .await
     }
 
     async fn list_overdue(

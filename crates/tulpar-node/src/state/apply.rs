@@ -65,9 +65,8 @@ impl StateView {
         entry: &proto::LedgerEntry,
         txn: &mut dyn Txn,
     ) -> Result<(), StateError> {
-        let entry = entry.clone();
         let recorded_at = entry.recorded_at.unwrap_or_default();
-        let result = match entry.kind {
+        let result = match &entry.kind {
             Some(Kind::AlertSent(sent)) => self.alert_sent(index, &recorded_at, sent, txn),
             Some(Kind::AlertReceived(received)) => {
                 self.alert_received(index, &recorded_at, received, txn)
@@ -79,14 +78,17 @@ impl StateView {
             Some(Kind::DeadlineMissed(missed)) => {
                 self.deadline_missed(index, &entry.alert_id, missed, txn)
             }
-            Some(Kind::CheckpointCosigned(cosigned)) => {
-                witnessing(txn, &cosigned.country, keys::witnessed, cosigned.checkpoint)
-            }
+            Some(Kind::CheckpointCosigned(cosigned)) => witnessing(
+                txn,
+                &cosigned.country,
+                keys::witnessed,
+                cosigned.checkpoint.clone(),
+            ),
             Some(Kind::CosignatureReceived(received)) => witnessing(
                 txn,
                 &received.country,
                 keys::cosigned,
-                received.cosigned_checkpoint,
+                received.cosigned_checkpoint.clone(),
             ),
             _ => Ok(Skip::No),
         }?;
@@ -100,13 +102,13 @@ impl StateView {
         &self,
         index: u64,
         recorded_at: &Timestamp,
-        sent: proto::AlertSent,
+        sent: &proto::AlertSent,
         txn: &mut dyn Txn,
     ) -> Result<Skip, StateError> {
-        let Some(envelope) = sent.alert else {
+        let Some(envelope) = &sent.alert else {
             return Ok(Skip::Because("no alert envelope"));
         };
-        let Ok(alert) = decode_recorded::<proto::Alert>(&envelope, PayloadType::Alert) else {
+        let Ok(alert) = decode_recorded::<proto::Alert>(envelope, PayloadType::Alert) else {
             return Ok(Skip::Because("alert does not decode"));
         };
         let Some(id) = id_bytes(&alert.alert_id) else {
@@ -142,18 +144,11 @@ impl StateView {
                     ..Default::default()
                 }],
             });
-            put_message(
-                txn,
-                keys::outbox(country, index),
-                &OutboxItem {
-                    alert_id: alert.alert_id.clone(),
-                    response_id: String::new(),
-                },
-            );
-            txn.insert(
-                keys::outbox_by_object(&id, country),
-                index.to_be_bytes().to_vec(),
-            );
+            let item = OutboxItem {
+                alert_id: alert.alert_id.clone(),
+                response_id: String::new(),
+            };
+            queue(txn, country, index, &id, &item);
             if let Some(due) = deadline {
                 self.add_deadline(txn, due, &id, country);
             }
@@ -178,13 +173,13 @@ impl StateView {
         &self,
         index: u64,
         recorded_at: &Timestamp,
-        received: proto::AlertReceived,
+        received: &proto::AlertReceived,
         txn: &mut dyn Txn,
     ) -> Result<Skip, StateError> {
-        let Some(envelope) = received.alert else {
+        let Some(envelope) = &received.alert else {
             return Ok(Skip::Because("no alert envelope"));
         };
-        let Ok(alert) = decode_recorded::<proto::Alert>(&envelope, PayloadType::Alert) else {
+        let Ok(alert) = decode_recorded::<proto::Alert>(envelope, PayloadType::Alert) else {
             return Ok(Skip::Because("alert does not decode"));
         };
         let Some(id) = id_bytes(&alert.alert_id) else {
@@ -224,8 +219,8 @@ impl StateView {
         put_message(txn, keys::alert(&id), &stored);
         let record = ReceivedRecord {
             ledger_index: index,
-            payload_sha256: payload_digest(&envelope).to_vec(),
-            from_country: received.from_country,
+            payload_sha256: payload_digest(envelope).to_vec(),
+            from_country: received.from_country.clone(),
             receipt: None,
         };
         put_message(txn, keys::received(&id), &record);
@@ -237,14 +232,13 @@ impl StateView {
 
     fn receipt_issued(
         &self,
-        issued: proto::ReceiptIssued,
+        issued: &proto::ReceiptIssued,
         txn: &mut dyn Txn,
     ) -> Result<Skip, StateError> {
-        let Some(envelope) = issued.receipt else {
+        let Some(envelope) = &issued.receipt else {
             return Ok(Skip::Because("no receipt envelope"));
         };
-        let Ok(receipt) =
-            decode_recorded::<proto::DeliveryReceipt>(&envelope, PayloadType::Receipt)
+        let Ok(receipt) = decode_recorded::<proto::DeliveryReceipt>(envelope, PayloadType::Receipt)
         else {
             return Ok(Skip::Because("receipt does not decode"));
         };
@@ -260,7 +254,7 @@ impl StateView {
         let Some(mut record) = get_message::<ReceivedRecord>(txn, &key)? else {
             return Ok(Skip::Because("receipt for something never received"));
         };
-        record.receipt = Some(envelope);
+        record.receipt = Some(envelope.clone());
         put_message(txn, key, &record);
         Ok(Skip::No)
     }
@@ -268,14 +262,13 @@ impl StateView {
     fn receipt_received(
         &self,
         index: u64,
-        received: proto::ReceiptReceived,
+        received: &proto::ReceiptReceived,
         txn: &mut dyn Txn,
     ) -> Result<Skip, StateError> {
-        let Some(envelope) = received.receipt else {
+        let Some(envelope) = &received.receipt else {
             return Ok(Skip::Because("no receipt envelope"));
         };
-        let Ok(receipt) =
-            decode_recorded::<proto::DeliveryReceipt>(&envelope, PayloadType::Receipt)
+        let Ok(receipt) = decode_recorded::<proto::DeliveryReceipt>(envelope, PayloadType::Receipt)
         else {
             return Ok(Skip::Because("receipt does not decode"));
         };
@@ -337,22 +330,12 @@ impl StateView {
     fn response_sent(
         &self,
         index: u64,
-        sent: proto::ResponseSent,
+        sent: &proto::ResponseSent,
         txn: &mut dyn Txn,
     ) -> Result<Skip, StateError> {
-        let Some(envelope) = sent.response else {
-            return Ok(Skip::Because("no response envelope"));
-        };
-        let Ok(response) =
-            decode_recorded::<proto::AlertResponse>(&envelope, PayloadType::Response)
-        else {
-            return Ok(Skip::Because("response does not decode"));
-        };
-        let (Some(alert_id), Some(response_id)) = (
-            id_bytes(&response.alert_id),
-            id_bytes(&response.response_id),
-        ) else {
-            return Ok(Skip::Because("bad ids in response"));
+        let (response, alert_id, response_id) = match recorded_response(sent.response.as_ref()) {
+            Ok(found) => found,
+            Err(why) => return Ok(Skip::Because(why)),
         };
         let Ok(origin) = CountryCode::parse(&sent.to_country) else {
             return Ok(Skip::Because("bad origin country"));
@@ -363,18 +346,11 @@ impl StateView {
             ledger_index: index,
         };
         self.record_response(index, &alert_id, self.country, response, txn)?;
-        put_message(
-            txn,
-            keys::outbox(origin, index),
-            &OutboxItem {
-                alert_id: record.alert_id.clone(),
-                response_id: record.response_id.clone(),
-            },
-        );
-        txn.insert(
-            keys::outbox_by_object(&response_id, origin),
-            index.to_be_bytes().to_vec(),
-        );
+        let item = OutboxItem {
+            alert_id: record.alert_id.clone(),
+            response_id: record.response_id.clone(),
+        };
+        queue(txn, origin, index, &response_id, &item);
         if !sent.request_id.is_empty() {
             put_message(
                 txn,
@@ -388,30 +364,26 @@ impl StateView {
     fn response_received(
         &self,
         index: u64,
-        received: proto::ResponseReceived,
+        received: &proto::ResponseReceived,
         txn: &mut dyn Txn,
     ) -> Result<Skip, StateError> {
-        let Some(envelope) = received.response else {
-            return Ok(Skip::Because("no response envelope"));
-        };
-        let Ok(response) =
-            decode_recorded::<proto::AlertResponse>(&envelope, PayloadType::Response)
-        else {
-            return Ok(Skip::Because("response does not decode"));
-        };
-        let (Some(alert_id), Some(response_id)) = (
-            id_bytes(&response.alert_id),
-            id_bytes(&response.response_id),
-        ) else {
-            return Ok(Skip::Because("bad ids in response"));
+        let (response, alert_id, response_id) = match recorded_response(received.response.as_ref())
+        {
+            Ok(found) => found,
+            Err(why) => return Ok(Skip::Because(why)),
         };
         let Ok(partner) = CountryCode::parse(&received.from_country) else {
             return Ok(Skip::Because("bad partner country"));
         };
+        let digest = received
+            .response
+            .as_ref()
+            .map(payload_digest)
+            .unwrap_or_default();
         let record = ReceivedRecord {
             ledger_index: index,
-            payload_sha256: payload_digest(&envelope).to_vec(),
-            from_country: received.from_country,
+            payload_sha256: digest.to_vec(),
+            from_country: received.from_country.clone(),
             receipt: None,
         };
         put_message(txn, keys::received(&response_id), &record);
@@ -467,7 +439,7 @@ impl StateView {
         &self,
         index: u64,
         alert_id: &str,
-        missed: proto::DeadlineMissed,
+        missed: &proto::DeadlineMissed,
         txn: &mut dyn Txn,
     ) -> Result<Skip, StateError> {
         let Some(id) = id_bytes(alert_id) else {
@@ -559,6 +531,31 @@ impl StateView {
             txn.remove(by_object);
         }
         Ok(())
+    }
+}
+
+/// Puts `item` (entry `index`, about object `id`) in `country`'s outbox.
+fn queue(txn: &mut dyn Txn, country: CountryCode, index: u64, id: &[u8; 16], item: &OutboxItem) {
+    put_message(txn, keys::outbox(country, index), item);
+    txn.insert(
+        keys::outbox_by_object(id, country),
+        index.to_be_bytes().to_vec(),
+    );
+}
+
+/// A recorded response with its alert id and response id, or why it cannot be used.
+fn recorded_response(
+    envelope: Option<&proto::Envelope>,
+) -> Result<(proto::AlertResponse, [u8; 16], [u8; 16]), &'static str> {
+    let envelope = envelope.ok_or("no response envelope")?;
+    let response = decode_recorded::<proto::AlertResponse>(envelope, PayloadType::Response)
+        .map_err(|_| "response does not decode")?;
+    match (
+        id_bytes(&response.alert_id),
+        id_bytes(&response.response_id),
+    ) {
+        (Some(alert_id), Some(response_id)) => Ok((response, alert_id, response_id)),
+        _ => Err("bad ids in response"),
     }
 }
 
