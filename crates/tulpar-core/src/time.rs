@@ -105,9 +105,41 @@ pub fn unix_seconds(time: SystemTime) -> i64 {
     to_timestamp(time).seconds
 }
 
+/// A duration for people, in its two largest units: "42s", "5m 3s", "2h 15m", "3d 4h".
+pub fn fmt_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let (days, hours, minutes, secs) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+        seconds % 60,
+    );
+    match (days, hours, minutes) {
+        (0, 0, 0) if seconds == 0 => format!("{}ms", duration.as_millis()),
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, _) => format!("{minutes}m {secs}s"),
+        (0, _, _) => format!("{hours}h {minutes}m"),
+        _ => format!("{days}d {hours}h"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_in_their_two_largest_units() {
+        let cases = [
+            (Duration::from_millis(250), "250ms"),
+            (Duration::from_secs(42), "42s"),
+            (Duration::from_secs(303), "5m 3s"),
+            (Duration::from_secs(2 * 3600 + 15 * 60 + 9), "2h 15m"),
+            (Duration::from_secs(3 * 86_400 + 4 * 3600), "3d 4h"),
+        ];
+        for (duration, text) in cases {
+            assert_eq!(fmt_duration(duration), text);
+        }
+    }
 
     #[test]
     fn timestamps_round_trip_on_both_sides_of_the_epoch() {

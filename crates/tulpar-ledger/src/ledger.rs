@@ -435,6 +435,30 @@ impl Ledger {
 
     /// The entries in `range`, which must lie inside the ledger.
     pub fn entries(&self, range: Range<u64>) -> Result<Vec<(u64, LedgerEntry)>, LedgerError> {
+        let mut out = Vec::with_capacity(range.end.saturating_sub(range.start) as usize);
+        self.for_each_record(range, |i, record| {
+            out.push((i, decode(i, record)?));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The stored bytes of the entries in `range`, which must lie inside the ledger.
+    pub fn entries_bytes(&self, range: Range<u64>) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
+        let mut out = Vec::with_capacity(range.end.saturating_sub(range.start) as usize);
+        self.for_each_record(range, |i, record| {
+            out.push((i, record.to_vec()));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Hands each stored record in `range` to `f` with its index, reading each frame once.
+    fn for_each_record(
+        &self,
+        range: Range<u64>,
+        mut f: impl FnMut(u64, &[u8]) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
         let size = self.size();
         if range.start > range.end || range.end > size {
             return Err(LedgerError::BadRange(format!(
@@ -442,7 +466,6 @@ impl Ledger {
                 range.start, range.end
             )));
         }
-        let mut out = Vec::with_capacity((range.end - range.start) as usize);
         let mut next = range.start;
         while next < range.end {
             let loc = self.frame_loc(next)?;
@@ -450,14 +473,14 @@ impl Ledger {
                 for (k, record) in records.iter().enumerate() {
                     let i = loc.first_index + k as u64;
                     if i >= next && i < range.end {
-                        out.push((i, decode(i, record)?));
+                        f(i, record)?;
                     }
                 }
                 Ok(())
             })?;
             next = loc.first_index + u64::from(loc.count);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Indexes of the entries whose `alert_id` is `alert_id`, ascending.

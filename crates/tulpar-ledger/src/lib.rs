@@ -48,10 +48,10 @@ pub use ledger::{
     Appended, CommittedBatch, Ledger, LedgerOptions, MAX_ENTRY_BYTES, OpenReport, PUBLIC_KEY_FILE,
 };
 pub use merkle::{
-    Hash, ProofError, leaf_hash, node_hash, verify_consistency, verify_consistency_proof,
+    Frontier, Hash, ProofError, leaf_hash, node_hash, verify_consistency, verify_consistency_proof,
     verify_inclusion, verify_inclusion_proof,
 };
 pub use note::{NoteError, SignedCheckpoint};
 pub use recover::TailTruncation;
-pub use verify::{VerifyError, VerifyProgress, VerifyReport, verify_dir};
+pub use verify::{VerifyError, VerifyProgress, VerifyReport, verify_dir, verify_dir_entries};
 pub use view::{View, ViewError, ViewTxn};

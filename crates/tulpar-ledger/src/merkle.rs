@@ -237,8 +237,9 @@ pub fn verify_consistency(
 /// The right edge of a growing tree: the hashes of its maximal complete subtrees, largest first.
 ///
 /// Appending a leaf merges equal-sized subtrees; each merge completes a node that the ledger stores.
+/// Auditors use it to recompute a root from downloaded entries in constant memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Frontier {
+pub struct Frontier {
     size: u64,
     /// `(level, hash)` of each maximal complete subtree, left to right.
     nodes: Vec<(u8, Hash)>,
@@ -256,7 +257,7 @@ impl Frontier {
     }
 
     /// Number of leaves.
-    pub(crate) fn size(&self) -> u64 {
+    pub fn size(&self) -> u64 {
         self.size
     }
 
@@ -279,8 +280,13 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// Appends the leaf hash of one entry.
+    pub fn push_leaf(&mut self, leaf: Hash) {
+        self.push(leaf, |_, _, _| {});
+    }
+
     /// The root hash of the tree.
-    pub(crate) fn root(&self) -> Hash {
+    pub fn root(&self) -> Hash {
         let mut iter = self.nodes.iter().rev();
         let Some(&(_, mut root)) = iter.next() else {
             return EMPTY_ROOT;

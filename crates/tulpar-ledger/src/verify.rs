@@ -89,7 +89,19 @@ pub fn read_public_key(path: &Path) -> Result<PublicKey, VerifyError> {
 pub fn verify_dir(
     dir: &Path,
     public_key: Option<&PublicKey>,
+    progress: impl FnMut(&VerifyProgress),
+) -> Result<VerifyReport, VerifyError> {
+    verify_dir_entries(dir, public_key, progress, |_, _| Ok(()))
+}
+
+/// [`verify_dir`], also handing every entry's stored bytes to `check` (with its index) once the batch
+/// holding it has verified; the first error `check` returns fails the verification at that entry.
+/// This is where checks that need more than the ledger (entry signatures against a trust store) go.
+pub fn verify_dir_entries(
+    dir: &Path,
+    public_key: Option<&PublicKey>,
     mut progress: impl FnMut(&VerifyProgress),
+    mut check: impl FnMut(u64, &[u8]) -> Result<(), String>,
 ) -> Result<VerifyReport, VerifyError> {
     let key = match public_key {
         Some(k) => *k,
@@ -174,6 +186,11 @@ pub fn verify_dir(
                         frame.first_index
                     ),
                 ));
+            }
+            for (k, record) in frame.records.iter().enumerate() {
+                let index = frame.first_index + k as u64;
+                check(index, record)
+                    .map_err(|reason| fail(Some(index), &seg.path, *offset, reason))?;
             }
             origin.get_or_insert_with(|| cp.origin().to_owned());
             checkpoint = Some(cp);

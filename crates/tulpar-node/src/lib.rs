@@ -5,6 +5,7 @@
 //! all other state (alert records, outboxes, deadlines, idempotency records) is the [`state`] view, which
 //! only the ledger's commit loop writes and which is rebuilt from the ledger after a crash.
 
+pub mod audit;
 pub mod auth;
 mod client_auth;
 pub mod config;

@@ -13,7 +13,7 @@ use tulpar_core::codes::CountryCode;
 use tulpar_core::envelope::{PayloadType, decode_recorded};
 use tulpar_core::keys::SigningKey;
 use tulpar_core::proto::{
-    self, alert_service_server::AlertServiceServer,
+    self, alert_service_server::AlertServiceServer, audit_service_server::AuditServiceServer,
     federation_service_server::FederationServiceServer,
 };
 use tulpar_core::time::{Clock, SystemClock, to_timestamp};
@@ -22,6 +22,7 @@ use tulpar_trust::TrustStore;
 use tulpar_trust::keyfile;
 use tulpar_trust::tls::{self, NodeIdentity};
 
+use crate::audit::Audit;
 use crate::auth::Principal;
 use crate::client_auth::{ClientAuth, ClientIdentity};
 use crate::config::Config;
@@ -493,13 +494,16 @@ fn serve_clients(
     let incoming = transport::tls_incoming(listener, config, identify, "client");
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection()?;
+    let audit = AuditServiceServer::new(Audit::new(shared.clone()));
     let service = AlertServiceServer::new(Alerts::new(shared));
     Ok(async move {
         health.set_serving::<AlertServiceServer<Alerts>>().await;
+        health.set_serving::<AuditServiceServer<Audit>>().await;
         Server::builder()
             .add_service(health_service)
             .add_service(reflection)
             .add_service(service)
+            .add_service(audit)
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             })

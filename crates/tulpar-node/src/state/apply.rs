@@ -90,6 +90,10 @@ impl StateView {
                 keys::cosigned,
                 received.cosigned_checkpoint.clone(),
             ),
+            Some(Kind::EquivocationDetected(_)) => {
+                txn.insert(keys::alarm(index), Vec::new());
+                Ok(Skip::No)
+            }
             _ => Ok(Skip::No),
         }?;
         if let Skip::Because(reason) = result {

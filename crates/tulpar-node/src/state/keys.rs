@@ -24,6 +24,8 @@ pub(crate) const OVERDUE: &[u8] = b"v/";
 pub(crate) const WITNESSED: &[u8] = b"w/";
 /// The latest checkpoint of this node a partner cosigned (with the cosignature), by partner: `c/<CC>`.
 pub(crate) const COSIGNED: &[u8] = b"c/";
+/// Ledger indexes of entries that are alarms for focal points: `m/<8-byte index>`.
+pub(crate) const ALARMS: &[u8] = b"m/";
 
 fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut out = prefix.to_vec();
@@ -108,4 +110,8 @@ pub(crate) fn witnessed(country: CountryCode) -> Vec<u8> {
 
 pub(crate) fn cosigned(country: CountryCode) -> Vec<u8> {
     key(COSIGNED, &[country.as_str().as_bytes()])
+}
+
+pub(crate) fn alarm(index: u64) -> Vec<u8> {
+    key(ALARMS, &[&index.to_be_bytes()])
 }

@@ -238,6 +238,20 @@ impl State {
             .transpose()
     }
 
+    /// Ledger indexes of alarm entries, oldest first.
+    pub(crate) fn alarms(&self) -> Result<Vec<u64>, StateError> {
+        self.tree
+            .scan_prefix(keys::ALARMS)
+            .map(|item| {
+                let (key, _) = item?;
+                key.get(keys::ALARMS.len()..)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| StateError::Corrupt("alarm key".into()))
+            })
+            .collect()
+    }
+
     /// Currently overdue (alert id, recipient country) pairs, in alert id order.
     pub(crate) fn overdue(&self) -> Result<Vec<([u8; 16], CountryCode)>, StateError> {
         self.tree

@@ -1,0 +1,529 @@
+//! `AuditService`: the focal point's proofs, verification, reconciliation and reports.
+//!
+//! Everything it returns can be checked without trusting the node: entries come with their stored
+//! bytes (the Merkle leaf input), checkpoints are signed notes, proofs are RFC 9162 proofs.
+
+mod reconcile;
+pub mod report;
+pub mod signatures;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use prost::Message;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use tulpar_core::codes::CountryCode;
+use tulpar_core::ids::AlertId;
+use tulpar_core::proto::{self, audit_service_server::AuditService, ledger_entry::Kind};
+use tulpar_core::time::from_timestamp;
+use tulpar_core::validation::Violations;
+use tulpar_ledger::note::{CheckpointBody, Note};
+use tulpar_proto::pbjson_types::Timestamp;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::node::Shared;
+use crate::state::StoredAlert;
+use crate::witness::origin;
+use reconcile::Reconciliation;
+use report::{Period, exchange_figures};
+use signatures::{EntryChecker, own_directory};
+
+/// Most entries one `GetEntries` call returns.
+const MAX_ENTRIES_PER_CALL: u64 = 1000;
+/// Default threshold past which a delivery is reported as late.
+const DEFAULT_LATE_AFTER: Duration = Duration::from_secs(3600);
+/// How often a running verification reports progress.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// The audit API.
+pub(crate) struct Audit {
+    node: Arc<Shared>,
+    /// One full verification at a time: it reads the whole ledger.
+    verifying: Arc<Semaphore>,
+}
+
+impl Audit {
+    /// The service over `node`.
+    pub(crate) fn new(node: Arc<Shared>) -> Self {
+        Self {
+            node,
+            verifying: Arc::new(Semaphore::new(1)),
+        }
+    }
+
+    fn focal_point<T>(&self, request: &Request<T>) -> Result<Principal, ApiError> {
+        let principal = self.node.auth.authenticate(request)?;
+        if !principal.is_focal_point() {
+            return Err(ApiError::PermissionDenied(format!(
+                "{principal} may not use the audit API; it is for focal points"
+            )));
+        }
+        Ok(principal)
+    }
+}
+
+impl Shared {
+    /// A checker of entry signatures with this country's directory and the partners trusted now.
+    pub(crate) fn entry_checker(&self) -> Result<EntryChecker, ApiError> {
+        let (_, envelope) = self.own_directory().map_err(ApiError::Unavailable)?;
+        let own = own_directory(&envelope, self.country).map_err(ApiError::Unavailable)?;
+        Ok(EntryChecker::new(self.country, own, &self.trust))
+    }
+
+    /// The latest checkpoint, and the latest one partners cosigned with every partner's cosignature
+    /// of that same checkpoint.
+    pub(crate) fn checkpoints(&self) -> Result<proto::GetLatestCheckpointResponse, ApiError> {
+        let latest = self.latest_checkpoint();
+        let mut best: Option<(CheckpointBody, Note, Vec<String>)> = None;
+        for partner in self.partners() {
+            let Some(text) = self.state.cosigned_by(partner)? else {
+                continue;
+            };
+            let note = Note::parse(&text).map_err(ApiError::internal)?;
+            let body = CheckpointBody::parse(&note.body).map_err(ApiError::internal)?;
+            let name = origin(partner);
+            let lines = note.signatures.iter().filter(|s| s.name == name).cloned();
+            match &mut best {
+                Some((held, held_note, witnesses)) if *held == body => {
+                    held_note.signatures.extend(lines);
+                    witnesses.push(partner.to_string());
+                }
+                Some((held, _, _)) if held.size >= body.size => {}
+                _ => best = Some((body, note, vec![partner.to_string()])),
+            }
+        }
+        let (cosigned_checkpoint, witnesses) = match best {
+            Some((body, note, witnesses)) => (
+                Some(proto::Checkpoint {
+                    note: note.to_text(),
+                    origin: body.origin,
+                    size: body.size,
+                    root_hash: body.root.to_vec(),
+                }),
+                witnesses,
+            ),
+            None => (None, Vec::new()),
+        };
+        Ok(proto::GetLatestCheckpointResponse {
+            checkpoint: Some(latest),
+            cosigned_checkpoint,
+            witnesses,
+        })
+    }
+
+    /// Every alert record with its id, oldest first.
+    fn all_alerts(&self) -> Result<Vec<(String, StoredAlert)>, ApiError> {
+        let mut alerts = self
+            .state
+            .alerts_newest_first(None)
+            .map(|item| {
+                let (id, stored) = item?;
+                let id = AlertId::from_bytes(id)
+                    .map(|id| id.to_string())
+                    .unwrap_or_default();
+                Ok((id, stored))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        alerts.reverse();
+        Ok(alerts)
+    }
+
+    fn reconcile(
+        &self,
+        request: proto::ReconcileRequest,
+    ) -> Result<proto::ReconcileReport, ApiError> {
+        let mut violations = Vec::new();
+        let partner = parse_partner(&request.partner, true, &mut violations);
+        if let Some(partner) = partner.filter(|p| !self.is_partner(*p)) {
+            violations.push((
+                "partner".into(),
+                format!("{partner} is not a partner in this node's trust store"),
+            ));
+        }
+        let period = parse_period(
+            partner,
+            request.from.as_ref(),
+            request.to.as_ref(),
+            violations,
+        )?;
+        let partner = period.partner.expect("a reconciliation names its partner");
+        let checkpoints = self.checkpoints()?;
+        let size = checkpoints.checkpoint.as_ref().map_or(0, |c| c.size);
+        let checker = self.entry_checker()?;
+        let late_after = match request.late_after_seconds {
+            0 => DEFAULT_LATE_AFTER,
+            seconds => Duration::from_secs(u64::from(seconds)),
+        };
+        let mut run = Reconciliation {
+            node: self,
+            checker: &checker,
+            partner,
+            size,
+            late_after,
+            report: proto::ReconcileReport {
+                partner: partner.to_string(),
+                ..Default::default()
+            },
+        };
+        for (id, stored) in self.all_alerts()? {
+            if stored.ledger_index < size && !period.exchanges(&stored).is_empty() {
+                run.alert(&id, &stored)?;
+            }
+        }
+        let mut report = run.report;
+        report.checkpoints = Some(checkpoints);
+        Ok(report)
+    }
+
+    fn exchange_report(
+        &self,
+        request: proto::ExchangeReportRequest,
+    ) -> Result<proto::ExchangeReport, ApiError> {
+        let mut violations = Vec::new();
+        let partner = parse_partner(&request.partner, false, &mut violations);
+        let period = parse_period(
+            partner,
+            request.from.as_ref(),
+            request.to.as_ref(),
+            violations,
+        )?;
+        let alerts = self.all_alerts()?;
+        let rows = exchange_figures(&period, alerts.iter().map(|(_, stored)| stored));
+        // Taken after the figures, so that it covers every entry they come from.
+        let checkpoints = self.checkpoints()?;
+        Ok(proto::ExchangeReport {
+            from: request.from,
+            to: request.to,
+            rows,
+            checkpoints: Some(checkpoints),
+        })
+    }
+
+    fn alarms(&self) -> Result<proto::ListAlarmsResponse, ApiError> {
+        let mut alarms = Vec::new();
+        for index in self.state.alarms()? {
+            let entry = self.entry(index)?;
+            if let Some(Kind::EquivocationDetected(evidence)) = entry.kind {
+                alarms.push(proto::Alarm {
+                    ledger_index: index,
+                    recorded_at: entry.recorded_at,
+                    equivocation: Some(evidence),
+                });
+            }
+        }
+        Ok(proto::ListAlarmsResponse { alarms })
+    }
+
+    fn audit_entries(
+        &self,
+        request: &proto::GetEntriesRequest,
+    ) -> Result<proto::GetEntriesResponse, ApiError> {
+        if request.end < request.start {
+            return Err(ApiError::Invalid(Violations::single(
+                "end",
+                format!("must not be less than start ({})", request.start),
+            )));
+        }
+        let tree_size = self.ledger_size();
+        let end = request
+            .end
+            .min(tree_size)
+            .min(request.start.saturating_add(MAX_ENTRIES_PER_CALL));
+        let mut entries = Vec::new();
+        if request.start < end {
+            for (index, raw) in self
+                .ledger
+                .entries_bytes(request.start..end)
+                .map_err(ApiError::internal)?
+            {
+                let entry =
+                    proto::LedgerEntry::decode(raw.as_slice()).map_err(ApiError::internal)?;
+                entries.push(proto::AuditEntry {
+                    index,
+                    raw,
+                    entry: Some(entry),
+                });
+            }
+        }
+        Ok(proto::GetEntriesResponse { entries, tree_size })
+    }
+
+    /// The latest checkpoint's size when `requested` is 0, else `requested` if the ledger has it.
+    fn tree_size(&self, field: &str, requested: u64) -> Result<u64, ApiError> {
+        let latest = self.ledger.latest_checkpoint().size();
+        match requested {
+            0 => Ok(latest),
+            size if size <= latest => Ok(size),
+            size => Err(ApiError::Invalid(Violations::single(
+                field,
+                format!("{size} is larger than the ledger's latest checkpoint ({latest})"),
+            ))),
+        }
+    }
+
+    fn audit_inclusion_proof(
+        &self,
+        request: &proto::GetInclusionProofRequest,
+    ) -> Result<proto::InclusionProof, ApiError> {
+        let size = self.tree_size("tree_size", request.tree_size)?;
+        if request.leaf_index >= size {
+            return Err(ApiError::Invalid(Violations::single(
+                "leaf_index",
+                format!("must be less than the tree size ({size})"),
+            )));
+        }
+        self.ledger
+            .inclusion_proof(request.leaf_index, size)
+            .map_err(ApiError::internal)
+    }
+
+    fn audit_consistency_proof(
+        &self,
+        request: &proto::GetConsistencyProofRequest,
+    ) -> Result<proto::ConsistencyProof, ApiError> {
+        let new_size = self.tree_size("new_size", request.new_size)?;
+        if request.old_size == 0 || request.old_size > new_size {
+            return Err(ApiError::Invalid(Violations::single(
+                "old_size",
+                format!("must be between 1 and the new size ({new_size})"),
+            )));
+        }
+        self.ledger
+            .consistency_proof(request.old_size, new_size)
+            .map_err(ApiError::internal)
+    }
+}
+
+fn parse_partner(
+    text: &str,
+    required: bool,
+    violations: &mut Vec<(String, String)>,
+) -> Option<CountryCode> {
+    if text.is_empty() {
+        if required {
+            violations.push(("partner".into(), "is required".into()));
+        }
+        return None;
+    }
+    match CountryCode::parse(text) {
+        Ok(country) => Some(country),
+        Err(error) => {
+            violations.push(("partner".into(), error.to_string()));
+            None
+        }
+    }
+}
+
+fn parse_period(
+    partner: Option<CountryCode>,
+    from: Option<&Timestamp>,
+    to: Option<&Timestamp>,
+    mut violations: Vec<(String, String)>,
+) -> Result<Period, ApiError> {
+    let mut time = |field: &str, value: Option<&Timestamp>| match value {
+        None => {
+            violations.push((field.into(), "is required".into()));
+            None
+        }
+        Some(ts) => {
+            let time = from_timestamp(ts);
+            if time.is_none() {
+                violations.push((field.into(), "is not a valid timestamp".into()));
+            }
+            time
+        }
+    };
+    let (from, to) = (time("from", from), time("to", to));
+    if let (Some(from), Some(to)) = (from, to) {
+        if to <= from {
+            violations.push(("to".into(), "must be after from".into()));
+        }
+    }
+    if let Some(violations) = Violations::from_pairs(violations) {
+        return Err(ApiError::Invalid(violations));
+    }
+    Ok(Period {
+        partner,
+        from: from.unwrap_or(SystemTime::UNIX_EPOCH),
+        to: to.unwrap_or(SystemTime::UNIX_EPOCH),
+    })
+}
+
+/// Runs the full verification on a blocking thread, sending progress and then the result to `tx`.
+/// Stops early when the caller goes away or the node shuts down.
+fn verify_ledger(
+    node: Arc<Shared>,
+    checker: EntryChecker,
+    tx: mpsc::Sender<Result<proto::VerifyLedgerProgress, Status>>,
+) {
+    let total = node.ledger_size();
+    let gone = AtomicBool::new(false);
+    let mut last_sent = Instant::now();
+    let mut revoked = Vec::new();
+    let result = tulpar_ledger::verify_dir_entries(
+        &node.config.data_dir,
+        Some(&node.ledger.public_key()),
+        |progress| {
+            if last_sent.elapsed() < PROGRESS_EVERY {
+                return;
+            }
+            last_sent = Instant::now();
+            let message = proto::VerifyLedgerProgress {
+                checked: progress.entries,
+                total: total.max(progress.entries),
+                ..Default::default()
+            };
+            if tx.blocking_send(Ok(message)).is_err() {
+                gone.store(true, Ordering::Relaxed);
+            }
+        },
+        |index, raw| {
+            if gone.load(Ordering::Relaxed) {
+                return Err("the caller went away".into());
+            }
+            if *node.stopping.borrow() {
+                return Err("the node is shutting down; verify again once it is back".into());
+            }
+            revoked.extend(checker.check(index, raw)?);
+            Ok(())
+        },
+    );
+    let last = match result {
+        Ok(report) => {
+            // The proofs the node serves come from the stored tree: it must agree with the segments.
+            let stored_root = node.ledger.root_at(report.size).ok();
+            let mut last = proto::VerifyLedgerProgress {
+                checked: report.size,
+                total: report.size,
+                done: true,
+                ok: true,
+                checkpoint: report.checkpoint.as_ref().map(|c| c.to_proto()),
+                revoked_signatures: revoked.iter().map(|r| r.to_proto()).collect(),
+                ..Default::default()
+            };
+            if stored_root != Some(report.root) {
+                last.ok = false;
+                last.error = format!(
+                    "the stored Merkle tree of size {} does not match the segments; rebuild the \
+                     index (delete it and restart the node) before serving proofs",
+                    report.size
+                );
+            }
+            last
+        }
+        Err(error) => proto::VerifyLedgerProgress {
+            checked: error.index.unwrap_or(0),
+            total,
+            done: true,
+            ok: false,
+            first_bad_index: error.index.unwrap_or(0),
+            error: error.to_string(),
+            revoked_signatures: revoked.iter().map(|r| r.to_proto()).collect(),
+            ..Default::default()
+        },
+    };
+    if last.ok {
+        tracing::info!(entries = last.checked, "ledger verified on request");
+    } else {
+        tracing::error!(error = %last.error, "ledger verification failed");
+    }
+    let _ = tx.blocking_send(Ok(last));
+}
+
+#[tonic::async_trait]
+impl AuditService for Audit {
+    async fn get_latest_checkpoint(
+        &self,
+        request: Request<proto::GetLatestCheckpointRequest>,
+    ) -> Result<Response<proto::GetLatestCheckpointResponse>, Status> {
+        self.focal_point(&request)?;
+        Ok(Response::new(self.node.checkpoints()?))
+    }
+
+    async fn get_entries(
+        &self,
+        request: Request<proto::GetEntriesRequest>,
+    ) -> Result<Response<proto::GetEntriesResponse>, Status> {
+        self.focal_point(&request)?;
+        Ok(Response::new(self.node.audit_entries(request.get_ref())?))
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<proto::GetInclusionProofRequest>,
+    ) -> Result<Response<proto::InclusionProof>, Status> {
+        self.focal_point(&request)?;
+        Ok(Response::new(
+            self.node.audit_inclusion_proof(request.get_ref())?,
+        ))
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<proto::GetConsistencyProofRequest>,
+    ) -> Result<Response<proto::ConsistencyProof>, Status> {
+        self.focal_point(&request)?;
+        Ok(Response::new(
+            self.node.audit_consistency_proof(request.get_ref())?,
+        ))
+    }
+
+    type VerifyLedgerStream = ReceiverStream<Result<proto::VerifyLedgerProgress, Status>>;
+
+    async fn verify_ledger(
+        &self,
+        request: Request<proto::VerifyLedgerRequest>,
+    ) -> Result<Response<Self::VerifyLedgerStream>, Status> {
+        self.focal_point(&request)?;
+        let permit = self.verifying.clone().try_acquire_owned().map_err(|_| {
+            ApiError::ResourceExhausted(
+                "a verification of this ledger is already running; try again when it ends".into(),
+            )
+        })?;
+        let checker = self.node.entry_checker()?;
+        let (tx, rx) = mpsc::channel(16);
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            verify_ledger(node, checker, tx);
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn reconcile(
+        &self,
+        request: Request<proto::ReconcileRequest>,
+    ) -> Result<Response<proto::ReconcileReport>, Status> {
+        self.focal_point(&request)?;
+        let node = self.node.clone();
+        let report = tokio::task::spawn_blocking(move || node.reconcile(request.into_inner()))
+            .await
+            .map_err(ApiError::internal)??;
+        Ok(Response::new(report))
+    }
+
+    async fn get_exchange_report(
+        &self,
+        request: Request<proto::ExchangeReportRequest>,
+    ) -> Result<Response<proto::ExchangeReport>, Status> {
+        self.focal_point(&request)?;
+        let node = self.node.clone();
+        let report =
+            tokio::task::spawn_blocking(move || node.exchange_report(request.into_inner()))
+                .await
+                .map_err(ApiError::internal)??;
+        Ok(Response::new(report))
+    }
+
+    async fn list_alarms(
+        &self,
+        request: Request<proto::ListAlarmsRequest>,
+    ) -> Result<Response<proto::ListAlarmsResponse>, Status> {
+        self.focal_point(&request)?;
+        Ok(Response::new(self.node.alarms()?))
+    }
+}

@@ -1,0 +1,416 @@
+//! Checks of the signatures inside ledger entries: every alert and response against its unit's keys,
+//! every receipt against its node's keys, every directory against its country's root chain, every
+//! checkpoint and cosignature against the node keys of the country that signed it.
+//!
+//! Keys are judged at the time each signature claims (an alert's creation, a receipt's time), against
+//! the directories held now: directories keep every key's validity window and every revocation, so the
+//! latest one can judge a signature made years ago. A signature that verifies but whose key was revoked
+//! before it was made does not fail the check; it is reported, because the entry is still what was
+//! recorded and a focal point must see it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use prost::Message;
+use tulpar_core::codes::{CountryCode, UnitId};
+use tulpar_core::envelope::{self, PayloadType};
+use tulpar_core::keys::{KeyId, PublicKey};
+use tulpar_core::proto::{self, ledger_entry::Kind};
+use tulpar_core::time::from_timestamp;
+use tulpar_ledger::SignedCheckpoint;
+use tulpar_ledger::note;
+use tulpar_trust::TrustStore;
+use tulpar_trust::directory::{KeyRuleError, Purpose, VerifiedDirectory, verify_directory};
+
+use crate::witness::origin;
+
+/// A signature that verifies, made by a key revoked at the time it claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedUse {
+    /// The ledger index of the entry.
+    pub index: u64,
+    /// The revoked key.
+    pub key_id: KeyId,
+    /// When the revocation took effect.
+    pub revoked_at: SystemTime,
+}
+
+impl RevokedUse {
+    /// As the API reports it.
+    pub fn to_proto(&self) -> proto::RevokedSignature {
+        proto::RevokedSignature {
+            index: self.index,
+            key_id: self.key_id.to_string(),
+            revoked_at: Some(tulpar_core::time::to_timestamp(self.revoked_at)),
+        }
+    }
+}
+
+/// Verifies `envelope` as this country's own directory, trusting the first root of its own chain: the
+/// node's own directory file is part of its configuration, like its keys.
+pub fn own_directory(
+    envelope: &proto::Envelope,
+    country: CountryCode,
+) -> Result<VerifiedDirectory, String> {
+    let unverified = proto::CountryDirectory::decode(envelope.payload.as_slice())
+        .map_err(|e| format!("own directory: not a CountryDirectory: {e}"))?;
+    let first = unverified
+        .root_keys
+        .first()
+        .ok_or("own directory: no root key")?;
+    let root = PublicKey::from_bytes(&first.public_key)
+        .map_err(|e| format!("own directory: root_keys[0]: {e}"))?;
+    verify_directory(envelope, &root, country).map_err(|e| format!("own directory: {e}"))
+}
+
+/// Who must have signed something.
+#[derive(Clone, Copy)]
+enum Holder<'a> {
+    Unit(&'a UnitId),
+    Node,
+}
+
+/// Checks entry signatures against this country's directory and the trust store's partners.
+pub struct EntryChecker {
+    country: CountryCode,
+    directories: BTreeMap<CountryCode, Arc<VerifiedDirectory>>,
+    pinned_roots: BTreeMap<CountryCode, PublicKey>,
+}
+
+impl EntryChecker {
+    /// A checker for the ledger of `country`, whose own directory is `own`, with the partners `trust`
+    /// holds now.
+    pub fn new(country: CountryCode, own: VerifiedDirectory, trust: &TrustStore) -> Self {
+        let mut directories = BTreeMap::new();
+        let mut pinned_roots = BTreeMap::new();
+        for partner in trust.countries() {
+            if let Some(entry) = trust.entry(partner) {
+                pinned_roots.insert(partner, entry.pinned_root());
+                if let Some(directory) = entry.directory() {
+                    directories.insert(partner, directory.clone());
+                }
+            }
+        }
+        pinned_roots.insert(country, own.root_keys()[0]);
+        directories.insert(country, Arc::new(own));
+        Self {
+            country,
+            directories,
+            pinned_roots,
+        }
+    }
+
+    /// Checks the signatures in the entry stored at `index` as `raw`; returns the revoked keys whose
+    /// signatures it holds, or what is wrong.
+    pub fn check(&self, index: u64, raw: &[u8]) -> Result<Vec<RevokedUse>, String> {
+        let entry = proto::LedgerEntry::decode(raw).map_err(|e| format!("does not decode: {e}"))?;
+        let recorded_at = entry
+            .recorded_at
+            .as_ref()
+            .and_then(from_timestamp)
+            .ok_or("no recording time")?;
+        let mut revoked = Vec::new();
+        let mut note = |found: Option<(KeyId, SystemTime)>| {
+            if let Some((key_id, revoked_at)) = found {
+                revoked.push(RevokedUse {
+                    index,
+                    key_id,
+                    revoked_at,
+                });
+            }
+        };
+        match entry.kind.as_ref().ok_or("no kind")? {
+            Kind::AlertSent(sent) => note(self.alert(self.country, sent.alert.as_ref())?),
+            Kind::AlertReceived(received) => {
+                let from = country(&received.from_country, "alert_received.from_country")?;
+                note(self.alert(from, received.alert.as_ref())?);
+            }
+            Kind::ResponseSent(sent) => note(self.response(self.country, sent.response.as_ref())?),
+            Kind::ResponseReceived(received) => {
+                let from = country(&received.from_country, "response_received.from_country")?;
+                note(self.response(from, received.response.as_ref())?);
+            }
+            Kind::ReceiptIssued(issued) => {
+                note(self.receipt(self.country, issued.receipt.as_ref())?)
+            }
+            Kind::ReceiptReceived(received) => {
+                let from = country(&received.from_country, "receipt_received.from_country")?;
+                note(self.receipt(from, received.receipt.as_ref())?);
+            }
+            Kind::DirectoryAccepted(accepted) => self.directory(accepted.directory.as_ref())?,
+            Kind::CheckpointCosigned(cosigned) => {
+                let partner = country(&cosigned.country, "checkpoint_cosigned.country")?;
+                note(self.checkpoint(partner, &cosigned.checkpoint, recorded_at)?);
+                let with_ours = note::add_signature(&cosigned.checkpoint, &cosigned.cosignature)
+                    .map_err(|e| format!("cosignature: {e}"))?;
+                note(self.cosignature(self.country, &with_ours, recorded_at)?);
+            }
+            Kind::CosignatureReceived(received) => {
+                let partner = country(&received.country, "cosignature_received.country")?;
+                note(self.checkpoint(self.country, &received.cosigned_checkpoint, recorded_at)?);
+                note(self.cosignature(partner, &received.cosigned_checkpoint, recorded_at)?);
+            }
+            Kind::EquivocationDetected(evidence) => {
+                let partner = country(&evidence.country, "equivocation_detected.country")?;
+                note(self.checkpoint(partner, &evidence.known_checkpoint, recorded_at)?);
+                note(self.checkpoint(partner, &evidence.conflicting_checkpoint, recorded_at)?);
+            }
+            Kind::DeadlineMissed(_) | Kind::TrustPinned(_) => {}
+        }
+        Ok(revoked)
+    }
+
+    /// Verifies `text` as a checkpoint of `country`'s ledger signed by its node with a key valid at
+    /// `at`, and returns its size.
+    pub fn checkpoint_size(
+        &self,
+        country: CountryCode,
+        text: &str,
+        at: Option<SystemTime>,
+    ) -> Result<u64, String> {
+        let at = at.ok_or("no time to judge its key at")?;
+        if let Some((key_id, revoked_at)) = self.checkpoint(country, text, at)? {
+            return Err(format!(
+                "signed by key {key_id}, revoked from {}",
+                tulpar_trust::directory::fmt_time(revoked_at)
+            ));
+        }
+        let parsed = note::Note::parse(text).map_err(|e| e.to_string())?;
+        note::CheckpointBody::parse(&parsed.body)
+            .map(|body| body.size)
+            .map_err(|e| e.to_string())
+    }
+
+    fn directory_of(&self, country: CountryCode) -> Result<&VerifiedDirectory, String> {
+        self.directories
+            .get(&country)
+            .map(|d| d.as_ref())
+            .ok_or_else(|| format!("no directory of {country} to check its signatures"))
+    }
+
+    fn alert(
+        &self,
+        from: CountryCode,
+        signed: Option<&proto::Envelope>,
+    ) -> Result<Option<(KeyId, SystemTime)>, String> {
+        let signed = signed.ok_or("no signed alert")?;
+        let alert: proto::Alert = envelope::decode_recorded(signed, PayloadType::Alert)
+            .map_err(|e| format!("alert: {e}"))?;
+        let unit = alert
+            .content
+            .as_ref()
+            .and_then(|c| c.origin.as_ref())
+            .map(|o| o.unit.as_str())
+            .unwrap_or_default();
+        let unit = UnitId::parse(unit).map_err(|e| format!("alert origin.unit: {e}"))?;
+        let at = time(alert.created_at.as_ref(), "alert created_at")?;
+        self.envelope(
+            from,
+            Holder::Unit(&unit),
+            signed,
+            PayloadType::Alert,
+            Purpose::Alert,
+            at,
+        )
+    }
+
+    fn response(
+        &self,
+        from: CountryCode,
+        signed: Option<&proto::Envelope>,
+    ) -> Result<Option<(KeyId, SystemTime)>, String> {
+        let signed = signed.ok_or("no signed response")?;
+        let response: proto::AlertResponse =
+            envelope::decode_recorded(signed, PayloadType::Response)
+                .map_err(|e| format!("response: {e}"))?;
+        let unit = response
+            .responder
+            .as_ref()
+            .map(|o| o.unit.as_str())
+            .unwrap_or_default();
+        let unit = UnitId::parse(unit).map_err(|e| format!("response responder.unit: {e}"))?;
+        let at = time(response.created_at.as_ref(), "response created_at")?;
+        self.envelope(
+            from,
+            Holder::Unit(&unit),
+            signed,
+            PayloadType::Response,
+            Purpose::Response,
+            at,
+        )
+    }
+
+    fn receipt(
+        &self,
+        signer: CountryCode,
+        signed: Option<&proto::Envelope>,
+    ) -> Result<Option<(KeyId, SystemTime)>, String> {
+        let signed = signed.ok_or("no signed receipt")?;
+        let receipt: proto::DeliveryReceipt =
+            envelope::decode_recorded(signed, PayloadType::Receipt)
+                .map_err(|e| format!("receipt: {e}"))?;
+        if receipt.recipient_country != signer.as_str() {
+            return Err(format!(
+                "receipt of {:?} recorded as signed by {signer}",
+                receipt.recipient_country
+            ));
+        }
+        let at = time(receipt.received_at.as_ref(), "receipt received_at")?;
+        self.envelope(
+            signer,
+            Holder::Node,
+            signed,
+            PayloadType::Receipt,
+            Purpose::Receipt,
+            at,
+        )
+    }
+
+    fn directory(&self, signed: Option<&proto::Envelope>) -> Result<(), String> {
+        let signed = signed.ok_or("no signed directory")?;
+        let claimed: proto::CountryDirectory =
+            envelope::decode_recorded(signed, PayloadType::Directory)
+                .map_err(|e| format!("directory: {e}"))?;
+        let country = country(&claimed.country, "directory country")?;
+        let root = self
+            .pinned_roots
+            .get(&country)
+            .ok_or_else(|| format!("{country} is not pinned: its directory cannot be checked"))?;
+        verify_directory(signed, root, country)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Checks `signed` cryptographically against every key `holder` of `country` ever had, then the
+    /// key rules at `at`.
+    fn envelope(
+        &self,
+        country: CountryCode,
+        holder: Holder<'_>,
+        signed: &proto::Envelope,
+        payload_type: PayloadType,
+        purpose: Purpose,
+        at: SystemTime,
+    ) -> Result<Option<(KeyId, SystemTime)>, String> {
+        let directory = self.directory_of(country)?;
+        let keys = holder_keys(directory, holder);
+        let verified = envelope::verify(signed, payload_type, keys.as_slice())
+            .map_err(|e| format!("{payload_type}: {e} (signer {})", describe(country, holder)))?;
+        judge(directory, holder, verified.signers(), purpose, at)
+    }
+
+    /// Checks that `text` is a checkpoint of `country`'s ledger signed by its node.
+    fn checkpoint(
+        &self,
+        country: CountryCode,
+        text: &str,
+        at: SystemTime,
+    ) -> Result<Option<(KeyId, SystemTime)>, String> {
+        let name = origin(country);
+        self.note_signed(country, at, |key| {
+            SignedCheckpoint::verify(text, Some(&name), key).is_ok()
+        })
+        .map_err(|e| format!("checkpoint of {country}: {e}"))
+    }
+
+    /// Checks that `text` carries a cosignature by `country`'s node.
+    fn cosignature(
+        &self,
+        country: CountryCode,
+        text: &str,
+        at: SystemTime,
+    ) -> Result<Option<(KeyId, SystemTime)>, String> {
+        let name = origin(country);
+        self.note_signed(country, at, |key| {
+            note::verify_cosignature(text, &name, key).is_ok()
+        })
+        .map_err(|e| format!("cosignature of {country}: {e}"))
+    }
+
+    fn note_signed(
+        &self,
+        country: CountryCode,
+        at: SystemTime,
+        verifies: impl Fn(&PublicKey) -> bool,
+    ) -> Result<Option<(KeyId, SystemTime)>, String> {
+        let directory = self.directory_of(country)?;
+        let signers: Vec<KeyId> = directory
+            .node_keys()
+            .iter()
+            .filter(|k| verifies(&k.public_key))
+            .map(|k| k.key_id)
+            .collect();
+        if signers.is_empty() {
+            return Err(format!("not signed by any key the {country} node ever had"));
+        }
+        judge(directory, Holder::Node, &signers, Purpose::Checkpoint, at)
+    }
+}
+
+/// Every key `holder` ever had, whatever its validity.
+fn holder_keys(directory: &VerifiedDirectory, holder: Holder<'_>) -> Vec<PublicKey> {
+    match holder {
+        Holder::Node => directory.node_keys().iter().map(|k| k.public_key).collect(),
+        Holder::Unit(unit) => directory
+            .units()
+            .iter()
+            .filter(|u| u.unit_id == *unit)
+            .flat_map(|u| &u.keys)
+            .map(|k| k.public_key)
+            .collect(),
+    }
+}
+
+fn describe(country: CountryCode, holder: Holder<'_>) -> String {
+    match holder {
+        Holder::Unit(unit) => unit.to_string(),
+        Holder::Node => format!("the {country} node"),
+    }
+}
+
+/// Applies the key rules at `at` to keys whose signatures verified: fine when one passes; a revoked
+/// key when every one was revoked; otherwise the first rule broken.
+fn judge(
+    directory: &VerifiedDirectory,
+    holder: Holder<'_>,
+    signers: &[KeyId],
+    purpose: Purpose,
+    at: SystemTime,
+) -> Result<Option<(KeyId, SystemTime)>, String> {
+    let mut revoked = None;
+    let mut broken = None;
+    for key_id in signers {
+        let rules = match holder {
+            Holder::Unit(unit) => directory.check_unit_key(unit, key_id, purpose, at),
+            Holder::Node => directory.check_node_key(key_id, purpose, at),
+        };
+        match rules {
+            Ok(_) => return Ok(None),
+            Err(KeyRuleError::Revoked {
+                key_id,
+                effective_at,
+                ..
+            }) => revoked = Some((key_id, effective_at)),
+            Err(other) => broken = broken.or(Some(other)),
+        }
+    }
+    match (revoked, broken) {
+        (Some(revoked), None) => Ok(Some(revoked)),
+        (_, Some(broken)) => Err(broken.to_string()),
+        (None, None) => Err("no signature".into()),
+    }
+}
+
+fn country(text: &str, field: &str) -> Result<CountryCode, String> {
+    CountryCode::parse(text).map_err(|e| format!("{field}: {e}"))
+}
+
+fn time(
+    timestamp: Option<&tulpar_proto::pbjson_types::Timestamp>,
+    what: &str,
+) -> Result<SystemTime, String> {
+    timestamp
+        .and_then(from_timestamp)
+        .ok_or_else(|| format!("{what} is missing or out of range"))
+}
