@@ -15,6 +15,7 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tulpar_core::proto::alert_service_client::AlertServiceClient;
+use tulpar_core::proto::audit_service_client::AuditServiceClient;
 
 /// Connection settings shared by every command that talks to a node.
 #[derive(Debug, Clone, clap::Args)]
@@ -70,6 +71,9 @@ impl Interceptor for Auth {
 /// A connected client of the node's `AlertService`.
 pub(crate) type Client = AlertServiceClient<InterceptedService<Channel, Auth>>;
 
+/// A connected client of the node's `AuditService` (focal points).
+pub(crate) type AuditClient = AuditServiceClient<InterceptedService<Channel, Auth>>;
+
 impl Connection {
     fn settled(&self) -> Result<Profile> {
         let profile = match &self.profile {
@@ -100,8 +104,19 @@ impl Connection {
         })
     }
 
-    /// Connects (lazily: the first call dials).
+    /// A client of the alert API (connects lazily: the first call dials).
     pub(crate) fn connect(&self) -> Result<Client> {
+        let (channel, auth) = self.channel()?;
+        Ok(AlertServiceClient::with_interceptor(channel, auth))
+    }
+
+    /// A client of the audit API (connects lazily).
+    pub(crate) fn connect_audit(&self) -> Result<AuditClient> {
+        let (channel, auth) = self.channel()?;
+        Ok(AuditServiceClient::with_interceptor(channel, auth))
+    }
+
+    fn channel(&self) -> Result<(Channel, Auth)> {
         let settings = self.settled()?;
         let node = settings.node.context(
             "which node? give --node HOST:PORT (or TULPAR_NODE, or node in a --profile)",
@@ -146,7 +161,7 @@ impl Connection {
             ),
             None => None,
         };
-        Ok(AlertServiceClient::with_interceptor(channel, Auth(token)))
+        Ok((channel, Auth(token)))
     }
 }
 

@@ -46,6 +46,9 @@ enum Command {
     /// Work with a node's ledger offline.
     #[command(subcommand)]
     Ledger(cmd::ledger::Args),
+    /// Audit the node (focal points): verify, reconcile with a partner, report, alarms.
+    #[command(subcommand)]
+    Audit(cmd::audit::Args),
     #[command(flatten)]
     Node(cmd::alerts::NodeCall),
     /// Print a shell completion script, e.g. `tulpar completions bash > /etc/bash_completion.d/tulpar`.
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Alert(AlertCommand::Call(call)) => {
             cmd::alerts::run_alert(&cli.connection, &cli.output, call)
         }
+        Command::Audit(args) => cmd::audit::run(&cli.connection, &cli.output, args),
         Command::Node(call) => cmd::alerts::run_node(&cli.connection, &cli.output, call),
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -16,7 +16,7 @@ use crate::client::{Client, Connection, describe};
 pub(crate) struct Output {
     /// Print the answer as proto3 JSON instead of text for people.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// Send an alert.
@@ -127,18 +127,18 @@ pub(crate) enum NodeCall {
     Whoami,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
 }
 
-fn print_json<M: Serialize>(message: &M) -> Result<()> {
+pub(crate) fn print_json<M: Serialize>(message: &M) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(message)?);
     Ok(())
 }
 
-fn time(ts: &Option<tulpar_proto::pbjson_types::Timestamp>) -> String {
+pub(crate) fn time(ts: &Option<tulpar_proto::pbjson_types::Timestamp>) -> String {
     ts.as_ref()
         .and_then(from_timestamp)
         .map(tulpar_trust::directory::fmt_time)
@@ -284,7 +284,7 @@ fn outcome_of(args: &OutcomeArgs) -> Result<proto::Outcome> {
 }
 
 /// Runs a call, printing a refused one's status and field violations.
-async fn call<T>(
+pub(crate) async fn call<T>(
     future: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 ) -> Result<T> {
     future

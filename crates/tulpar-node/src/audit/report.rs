@@ -68,13 +68,14 @@ impl Row {
             self.acknowledgement_seconds
                 .extend(seconds_since_creation(answer));
         }
+        // The latest outcome counts, should a recipient have reported more than one.
         let outcome = steps()
+            .rev()
             .filter(|e| e.state == DeliveryState::OutcomeRecorded as i32)
-            .filter_map(|e| match e.response.as_ref()?.kind.as_ref()? {
+            .find_map(|e| match e.response.as_ref()?.kind.as_ref()? {
                 alert_response::Kind::Outcome(outcome) => outcome.result.as_ref(),
                 alert_response::Kind::Acknowledgement(_) => None,
-            })
-            .last();
+            });
         match outcome {
             Some(OutcomeResult::Seizure(_)) => figures.outcomes_seizure += 1,
             Some(OutcomeResult::NothingFound(_)) => figures.outcomes_nothing_found += 1,

@@ -1,0 +1,922 @@
+//! `tulpar audit`: a focal point's checks of a node — verification that needs no trust in the node,
+//! reconciliation with a partner, exchange reports, alarms.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use indicatif::{ProgressBar, ProgressStyle};
+use tulpar_core::codes::CountryCode;
+use tulpar_core::keys::PublicKey;
+use tulpar_core::proto::{
+    self, Direction, Priority, ReconcileFindingKind, ThreatCategory, VerifyLedgerProgress,
+};
+use tulpar_core::time::{fmt_duration, to_timestamp};
+use tulpar_ledger::note::{self, SignedCheckpoint};
+use tulpar_ledger::{Frontier, Hash, leaf_hash, verify_consistency_proof};
+use tulpar_trust::TrustStore;
+use tulpar_trust::keyfile;
+
+use super::alerts::{Output, call, print_json, runtime, time};
+use crate::client::{AuditClient, Connection};
+
+/// Entries asked for per `GetEntries` call.
+const PAGE: u64 = 1000;
+
+/// Audit a node (focal points).
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Args {
+    /// Verify the node's ledger without trusting the node: download every entry, recompute the Merkle
+    /// root, check the signed checkpoint (and the one partners cosigned), check consistency with a
+    /// checkpoint saved earlier, and have the node re-check every entry's signatures.
+    ///
+    /// Exits with 1 when anything does not verify.
+    Verify(VerifyArgs),
+    /// Match exchanges with a partner over a period against delivery receipts; exits with 1 when there
+    /// are findings (unmatched, late or inconsistent).
+    Reconcile(ReconcileArgs),
+    /// Counts and timings of exchanges with partners over a period, as a table, CSV or JSON.
+    Report(ReportArgs),
+    /// Evidence of partners' ledgers forking (equivocation), oldest first.
+    Alarms,
+}
+
+/// Verify a node's ledger.
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// The node's ledger public key (PEM), obtained other than from the node: e.g. its `ledger.pub`
+    /// copied at set-up, or the checkpoint key in the country's signed directory.
+    #[arg(long)]
+    ledger_key: PathBuf,
+    /// A checkpoint note saved by an earlier `--save`: the ledger must have grown from it, not changed.
+    #[arg(long)]
+    previous: Option<PathBuf>,
+    /// Write the verified checkpoint note here, for the next run's `--previous`.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// A trust store holding the partners' directories (e.g. the node's `trust/` folder): checks the
+    /// partners' cosignatures on the witnessed checkpoint.
+    #[arg(long)]
+    trust: Option<PathBuf>,
+    /// Skip the node's own re-check of every entry's signatures.
+    #[arg(long)]
+    skip_node_check: bool,
+}
+
+/// A period, by alert creation time.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PeriodArgs {
+    /// Period start, inclusive: a date (2026-07-01, midnight UTC) or an RFC 3339 time.
+    #[arg(long, value_parser = parse_time)]
+    from: SystemTime,
+    /// Period end, exclusive: a date (2026-10-01) or an RFC 3339 time.
+    #[arg(long, value_parser = parse_time)]
+    to: SystemTime,
+}
+
+/// Reconcile with a partner.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReconcileArgs {
+    /// The partner country, e.g. UZ.
+    #[arg(long)]
+    partner: String,
+    #[command(flatten)]
+    period: PeriodArgs,
+    /// A delivery later than this after creation is a finding ("30m", "4h", "1d").
+    #[arg(long, default_value = "1h", value_parser = tulpar_node::config::parse_duration)]
+    late_after: Duration,
+}
+
+/// An exchange report.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReportArgs {
+    /// Only this partner country; default: every partner.
+    #[arg(long)]
+    partner: Option<String>,
+    #[command(flatten)]
+    period: PeriodArgs,
+    /// Print CSV (one line per partner and direction) instead of a table.
+    #[arg(long, conflicts_with = "json")]
+    csv: bool,
+}
+
+/// Reads "2026-07-01" as midnight UTC, or an RFC 3339 time.
+fn parse_time(text: &str) -> Result<SystemTime, String> {
+    use time::format_description::well_known::Rfc3339;
+    let parsed = match time::OffsetDateTime::parse(text, &Rfc3339) {
+        Ok(parsed) => parsed,
+        Err(_) => {
+            let parts: Vec<&str> = text.split('-').collect();
+            let number = |i: usize| parts.get(i).and_then(|p| p.parse::<i32>().ok());
+            let date = match (parts.len(), number(0), number(1), number(2)) {
+                (3, Some(y), Some(m), Some(d)) => time::Month::try_from(m as u8)
+                    .ok()
+                    .and_then(|m| time::Date::from_calendar_date(y, m, d as u8).ok()),
+                _ => None,
+            };
+            date.ok_or_else(|| format!("{text:?} is not a date (2026-07-01) or an RFC 3339 time"))?
+                .midnight()
+                .assume_utc()
+        }
+    };
+    let seconds = parsed.unix_timestamp();
+    Ok(if seconds >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(seconds as u64)
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_secs(seconds.unsigned_abs())
+    })
+}
+
+/// Runs an audit command.
+pub(crate) fn run(connection: &Connection, output: &Output, args: Args) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let client = connection.connect_audit()?;
+        match args {
+            Args::Verify(args) => verify(client, output, args).await,
+            Args::Reconcile(args) => reconcile(client, output, args).await,
+            Args::Report(args) => report(client, output, args).await,
+            Args::Alarms => alarms(client, output).await,
+        }
+    })
+}
+
+fn progress_bar(what: &str) -> Result<ProgressBar> {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {what:<20} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} ({{eta}})"
+        ))
+        .context("progress bar template")?,
+    );
+    Ok(bar)
+}
+
+/// One check of a verification.
+#[derive(serde::Serialize)]
+struct Check {
+    check: String,
+    ok: bool,
+    detail: String,
+}
+
+/// Every check of a verification, for the summary.
+#[derive(Default, serde::Serialize)]
+struct Verdict {
+    verified: bool,
+    checks: Vec<Check>,
+}
+
+impl Verdict {
+    fn pass(&mut self, what: &str, detail: String) {
+        self.checks.push(Check {
+            check: what.to_owned(),
+            ok: true,
+            detail,
+        });
+    }
+
+    fn fail(&mut self, what: &str, detail: String) {
+        self.checks.push(Check {
+            check: what.to_owned(),
+            ok: false,
+            detail,
+        });
+    }
+
+    fn failures(&self) -> Vec<String> {
+        self.checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("{}: {}", c.check, c.detail))
+            .collect()
+    }
+}
+
+fn short(hash: &[u8]) -> String {
+    let text = STANDARD.encode(hash);
+    format!("{}…", &text[..12.min(text.len())])
+}
+
+async fn verify(mut client: AuditClient, output: &Output, args: VerifyArgs) -> Result<ExitCode> {
+    let key = keyfile::read_public_key(&args.ledger_key).context("--ledger-key")?;
+    let mut verdict = Verdict::default();
+    let checkpoints =
+        call(client.get_latest_checkpoint(proto::GetLatestCheckpointRequest {})).await?;
+    let note_text = checkpoints
+        .checkpoint
+        .as_ref()
+        .map(|c| c.note.clone())
+        .context("the node sent no checkpoint")?;
+    let checkpoint = match SignedCheckpoint::verify(&note_text, None, &key) {
+        Ok(checkpoint) => checkpoint,
+        Err(error) => {
+            eprintln!("the node's checkpoint is not signed by --ledger-key: {error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    verdict.pass(
+        "checkpoint",
+        format!(
+            "{} size {}, root {}, signed by the ledger key",
+            checkpoint.origin(),
+            checkpoint.size(),
+            short(checkpoint.root())
+        ),
+    );
+    let cosigned = checkpoints
+        .cosigned_checkpoint
+        .as_ref()
+        .filter(|c| !c.note.is_empty());
+    let cosigned_size = cosigned.map(|c| c.size).filter(|s| *s <= checkpoint.size());
+
+    // Every entry, hashed here: the root must be the signed one.
+    let bar = progress_bar("downloading entries")?;
+    bar.set_length(checkpoint.size());
+    let mut frontier = Frontier::default();
+    let mut root_at_cosigned: Option<Hash> = None;
+    while frontier.size() < checkpoint.size() {
+        let start = frontier.size();
+        let end = checkpoint.size().min(start + PAGE);
+        let page = call(client.get_entries(proto::GetEntriesRequest { start, end })).await?;
+        if page.entries.is_empty() {
+            bail!("the node returned no entries from {start} although its checkpoint has {end}");
+        }
+        for entry in page.entries {
+            if entry.index != frontier.size() {
+                bar.finish_and_clear();
+                verdict.fail(
+                    "entries",
+                    format!(
+                        "expected entry {}, the node sent {}",
+                        frontier.size(),
+                        entry.index
+                    ),
+                );
+                return finish(output, verdict);
+            }
+            let decoded = <proto::LedgerEntry as prost::Message>::decode(entry.raw.as_slice());
+            if decoded.ok() != entry.entry {
+                verdict.fail(
+                    "entries",
+                    format!(
+                        "entry {}: the decoded form differs from the stored bytes",
+                        entry.index
+                    ),
+                );
+            }
+            frontier.push_leaf(leaf_hash(&entry.raw));
+            if Some(frontier.size()) == cosigned_size {
+                root_at_cosigned = Some(frontier.root());
+            }
+            if frontier.size() == checkpoint.size() {
+                break;
+            }
+        }
+        bar.set_position(frontier.size());
+    }
+    bar.finish_and_clear();
+    if frontier.root() == *checkpoint.root() {
+        verdict.pass(
+            "entries",
+            format!(
+                "{} downloaded; recomputed root matches the checkpoint",
+                frontier.size()
+            ),
+        );
+    } else {
+        verdict.fail(
+            "entries",
+            format!(
+                "recomputed root {} of {} entries differs from the checkpoint's {}",
+                short(&frontier.root()),
+                frontier.size(),
+                short(checkpoint.root())
+            ),
+        );
+    }
+
+    match cosigned {
+        None => verdict.pass("witnessed", "no checkpoint cosigned by partners yet".into()),
+        Some(cosigned) => witnessed(
+            &mut verdict,
+            &key,
+            cosigned,
+            &checkpoints.witnesses,
+            root_at_cosigned,
+            args.trust.as_deref(),
+        ),
+    }
+
+    if let Some(path) = &args.previous {
+        since_previous(&mut client, &mut verdict, &key, &checkpoint, path).await?;
+    }
+
+    if !args.skip_node_check {
+        node_check(&mut client, &mut verdict).await?;
+    }
+
+    if let Some(path) = &args.save {
+        if verdict.failures().is_empty() {
+            std::fs::write(path, checkpoint.note())
+                .with_context(|| format!("--save: cannot write {}", path.display()))?;
+            verdict.pass(
+                "saved",
+                format!("checkpoint note written to {}", path.display()),
+            );
+        }
+    }
+    finish(output, verdict)
+}
+
+/// Checks the checkpoint partners cosigned: signed by the ledger key, part of the same history, and
+/// (with a trust store) each cosignature by the partner's node.
+fn witnessed(
+    verdict: &mut Verdict,
+    key: &PublicKey,
+    cosigned: &proto::Checkpoint,
+    witnesses: &[String],
+    root_here: Option<Hash>,
+    trust: Option<&std::path::Path>,
+) {
+    let checked = match SignedCheckpoint::verify(&cosigned.note, None, key) {
+        Ok(checked) => checked,
+        Err(error) => {
+            return verdict.fail(
+                "witnessed",
+                format!("the cosigned checkpoint's own signature: {error}"),
+            );
+        }
+    };
+    if root_here != Some(*checked.root()) {
+        return verdict.fail(
+            "witnessed",
+            format!(
+                "the checkpoint partners cosigned (size {}) is not part of the history downloaded",
+                checked.size()
+            ),
+        );
+    }
+    let mut detail = format!(
+        "size {} cosigned by {}; part of the same history",
+        checked.size(),
+        witnesses.join(", ")
+    );
+    if let Some(dir) = trust {
+        let store = match TrustStore::open(dir, std::sync::Arc::new(tulpar_core::time::SystemClock))
+        {
+            Ok(store) => store,
+            Err(error) => return verdict.fail("witnessed", format!("--trust: {error}")),
+        };
+        for witness in witnesses {
+            let keys: Vec<PublicKey> = CountryCode::parse(witness)
+                .ok()
+                .and_then(|c| store.directory(c))
+                .map(|d| d.node_keys().iter().map(|k| k.public_key).collect())
+                .unwrap_or_default();
+            let name = format!("tulpar/{witness}");
+            if !keys
+                .iter()
+                .any(|k| note::verify_cosignature(&cosigned.note, &name, k).is_ok())
+            {
+                return verdict.fail(
+                    "witnessed",
+                    format!("the cosignature of {witness} does not verify with its node keys"),
+                );
+            }
+        }
+        detail.push_str("; every cosignature verified");
+    }
+    verdict.pass("witnessed", detail);
+}
+
+async fn since_previous(
+    client: &mut AuditClient,
+    verdict: &mut Verdict,
+    key: &PublicKey,
+    checkpoint: &SignedCheckpoint,
+    path: &std::path::Path,
+) -> Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--previous: cannot read {}", path.display()))?;
+    let previous = match SignedCheckpoint::verify(&text, Some(checkpoint.origin()), key) {
+        Ok(previous) => previous,
+        Err(error) => {
+            verdict.fail("since previous", format!("{}: {error}", path.display()));
+            return Ok(());
+        }
+    };
+    if previous.size() > checkpoint.size() {
+        verdict.fail(
+            "since previous",
+            format!(
+                "the ledger shrank from {} to {} entries",
+                previous.size(),
+                checkpoint.size()
+            ),
+        );
+        return Ok(());
+    }
+    let consistent = if previous.size() == checkpoint.size() {
+        previous.root() == checkpoint.root()
+    } else {
+        let proof = call(
+            client.get_consistency_proof(proto::GetConsistencyProofRequest {
+                old_size: previous.size(),
+                new_size: checkpoint.size(),
+            }),
+        )
+        .await?;
+        verify_consistency_proof(&proof, previous.root(), checkpoint.root()).is_ok()
+    };
+    if consistent {
+        verdict.pass(
+            "since previous",
+            format!(
+                "size {} → {}: only appended to",
+                previous.size(),
+                checkpoint.size()
+            ),
+        );
+    } else {
+        verdict.fail(
+            "since previous",
+            format!(
+                "size {} → {}: NOT consistent: the history saved earlier was changed",
+                previous.size(),
+                checkpoint.size()
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The node's own re-check of every entry, streamed with progress.
+async fn node_check(client: &mut AuditClient, verdict: &mut Verdict) -> Result<()> {
+    let mut stream = call(client.verify_ledger(proto::VerifyLedgerRequest {})).await?;
+    let bar = progress_bar("node re-checking")?;
+    let mut last: Option<VerifyLedgerProgress> = None;
+    while let Some(message) = stream
+        .message()
+        .await
+        .map_err(|status| anyhow::anyhow!("{}", crate::client::describe(&status)))?
+    {
+        bar.set_length(message.total);
+        bar.set_position(message.checked);
+        if message.done {
+            last = Some(message);
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    let Some(last) = last else {
+        verdict.fail("node check", "the stream ended without a result".into());
+        return Ok(());
+    };
+    if !last.ok {
+        verdict.fail("node check", last.error);
+        return Ok(());
+    }
+    let mut detail = format!(
+        "{} entries: every hash, checkpoint and entry signature holds",
+        last.checked
+    );
+    if !last.revoked_signatures.is_empty() {
+        let listed: Vec<String> = last
+            .revoked_signatures
+            .iter()
+            .map(|r| {
+                format!(
+                    "entry {} by key {} (revoked {})",
+                    r.index,
+                    r.key_id,
+                    time(&r.revoked_at)
+                )
+            })
+            .collect();
+        detail.push_str(&format!(
+            "; signed with keys revoked at the time: {}",
+            listed.join(", ")
+        ));
+    }
+    verdict.pass("node check", detail);
+    Ok(())
+}
+
+fn finish(output: &Output, mut verdict: Verdict) -> Result<ExitCode> {
+    let failures = verdict.failures();
+    verdict.verified = failures.is_empty();
+    if output.json {
+        print_json(&verdict)?;
+    } else {
+        for check in &verdict.checks {
+            let mark = if check.ok { "" } else { "FAILED: " };
+            println!("{:<16} {mark}{}", check.check, check.detail);
+        }
+        if failures.is_empty() {
+            println!("verified");
+        } else {
+            println!("NOT VERIFIED: {}", failures.join("; "));
+        }
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn period_line(from: SystemTime, to: SystemTime) -> String {
+    format!(
+        "{} – {}",
+        tulpar_trust::directory::fmt_time(from),
+        tulpar_trust::directory::fmt_time(to)
+    )
+}
+
+/// What the report or reconciliation is anchored to.
+fn checkpoint_lines(checkpoints: Option<&proto::GetLatestCheckpointResponse>) -> Vec<String> {
+    let Some(checkpoints) = checkpoints else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    if let Some(latest) = &checkpoints.checkpoint {
+        lines.push(format!(
+            "from {}'s ledger up to size {} (root {})",
+            latest.origin,
+            latest.size,
+            short(&latest.root_hash)
+        ));
+    }
+    match &checkpoints.cosigned_checkpoint {
+        Some(cosigned) => lines.push(format!(
+            "witnessed: size {} (root {}) cosigned by {}",
+            cosigned.size,
+            short(&cosigned.root_hash),
+            checkpoints.witnesses.join(", ")
+        )),
+        None => lines.push("witnessed: no checkpoint cosigned by partners yet".into()),
+    }
+    lines
+}
+
+async fn reconcile(
+    mut client: AuditClient,
+    output: &Output,
+    args: ReconcileArgs,
+) -> Result<ExitCode> {
+    let report = call(client.reconcile(proto::ReconcileRequest {
+        partner: args.partner,
+        from: Some(to_timestamp(args.period.from)),
+        to: Some(to_timestamp(args.period.to)),
+        late_after_seconds: u32::try_from(args.late_after.as_secs()).unwrap_or(u32::MAX),
+    }))
+    .await?;
+    if output.json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "reconciliation with {}, {}",
+            report.partner,
+            period_line(args.period.from, args.period.to)
+        );
+        println!(
+            "  sent      {:>6}  with a valid receipt from {}: {}",
+            report.sent, report.partner, report.sent_receipted
+        );
+        println!(
+            "  received  {:>6}  receipted by this node: {}",
+            report.received, report.received_receipted
+        );
+        for line in checkpoint_lines(report.checkpoints.as_ref()) {
+            println!("  {line}");
+        }
+        if report.findings.is_empty() {
+            println!(
+                "no findings: everything is matched by a valid, timely receipt (late means after {})",
+                fmt_duration(args.late_after)
+            );
+        } else {
+            println!("{} findings:", report.findings.len());
+            for finding in &report.findings {
+                let kind = match ReconcileFindingKind::try_from(finding.kind) {
+                    Ok(ReconcileFindingKind::MissingReceipt) => "MISSING RECEIPT",
+                    Ok(ReconcileFindingKind::ReceiptNotIssued) => "RECEIPT NOT ISSUED",
+                    Ok(ReconcileFindingKind::Late) => "LATE",
+                    Ok(ReconcileFindingKind::Inconsistent) => "INCONSISTENT",
+                    _ => "UNKNOWN",
+                };
+                println!(
+                    "  {kind:<18} entry {:<8} {}",
+                    finding.ledger_index, finding.detail
+                );
+            }
+        }
+    }
+    Ok(if report.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn direction_name(direction: i32) -> &'static str {
+    match Direction::try_from(direction) {
+        Ok(Direction::Sent) => "sent",
+        Ok(Direction::Received) => "received",
+        _ => "-",
+    }
+}
+
+fn category_name(category: ThreatCategory) -> String {
+    category
+        .as_str_name()
+        .trim_start_matches("THREAT_CATEGORY_")
+        .to_lowercase()
+}
+
+fn priority_name(priority: Priority) -> String {
+    priority
+        .as_str_name()
+        .trim_start_matches("PRIORITY_")
+        .to_lowercase()
+}
+
+/// The categories and priorities a report has columns for, in enum order.
+fn categories() -> Vec<ThreatCategory> {
+    (1..)
+        .map_while(|n| ThreatCategory::try_from(n).ok())
+        .collect()
+}
+
+fn priorities() -> Vec<Priority> {
+    (1..).map_while(|n| Priority::try_from(n).ok()).collect()
+}
+
+fn seconds(value: f64) -> String {
+    fmt_duration(Duration::from_secs_f64(value.max(0.0)))
+}
+
+/// The CSV export: a fixed header, one line per partner and direction.
+fn report_csv(report: &proto::ExchangeReport) -> String {
+    let mut header = vec![
+        "partner",
+        "direction",
+        "alerts",
+        "delivered",
+        "delivery_median_s",
+        "delivery_p90_s",
+        "acknowledged",
+        "declined",
+        "acknowledgement_median_s",
+        "acknowledgement_p90_s",
+        "seizure",
+        "nothing_found",
+        "not_inspected",
+        "did_not_arrive",
+        "overdue",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    header.extend(
+        categories()
+            .into_iter()
+            .map(|c| format!("category_{}", category_name(c))),
+    );
+    header.extend(
+        priorities()
+            .into_iter()
+            .map(|p| format!("priority_{}", priority_name(p))),
+    );
+    let mut out = header.join(",");
+    out.push('\n');
+    for row in &report.rows {
+        let mut fields = vec![
+            row.partner.clone(),
+            direction_name(row.direction).to_owned(),
+            row.alerts.to_string(),
+            row.delivered.to_string(),
+            format!("{:.3}", row.delivery_seconds_median),
+            format!("{:.3}", row.delivery_seconds_p90),
+            row.acknowledged.to_string(),
+            row.declined.to_string(),
+            format!("{:.3}", row.acknowledgement_seconds_median),
+            format!("{:.3}", row.acknowledgement_seconds_p90),
+            row.outcomes_seizure.to_string(),
+            row.outcomes_nothing_found.to_string(),
+            row.outcomes_not_inspected.to_string(),
+            row.outcomes_did_not_arrive.to_string(),
+            row.overdue.to_string(),
+        ];
+        fields.extend(categories().into_iter().map(|c| {
+            row.by_category
+                .iter()
+                .find(|n| n.category == c as i32)
+                .map_or(0, |n| n.count)
+                .to_string()
+        }));
+        fields.extend(priorities().into_iter().map(|p| {
+            row.by_priority
+                .iter()
+                .find(|n| n.priority == p as i32)
+                .map_or(0, |n| n.count)
+                .to_string()
+        }));
+        out.push_str(&fields.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn report_table(report: &proto::ExchangeReport, from: SystemTime, to: SystemTime) -> String {
+    let mut out = format!("exchange report, {}\n", period_line(from, to));
+    if report.rows.is_empty() {
+        out.push_str("no alerts exchanged in this period\n");
+    } else {
+        out.push_str(&format!(
+            "{:<7} {:<8} {:>6} {:>9} {:>17} {:>9} {:>8} {:>17} {:>7} {:>7} {:>7} {:>7} {:>7}\n",
+            "partner",
+            "dir",
+            "alerts",
+            "delivered",
+            "delivery med/p90",
+            "answered",
+            "declined",
+            "answer med/p90",
+            "seized",
+            "nothing",
+            "not-ins",
+            "no-show",
+            "overdue"
+        ));
+        for row in &report.rows {
+            out.push_str(&format!(
+                "{:<7} {:<8} {:>6} {:>9} {:>17} {:>9} {:>8} {:>17} {:>7} {:>7} {:>7} {:>7} {:>7}\n",
+                row.partner,
+                direction_name(row.direction),
+                row.alerts,
+                row.delivered,
+                format!(
+                    "{} / {}",
+                    seconds(row.delivery_seconds_median),
+                    seconds(row.delivery_seconds_p90)
+                ),
+                row.acknowledged,
+                row.declined,
+                format!(
+                    "{} / {}",
+                    seconds(row.acknowledgement_seconds_median),
+                    seconds(row.acknowledgement_seconds_p90)
+                ),
+                row.outcomes_seizure,
+                row.outcomes_nothing_found,
+                row.outcomes_not_inspected,
+                row.outcomes_did_not_arrive,
+                row.overdue
+            ));
+            let by_category: Vec<String> = row
+                .by_category
+                .iter()
+                .filter_map(|n| {
+                    let c = ThreatCategory::try_from(n.category).ok()?;
+                    Some(format!("{} {}", category_name(c), n.count))
+                })
+                .collect();
+            let by_priority: Vec<String> = row
+                .by_priority
+                .iter()
+                .filter_map(|n| {
+                    let p = Priority::try_from(n.priority).ok()?;
+                    Some(format!("{} {}", priority_name(p), n.count))
+                })
+                .collect();
+            out.push_str(&format!(
+                "{:<16} by category: {}; by priority: {}\n",
+                "",
+                by_category.join(", "),
+                by_priority.join(", ")
+            ));
+        }
+    }
+    for line in checkpoint_lines(report.checkpoints.as_ref()) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+async fn report(mut client: AuditClient, output: &Output, args: ReportArgs) -> Result<ExitCode> {
+    let report = call(client.get_exchange_report(proto::ExchangeReportRequest {
+        partner: args.partner.unwrap_or_default(),
+        from: Some(to_timestamp(args.period.from)),
+        to: Some(to_timestamp(args.period.to)),
+    }))
+    .await?;
+    if output.json {
+        print_json(&report)?;
+    } else if args.csv {
+        print!("{}", report_csv(&report));
+    } else {
+        print!(
+            "{}",
+            report_table(&report, args.period.from, args.period.to)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn alarms(mut client: AuditClient, output: &Output) -> Result<ExitCode> {
+    let response = call(client.list_alarms(proto::ListAlarmsRequest {})).await?;
+    if output.json {
+        print_json(&response)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if response.alarms.is_empty() {
+        println!("no alarms");
+    }
+    for alarm in &response.alarms {
+        let Some(evidence) = &alarm.equivocation else {
+            continue;
+        };
+        println!(
+            "entry {} at {}: {} equivocated: {}",
+            alarm.ledger_index,
+            time(&alarm.recorded_at),
+            evidence.country,
+            evidence.reason
+        );
+        println!(
+            "  checkpoint cosigned before:\n{}",
+            indent(&evidence.known_checkpoint)
+        );
+        println!(
+            "  conflicting checkpoint:\n{}",
+            indent(&evidence.conflicting_checkpoint)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|line| format!("    {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_read_dates_as_utc_midnight_and_rfc3339_times() {
+        let date = parse_time("2026-07-01").unwrap();
+        let time = parse_time("2026-07-01T00:00:00Z").unwrap();
+        assert_eq!(date, time);
+        let later = parse_time("2026-07-01T05:30:00+05:00").unwrap();
+        assert_eq!(later, time + Duration::from_secs(30 * 60));
+        for bad in ["2026-13-01", "July", "2026-07", ""] {
+            let error = parse_time(bad).unwrap_err();
+            assert!(error.contains("is not a date"), "{error}");
+        }
+    }
+
+    #[test]
+    fn csv_has_one_line_per_row_with_every_category_and_priority() {
+        let report = proto::ExchangeReport {
+            rows: vec![proto::ExchangeFigures {
+                partner: "UZ".into(),
+                direction: Direction::Sent as i32,
+                alerts: 3,
+                by_category: vec![proto::CategoryCount {
+                    category: ThreatCategory::Cash as i32,
+                    count: 3,
+                }],
+                by_priority: vec![proto::PriorityCount {
+                    priority: Priority::High as i32,
+                    count: 3,
+                }],
+                delivery_seconds_median: 1.5,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let csv = report_csv(&report);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 2);
+        let header: Vec<&str> = lines[0].split(',').collect();
+        let row: Vec<&str> = lines[1].split(',').collect();
+        assert_eq!(header.len(), row.len());
+        let field = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+        assert_eq!(field("partner"), "UZ");
+        assert_eq!(field("direction"), "sent");
+        assert_eq!(field("delivery_median_s"), "1.500");
+        assert_eq!(field("category_cash"), "3");
+        assert_eq!(field("category_cigarettes"), "0");
+        assert_eq!(field("priority_high"), "3");
+        assert_eq!(field("priority_urgent"), "0");
+    }
+}
