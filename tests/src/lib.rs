@@ -15,10 +15,14 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tulpar_core::proto::alert_service_client::AlertServiceClient;
+use tulpar_core::proto::audit_service_client::AuditServiceClient;
 use tulpar_core::proto::federation_service_client::FederationServiceClient;
 
 /// An API client of one node, authenticated by a bearer token.
 pub type Client = AlertServiceClient<InterceptedService<Channel, Bearer>>;
+
+/// An audit API client of one node, authenticated by a bearer token.
+pub type AuditClient = AuditServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Adds `authorization: Bearer <token>` to every call.
 #[derive(Clone)]
@@ -386,14 +390,34 @@ level = "info"
     /// A client of this node's API with the token named `token` (a unit id, "focal-point" or
     /// "integrator").
     pub async fn client(&self, token: &str) -> Result<Client> {
+        let (channel, bearer) = self.bearer_channel(token)?;
+        Ok(AlertServiceClient::with_interceptor(channel, bearer))
+    }
+
+    /// A client of this node's audit API with the token named `token`.
+    pub async fn audit_client(&self, token: &str) -> Result<AuditClient> {
+        let (channel, bearer) = self.bearer_channel(token)?;
+        Ok(AuditServiceClient::with_interceptor(channel, bearer))
+    }
+
+    fn bearer_channel(&self, token: &str) -> Result<(Channel, Bearer)> {
         let secret = self
             .tokens
             .get(token)
             .with_context(|| format!("no token {token}"))?;
         let config = tulpar_trust::tls::api_client_config(&self.national_ca()?, None)?;
         let channel = channel(self.client_addr, config)?;
-        let value = format!("Bearer {secret}").parse()?;
-        Ok(AlertServiceClient::with_interceptor(channel, Bearer(value)))
+        Ok((channel, Bearer(format!("Bearer {secret}").parse()?)))
+    }
+
+    /// The `tulpar` command set up to talk to this node (address and CA in its environment), without
+    /// credentials.
+    pub fn tulpar(&self) -> Result<Command> {
+        let mut command = Command::new(binary("tulpar")?);
+        command
+            .env("TULPAR_NODE", self.client_addr.to_string())
+            .env("TULPAR_CA", self.dir.join("node/tls-ca.crt"));
+        Ok(command)
     }
 
     /// A client of this node's API authenticated by a client certificate for `role` and `subject` (a

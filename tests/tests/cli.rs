@@ -8,11 +8,8 @@ use tulpar_tests::{Country, Federation, binary};
 
 /// Runs `tulpar` against `country`'s node with the settings in the environment.
 fn tulpar(country: &Country, auth: &[(&str, String)], args: &[&str]) -> Result<Output> {
-    let mut command = Command::new(binary("tulpar")?);
-    command
-        .args(args)
-        .env("TULPAR_NODE", country.client_addr.to_string())
-        .env("TULPAR_CA", country.dir.join("node/tls-ca.crt"));
+    let mut command = country.tulpar()?;
+    command.args(args);
     for (name, value) in auth {
         command.env(name, value);
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -235,68 +235,36 @@ async fn verify(mut client: AuditClient, output: &Output, args: VerifyArgs) -> R
     // Every entry, hashed here: the root must be the signed one.
     let bar = progress_bar("downloading entries")?;
     bar.set_length(checkpoint.size());
-    let mut frontier = Frontier::default();
-    let mut root_at_cosigned: Option<Hash> = None;
-    while frontier.size() < checkpoint.size() {
-        let start = frontier.size();
-        let end = checkpoint.size().min(start + PAGE);
-        let page = call(client.get_entries(proto::GetEntriesRequest { start, end })).await?;
-        if page.entries.is_empty() {
-            bail!("the node returned no entries from {start} although its checkpoint has {end}");
-        }
-        for entry in page.entries {
-            if entry.index != frontier.size() {
-                bar.finish_and_clear();
-                verdict.fail(
-                    "entries",
-                    format!(
-                        "expected entry {}, the node sent {}",
-                        frontier.size(),
-                        entry.index
-                    ),
-                );
-                return finish(output, verdict);
-            }
-            let decoded = <proto::LedgerEntry as prost::Message>::decode(entry.raw.as_slice());
-            if decoded.ok() != entry.entry {
-                verdict.fail(
-                    "entries",
-                    format!(
-                        "entry {}: the decoded form differs from the stored bytes",
-                        entry.index
-                    ),
-                );
-            }
-            frontier.push_leaf(leaf_hash(&entry.raw));
-            if Some(frontier.size()) == cosigned_size {
-                root_at_cosigned = Some(frontier.root());
-            }
-            if frontier.size() == checkpoint.size() {
-                break;
-            }
-        }
-        bar.set_position(frontier.size());
-    }
+    let downloaded = download(&mut client, &bar, checkpoint.size(), cosigned_size).await;
     bar.finish_and_clear();
-    if frontier.root() == *checkpoint.root() {
-        verdict.pass(
-            "entries",
-            format!(
-                "{} downloaded; recomputed root matches the checkpoint",
-                frontier.size()
-            ),
-        );
-    } else {
-        verdict.fail(
-            "entries",
-            format!(
-                "recomputed root {} of {} entries differs from the checkpoint's {}",
-                short(&frontier.root()),
-                frontier.size(),
-                short(checkpoint.root())
-            ),
-        );
-    }
+    let root_at_cosigned = match downloaded {
+        Err(error) => {
+            verdict.fail("entries", error);
+            None
+        }
+        Ok((root, _)) if root != *checkpoint.root() => {
+            verdict.fail(
+                "entries",
+                format!(
+                    "recomputed root {} of {} entries differs from the checkpoint's {}",
+                    short(&root),
+                    checkpoint.size(),
+                    short(checkpoint.root())
+                ),
+            );
+            None
+        }
+        Ok((_, root_at_cosigned)) => {
+            verdict.pass(
+                "entries",
+                format!(
+                    "{} downloaded; recomputed root matches the checkpoint",
+                    checkpoint.size()
+                ),
+            );
+            root_at_cosigned
+        }
+    };
 
     match cosigned {
         None => verdict.pass("witnessed", "no checkpoint cosigned by partners yet".into()),
@@ -329,6 +297,64 @@ async fn verify(mut client: AuditClient, output: &Output, args: VerifyArgs) -> R
         }
     }
     finish(output, verdict)
+}
+
+/// Downloads entries `0..size`, checks each decoded form against its stored bytes, and returns the
+/// recomputed root, and the root at `cosigned_size` on the way.
+async fn download(
+    client: &mut AuditClient,
+    bar: &ProgressBar,
+    size: u64,
+    cosigned_size: Option<u64>,
+) -> Result<(Hash, Option<Hash>), String> {
+    let mut frontier = Frontier::default();
+    let mut root_at_cosigned = None;
+    while frontier.size() < size {
+        let start = frontier.size();
+        let page = client
+            .get_entries(proto::GetEntriesRequest {
+                start,
+                end: size.min(start + PAGE),
+            })
+            .await
+            .map_err(|status| {
+                format!(
+                    "the node could not serve entries from {start}: {}",
+                    crate::client::describe(&status)
+                )
+            })?
+            .into_inner();
+        if page.entries.is_empty() {
+            return Err(format!(
+                "the node returned no entries from {start} although its checkpoint has {size}"
+            ));
+        }
+        for entry in page.entries {
+            if entry.index != frontier.size() {
+                return Err(format!(
+                    "expected entry {}, the node sent {}",
+                    frontier.size(),
+                    entry.index
+                ));
+            }
+            let decoded = <proto::LedgerEntry as prost::Message>::decode(entry.raw.as_slice());
+            if decoded.ok() != entry.entry {
+                return Err(format!(
+                    "entry {}: the decoded form differs from the stored bytes",
+                    entry.index
+                ));
+            }
+            frontier.push_leaf(leaf_hash(&entry.raw));
+            if Some(frontier.size()) == cosigned_size {
+                root_at_cosigned = Some(frontier.root());
+            }
+            if frontier.size() == size {
+                break;
+            }
+        }
+        bar.set_position(frontier.size());
+    }
+    Ok((frontier.root(), root_at_cosigned))
 }
 
 /// Checks the checkpoint partners cosigned: signed by the ledger key, part of the same history, and
