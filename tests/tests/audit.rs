@@ -380,6 +380,18 @@ async fn a_focal_point_checks_the_ledger_without_trusting_the_node() -> Result<(
     assert!(!out.status.success());
     assert!(text(&out).contains("is not a date"), "{}", text(&out));
 
+    // Offline, beside the running node, with the node's own trust: every signature holds.
+    let verify = std::process::Command::new(tulpar_tests::binary("tulpar")?)
+        .args(["ledger", "verify", "--config"])
+        .arg(kz.config_path())
+        .output()?;
+    assert!(verify.status.success(), "{}", text(&verify));
+    assert!(
+        text(&verify).contains("every entry's signatures hold"),
+        "{}",
+        text(&verify)
+    );
+
     // A byte changed in a segment on disk is caught by the node's check, naming the entry.
     let segments = kz.dir.join("data/segments");
     let segment = std::fs::read_dir(&segments)?
@@ -578,6 +590,18 @@ async fn a_rewritten_history_is_caught_by_the_verifier_and_by_the_partners_witne
         .arg(kz.dir.join("data"))
         .output()?;
     assert!(verify.status.success(), "{}", text(&verify));
+    // With the node's trust, the changed alert's unit signature does not hold.
+    let verify = std::process::Command::new(tulpar_tests::binary("tulpar")?)
+        .args(["ledger", "verify", "--config"])
+        .arg(kz.config_path())
+        .output()?;
+    assert!(!verify.status.success(), "{}", text(&verify));
+    assert!(
+        text(&verify).contains("does NOT verify"),
+        "{}",
+        text(&verify)
+    );
+    assert!(text(&verify).contains("signature"), "{}", text(&verify));
 
     let kz_node = kz.start_in_process(Arc::new(SystemClock)).await?;
     // The rewritten ledger goes on growing past the size UZ witnessed.

@@ -1,13 +1,20 @@
 //! `tulpar ledger verify`: check a node's ledger directory offline.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use indicatif::{ProgressBar, ProgressStyle};
-use tulpar_ledger::verify_dir;
+use prost::Message;
+use tulpar_core::proto;
+use tulpar_core::time::SystemClock;
+use tulpar_ledger::verify_dir_entries;
+use tulpar_node::audit::signatures::{EntryChecker, own_directory};
+use tulpar_node::config::Config;
+use tulpar_trust::TrustStore;
 use tulpar_trust::keyfile;
 
 /// Work with a node's ledger.
@@ -21,12 +28,18 @@ pub(crate) enum Args {
 
 /// Verify a ledger directory.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("ledger").required(true).args(["dir", "config"])))]
 pub(crate) struct VerifyArgs {
     /// The ledger's checkpoint public key (SPKI PEM); default: DIR/ledger.pub.
     #[arg(long)]
     pubkey: Option<PathBuf>,
     /// The ledger directory (holding `segments/` and `ledger.pub`).
-    dir: PathBuf,
+    dir: Option<PathBuf>,
+    /// A node's configuration instead of DIR: its ledger is verified, and every alert, response,
+    /// receipt, directory, checkpoint and cosignature inside it is checked against the node's own
+    /// directory and trust store.
+    #[arg(long, conflicts_with = "dir")]
+    config: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
@@ -35,12 +48,36 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
+/// Entry signature checks from a node's configuration.
+fn entry_checker(config_path: &Path) -> Result<(PathBuf, EntryChecker)> {
+    let config = Config::load(config_path)?;
+    let trust = TrustStore::open(&config.trust.store, Arc::new(SystemClock))
+        .with_context(|| format!("trust.store: {}", config.trust.store.display()))?;
+    let path = &config.trust.own_directory;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("trust.own_directory: {}", path.display()))?;
+    let envelope = proto::Envelope::decode(bytes.as_slice())
+        .with_context(|| format!("trust.own_directory: {}", path.display()))?;
+    let own = own_directory(&envelope, config.country).map_err(anyhow::Error::msg)?;
+    let checker = EntryChecker::new(config.country, own, &trust);
+    Ok((config.data_dir, checker))
+}
+
 fn verify(args: VerifyArgs) -> Result<ExitCode> {
     let key = args
         .pubkey
         .as_deref()
         .map(keyfile::read_public_key)
         .transpose()?;
+    let (dir, checker) = match (&args.dir, &args.config) {
+        (_, Some(config)) => {
+            let (dir, checker) = entry_checker(config)?;
+            (dir, Some(checker))
+        }
+        (Some(dir), None) => (dir.clone(), None),
+        (None, None) => bail!("give the ledger directory, or --config"),
+    };
+    let mut revoked = Vec::new();
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(
@@ -48,16 +85,27 @@ fn verify(args: VerifyArgs) -> Result<ExitCode> {
         )
         .context("progress bar template")?,
     );
-    let result = verify_dir(&args.dir, key.as_ref(), |p| {
-        bar.set_length(p.bytes_total);
-        bar.set_position(p.bytes_done);
-        bar.set_message(format!("{} entries", p.entries));
-    });
+    let result = verify_dir_entries(
+        &dir,
+        key.as_ref(),
+        |p| {
+            bar.set_length(p.bytes_total);
+            bar.set_position(p.bytes_done);
+            bar.set_message(format!("{} entries", p.entries));
+        },
+        |index, raw| match &checker {
+            Some(checker) => {
+                revoked.extend(checker.check(index, raw)?);
+                Ok(())
+            }
+            None => Ok(()),
+        },
+    );
     bar.finish_and_clear();
     let report = match result {
         Ok(report) => report,
         Err(e) => {
-            eprintln!("{}: ledger does NOT verify: {e}", args.dir.display());
+            eprintln!("{}: ledger does NOT verify: {e}", dir.display());
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -67,6 +115,17 @@ fn verify(args: VerifyArgs) -> Result<ExitCode> {
         report.segments,
         STANDARD.encode(report.root)
     );
+    if checker.is_some() {
+        println!("every entry's signatures hold against the node's directory and trust store");
+    }
+    for use_of_revoked in &revoked {
+        println!(
+            "note: entry {} is signed by key {}, revoked from {}",
+            use_of_revoked.index,
+            use_of_revoked.key_id,
+            tulpar_trust::directory::fmt_time(use_of_revoked.revoked_at)
+        );
+    }
     if let Some(cp) = &report.checkpoint {
         println!("latest checkpoint (signature checked):\n{}", cp.note());
     }
