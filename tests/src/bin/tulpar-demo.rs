@@ -36,6 +36,13 @@ fn parse_args() -> Result<(PathBuf, bool)> {
     Ok((dir, exit))
 }
 
+/// Today and tomorrow (UTC) as dates, the period the demo's exchanges fall in.
+fn today() -> (String, String) {
+    let now = time::OffsetDateTime::now_utc().date();
+    let tomorrow = now.next_day().unwrap_or(now);
+    (now.to_string(), tomorrow.to_string())
+}
+
 fn step(text: &str) {
     println!("\n▸ {text}");
 }
@@ -234,6 +241,51 @@ async fn main() -> Result<()> {
         );
     }
 
+    step("KZ's focal point audits its node without trusting it, and reconciles with UZ");
+    let today = today();
+    let ledger_key = kz.dir.join("data/ledger.pub");
+    let audits: [(&str, Vec<String>); 2] = [
+        (
+            "tulpar audit verify",
+            vec![
+                "verify".into(),
+                "--ledger-key".into(),
+                ledger_key.display().to_string(),
+            ],
+        ),
+        (
+            "tulpar audit reconcile",
+            vec![
+                "reconcile".into(),
+                "--partner".into(),
+                "UZ".into(),
+                "--from".into(),
+                today.0.clone(),
+                "--to".into(),
+                today.1.clone(),
+            ],
+        ),
+    ];
+    for (name, args) in audits {
+        let output = kz
+            .tulpar()?
+            .env("TULPAR_TOKEN", &kz.tokens["focal-point"])
+            .arg("audit")
+            .args(&args)
+            .output()?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            bail!(
+                "`{name}` failed: {text}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        println!("  {name}:");
+        for line in text.lines() {
+            println!("    {line}");
+        }
+    }
+
     if exit {
         println!("\nDone; stopping the nodes.");
         for country in federation.countries.values_mut() {
@@ -241,19 +293,34 @@ async fn main() -> Result<()> {
         }
         return Ok(());
     }
-    println!("\nThe federation keeps running. Try:");
-    println!("  tulpar ledger verify {}", kz.dir.join("data").display());
+    println!("\nThe federation keeps running. Try, as KZ's focal point:");
+    println!(
+        "  export PATH={}:$PATH",
+        tulpar.parent().unwrap_or(&dir).display()
+    );
+    println!("  export TULPAR_NODE={}", kz.client_addr);
+    println!(
+        "  export TULPAR_CA={}",
+        kz.dir.join("node/tls-ca.crt").display()
+    );
+    println!("  export TULPAR_TOKEN={}", kz.tokens["focal-point"]);
+    println!("  tulpar alert list");
+    println!("  tulpar peers");
+    println!("  tulpar audit report --from {} --to {}", today.0, today.1);
+    println!(
+        "  tulpar audit verify --ledger-key {}",
+        ledger_key.display()
+    );
+    println!(
+        "  tulpar ledger verify --config {}",
+        kz.config_path().display()
+    );
+    println!(
+        "  TULPAR_TOKEN={} tulpar alert send {}/deploy/examples/alert-drugs-precursors.json",
+        kz.tokens["KZ-AKTAU-PCU"],
+        env!("CARGO_MANIFEST_DIR").trim_end_matches("/tests")
+    );
     println!("  tail -f {}", kz.dir.join("node.log").display());
-    println!(
-        "  tulpar trust list --store {}",
-        kz.dir.join("node/trust").display()
-    );
-    println!(
-        "  grpcurl -cacert {} -H 'authorization: Bearer {}' {} tulpar.v1.AlertService/ListAlerts",
-        kz.dir.join("node/tls-ca.crt").display(),
-        kz.tokens["focal-point"],
-        kz.client_addr
-    );
     println!("Ctrl-C stops every node.");
     tokio::signal::ctrl_c().await?;
     println!("\nStopping the nodes.");
