@@ -321,8 +321,13 @@ async fn main() -> Result<()> {
         env!("CARGO_MANIFEST_DIR").trim_end_matches("/tests")
     );
     println!("  tail -f {}", kz.dir.join("node.log").display());
-    println!("Ctrl-C stops every node.");
-    tokio::signal::ctrl_c().await?;
+    println!("Ctrl-C (or SIGTERM) stops every node.");
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted?,
+        _ = terminate.recv() => {}
+    }
     println!("\nStopping the nodes.");
     for country in federation.countries.values_mut() {
         country.stop()?;
