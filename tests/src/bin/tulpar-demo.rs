@@ -322,8 +322,7 @@ async fn main() -> Result<()> {
     );
     println!("  tail -f {}", kz.dir.join("node.log").display());
     println!("Ctrl-C (or SIGTERM) stops every node.");
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         interrupted = tokio::signal::ctrl_c() => interrupted?,
         _ = terminate.recv() => {}
