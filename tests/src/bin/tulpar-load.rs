@@ -7,6 +7,10 @@
 //! cargo run --release -p tulpar-tests --bin tulpar-load -- roundtrip --rate 100 --seconds 10
 //! ```
 //!
+//! `--audit` (any mode) then times a focal point's audit of KZ's ledger: the node's full re-check with
+//! every entry's signatures (`VerifyLedger`), and `tulpar audit verify` downloading every entry and
+//! recomputing the root.
+//!
 //! `roundtrip` times the full round trip instead: submitted at KZ, delivered, acknowledged by a UZ
 //! officer who watches live, and the signed acknowledgement durable back in KZ's ledger.
 
@@ -21,7 +25,7 @@ use tulpar_tests::{Client, Federation};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: tulpar-load throughput [--alerts N] [--concurrency C]\n       \
+        "usage: tulpar-load throughput [--alerts N] [--concurrency C] [--audit]\n       \
          tulpar-load latency [--rate PER_SECOND] [--seconds S]\n       \
          tulpar-load roundtrip [--rate PER_SECOND] [--seconds S]"
     );
@@ -254,5 +258,54 @@ async fn main() -> Result<()> {
         std::mem::take(&mut timings.lock().unwrap_or_else(|p| p.into_inner()).latencies);
     report(&label, &mut latencies);
     listener.abort();
+    if args.iter().any(|a| a == "--audit") {
+        audit_figures(federation.country("KZ")).await?;
+    }
+    Ok(())
+}
+
+/// Times the node's full re-check and the independent `tulpar audit verify` of KZ's ledger.
+async fn audit_figures(kz: &tulpar_tests::Country) -> Result<()> {
+    let mut focal = kz.audit_client("focal-point").await?;
+    let started = Instant::now();
+    let mut stream = focal
+        .verify_ledger(proto::VerifyLedgerRequest {})
+        .await?
+        .into_inner();
+    let mut checked = 0;
+    while let Some(message) = stream.message().await? {
+        if message.done {
+            if !message.ok {
+                bail!("the ledger does not verify: {}", message.error);
+            }
+            checked = message.checked;
+        }
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "audit: node re-check of {checked} entries with their signatures in {:.2} s ({:.0} entries/s)",
+        elapsed.as_secs_f64(),
+        checked as f64 / elapsed.as_secs_f64()
+    );
+    let started = Instant::now();
+    let output = kz
+        .tulpar()?
+        .env("TULPAR_TOKEN", &kz.tokens["focal-point"])
+        .args(["audit", "verify", "--skip-node-check", "--ledger-key"])
+        .arg(kz.dir.join("data/ledger.pub"))
+        .output()?;
+    let elapsed = started.elapsed();
+    if !output.status.success() {
+        bail!(
+            "tulpar audit verify failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    println!(
+        "audit: `tulpar audit verify` downloaded and re-hashed {checked} entries in {:.2} s ({:.0} entries/s)",
+        elapsed.as_secs_f64(),
+        checked as f64 / elapsed.as_secs_f64()
+    );
     Ok(())
 }
