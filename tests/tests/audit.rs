@@ -629,9 +629,24 @@ async fn a_rewritten_history_is_caught_by_the_verifier_and_by_the_partners_witne
     assert!(!result.ok);
     assert!(result.error.contains("signature"), "{result:?}");
 
-    // UZ, witness of KZ's earlier checkpoint, refuses the new one and raises an alarm.
+    // UZ, witness of KZ's earlier checkpoint, refuses the new one and raises an alarm to its focal
+    // points, live and in the audit API.
+    let mut uz_watcher = uz.client("focal-point").await?;
+    let mut alarms_live = uz_watcher
+        .watch_alerts(proto::WatchAlertsRequest {
+            resume_from: None,
+            kinds: vec![proto::AlertEventKind::Equivocation as i32],
+        })
+        .await?
+        .into_inner();
     let refused = kz_node.witness_now().await.unwrap_err().to_string();
     assert!(refused.contains("not consistent"), "{refused}");
+    let event = tokio::time::timeout(WAIT, alarms_live.message())
+        .await
+        .context("no alarm event")??
+        .context("watch ended")?;
+    assert_eq!(event.country, "KZ");
+    assert!(event.equivocation.is_some());
     let mut uz_focal = uz.audit_client("focal-point").await?;
     let alarms = uz_focal
         .list_alarms(proto::ListAlarmsRequest {})

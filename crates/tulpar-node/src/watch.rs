@@ -164,6 +164,19 @@ impl Subscriber {
         if !self.kinds.is_empty() && !self.kinds.contains(&kind) {
             return Ok(());
         }
+        if let Some(Kind::EquivocationDetected(evidence)) = &entry.kind {
+            if !self.principal.is_focal_point() {
+                return Ok(());
+            }
+            return self.send(proto::AlertEvent {
+                ledger_index: index,
+                recorded_at: entry.recorded_at,
+                kind: kind as i32,
+                country,
+                equivocation: Some(evidence.clone()),
+                ..Default::default()
+            });
+        }
         let Some(id) = id_bytes(&entry.alert_id) else {
             return Ok(());
         };
@@ -179,14 +192,19 @@ impl Subscriber {
             .node
             .alert_record(stored)
             .map_err(|e| End::Failed(e.to_string()))?;
-        let event = proto::AlertEvent {
+        self.send(proto::AlertEvent {
             ledger_index: index,
             recorded_at: entry.recorded_at,
             kind: kind as i32,
             alert_id: entry.alert_id.clone(),
             country,
             alert: Some(record),
-        };
+            equivocation: None,
+        })
+    }
+
+    fn send(&self, event: proto::AlertEvent) -> Result<(), End> {
+        let index = event.ledger_index;
         match self.sender.try_send(Ok(event)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(End::Behind(index)),
@@ -226,6 +244,9 @@ fn event_of(entry: &proto::LedgerEntry) -> Option<(AlertEventKind, String)> {
         Kind::ResponseSent(sent) => response_event(&sent.response),
         Kind::ResponseReceived(received) => response_event(&received.response),
         Kind::DeadlineMissed(missed) => Some((AlertEventKind::Overdue, missed.country.clone())),
+        Kind::EquivocationDetected(evidence) => {
+            Some((AlertEventKind::Equivocation, evidence.country.clone()))
+        }
         _ => None,
     }
 }

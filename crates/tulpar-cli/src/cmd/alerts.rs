@@ -389,6 +389,16 @@ async fn alert_call(mut client: Client, command: AlertCall, output: &Output) -> 
                     .as_str_name()
                     .trim_start_matches("ALERT_EVENT_KIND_")
                     .to_lowercase();
+                if let Some(evidence) = &event.equivocation {
+                    println!(
+                        "#{:<6} {}  ALARM: {} equivocated: {} (`tulpar audit alarms` shows the evidence)",
+                        event.ledger_index,
+                        time(&event.recorded_at),
+                        evidence.country,
+                        evidence.reason
+                    );
+                    continue;
+                }
                 println!(
                     "#{:<6} {}  {:<16} {} {}",
                     event.ledger_index,
