@@ -464,13 +464,28 @@ async fn reconciliation_flags_an_alert_whose_receipt_is_missing() -> Result<()> 
     assert!(!out.status.success(), "findings make the command fail");
     assert!(text(&out).contains("MISSING RECEIPT"), "{}", text(&out));
 
-    // UZ comes up, the alert is delivered: both sides reconcile cleanly.
+    // UZ comes up more than a second later, the alert is delivered: both sides reconcile cleanly,
+    // unless a second counts as late.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     federation.country("UZ").start().await?;
     let (kz, uz) = (&federation.countries["KZ"], &federation.countries["UZ"]);
     delivered(&officer, &alert_id).await?;
     let report = focal.reconcile(request()).await?.into_inner();
     assert_eq!((report.sent, report.sent_receipted), (1, 1));
     assert!(report.findings.is_empty(), "{report:?}");
+    let strict = focal
+        .reconcile(proto::ReconcileRequest {
+            late_after_seconds: 1,
+            ..request()
+        })
+        .await?
+        .into_inner();
+    assert_eq!(strict.findings.len(), 1, "{strict:?}");
+    assert_eq!(strict.findings[0].kind, ReconcileFindingKind::Late as i32);
+    assert!(
+        strict.findings[0].detail.contains("threshold 1s"),
+        "{strict:?}"
+    );
     let mut uz_focal = uz.audit_client("focal-point").await?;
     let mut from_kz = request();
     from_kz.partner = "KZ".into();
@@ -496,7 +511,44 @@ async fn reconciliation_flags_an_alert_whose_receipt_is_missing() -> Result<()> 
         field_violations(&status)[0].contains("not a partner"),
         "{status:?}"
     );
+
+    // A UZ ledger without the receipt it issued: the received alert is flagged.
+    federation.country("UZ").stop()?;
+    let uz = &federation.countries["UZ"];
+    let without_receipts = ledger_entries(uz)?
+        .into_iter()
+        .filter(|entry| !matches!(entry.kind, Some(Kind::ReceiptIssued(_))))
+        .collect();
+    rewrite(uz, without_receipts).await?;
+    federation.country("UZ").start().await?;
+    let uz = &federation.countries["UZ"];
+    let mut uz_focal = uz.audit_client("focal-point").await?;
+    let report = uz_focal.reconcile(from_kz).await?.into_inner();
+    assert_eq!((report.received, report.received_receipted), (1, 0));
+    assert_eq!(report.findings.len(), 1, "{report:?}");
+    assert_eq!(
+        report.findings[0].kind,
+        ReconcileFindingKind::ReceiptNotIssued as i32
+    );
+    assert_eq!(report.findings[0].alert_id, alert_id);
     Ok(())
+}
+
+/// Every entry of `country`'s ledger, read offline (the node must be stopped).
+fn ledger_entries(country: &Country) -> Result<Vec<proto::LedgerEntry>> {
+    let (ledger, _) = Ledger::open(
+        country.dir.join("data"),
+        LedgerOptions {
+            origin: format!("tulpar/{}", country.code),
+            signing_key: keyfile::read_private_key(&country.dir.join("node/ledger.key"))?,
+            views: Vec::new(),
+        },
+    )?;
+    Ok(ledger
+        .entries(0..ledger.size())?
+        .into_iter()
+        .map(|(_, entry)| entry)
+        .collect())
 }
 
 /// Writes `entries` as a new ledger in `dir`, signed with `country`'s own ledger key: what an insider
@@ -550,21 +602,10 @@ async fn a_rewritten_history_is_caught_by_the_verifier_and_by_the_partners_witne
     // under its original unit signature, and everything re-signed.
     kz_node.shutdown().await?;
     let mut focal = kz.audit_client("focal-point").await?;
-    let original = {
-        let (ledger, _) = Ledger::open(
-            kz.dir.join("data"),
-            LedgerOptions {
-                origin: "tulpar/KZ".into(),
-                signing_key: keyfile::read_private_key(&kz.dir.join("node/ledger.key"))?,
-                views: Vec::new(),
-            },
-        )?;
-        ledger.entries(0..ledger.size())?
-    };
+    let original = ledger_entries(kz)?;
     let mut changed_alert = None;
     let rewritten: Vec<proto::LedgerEntry> = original
         .into_iter()
-        .map(|(_, entry)| entry)
         .filter(|entry| entry.alert_id != alert_ids[0])
         .map(|mut entry| {
             if let Some(Kind::AlertSent(sent)) = entry.kind.as_mut() {
