@@ -2,6 +2,7 @@
 
 mod client;
 mod cmd;
+mod paint;
 
 use std::process::ExitCode;
 

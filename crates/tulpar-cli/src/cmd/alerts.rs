@@ -10,6 +10,7 @@ use tulpar_core::time::from_timestamp;
 
 use super::alert_check::read_draft;
 use crate::client::{Client, Connection, describe};
+use crate::paint::{Tone, paint};
 
 /// Output options shared by the node commands.
 #[derive(Debug, Clone, clap::Args)]
@@ -161,8 +162,21 @@ fn recipients_line(record: &proto::AlertRecord) -> String {
         .recipients
         .iter()
         .map(|r| {
-            let overdue = if r.overdue { " OVERDUE" } else { "" };
-            format!("{} {}{overdue}", r.country, state_name(r.state))
+            let overdue = if r.overdue {
+                format!(" {}", paint("OVERDUE", Tone::Bad))
+            } else {
+                String::new()
+            };
+            let tone = match DeliveryState::try_from(r.state) {
+                Ok(DeliveryState::Queued | DeliveryState::Declined) => Tone::Warn,
+                Ok(_) => Tone::Good,
+                Err(_) => Tone::Bad,
+            };
+            format!(
+                "{} {}{overdue}",
+                r.country,
+                paint(state_name(r.state), tone)
+            )
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -391,9 +405,10 @@ async fn alert_call(mut client: Client, command: AlertCall, output: &Output) -> 
                     .to_lowercase();
                 if let Some(evidence) = &event.equivocation {
                     println!(
-                        "#{:<6} {}  ALARM: {} equivocated: {} (`tulpar audit alarms` shows the evidence)",
+                        "#{:<6} {}  {}: {} equivocated: {} (`tulpar audit alarms` shows the evidence)",
                         event.ledger_index,
                         time(&event.recorded_at),
+                        paint("ALARM", Tone::Bad),
                         evidence.country,
                         evidence.reason
                     );
@@ -512,10 +527,14 @@ async fn node_call(mut client: Client, command: NodeCall, output: &Output) -> Re
                 } else {
                     peer.last_error.clone()
                 };
+                let reachable = if peer.reachable {
+                    paint(&format!("{:<10}", "yes"), Tone::Good)
+                } else {
+                    paint(&format!("{:<10}", "no"), Tone::Bad)
+                };
                 println!(
-                    "{:<3} {:<10} {:<22} {:>7} {:>9}  {detail}",
+                    "{:<3} {reachable} {:<22} {:>7} {:>9}  {detail}",
                     peer.country,
-                    if peer.reachable { "yes" } else { "no" },
                     time(&peer.last_contact),
                     peer.outbox_depth,
                     format!("v{}", peer.directory_version),

@@ -22,6 +22,7 @@ use tulpar_trust::keyfile;
 
 use super::alerts::{Output, call, print_json, runtime, time};
 use crate::client::{AuditClient, Connection};
+use crate::paint::{Tone, paint};
 
 /// Entries asked for per `GetEntries` call.
 const PAGE: u64 = 1000;
@@ -538,13 +539,21 @@ fn finish(output: &Output, mut verdict: Verdict) -> Result<ExitCode> {
         print_json(&verdict)?;
     } else {
         for check in &verdict.checks {
-            let mark = if check.ok { "" } else { "FAILED: " };
+            let mark = if check.ok {
+                String::new()
+            } else {
+                format!("{} ", paint("FAILED:", Tone::Bad))
+            };
             println!("{:<16} {mark}{}", check.check, check.detail);
         }
         if failures.is_empty() {
-            println!("verified");
+            println!("{}", paint("verified", Tone::Good));
         } else {
-            println!("NOT VERIFIED: {}", failures.join("; "));
+            println!(
+                "{}: {}",
+                paint("NOT VERIFIED", Tone::Bad),
+                failures.join("; ")
+            );
         }
     }
     Ok(if failures.is_empty() {
@@ -635,8 +644,10 @@ async fn reconcile(
                     _ => "UNKNOWN",
                 };
                 println!(
-                    "  {kind:<18} entry {:<8} {}",
-                    finding.ledger_index, finding.detail
+                    "  {} entry {:<8} {}",
+                    paint(&format!("{kind:<18}"), Tone::Bad),
+                    finding.ledger_index,
+                    finding.detail
                 );
             }
         }
@@ -868,7 +879,8 @@ async fn alarms(mut client: AuditClient, output: &Output) -> Result<ExitCode> {
             continue;
         };
         println!(
-            "entry {} at {}: {} equivocated: {}",
+            "{} entry {} at {}: {} equivocated: {}",
+            paint("ALARM", Tone::Bad),
             alarm.ledger_index,
             time(&alarm.recorded_at),
             evidence.country,
