@@ -307,6 +307,33 @@ async fn a_focal_point_checks_the_ledger_without_trusting_the_node() -> Result<(
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("only appended to"), "{}", text(&out));
 
+    // The key can come from the country's signed directory instead, checked against its root.
+    let public = kz.dir.join("public");
+    let out = audit(
+        kz,
+        &[
+            "verify",
+            "--directory",
+            public.join("directory.env").to_str().context("path")?,
+            "--root-key",
+            public.join("root.pub").to_str().context("path")?,
+            "--skip-node-check",
+        ],
+    )?;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = audit(
+        kz,
+        &[
+            "verify",
+            "--directory",
+            public.join("directory.env").to_str().context("path")?,
+            "--root-key",
+            uz.dir.join("public/root.pub").to_str().context("path")?,
+        ],
+    )?;
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--directory"), "{}", text(&out));
+
     // A key that is not the ledger's is refused at once.
     let out = audit(
         kz,

@@ -47,11 +47,19 @@ pub(crate) enum Args {
 
 /// Verify a node's ledger.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("key").required(true).args(["ledger_key", "directory"])))]
 pub(crate) struct VerifyArgs {
     /// The node's ledger public key (PEM), obtained other than from the node: e.g. its `ledger.pub`
-    /// copied at set-up, or the checkpoint key in the country's signed directory.
+    /// copied at set-up.
     #[arg(long)]
-    ledger_key: PathBuf,
+    ledger_key: Option<PathBuf>,
+    /// Instead of --ledger-key: the country's signed directory (`public/directory.env`), whose
+    /// checkpoint keys are trusted once it verifies against --root-key.
+    #[arg(long, requires = "root_key")]
+    directory: Option<PathBuf>,
+    /// The country's root public key (`public/root.pub`), for --directory.
+    #[arg(long, requires = "directory")]
+    root_key: Option<PathBuf>,
     /// A checkpoint note saved by an earlier `--save`: the ledger must have grown from it, not changed.
     #[arg(long)]
     previous: Option<PathBuf>,
@@ -201,8 +209,45 @@ fn short(hash: &[u8]) -> String {
     format!("{}…", &text[..12.min(text.len())])
 }
 
+/// The ledger keys the checkpoint may be signed with: the one given, or the checkpoint keys valid now
+/// in a directory that verifies against the country's root.
+fn ledger_keys(args: &VerifyArgs) -> Result<Vec<PublicKey>> {
+    if let Some(path) = &args.ledger_key {
+        return Ok(vec![
+            keyfile::read_public_key(path).context("--ledger-key")?,
+        ]);
+    }
+    let (Some(path), Some(root)) = (&args.directory, &args.root_key) else {
+        anyhow::bail!("give --ledger-key, or --directory with --root-key");
+    };
+    let root = keyfile::read_public_key(root).context("--root-key")?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("--directory: cannot read {}", path.display()))?;
+    let envelope = <proto::Envelope as prost::Message>::decode(bytes.as_slice())
+        .with_context(|| format!("--directory: {} is not a signed directory", path.display()))?;
+    let claimed: proto::CountryDirectory = tulpar_core::envelope::decode_recorded(
+        &envelope,
+        tulpar_core::envelope::PayloadType::Directory,
+    )
+    .context("--directory")?;
+    let country = CountryCode::parse(&claimed.country).context("--directory: country")?;
+    let directory = tulpar_trust::directory::verify_directory(&envelope, &root, country)
+        .context("--directory")?;
+    let now = SystemTime::now();
+    Ok(directory
+        .node_keys()
+        .iter()
+        .filter(|k| {
+            directory
+                .check_node_key(&k.key_id, tulpar_trust::directory::Purpose::Checkpoint, now)
+                .is_ok()
+        })
+        .map(|k| k.public_key)
+        .collect())
+}
+
 async fn verify(mut client: AuditClient, output: &Output, args: VerifyArgs) -> Result<ExitCode> {
-    let key = keyfile::read_public_key(&args.ledger_key).context("--ledger-key")?;
+    let keys = ledger_keys(&args)?;
     let mut verdict = Verdict::default();
     let checkpoints =
         call(client.get_latest_checkpoint(proto::GetLatestCheckpointRequest {})).await?;
@@ -211,12 +256,19 @@ async fn verify(mut client: AuditClient, output: &Output, args: VerifyArgs) -> R
         .as_ref()
         .map(|c| c.note.clone())
         .context("the node sent no checkpoint")?;
-    let checkpoint = match SignedCheckpoint::verify(&note_text, None, &key) {
-        Ok(checkpoint) => checkpoint,
-        Err(error) => {
-            eprintln!("the node's checkpoint is not signed by --ledger-key: {error}");
-            return Ok(ExitCode::FAILURE);
-        }
+    let verified = keys
+        .iter()
+        .find_map(|key| Some((*key, SignedCheckpoint::verify(&note_text, None, key).ok()?)));
+    let Some((key, checkpoint)) = verified else {
+        eprintln!(
+            "the node's checkpoint is not signed by {}",
+            if args.ledger_key.is_some() {
+                "--ledger-key"
+            } else {
+                "a checkpoint key of the directory"
+            }
+        );
+        return Ok(ExitCode::FAILURE);
     };
     verdict.pass(
         "checkpoint",
