@@ -98,3 +98,13 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command's definition only when it is parsed; this checks every subcommand.
+    #[test]
+    fn every_command_is_well_defined() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

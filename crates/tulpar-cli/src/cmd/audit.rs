@@ -47,7 +47,7 @@ pub(crate) enum Args {
 
 /// Verify a node's ledger.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("key").required(true).args(["ledger_key", "directory"])))]
+#[command(group(clap::ArgGroup::new("checkpoint_key").required(true).args(["ledger_key", "directory"])))]
 pub(crate) struct VerifyArgs {
     /// The node's ledger public key (PEM), obtained other than from the node: e.g. its `ledger.pub`
     /// copied at set-up.
