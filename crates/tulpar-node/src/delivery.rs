@@ -145,7 +145,7 @@ fn jitter(backoff: Duration) -> Duration {
 /// Delivers everything in `country`'s outbox, keeping up to `delivery.concurrency` calls in flight,
 /// each carrying up to `delivery.batch_size` alerts (or one response), and refilling as each completes
 /// or as new items are queued. Returns when the outbox is empty, or at the first failure.
-async fn drain(node: &Shared, country: CountryCode, partner: &Partner) -> Result<(), String> {
+async fn drain(node: &Arc<Shared>, country: CountryCode, partner: &Partner) -> Result<(), String> {
     let client = FederationServiceClient::new(partner_channel(node, country, partner)?);
     let (calls, batch_size) = (
         node.config.delivery.concurrency,
@@ -240,6 +240,7 @@ fn partner_channel(
 }
 
 /// An outbox item with the signed object it delivers.
+#[derive(Clone)]
 struct ToDeliver {
     item: OutboxItem,
     envelope: proto::Envelope,
@@ -248,7 +249,7 @@ struct ToDeliver {
 /// Delivers the items of one call, checks each receipt and records those that pass in one ledger
 /// append; then reports the first failure, if any.
 async fn deliver(
-    node: &Shared,
+    node: &Arc<Shared>,
     country: CountryCode,
     client: FederationServiceClient<Channel>,
     items: Vec<(u64, OutboxItem)>,
@@ -284,19 +285,12 @@ async fn deliver(
         return Ok(());
     }
     let answers = send(client, &sends, batching).await;
+    let checked = check_receipts(node, country, &sends, answers).await;
     let now = to_timestamp(node.clock.now());
     let mut failure = None;
     let mut entries = Vec::with_capacity(sends.len());
     let mut delivered = Vec::with_capacity(sends.len());
-    for (sent, answer) in sends.iter().zip(answers) {
-        let checked = answer
-            .and_then(|receipt| {
-                receipt.ok_or_else(|| format!("{country} answered without a receipt"))
-            })
-            .and_then(|receipt| {
-                check_receipt(node, country, &receipt, &sent.item, &sent.envelope)
-                    .map(|body| (receipt, body))
-            });
+    for (sent, checked) in sends.iter().zip(checked) {
         match checked {
             Ok((receipt, body)) => {
                 entries.push(proto::LedgerEntry {
@@ -394,6 +388,40 @@ async fn send(
         }
     });
     futures_util::future::join_all(calls).await
+}
+
+/// Each answer checked with [`check_receipt`]; several on a blocking thread, as their signature
+/// checks are CPU work that would hold up the async workers.
+async fn check_receipts(
+    node: &Arc<Shared>,
+    country: CountryCode,
+    sends: &[ToDeliver],
+    answers: Vec<Result<Option<proto::Envelope>, String>>,
+) -> Vec<Result<(proto::Envelope, proto::DeliveryReceipt), String>> {
+    let check = move |node: &Shared, sends: &[ToDeliver], answers: Vec<_>| {
+        sends
+            .iter()
+            .zip(answers)
+            .map(
+                |(sent, answer): (&ToDeliver, Result<Option<proto::Envelope>, String>)| {
+                    let receipt =
+                        answer?.ok_or_else(|| format!("{country} answered without a receipt"))?;
+                    let body = check_receipt(node, country, &receipt, &sent.item, &sent.envelope)?;
+                    Ok((receipt, body))
+                },
+            )
+            .collect::<Vec<_>>()
+    };
+    if sends.len() < 2 {
+        return check(node, sends, answers);
+    }
+    let (node, owned) = (node.clone(), sends.to_vec());
+    tokio::task::spawn_blocking(move || check(&node, &owned, answers))
+        .await
+        .unwrap_or_else(|e| {
+            let why = format!("checking receipts: {e}");
+            sends.iter().map(|_| Err(why.clone())).collect()
+        })
 }
 
 /// Checks a partner's receipt: signed by its node key, and about exactly what was delivered.

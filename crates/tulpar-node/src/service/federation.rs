@@ -292,11 +292,36 @@ impl Shared {
         })
     }
 
+    /// [`Self::check_alert`] for each envelope. Several are checked on a blocking thread: their
+    /// signature checks are CPU work that would hold up the async workers.
+    async fn check_alerts(
+        self: &Arc<Self>,
+        partner: CountryCode,
+        envelopes: Vec<proto::Envelope>,
+    ) -> Vec<Result<CheckedAlert, ApiError>> {
+        let check = move |node: &Self, envelopes: Vec<proto::Envelope>| {
+            envelopes
+                .into_iter()
+                .map(|envelope| node.check_alert(partner, envelope))
+                .collect::<Vec<_>>()
+        };
+        if envelopes.len() < 2 {
+            return check(self, envelopes);
+        }
+        let (node, count) = (self.clone(), envelopes.len());
+        tokio::task::spawn_blocking(move || check(&node, envelopes))
+            .await
+            .unwrap_or_else(|e| {
+                let why = format!("checking delivered alerts: {e}");
+                (0..count).map(|_| Err(ApiError::internal(&why))).collect()
+            })
+    }
+
     /// Delivers alerts from `partner`: each is checked, deduplicated by id, recorded and receipted
     /// as a single delivery would be, with one ledger append for all the new alerts and one for
     /// their receipts. Answers one result per envelope, in order.
     async fn deliver_alerts(
-        &self,
+        self: &Arc<Self>,
         partner: CountryCode,
         envelopes: Vec<proto::Envelope>,
     ) -> Vec<Result<proto::Envelope, ApiError>> {
@@ -305,8 +330,13 @@ impl Shared {
                 .take(envelopes.len())
                 .collect();
         let mut pending = Vec::with_capacity(envelopes.len());
-        for (k, envelope) in envelopes.into_iter().enumerate() {
-            match self.check_alert(partner, envelope) {
+        for (k, checked) in self
+            .check_alerts(partner, envelopes)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            match checked {
                 Ok(checked) => pending.push((k, checked)),
                 Err(error) => results[k] = Some(Err(error)),
             }
