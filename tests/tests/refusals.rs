@@ -1,5 +1,6 @@
 //! What a node refuses from the federation: a peer with another country's certificate, an alert
-//! replayed by a country that did not raise it, an alert signed by an unknown or revoked key.
+//! replayed by a country that did not raise it, an alert signed by an unknown or revoked key; and
+//! several alerts in one call, each judged on its own.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -120,6 +121,88 @@ async fn a_genuine_alert_is_received_and_forgeries_are_refused() -> Result<()> {
         .into_inner()
         .alerts;
     assert_eq!(listed.len(), 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_alerts_in_one_call_are_each_checked_recorded_and_receipted() -> Result<()> {
+    let mut federation = federation()?;
+    federation.start_all().await?;
+    let mut from_uz = federation.countries["UZ"].federation_client(&federation.countries["KZ"])?;
+    let uz_key = unit_key(&federation, "UZ", "UZ-TASHKENT-PCU")?;
+    let first = signed_alert("UZ-TASHKENT-PCU", &uz_key);
+    let second = signed_alert("UZ-TASHKENT-PCU", &uz_key);
+    let earlier = signed_alert("UZ-TASHKENT-PCU", &uz_key);
+    let earlier_receipt = deliver(&mut from_uz, earlier.clone())
+        .await?
+        .receipt
+        .expect("receipt");
+    let forged = signed_alert("UZ-TASHKENT-PCU", &SigningKey::generate()?);
+    // Same id as `first`, other content.
+    let mut twisted = proto::Alert::decode(first.payload.as_slice())?;
+    twisted.content.as_mut().expect("content").narrative = "something else".into();
+    let twisted = sign(PayloadType::Alert, twisted.encode_to_vec(), &[&uz_key]);
+    let alerts = vec![
+        first.clone(),
+        forged,
+        second.clone(),
+        first.clone(),
+        earlier,
+        twisted,
+    ];
+    let results = from_uz
+        .deliver_alerts(proto::DeliverAlertsRequest { alerts })
+        .await?
+        .into_inner()
+        .results;
+    use proto::delivery_result::Result as Outcome;
+    let outcomes: Vec<_> = results
+        .into_iter()
+        .map(|r| r.result.expect("result"))
+        .collect();
+    assert_eq!(outcomes.len(), 6);
+    let receipt = |k: usize| match &outcomes[k] {
+        Outcome::Receipt(receipt) => receipt.clone(),
+        Outcome::Error(e) => panic!("alert {k} refused: {e:?}"),
+    };
+    let refusal = |k: usize| match &outcomes[k] {
+        Outcome::Error(e) => (Code::from(e.code), e.message.clone()),
+        Outcome::Receipt(_) => panic!("alert {k} was accepted"),
+    };
+    // The same alert twice in one call is recorded once, and both copies get its receipt.
+    assert_eq!(receipt(0), receipt(3));
+    assert_ne!(receipt(0), receipt(2));
+    assert_eq!(receipt(4), earlier_receipt);
+    let (code, message) = refusal(1);
+    assert_eq!(code, Code::PermissionDenied, "{message}");
+    assert_eq!(refusal(5).0, Code::AlreadyExists);
+    // The receipts are signed by KZ's ledger key over exactly what was delivered, as for one alert.
+    let again = deliver(&mut from_uz, second)
+        .await?
+        .receipt
+        .expect("receipt");
+    assert_eq!(again, receipt(2));
+    let body = |envelope: &proto::Envelope| {
+        proto::DeliveryReceipt::decode(envelope.payload.as_slice()).expect("receipt")
+    };
+    assert_eq!(
+        body(&receipt(0)).payload_sha256,
+        tulpar_core::envelope::payload_digest(&first).to_vec()
+    );
+    let mut kz = federation.country("KZ").client("focal-point").await?;
+    let listed = kz
+        .list_alerts(proto::ListAlertsRequest::default())
+        .await?
+        .into_inner()
+        .alerts;
+    assert_eq!(listed.len(), 3);
+
+    let too_many = vec![first; 257];
+    let status = from_uz
+        .deliver_alerts(proto::DeliverAlertsRequest { alerts: too_many })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     Ok(())
 }
 

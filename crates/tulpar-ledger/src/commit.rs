@@ -25,14 +25,17 @@ const MAX_BATCH_ENTRIES: usize = 4096;
 /// A batch stops growing once its entries pass this many bytes.
 const MAX_BATCH_BYTES: usize = 8 << 20;
 
-/// Where an appender waits for its answer.
+/// Where an appender waits for its answer: the index of its first entry and the checkpoint covering
+/// all of them.
 type Reply = oneshot::Sender<Result<Appended, LedgerError>>;
 
-/// One append waiting for the commit loop.
+/// One entry to append: its encoding, leaf hash and decoded form.
+pub(crate) type Item = (Vec<u8>, Hash, LedgerEntry);
+
+/// One append of one or more entries waiting for the commit loop. Its entries get consecutive
+/// indexes in one batch, and it is answered once.
 pub(crate) struct Request {
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) leaf: Hash,
-    pub(crate) entry: LedgerEntry,
+    pub(crate) items: Vec<Item>,
     pub(crate) reply: Reply,
     pub(crate) permit: OwnedSemaphorePermit,
 }
@@ -47,8 +50,9 @@ pub(crate) struct Committer {
 /// A batch that is durable in the segments, on its way into the index.
 struct Durable {
     first: u64,
-    entries: Vec<(Vec<u8>, Hash, LedgerEntry)>,
-    replies: Vec<Reply>,
+    entries: Vec<Item>,
+    /// Each request's reply with the index of its first entry.
+    replies: Vec<(u64, Reply)>,
     nodes: Vec<(u8, u64, Hash)>,
     loc: FrameLoc,
     checkpoint: SignedCheckpoint,
@@ -79,26 +83,22 @@ impl Committer {
             }
         };
         while let Ok(first) = rx.recv() {
-            let mut bytes = first.bytes.len();
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH_ENTRIES && bytes < MAX_BATCH_BYTES {
-                match rx.try_recv() {
-                    Ok(r) => {
-                        bytes += r.bytes.len();
-                        batch.push(r);
-                    }
-                    Err(_) => break,
+            // Requests are taken whole, so a request's entries stay consecutive.
+            let mut entries: Vec<Item> = Vec::new();
+            let mut replies = Vec::new();
+            let mut bytes = 0;
+            let mut next = Some(first);
+            while let Some(r) = next.take() {
+                drop(r.permit);
+                bytes += r.items.iter().map(|(b, _, _)| b.len()).sum::<usize>();
+                replies.push((entries.len() as u64, r.reply));
+                entries.extend(r.items);
+                if entries.len() < MAX_BATCH_ENTRIES && bytes < MAX_BATCH_BYTES {
+                    next = rx.try_recv().ok();
                 }
             }
-            let mut entries = Vec::with_capacity(batch.len());
-            let mut replies = Vec::with_capacity(batch.len());
-            for r in batch {
-                drop(r.permit);
-                entries.push((r.bytes, r.leaf, r.entry));
-                replies.push(r.reply);
-            }
             if self.shared.is_stopped() {
-                for reply in replies {
+                for (_, reply) in replies {
                     let _ = reply.send(Err(self.shared.stopped_error()));
                 }
                 continue;
@@ -106,7 +106,7 @@ impl Committer {
             match self.write(entries, replies) {
                 Ok(durable) => {
                     if let Err(lost) = apply_tx.send(durable) {
-                        for reply in lost.0.replies {
+                        for (_, reply) in lost.0.replies {
                             let _ = reply.send(Err(LedgerError::Closed));
                         }
                     }
@@ -115,7 +115,7 @@ impl Committer {
                     let why = e.to_string();
                     tracing::error!(error = %why, "ledger write failed; appends stop until reopen");
                     self.shared.stop(why.clone());
-                    for reply in replies {
+                    for (_, reply) in replies {
                         let _ = reply.send(Err(LedgerError::Commit(why.clone())));
                     }
                 }
@@ -131,9 +131,9 @@ impl Committer {
     /// Writes one batch as a frame and syncs it.
     fn write(
         &mut self,
-        entries: Vec<(Vec<u8>, Hash, LedgerEntry)>,
-        replies: Vec<Reply>,
-    ) -> Result<Durable, (LedgerError, Vec<Reply>)> {
+        entries: Vec<Item>,
+        replies: Vec<(u64, Reply)>,
+    ) -> Result<Durable, (LedgerError, Vec<(u64, Reply)>)> {
         let first = self.frontier.size();
         let mut frontier = self.frontier.clone();
         let mut nodes = Vec::with_capacity(entries.len() * 2 + 64);
@@ -204,7 +204,7 @@ fn apply_loop(shared: &Shared, rx: Receiver<Durable>) {
                 batch.first,
                 batch.loc.first_index + u64::from(batch.loc.count)
             );
-            for reply in batch.replies {
+            for (_, reply) in batch.replies {
                 let _ = reply.send(Err(LedgerError::Commit(why.clone())));
             }
             continue;
@@ -221,9 +221,9 @@ fn apply_loop(shared: &Shared, rx: Receiver<Durable>) {
                     };
                     let _ = shared.events.send(Arc::new(event));
                 }
-                for (k, reply) in batch.replies.into_iter().enumerate() {
+                for (offset, reply) in batch.replies {
                     let _ = reply.send(Ok(Appended {
-                        index: batch.first + k as u64,
+                        index: batch.first + offset,
                         checkpoint: batch.checkpoint.clone(),
                     }));
                 }
@@ -237,7 +237,7 @@ fn apply_loop(shared: &Shared, rx: Receiver<Durable>) {
                 );
                 tracing::error!(error = %why, "ledger index update failed; appends stop until reopen");
                 shared.stop(why.clone());
-                for reply in batch.replies {
+                for (_, reply) in batch.replies {
                     let _ = reply.send(Err(LedgerError::Commit(why.clone())));
                 }
             }

@@ -44,6 +44,14 @@ pub enum LedgerError {
         /// [`crate::MAX_ENTRY_BYTES`].
         max: usize,
     },
+    /// Too many entries in one [`crate::Ledger::append_all`].
+    #[error("{count} entries in one append, the limit is {max}")]
+    TooManyEntries {
+        /// Entries given.
+        count: usize,
+        /// [`crate::MAX_APPEND_ENTRIES`].
+        max: usize,
+    },
     /// An index is not in the ledger.
     #[error("entry {index} is not in the ledger (size {size})")]
     NotFound {

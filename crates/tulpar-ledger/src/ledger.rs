@@ -26,6 +26,8 @@ use crate::view::View;
 
 /// Largest encoded `LedgerEntry` the ledger accepts, in bytes.
 pub const MAX_ENTRY_BYTES: usize = 1 << 20;
+/// Most entries one [`Ledger::append_all`] takes.
+pub const MAX_APPEND_ENTRIES: usize = 1024;
 /// Name of the public key file kept in the ledger directory.
 pub const PUBLIC_KEY_FILE: &str = "ledger.pub";
 /// Appends that may wait for the commit loop before `append` itself waits.
@@ -298,33 +300,66 @@ impl Ledger {
     /// Concurrent appends are committed together: one write, one sync and one signed checkpoint per
     /// batch. Entries larger than [`MAX_ENTRY_BYTES`] encoded are refused.
     pub async fn append(&self, entry: LedgerEntry) -> Result<Appended, LedgerError> {
-        let bytes = entry.encode_to_vec();
-        if bytes.len() > MAX_ENTRY_BYTES {
-            return Err(LedgerError::EntryTooLarge {
-                size: bytes.len(),
-                max: MAX_ENTRY_BYTES,
+        let mut appended = self.append_all(vec![entry]).await?;
+        appended.pop().ok_or(LedgerError::Closed)
+    }
+
+    /// Appends `entries` at consecutive indexes in one batch; returns once they are durable, with
+    /// each one's index and the checkpoint covering them all. Either every entry is appended or none
+    /// is. At most [`MAX_APPEND_ENTRIES`] entries; each is limited as in [`Ledger::append`].
+    ///
+    /// One call costs the commit loop one queue item and one answer, however many entries it holds,
+    /// so callers holding several entries at once should prefer it to concurrent `append`s.
+    pub async fn append_all(
+        &self,
+        entries: Vec<LedgerEntry>,
+    ) -> Result<Vec<Appended>, LedgerError> {
+        let count = entries.len();
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        if count > MAX_APPEND_ENTRIES {
+            return Err(LedgerError::TooManyEntries {
+                count,
+                max: MAX_APPEND_ENTRIES,
             });
         }
-        // Hashing here spreads the work over the appenders' threads.
-        let leaf = leaf_hash(&bytes);
+        let mut items = Vec::with_capacity(count);
+        for entry in entries {
+            let bytes = entry.encode_to_vec();
+            if bytes.len() > MAX_ENTRY_BYTES {
+                return Err(LedgerError::EntryTooLarge {
+                    size: bytes.len(),
+                    max: MAX_ENTRY_BYTES,
+                });
+            }
+            // Hashing here spreads the work over the appenders' threads.
+            let leaf = leaf_hash(&bytes);
+            items.push((bytes, leaf, entry));
+        }
         let permit = self
             .inner
             .permits
             .clone()
-            .acquire_owned()
+            .acquire_many_owned(count as u32)
             .await
             .map_err(|_| LedgerError::Closed)?;
         let (reply, answer) = oneshot::channel();
         let tx = self.inner.tx.as_ref().ok_or(LedgerError::Closed)?;
         tx.try_send(Request {
-            bytes,
-            leaf,
-            entry,
+            items,
             reply,
             permit,
         })
         .map_err(|_| LedgerError::Closed)?;
-        answer.await.map_err(|_| LedgerError::Closed)?
+        let first = answer.await.map_err(|_| LedgerError::Closed)??;
+        Ok((first.index..)
+            .take(count)
+            .map(|index| Appended {
+                index,
+                checkpoint: first.checkpoint.clone(),
+            })
+            .collect())
     }
 
     /// Number of entries committed.
@@ -481,6 +516,30 @@ impl Ledger {
             next = loc.first_index + u64::from(loc.count);
         }
         Ok(())
+    }
+
+    /// The entries at `indexes`, in the order given. Neighbouring indexes in the same frame share
+    /// one read of it, so a sorted list costs one read per frame rather than one per entry.
+    pub fn entries_at(&self, indexes: &[u64]) -> Result<Vec<(u64, LedgerEntry)>, LedgerError> {
+        let mut out = Vec::with_capacity(indexes.len());
+        let mut rest = indexes;
+        while let Some(&index) = rest.first() {
+            self.check_index(index)?;
+            let loc = self.frame_loc(index)?;
+            let end = loc.first_index + u64::from(loc.count);
+            let inside = rest
+                .iter()
+                .take_while(|i| (loc.first_index..end).contains(*i))
+                .count();
+            self.with_frame(&loc, |records, _| {
+                for &i in &rest[..inside] {
+                    out.push((i, decode(i, records[(i - loc.first_index) as usize])?));
+                }
+                Ok(())
+            })?;
+            rest = &rest[inside..];
+        }
+        Ok(out)
     }
 
     /// Indexes of the entries whose `alert_id` is `alert_id`, ascending.
@@ -645,6 +704,13 @@ mod tests {
         assert_eq!(ledger.latest_checkpoint().root(), &root);
         assert_eq!(rt.block_on(ledger.append(entry(120))).unwrap().index, 120);
         assert_eq!(ledger.entry(7).unwrap(), entry(7));
+        let picked = ledger.entries_at(&[3, 4, 9, 100, 120, 2]).unwrap();
+        assert!(picked.iter().all(|(i, e)| *e == entry(*i)));
+        assert_eq!(
+            picked.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            [3, 4, 9, 100, 120, 2]
+        );
+        assert!(ledger.entries_at(&[5, 121]).is_err());
         drop(ledger);
 
         fs::remove_dir_all(dir.path().join("index")).unwrap();

@@ -45,7 +45,8 @@ mod view;
 
 pub use error::LedgerError;
 pub use ledger::{
-    Appended, CommittedBatch, Ledger, LedgerOptions, MAX_ENTRY_BYTES, OpenReport, PUBLIC_KEY_FILE,
+    Appended, CommittedBatch, Ledger, LedgerOptions, MAX_APPEND_ENTRIES, MAX_ENTRY_BYTES,
+    OpenReport, PUBLIC_KEY_FILE,
 };
 pub use merkle::{
     Frontier, Hash, ProofError, leaf_hash, node_hash, verify_consistency, verify_consistency_proof,

@@ -400,6 +400,63 @@ fn concurrent_appends_are_group_committed() {
 }
 
 #[test]
+fn append_all_commits_its_entries_together_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = common::open(dir.path());
+    let rt = common::runtime();
+    let many = |tag: &str, n: usize| {
+        (0..n)
+            .map(|i| common::entry(&format!("{tag}-{i}"), 100))
+            .collect::<Vec<_>>()
+    };
+    // Several multi-entry appends racing single ones: each call's entries stay consecutive.
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let ledger = ledger.clone();
+            let entries = many(&format!("T{t}"), 1 + t * 10);
+            rt.spawn(async move {
+                let single = ledger.append(common::entry(&format!("S{t}"), 50));
+                let (all, one) = tokio::join!(ledger.append_all(entries), single);
+                (all.unwrap(), one.unwrap())
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for (t, task) in tasks.into_iter().enumerate() {
+        let (all, _) = rt.block_on(task).unwrap();
+        assert_eq!(all.len(), 1 + t * 10);
+        total += all.len() + 1;
+        let first = all[0].index;
+        for (k, appended) in all.iter().enumerate() {
+            assert_eq!(appended.index, first + k as u64);
+            assert_eq!(appended.checkpoint, all[0].checkpoint);
+            assert!(appended.checkpoint.size() > appended.index);
+            assert_eq!(
+                ledger.entry(appended.index).unwrap().alert_id,
+                format!("T{t}-{k}")
+            );
+        }
+    }
+    assert_eq!(ledger.size(), total as u64);
+    assert!(
+        rt.block_on(ledger.append_all(Vec::new()))
+            .unwrap()
+            .is_empty()
+    );
+    let too_many = many("X", tulpar_ledger::MAX_APPEND_ENTRIES + 1);
+    assert!(matches!(
+        rt.block_on(ledger.append_all(too_many)),
+        Err(LedgerError::TooManyEntries { .. })
+    ));
+    assert_eq!(ledger.size(), total as u64);
+    drop(ledger);
+    assert_eq!(
+        verify_dir(dir.path(), None, |_| {}).unwrap().size,
+        total as u64
+    );
+}
+
+#[test]
 fn verifies_while_the_ledger_is_open_and_appending() {
     let dir = tempfile::tempdir().unwrap();
     let (ledger, _) = common::open(dir.path());

@@ -171,8 +171,10 @@ pub struct DeliveryConfig {
     pub initial_backoff: Duration,
     /// Longest retry delay.
     pub max_backoff: Duration,
-    /// Deliveries in flight per partner.
+    /// Delivery calls in flight per partner.
     pub concurrency: usize,
+    /// Most alerts carried by one delivery call (1: one alert per call).
+    pub batch_size: usize,
     /// Time limit for connecting to a partner.
     pub connect_timeout: Duration,
     /// Time limit for one delivery call.
@@ -312,6 +314,8 @@ struct RawDelivery {
     max_backoff: String,
     #[serde(default = "defaults::concurrency")]
     concurrency: usize,
+    #[serde(default = "defaults::batch_size")]
+    batch_size: usize,
     #[serde(default = "defaults::connect_timeout")]
     connect_timeout: String,
     #[serde(default = "defaults::request_timeout")]
@@ -324,6 +328,7 @@ impl Default for RawDelivery {
             initial_backoff: defaults::initial_backoff(),
             max_backoff: defaults::max_backoff(),
             concurrency: defaults::concurrency(),
+            batch_size: defaults::batch_size(),
             connect_timeout: defaults::connect_timeout(),
             request_timeout: defaults::request_timeout(),
         }
@@ -391,6 +396,9 @@ mod defaults {
         "60s".into()
     }
     pub(super) fn concurrency() -> usize {
+        64
+    }
+    pub(super) fn batch_size() -> usize {
         64
     }
     pub(super) fn connect_timeout() -> String {
@@ -680,10 +688,19 @@ impl Validator<'_> {
         if !(1..=1024).contains(&raw.concurrency) {
             return Err(self.invalid("delivery.concurrency", "must be between 1 and 1024"));
         }
+        // A partner refuses more alerts per call than this.
+        let most = crate::service::federation::MAX_ALERTS_PER_CALL;
+        if !(1..=most).contains(&raw.batch_size) {
+            return Err(self.invalid(
+                "delivery.batch_size",
+                format!("must be between 1 and {most}"),
+            ));
+        }
         Ok(DeliveryConfig {
             initial_backoff,
             max_backoff,
             concurrency: raw.concurrency,
+            batch_size: raw.batch_size,
             connect_timeout: self.duration("delivery.connect_timeout", &raw.connect_timeout)?,
             request_timeout: self.duration("delivery.request_timeout", &raw.request_timeout)?,
         })

@@ -3,6 +3,7 @@
 //! is heard from.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -141,36 +142,83 @@ fn jitter(backoff: Duration) -> Duration {
     backoff / 2 + backoff.mul_f64(f64::from(random) / f64::from(u16::MAX) / 2.0)
 }
 
-/// Delivers everything in `country`'s outbox, keeping up to `delivery.concurrency` deliveries in
-/// flight and refilling as each completes (items queued meanwhile are picked up too). Returns when the
-/// outbox is empty, or at the first failure.
-async fn drain(node: &Shared, country: CountryCode, partner: &Partner) -> Result<(), String> {
+/// Delivers everything in `country`'s outbox, keeping up to `delivery.concurrency` calls in flight,
+/// each carrying up to `delivery.batch_size` alerts (or one response), and refilling as each completes
+/// or as new items are queued. Returns when the outbox is empty, or at the first failure.
+async fn drain(node: &Arc<Shared>, country: CountryCode, partner: &Partner) -> Result<(), String> {
     let client = FederationServiceClient::new(partner_channel(node, country, partner)?);
-    let concurrency = node.config.delivery.concurrency;
+    let (calls, batch_size) = (
+        node.config.delivery.concurrency,
+        node.config.delivery.batch_size,
+    );
+    // Cleared when the partner does not know `DeliverAlerts`; tried again on the next drain.
+    let batching = AtomicBool::new(batch_size > 1);
     let mut in_flight = FuturesUnordered::new();
     let mut cursor = None;
+    let mut failure = None;
     loop {
-        if in_flight.len() < concurrency {
-            let items = node
+        let free = calls - in_flight.len();
+        if free > 0 && failure.is_none() {
+            let mut items = node
                 .state
-                .outbox(country, cursor, concurrency - in_flight.len())
+                .outbox(country, cursor, free * batch_size)
                 .map_err(|e| e.to_string())?;
-            for (index, item) in items {
-                cursor = Some(index);
-                in_flight.push(deliver_one(node, country, client.clone(), index, item));
+            // The view shows an entry a moment before the ledger counts it: leave such items for
+            // the next pass, which the appender's wake-up starts.
+            let size = node.ledger_size();
+            items.retain(|(index, _)| *index < size);
+            for call in into_calls(items, free, batch_size) {
+                cursor = call.last().map(|(index, _)| *index);
+                in_flight.push(deliver(node, country, client.clone(), call, &batching));
             }
         }
-        match in_flight.next().await {
-            None => return Ok(()),
-            Some(Err(error)) => return Err(error),
-            Some(Ok(())) => {
-                let mut status = partner.status.lock().unwrap_or_else(|p| p.into_inner());
-                status.last_contact = Some(SystemTime::now());
-                status.last_error = None;
-                status.next_attempt = None;
-            }
+        tokio::select! {
+            done = in_flight.next() => match done {
+                None => return failure.map_or(Ok(()), Err),
+                // Calls in flight are let finish, so none is cut off between its partner's receipt
+                // and recording it (which would deliver it again on the next pass).
+                Some(Err(error)) => {
+                    failure.get_or_insert(error);
+                }
+                Some(Ok(())) => {
+                    let mut status = partner.status.lock().unwrap_or_else(|p| p.into_inner());
+                    status.last_contact = Some(SystemTime::now());
+                    status.last_error = None;
+                    status.next_attempt = None;
+                }
+            },
+            // Something new was queued: send it now rather than after the next answer.
+            () = partner.wake.notified(), if in_flight.len() < calls && failure.is_none() => {}
         }
     }
+}
+
+/// Groups outbox items, in order, into at most `calls` calls: consecutive alerts share a call up to
+/// `batch_size`, a response goes alone. Items that do not fit are left for later.
+fn into_calls(
+    items: Vec<(u64, OutboxItem)>,
+    calls: usize,
+    batch_size: usize,
+) -> Vec<Vec<(u64, OutboxItem)>> {
+    let mut out: Vec<Vec<(u64, OutboxItem)>> = Vec::new();
+    // Whether the last call takes more alerts.
+    let mut open = false;
+    for (index, item) in items {
+        let is_alert = item.response_id.is_empty();
+        if let Some(call) = out
+            .last_mut()
+            .filter(|call| open && is_alert && call.len() < batch_size)
+        {
+            call.push((index, item));
+            continue;
+        }
+        if out.len() == calls {
+            break;
+        }
+        out.push(vec![(index, item)]);
+        open = is_alert;
+    }
+    out
 }
 
 /// The channel to `country`'s node, rebuilt when its endpoint changes.
@@ -191,67 +239,189 @@ fn partner_channel(
     Ok(channel)
 }
 
-async fn deliver_one(
-    node: &Shared,
-    country: CountryCode,
-    mut client: FederationServiceClient<Channel>,
-    index: u64,
+/// An outbox item with the signed object it delivers.
+#[derive(Clone)]
+struct ToDeliver {
     item: OutboxItem,
+    envelope: proto::Envelope,
+}
+
+/// Delivers the items of one call, checks each receipt and records those that pass in one ledger
+/// append; then reports the first failure, if any.
+async fn deliver(
+    node: &Arc<Shared>,
+    country: CountryCode,
+    client: FederationServiceClient<Channel>,
+    items: Vec<(u64, OutboxItem)>,
+    batching: &AtomicBool,
 ) -> Result<(), String> {
-    // A receipt recorded since the outbox was read (e.g. by an earlier pass) settles it.
-    if !node
-        .state
-        .in_outbox(country, index)
-        .map_err(|e| e.to_string())?
-    {
+    // A receipt recorded since the outbox was read (e.g. by an earlier pass) settles an item.
+    let mut waiting = Vec::with_capacity(items.len());
+    for (index, item) in items {
+        if node
+            .state
+            .in_outbox(country, index)
+            .map_err(|e| e.to_string())?
+        {
+            waiting.push((index, item));
+        }
+    }
+    let indexes: Vec<u64> = waiting.iter().map(|(index, _)| *index).collect();
+    let entries = node
+        .ledger
+        .entries_at(&indexes)
+        .map_err(|e| e.to_string())?;
+    let mut sends = Vec::with_capacity(waiting.len());
+    for ((index, item), (_, entry)) in waiting.into_iter().zip(entries) {
+        let envelope = match entry.kind {
+            Some(Kind::AlertSent(sent)) => sent.alert,
+            Some(Kind::ResponseSent(sent)) => sent.response,
+            _ => None,
+        }
+        .ok_or_else(|| format!("outbox entry {index} holds nothing to deliver"))?;
+        sends.push(ToDeliver { item, envelope });
+    }
+    if sends.is_empty() {
         return Ok(());
     }
-    let entry = node.entry(index).map_err(|e| e.to_string())?;
-    let (envelope, is_response) = match entry.kind {
-        Some(Kind::AlertSent(sent)) => (sent.alert, false),
-        Some(Kind::ResponseSent(sent)) => (sent.response, true),
-        _ => (None, false),
-    };
-    let envelope =
-        envelope.ok_or_else(|| format!("outbox entry {index} holds nothing to deliver"))?;
-    let receipt = if is_response {
-        let request = proto::DeliverResponseRequest {
-            response: Some(envelope.clone()),
-        };
-        client
-            .deliver_response(request)
-            .await
-            .map(|r| r.into_inner().receipt)
-    } else {
-        let request = proto::DeliverAlertRequest {
-            alert: Some(envelope.clone()),
-        };
-        client
-            .deliver_alert(request)
-            .await
-            .map(|r| r.into_inner().receipt)
+    let answers = send(client, &sends, batching).await;
+    let checked = check_receipts(node, country, &sends, answers).await;
+    let now = to_timestamp(node.clock.now());
+    let mut failure = None;
+    let mut entries = Vec::with_capacity(sends.len());
+    let mut delivered = Vec::with_capacity(sends.len());
+    for (sent, checked) in sends.iter().zip(checked) {
+        match checked {
+            Ok((receipt, body)) => {
+                entries.push(proto::LedgerEntry {
+                    recorded_at: Some(now),
+                    alert_id: sent.item.alert_id.clone(),
+                    kind: Some(Kind::ReceiptReceived(proto::ReceiptReceived {
+                        receipt: Some(receipt),
+                        from_country: country.to_string(),
+                    })),
+                });
+                delivered.push((&sent.item.alert_id, body.ledger_index));
+            }
+            Err(error) => {
+                failure.get_or_insert(error);
+            }
+        }
     }
-    .map_err(|status| format!("{}: {}", status.code(), status.message()))?
-    .ok_or_else(|| format!("{country} answered without a receipt"))?;
-    let checked = check_receipt(node, country, &receipt, &item, &envelope)?;
-    let now = node.clock.now();
-    let entry = proto::LedgerEntry {
-        recorded_at: Some(to_timestamp(now)),
-        alert_id: item.alert_id.clone(),
-        kind: Some(Kind::ReceiptReceived(proto::ReceiptReceived {
-            receipt: Some(receipt),
-            from_country: country.to_string(),
-        })),
+    let appended = node.append_all(entries).await.map_err(|e| e.to_string())?;
+    for ((alert_id, peer_index), appended) in delivered.into_iter().zip(appended) {
+        tracing::info!(
+            alert.id = %alert_id,
+            peer.country = %country,
+            ledger.index = appended.index,
+            peer.ledger_index = peer_index,
+            "delivered"
+        );
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// The partner's answer for each of `sends`, in order: several alerts in one `DeliverAlerts` call
+/// when the partner knows it, otherwise one call each.
+async fn send(
+    client: FederationServiceClient<Channel>,
+    sends: &[ToDeliver],
+    batching: &AtomicBool,
+) -> Vec<Result<Option<proto::Envelope>, String>> {
+    let failed = |status: tonic::Status| format!("{}: {}", status.code(), status.message());
+    if sends.len() > 1 && batching.load(Ordering::Relaxed) {
+        let request = proto::DeliverAlertsRequest {
+            alerts: sends.iter().map(|s| s.envelope.clone()).collect(),
+        };
+        match client.clone().deliver_alerts(request).await {
+            Ok(response) => {
+                let results = response.into_inner().results;
+                if results.len() != sends.len() {
+                    let why = format!(
+                        "{} results for {} alerts delivered",
+                        results.len(),
+                        sends.len()
+                    );
+                    return sends.iter().map(|_| Err(why.clone())).collect();
+                }
+                return results
+                    .into_iter()
+                    .map(|r| match r.result {
+                        Some(proto::delivery_result::Result::Receipt(receipt)) => Ok(Some(receipt)),
+                        Some(proto::delivery_result::Result::Error(e)) => {
+                            Err(failed(tonic::Status::new(e.code.into(), e.message)))
+                        }
+                        None => Ok(None),
+                    })
+                    .collect();
+            }
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                tracing::info!(
+                    "partner does not take several alerts per call; sending one at a time"
+                );
+                batching.store(false, Ordering::Relaxed);
+            }
+            Err(status) => {
+                let why = failed(status);
+                return sends.iter().map(|_| Err(why.clone())).collect();
+            }
+        }
+    }
+    let calls = sends.iter().map(|sent| {
+        let mut client = client.clone();
+        async move {
+            let envelope = Some(sent.envelope.clone());
+            if sent.item.response_id.is_empty() {
+                let request = proto::DeliverAlertRequest { alert: envelope };
+                client
+                    .deliver_alert(request)
+                    .await
+                    .map(|r| r.into_inner().receipt)
+            } else {
+                let request = proto::DeliverResponseRequest { response: envelope };
+                client
+                    .deliver_response(request)
+                    .await
+                    .map(|r| r.into_inner().receipt)
+            }
+            .map_err(failed)
+        }
+    });
+    futures_util::future::join_all(calls).await
+}
+
+/// Each answer checked with [`check_receipt`]; several on a blocking thread, as their signature
+/// checks are CPU work that would hold up the async workers.
+async fn check_receipts(
+    node: &Arc<Shared>,
+    country: CountryCode,
+    sends: &[ToDeliver],
+    answers: Vec<Result<Option<proto::Envelope>, String>>,
+) -> Vec<Result<(proto::Envelope, proto::DeliveryReceipt), String>> {
+    let check = move |node: &Shared, sends: &[ToDeliver], answers: Vec<_>| {
+        sends
+            .iter()
+            .zip(answers)
+            .map(
+                |(sent, answer): (&ToDeliver, Result<Option<proto::Envelope>, String>)| {
+                    let receipt =
+                        answer?.ok_or_else(|| format!("{country} answered without a receipt"))?;
+                    let body = check_receipt(node, country, &receipt, &sent.item, &sent.envelope)?;
+                    Ok((receipt, body))
+                },
+            )
+            .collect::<Vec<_>>()
     };
-    let appended = node.append(entry).await.map_err(|e| e.to_string())?;
-    tracing::info!(
-        alert.id = %item.alert_id,
-        peer.country = %country,
-        ledger.index = appended.index,
-        peer.ledger_index = checked.ledger_index,
-        "delivered"
-    );
-    Ok(())
+    if sends.len() < 2 {
+        return check(node, sends, answers);
+    }
+    let (node, owned) = (node.clone(), sends.to_vec());
+    tokio::task::spawn_blocking(move || check(&node, &owned, answers))
+        .await
+        .unwrap_or_else(|e| {
+            let why = format!("checking receipts: {e}");
+            sends.iter().map(|_| Err(why.clone())).collect()
+        })
 }
 
 /// Checks a partner's receipt: signed by its node key, and about exactly what was delivered.
@@ -304,4 +474,52 @@ fn check_receipt(
         ));
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(kinds: &str) -> Vec<(u64, OutboxItem)> {
+        kinds
+            .chars()
+            .enumerate()
+            .map(|(i, kind)| {
+                let item = OutboxItem {
+                    alert_id: format!("alert-{i}"),
+                    response_id: if kind == 'r' {
+                        format!("response-{i}")
+                    } else {
+                        String::new()
+                    },
+                };
+                (i as u64, item)
+            })
+            .collect()
+    }
+
+    fn shape(calls: &[Vec<(u64, OutboxItem)>]) -> Vec<Vec<u64>> {
+        calls
+            .iter()
+            .map(|call| call.iter().map(|(i, _)| *i).collect())
+            .collect()
+    }
+
+    #[test]
+    fn alerts_share_calls_and_responses_go_alone() {
+        let calls = into_calls(items("aaaaaraa"), 10, 3);
+        assert_eq!(
+            shape(&calls),
+            vec![vec![0, 1, 2], vec![3, 4], vec![5], vec![6, 7]]
+        );
+        assert_eq!(shape(&into_calls(items("aaa"), 10, 1)).len(), 3);
+    }
+
+    #[test]
+    fn no_more_calls_than_free_and_the_rest_waits() {
+        let calls = into_calls(items("rrraaaa"), 2, 64);
+        assert_eq!(shape(&calls), vec![vec![0], vec![1]]);
+        let calls = into_calls(items("aaaaa"), 2, 2);
+        assert_eq!(shape(&calls), vec![vec![0, 1], vec![2, 3]]);
+    }
 }

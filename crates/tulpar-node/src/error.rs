@@ -5,7 +5,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use tulpar_core::validation::Violations;
 
 /// Why an API call failed, in the caller's terms.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// No or unknown credentials.
     #[error("{0}")]

@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use tulpar_node::config::{Config, LogFormat};
 
+// The node allocates and frees many small buffers per alert across threads (protobuf, HTTP/2,
+// sled pages); mimalloc does that with less CPU than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Tulpar national node: the client API for this country's officers and systems, and the
 /// federation API for partner nodes.
 #[derive(Debug, Parser)]

@@ -88,16 +88,36 @@ impl Shared {
 
     /// Appends `entry` and waits until it is durable and applied to the state view.
     pub(crate) async fn append(&self, entry: proto::LedgerEntry) -> Result<Appended, ApiError> {
-        let appended = self.ledger.append(entry).await.map_err(|e| match e {
+        let mut appended = self.append_all(vec![entry]).await?;
+        appended
+            .pop()
+            .ok_or_else(|| ApiError::internal("the ledger appended nothing"))
+    }
+
+    /// Appends `entries` at consecutive indexes in one ledger request and waits until they are all
+    /// durable and applied to the state view.
+    pub(crate) async fn append_all(
+        &self,
+        entries: Vec<proto::LedgerEntry>,
+    ) -> Result<Vec<Appended>, ApiError> {
+        let appended = self.ledger.append_all(entries).await.map_err(|e| match e {
             tulpar_ledger::LedgerError::Closed => {
                 ApiError::Unavailable("the node is shutting down".into())
             }
             other => ApiError::internal(other),
         })?;
-        Ok(Appended {
-            index: appended.index,
-            checkpoint: appended.checkpoint.to_proto(),
-        })
+        let Some(first) = appended.first() else {
+            return Ok(Vec::new());
+        };
+        // One batch: every entry shares the first one's checkpoint.
+        let checkpoint = first.checkpoint.to_proto();
+        Ok(appended
+            .iter()
+            .map(|a| Appended {
+                index: a.index,
+                checkpoint: checkpoint.clone(),
+            })
+            .collect())
     }
 
     /// The latest signed checkpoint.

@@ -1,9 +1,11 @@
 //! `WatchAlerts`: events derived from ledger entries as they commit, filtered by what the caller may
 //! see, resumable from any ledger index.
 //!
-//! Each subscriber has a bounded buffer. A subscriber that falls behind is not waited for: its stream
-//! ends with `RESOURCE_EXHAUSTED` naming the index to resume from, so the node never stalls and the
-//! client never silently misses an event.
+//! Each subscriber has a bounded buffer, filled by its own task at the pace the client reads. The node
+//! never waits for a subscriber: one that falls so far behind that the ledger's broadcast of committed
+//! batches no longer holds what it has not read ends with `RESOURCE_EXHAUSTED` naming the index to
+//! resume from, so the client never silently misses an event. (A single large batch therefore never
+//! ends a client that keeps reading.)
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -103,6 +105,7 @@ impl Subscriber {
         replay_end: u64,
         mut live: broadcast::Receiver<crate::node::Committed>,
     ) {
+        let mut stopping = self.node.stopping.clone();
         let end = async {
             let mut next = start;
             while next < replay_end {
@@ -112,15 +115,10 @@ impl Subscriber {
                     .entries(next, until)
                     .map_err(|e| End::Failed(e.to_string()))?;
                 for (index, entry) in entries {
-                    self.offer(index, &entry)?;
+                    self.offer(index, &entry, &mut stopping).await?;
                 }
                 next = until;
-                // Let the client take what was offered before reading more.
-                if self.sender.capacity() < SUBSCRIBER_BUFFER / 2 {
-                    self.sender.reserve().await.map_err(|_| End::Gone)?;
-                }
             }
-            let mut stopping = self.node.stopping.clone();
             loop {
                 let received = tokio::select! {
                     received = live.recv() => received,
@@ -133,7 +131,7 @@ impl Subscriber {
                 };
                 for (index, entry) in indexed(&committed) {
                     if index >= next {
-                        self.offer(index, entry)?;
+                        self.offer(index, entry, &mut stopping).await?;
                         next = index + 1;
                     }
                 }
@@ -156,43 +154,64 @@ impl Subscriber {
         let _ = self.sender.try_send(Err(status));
     }
 
-    /// Sends the event of entry `index`, if any and if the caller may see it.
-    fn offer(&self, index: u64, entry: &proto::LedgerEntry) -> Result<(), End> {
-        let Some((kind, country)) = event_of(entry) else {
+    /// Sends the event of entry `index`, if any and if the caller may see it, once the client has
+    /// room for it.
+    async fn offer(
+        &self,
+        index: u64,
+        entry: &proto::LedgerEntry,
+        stopping: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), End> {
+        let Some(event) = self.event(index, entry)? else {
             return Ok(());
         };
+        tokio::select! {
+            sent = self.sender.send(Ok(event)) => sent.map_err(|_| End::Gone),
+            _ = stopping.wait_for(|stop| *stop) => Err(End::Stopping(index)),
+        }
+    }
+
+    /// The event of entry `index`, if any and if the caller may see it.
+    fn event(
+        &self,
+        index: u64,
+        entry: &proto::LedgerEntry,
+    ) -> Result<Option<proto::AlertEvent>, End> {
+        let Some((kind, country)) = event_of(entry) else {
+            return Ok(None);
+        };
         if !self.kinds.is_empty() && !self.kinds.contains(&kind) {
-            return Ok(());
+            return Ok(None);
         }
         if let Some(Kind::EquivocationDetected(evidence)) = &entry.kind {
             if !self.principal.is_focal_point() {
-                return Ok(());
+                return Ok(None);
             }
-            return self.send(proto::AlertEvent {
+            return Ok(Some(proto::AlertEvent {
                 ledger_index: index,
                 recorded_at: entry.recorded_at,
                 kind: kind as i32,
                 country,
                 equivocation: Some(evidence.clone()),
                 ..Default::default()
-            });
+            }));
         }
         let Some(id) = id_bytes(&entry.alert_id) else {
-            return Ok(());
+            return Ok(None);
         };
         let stored = match self.node.state.alert(&id) {
             Ok(Some(stored)) => stored,
-            Ok(None) => return Ok(()),
+            Ok(None) => return Ok(None),
             Err(error) => return Err(End::Failed(error.to_string())),
         };
         if !self.node.may_see(&self.principal, &stored) {
-            return Ok(());
+            return Ok(None);
         }
         let record = self
             .node
             .alert_record(stored)
             .map_err(|e| End::Failed(e.to_string()))?;
-        self.send(proto::AlertEvent {
+        Ok(Some(proto::AlertEvent {
             ledger_index: index,
             recorded_at: entry.recorded_at,
             kind: kind as i32,
@@ -200,16 +219,7 @@ impl Subscriber {
             country,
             alert: Some(record),
             equivocation: None,
-        })
-    }
-
-    fn send(&self, event: proto::AlertEvent) -> Result<(), End> {
-        let index = event.ledger_index;
-        match self.sender.try_send(Ok(event)) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(End::Behind(index)),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(End::Gone),
-        }
+        }))
     }
 }
 

@@ -63,6 +63,10 @@ fn bad_values_name_the_field_and_the_rule() {
             "delivery.concurrency",
         ),
         (
+            ("batch_size = 64", "batch_size = 257"),
+            "delivery.batch_size",
+        ),
+        (
             ("role = \"integrator\"", "role = \"boss\""),
             "client_api.tokens[0].role",
         ),

@@ -17,6 +17,9 @@ use crate::node::Shared;
 use crate::state::{ReceivedRecord, id_bytes, keys};
 use crate::transport::Peer;
 
+/// Most alerts one `DeliverAlerts` call may carry.
+pub(crate) const MAX_ALERTS_PER_CALL: usize = 256;
+
 /// The federation API.
 pub(crate) struct Federation {
     node: Arc<Shared>,
@@ -47,6 +50,31 @@ struct UnitSigned<M> {
     message: M,
     signers: Vec<KeyId>,
     envelope: proto::Envelope,
+}
+
+/// A delivered alert that passed every check that does not depend on earlier deliveries.
+struct CheckedAlert {
+    alert_id: String,
+    id: [u8; 16],
+    origin: String,
+    envelope: proto::Envelope,
+}
+
+/// What an earlier delivery of the same id left.
+enum Earlier {
+    /// Recorded and receipted: the same receipt answers again.
+    Receipted(proto::Envelope),
+    /// Recorded at `ledger_index`, but the node stopped before recording its receipt.
+    Unreceipted { ledger_index: u64 },
+}
+
+/// What a receipt is issued for.
+struct ToReceipt<'a> {
+    alert_id: &'a str,
+    response_id: &'a str,
+    envelope: &'a proto::Envelope,
+    ledger_index: u64,
+    checkpoint: &'a proto::Checkpoint,
 }
 
 impl Shared {
@@ -117,28 +145,82 @@ impl Shared {
         ledger_index: u64,
         checkpoint: &proto::Checkpoint,
     ) -> Result<proto::Envelope, ApiError> {
-        let now = self.clock.now();
-        let receipt = proto::DeliveryReceipt {
-            alert_id: alert_id.to_owned(),
-            response_id: response_id.to_owned(),
-            sender_country: partner.to_string(),
-            recipient_country: self.country.to_string(),
-            payload_sha256: payload_digest(envelope).to_vec(),
+        let receipt = ToReceipt {
+            alert_id,
+            response_id,
+            envelope,
             ledger_index,
-            checkpoint: checkpoint.note.clone(),
-            received_at: Some(to_timestamp(now)),
+            checkpoint,
         };
-        let signed = sign_message(PayloadType::Receipt, &receipt, &[&self.ledger_key]);
-        let entry = proto::LedgerEntry {
-            recorded_at: Some(to_timestamp(now)),
-            alert_id: alert_id.to_owned(),
-            kind: Some(Kind::ReceiptIssued(proto::ReceiptIssued {
-                receipt: Some(signed.clone()),
-                to_country: partner.to_string(),
-            })),
-        };
-        self.append(entry).await?;
+        let mut signed = self.issue_receipts(partner, &[receipt]).await?;
+        signed
+            .pop()
+            .ok_or_else(|| ApiError::internal("no receipt was issued"))
+    }
+
+    /// Signs a receipt for each of `receipts` and records them all as issued, in one ledger append.
+    async fn issue_receipts(
+        &self,
+        partner: CountryCode,
+        receipts: &[ToReceipt<'_>],
+    ) -> Result<Vec<proto::Envelope>, ApiError> {
+        let now = self.clock.now();
+        let mut signed = Vec::with_capacity(receipts.len());
+        let mut entries = Vec::with_capacity(receipts.len());
+        for r in receipts {
+            let receipt = proto::DeliveryReceipt {
+                alert_id: r.alert_id.to_owned(),
+                response_id: r.response_id.to_owned(),
+                sender_country: partner.to_string(),
+                recipient_country: self.country.to_string(),
+                payload_sha256: payload_digest(r.envelope).to_vec(),
+                ledger_index: r.ledger_index,
+                checkpoint: r.checkpoint.note.clone(),
+                received_at: Some(to_timestamp(now)),
+            };
+            let envelope = sign_message(PayloadType::Receipt, &receipt, &[&self.ledger_key]);
+            entries.push(proto::LedgerEntry {
+                recorded_at: Some(to_timestamp(now)),
+                alert_id: r.alert_id.to_owned(),
+                kind: Some(Kind::ReceiptIssued(proto::ReceiptIssued {
+                    receipt: Some(envelope.clone()),
+                    to_country: partner.to_string(),
+                })),
+            });
+            signed.push(envelope);
+        }
+        self.append_all(entries).await?;
         Ok(signed)
+    }
+
+    /// What was recorded for an earlier delivery of `id`: `None` when `id` was never delivered, a
+    /// refusal when a different payload (or another partner) claims the same id.
+    fn earlier_delivery(
+        &self,
+        partner: CountryCode,
+        id: &[u8; 16],
+        what: &str,
+        envelope: &proto::Envelope,
+    ) -> Result<Option<Earlier>, ApiError> {
+        let Some(record) = self.state.received(id)? else {
+            return Ok(None);
+        };
+        let ReceivedRecord {
+            ledger_index,
+            payload_sha256,
+            from_country,
+            receipt,
+        } = record;
+        if payload_sha256 != payload_digest(envelope) || from_country != partner.as_str() {
+            return Err(ApiError::AlreadyExists(format!(
+                "{what} was already delivered with different content; ids are never reused"
+            )));
+        }
+        Ok(Some(match receipt {
+            Some(receipt) => Earlier::Receipted(receipt),
+            // Recorded, but the node stopped before its receipt was: it is issued now.
+            None => Earlier::Unreceipted { ledger_index },
+        }))
     }
 
     /// The answer to a repeated delivery of `id`: the original receipt, or a refusal when a different
@@ -151,29 +233,15 @@ impl Shared {
         response_id: &str,
         envelope: &proto::Envelope,
     ) -> Result<Option<proto::Envelope>, ApiError> {
-        let Some(record) = self.state.received(id)? else {
-            return Ok(None);
+        let what = if response_id.is_empty() {
+            alert_id
+        } else {
+            response_id
         };
-        let ReceivedRecord {
-            ledger_index,
-            payload_sha256,
-            from_country,
-            receipt,
-        } = record;
-        if payload_sha256 != payload_digest(envelope) || from_country != partner.as_str() {
-            let what = if response_id.is_empty() {
-                alert_id
-            } else {
-                response_id
-            };
-            return Err(ApiError::AlreadyExists(format!(
-                "{what} was already delivered with different content; ids are never reused"
-            )));
-        }
-        match receipt {
-            Some(receipt) => Ok(Some(receipt)),
-            // Recorded, but the node stopped before its receipt was: issue it now.
-            None => {
+        match self.earlier_delivery(partner, id, what, envelope)? {
+            None => Ok(None),
+            Some(Earlier::Receipted(receipt)) => Ok(Some(receipt)),
+            Some(Earlier::Unreceipted { ledger_index }) => {
                 let checkpoint = self.latest_checkpoint();
                 let receipt = self
                     .issue_receipt(
@@ -190,11 +258,14 @@ impl Shared {
         }
     }
 
-    async fn deliver_alert(
+    /// Every check of a delivered alert that does not depend on what was recorded before: the unit
+    /// signature (verified before anything is decoded), the content, the origin against the partner,
+    /// the signing key against the origin unit, and that this country is a recipient.
+    fn check_alert(
         &self,
         partner: CountryCode,
         envelope: proto::Envelope,
-    ) -> Result<proto::Envelope, ApiError> {
+    ) -> Result<CheckedAlert, ApiError> {
         let signed =
             self.verify_unit_signed::<proto::Alert>(partner, envelope, PayloadType::Alert)?;
         let alert = validate_alert(signed.message).map_err(ApiError::Invalid)?;
@@ -213,38 +284,172 @@ impl Shared {
                 self.country
             )));
         }
-        let alert_id = alert.id().to_string();
-        let id = *alert.id().as_bytes();
-        let _guard = self.locks.lock(keys::received(&id)).await;
-        if let Some(receipt) = self
-            .repeated_delivery(partner, &id, &alert_id, "", &signed.envelope)
-            .await?
-        {
-            tracing::debug!(alert.id = %alert_id, peer.country = %partner, "repeated delivery");
-            return Ok(receipt);
-        }
-        let now = self.clock.now();
-        let entry = proto::LedgerEntry {
-            recorded_at: Some(to_timestamp(now)),
-            alert_id: alert_id.clone(),
-            kind: Some(Kind::AlertReceived(proto::AlertReceived {
-                alert: Some(signed.envelope.clone()),
-                from_country: partner.to_string(),
-            })),
+        Ok(CheckedAlert {
+            alert_id: alert.id().to_string(),
+            id: *alert.id().as_bytes(),
+            origin: origin.to_string(),
+            envelope: signed.envelope,
+        })
+    }
+
+    /// [`Self::check_alert`] for each envelope. Several are checked on a blocking thread: their
+    /// signature checks are CPU work that would hold up the async workers.
+    async fn check_alerts(
+        self: &Arc<Self>,
+        partner: CountryCode,
+        envelopes: Vec<proto::Envelope>,
+    ) -> Vec<Result<CheckedAlert, ApiError>> {
+        let check = move |node: &Self, envelopes: Vec<proto::Envelope>| {
+            envelopes
+                .into_iter()
+                .map(|envelope| node.check_alert(partner, envelope))
+                .collect::<Vec<_>>()
         };
-        let appended = self.append(entry).await?;
-        let receipt = self
-            .issue_receipt(
-                partner,
-                &alert_id,
-                "",
-                &signed.envelope,
-                appended.index,
-                &appended.checkpoint,
-            )
-            .await?;
-        tracing::info!(alert.id = %alert_id, peer.country = %partner, ledger.index = appended.index, origin = %origin, "alert received");
-        Ok(receipt)
+        if envelopes.len() < 2 {
+            return check(self, envelopes);
+        }
+        let (node, count) = (self.clone(), envelopes.len());
+        tokio::task::spawn_blocking(move || check(&node, envelopes))
+            .await
+            .unwrap_or_else(|e| {
+                let why = format!("checking delivered alerts: {e}");
+                (0..count).map(|_| Err(ApiError::internal(&why))).collect()
+            })
+    }
+
+    /// Delivers alerts from `partner`: each is checked, deduplicated by id, recorded and receipted
+    /// as a single delivery would be, with one ledger append for all the new alerts and one for
+    /// their receipts. Answers one result per envelope, in order.
+    async fn deliver_alerts(
+        self: &Arc<Self>,
+        partner: CountryCode,
+        envelopes: Vec<proto::Envelope>,
+    ) -> Vec<Result<proto::Envelope, ApiError>> {
+        let mut results: Vec<Option<Result<proto::Envelope, ApiError>>> =
+            std::iter::repeat_with(|| None)
+                .take(envelopes.len())
+                .collect();
+        let mut pending = Vec::with_capacity(envelopes.len());
+        for (k, checked) in self
+            .check_alerts(partner, envelopes)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            match checked {
+                Ok(checked) => pending.push((k, checked)),
+                Err(error) => results[k] = Some(Err(error)),
+            }
+        }
+        // The same id twice in one call: the later copy is handled once the first is recorded, and
+        // so gets its receipt (or its refusal) as a repeated delivery.
+        while !pending.is_empty() {
+            let mut seen = std::collections::HashSet::new();
+            let (round, later): (Vec<_>, Vec<_>) =
+                pending.into_iter().partition(|(_, c)| seen.insert(c.id));
+            pending = later;
+            for (k, result) in self.record_alerts(partner, round).await {
+                results[k] = Some(result);
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ApiError::internal("alert left unanswered"))))
+            .collect()
+    }
+
+    /// Records checked alerts with distinct ids and issues their receipts; answers `(position,
+    /// result)` for each.
+    async fn record_alerts(
+        &self,
+        partner: CountryCode,
+        mut alerts: Vec<(usize, CheckedAlert)>,
+    ) -> Vec<(usize, Result<proto::Envelope, ApiError>)> {
+        // Locks are taken in id order, so calls delivering overlapping alerts cannot deadlock.
+        alerts.sort_by_key(|(_, c)| c.id);
+        let mut guards = Vec::with_capacity(alerts.len());
+        for (_, checked) in &alerts {
+            guards.push(self.locks.lock(keys::received(&checked.id)).await);
+        }
+        let mut answered = Vec::with_capacity(alerts.len());
+        let mut new = Vec::new();
+        let mut unreceipted = Vec::new();
+        for (k, checked) in alerts {
+            match self.earlier_delivery(partner, &checked.id, &checked.alert_id, &checked.envelope)
+            {
+                Ok(None) => new.push((k, checked)),
+                Ok(Some(Earlier::Receipted(receipt))) => {
+                    tracing::debug!(alert.id = %checked.alert_id, peer.country = %partner, "repeated delivery");
+                    answered.push((k, Ok(receipt)));
+                }
+                Ok(Some(Earlier::Unreceipted { ledger_index })) => {
+                    unreceipted.push((k, checked, ledger_index));
+                }
+                Err(error) => answered.push((k, Err(error))),
+            }
+        }
+        let now = to_timestamp(self.clock.now());
+        let entries = new
+            .iter()
+            .map(|(_, checked)| proto::LedgerEntry {
+                recorded_at: Some(now),
+                alert_id: checked.alert_id.clone(),
+                kind: Some(Kind::AlertReceived(proto::AlertReceived {
+                    alert: Some(checked.envelope.clone()),
+                    from_country: partner.to_string(),
+                })),
+            })
+            .collect();
+        let appended = match self.append_all(entries).await {
+            Ok(appended) => appended,
+            Err(error) => {
+                answered.extend(new.iter().map(|(k, _)| (*k, Err(error.clone()))));
+                Vec::new()
+            }
+        };
+        let recorded: Vec<_> = new.into_iter().zip(appended).collect();
+        let latest = (!unreceipted.is_empty()).then(|| self.latest_checkpoint());
+        let mut to_receipt = Vec::with_capacity(recorded.len() + unreceipted.len());
+        let mut receipted = Vec::with_capacity(to_receipt.capacity());
+        for ((k, checked), appended) in &recorded {
+            to_receipt.push(ToReceipt {
+                alert_id: &checked.alert_id,
+                response_id: "",
+                envelope: &checked.envelope,
+                ledger_index: appended.index,
+                checkpoint: &appended.checkpoint,
+            });
+            receipted.push((*k, &checked.alert_id, &checked.origin, Some(appended.index)));
+        }
+        if let Some(latest) = &latest {
+            for (k, checked, ledger_index) in &unreceipted {
+                to_receipt.push(ToReceipt {
+                    alert_id: &checked.alert_id,
+                    response_id: "",
+                    envelope: &checked.envelope,
+                    ledger_index: *ledger_index,
+                    checkpoint: latest,
+                });
+                receipted.push((*k, &checked.alert_id, &checked.origin, None));
+            }
+        }
+        match self.issue_receipts(partner, &to_receipt).await {
+            Ok(receipts) => {
+                for ((k, alert_id, origin, index), receipt) in receipted.into_iter().zip(receipts) {
+                    if let Some(index) = index {
+                        tracing::info!(alert.id = %alert_id, peer.country = %partner, ledger.index = index, origin = %origin, "alert received");
+                    }
+                    answered.push((k, Ok(receipt)));
+                }
+            }
+            Err(error) => {
+                for (k, ..) in receipted {
+                    answered.push((k, Err(error.clone())));
+                }
+            }
+        }
+        drop(guards);
+        answered
     }
 
     async fn deliver_response(
@@ -365,7 +570,12 @@ impl FederationService for Federation {
         let partner = peer_country(&request)?;
         self.node.delivery.contact(partner);
         let envelope = required("alert", request.into_inner().alert)?;
-        match self.node.deliver_alert(partner, envelope).await {
+        let result = self
+            .node
+            .deliver_alerts(partner, vec![envelope])
+            .await
+            .pop();
+        match result.unwrap_or_else(|| Err(ApiError::internal("no result"))) {
             Ok(receipt) => Ok(Response::new(proto::DeliverAlertResponse {
                 receipt: Some(receipt),
             })),
@@ -374,6 +584,43 @@ impl FederationService for Federation {
                 Err(error.into())
             }
         }
+    }
+
+    async fn deliver_alerts(
+        &self,
+        request: Request<proto::DeliverAlertsRequest>,
+    ) -> Result<Response<proto::DeliverAlertsResponse>, Status> {
+        let partner = peer_country(&request)?;
+        self.node.delivery.contact(partner);
+        let alerts = request.into_inner().alerts;
+        if alerts.len() > MAX_ALERTS_PER_CALL {
+            return Err(ApiError::Invalid(Violations::single(
+                "alerts",
+                format!(
+                    "{} alerts in one call; at most {MAX_ALERTS_PER_CALL}",
+                    alerts.len()
+                ),
+            ))
+            .into());
+        }
+        let results = self.node.deliver_alerts(partner, alerts).await;
+        let results = results
+            .into_iter()
+            .map(|result| proto::DeliveryResult {
+                result: Some(match result {
+                    Ok(receipt) => proto::delivery_result::Result::Receipt(receipt),
+                    Err(error) => {
+                        tracing::warn!(peer.country = %partner, %error, "alert delivery refused");
+                        let status = Status::from(error);
+                        proto::delivery_result::Result::Error(proto::DeliveryError {
+                            code: status.code() as i32,
+                            message: status.message().to_owned(),
+                        })
+                    }
+                }),
+            })
+            .collect();
+        Ok(Response::new(proto::DeliverAlertsResponse { results }))
     }
 
     async fn deliver_response(

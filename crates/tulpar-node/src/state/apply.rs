@@ -152,7 +152,7 @@ impl StateView {
                 alert_id: alert.alert_id.clone(),
                 response_id: String::new(),
             };
-            queue(txn, country, index, &id, &item);
+            queue(txn, country, index, &item);
             if let Some(due) = deadline {
                 self.add_deadline(txn, due, &id, country);
             }
@@ -286,6 +286,9 @@ impl StateView {
         let Some(mut stored) = get_message::<StoredAlert>(txn, &alert_key)? else {
             return Ok(Skip::Because("receipt for an unknown alert"));
         };
+        // The outbox key holds the index of the entry that queued the object: the alert's own
+        // entry, or the step of its timeline that recorded the response.
+        let mut queued_at = None;
         let object = if receipt.response_id.is_empty() {
             let Some(status) = stored
                 .recipients
@@ -307,6 +310,7 @@ impl StateView {
                     ..Default::default()
                 },
             );
+            queued_at = Some(stored.ledger_index);
             alert_id
         } else {
             let Some(response_id) = id_bytes(&receipt.response_id) else {
@@ -321,13 +325,17 @@ impl StateView {
                         .is_some_and(|r| r.response_id == receipt.response_id)
                     {
                         event.receipt = Some(receipt.clone());
+                        queued_at = Some(event.ledger_index);
                     }
                 }
             }
             response_id
         };
         put_message(txn, alert_key, &stored);
-        self.remove_from_outbox(txn, &object, partner)?;
+        if let Some(index) = queued_at {
+            txn.remove(keys::outbox(partner, index));
+        }
+        txn.remove(keys::outbox_by_object(&object, partner));
         Ok(Skip::No)
     }
 
@@ -337,7 +345,7 @@ impl StateView {
         sent: &proto::ResponseSent,
         txn: &mut dyn Txn,
     ) -> Result<Skip, StateError> {
-        let (response, alert_id, response_id) = match recorded_response(sent.response.as_ref()) {
+        let (response, alert_id, _) = match recorded_response(sent.response.as_ref()) {
             Ok(found) => found,
             Err(why) => return Ok(Skip::Because(why)),
         };
@@ -354,7 +362,7 @@ impl StateView {
             alert_id: record.alert_id.clone(),
             response_id: record.response_id.clone(),
         };
-        queue(txn, origin, index, &response_id, &item);
+        queue(txn, origin, index, &item);
         if !sent.request_id.is_empty() {
             put_message(
                 txn,
@@ -428,12 +436,13 @@ impl StateView {
             },
         );
         let answered = status.state >= DeliveryState::Acknowledged as i32;
+        let deadline = status.acknowledgement_deadline;
         if answered {
             status.overdue = false;
         }
         put_message(txn, alert_key, &stored);
         if answered {
-            self.clear_deadline(txn, alert_id, country)?;
+            clear_deadline(txn, deadline.as_ref(), alert_id, country);
             txn.remove(keys::overdue(alert_id, country));
         }
         Ok(Skip::No)
@@ -452,7 +461,7 @@ impl StateView {
         let Ok(country) = CountryCode::parse(&missed.country) else {
             return Ok(Skip::Because("bad country"));
         };
-        self.clear_deadline(txn, &id, country)?;
+        clear_deadline(txn, missed.deadline.as_ref(), &id, country);
         let alert_key = keys::alert(&id);
         let Some(mut stored) = get_message::<StoredAlert>(txn, &alert_key)? else {
             return Ok(Skip::Because("deadline of an unknown alert"));
@@ -500,51 +509,27 @@ impl StateView {
         alert: &[u8; 16],
         country: CountryCode,
     ) {
-        let key = keys::deadline(unix_ms(due), alert, country);
-        txn.insert(keys::deadline_by_alert(alert, country), key.clone());
-        txn.insert(key, Vec::new());
-    }
-
-    fn clear_deadline(
-        &self,
-        txn: &mut dyn Txn,
-        alert: &[u8; 16],
-        country: CountryCode,
-    ) -> Result<(), StateError> {
-        let by_alert = keys::deadline_by_alert(alert, country);
-        if let Some(key) = txn.get(&by_alert)? {
-            txn.remove(key);
-            txn.remove(by_alert);
-        }
-        Ok(())
-    }
-
-    fn remove_from_outbox(
-        &self,
-        txn: &mut dyn Txn,
-        object: &[u8; 16],
-        partner: CountryCode,
-    ) -> Result<(), StateError> {
-        let by_object = keys::outbox_by_object(object, partner);
-        if let Some(index) = txn.get(&by_object)? {
-            let index: [u8; 8] = index
-                .as_slice()
-                .try_into()
-                .map_err(|_| StateError::Corrupt("outbox reference is not 8 bytes".into()))?;
-            txn.remove(keys::outbox(partner, u64::from_be_bytes(index)));
-            txn.remove(by_object);
-        }
-        Ok(())
+        txn.insert(keys::deadline(unix_ms(due), alert, country), Vec::new());
     }
 }
 
-/// Puts `item` (entry `index`, about object `id`) in `country`'s outbox.
-fn queue(txn: &mut dyn Txn, country: CountryCode, index: u64, id: &[u8; 16], item: &OutboxItem) {
+/// Removes the pending deadline due at `due` (as recorded in the alert record or the missed-deadline
+/// entry, to the millisecond of its key), and any index entry an older version kept for it.
+fn clear_deadline(
+    txn: &mut dyn Txn,
+    due: Option<&Timestamp>,
+    alert: &[u8; 16],
+    country: CountryCode,
+) {
+    if let Some(due) = due.and_then(from_timestamp) {
+        txn.remove(keys::deadline(unix_ms(due), alert, country));
+    }
+    txn.remove(keys::deadline_by_alert(alert, country));
+}
+
+/// Puts `item` (entry `index`) in `country`'s outbox.
+fn queue(txn: &mut dyn Txn, country: CountryCode, index: u64, item: &OutboxItem) {
     put_message(txn, keys::outbox(country, index), item);
-    txn.insert(
-        keys::outbox_by_object(id, country),
-        index.to_be_bytes().to_vec(),
-    );
 }
 
 /// A recorded response with its alert id and response id, or why it cannot be used.
@@ -600,3 +585,6 @@ fn push_event(status: &mut proto::RecipientStatus, event: proto::TimelineEvent) 
         .max()
         .unwrap_or(DeliveryState::Queued as i32);
 }
+
+#[cfg(test)]
+mod tests;

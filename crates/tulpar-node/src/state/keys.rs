@@ -8,7 +8,8 @@ use tulpar_core::codes::CountryCode;
 pub(crate) const ALERTS: &[u8] = b"a/";
 /// Outbox items by partner and ledger index: `o/<CC><8-byte index>`.
 pub(crate) const OUTBOX: &[u8] = b"o/";
-/// Outbox items by object and partner, pointing to the outbox key: `x/<16-byte id><CC>`.
+/// No longer written: outbox items by object and partner (`x/<16-byte id><CC>`). An outbox key is
+/// found from the alert record instead; leftovers are removed when their item is delivered.
 pub(crate) const OUTBOX_BY_OBJECT: &[u8] = b"x/";
 /// Client requests by principal and request id: `q/<principal>\0<request id>`.
 pub(crate) const REQUESTS: &[u8] = b"q/";
@@ -16,7 +17,8 @@ pub(crate) const REQUESTS: &[u8] = b"q/";
 pub(crate) const RECEIVED: &[u8] = b"r/";
 /// Pending acknowledgement deadlines in time order: `d/<8-byte unix ms><16-byte alert id><CC>`.
 pub(crate) const DEADLINES: &[u8] = b"d/";
-/// Pending deadline keys by alert and country: `e/<16-byte alert id><CC>`.
+/// No longer written: pending deadline keys by alert and country (`e/<16-byte alert id><CC>`). A
+/// deadline key is found from the alert record instead; leftovers are removed with their deadline.
 pub(crate) const DEADLINE_BY_ALERT: &[u8] = b"e/";
 /// Currently overdue (alert, country) pairs: `v/<16-byte alert id><CC>`.
 pub(crate) const OVERDUE: &[u8] = b"v/";

@@ -1,0 +1,178 @@
+//! Which keys each kind of entry leaves in the state view.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tulpar_core::alert::{ValidAlert, validate_content};
+use tulpar_core::envelope::sign_message;
+use tulpar_core::keys::SigningKey;
+
+use super::*;
+
+/// A batch over a map, as the ledger's view transaction is over a sled tree.
+#[derive(Default)]
+struct MapTxn(BTreeMap<Vec<u8>, Vec<u8>>);
+
+impl Txn for MapTxn {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.0.get(key).cloned())
+    }
+    fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.0.insert(key, value);
+    }
+    fn remove(&mut self, key: Vec<u8>) {
+        self.0.remove(&key);
+    }
+}
+
+impl MapTxn {
+    fn prefixes(&self) -> Vec<String> {
+        self.0
+            .keys()
+            .map(|k| String::from_utf8_lossy(&k[..2]).into_owned())
+            .collect()
+    }
+}
+
+fn country(code: &str) -> CountryCode {
+    CountryCode::parse(code).expect("country")
+}
+
+fn view(own: &str) -> StateView {
+    StateView {
+        country: country(own),
+        deadlines: crate::config::DeadlinesConfig {
+            urgent: Duration::from_secs(60),
+            high: Duration::from_secs(600),
+            routine: Duration::from_secs(6000),
+            check_interval: Duration::from_secs(1),
+        },
+    }
+}
+
+fn entry(alert_id: &str, kind: Kind) -> proto::LedgerEntry {
+    proto::LedgerEntry {
+        recorded_at: Some(to_timestamp(SystemTime::now())),
+        alert_id: alert_id.to_owned(),
+        kind: Some(kind),
+    }
+}
+
+#[test]
+fn outbox_and_deadline_keys_are_found_from_the_alert_record() {
+    let key = SigningKey::generate().expect("key");
+    let content = validate_content(tulpar_core::sample::alert_draft("KZ-AKTAU-PCU", "UZ"))
+        .expect("valid draft");
+    let now = SystemTime::now();
+    let alert = ValidAlert::new(tulpar_core::ids::AlertId::new_at(now), now, content);
+    let alert_id = alert.id().to_string();
+    let id = *alert.id().as_bytes();
+    let envelope = sign_message(PayloadType::Alert, alert.message(), &[&key]);
+    let kz = view("KZ");
+    let mut txn = MapTxn::default();
+    let sent = Kind::AlertSent(proto::AlertSent {
+        alert: Some(envelope),
+        ..Default::default()
+    });
+    kz.apply_entry(7, &entry(&alert_id, sent), &mut txn)
+        .expect("applied");
+    assert_eq!(txn.prefixes(), ["a/", "d/", "o/"]);
+    // What an older version also kept: removed along with what it pointed to.
+    txn.insert(
+        keys::outbox_by_object(&id, country("UZ")),
+        7u64.to_be_bytes().to_vec(),
+    );
+    txn.insert(
+        keys::deadline_by_alert(&id, country("UZ")),
+        b"d/...".to_vec(),
+    );
+
+    let receipt = proto::DeliveryReceipt {
+        alert_id: alert_id.clone(),
+        sender_country: "KZ".into(),
+        recipient_country: "UZ".into(),
+        ledger_index: 3,
+        received_at: Some(to_timestamp(now)),
+        ..Default::default()
+    };
+    let received = Kind::ReceiptReceived(proto::ReceiptReceived {
+        receipt: Some(sign_message(PayloadType::Receipt, &receipt, &[&key])),
+        from_country: "UZ".into(),
+    });
+    kz.apply_entry(9, &entry(&alert_id, received), &mut txn)
+        .expect("applied");
+    assert_eq!(txn.prefixes(), ["a/", "d/", "e/"]);
+
+    let stored: StoredAlert = get_message(&mut txn, &keys::alert(&id))
+        .expect("read")
+        .expect("record");
+    let due = stored.recipients[0].acknowledgement_deadline;
+    let missed = Kind::DeadlineMissed(proto::DeadlineMissed {
+        country: "UZ".into(),
+        deadline: due,
+    });
+    kz.apply_entry(12, &entry(&alert_id, missed), &mut txn)
+        .expect("applied");
+    assert_eq!(txn.prefixes(), ["a/", "v/"]);
+}
+
+#[test]
+fn an_answered_alert_leaves_no_deadline_and_a_receipted_response_no_outbox_item() {
+    let key = SigningKey::generate().expect("key");
+    let content = validate_content(tulpar_core::sample::alert_draft("KZ-AKTAU-PCU", "UZ"))
+        .expect("valid draft");
+    let now = SystemTime::now();
+    let alert = ValidAlert::new(tulpar_core::ids::AlertId::new_at(now), now, content);
+    let alert_id = alert.id().to_string();
+    let envelope = sign_message(PayloadType::Alert, alert.message(), &[&key]);
+    let uz = view("UZ");
+    let mut txn = MapTxn::default();
+    let received = Kind::AlertReceived(proto::AlertReceived {
+        alert: Some(envelope),
+        from_country: "KZ".into(),
+    });
+    uz.apply_entry(4, &entry(&alert_id, received), &mut txn)
+        .expect("applied");
+    assert_eq!(txn.prefixes(), ["a/", "d/", "r/"]);
+
+    let response_id = tulpar_core::ids::AlertId::new_at(now).to_string();
+    let response = proto::AlertResponse {
+        response_id: response_id.clone(),
+        alert_id: alert_id.clone(),
+        responder: Some(proto::Origin {
+            unit: "UZ-TASHKENT-PCU".into(),
+            ..Default::default()
+        }),
+        created_at: Some(to_timestamp(now)),
+        kind: Some(proto::alert_response::Kind::Acknowledgement(
+            proto::Acknowledgement {
+                decision: proto::AcknowledgementDecision::Accepted as i32,
+                note: String::new(),
+            },
+        )),
+    };
+    let sent = Kind::ResponseSent(proto::ResponseSent {
+        response: Some(sign_message(PayloadType::Response, &response, &[&key])),
+        to_country: "KZ".into(),
+        ..Default::default()
+    });
+    uz.apply_entry(6, &entry(&alert_id, sent), &mut txn)
+        .expect("applied");
+    assert_eq!(txn.prefixes(), ["a/", "o/", "r/"]);
+
+    let receipt = proto::DeliveryReceipt {
+        alert_id: alert_id.clone(),
+        response_id,
+        sender_country: "UZ".into(),
+        recipient_country: "KZ".into(),
+        received_at: Some(to_timestamp(now)),
+        ..Default::default()
+    };
+    let receipted = Kind::ReceiptReceived(proto::ReceiptReceived {
+        receipt: Some(sign_message(PayloadType::Receipt, &receipt, &[&key])),
+        from_country: "KZ".into(),
+    });
+    uz.apply_entry(8, &entry(&alert_id, receipted), &mut txn)
+        .expect("applied");
+    assert_eq!(txn.prefixes(), ["a/", "r/"]);
+}
