@@ -139,9 +139,13 @@ async fn main() -> Result<()> {
     let mut federation =
         Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
     for country in federation.countries.values_mut() {
-        country
-            .node_env
-            .push(("TULPAR__LOG__LEVEL".into(), "warn".into()));
+        // The test federation's fast trust reload and directory refresh (1 s) are for tests; measure
+        // with the production defaults.
+        country.node_env.extend([
+            ("TULPAR__LOG__LEVEL".into(), "warn".into()),
+            ("TULPAR__TRUST__RELOAD_INTERVAL".into(), "10s".into()),
+            ("TULPAR__TRUST__DIRECTORY_REFRESH_INTERVAL".into(), "15m".into()),
+        ]);
     }
     federation.start_all().await?;
     let kz = federation.country("KZ");
