@@ -144,7 +144,10 @@ async fn main() -> Result<()> {
         country.node_env.extend([
             ("TULPAR__LOG__LEVEL".into(), "warn".into()),
             ("TULPAR__TRUST__RELOAD_INTERVAL".into(), "10s".into()),
-            ("TULPAR__TRUST__DIRECTORY_REFRESH_INTERVAL".into(), "15m".into()),
+            (
+                "TULPAR__TRUST__DIRECTORY_REFRESH_INTERVAL".into(),
+                "15m".into(),
+            ),
         ]);
     }
     federation.start_all().await?;
