@@ -457,6 +457,32 @@ level = "info"
         tulpar_node::start_with_clock(config, clock).await
     }
 
+    /// This country's ledger in `dir` (its `data` folder, or a new one), opened offline with the node's
+    /// own ledger key, as an insider holding it could; the node must not be running on it.
+    pub fn open_ledger(&self, dir: &std::path::Path) -> Result<tulpar_ledger::Ledger> {
+        let (ledger, _) = tulpar_ledger::Ledger::open(
+            dir,
+            tulpar_ledger::LedgerOptions {
+                origin: format!("tulpar/{}", self.code),
+                signing_key: tulpar_trust::keyfile::read_private_key(
+                    &self.dir.join("node/ledger.key"),
+                )?,
+                views: Vec::new(),
+            },
+        )?;
+        Ok(ledger)
+    }
+
+    /// Every entry of this country's ledger, read offline (the node must be stopped).
+    pub fn ledger_entries(&self) -> Result<Vec<tulpar_core::proto::LedgerEntry>> {
+        let ledger = self.open_ledger(&self.dir.join("data"))?;
+        Ok(ledger
+            .entries(0..ledger.size())?
+            .into_iter()
+            .map(|(_, entry)| entry)
+            .collect())
+    }
+
     /// A federation client to `partner`'s node presenting this country's node certificate.
     pub fn federation_client(&self, partner: &Country) -> Result<FederationServiceClient<Channel>> {
         let identity = tulpar_trust::tls::NodeIdentity::load(&self.dir.join("node"))?;

@@ -13,8 +13,7 @@ use tulpar_core::keys::PublicKey;
 use tulpar_core::proto::{self, DeliveryState, ReconcileFindingKind, ledger_entry::Kind};
 use tulpar_core::time::{SystemClock, to_timestamp};
 use tulpar_ledger::{
-    Frontier, Ledger, LedgerOptions, SignedCheckpoint, leaf_hash, verify_consistency_proof,
-    verify_inclusion_proof,
+    Frontier, SignedCheckpoint, leaf_hash, verify_consistency_proof, verify_inclusion_proof,
 };
 use tulpar_tests::{AuditClient, Client, Country, Federation, eventually};
 use tulpar_trust::keyfile;
@@ -542,7 +541,8 @@ async fn reconciliation_flags_an_alert_whose_receipt_is_missing() -> Result<()> 
     // A UZ ledger without the receipt it issued: the received alert is flagged.
     federation.country("UZ").stop()?;
     let uz = &federation.countries["UZ"];
-    let without_receipts = ledger_entries(uz)?
+    let without_receipts = uz
+        .ledger_entries()?
         .into_iter()
         .filter(|entry| !matches!(entry.kind, Some(Kind::ReceiptIssued(_))))
         .collect();
@@ -561,36 +561,12 @@ async fn reconciliation_flags_an_alert_whose_receipt_is_missing() -> Result<()> 
     Ok(())
 }
 
-/// Every entry of `country`'s ledger, read offline (the node must be stopped).
-fn ledger_entries(country: &Country) -> Result<Vec<proto::LedgerEntry>> {
-    let (ledger, _) = Ledger::open(
-        country.dir.join("data"),
-        LedgerOptions {
-            origin: format!("tulpar/{}", country.code),
-            signing_key: keyfile::read_private_key(&country.dir.join("node/ledger.key"))?,
-            views: Vec::new(),
-        },
-    )?;
-    Ok(ledger
-        .entries(0..ledger.size())?
-        .into_iter()
-        .map(|(_, entry)| entry)
-        .collect())
-}
-
 /// Writes `entries` as a new ledger in `dir`, signed with `country`'s own ledger key: what an insider
 /// holding the key could do.
 async fn rewrite(country: &Country, entries: Vec<proto::LedgerEntry>) -> Result<()> {
     let data = country.dir.join("data");
     std::fs::rename(&data, country.dir.join("data-original"))?;
-    let (ledger, _) = Ledger::open(
-        &data,
-        LedgerOptions {
-            origin: format!("tulpar/{}", country.code),
-            signing_key: keyfile::read_private_key(&country.dir.join("node/ledger.key"))?,
-            views: Vec::new(),
-        },
-    )?;
+    let ledger = country.open_ledger(&data)?;
     for entry in entries {
         ledger.append(entry).await?;
     }
@@ -629,7 +605,7 @@ async fn a_rewritten_history_is_caught_by_the_verifier_and_by_the_partners_witne
     // under its original unit signature, and everything re-signed.
     kz_node.shutdown().await?;
     let mut focal = kz.audit_client("focal-point").await?;
-    let original = ledger_entries(kz)?;
+    let original = kz.ledger_entries()?;
     let mut changed_alert = None;
     let rewritten: Vec<proto::LedgerEntry> = original
         .into_iter()

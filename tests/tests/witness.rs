@@ -9,34 +9,10 @@ use anyhow::{Context, Result};
 use tonic::Code;
 use tulpar_core::proto::{self, DeliveryState, ledger_entry::Kind};
 use tulpar_core::time::SystemClock;
+use tulpar_ledger::SignedCheckpoint;
 use tulpar_ledger::note::{self, CheckpointBody};
-use tulpar_ledger::{Ledger, LedgerOptions, SignedCheckpoint};
 use tulpar_tests::{Federation, eventually};
 use tulpar_trust::keyfile;
-
-fn entries(dir: &std::path::Path) -> Result<Vec<proto::LedgerEntry>> {
-    let key = keyfile::read_private_key(&dir.join("node/ledger.key"))?;
-    let origin = format!(
-        "tulpar/{}",
-        dir.file_name()
-            .context("dir")?
-            .to_string_lossy()
-            .to_uppercase()
-    );
-    let (ledger, _) = Ledger::open(
-        dir.join("data"),
-        LedgerOptions {
-            origin,
-            signing_key: key,
-            views: Vec::new(),
-        },
-    )?;
-    Ok(ledger
-        .entries(0..ledger.size())?
-        .into_iter()
-        .map(|(_, e)| e)
-        .collect())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partners_cosign_consistent_checkpoints_and_record_a_rewritten_history() -> Result<()> {
@@ -119,7 +95,7 @@ async fn partners_cosign_consistent_checkpoints_and_record_a_rewritten_history()
     uz.shutdown().await?;
 
     // UZ recorded the evidence; KZ holds UZ's cosignature, which verifies with UZ's ledger key.
-    let uz_entries = entries(&uz_country.dir)?;
+    let uz_entries = uz_country.ledger_entries()?;
     let evidence = uz_entries
         .iter()
         .find_map(|e| match &e.kind {
@@ -131,7 +107,8 @@ async fn partners_cosign_consistent_checkpoints_and_record_a_rewritten_history()
     assert_eq!(evidence.conflicting_checkpoint, forged.note());
     let uz_ledger_key =
         keyfile::read_private_key(&uz_country.dir.join("node/ledger.key"))?.public_key();
-    let cosigned = entries(&kz_country.dir)?
+    let cosigned = kz_country
+        .ledger_entries()?
         .into_iter()
         .find_map(|e| match e.kind {
             Some(Kind::CosignatureReceived(received)) => Some(received.cosigned_checkpoint),

@@ -22,4 +22,4 @@ mod units;
 mod watch;
 mod witness;
 
-pub use node::{RunningNode, check, run_until_signal, start, start_with_clock};
+pub use node::{RunningNode, check, read_own_directory, run_until_signal, start, start_with_clock};

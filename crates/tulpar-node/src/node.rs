@@ -43,6 +43,31 @@ pub(crate) struct Appended {
     pub(crate) checkpoint: proto::Checkpoint,
 }
 
+/// The country's own signed directory named by `trust.own_directory`, and its version; refused when
+/// it is another country's.
+pub fn read_own_directory(config: &Config) -> Result<(u64, proto::Envelope), String> {
+    let path = &config.trust.own_directory;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("trust.own_directory: {}: {e}", path.display()))?;
+    let envelope = <proto::Envelope as prost::Message>::decode(bytes.as_slice()).map_err(|e| {
+        format!(
+            "trust.own_directory: {}: not an envelope: {e}",
+            path.display()
+        )
+    })?;
+    let directory: proto::CountryDirectory = decode_recorded(&envelope, PayloadType::Directory)
+        .map_err(|e| format!("trust.own_directory: {}: {e}", path.display()))?;
+    if directory.country != config.country.as_str() {
+        return Err(format!(
+            "trust.own_directory: {} is the directory of {:?}, not {}",
+            path.display(),
+            directory.country,
+            config.country
+        ));
+    }
+    Ok((directory.version, envelope))
+}
+
 /// Everything the node's services and workers share.
 pub(crate) struct Shared {
     pub(crate) config: Config,
@@ -143,27 +168,7 @@ impl Shared {
     /// This country's own signed directory and its version, as partners fetch it. Read from its file
     /// on each call, so a newly published version is served at once.
     pub(crate) fn own_directory(&self) -> Result<(u64, proto::Envelope), String> {
-        let path = &self.config.trust.own_directory;
-        let bytes = std::fs::read(path)
-            .map_err(|e| format!("trust.own_directory: {}: {e}", path.display()))?;
-        let envelope =
-            <proto::Envelope as prost::Message>::decode(bytes.as_slice()).map_err(|e| {
-                format!(
-                    "trust.own_directory: {}: not an envelope: {e}",
-                    path.display()
-                )
-            })?;
-        let directory: proto::CountryDirectory = decode_recorded(&envelope, PayloadType::Directory)
-            .map_err(|e| format!("trust.own_directory: {}: {e}", path.display()))?;
-        if directory.country != self.country.as_str() {
-            return Err(format!(
-                "trust.own_directory: {} is the directory of {:?}, not {}",
-                path.display(),
-                directory.country,
-                self.country
-            ));
-        }
-        Ok((directory.version, envelope))
+        read_own_directory(&self.config)
     }
 
     /// Where to reach `partner`: the configured override, else the first endpoint of its directory.

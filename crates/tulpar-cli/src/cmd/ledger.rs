@@ -8,11 +8,9 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use indicatif::{ProgressBar, ProgressStyle};
-use prost::Message;
-use tulpar_core::proto;
 use tulpar_core::time::SystemClock;
 use tulpar_ledger::verify_dir_entries;
-use tulpar_node::audit::signatures::{EntryChecker, own_directory};
+use tulpar_node::audit::signatures::EntryChecker;
 use tulpar_node::config::Config;
 use tulpar_trust::TrustStore;
 use tulpar_trust::keyfile;
@@ -53,13 +51,7 @@ fn entry_checker(config_path: &Path) -> Result<(PathBuf, EntryChecker)> {
     let config = Config::load(config_path)?;
     let trust = TrustStore::open(&config.trust.store, Arc::new(SystemClock))
         .with_context(|| format!("trust.store: {}", config.trust.store.display()))?;
-    let path = &config.trust.own_directory;
-    let bytes =
-        std::fs::read(path).with_context(|| format!("trust.own_directory: {}", path.display()))?;
-    let envelope = proto::Envelope::decode(bytes.as_slice())
-        .with_context(|| format!("trust.own_directory: {}", path.display()))?;
-    let own = own_directory(&envelope, config.country).map_err(anyhow::Error::msg)?;
-    let checker = EntryChecker::new(config.country, own, &trust);
+    let checker = EntryChecker::from_config(&config, &trust).map_err(anyhow::Error::msg)?;
     Ok((config.data_dir, checker))
 }
 

@@ -30,7 +30,7 @@ use crate::state::StoredAlert;
 use crate::witness::origin;
 use reconcile::Reconciliation;
 use report::{Period, exchange_figures};
-use signatures::{EntryChecker, own_directory};
+use signatures::EntryChecker;
 
 /// Most entries one `GetEntries` call returns.
 const MAX_ENTRIES_PER_CALL: u64 = 1000;
@@ -69,9 +69,7 @@ impl Audit {
 impl Shared {
     /// A checker of entry signatures with this country's directory and the partners trusted now.
     pub(crate) fn entry_checker(&self) -> Result<EntryChecker, ApiError> {
-        let (_, envelope) = self.own_directory().map_err(ApiError::Unavailable)?;
-        let own = own_directory(&envelope, self.country).map_err(ApiError::Unavailable)?;
-        Ok(EntryChecker::new(self.country, own, &self.trust))
+        EntryChecker::from_config(&self.config, &self.trust).map_err(ApiError::Unavailable)
     }
 
     /// The latest checkpoint, and the latest one partners cosigned with every partner's cosignature

@@ -20,6 +20,7 @@ use tulpar_core::proto::{self, ledger_entry::Kind};
 use tulpar_core::time::from_timestamp;
 use tulpar_ledger::SignedCheckpoint;
 use tulpar_ledger::note;
+use tulpar_proto::pbjson_types::Timestamp;
 use tulpar_trust::TrustStore;
 use tulpar_trust::directory::{KeyRuleError, Purpose, VerifiedDirectory, verify_directory};
 
@@ -99,6 +100,14 @@ impl EntryChecker {
             directories,
             pinned_roots,
         }
+    }
+
+    /// A checker for the ledger of the node `config` describes: its own directory file and the
+    /// partners `trust` holds now.
+    pub fn from_config(config: &crate::config::Config, trust: &TrustStore) -> Result<Self, String> {
+        let (_, envelope) = crate::node::read_own_directory(config)?;
+        let own = own_directory(&envelope, config.country)?;
+        Ok(Self::new(config.country, own, trust))
     }
 
     /// Checks the signatures in the entry stored at `index` as `raw`; returns the revoked keys whose
@@ -194,24 +203,17 @@ impl EntryChecker {
         from: CountryCode,
         signed: Option<&proto::Envelope>,
     ) -> Result<Option<(KeyId, SystemTime)>, String> {
-        let signed = signed.ok_or("no signed alert")?;
-        let alert: proto::Alert = envelope::decode_recorded(signed, PayloadType::Alert)
-            .map_err(|e| format!("alert: {e}"))?;
-        let unit = alert
-            .content
-            .as_ref()
-            .and_then(|c| c.origin.as_ref())
-            .map(|o| o.unit.as_str())
-            .unwrap_or_default();
-        let unit = UnitId::parse(unit).map_err(|e| format!("alert origin.unit: {e}"))?;
-        let at = time(alert.created_at.as_ref(), "alert created_at")?;
-        self.envelope(
+        let (payload_type, purpose) = (PayloadType::Alert, Purpose::Alert);
+        self.unit_signed(
             from,
-            Holder::Unit(&unit),
             signed,
-            PayloadType::Alert,
-            Purpose::Alert,
-            at,
+            payload_type,
+            purpose,
+            "origin.unit",
+            |alert: proto::Alert| {
+                let origin = alert.content.and_then(|c| c.origin).unwrap_or_default();
+                (origin.unit, alert.created_at)
+            },
         )
     }
 
@@ -220,25 +222,40 @@ impl EntryChecker {
         from: CountryCode,
         signed: Option<&proto::Envelope>,
     ) -> Result<Option<(KeyId, SystemTime)>, String> {
-        let signed = signed.ok_or("no signed response")?;
-        let response: proto::AlertResponse =
-            envelope::decode_recorded(signed, PayloadType::Response)
-                .map_err(|e| format!("response: {e}"))?;
-        let unit = response
-            .responder
-            .as_ref()
-            .map(|o| o.unit.as_str())
-            .unwrap_or_default();
-        let unit = UnitId::parse(unit).map_err(|e| format!("response responder.unit: {e}"))?;
-        let at = time(response.created_at.as_ref(), "response created_at")?;
-        self.envelope(
+        let (payload_type, purpose) = (PayloadType::Response, Purpose::Response);
+        self.unit_signed(
             from,
-            Holder::Unit(&unit),
             signed,
-            PayloadType::Response,
-            Purpose::Response,
-            at,
+            payload_type,
+            purpose,
+            "responder.unit",
+            |response: proto::AlertResponse| {
+                (
+                    response.responder.unwrap_or_default().unit,
+                    response.created_at,
+                )
+            },
         )
+    }
+
+    /// Checks an envelope signed by a unit of `from`; `signer` reads the unit (the field named
+    /// `unit_field`) and the creation time the signature claims from the decoded message.
+    fn unit_signed<M: prost::Message + Default>(
+        &self,
+        from: CountryCode,
+        signed: Option<&proto::Envelope>,
+        payload_type: PayloadType,
+        purpose: Purpose,
+        unit_field: &str,
+        signer: impl FnOnce(M) -> (String, Option<Timestamp>),
+    ) -> Result<Option<(KeyId, SystemTime)>, String> {
+        let signed = signed.ok_or_else(|| format!("no signed {payload_type}"))?;
+        let message: M = envelope::decode_recorded(signed, payload_type)
+            .map_err(|e| format!("{payload_type}: {e}"))?;
+        let (unit, created_at) = signer(message);
+        let unit = UnitId::parse(&unit).map_err(|e| format!("{payload_type} {unit_field}: {e}"))?;
+        let at = time(created_at.as_ref(), &format!("{payload_type} created_at"))?;
+        self.envelope(from, Holder::Unit(&unit), signed, payload_type, purpose, at)
     }
 
     fn receipt(
@@ -406,10 +423,7 @@ fn country(text: &str, field: &str) -> Result<CountryCode, String> {
     CountryCode::parse(text).map_err(|e| format!("{field}: {e}"))
 }
 
-fn time(
-    timestamp: Option<&tulpar_proto::pbjson_types::Timestamp>,
-    what: &str,
-) -> Result<SystemTime, String> {
+fn time(timestamp: Option<&Timestamp>, what: &str) -> Result<SystemTime, String> {
     timestamp
         .and_then(from_timestamp)
         .ok_or_else(|| format!("{what} is missing or out of range"))
