@@ -1,17 +1,18 @@
 //! What sled holds: state derived from the segments, each part tagged with the entries it covers.
 //!
 //! Trees: `merkle` (complete subtree hashes, [`TILE`] consecutive ones of a level per key), `frames`
-//! (where each frame of
-//! the segments starts), `alerts` (alert id → entry indexes), `meta` (applied markers), and one tree
-//! per view. Merkle, frame and alert writes are idempotent, so they are written before their marker:
-//! after a crash the marker may lag, never lead, and replaying entries rewrites the same keys.
+//! (where each frame of the segments starts), `alerts` (alert id → entry indexes), `meta` (applied
+//! markers), and one tree per view. Merkle, frame and alert writes are idempotent, so they are plain
+//! inserts written before their marker: after a crash the marker may lag, never lead, and replaying
+//! entries rewrites the same keys. A view's writes are not idempotent, so each batch of them goes
+//! into its tree together with the view's marker, under the reserved empty key, as one atomic sled
+//! batch. Atomic sled writes are few on purpose: each one makes sled write out its log buffer.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::{Transactional, Tree};
+use sled::Tree;
 use tulpar_proto::v1::LedgerEntry;
 
 use crate::error::LedgerError;
@@ -83,8 +84,23 @@ fn alert_prefix(alert_id: &[u8]) -> Vec<u8> {
     k
 }
 
-fn view_marker(name: &str) -> Vec<u8> {
+/// Where earlier versions kept a view's marker, in `meta`; read when the view's tree has none.
+fn legacy_view_marker(name: &str) -> Vec<u8> {
     format!("applied/view/{name}").into_bytes()
+}
+
+/// The key of a view's applied marker in its own tree (views may not use it).
+pub(crate) const VIEW_MARKER: &[u8] = b"";
+
+fn decode_marker(value: Option<sled::IVec>) -> Result<u64, LedgerError> {
+    match value {
+        None => Ok(0),
+        Some(v) => v
+            .as_ref()
+            .try_into()
+            .map(u64::from_be_bytes)
+            .map_err(|_| LedgerError::Inconsistent("applied marker is not 8 bytes".into())),
+    }
 }
 
 /// The sled database of a ledger.
@@ -146,17 +162,21 @@ impl Index {
     }
 
     fn marker(&self, key: &[u8]) -> Result<u64, LedgerError> {
-        let value = self
-            .meta
-            .get(key)
-            .map_err(LedgerError::index("read marker"))?;
-        match value {
-            None => Ok(0),
-            Some(v) => v
-                .as_ref()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| LedgerError::Inconsistent("applied marker is not 8 bytes".into())),
+        decode_marker(
+            self.meta
+                .get(key)
+                .map_err(LedgerError::index("read marker"))?,
+        )
+    }
+
+    /// How many entries the view with `tree` has applied.
+    fn view_marker(&self, view: &dyn View, tree: &Tree) -> Result<u64, LedgerError> {
+        match tree
+            .get(VIEW_MARKER)
+            .map_err(LedgerError::index("read view marker"))?
+        {
+            Some(value) => decode_marker(Some(value)),
+            None => self.marker(&legacy_view_marker(view.name())),
         }
     }
 
@@ -199,10 +219,11 @@ impl Index {
             rebuilt.push("alerts".to_owned());
         }
         for (view, tree) in &self.views {
-            let key = view_marker(view.name());
-            if self.marker(&key)? > size {
+            if self.view_marker(view.as_ref(), tree)? > size {
                 tree.clear().map_err(LedgerError::index("clear view"))?;
-                self.set_marker(&key, 0)?;
+                self.meta
+                    .remove(legacy_view_marker(view.name()))
+                    .map_err(LedgerError::index("remove view marker"))?;
                 rebuilt.push(format!("view {}", view.name()));
             }
         }
@@ -251,7 +272,8 @@ impl Index {
 
     /// Applied marker of view number `i`.
     pub(crate) fn view_applied(&self, i: usize) -> Result<u64, LedgerError> {
-        self.marker(&view_marker(self.views[i].0.name()))
+        let (view, tree) = &self.views[i];
+        self.view_marker(view.as_ref(), tree)
     }
 
     /// Number of views.
@@ -273,7 +295,6 @@ impl Index {
                 .or_insert_with(|| (index % TILE, Vec::with_capacity(TILE as usize * 32)));
             bytes.extend_from_slice(hash);
         }
-        let mut batch = sled::Batch::default();
         for ((level, tile), (start, new)) in tiles {
             let key = tile_key(level, tile);
             let value = if start == 0 {
@@ -295,11 +316,10 @@ impl Index {
                 value.extend_from_slice(&new);
                 value
             };
-            batch.insert(&key[..], value);
+            self.merkle
+                .insert(key, value)
+                .map_err(LedgerError::index("write merkle nodes"))?;
         }
-        self.merkle
-            .apply_batch(batch)
-            .map_err(LedgerError::index("write merkle nodes"))?;
         self.set_marker(MARK_MERKLE, applied)
     }
 
@@ -317,15 +337,13 @@ impl Index {
         entries: &[(u64, &[u8])],
         applied: u64,
     ) -> Result<(), LedgerError> {
-        let mut batch = sled::Batch::default();
         for (index, alert_id) in entries.iter().filter(|(_, id)| !id.is_empty()) {
             let mut key = alert_prefix(alert_id);
             key.extend_from_slice(&index.to_be_bytes());
-            batch.insert(key, &[][..]);
+            self.alerts
+                .insert(key, &[][..])
+                .map_err(LedgerError::index("write alert index"))?;
         }
-        self.alerts
-            .apply_batch(batch)
-            .map_err(LedgerError::index("write alert index"))?;
         self.set_marker(MARK_ALERTS, applied)
     }
 
@@ -336,8 +354,7 @@ impl Index {
             return Ok(());
         };
         for (view, tree) in &self.views {
-            let key = view_marker(view.name());
-            let applied = self.marker(&key)?;
+            let applied = self.view_marker(view.as_ref(), tree)?;
             if applied > last {
                 continue;
             }
@@ -350,13 +367,18 @@ impl Index {
                         reason: e.0,
                     })?;
             }
-            let pending = txn.into_pending();
-            commit_view(tree, &self.meta, &key, &pending, last + 1).map_err(|e| {
-                LedgerError::View {
-                    view: view.name().to_owned(),
-                    index: last,
-                    reason: format!("commit: {e:?}"),
+            let mut batch = sled::Batch::default();
+            for (key, value) in txn.into_pending() {
+                match value {
+                    Some(value) => batch.insert(key, value),
+                    None => batch.remove(key),
                 }
+            }
+            batch.insert(VIEW_MARKER, &(last + 1).to_be_bytes());
+            tree.apply_batch(batch).map_err(|e| LedgerError::View {
+                view: view.name().to_owned(),
+                index: last,
+                reason: format!("commit: {e}"),
             })?;
         }
         Ok(())
@@ -408,27 +430,4 @@ impl Index {
             tracing::warn!(error = %e, "flushing the ledger index failed");
         }
     }
-}
-
-fn commit_view(
-    tree: &Tree,
-    meta: &Tree,
-    marker: &[u8],
-    pending: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    applied: u64,
-) -> Result<(), TransactionError<()>> {
-    (tree, meta).transaction(|(t, m)| {
-        for (k, v) in pending {
-            match v {
-                Some(v) => {
-                    t.insert(k.as_slice(), v.as_slice())?;
-                }
-                None => {
-                    t.remove(k.as_slice())?;
-                }
-            }
-        }
-        m.insert(marker, &applied.to_be_bytes())?;
-        Ok::<(), ConflictableTransactionError<()>>(())
-    })
 }

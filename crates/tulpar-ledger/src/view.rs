@@ -3,8 +3,9 @@
 //! A view is updated by the commit loop, after a batch is durable and before its appenders are
 //! answered, so a caller that got its index back can read the view's new state. Each view has its own
 //! sled tree and an applied marker; on open, entries the view has not seen are replayed from the
-//! segments. A view's writes for a batch and its marker are committed in one sled transaction, so
-//! `apply` need not be idempotent.
+//! segments. A view's writes for a batch and its marker are committed in one atomic sled batch, so
+//! `apply` need not be idempotent. The marker lives in the view's tree under the empty key, which
+//! views may not use: every key a view writes is non-empty.
 
 use std::collections::BTreeMap;
 
@@ -65,12 +66,20 @@ impl<'a> ViewTxn<'a> {
     }
 
     /// Sets `key` to `value`.
+    ///
+    /// # Panics
+    /// If `key` is empty: the empty key holds the view's applied marker.
     pub fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        assert!(!key.is_empty(), "views may not write the empty key");
         self.pending.insert(key, Some(value));
     }
 
     /// Removes `key`.
+    ///
+    /// # Panics
+    /// If `key` is empty: the empty key holds the view's applied marker.
     pub fn remove(&mut self, key: Vec<u8>) {
+        assert!(!key.is_empty(), "views may not remove the empty key");
         self.pending.insert(key, None);
     }
 

@@ -178,6 +178,36 @@ fn lost_index_is_rebuilt_from_the_segments() {
 }
 
 #[test]
+fn a_view_marker_kept_in_meta_by_earlier_versions_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = common::open_with(dir.path(), vec![Arc::new(CountByAlert)]);
+    fill(&ledger, 21, 1, 30);
+    drop(ledger);
+    // Earlier versions kept the marker in `meta`, outside the view's tree.
+    {
+        let db = sled::open(dir.path().join("index")).unwrap();
+        let view = db.open_tree("view/count").unwrap();
+        let marker = view
+            .remove(b"")
+            .unwrap()
+            .expect("the marker is in the view's tree");
+        assert_eq!(marker.as_ref(), 21u64.to_be_bytes());
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert(b"applied/view/count", marker).unwrap();
+        db.flush().unwrap();
+    }
+    let (ledger, report) = common::open_with(dir.path(), vec![Arc::new(CountByAlert)]);
+    assert_eq!(report.replayed, 0, "nothing is applied twice");
+    assert_eq!(count(&ledger, "ALERT-1"), 3);
+    fill(&ledger, 7, 1, 30);
+    assert_eq!(count(&ledger, "ALERT-1"), 4);
+    drop(ledger);
+    let (ledger, report) = common::open_with(dir.path(), vec![Arc::new(CountByAlert)]);
+    assert_eq!(report.replayed, 0);
+    assert_eq!(count(&ledger, "ALERT-1"), 4);
+}
+
+#[test]
 fn torn_or_corrupt_last_record_is_cut_on_open_and_reported() {
     for damage in ["truncate", "flip"] {
         let dir = tempfile::tempdir().unwrap();
