@@ -46,10 +46,13 @@ struct Timings {
     submitted: HashMap<String, Instant>,
     early: HashMap<String, Instant>,
     latencies: Vec<Duration>,
+    /// From submit until KZ answered it (durable at KZ), to tell KZ's part from the delivery's.
+    answered: Vec<Duration>,
 }
 
 impl Timings {
     fn submitted(&mut self, id: String, at: Instant) {
+        self.answered.push(at.elapsed());
         match self.early.remove(&id) {
             Some(delivered) => self.latencies.push(delivered.saturating_duration_since(at)),
             None => {
@@ -119,10 +122,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-fn report(label: &str, latencies: &mut [Duration]) {
+fn report(label: &str, what: &str, latencies: &mut [Duration]) {
     latencies.sort();
     println!(
-        "{label}: {} alerts; latency from submit until it is durable back at KZ: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "{label}: {} alerts; {what}: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         latencies.len(),
         percentile(latencies, 0.50).as_secs_f64() * 1e3,
         percentile(latencies, 0.90).as_secs_f64() * 1e3,
@@ -261,10 +264,41 @@ async fn main() -> Result<()> {
         all_in.as_secs_f64(),
         total as f64 / all_in.as_secs_f64()
     );
-    let mut latencies =
-        std::mem::take(&mut timings.lock().unwrap_or_else(|p| p.into_inner()).latencies);
-    report(&label, &mut latencies);
+    let (mut latencies, mut answered) = {
+        let mut timings = timings.lock().unwrap_or_else(|p| p.into_inner());
+        (
+            std::mem::take(&mut timings.latencies),
+            std::mem::take(&mut timings.answered),
+        )
+    };
+    report(
+        &label,
+        "latency from submit until it is durable back at KZ",
+        &mut latencies,
+    );
+    report(
+        &label,
+        "of which until KZ answered the submit",
+        &mut answered,
+    );
     listener.abort();
+    for country in federation.countries.values() {
+        let log = country.log();
+        let warnings: Vec<&str> = log
+            .lines()
+            .filter(|line| line.contains("WARN") || line.contains("ERROR"))
+            .collect();
+        if !warnings.is_empty() {
+            println!(
+                "{} node logged {} warnings, first:",
+                country.code,
+                warnings.len()
+            );
+            for line in warnings.iter().take(5) {
+                println!("  {line}");
+            }
+        }
+    }
     if args.iter().any(|a| a == "--audit") {
         audit_figures(federation.country("KZ")).await?;
     }
