@@ -4,9 +4,14 @@
 //! (where each frame of the segments starts), `alerts` (alert id → entry indexes), `meta` (applied
 //! markers), and one tree per view. Merkle, frame and alert writes are idempotent, so they are plain
 //! inserts written before their marker: after a crash the marker may lag, never lead, and replaying
-//! entries rewrites the same keys. A view's writes are not idempotent, so each batch of them goes
-//! into its tree together with the view's marker, under the reserved empty key, as one atomic sled
-//! batch. Atomic sled writes are few on purpose: each one makes sled write out its log buffer.
+//! entries rewrites the same keys. A view's writes are not idempotent (an entry's effect depends on
+//! what earlier entries left), so a batch of them must land whole or not at all. sled's atomic
+//! batches would do, but each one makes sled write out its log buffer and blocks every other sled
+//! reader while it applies, so views use a redo record instead: the batch's final values are stored
+//! in `meta` first, then written key by key, then the view's marker (under the reserved empty key of
+//! its tree) is moved past the batch. sled recovers a prefix of its writes after a crash, so it
+//! comes back with either no trace of the batch (the entries are replayed from the segments) or
+//! with the redo record, which [`Index::open`] applies again before anything reads the view.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -92,6 +97,70 @@ fn legacy_view_marker(name: &str) -> Vec<u8> {
 /// The key of a view's applied marker in its own tree (views may not use it).
 pub(crate) const VIEW_MARKER: &[u8] = b"";
 
+/// The key in `meta` of a view's redo record: the entry count its last batch brings the view to,
+/// the number of parts, and the first part of the batch's writes.
+fn redo_key(view: &str) -> Vec<u8> {
+    format!("redo/view/{view}").into_bytes()
+}
+
+/// The key in `meta` of part `part` (from 1) of a view's redo record.
+fn redo_part_key(view: &str, part: u32) -> Vec<u8> {
+    let mut key = redo_key(view);
+    key.push(b'/');
+    key.extend_from_slice(&part.to_be_bytes());
+    key
+}
+
+/// A redo record is split into parts of about this size: sled keeps large values out of line.
+const REDO_PART_BYTES: usize = 16 << 10;
+
+/// One write of a view batch: a key and its new value, or `None` to remove it.
+type Write = (Vec<u8>, Option<Vec<u8>>);
+
+/// Appends `writes` to `out`: per write, the key's length (u32) and bytes, then 0 for a removal or
+/// 1, the value's length (u32) and bytes.
+fn encode_writes<'a>(
+    writes: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+    out: &mut Vec<u8>,
+) {
+    for (key, value) in writes {
+        out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        out.extend_from_slice(key);
+        match value {
+            None => out.push(0),
+            Some(value) => {
+                out.push(1);
+                out.extend_from_slice(&(value.len() as u32).to_be_bytes());
+                out.extend_from_slice(value);
+            }
+        }
+    }
+}
+
+fn decode_writes(mut bytes: &[u8], out: &mut Vec<Write>) -> Result<(), LedgerError> {
+    let corrupt = || LedgerError::Inconsistent("a view's redo record is malformed".into());
+    let take = |n: usize, bytes: &mut &[u8]| -> Result<Vec<u8>, LedgerError> {
+        let (head, rest) = bytes.split_at_checked(n).ok_or_else(corrupt)?;
+        *bytes = rest;
+        Ok(head.to_vec())
+    };
+    let len = |b: Vec<u8>| u32::from_be_bytes(b.try_into().unwrap_or_default()) as usize;
+    while !bytes.is_empty() {
+        let key_len = len(take(4, &mut bytes)?);
+        let key = take(key_len, &mut bytes)?;
+        let value = match take(1, &mut bytes)?[0] {
+            0 => None,
+            1 => {
+                let value_len = len(take(4, &mut bytes)?);
+                Some(take(value_len, &mut bytes)?)
+            }
+            _ => return Err(corrupt()),
+        };
+        out.push((key, value));
+    }
+    Ok(())
+}
+
 fn decode_marker(value: Option<sled::IVec>) -> Result<u64, LedgerError> {
     match value {
         None => Ok(0),
@@ -151,14 +220,67 @@ impl Index {
             }
             view_trees.push((view, tree(&format!("view/{name}"))?));
         }
-        Ok(Self {
+        let index = Self {
             merkle: tree("merkle")?,
             frames: tree("frames")?,
             alerts: tree("alerts")?,
             meta: tree("meta")?,
             views: view_trees,
             db,
-        })
+        };
+        for (view, tree) in &index.views {
+            index.finish_view_commit(view.as_ref(), tree)?;
+        }
+        Ok(index)
+    }
+
+    /// Applies again the redo record of a view batch a crash interrupted, if any.
+    fn finish_view_commit(&self, view: &dyn View, tree: &Tree) -> Result<(), LedgerError> {
+        let name = view.name();
+        let Some(record) = self
+            .meta
+            .get(redo_key(name))
+            .map_err(LedgerError::index("read view redo record"))?
+        else {
+            return Ok(());
+        };
+        let malformed =
+            || LedgerError::Inconsistent(format!("the redo record of view {name} is malformed"));
+        let target = u64::from_be_bytes(
+            record
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(malformed)?,
+        );
+        let parts = u32::from_be_bytes(
+            record
+                .get(8..12)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(malformed)?,
+        );
+        if target <= self.view_marker(view, tree)? {
+            return Ok(());
+        }
+        let mut writes = Vec::new();
+        decode_writes(&record[12..], &mut writes)?;
+        for part in 1..parts {
+            let bytes = self
+                .meta
+                .get(redo_part_key(name, part))
+                .map_err(LedgerError::index("read view redo record"))?
+                .ok_or_else(malformed)?;
+            decode_writes(&bytes, &mut writes)?;
+        }
+        tracing::info!(
+            view = name,
+            entries = target,
+            "completing a view update a crash interrupted"
+        );
+        write_view(
+            tree,
+            writes.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
+            target,
+        )
     }
 
     fn marker(&self, key: &[u8]) -> Result<u64, LedgerError> {
@@ -221,9 +343,11 @@ impl Index {
         for (view, tree) in &self.views {
             if self.view_marker(view.as_ref(), tree)? > size {
                 tree.clear().map_err(LedgerError::index("clear view"))?;
-                self.meta
-                    .remove(legacy_view_marker(view.name()))
-                    .map_err(LedgerError::index("remove view marker"))?;
+                for key in [legacy_view_marker(view.name()), redo_key(view.name())] {
+                    self.meta
+                        .remove(key)
+                        .map_err(LedgerError::index("remove view marker"))?;
+                }
                 rebuilt.push(format!("view {}", view.name()));
             }
         }
@@ -348,7 +472,7 @@ impl Index {
     }
 
     /// Applies entries to every view that has not seen them, committing each view's writes with
-    /// its marker atomically. `entries` must be consecutive.
+    /// its marker as one (see the module notes). `entries` must be consecutive.
     pub(crate) fn apply_views(&self, entries: &[(u64, &LedgerEntry)]) -> Result<(), LedgerError> {
         let Some(&(last, _)) = entries.last() else {
             return Ok(());
@@ -367,21 +491,58 @@ impl Index {
                         reason: e.0,
                     })?;
             }
-            let mut batch = sled::Batch::default();
-            for (key, value) in txn.into_pending() {
-                match value {
-                    Some(value) => batch.insert(key, value),
-                    None => batch.remove(key),
-                }
-            }
-            batch.insert(VIEW_MARKER, &(last + 1).to_be_bytes());
-            tree.apply_batch(batch).map_err(|e| LedgerError::View {
-                view: view.name().to_owned(),
-                index: last,
-                reason: format!("commit: {e}"),
-            })?;
+            let pending = txn.into_pending();
+            self.commit_view(view.name(), tree, &pending, last + 1)?;
         }
         Ok(())
+    }
+
+    /// Commits a view's writes for a batch that brings it to `target` entries: the redo record,
+    /// then the writes, then the marker.
+    fn commit_view(
+        &self,
+        name: &str,
+        tree: &Tree,
+        pending: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        target: u64,
+    ) -> Result<(), LedgerError> {
+        self.write_redo(name, pending, target)?;
+        write_view(
+            tree,
+            pending.iter().map(|(k, v)| (k.as_slice(), v.as_deref())),
+            target,
+        )
+    }
+
+    /// Records a view batch's writes in `meta` as its redo record.
+    fn write_redo(
+        &self,
+        name: &str,
+        pending: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        target: u64,
+    ) -> Result<(), LedgerError> {
+        let mut parts = vec![Vec::new()];
+        for (key, value) in pending {
+            let part = parts.last_mut().expect("one part at least");
+            encode_writes(std::iter::once((key.as_slice(), value.as_deref())), part);
+            if part.len() >= REDO_PART_BYTES {
+                parts.push(Vec::new());
+            }
+        }
+        // The parts after the first go in first: the record that names them must not outlive them.
+        for (part, bytes) in parts.iter().enumerate().skip(1) {
+            self.meta
+                .insert(redo_part_key(name, part as u32), bytes.as_slice())
+                .map_err(LedgerError::index("write view redo record"))?;
+        }
+        let mut record = Vec::with_capacity(12 + parts[0].len());
+        record.extend_from_slice(&target.to_be_bytes());
+        record.extend_from_slice(&(parts.len() as u32).to_be_bytes());
+        record.extend_from_slice(&parts[0]);
+        self.meta
+            .insert(redo_key(name), record)
+            .map(drop)
+            .map_err(LedgerError::index("write view redo record"))
     }
 
     /// Where the frame holding `index` is, if indexed.
@@ -429,5 +590,178 @@ impl Index {
         if let Err(e) = self.db.flush() {
             tracing::warn!(error = %e, "flushing the ledger index failed");
         }
+    }
+}
+
+/// Writes `key` (or removes it when `value` is `None`) in a view's tree.
+fn write_one(tree: &Tree, key: &[u8], value: Option<&[u8]>) -> Result<(), LedgerError> {
+    match value {
+        Some(value) => tree.insert(key, value),
+        None => tree.remove(key),
+    }
+    .map(drop)
+    .map_err(LedgerError::index("write view"))
+}
+
+/// Writes a view batch key by key, then moves the view's marker to `target`.
+fn write_view<'a>(
+    tree: &Tree,
+    writes: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+    target: u64,
+) -> Result<(), LedgerError> {
+    for (key, value) in writes {
+        write_one(tree, key, value)?;
+    }
+    tree.insert(VIEW_MARKER, &target.to_be_bytes())
+        .map(drop)
+        .map_err(LedgerError::index("write view marker"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::{ViewError, ViewTxn};
+
+    /// Counts entries per alert id and keeps the last index seen: each entry's effect depends on
+    /// what came before, as in the node's views.
+    struct Counts;
+
+    impl View for Counts {
+        fn name(&self) -> &str {
+            "counts"
+        }
+
+        fn apply(
+            &self,
+            index: u64,
+            entry: &LedgerEntry,
+            txn: &mut ViewTxn<'_>,
+        ) -> Result<(), ViewError> {
+            let key = entry.alert_id.as_bytes().to_vec();
+            let count = txn
+                .get(&key)?
+                .map_or(0, |v| u64::from_be_bytes(v.try_into().unwrap_or_default()));
+            txn.insert(key, (count + 1).to_be_bytes().to_vec());
+            txn.insert(b"last".to_vec(), index.to_be_bytes().to_vec());
+            if count == 1 {
+                txn.remove(format!("{}-once", entry.alert_id).into_bytes());
+            } else if count == 0 {
+                txn.insert(format!("{}-once", entry.alert_id).into_bytes(), vec![1]);
+            }
+            Ok(())
+        }
+    }
+
+    fn entries(range: std::ops::Range<u64>, pad: usize) -> Vec<LedgerEntry> {
+        range
+            .map(|i| LedgerEntry {
+                alert_id: format!("A-{}-{}", i % 5, "x".repeat(pad)),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    fn apply(index: &Index, first: u64, batch: &[LedgerEntry]) {
+        let refs: Vec<(u64, &LedgerEntry)> = (first..).zip(batch).collect();
+        index.apply_views(&refs).unwrap();
+    }
+
+    /// The view's tree as a map, without its marker.
+    fn contents(index: &Index) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        index.views[0]
+            .1
+            .iter()
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+            .filter(|(k, _)| k.as_slice() != VIEW_MARKER)
+            .collect()
+    }
+
+    /// What applying `all` in batches of `batch` leaves in a fresh index.
+    fn expected(all: &[LedgerEntry], batch: usize) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path(), vec![Arc::new(Counts)]).unwrap();
+        for (k, chunk) in all.chunks(batch).enumerate() {
+            apply(&index, (k * batch) as u64, chunk);
+        }
+        contents(&index)
+    }
+
+    #[test]
+    fn a_view_batch_cut_short_by_a_crash_is_completed_on_open() {
+        // Small entries fit the redo record in one part; large ones need several.
+        for pad in [10, 6_000] {
+            let all = entries(0..40, pad);
+            let dir = tempfile::tempdir().unwrap();
+            let index = Index::open(dir.path(), vec![Arc::new(Counts)]).unwrap();
+            apply(&index, 0, &all[..20]);
+            // The next batch's redo record and only two of its writes reach sled: the crash.
+            let mut txn = ViewTxn::new(&index.views[0].1);
+            for (i, entry) in (20..).zip(&all[20..40]) {
+                Counts.apply(i, entry, &mut txn).unwrap();
+            }
+            let pending = txn.into_pending();
+            assert!(pending.len() > 3);
+            index.write_redo("counts", &pending, 40).unwrap();
+            for (key, value) in pending.iter().take(2) {
+                write_one(&index.views[0].1, key, value.as_deref()).unwrap();
+            }
+            assert_eq!(index.view_applied(0).unwrap(), 20);
+            drop(index);
+
+            let index = Index::open(dir.path(), vec![Arc::new(Counts)]).unwrap();
+            assert_eq!(index.view_applied(0).unwrap(), 40, "pad {pad}");
+            assert_eq!(contents(&index), expected(&all, 20), "pad {pad}");
+            // Later batches go on from there, and a stale redo record is not applied again.
+            apply(&index, 40, &entries(40..45, pad));
+            drop(index);
+            let index = Index::open(dir.path(), vec![Arc::new(Counts)]).unwrap();
+            assert_eq!(index.view_applied(0).unwrap(), 45);
+            assert_eq!(
+                contents(&index),
+                expected(&entries(0..45, pad), 5),
+                "pad {pad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_crash_before_the_redo_record_leaves_the_view_as_it_was() {
+        let all = entries(0..30, 10);
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path(), vec![Arc::new(Counts)]).unwrap();
+        apply(&index, 0, &all[..10]);
+        let before = contents(&index);
+        drop(index);
+        let index = Index::open(dir.path(), vec![Arc::new(Counts)]).unwrap();
+        assert_eq!(index.view_applied(0).unwrap(), 10);
+        assert_eq!(contents(&index), before);
+        // Replaying what the view lacks gives what applying everything once gives.
+        apply(&index, 10, &all[10..]);
+        assert_eq!(contents(&index), expected(&all, 10));
+    }
+
+    #[test]
+    fn redo_records_round_trip_and_refuse_garbage() {
+        let writes: Vec<(&[u8], Option<&[u8]>)> =
+            vec![(b"a", Some(b"1")), (b"bb", None), (b"c", Some(b""))];
+        let mut bytes = Vec::new();
+        encode_writes(writes.iter().copied(), &mut bytes);
+        let mut back = Vec::new();
+        decode_writes(&bytes, &mut back).unwrap();
+        let back: Vec<(&[u8], Option<&[u8]>)> = back
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_deref()))
+            .collect();
+        assert_eq!(back, writes);
+        // Cut inside a write (11 and 18 are where the second and third begin).
+        for cut in (1..bytes.len()).filter(|cut| ![11, 18].contains(cut)) {
+            assert!(
+                decode_writes(&bytes[..cut], &mut Vec::new()).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let mut flag = bytes.clone();
+        flag[5] = 7;
+        assert!(decode_writes(&flag, &mut Vec::new()).is_err());
     }
 }

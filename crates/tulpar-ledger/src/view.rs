@@ -3,9 +3,10 @@
 //! A view is updated by the commit loop, after a batch is durable and before its appenders are
 //! answered, so a caller that got its index back can read the view's new state. Each view has its own
 //! sled tree and an applied marker; on open, entries the view has not seen are replayed from the
-//! segments. A view's writes for a batch and its marker are committed in one atomic sled batch, so
-//! `apply` need not be idempotent. The marker lives in the view's tree under the empty key, which
-//! views may not use: every key a view writes is non-empty.
+//! segments. A view's writes for a batch take effect together with its marker or not at all, even
+//! across a crash (see the index module), so `apply` need not be idempotent. The marker lives in the
+//! view's tree under the empty key, which views may not use: every key a view writes is non-empty.
+//! Readers of the tree may see a batch half-written while it is being applied.
 
 use std::collections::BTreeMap;
 
