@@ -89,9 +89,32 @@ pub fn build_binaries() -> Result<()> {
     Ok(())
 }
 
-/// A free loopback port (bound and released; the race with other processes is negligible on loopback).
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Ports handed out by this process, so that no two of its nodes are given the same one.
+static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// A free loopback port for a node to listen on, picked below the kernel's ephemeral range (read from
+/// `/proc`, 32768 when unknown): a port from the ephemeral range can be taken by any outgoing
+/// connection between the check and the node's bind.
+pub fn free_port() -> Result<u16> {
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_start.max(10_001));
+    let random = ring::rand::SystemRandom::new();
+    for _ in 0..1000 {
+        let mut bytes = [0u8; 2];
+        ring::rand::SecureRandom::fill(&random, &mut bytes)
+            .map_err(|_| anyhow::anyhow!("no randomness"))?;
+        let port = low + u16::from_le_bytes(bytes) % (high - low);
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+        if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.insert(port);
+            return Ok(port);
+        }
+    }
+    bail!("no free loopback port between {low} and {high}")
 }
 
 /// One country of the federation, as set up on disk.

@@ -6,19 +6,13 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use tulpar_tests::binary;
+use tulpar_tests::{binary, free_port};
 
 fn script() -> &'static Path {
     Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../deploy/container/federation-init.sh"
     ))
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn run_script(dir: &Path) -> Result<String> {
