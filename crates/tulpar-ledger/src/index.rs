@@ -246,18 +246,10 @@ impl Index {
         };
         let malformed =
             || LedgerError::Inconsistent(format!("the redo record of view {name} is malformed"));
-        let target = u64::from_be_bytes(
-            record
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(malformed)?,
-        );
-        let parts = u32::from_be_bytes(
-            record
-                .get(8..12)
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(malformed)?,
-        );
+        let header = record.get(..12).ok_or_else(malformed)?;
+        let (target, parts) = header.split_at(8);
+        let target = u64::from_be_bytes(target.try_into().map_err(|_| malformed())?);
+        let parts = u32::from_be_bytes(parts.try_into().map_err(|_| malformed())?);
         if target <= self.view_marker(view, tree)? {
             return Ok(());
         }
