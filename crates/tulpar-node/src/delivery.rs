@@ -2,7 +2,7 @@
 //! ledger), retries with capped exponential backoff and jitter, and starts again at once when the partner
 //! is heard from.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
@@ -144,7 +144,8 @@ fn jitter(backoff: Duration) -> Duration {
 
 /// Delivers everything in `country`'s outbox, keeping up to `delivery.concurrency` calls in flight,
 /// each carrying up to `delivery.batch_size` alerts (or one response), and refilling as each completes
-/// or as new items are queued. Returns when the outbox is empty, or at the first failure.
+/// or as new items are queued. Responses to the same alert go one after another, so the origin records
+/// them in the order they were given. Returns when the outbox is empty, or at the first failure.
 async fn drain(node: &Arc<Shared>, country: CountryCode, partner: &Partner) -> Result<(), String> {
     let client = FederationServiceClient::new(partner_channel(node, country, partner)?);
     let (calls, batch_size) = (
@@ -154,6 +155,8 @@ async fn drain(node: &Arc<Shared>, country: CountryCode, partner: &Partner) -> R
     // Cleared when the partner does not know `DeliverAlerts`; tried again on the next drain.
     let batching = AtomicBool::new(batch_size > 1);
     let mut in_flight = FuturesUnordered::new();
+    // Alerts with a response in flight.
+    let mut answering = HashSet::new();
     let mut cursor = None;
     let mut failure = None;
     loop {
@@ -167,13 +170,23 @@ async fn drain(node: &Arc<Shared>, country: CountryCode, partner: &Partner) -> R
             // the next pass, which the appender's wake-up starts.
             let size = node.ledger_size();
             items.retain(|(index, _)| *index < size);
-            for call in into_calls(items, free, batch_size) {
+            for call in into_calls(items, free, batch_size, &answering) {
                 cursor = call.last().map(|(index, _)| *index);
-                in_flight.push(deliver(node, country, client.clone(), call, &batching));
+                let answered = response_alert(&call);
+                if let Some(alert_id) = &answered {
+                    answering.insert(alert_id.clone());
+                }
+                let delivery = deliver(node, country, client.clone(), call, &batching);
+                in_flight.push(async move { (answered, delivery.await) });
             }
         }
         tokio::select! {
-            done = in_flight.next() => match done {
+            done = in_flight.next() => match done.map(|(answered, result)| {
+                if let Some(alert_id) = answered {
+                    answering.remove(&alert_id);
+                }
+                result
+            }) {
                 None => return failure.map_or(Ok(()), Err),
                 // Calls in flight are let finish, so none is cut off between its partner's receipt
                 // and recording it (which would deliver it again on the next pass).
@@ -193,18 +206,35 @@ async fn drain(node: &Arc<Shared>, country: CountryCode, partner: &Partner) -> R
     }
 }
 
+/// The alert a call's response answers; `None` for a call of alerts.
+fn response_alert(call: &[(u64, OutboxItem)]) -> Option<String> {
+    match call {
+        [(_, item)] if !item.response_id.is_empty() => Some(item.alert_id.clone()),
+        _ => None,
+    }
+}
+
 /// Groups outbox items, in order, into at most `calls` calls: consecutive alerts share a call up to
-/// `batch_size`, a response goes alone. Items that do not fit are left for later.
+/// `batch_size`, a response goes alone. Items that do not fit are left for later, and so is everything
+/// from a response to an alert in `answering` (or answered earlier in `items`) on, since the earlier
+/// response must be recorded first.
 fn into_calls(
     items: Vec<(u64, OutboxItem)>,
     calls: usize,
     batch_size: usize,
+    answering: &HashSet<String>,
 ) -> Vec<Vec<(u64, OutboxItem)>> {
     let mut out: Vec<Vec<(u64, OutboxItem)>> = Vec::new();
+    let mut answered_here = HashSet::new();
     // Whether the last call takes more alerts.
     let mut open = false;
     for (index, item) in items {
         let is_alert = item.response_id.is_empty();
+        if !is_alert
+            && (answering.contains(&item.alert_id) || !answered_here.insert(item.alert_id.clone()))
+        {
+            break;
+        }
         if let Some(call) = out
             .last_mut()
             .filter(|call| open && is_alert && call.len() < batch_size)
@@ -507,19 +537,38 @@ mod tests {
 
     #[test]
     fn alerts_share_calls_and_responses_go_alone() {
-        let calls = into_calls(items("aaaaaraa"), 10, 3);
+        let calls = into_calls(items("aaaaaraa"), 10, 3, &HashSet::new());
         assert_eq!(
             shape(&calls),
             vec![vec![0, 1, 2], vec![3, 4], vec![5], vec![6, 7]]
         );
-        assert_eq!(shape(&into_calls(items("aaa"), 10, 1)).len(), 3);
+        assert_eq!(
+            shape(&into_calls(items("aaa"), 10, 1, &HashSet::new())).len(),
+            3
+        );
     }
 
     #[test]
     fn no_more_calls_than_free_and_the_rest_waits() {
-        let calls = into_calls(items("rrraaaa"), 2, 64);
+        let calls = into_calls(items("rrraaaa"), 2, 64, &HashSet::new());
         assert_eq!(shape(&calls), vec![vec![0], vec![1]]);
-        let calls = into_calls(items("aaaaa"), 2, 2);
+        let calls = into_calls(items("aaaaa"), 2, 2, &HashSet::new());
         assert_eq!(shape(&calls), vec![vec![0, 1], vec![2, 3]]);
+    }
+
+    #[test]
+    fn responses_to_one_alert_wait_for_each_other() {
+        // An acknowledgement (1) and an outcome (3) for the same alert, between other items.
+        let mut queued = items("araar");
+        queued[3].1.alert_id = queued[1].1.alert_id.clone();
+        queued[3].1.response_id = "response-3".into();
+        let calls = into_calls(queued.clone(), 10, 64, &HashSet::new());
+        assert_eq!(shape(&calls), vec![vec![0], vec![1], vec![2]]);
+        // While the acknowledgement is in flight, the outcome and what follows it wait.
+        let answering = HashSet::from([queued[1].1.alert_id.clone()]);
+        let calls = into_calls(queued[2..].to_vec(), 10, 64, &answering);
+        assert_eq!(shape(&calls), vec![vec![2]]);
+        let calls = into_calls(queued[2..].to_vec(), 10, 64, &HashSet::new());
+        assert_eq!(shape(&calls), vec![vec![2], vec![3], vec![4]]);
     }
 }
