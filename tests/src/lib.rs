@@ -40,8 +40,10 @@ impl Interceptor for Bearer {
     }
 }
 
-/// The path of a workspace binary, built if it is missing (e.g. when only this package's tests run).
+/// The path of a workspace binary, built or brought up to date once per process: a sibling left from
+/// an earlier build would otherwise run old code against new tests.
 pub fn binary(name: &str) -> Result<PathBuf> {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe()?;
     // target/<profile>/deps/<test> or target/<profile>/<tool> → target/<profile>/<name>
     let mut dir = exe.parent().context("binary location")?;
@@ -49,10 +51,11 @@ pub fn binary(name: &str) -> Result<PathBuf> {
         dir = dir.parent().context("binary location")?;
     }
     let path = dir.join(name);
-    if !path.exists() {
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if !built.iter().any(|b| b == name) {
         let release = dir.ends_with("release");
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--workspace", "--bin", name])
+            .args(["build", "--quiet", "--workspace", "--bin", name])
             .args(release.then_some("--release"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
@@ -60,33 +63,9 @@ pub fn binary(name: &str) -> Result<PathBuf> {
         if !status.success() || !path.exists() {
             bail!("cannot build {name}");
         }
+        built.push(name.to_owned());
     }
     Ok(path)
-}
-
-/// Builds (or brings up to date) the `tulpar` and `tulpar-node` binaries beside the running one, in the
-/// same profile: tools run with `cargo run --bin` would otherwise pick up stale siblings.
-pub fn build_binaries() -> Result<()> {
-    let exe = std::env::current_exe()?;
-    let release = exe.parent().is_some_and(|dir| dir.ends_with("release"));
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--workspace",
-            "--bin",
-            "tulpar",
-            "--bin",
-            "tulpar-node",
-        ])
-        .args(release.then_some("--release"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .context("cargo build")?;
-    if !status.success() {
-        bail!("cannot build tulpar and tulpar-node");
-    }
-    Ok(())
 }
 
 /// Ports handed out by this process, so that no two of its nodes are given the same one.

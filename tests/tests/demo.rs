@@ -10,7 +10,6 @@ fn the_demo_runs_the_scripted_exchange_and_verifies_both_ledgers() {
     for run in 0..2 {
         // Running it again replaces the previous federation.
         let output = Command::new(&demo)
-            .env("TULPAR_DEMO_SKIP_BUILD", "1")
             .arg("--dir")
             .arg(&folder)
             .arg("--exit")

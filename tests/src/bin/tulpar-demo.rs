@@ -77,10 +77,6 @@ async fn main() -> Result<()> {
         "made by tulpar-demo; removed by its next run\n",
     )?;
     let dir = dir.canonicalize()?;
-    // The test suite has just built them; `cargo run` has not.
-    if std::env::var_os("TULPAR_DEMO_SKIP_BUILD").is_none() {
-        tulpar_tests::build_binaries()?;
-    }
 
     println!("Tulpar local federation in {}", dir.display());
     step(

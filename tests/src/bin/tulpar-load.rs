@@ -138,7 +138,6 @@ fn report(label: &str, what: &str, latencies: &mut [Duration]) {
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().cloned().unwrap_or_else(|| usage());
-    tulpar_tests::build_binaries()?;
     let mut federation =
         Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
     for country in federation.countries.values_mut() {
