@@ -84,7 +84,37 @@ impl<'a> ViewTxn<'a> {
         self.pending.insert(key, None);
     }
 
+    /// The batch's writes, without removals of keys the tree does not hold: sled writes a removal
+    /// like any other change, and views remove keys that older versions wrote and newer ones do not.
     pub(crate) fn into_pending(self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
-        self.pending
+        let tree = self.tree;
+        let mut pending = self.pending;
+        pending.retain(|key, value| value.is_some() || tree.contains_key(key).unwrap_or(true));
+        pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removals_of_keys_the_tree_does_not_hold_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let tree = db.open_tree("view").unwrap();
+        tree.insert(b"held", b"1").unwrap();
+        let mut txn = ViewTxn::new(&tree);
+        txn.remove(b"held".to_vec());
+        txn.remove(b"never".to_vec());
+        txn.insert(b"brief".to_vec(), b"2".to_vec());
+        txn.remove(b"brief".to_vec());
+        txn.insert(b"kept".to_vec(), b"3".to_vec());
+        let pending = txn.into_pending();
+        let expected = BTreeMap::from([
+            (b"held".to_vec(), None),
+            (b"kept".to_vec(), Some(b"3".to_vec())),
+        ]);
+        assert_eq!(pending, expected);
     }
 }
