@@ -203,12 +203,11 @@ impl EntryChecker {
         from: CountryCode,
         signed: Option<&proto::Envelope>,
     ) -> Result<Option<(KeyId, SystemTime)>, String> {
-        let (payload_type, purpose) = (PayloadType::Alert, Purpose::Alert);
         self.unit_signed(
             from,
             signed,
-            payload_type,
-            purpose,
+            PayloadType::Alert,
+            Purpose::Alert,
             "origin.unit",
             |alert: proto::Alert| {
                 let origin = alert.content.and_then(|c| c.origin).unwrap_or_default();
@@ -222,12 +221,11 @@ impl EntryChecker {
         from: CountryCode,
         signed: Option<&proto::Envelope>,
     ) -> Result<Option<(KeyId, SystemTime)>, String> {
-        let (payload_type, purpose) = (PayloadType::Response, Purpose::Response);
         self.unit_signed(
             from,
             signed,
-            payload_type,
-            purpose,
+            PayloadType::Response,
+            Purpose::Response,
             "responder.unit",
             |response: proto::AlertResponse| {
                 (

@@ -50,6 +50,28 @@ fn view(own: &str) -> StateView {
     }
 }
 
+/// A signing key and an alert from KZ-AKTAU-PCU to UZ created at `now`, signed with it.
+struct Signed {
+    key: SigningKey,
+    alert_id: String,
+    id: [u8; 16],
+    envelope: proto::Envelope,
+}
+
+fn signed_alert(now: SystemTime) -> Signed {
+    let key = SigningKey::generate().expect("key");
+    let content = validate_content(tulpar_core::sample::alert_draft("KZ-AKTAU-PCU", "UZ"))
+        .expect("valid draft");
+    let alert = ValidAlert::new(tulpar_core::ids::AlertId::new_at(now), now, content);
+    let envelope = sign_message(PayloadType::Alert, alert.message(), &[&key]);
+    Signed {
+        key,
+        alert_id: alert.id().to_string(),
+        id: *alert.id().as_bytes(),
+        envelope,
+    }
+}
+
 fn entry(alert_id: &str, kind: Kind) -> proto::LedgerEntry {
     proto::LedgerEntry {
         recorded_at: Some(to_timestamp(SystemTime::now())),
@@ -60,14 +82,13 @@ fn entry(alert_id: &str, kind: Kind) -> proto::LedgerEntry {
 
 #[test]
 fn outbox_and_deadline_keys_are_found_from_the_alert_record() {
-    let key = SigningKey::generate().expect("key");
-    let content = validate_content(tulpar_core::sample::alert_draft("KZ-AKTAU-PCU", "UZ"))
-        .expect("valid draft");
     let now = SystemTime::now();
-    let alert = ValidAlert::new(tulpar_core::ids::AlertId::new_at(now), now, content);
-    let alert_id = alert.id().to_string();
-    let id = *alert.id().as_bytes();
-    let envelope = sign_message(PayloadType::Alert, alert.message(), &[&key]);
+    let Signed {
+        key,
+        alert_id,
+        id,
+        envelope,
+    } = signed_alert(now);
     let kz = view("KZ");
     let mut txn = MapTxn::default();
     let sent = Kind::AlertSent(proto::AlertSent {
@@ -118,13 +139,13 @@ fn outbox_and_deadline_keys_are_found_from_the_alert_record() {
 
 #[test]
 fn an_answered_alert_leaves_no_deadline_and_a_receipted_response_no_outbox_item() {
-    let key = SigningKey::generate().expect("key");
-    let content = validate_content(tulpar_core::sample::alert_draft("KZ-AKTAU-PCU", "UZ"))
-        .expect("valid draft");
     let now = SystemTime::now();
-    let alert = ValidAlert::new(tulpar_core::ids::AlertId::new_at(now), now, content);
-    let alert_id = alert.id().to_string();
-    let envelope = sign_message(PayloadType::Alert, alert.message(), &[&key]);
+    let Signed {
+        key,
+        alert_id,
+        envelope,
+        ..
+    } = signed_alert(now);
     let uz = view("UZ");
     let mut txn = MapTxn::default();
     let received = Kind::AlertReceived(proto::AlertReceived {
