@@ -3,13 +3,22 @@
 //! A signature covers `"DSSEv1" SP len(type) SP type SP len(payload) SP payload`, so the payload bytes are
 //! signed exactly as they travel: nothing is ever re-encoded before verification. The only way to read a
 //! payload is [`verify`] followed by [`VerifiedEnvelope::decode`]: verify first, decode second.
+//!
+//! Several envelopes signed at once ([`sign_all`]) share one signature over the RFC 9162 Merkle root of
+//! their encodings, each carrying its inclusion proof; a [`Verifier`] checks such a shared signature
+//! once for all the envelopes it covers.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use prost::Message;
-use tulpar_proto::v1::{Envelope, Signature};
+use tulpar_proto::v1::{Envelope, Signature, SignatureBatch};
 
 use crate::keys::{KeyError, KeyId, PublicKey, SIGNATURE_LEN, SigningKey};
+use crate::merkle::{self, Hash, ProofError};
+
+/// The payload type of what a batch signature covers: the batch size and its Merkle root.
+pub const SIGNATURE_BATCH_TYPE: &str = "application/vnd.tulpar.signature-batch.v1";
 
 /// The kinds of signed objects, with their DSSE payload types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,6 +92,14 @@ pub enum EnvelopeError {
         /// The key it claims.
         key_id: KeyId,
     },
+    /// A batch signature's inclusion proof does not hold: the envelope is not part of the batch.
+    #[error("signature {index}: the batch inclusion proof does not hold: {source}")]
+    BadBatchProof {
+        /// Position of the signature in the envelope.
+        index: usize,
+        /// What is wrong with the proof.
+        source: ProofError,
+    },
     /// None of the signatures is by a key the verifier knows.
     #[error("no signature by a known key (signed by: {0})")]
     NoKnownSigner(String),
@@ -118,6 +135,7 @@ pub fn sign(payload_type: PayloadType, payload: Vec<u8>, signers: &[&SigningKey]
         .map(|key| Signature {
             key_id: key.key_id().to_string(),
             sig: key.sign(&encoded).to_vec(),
+            batch: None,
         })
         .collect();
     Envelope {
@@ -125,6 +143,56 @@ pub fn sign(payload_type: PayloadType, payload: Vec<u8>, signers: &[&SigningKey]
         payload_type: payload_type.as_str().to_owned(),
         signatures,
     }
+}
+
+/// Signs each of `payloads` as `payload_type` with `signer`, with one signature for all of them: over
+/// the Merkle root of their encodings, each envelope carrying its inclusion proof. A single payload
+/// gets a plain signature.
+pub fn sign_all(
+    payload_type: PayloadType,
+    payloads: Vec<Vec<u8>>,
+    signer: &SigningKey,
+) -> Vec<Envelope> {
+    if payloads.len() < 2 {
+        return payloads
+            .into_iter()
+            .map(|payload| sign(payload_type, payload, &[signer]))
+            .collect();
+    }
+    let leaves: Vec<Hash> = payloads
+        .iter()
+        .map(|payload| merkle::leaf_hash(&pae(payload_type.as_str(), payload)))
+        .collect();
+    let (root, proofs) = merkle::tree_with_proofs(&leaves);
+    let size = payloads.len() as u64;
+    let sig = signer.sign(&batch_message(size, &root)).to_vec();
+    let key_id = signer.key_id().to_string();
+    payloads
+        .into_iter()
+        .zip(proofs)
+        .enumerate()
+        .map(|(leaf_index, (payload, proof))| Envelope {
+            payload,
+            payload_type: payload_type.as_str().to_owned(),
+            signatures: vec![Signature {
+                key_id: key_id.clone(),
+                sig: sig.clone(),
+                batch: Some(SignatureBatch {
+                    leaf_index: leaf_index as u64,
+                    size,
+                    path: proof.iter().map(|h| h.to_vec()).collect(),
+                }),
+            }],
+        })
+        .collect()
+}
+
+/// What a batch signature signs: the encoding of the batch's size and Merkle root.
+fn batch_message(size: u64, root: &Hash) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(40);
+    payload.extend_from_slice(&size.to_be_bytes());
+    payload.extend_from_slice(root);
+    pae(SIGNATURE_BATCH_TYPE, &payload)
 }
 
 /// Serializes `message` and signs it.
@@ -212,42 +280,88 @@ pub fn verify<R: KeyResolver + ?Sized>(
     expected: PayloadType,
     keys: &R,
 ) -> Result<VerifiedEnvelope, EnvelopeError> {
-    if envelope.payload_type != expected.as_str() {
-        return Err(EnvelopeError::WrongPayloadType {
-            found: envelope.payload_type.chars().take(100).collect(),
-            expected: expected.as_str().to_owned(),
-        });
-    }
-    if envelope.signatures.is_empty() {
-        return Err(EnvelopeError::Unsigned);
-    }
-    let encoded = pae(&envelope.payload_type, &envelope.payload);
-    let mut signers = Vec::new();
-    let mut unknown = Vec::new();
-    for (index, signature) in envelope.signatures.iter().enumerate() {
-        let key_id: KeyId = signature
-            .key_id
-            .parse()
-            .map_err(|source| EnvelopeError::MalformedKeyId { index, source })?;
-        let Some(key) = keys.resolve(&key_id) else {
-            unknown.push(key_id.short());
-            continue;
-        };
-        if signature.sig.len() != SIGNATURE_LEN || key.verify(&encoded, &signature.sig).is_err() {
-            return Err(EnvelopeError::BadSignature { index, key_id });
+    Verifier::default().verify(envelope, expected, keys)
+}
+
+/// Verifies envelopes one after another, remembering the batch signatures that held, so envelopes
+/// signed together (see [`sign_all`]) cost one signature check between them. Each envelope's own
+/// inclusion proof is still checked. Meant for the envelopes of one message or call: it keeps every
+/// batch signature it checked.
+#[derive(Debug, Default)]
+pub struct Verifier {
+    /// `(key, signature, batch size, batch root)` of each batch signature that verified.
+    batches: HashSet<(KeyId, Vec<u8>, u64, Hash)>,
+}
+
+impl Verifier {
+    /// [`verify`], checking a batch signature already seen by this verifier only by its proof.
+    pub fn verify<R: KeyResolver + ?Sized>(
+        &mut self,
+        envelope: &Envelope,
+        expected: PayloadType,
+        keys: &R,
+    ) -> Result<VerifiedEnvelope, EnvelopeError> {
+        if envelope.payload_type != expected.as_str() {
+            return Err(EnvelopeError::WrongPayloadType {
+                found: envelope.payload_type.chars().take(100).collect(),
+                expected: expected.as_str().to_owned(),
+            });
         }
-        if !signers.contains(&key_id) {
-            signers.push(key_id);
+        if envelope.signatures.is_empty() {
+            return Err(EnvelopeError::Unsigned);
         }
+        let encoded = pae(&envelope.payload_type, &envelope.payload);
+        let mut signers = Vec::new();
+        let mut unknown = Vec::new();
+        for (index, signature) in envelope.signatures.iter().enumerate() {
+            let key_id: KeyId = signature
+                .key_id
+                .parse()
+                .map_err(|source| EnvelopeError::MalformedKeyId { index, source })?;
+            let Some(key) = keys.resolve(&key_id) else {
+                unknown.push(key_id.short());
+                continue;
+            };
+            let holds = signature.sig.len() == SIGNATURE_LEN
+                && match &signature.batch {
+                    None => key.verify(&encoded, &signature.sig).is_ok(),
+                    Some(batch) => {
+                        let root = batch_root(batch, &encoded)
+                            .map_err(|source| EnvelopeError::BadBatchProof { index, source })?;
+                        let seen = (key_id, signature.sig.clone(), batch.size, root);
+                        self.batches.contains(&seen)
+                            || (key
+                                .verify(&batch_message(batch.size, &root), &signature.sig)
+                                .is_ok()
+                                && self.batches.insert(seen))
+                    }
+                };
+            if !holds {
+                return Err(EnvelopeError::BadSignature { index, key_id });
+            }
+            if !signers.contains(&key_id) {
+                signers.push(key_id);
+            }
+        }
+        if signers.is_empty() {
+            return Err(EnvelopeError::NoKnownSigner(unknown.join(", ")));
+        }
+        Ok(VerifiedEnvelope {
+            envelope: envelope.clone(),
+            payload_type: expected,
+            signers,
+        })
     }
-    if signers.is_empty() {
-        return Err(EnvelopeError::NoKnownSigner(unknown.join(", ")));
-    }
-    Ok(VerifiedEnvelope {
-        envelope: envelope.clone(),
-        payload_type: expected,
-        signers,
-    })
+}
+
+/// The root of the batch that `batch`'s proof places the envelope with encoding `encoded` in.
+fn batch_root(batch: &SignatureBatch, encoded: &[u8]) -> Result<Hash, ProofError> {
+    merkle::inclusion_root(
+        batch.leaf_index,
+        batch.size,
+        &merkle::leaf_hash(encoded),
+        &merkle::proof_hashes(&batch.path)?,
+    )
 }
 
 /// Decodes the payload of an envelope read back from this node's own ledger.
@@ -309,6 +423,7 @@ mod tests {
         let message = Signature {
             key_id: "x".into(),
             sig: vec![1, 2, 3],
+            batch: None,
         };
         let envelope = sign_message(PayloadType::Receipt, &message, &[&key]);
         let verified = verify(&envelope, PayloadType::Receipt, &key.public_key()).unwrap();
@@ -358,6 +473,81 @@ mod tests {
             verify(&unsigned, PayloadType::Alert, &key.public_key()).unwrap_err(),
             EnvelopeError::Unsigned
         );
+    }
+
+    fn batch(count: usize) -> (SigningKey, Vec<Envelope>) {
+        let key = fixed_key(7);
+        let payloads = (0..count)
+            .map(|i| format!("receipt {i}").into_bytes())
+            .collect();
+        let envelopes = sign_all(PayloadType::Receipt, payloads, &key);
+        (key, envelopes)
+    }
+
+    #[test]
+    fn envelopes_signed_together_each_verify_alone_and_share_one_check() {
+        let (key, envelopes) = batch(5);
+        assert!(envelopes.iter().all(|e| e.signatures[0].batch.is_some()));
+        let mut verifier = Verifier::default();
+        for (i, envelope) in envelopes.iter().enumerate() {
+            let verified = verify(envelope, PayloadType::Receipt, &key.public_key()).unwrap();
+            assert_eq!(verified.payload(), format!("receipt {i}").as_bytes());
+            verifier
+                .verify(envelope, PayloadType::Receipt, &key.public_key())
+                .unwrap();
+        }
+        assert_eq!(verifier.batches.len(), 1);
+        let (_, single) = batch(1);
+        assert_eq!(single[0].signatures[0].batch, None);
+        verify(&single[0], PayloadType::Receipt, &key.public_key()).unwrap();
+    }
+
+    #[test]
+    fn a_batch_member_with_another_payload_position_or_size_is_refused() {
+        let (key, envelopes) = batch(6);
+        let public = key.public_key();
+        let mut verifier = Verifier::default();
+        verifier
+            .verify(&envelopes[0], PayloadType::Receipt, &public)
+            .unwrap();
+        // The batch signature is now known to this verifier: each change must still be caught.
+        let mut swapped = envelopes[1].clone();
+        swapped.payload = envelopes[2].payload.clone();
+        let mut moved = envelopes[1].clone();
+        if let Some(b) = moved.signatures[0].batch.as_mut() {
+            b.leaf_index = 2;
+        }
+        let mut resized = envelopes[5].clone();
+        if let Some(b) = resized.signatures[0].batch.as_mut() {
+            b.size = 7;
+        }
+        let mut truncated = envelopes[3].clone();
+        if let Some(b) = truncated.signatures[0].batch.as_mut() {
+            b.path.pop();
+        }
+        for forged in [swapped, moved, resized, truncated] {
+            assert!(
+                verifier
+                    .verify(&forged, PayloadType::Receipt, &public)
+                    .is_err()
+            );
+            assert!(verify(&forged, PayloadType::Receipt, &public).is_err());
+        }
+        // A proof that holds with a signature that does not: refused even next to a good batch.
+        let mut resigned = batch(6).1[4].clone();
+        resigned.signatures[0].sig[0] ^= 1;
+        assert!(matches!(
+            verifier.verify(&resigned, PayloadType::Receipt, &public),
+            Err(EnvelopeError::BadSignature { index: 0, .. })
+        ));
+        let mut bad_hash = envelopes[4].clone();
+        if let Some(b) = bad_hash.signatures[0].batch.as_mut() {
+            b.path[0].pop();
+        }
+        assert!(matches!(
+            verify(&bad_hash, PayloadType::Receipt, &public),
+            Err(EnvelopeError::BadBatchProof { index: 0, .. })
+        ));
     }
 
     proptest! {

@@ -4,91 +4,15 @@
 //! (index + 1) << level`. The ledger stores every complete subtree hash, so the hash of any range that
 //! a proof needs is a fold over at most 64 stored nodes. Verification functions do no I/O.
 
-use ring::digest;
-
-/// A SHA-256 hash.
-pub type Hash = [u8; 32];
+pub use tulpar_core::merkle::{
+    Hash, ProofError, leaf_hash, node_hash, proof_hashes, verify_inclusion,
+};
 
 /// The root of the empty tree: SHA-256 of the empty string.
 pub const EMPTY_ROOT: Hash = [
     0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
     0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 ];
-
-/// Leaf hash: SHA-256(0x00 || entry).
-pub fn leaf_hash(entry: &[u8]) -> Hash {
-    let mut ctx = digest::Context::new(&digest::SHA256);
-    ctx.update(&[0x00]);
-    ctx.update(entry);
-    to_hash(ctx.finish())
-}
-
-/// Interior node hash: SHA-256(0x01 || left || right).
-pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut buf = [0u8; 65];
-    buf[0] = 0x01;
-    buf[1..33].copy_from_slice(left);
-    buf[33..].copy_from_slice(right);
-    to_hash(digest::digest(&digest::SHA256, &buf))
-}
-
-fn to_hash(d: digest::Digest) -> Hash {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
-/// Why a proof did not verify.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ProofError {
-    /// The leaf index is not inside the tree.
-    #[error("leaf index {index} is not inside a tree of size {size}")]
-    IndexOutOfRange {
-        /// The leaf index.
-        index: u64,
-        /// The tree size.
-        size: u64,
-    },
-    /// The old size is larger than the new size.
-    #[error("old size {old} is larger than new size {new}")]
-    SizesOutOfOrder {
-        /// The earlier size.
-        old: u64,
-        /// The later size.
-        new: u64,
-    },
-    /// The proof has the wrong number of hashes for the sizes.
-    #[error("proof has {got} hashes, which does not fit the sizes")]
-    WrongLength {
-        /// Number of hashes in the proof.
-        got: usize,
-    },
-    /// The recomputed root does not match.
-    #[error("recomputed root does not match the expected root")]
-    RootMismatch,
-    /// A proof hash is not 32 bytes.
-    #[error("proof hash {position} has {len} bytes, expected 32")]
-    BadHash {
-        /// Its position in the proof.
-        position: usize,
-        /// Its length.
-        len: usize,
-    },
-}
-
-fn proof_hashes(hashes: &[Vec<u8>]) -> Result<Vec<Hash>, ProofError> {
-    hashes
-        .iter()
-        .enumerate()
-        .map(|(position, h)| {
-            h.as_slice().try_into().map_err(|_| ProofError::BadHash {
-                position,
-                len: h.len(),
-            })
-        })
-        .collect()
-}
 
 /// Checks a protobuf [`InclusionProof`](tulpar_proto::v1::InclusionProof) of the entry whose
 /// stored bytes are `entry` against the root of a tree of `proof.tree_size` entries.
@@ -120,48 +44,6 @@ pub fn verify_consistency_proof(
         new_root,
         &proof_hashes(&proof.hashes)?,
     )
-}
-
-/// Checks an RFC 9162 §2.1.3.2 inclusion proof of the leaf with hash `leaf` at `index` in a tree of
-/// `size` leaves whose root is `root`.
-pub fn verify_inclusion(
-    index: u64,
-    size: u64,
-    leaf: &Hash,
-    proof: &[Hash],
-    root: &Hash,
-) -> Result<(), ProofError> {
-    if index >= size {
-        return Err(ProofError::IndexOutOfRange { index, size });
-    }
-    let mut f_n = index;
-    let mut s_n = size - 1;
-    let mut r = *leaf;
-    for p in proof {
-        if s_n == 0 {
-            return Err(ProofError::WrongLength { got: proof.len() });
-        }
-        if f_n & 1 == 1 || f_n == s_n {
-            r = node_hash(p, &r);
-            if f_n & 1 == 0 {
-                while f_n & 1 == 0 && f_n != 0 {
-                    f_n >>= 1;
-                    s_n >>= 1;
-                }
-            }
-        } else {
-            r = node_hash(&r, p);
-        }
-        f_n >>= 1;
-        s_n >>= 1;
-    }
-    if s_n != 0 {
-        return Err(ProofError::WrongLength { got: proof.len() });
-    }
-    if &r != root {
-        return Err(ProofError::RootMismatch);
-    }
-    Ok(())
 }
 
 /// Checks an RFC 9162 §2.1.4.2 consistency proof between a tree of `old_size` leaves with root
@@ -421,7 +303,8 @@ mod tests {
 
     #[test]
     fn empty_root_is_sha256_of_nothing() {
-        assert_eq!(EMPTY_ROOT, to_hash(digest::digest(&digest::SHA256, b"")));
+        let nothing = ring::digest::digest(&ring::digest::SHA256, b"");
+        assert_eq!(EMPTY_ROOT.as_slice(), nothing.as_ref());
         assert_eq!(Frontier::default().root(), EMPTY_ROOT);
     }
 

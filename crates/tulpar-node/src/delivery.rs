@@ -429,6 +429,8 @@ async fn check_receipts(
     answers: Vec<Result<Option<proto::Envelope>, String>>,
 ) -> Vec<Result<(proto::Envelope, proto::DeliveryReceipt), String>> {
     let check = move |node: &Shared, sends: &[ToDeliver], answers: Vec<_>| {
+        // The receipts of one call are signed together: their shared signature is checked once.
+        let mut verifier = envelope::Verifier::default();
         sends
             .iter()
             .zip(answers)
@@ -436,7 +438,7 @@ async fn check_receipts(
                 |(sent, answer): (&ToDeliver, Result<Option<proto::Envelope>, String>)| {
                     let receipt =
                         answer?.ok_or_else(|| format!("{country} answered without a receipt"))?;
-                    let body = check_receipt(node, country, &receipt, &sent.item, &sent.envelope)?;
+                    let body = check_receipt(node, &mut verifier, country, &receipt, sent)?;
                     Ok((receipt, body))
                 },
             )
@@ -457,11 +459,12 @@ async fn check_receipts(
 /// Checks a partner's receipt: signed by its node key, and about exactly what was delivered.
 fn check_receipt(
     node: &Shared,
+    verifier: &mut envelope::Verifier,
     country: CountryCode,
     receipt: &proto::Envelope,
-    item: &OutboxItem,
-    delivered: &proto::Envelope,
+    sent: &ToDeliver,
 ) -> Result<proto::DeliveryReceipt, String> {
+    let (item, delivered) = (&sent.item, &sent.envelope);
     let directory = node
         .trust
         .directory(country)
@@ -473,7 +476,8 @@ fn check_receipt(
             .find(|k| k.key_id == *id)
             .map(|k| k.public_key)
     };
-    let verified = envelope::verify(receipt, PayloadType::Receipt, &resolve)
+    let verified = verifier
+        .verify(receipt, PayloadType::Receipt, &resolve)
         .map_err(|e| format!("receipt from {country} refused: {e}"))?;
     let body: proto::DeliveryReceipt = verified
         .decode()

@@ -49,6 +49,15 @@ impl ApiError {
     }
 }
 
+impl From<crate::units::SignError> for ApiError {
+    fn from(error: crate::units::SignError) -> Self {
+        match error {
+            crate::units::SignError::NoKey(_) => Self::FailedPrecondition(error.to_string()),
+            crate::units::SignError::Stopped => Self::Unavailable(error.to_string()),
+        }
+    }
+}
+
 impl From<crate::state::StateError> for ApiError {
     fn from(error: crate::state::StateError) -> Self {
         Self::internal(error)

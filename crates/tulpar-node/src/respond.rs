@@ -1,7 +1,8 @@
 //! Acknowledgements and outcomes by this country's units, for alerts partners sent here.
 
+use prost::Message;
 use tulpar_core::codes::{CountryCode, UnitId};
-use tulpar_core::envelope::{PayloadType, decode_recorded, sign_message};
+use tulpar_core::envelope::{PayloadType, decode_recorded};
 use tulpar_core::ids::{RequestId, ResponseId};
 use tulpar_core::proto::{
     self, DeliveryState, alert_response::Kind, ledger_entry::Kind as EntryKind,
@@ -121,9 +122,6 @@ impl Shared {
         })?;
         let origin = CountryCode::parse(stored.origin_unit.get(..2).unwrap_or_default())
             .map_err(|_| ApiError::internal("stored alert has a bad origin unit"))?;
-        let key = self.units.get(&unit).ok_or_else(|| {
-            ApiError::FailedPrecondition(format!("this node holds no signing key for {unit}"))
-        })?;
         let now = self.clock.now();
         let response_id = ResponseId::new_at(now);
         let response = proto::AlertResponse {
@@ -136,7 +134,15 @@ impl Shared {
             created_at: Some(to_timestamp(now)),
             kind: Some(kind),
         };
-        let envelope = sign_message(PayloadType::Response, &response, &[key]);
+        let envelope = self
+            .units
+            .sign(
+                &unit,
+                PayloadType::Response,
+                origin.to_string(),
+                response.encode_to_vec(),
+            )
+            .await?;
         let entry = proto::LedgerEntry {
             recorded_at: Some(to_timestamp(now)),
             alert_id: alert_id.to_owned(),

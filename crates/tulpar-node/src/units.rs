@@ -1,18 +1,56 @@
-//! The signing keys of this country's units, read once at start from `keys.units_dir`.
+//! The signing keys of this country's units, read once at start from `keys.units_dir`, and the signer
+//! that uses them.
 //!
 //! One file per unit, named `<UNIT-ID>.key` (PKCS#8 PEM, mode 0600), as `tulpar init` writes them.
+//!
+//! Signing goes through one queue: what queues up while earlier requests are signed is signed together,
+//! one signature per unit and audience ([`envelope::sign_all`]), so under load a unit's alerts cost one
+//! signature between them here and one check between them at the partner. A request alone is signed
+//! as soon as it arrives. Only objects for the same audience share a signature, so a partner never
+//! sees even the hash of something addressed only to others.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result, bail};
+use tokio::sync::{mpsc, oneshot};
 use tulpar_core::codes::{CountryCode, UnitId};
+use tulpar_core::envelope::{self, PayloadType};
 use tulpar_core::keys::SigningKey;
+use tulpar_core::proto;
 use tulpar_trust::keyfile;
+
+/// The most requests signed together: bounds the inclusion proof each envelope carries (6 hashes).
+const MAX_BATCH: usize = 64;
+
+/// Why an object was not signed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SignError {
+    /// The node has no key for the unit.
+    #[error("this node holds no signing key for {0}")]
+    NoKey(UnitId),
+    /// The signer is gone (the node is stopping).
+    #[error("the unit signer has stopped")]
+    Stopped,
+}
+
+/// One object waiting to be signed.
+struct SignRequest {
+    unit: UnitId,
+    payload_type: PayloadType,
+    /// Who will see the signed object (the recipient countries, say): only requests for the same
+    /// audience share a signature.
+    audience: String,
+    payload: Vec<u8>,
+    reply: oneshot::Sender<proto::Envelope>,
+}
 
 /// The units this node signs for.
 pub(crate) struct UnitKeys {
-    keys: BTreeMap<UnitId, SigningKey>,
+    keys: Arc<BTreeMap<UnitId, SigningKey>>,
+    /// The signer's queue, started with the first request (which runs inside the node's runtime).
+    queue: OnceLock<mpsc::UnboundedSender<SignRequest>>,
 }
 
 impl UnitKeys {
@@ -45,16 +83,168 @@ impl UnitKeys {
                 dir.display()
             );
         }
-        Ok(Self { keys })
+        Ok(Self {
+            keys: Arc::new(keys),
+            queue: OnceLock::new(),
+        })
     }
 
-    /// The key of `unit`, if this node holds it.
-    pub(crate) fn get(&self, unit: &UnitId) -> Option<&SigningKey> {
-        self.keys.get(unit)
+    /// Whether this node holds the key of `unit`.
+    pub(crate) fn holds(&self, unit: &UnitId) -> bool {
+        self.keys.contains_key(unit)
+    }
+
+    /// Signs `payload` as `payload_type` with `unit`'s key, for `audience` (see the module docs).
+    pub(crate) async fn sign(
+        &self,
+        unit: &UnitId,
+        payload_type: PayloadType,
+        audience: String,
+        payload: Vec<u8>,
+    ) -> Result<proto::Envelope, SignError> {
+        if !self.holds(unit) {
+            return Err(SignError::NoKey(unit.clone()));
+        }
+        let queue = self.queue.get_or_init(|| {
+            let (queue, requests) = mpsc::unbounded_channel();
+            tokio::spawn(sign_queued(self.keys.clone(), requests));
+            queue
+        });
+        let (reply, signed) = oneshot::channel();
+        let request = SignRequest {
+            unit: unit.clone(),
+            payload_type,
+            audience,
+            payload,
+            reply,
+        };
+        queue.send(request).map_err(|_| SignError::Stopped)?;
+        signed.await.map_err(|_| SignError::Stopped)
     }
 
     /// The units, in order.
     pub(crate) fn units(&self) -> impl Iterator<Item = &UnitId> {
         self.keys.keys()
+    }
+}
+
+/// Signs what is queued, each round everything waiting (up to [`MAX_BATCH`]), grouped by unit,
+/// payload type and audience; ends when the node drops its [`UnitKeys`].
+async fn sign_queued(
+    keys: Arc<BTreeMap<UnitId, SigningKey>>,
+    mut requests: mpsc::UnboundedReceiver<SignRequest>,
+) {
+    let mut waiting = Vec::with_capacity(MAX_BATCH);
+    while requests.recv_many(&mut waiting, MAX_BATCH).await > 0 {
+        // Let the tasks already queued on the runtime run first: under load they are submissions
+        // about to join this round; when idle this costs nothing.
+        tokio::task::yield_now().await;
+        while waiting.len() < MAX_BATCH {
+            match requests.try_recv() {
+                Ok(request) => waiting.push(request),
+                Err(_) => break,
+            }
+        }
+        while !waiting.is_empty() {
+            let first = &waiting[0];
+            let group = (
+                first.unit.clone(),
+                first.payload_type,
+                first.audience.clone(),
+            );
+            let (together, rest): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|r| {
+                r.unit == group.0 && r.payload_type == group.1 && r.audience == group.2
+            });
+            waiting = rest;
+            let Some(key) = keys.get(&group.0) else {
+                // Checked before queueing; dropping the replies reports the failure.
+                continue;
+            };
+            let (payloads, replies): (Vec<_>, Vec<_>) =
+                together.into_iter().map(|r| (r.payload, r.reply)).unzip();
+            for (reply, signed) in replies
+                .into_iter()
+                .zip(envelope::sign_all(group.1, payloads, key))
+            {
+                // A caller that gave up no longer needs its envelope.
+                let _ = reply.send(signed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unit keys for `units`, written as `tulpar init` writes them, with their public keys.
+    fn unit_keys(
+        units: &[&str],
+    ) -> (
+        tempfile::TempDir,
+        UnitKeys,
+        Vec<tulpar_core::keys::PublicKey>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut public = Vec::new();
+        for unit in units {
+            let key = SigningKey::generate().unwrap();
+            public.push(key.public_key());
+            keyfile::write_private_key(&dir.path().join(format!("{unit}.key")), &key).unwrap();
+        }
+        let keys = UnitKeys::load(dir.path(), CountryCode::parse("KZ").unwrap()).unwrap();
+        (dir, keys, public)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn requests_queued_together_share_a_signature_per_unit_and_audience() {
+        let (_dir, keys, public) = unit_keys(&["KZ-AKTAU-PCU", "KZ-ALMATY-PCU"]);
+        let (aktau, almaty) = (
+            UnitId::parse("KZ-AKTAU-PCU").unwrap(),
+            UnitId::parse("KZ-ALMATY-PCU").unwrap(),
+        );
+        let requests = [
+            (&aktau, "UZ"),
+            (&aktau, "UZ"),
+            (&almaty, "UZ"),
+            (&aktau, "TJ"),
+            (&aktau, "UZ"),
+        ];
+        let signed = futures_util::future::join_all(requests.iter().enumerate().map(
+            |(i, (unit, audience))| {
+                keys.sign(
+                    unit,
+                    PayloadType::Alert,
+                    (*audience).to_owned(),
+                    format!("alert {i}").into_bytes(),
+                )
+            },
+        ))
+        .await;
+        let signed: Vec<proto::Envelope> = signed.into_iter().map(Result::unwrap).collect();
+        let batch_size = |e: &proto::Envelope| e.signatures[0].batch.as_ref().map(|b| b.size);
+        // Aktau's three alerts for UZ in one batch; the others each alone, with a plain signature.
+        assert_eq!(
+            signed.iter().map(batch_size).collect::<Vec<_>>(),
+            [Some(3), Some(3), None, None, Some(3)]
+        );
+        let mut verifier = envelope::Verifier::default();
+        for (i, envelope) in signed.iter().enumerate() {
+            let verified = verifier
+                .verify(envelope, PayloadType::Alert, &public[..])
+                .unwrap();
+            assert_eq!(verified.payload(), format!("alert {i}").as_bytes());
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_unit_without_a_key_is_refused_before_anything_is_signed() {
+        let (_dir, keys, _) = unit_keys(&["KZ-AKTAU-PCU"]);
+        let other = UnitId::parse("KZ-ALMATY-PCU").unwrap();
+        let refused = keys
+            .sign(&other, PayloadType::Alert, "UZ".into(), Vec::new())
+            .await;
+        assert!(matches!(refused, Err(SignError::NoKey(unit)) if unit == other));
+        assert!(keys.queue.get().is_none());
     }
 }

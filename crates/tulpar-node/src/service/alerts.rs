@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
+use prost::Message;
 use tonic::{Request, Response, Status};
 use tulpar_core::alert::{ValidAlert, validate_content};
 use tulpar_core::codes::{CountryCode, UnitId};
-use tulpar_core::envelope::{PayloadType, decode_recorded, sign_message};
+use tulpar_core::envelope::{PayloadType, decode_recorded};
 use tulpar_core::ids::{AlertId, RequestId};
 use tulpar_core::proto::{self, alert_service_server::AlertService, ledger_entry::Kind};
 use tulpar_core::time::{from_timestamp, to_timestamp};
@@ -211,15 +212,23 @@ impl Shared {
         if let Some(violations) = Violations::from_pairs(violations) {
             return Err(ApiError::Invalid(violations));
         }
-        let key = self.units.get(valid.origin()).ok_or_else(|| {
-            ApiError::FailedPrecondition(format!(
-                "this node holds no signing key for {}",
-                valid.origin()
-            ))
-        })?;
         let now = self.clock.now();
         let alert = ValidAlert::new(AlertId::new_at(now), now, valid);
-        let envelope = sign_message(PayloadType::Alert, alert.message(), &[key]);
+        let audience: Vec<&str> = alert
+            .content()
+            .recipients()
+            .iter()
+            .map(|r| r.country.as_str())
+            .collect();
+        let envelope = self
+            .units
+            .sign(
+                alert.content().origin(),
+                PayloadType::Alert,
+                audience.join(","),
+                alert.message().encode_to_vec(),
+            )
+            .await?;
         let entry = proto::LedgerEntry {
             recorded_at: Some(to_timestamp(now)),
             alert_id: alert.id().to_string(),

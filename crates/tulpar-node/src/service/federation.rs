@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
+use prost::Message;
 use tonic::{Request, Response, Status};
 use tulpar_core::alert::validate_alert;
 use tulpar_core::codes::{CountryCode, UnitId};
-use tulpar_core::envelope::{self, PayloadType, payload_digest, sign_message};
+use tulpar_core::envelope::{self, PayloadType, payload_digest};
 use tulpar_core::keys::KeyId;
 use tulpar_core::proto::{self, federation_service_server::FederationService, ledger_entry::Kind};
 use tulpar_core::time::{from_timestamp, to_timestamp};
@@ -83,6 +84,7 @@ impl Shared {
     /// [`Self::check_unit_signer`], once the message says who claims to have signed it.
     fn verify_unit_signed<M: prost::Message + Default>(
         &self,
+        verifier: &mut envelope::Verifier,
         country: CountryCode,
         envelope: proto::Envelope,
         payload_type: PayloadType,
@@ -100,7 +102,8 @@ impl Shared {
                 .find(|key| key.key_id == *id)
                 .map(|key| key.public_key)
         };
-        let verified = envelope::verify(&envelope, payload_type, &resolve)
+        let verified = verifier
+            .verify(&envelope, payload_type, &resolve)
             .map_err(|e| ApiError::Refused(format!("{payload_type} from {country}: {e}")))?;
         let message = verified
             .decode::<M>()
@@ -165,30 +168,36 @@ impl Shared {
         receipts: &[ToReceipt<'_>],
     ) -> Result<Vec<proto::Envelope>, ApiError> {
         let now = self.clock.now();
-        let mut signed = Vec::with_capacity(receipts.len());
-        let mut entries = Vec::with_capacity(receipts.len());
-        for r in receipts {
-            let receipt = proto::DeliveryReceipt {
-                alert_id: r.alert_id.to_owned(),
-                response_id: r.response_id.to_owned(),
-                sender_country: partner.to_string(),
-                recipient_country: self.country.to_string(),
-                payload_sha256: payload_digest(r.envelope).to_vec(),
-                ledger_index: r.ledger_index,
-                checkpoint: r.checkpoint.note.clone(),
-                received_at: Some(to_timestamp(now)),
-            };
-            let envelope = sign_message(PayloadType::Receipt, &receipt, &[&self.ledger_key]);
-            entries.push(proto::LedgerEntry {
+        let payloads = receipts
+            .iter()
+            .map(|r| {
+                proto::DeliveryReceipt {
+                    alert_id: r.alert_id.to_owned(),
+                    response_id: r.response_id.to_owned(),
+                    sender_country: partner.to_string(),
+                    recipient_country: self.country.to_string(),
+                    payload_sha256: payload_digest(r.envelope).to_vec(),
+                    ledger_index: r.ledger_index,
+                    checkpoint: r.checkpoint.note.clone(),
+                    received_at: Some(to_timestamp(now)),
+                }
+                .encode_to_vec()
+            })
+            .collect();
+        // One signature for the whole call: each receipt carries its place in the signed batch.
+        let signed = envelope::sign_all(PayloadType::Receipt, payloads, &self.ledger_key);
+        let entries = receipts
+            .iter()
+            .zip(&signed)
+            .map(|(r, envelope)| proto::LedgerEntry {
                 recorded_at: Some(to_timestamp(now)),
                 alert_id: r.alert_id.to_owned(),
                 kind: Some(Kind::ReceiptIssued(proto::ReceiptIssued {
                     receipt: Some(envelope.clone()),
                     to_country: partner.to_string(),
                 })),
-            });
-            signed.push(envelope);
-        }
+            })
+            .collect();
         self.append_all(entries).await?;
         Ok(signed)
     }
@@ -263,11 +272,16 @@ impl Shared {
     /// the signing key against the origin unit, and that this country is a recipient.
     fn check_alert(
         &self,
+        verifier: &mut envelope::Verifier,
         partner: CountryCode,
         envelope: proto::Envelope,
     ) -> Result<CheckedAlert, ApiError> {
-        let signed =
-            self.verify_unit_signed::<proto::Alert>(partner, envelope, PayloadType::Alert)?;
+        let signed = self.verify_unit_signed::<proto::Alert>(
+            verifier,
+            partner,
+            envelope,
+            PayloadType::Alert,
+        )?;
         let alert = validate_alert(signed.message).map_err(ApiError::Invalid)?;
         let origin = alert.content().origin().clone();
         if origin.country() != partner {
@@ -300,9 +314,11 @@ impl Shared {
         envelopes: Vec<proto::Envelope>,
     ) -> Vec<Result<CheckedAlert, ApiError>> {
         let check = move |node: &Self, envelopes: Vec<proto::Envelope>| {
+            // Alerts a unit signed together share one signature, checked once.
+            let mut verifier = envelope::Verifier::default();
             envelopes
                 .into_iter()
-                .map(|envelope| node.check_alert(partner, envelope))
+                .map(|envelope| node.check_alert(&mut verifier, partner, envelope))
                 .collect::<Vec<_>>()
         };
         if envelopes.len() < 2 {
@@ -458,6 +474,7 @@ impl Shared {
         envelope: proto::Envelope,
     ) -> Result<proto::Envelope, ApiError> {
         let signed = self.verify_unit_signed::<proto::AlertResponse>(
+            &mut envelope::Verifier::default(),
             partner,
             envelope,
             PayloadType::Response,
