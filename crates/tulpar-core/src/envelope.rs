@@ -283,10 +283,13 @@ pub fn verify<R: KeyResolver + ?Sized>(
     Verifier::default().verify(envelope, expected, keys)
 }
 
+/// How many batch signatures a [`Verifier`] remembers before it starts afresh.
+const REMEMBERED_BATCHES: usize = 4096;
+
 /// Verifies envelopes one after another, remembering the batch signatures that held, so envelopes
 /// signed together (see [`sign_all`]) cost one signature check between them. Each envelope's own
-/// inclusion proof is still checked. Meant for the envelopes of one message or call: it keeps every
-/// batch signature it checked.
+/// inclusion proof is still checked. It remembers a bounded number of signatures, so one verifier can
+/// serve a whole ledger.
 #[derive(Debug, Default)]
 pub struct Verifier {
     /// `(key, signature, batch size, batch root)` of each batch signature that verified.
@@ -333,7 +336,7 @@ impl Verifier {
                             || (key
                                 .verify(&batch_message(batch.size, &root), &signature.sig)
                                 .is_ok()
-                                && self.batches.insert(seen))
+                                && self.remember(seen))
                     }
                 };
             if !holds {
@@ -351,6 +354,15 @@ impl Verifier {
             payload_type: expected,
             signers,
         })
+    }
+
+    /// Remembers a batch signature that held; `true`, for use in a condition.
+    fn remember(&mut self, checked: (KeyId, Vec<u8>, u64, Hash)) -> bool {
+        if self.batches.len() >= REMEMBERED_BATCHES {
+            self.batches.clear();
+        }
+        self.batches.insert(checked);
+        true
     }
 }
 

@@ -75,6 +75,8 @@ enum Holder<'a> {
 /// Checks entry signatures against this country's directory and the trust store's partners.
 pub struct EntryChecker {
     country: CountryCode,
+    /// Remembers batch signatures already checked: entries signed together cost one check.
+    verifier: std::sync::Mutex<envelope::Verifier>,
     directories: BTreeMap<CountryCode, Arc<VerifiedDirectory>>,
     pinned_roots: BTreeMap<CountryCode, PublicKey>,
 }
@@ -97,6 +99,7 @@ impl EntryChecker {
         directories.insert(country, Arc::new(own));
         Self {
             country,
+            verifier: Default::default(),
             directories,
             pinned_roots,
         }
@@ -310,7 +313,11 @@ impl EntryChecker {
     ) -> Result<Option<(KeyId, SystemTime)>, String> {
         let directory = self.directory_of(country)?;
         let keys = holder_keys(directory, holder);
-        let verified = envelope::verify(signed, payload_type, keys.as_slice())
+        let verified = self
+            .verifier
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .verify(signed, payload_type, keys.as_slice())
             .map_err(|e| format!("{payload_type}: {e} (signer {})", describe(country, holder)))?;
         judge(directory, holder, verified.signers(), purpose, at)
     }
