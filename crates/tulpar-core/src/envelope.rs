@@ -332,11 +332,14 @@ impl Verifier {
                         let root = batch_root(batch, &encoded)
                             .map_err(|source| EnvelopeError::BadBatchProof { index, source })?;
                         let seen = (key_id, signature.sig.clone(), batch.size, root);
-                        self.batches.contains(&seen)
-                            || (key
+                        let holds = self.batches.contains(&seen)
+                            || key
                                 .verify(&batch_message(batch.size, &root), &signature.sig)
-                                .is_ok()
-                                && self.remember(seen))
+                                .is_ok();
+                        if holds {
+                            self.remember(seen);
+                        }
+                        holds
                     }
                 };
             if !holds {
@@ -356,13 +359,12 @@ impl Verifier {
         })
     }
 
-    /// Remembers a batch signature that held; `true`, for use in a condition.
-    fn remember(&mut self, checked: (KeyId, Vec<u8>, u64, Hash)) -> bool {
-        if self.batches.len() >= REMEMBERED_BATCHES {
+    /// Remembers a batch signature that held.
+    fn remember(&mut self, checked: (KeyId, Vec<u8>, u64, Hash)) {
+        if self.batches.len() >= REMEMBERED_BATCHES && !self.batches.contains(&checked) {
             self.batches.clear();
         }
         self.batches.insert(checked);
-        true
     }
 }
 

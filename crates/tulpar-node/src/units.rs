@@ -89,11 +89,6 @@ impl UnitKeys {
         })
     }
 
-    /// Whether this node holds the key of `unit`.
-    pub(crate) fn holds(&self, unit: &UnitId) -> bool {
-        self.keys.contains_key(unit)
-    }
-
     /// Signs `payload` as `payload_type` with `unit`'s key, for `audience` (see the module docs).
     pub(crate) async fn sign(
         &self,
@@ -102,7 +97,7 @@ impl UnitKeys {
         audience: String,
         payload: Vec<u8>,
     ) -> Result<proto::Envelope, SignError> {
-        if !self.holds(unit) {
+        if !self.keys.contains_key(unit) {
             return Err(SignError::NoKey(unit.clone()));
         }
         let queue = self.queue.get_or_init(|| {
