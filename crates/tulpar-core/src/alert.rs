@@ -20,16 +20,9 @@ use crate::proto;
 use crate::time::from_timestamp;
 use crate::validation::{Checker, Violations};
 
-/// Largest serialized alert accepted, attachments included.
-pub const MAX_ALERT_BYTES: usize = 6 * 1024 * 1024;
-/// Largest single attachment.
-pub const MAX_ATTACHMENT_BYTES: usize = 2 * 1024 * 1024;
-/// Largest total of attachments in one alert.
-pub const MAX_ATTACHMENTS_TOTAL_BYTES: usize = 4 * 1024 * 1024;
-/// Most attachments in one alert.
-pub const MAX_ATTACHMENTS: usize = 8;
-/// Most recipient countries in one alert.
-pub const MAX_RECIPIENTS: usize = 50;
+pub use crate::limits::{
+    MAX_ALERT_BYTES, MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL_BYTES, MAX_RECIPIENTS,
+};
 
 /// How urgently recipients must acknowledge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,6 +9,7 @@ pub mod codes;
 pub mod envelope;
 pub mod ids;
 pub mod keys;
+pub mod limits;
 pub mod merkle;
 pub mod pem;
 pub mod response;

@@ -25,7 +25,7 @@ use crate::segment;
 use crate::view::View;
 
 /// Largest encoded `LedgerEntry` the ledger accepts, in bytes.
-pub const MAX_ENTRY_BYTES: usize = 1 << 20;
+pub const MAX_ENTRY_BYTES: usize = tulpar_core::limits::MAX_ENTRY_BYTES;
 /// Most entries one [`Ledger::append_all`] takes.
 pub const MAX_APPEND_ENTRIES: usize = 1024;
 /// Name of the public key file kept in the ledger directory.

@@ -1,0 +1,81 @@
+//! The one table of limits. Each layer's bound is derived from the layer before it, so no layer can
+//! refuse what an earlier one accepted:
+//!
+//! | layer | bound | derived from |
+//! | --- | --- | --- |
+//! | attachment | [`MAX_ATTACHMENT_BYTES`] each, [`MAX_ATTACHMENTS`], [`MAX_ATTACHMENTS_TOTAL_BYTES`] in all | the contract |
+//! | alert | [`MAX_ALERT_BYTES`] encoded, attachments included | the contract |
+//! | envelope | [`MAX_ENVELOPE_BYTES`] | alert + [`ENVELOPE_OVERHEAD_BYTES`] (type, signatures, batch path) |
+//! | ledger entry | [`MAX_ENTRY_BYTES`] | envelope + [`ENTRY_OVERHEAD_BYTES`] (ids, times, who submitted) |
+//! | alert record | [`MAX_RECORD_BYTES`] (`GetAlert`, list items, watch events) | decoded alert + its envelope + timeline |
+//! | gRPC message | [`MAX_MESSAGE_BYTES`] on every listener and client | largest record or entry, with room |
+//! | delivery call | [`DELIVERY_BATCH_BYTES`]; an alert larger than that travels alone | under the message limit |
+//! | list and entry pages | [`PAGE_BYTES`]; an item larger than that makes a page of its own | under the message limit |
+//! | watch buffer | [`WATCH_BUFFER_BYTES`] per subscriber, at least one event | bounded memory per caller |
+//!
+//! A partner running an older build may still refuse a call under these bounds; delivery then splits
+//! the call, and an item refused on its own is set aside as undeliverable rather than retried forever.
+
+/// Largest single attachment.
+pub const MAX_ATTACHMENT_BYTES: usize = 2 * MIB;
+/// Most attachments in one alert.
+pub const MAX_ATTACHMENTS: usize = 8;
+/// Largest total of attachments in one alert.
+pub const MAX_ATTACHMENTS_TOTAL_BYTES: usize = 4 * MIB;
+/// Largest serialized alert, attachments included.
+pub const MAX_ALERT_BYTES: usize = 6 * MIB;
+/// Most recipient countries in one alert.
+pub const MAX_RECIPIENTS: usize = 50;
+/// Most units named in one recipient entry.
+pub const MAX_RECIPIENT_UNITS: usize = 64;
+
+/// Room in an envelope beside its payload: the payload type, signatures and a batch inclusion path.
+pub const ENVELOPE_OVERHEAD_BYTES: usize = 16 * KIB;
+/// Largest signed envelope of an alert or response.
+pub const MAX_ENVELOPE_BYTES: usize = MAX_ALERT_BYTES + ENVELOPE_OVERHEAD_BYTES;
+
+/// Room in a ledger entry beside the envelope it records: ids, times, who submitted it, a receipt.
+pub const ENTRY_OVERHEAD_BYTES: usize = 64 * KIB;
+/// Largest encoded ledger entry.
+pub const MAX_ENTRY_BYTES: usize = MAX_ENVELOPE_BYTES + ENTRY_OVERHEAD_BYTES;
+
+/// Room in an alert record beside the alert and its envelope: the per-recipient timeline.
+pub const RECORD_OVERHEAD_BYTES: usize = 256 * KIB;
+/// Largest alert record (`GetAlert`, an item of `ListAlerts`, a watch event): the decoded alert beside
+/// its signed envelope, and the timeline.
+pub const MAX_RECORD_BYTES: usize = MAX_ALERT_BYTES + MAX_ENVELOPE_BYTES + RECORD_OVERHEAD_BYTES;
+
+/// Largest gRPC message any listener accepts or any client of the node's sends or accepts.
+pub const MAX_MESSAGE_BYTES: usize = 16 * MIB;
+
+/// Bytes of alerts one delivery call carries at most; an alert larger than this travels alone.
+pub const DELIVERY_BATCH_BYTES: usize = 4 * MIB;
+/// Bytes of items one page of `ListAlerts` or `GetEntries` carries at most; a page always holds at
+/// least one item, so the largest item is still listed.
+pub const PAGE_BYTES: usize = 4 * MIB;
+/// Bytes of events buffered for one watcher that does not read; at least one event is always let in.
+pub const WATCH_BUFFER_BYTES: usize = 2 * MIB;
+
+/// Largest signed country directory a partner may serve.
+pub const MAX_DIRECTORY_BYTES: usize = MIB;
+
+/// Characters of an offending value quoted back in an error message.
+pub const MAX_QUOTED_CHARS: usize = 60;
+/// Violations listed in one refusal; the rest are counted.
+pub const MAX_VIOLATIONS_LISTED: usize = 50;
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+
+// The derivations the table promises, checked when the crate compiles.
+const _: () = {
+    assert!(MAX_ATTACHMENTS_TOTAL_BYTES >= MAX_ATTACHMENT_BYTES);
+    assert!(MAX_ALERT_BYTES > MAX_ATTACHMENTS_TOTAL_BYTES);
+    assert!(MAX_ENTRY_BYTES > MAX_ENVELOPE_BYTES);
+    // A message carries a whole record or entry with room for the call's own fields.
+    assert!(MAX_MESSAGE_BYTES >= MAX_RECORD_BYTES + 64 * KIB);
+    assert!(MAX_MESSAGE_BYTES >= MAX_ENTRY_BYTES + 64 * KIB);
+    // A batch or page stays within its budget unless it holds a single item, which fits on its own.
+    assert!(MAX_MESSAGE_BYTES >= DELIVERY_BATCH_BYTES + 64 * KIB);
+    assert!(MAX_MESSAGE_BYTES >= PAGE_BYTES + 64 * KIB);
+};
