@@ -25,6 +25,11 @@ const WAIT: Duration = Duration::from_secs(90);
 /// A character of four bytes in UTF-8: text limits count characters, so this fills them with bytes.
 const WIDE: char = '𓀀';
 
+/// Prints how long the test took to reach `what`, for the figures (not asserted: machines are noisy).
+fn phase(start: Instant, what: &str) {
+    eprintln!("PHASE {:>8.1?} {what}", start.elapsed());
+}
+
 fn federation() -> Result<Federation> {
     Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])
 }
@@ -197,8 +202,10 @@ fn audit_verify(country: &Country) -> Result<()> {
 // OUT_OF_RANGE, `tulpar alert list` failed on a 65 MB page and `tulpar audit verify` on a 4 MiB+ page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_at_every_limit_travel_the_whole_path() -> Result<()> {
+    let t = Instant::now();
     let mut federation = federation()?;
     federation.start_all().await?;
+    phase(t, "federation up");
     let started = Instant::now();
     let kz = &federation.countries["KZ"];
     let mut officer = kz.client("KZ-AKTAU-PCU").await?;
@@ -239,6 +246,7 @@ async fn alerts_at_every_limit_travel_the_whole_path() -> Result<()> {
         started.elapsed()
     );
 
+    phase(t, "delivered");
     // Listed on both sides, page by page, each page within its budget.
     let mut listed = list_all(&mut officer, proto::Direction::Sent).await?;
     let mut expected = sent.clone();
@@ -251,6 +259,7 @@ async fn alerts_at_every_limit_travel_the_whole_path() -> Result<()> {
     received.sort();
     assert_eq!(received, expected);
 
+    phase(t, "listed");
     // Shown whole on the recipient side: the attachments arrived intact.
     let shown = record(&mut uz_officer, &sent[1]).await?;
     let attachments = shown
@@ -276,8 +285,10 @@ async fn alerts_at_every_limit_travel_the_whole_path() -> Result<()> {
     }
     let out = tulpar(uz, "focal-point", &["alert", "show", &sent[1]])?;
     assert!(out.status.success(), "{}", text(&out));
+    phase(t, "listed and shown by the command line");
     audit_verify(kz)?;
     audit_verify(uz)?;
+    phase(t, "both ledgers verified");
     Ok(())
 }
 
@@ -388,6 +399,7 @@ fn conflicting(federation: &Federation, alert_id: &str) -> Result<proto::Envelop
 // refused on its own because the partner already holds other content under its id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_items_are_set_aside_and_the_rest_flows() -> Result<()> {
+    let t = Instant::now();
     let mut federation = federation()?;
     let small_partner: SocketAddr = format!("127.0.0.1:{}", tulpar_tests::free_port()?).parse()?;
     // KZ reaches UZ only through the small partner, which is not up yet: everything queues.
@@ -426,12 +438,14 @@ async fn refused_items_are_set_aside_and_the_rest_flows() -> Result<()> {
         })
         .await?
         .into_inner();
+    phase(t, "queued");
     serve_small_partner(&federation, small_partner, 1024 * 1024).await?;
 
     // What the partner took is delivered, in spite of what it refused before and among it.
     for id in medium.iter().chain([&behind]) {
         until_state(&mut officer, id, DeliveryState::Delivered).await?;
     }
+    phase(t, "delivered what the partner took");
     let refused = until_state(&mut officer, &too_large, DeliveryState::Undeliverable).await?;
     let step = refused.timeline.last().context("a step")?;
     assert!(step.reason.contains("OutOfRange"), "{}", step.reason);
@@ -456,6 +470,7 @@ async fn refused_items_are_set_aside_and_the_rest_flows() -> Result<()> {
     expected.sort();
     assert_eq!(told, expected);
 
+    phase(t, "set aside and told");
     // ListPeers counts them and names the last; the outbox is empty.
     let peers = focal
         .list_peers(proto::ListPeersRequest {})
@@ -506,17 +521,19 @@ async fn refused_items_are_set_aside_and_the_rest_flows() -> Result<()> {
         start = last.index + 1;
         for entry in page.entries.into_iter().filter_map(|e| e.entry) {
             if let Some(Kind::DeliveryAbandoned(found)) = entry.kind {
-                abandoned.push((entry.alert_id, found.country, tonic::Code::from(found.code)));
+                abandoned.push((entry.alert_id, found.country, found.code));
             }
         }
     }
+    phase(t, "ledger read");
     abandoned.sort();
     let mut expected = vec![
-        (too_large, "UZ".to_owned(), tonic::Code::OutOfRange),
-        (taken, "UZ".to_owned(), tonic::Code::AlreadyExists),
+        (too_large, "UZ".to_owned(), tonic::Code::OutOfRange as i32),
+        (taken, "UZ".to_owned(), tonic::Code::AlreadyExists as i32),
     ];
     expected.sort();
     assert_eq!(abandoned, expected);
     audit_verify(kz)?;
+    phase(t, "ledger verified");
     Ok(())
 }
