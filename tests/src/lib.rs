@@ -14,6 +14,7 @@ use rustls_pki_types::pem::PemObject;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+use tulpar_core::limits::MAX_MESSAGE_BYTES;
 use tulpar_core::proto::alert_service_client::AlertServiceClient;
 use tulpar_core::proto::audit_service_client::AuditServiceClient;
 use tulpar_core::proto::federation_service_client::FederationServiceClient;
@@ -393,13 +394,17 @@ level = "info"
     /// "integrator").
     pub async fn client(&self, token: &str) -> Result<Client> {
         let (channel, bearer) = self.bearer_channel(token)?;
-        Ok(AlertServiceClient::with_interceptor(channel, bearer))
+        Ok(AlertServiceClient::with_interceptor(channel, bearer)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
     }
 
     /// A client of this node's audit API with the token named `token`.
     pub async fn audit_client(&self, token: &str) -> Result<AuditClient> {
         let (channel, bearer) = self.bearer_channel(token)?;
-        Ok(AuditServiceClient::with_interceptor(channel, bearer))
+        Ok(AuditServiceClient::with_interceptor(channel, bearer)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
     }
 
     fn bearer_channel(&self, token: &str) -> Result<(Channel, Bearer)> {
@@ -446,7 +451,9 @@ level = "info"
         let config =
             tulpar_trust::tls::api_client_config(&self.national_ca()?, Some((chain, key)))?;
         let channel = channel(self.client_addr, config)?;
-        Ok(AlertServiceClient::new(channel))
+        Ok(AlertServiceClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
     }
 
     /// Runs this country's node inside the test process with `clock`, so that deadlines can be
@@ -495,7 +502,7 @@ level = "info"
         let partner_code = tulpar_core::codes::CountryCode::parse(&partner.code)?;
         let config = tulpar_trust::tls::federation_client_config(&identity, store, partner_code)?;
         let channel = channel(partner.federation_addr, config)?;
-        Ok(FederationServiceClient::new(channel))
+        Ok(tulpar_node::transport::federation_client(channel))
     }
 }
 

@@ -235,7 +235,7 @@ async fn a_peer_with_a_certificate_from_another_countrys_ca_is_refused() -> Resu
         Duration::from_secs(5),
     )
     .map_err(anyhow::Error::msg)?;
-    let mut client = FederationServiceClient::new(channel);
+    let mut client = tulpar_node::transport::federation_client(channel);
     let uz_key = unit_key(&federation, "UZ", "UZ-TASHKENT-PCU")?;
     let status = deliver(&mut client, signed_alert("UZ-TASHKENT-PCU", &uz_key))
         .await

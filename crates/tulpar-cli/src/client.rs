@@ -14,6 +14,7 @@ use serde::Deserialize;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+use tulpar_core::limits::MAX_MESSAGE_BYTES;
 use tulpar_core::proto::alert_service_client::AlertServiceClient;
 use tulpar_core::proto::audit_service_client::AuditServiceClient;
 
@@ -104,16 +105,21 @@ impl Connection {
         })
     }
 
-    /// A client of the alert API (connects lazily: the first call dials).
+    /// A client of the alert API (connects lazily: the first call dials). Both clients send and accept
+    /// messages up to the node's own limit, so a record the node serves is never refused here.
     pub(crate) fn connect(&self) -> Result<Client> {
         let (channel, auth) = self.channel()?;
-        Ok(AlertServiceClient::with_interceptor(channel, auth))
+        Ok(AlertServiceClient::with_interceptor(channel, auth)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
     }
 
     /// A client of the audit API (connects lazily).
     pub(crate) fn connect_audit(&self) -> Result<AuditClient> {
         let (channel, auth) = self.channel()?;
-        Ok(AuditServiceClient::with_interceptor(channel, auth))
+        Ok(AuditServiceClient::with_interceptor(channel, auth)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
     }
 
     fn channel(&self) -> Result<(Channel, Auth)> {

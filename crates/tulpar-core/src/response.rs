@@ -94,6 +94,10 @@ pub fn check_transition(state: DeliveryState, kind: &Kind) -> Result<(), String>
         (Kind::Outcome(_), S::OutcomeRecorded) => {
             Err("an outcome was already recorded; it is given once".into())
         }
+        // Only an origin's view of a recipient is ever undeliverable; a recipient never answers it.
+        (_, S::Undeliverable) => {
+            Err("the alert was refused by this country's node and never delivered".into())
+        }
         (_, S::Unspecified) => Err("the alert has no known state".into()),
     }
 }

@@ -56,6 +56,7 @@ impl Shared {
             ),
         };
         let mut overdue = Vec::new();
+        let mut bytes = 0;
         let mut next_page_token = String::new();
         let mut last_position = Vec::new();
         for (alert, country) in self.state.overdue()? {
@@ -83,11 +84,19 @@ impl Shared {
                 .iter()
                 .find(|r| r.country == country.as_str())
                 .and_then(|r| r.acknowledgement_deadline);
-            overdue.push(proto::OverdueAlert {
+            let item = proto::OverdueAlert {
                 alert: Some(self.alert_record(stored)?),
                 country: country.to_string(),
                 deadline,
-            });
+            };
+            // So is an item that would take the page past PAGE_BYTES (a page holds at least one).
+            let size = prost::Message::encoded_len(&item);
+            if !overdue.is_empty() && bytes + size > tulpar_core::limits::PAGE_BYTES {
+                next_page_token = hex::encode(&last_position);
+                break;
+            }
+            bytes += size;
+            overdue.push(item);
             last_position = position;
         }
         Ok(proto::ListOverdueResponse {

@@ -1,6 +1,11 @@
 //! Store-and-forward delivery to partners: one worker per partner drains its outbox (a view of the
 //! ledger), retries with capped exponential backoff and jitter, and starts again at once when the partner
 //! is heard from.
+//!
+//! The outbox never jams: calls are capped by bytes as well as by count, a call the partner refuses as
+//! too large is split in halves and sent again at once, and an item the partner refuses for good (see
+//! [`Refusal::permanent`]) is set aside as undeliverable — recorded in the ledger, shown in the alert's
+//! timeline, `ListPeers` and to focal points — so that what follows it keeps flowing.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +19,7 @@ use tonic::transport::Channel;
 use tulpar_core::codes::CountryCode;
 use tulpar_core::envelope::{self, PayloadType, payload_digest};
 use tulpar_core::keys::KeyId;
+use tulpar_core::limits::DELIVERY_BATCH_BYTES;
 use tulpar_core::proto::{
     self, federation_service_client::FederationServiceClient, ledger_entry::Kind,
 };
@@ -143,11 +149,12 @@ fn jitter(backoff: Duration) -> Duration {
 }
 
 /// Delivers everything in `country`'s outbox, keeping up to `delivery.concurrency` calls in flight,
-/// each carrying up to `delivery.batch_size` alerts (or one response), and refilling as each completes
+/// each carrying up to `delivery.batch_size` alerts and [`DELIVERY_BATCH_BYTES`] (or one response),
+/// and refilling as each completes
 /// or as new items are queued. Responses to the same alert go one after another, so the origin records
 /// them in the order they were given. Returns when the outbox is empty, or at the first failure.
 async fn drain(node: &Arc<Shared>, country: CountryCode, partner: &Partner) -> Result<(), String> {
-    let client = FederationServiceClient::new(partner_channel(node, country, partner)?);
+    let client = crate::transport::federation_client(partner_channel(node, country, partner)?);
     let (calls, batch_size) = (
         node.config.delivery.concurrency,
         node.config.delivery.batch_size,
@@ -170,7 +177,7 @@ async fn drain(node: &Arc<Shared>, country: CountryCode, partner: &Partner) -> R
             // the next pass, which the appender's wake-up starts.
             let size = node.ledger_size();
             items.retain(|(index, _)| *index < size);
-            for call in into_calls(items, free, batch_size, &answering) {
+            for call in into_calls(items, free, batch_size, DELIVERY_BATCH_BYTES, &answering) {
                 cursor = call.last().map(|(index, _)| *index);
                 let answered = response_alert(&call);
                 if let Some(alert_id) = &answered {
@@ -215,19 +222,21 @@ fn response_alert(call: &[(u64, OutboxItem)]) -> Option<String> {
 }
 
 /// Groups outbox items, in order, into at most `calls` calls: consecutive alerts share a call up to
-/// `batch_size`, a response goes alone. Items that do not fit are left for later, and so is everything
-/// from a response to an alert in `answering` (or answered earlier in `items`) on, since the earlier
-/// response must be recorded first.
+/// `batch_size` alerts and `budget` bytes (an alert larger than `budget` goes alone), a response goes
+/// alone. Items that do not fit are left for later, and so is everything from a response to an alert
+/// in `answering` (or answered earlier in `items`) on, since the earlier response must be recorded
+/// first.
 fn into_calls(
     items: Vec<(u64, OutboxItem)>,
     calls: usize,
     batch_size: usize,
+    budget: usize,
     answering: &HashSet<String>,
 ) -> Vec<Vec<(u64, OutboxItem)>> {
     let mut out: Vec<Vec<(u64, OutboxItem)>> = Vec::new();
     let mut answered_here = HashSet::new();
-    // Whether the last call takes more alerts.
-    let mut open = false;
+    // Whether the last call takes more alerts, and the bytes it holds.
+    let (mut open, mut bytes) = (false, 0usize);
     for (index, item) in items {
         let is_alert = item.response_id.is_empty();
         if !is_alert
@@ -235,18 +244,19 @@ fn into_calls(
         {
             break;
         }
-        if let Some(call) = out
-            .last_mut()
-            .filter(|call| open && is_alert && call.len() < batch_size)
-        {
+        let size = usize::try_from(item.bytes).unwrap_or(usize::MAX);
+        if let Some(call) = out.last_mut().filter(|call| {
+            open && is_alert && call.len() < batch_size && bytes.saturating_add(size) <= budget
+        }) {
             call.push((index, item));
+            bytes += size;
             continue;
         }
         if out.len() == calls {
             break;
         }
         out.push(vec![(index, item)]);
-        open = is_alert;
+        (open, bytes) = (is_alert, size);
     }
     out
 }
@@ -314,11 +324,23 @@ async fn deliver(
     if sends.is_empty() {
         return Ok(());
     }
-    let answers = send(client, &sends, batching).await;
-    let checked = check_receipts(node, country, &sends, answers).await;
+    let answers = send_splitting(&client, &sends, batching).await;
+    // Items refused for good are set aside; the rest are receipted or retried.
+    let (mut kept, mut kept_answers, mut set_aside) = (Vec::new(), Vec::new(), Vec::new());
+    for (sent, answer) in sends.into_iter().zip(answers) {
+        match answer {
+            Err(refusal) if refusal.permanent() => set_aside.push((sent.item, refusal)),
+            answer => {
+                kept.push(sent);
+                kept_answers.push(answer.map_err(|r| r.to_string()));
+            }
+        }
+    }
+    let sends = kept;
+    let checked = check_receipts(node, country, &sends, kept_answers).await;
     let now = to_timestamp(node.clock.now());
     let mut failure = None;
-    let mut entries = Vec::with_capacity(sends.len());
+    let mut entries = Vec::with_capacity(sends.len() + set_aside.len());
     let mut delivered = Vec::with_capacity(sends.len());
     for (sent, checked) in sends.iter().zip(checked) {
         match checked {
@@ -338,8 +360,12 @@ async fn deliver(
             }
         }
     }
+    for (item, refusal) in &set_aside {
+        entries.push(abandoned_entry(now, country, item, refusal));
+    }
     let appended = node.append_all(entries).await.map_err(|e| e.to_string())?;
-    for ((alert_id, peer_index), appended) in delivered.into_iter().zip(appended) {
+    let (receipted, abandoned) = appended.split_at(delivered.len().min(appended.len()));
+    for ((alert_id, peer_index), appended) in delivered.into_iter().zip(receipted) {
         tracing::info!(
             alert.id = %alert_id,
             peer.country = %country,
@@ -348,17 +374,154 @@ async fn deliver(
             "delivered"
         );
     }
+    for ((item, refusal), appended) in set_aside.iter().zip(abandoned) {
+        tracing::warn!(
+            alert.id = %item.alert_id,
+            response.id = %item.response_id,
+            peer.country = %country,
+            ledger.index = appended.index,
+            %refusal,
+            "refused for good by the partner; set aside as undeliverable"
+        );
+    }
     failure.map_or(Ok(()), Err)
 }
 
+/// The entry recording that `country` refused `item` for good.
+fn abandoned_entry(
+    now: tulpar_proto::pbjson_types::Timestamp,
+    country: CountryCode,
+    item: &OutboxItem,
+    refusal: &Refusal,
+) -> proto::LedgerEntry {
+    proto::LedgerEntry {
+        recorded_at: Some(now),
+        alert_id: item.alert_id.clone(),
+        kind: Some(Kind::DeliveryAbandoned(proto::DeliveryAbandoned {
+            response_id: item.response_id.clone(),
+            country: country.to_string(),
+            code: refusal.code as i32,
+            reason: refusal.message.clone(),
+        })),
+    }
+}
+
+/// A partner's refusal of a call or of one item in it.
+#[derive(Debug, Clone, PartialEq)]
+struct Refusal {
+    code: tonic::Code,
+    message: String,
+}
+
+impl Refusal {
+    fn new(code: tonic::Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn of(status: &tonic::Status) -> Self {
+        Self::new(status.code(), status.message())
+    }
+
+    /// Refused for its size by a message limit: the partner's (an older or differently configured
+    /// node) or, in principle, this node's own client. tonic answers OUT_OF_RANGE ("decoded message
+    /// length too large"); a proxy or another stack may answer RESOURCE_EXHAUSTED, which otherwise
+    /// means "busy, retry later" and so counts only when it names the size.
+    fn too_large(&self) -> bool {
+        match self.code {
+            tonic::Code::OutOfRange => true,
+            tonic::Code::ResourceExhausted => self.message.contains("too large"),
+            _ => false,
+        }
+    }
+
+    /// Whether no retry of the same item can change the answer, when the item was refused on its
+    /// own: the content breaks the partner's rules (INVALID_ARGUMENT: the alert is signed, so it
+    /// cannot change), the id is taken by other content there (ALREADY_EXISTS), or it is too large
+    /// even alone. PERMISSION_DENIED is not among them: a partner says it while its copy of this
+    /// country's directory lags behind a new unit key, which a directory refresh heals. Everything
+    /// else (UNAVAILABLE, DEADLINE_EXCEEDED, FAILED_PRECONDITION, ...) is retried with backoff.
+    fn permanent(&self) -> bool {
+        self.too_large()
+            || matches!(
+                self.code,
+                tonic::Code::InvalidArgument | tonic::Code::AlreadyExists
+            )
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+/// What the partner answered for one item: its receipt, or its refusal.
+type Answer = Result<Option<proto::Envelope>, Refusal>;
+
+/// [`send`], splitting a call the partner refuses as too large (see [`split_on_size`]).
+async fn send_splitting(
+    client: &FederationServiceClient<Channel>,
+    sends: &[ToDeliver],
+    batching: &AtomicBool,
+) -> Vec<Answer> {
+    split_on_size(sends.len(), |range| {
+        send(client.clone(), &sends[range], batching)
+    })
+    .await
+}
+
+/// Sends `count` items with `send` (given the range of items one call carries), splitting a call
+/// refused as too large in halves, each sent at once and in order, until it is taken or a single
+/// item is refused on its own. Answers one result per item, in order.
+async fn split_on_size<F, Fut>(count: usize, mut send: F) -> Vec<Answer>
+where
+    F: FnMut(std::ops::Range<usize>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Answer>, Refusal>>,
+{
+    let mut answers: Vec<Option<Answer>> = std::iter::repeat_with(|| None).take(count).collect();
+    // Ranges of items still to send, the next on top.
+    let mut ranges = vec![(0, count)];
+    while let Some((start, end)) = ranges.pop() {
+        match send(start..end).await {
+            Ok(results) => {
+                for (slot, answer) in answers[start..end].iter_mut().zip(results) {
+                    *slot = Some(answer);
+                }
+            }
+            Err(refusal) if refusal.too_large() && end - start > 1 => {
+                let middle = start + (end - start) / 2;
+                tracing::info!(
+                    items = end - start,
+                    %refusal,
+                    "partner refused a call as too large; sending it in halves"
+                );
+                ranges.push((middle, end));
+                ranges.push((start, middle));
+            }
+            Err(refusal) => {
+                for slot in &mut answers[start..end] {
+                    *slot = Some(Err(refusal.clone()));
+                }
+            }
+        }
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(Refusal::new(tonic::Code::Internal, "not sent"))))
+        .collect()
+}
+
 /// The partner's answer for each of `sends`, in order: several alerts in one `DeliverAlerts` call
-/// when the partner knows it, otherwise one call each.
+/// when the partner knows it, otherwise one call each (so each refusal is the item's own). A refusal
+/// of a whole call of several alerts is the error.
 async fn send(
     client: FederationServiceClient<Channel>,
     sends: &[ToDeliver],
     batching: &AtomicBool,
-) -> Vec<Result<Option<proto::Envelope>, String>> {
-    let failed = |status: tonic::Status| format!("{}: {}", status.code(), status.message());
+) -> Result<Vec<Answer>, Refusal> {
     if sends.len() > 1 && batching.load(Ordering::Relaxed) {
         let request = proto::DeliverAlertsRequest {
             alerts: sends.iter().map(|s| s.envelope.clone()).collect(),
@@ -367,23 +530,26 @@ async fn send(
             Ok(response) => {
                 let results = response.into_inner().results;
                 if results.len() != sends.len() {
-                    let why = format!(
-                        "{} results for {} alerts delivered",
-                        results.len(),
-                        sends.len()
-                    );
-                    return sends.iter().map(|_| Err(why.clone())).collect();
+                    // Not a refusal of any item: retried with backoff.
+                    return Err(Refusal::new(
+                        tonic::Code::Unknown,
+                        format!(
+                            "{} results for {} alerts delivered",
+                            results.len(),
+                            sends.len()
+                        ),
+                    ));
                 }
-                return results
+                return Ok(results
                     .into_iter()
                     .map(|r| match r.result {
                         Some(proto::delivery_result::Result::Receipt(receipt)) => Ok(Some(receipt)),
                         Some(proto::delivery_result::Result::Error(e)) => {
-                            Err(failed(tonic::Status::new(e.code.into(), e.message)))
+                            Err(Refusal::new(e.code.into(), e.message))
                         }
                         None => Ok(None),
                     })
-                    .collect();
+                    .collect());
             }
             Err(status) if status.code() == tonic::Code::Unimplemented => {
                 tracing::info!(
@@ -391,9 +557,13 @@ async fn send(
                 );
                 batching.store(false, Ordering::Relaxed);
             }
+            // Said of the whole call, not of any one alert: only a size refusal leads to a split.
             Err(status) => {
-                let why = failed(status);
-                return sends.iter().map(|_| Err(why.clone())).collect();
+                let refusal = Refusal::of(&status);
+                if refusal.too_large() {
+                    return Err(refusal);
+                }
+                return Err(Refusal::new(tonic::Code::Unavailable, refusal.to_string()));
             }
         }
     }
@@ -414,10 +584,10 @@ async fn send(
                     .await
                     .map(|r| r.into_inner().receipt)
             }
-            .map_err(failed)
+            .map_err(|status| Refusal::of(&status))
         }
     });
-    futures_util::future::join_all(calls).await
+    Ok(futures_util::future::join_all(calls).await)
 }
 
 /// Each answer checked with [`check_receipt`]; several on a blocking thread, as their signature
@@ -526,11 +696,14 @@ mod tests {
                     } else {
                         String::new()
                     },
+                    bytes: 1000,
                 };
                 (i as u64, item)
             })
             .collect()
     }
+
+    const BUDGET: usize = DELIVERY_BATCH_BYTES;
 
     fn shape(calls: &[Vec<(u64, OutboxItem)>]) -> Vec<Vec<u64>> {
         calls
@@ -541,22 +714,22 @@ mod tests {
 
     #[test]
     fn alerts_share_calls_and_responses_go_alone() {
-        let calls = into_calls(items("aaaaaraa"), 10, 3, &HashSet::new());
+        let calls = into_calls(items("aaaaaraa"), 10, 3, BUDGET, &HashSet::new());
         assert_eq!(
             shape(&calls),
             vec![vec![0, 1, 2], vec![3, 4], vec![5], vec![6, 7]]
         );
         assert_eq!(
-            shape(&into_calls(items("aaa"), 10, 1, &HashSet::new())).len(),
+            shape(&into_calls(items("aaa"), 10, 1, BUDGET, &HashSet::new())).len(),
             3
         );
     }
 
     #[test]
     fn no_more_calls_than_free_and_the_rest_waits() {
-        let calls = into_calls(items("rrraaaa"), 2, 64, &HashSet::new());
+        let calls = into_calls(items("rrraaaa"), 2, 64, BUDGET, &HashSet::new());
         assert_eq!(shape(&calls), vec![vec![0], vec![1]]);
-        let calls = into_calls(items("aaaaa"), 2, 2, &HashSet::new());
+        let calls = into_calls(items("aaaaa"), 2, 2, BUDGET, &HashSet::new());
         assert_eq!(shape(&calls), vec![vec![0, 1], vec![2, 3]]);
     }
 
@@ -566,13 +739,135 @@ mod tests {
         let mut queued = items("araar");
         queued[3].1.alert_id = queued[1].1.alert_id.clone();
         queued[3].1.response_id = "response-3".into();
-        let calls = into_calls(queued.clone(), 10, 64, &HashSet::new());
+        let calls = into_calls(queued.clone(), 10, 64, BUDGET, &HashSet::new());
         assert_eq!(shape(&calls), vec![vec![0], vec![1], vec![2]]);
         // While the acknowledgement is in flight, the outcome and what follows it wait.
         let answering = HashSet::from([queued[1].1.alert_id.clone()]);
-        let calls = into_calls(queued[2..].to_vec(), 10, 64, &answering);
+        let calls = into_calls(queued[2..].to_vec(), 10, 64, BUDGET, &answering);
         assert_eq!(shape(&calls), vec![vec![2]]);
-        let calls = into_calls(queued[2..].to_vec(), 10, 64, &HashSet::new());
+        let calls = into_calls(queued[2..].to_vec(), 10, 64, BUDGET, &HashSet::new());
         assert_eq!(shape(&calls), vec![vec![2], vec![3], vec![4]]);
+    }
+
+    #[test]
+    fn calls_are_capped_by_bytes_and_a_large_alert_travels_alone() {
+        // Twelve alerts of 442 kB each (text fields at their limits) once made one 5.3 MB call that
+        // a partner with a 4 MiB message limit refused for ever.
+        let mut queued = items("aaaaaaaaaaaa");
+        for (_, item) in &mut queued {
+            item.bytes = 442_000;
+        }
+        let calls = into_calls(queued, 10, 64, BUDGET, &HashSet::new());
+        assert!(calls.len() > 1);
+        for call in &calls {
+            let bytes: u64 = call.iter().map(|(_, item)| item.bytes).sum();
+            assert!(bytes as usize <= BUDGET, "a call of {bytes} bytes");
+        }
+        assert_eq!(calls.iter().map(Vec::len).sum::<usize>(), 12);
+        // An alert over the budget goes alone, and what follows it still shares calls.
+        let mut queued = items("aaaa");
+        queued[1].1.bytes = (BUDGET + 1) as u64;
+        let calls = into_calls(queued, 10, 64, BUDGET, &HashSet::new());
+        assert_eq!(shape(&calls), vec![vec![0], vec![1], vec![2, 3]]);
+    }
+
+    fn refused(code: tonic::Code, message: &str) -> Refusal {
+        Refusal::new(code, message)
+    }
+
+    #[test]
+    fn which_refusals_are_for_good() {
+        let too_large =
+            "decoded message length too large: found 5303832 bytes, the limit is: 4194304 bytes";
+        assert!(refused(tonic::Code::OutOfRange, too_large).too_large());
+        assert!(refused(tonic::Code::ResourceExhausted, too_large).too_large());
+        assert!(
+            !refused(
+                tonic::Code::ResourceExhausted,
+                "too much at once; retry later"
+            )
+            .too_large()
+        );
+        for code in [tonic::Code::InvalidArgument, tonic::Code::AlreadyExists] {
+            assert!(refused(code, "no").permanent(), "{code:?}");
+        }
+        for code in [
+            tonic::Code::Unavailable,
+            tonic::Code::DeadlineExceeded,
+            tonic::Code::PermissionDenied,
+            tonic::Code::FailedPrecondition,
+            tonic::Code::Internal,
+            tonic::Code::ResourceExhausted,
+        ] {
+            assert!(!refused(code, "later").permanent(), "{code:?}");
+        }
+    }
+
+    /// A partner that refuses any call of more than `most` items as too large, refuses item
+    /// `too_big` even alone, and refuses item `invalid` on its own with INVALID_ARGUMENT.
+    async fn fake_partner(
+        range: std::ops::Range<usize>,
+        most: usize,
+        too_big: usize,
+        invalid: usize,
+        calls: &std::cell::RefCell<Vec<std::ops::Range<usize>>>,
+    ) -> Result<Vec<Answer>, Refusal> {
+        calls.borrow_mut().push(range.clone());
+        let size_refusal = refused(
+            tonic::Code::OutOfRange,
+            "Error, decoded message length too large",
+        );
+        if range.len() > most || range.contains(&too_big) && range.len() > 1 {
+            return Err(size_refusal);
+        }
+        if range == (too_big..too_big + 1) {
+            return Err(size_refusal);
+        }
+        Ok(range
+            .map(|i| {
+                if i == invalid {
+                    Err(refused(tonic::Code::InvalidArgument, "narrative: too long"))
+                } else {
+                    Ok(None)
+                }
+            })
+            .collect())
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_call_refused_as_too_large_is_split_and_a_refused_item_stands_alone() {
+        let calls = std::cell::RefCell::new(Vec::new());
+        let answers = split_on_size(8, |range| fake_partner(range, 3, 5, 1, &calls)).await;
+        // Every item is answered, in order: the two refused ones for good, the rest taken.
+        let permanent: Vec<usize> = answers
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.as_ref().is_err_and(Refusal::permanent))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(permanent, vec![1, 5]);
+        assert_eq!(answers.iter().filter(|a| a.is_ok()).count(), 6);
+        // 8 -> 4 + 4 -> (2 + 2) + (2 -> 1 + 1, 2), in order.
+        let calls = calls.into_inner();
+        assert_eq!(
+            calls,
+            vec![0..8, 0..4, 0..2, 2..4, 4..8, 4..6, 4..5, 5..6, 6..8]
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn other_refusals_of_a_whole_call_are_not_split() {
+        let calls = std::cell::RefCell::new(0);
+        let answers = split_on_size(4, |_| {
+            *calls.borrow_mut() += 1;
+            async { Err(refused(tonic::Code::Unavailable, "partner down")) }
+        })
+        .await;
+        assert_eq!(*calls.borrow(), 1);
+        assert!(
+            answers
+                .iter()
+                .all(|a| a.as_ref().is_err_and(|r| !r.permanent()))
+        );
     }
 }

@@ -12,6 +12,7 @@ use tonic::transport::{Channel, Server};
 use tulpar_core::codes::CountryCode;
 use tulpar_core::envelope::{PayloadType, decode_recorded};
 use tulpar_core::keys::SigningKey;
+use tulpar_core::limits::MAX_MESSAGE_BYTES;
 use tulpar_core::proto::{
     self, alert_service_server::AlertServiceServer, audit_service_server::AuditServiceServer,
     federation_service_server::FederationServiceServer,
@@ -211,6 +212,7 @@ impl Shared {
             .map(|country| {
                 let status = self.delivery.status(country);
                 let directory = self.trust.directory(country);
+                let undeliverable = self.state.undeliverable(country).unwrap_or_default();
                 let endpoints = match self.partner_endpoint(country) {
                     Ok(endpoint) => vec![endpoint],
                     Err(_) => Vec::new(),
@@ -225,6 +227,8 @@ impl Shared {
                     directory_expires_at: directory.as_ref().map(|d| to_timestamp(d.expires_at())),
                     last_error: status.last_error.unwrap_or_default(),
                     next_attempt_at: status.next_attempt.map(to_timestamp),
+                    undeliverable: undeliverable.count,
+                    last_undeliverable_reason: undeliverable.last_reason,
                 }
             })
             .collect()
@@ -477,7 +481,9 @@ fn serve_federation(
     let incoming = transport::tls_incoming(listener, config, identify, "federation");
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection()?;
-    let service = FederationServiceServer::new(Federation::new(shared));
+    let service = FederationServiceServer::new(Federation::new(shared))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
     Ok(async move {
         health
             .set_serving::<FederationServiceServer<Federation>>()
@@ -519,8 +525,12 @@ fn serve_clients(
     let incoming = transport::tls_incoming(listener, config, identify, "client");
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection()?;
-    let audit = AuditServiceServer::new(Audit::new(shared.clone()));
-    let service = AlertServiceServer::new(Alerts::new(shared));
+    let audit = AuditServiceServer::new(Audit::new(shared.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let service = AlertServiceServer::new(Alerts::new(shared))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
     Ok(async move {
         health.set_serving::<AlertServiceServer<Alerts>>().await;
         health.set_serving::<AuditServiceServer<Audit>>().await;
@@ -635,7 +645,7 @@ async fn refresh_directory(shared: &Shared, partner: CountryCode) -> Result<()> 
     let channel = shared
         .connect_partner(partner, &endpoint)
         .map_err(anyhow::Error::msg)?;
-    let mut client = proto::federation_service_client::FederationServiceClient::new(channel);
+    let mut client = crate::transport::federation_client(channel);
     let response = client
         .get_directory(proto::GetDirectoryRequest {
             known_version: known,

@@ -155,6 +155,19 @@ where
     ReceiverStream::new(receiver)
 }
 
+/// A federation client over `channel` that sends and accepts messages up to
+/// [`MAX_MESSAGE_BYTES`](tulpar_core::limits::MAX_MESSAGE_BYTES), like every listener: tonic's default
+/// of 4 MiB would refuse a record or entry the contract allows. Every federation client of the node is
+/// made here.
+pub fn federation_client(
+    channel: Channel,
+) -> tulpar_core::proto::federation_service_client::FederationServiceClient<Channel> {
+    use tulpar_core::limits::MAX_MESSAGE_BYTES;
+    tulpar_core::proto::federation_service_client::FederationServiceClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
 /// A lazily connecting gRPC channel to `endpoint` ("host:port") over TLS with `config`.
 ///
 /// The channel reconnects by itself; nothing is sent until the first call.

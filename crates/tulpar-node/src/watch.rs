@@ -257,6 +257,9 @@ fn event_of(entry: &proto::LedgerEntry) -> Option<(AlertEventKind, String)> {
         Kind::EquivocationDetected(evidence) => {
             Some((AlertEventKind::Equivocation, evidence.country.clone()))
         }
+        Kind::DeliveryAbandoned(abandoned) => {
+            Some((AlertEventKind::Undeliverable, abandoned.country.clone()))
+        }
         _ => None,
     }
 }

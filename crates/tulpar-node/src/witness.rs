@@ -8,9 +8,7 @@ use std::sync::Weak;
 use tonic::Code;
 use tulpar_core::codes::CountryCode;
 use tulpar_core::keys::PublicKey;
-use tulpar_core::proto::{
-    self, federation_service_client::FederationServiceClient, ledger_entry::Kind,
-};
+use tulpar_core::proto::{self, ledger_entry::Kind};
 use tulpar_core::time::to_timestamp;
 use tulpar_ledger::note::{self, CheckpointBody};
 use tulpar_ledger::{SignedCheckpoint, verify_consistency_proof};
@@ -170,7 +168,8 @@ impl Shared {
             }
         }
         let endpoint = self.partner_endpoint(partner)?;
-        let mut client = FederationServiceClient::new(self.connect_partner(partner, &endpoint)?);
+        let mut client =
+            crate::transport::federation_client(self.connect_partner(partner, &endpoint)?);
         // A witness that lost track (or whose last cosignature this node never recorded) names its
         // size; one more try from there.
         for _ in 0..2 {

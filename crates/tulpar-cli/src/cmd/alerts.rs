@@ -153,6 +153,7 @@ fn state_name(state: i32) -> &'static str {
         DeliveryState::Acknowledged => "acknowledged",
         DeliveryState::Declined => "declined",
         DeliveryState::OutcomeRecorded => "outcome",
+        DeliveryState::Undeliverable => "undeliverable",
         DeliveryState::Unspecified => "?",
     }
 }
@@ -227,6 +228,9 @@ fn print_record(record: &proto::AlertRecord) {
         for event in &recipient.timeline {
             let what = if event.deadline_missed {
                 "deadline missed"
+            } else if !event.reason.is_empty() && event.state != DeliveryState::Undeliverable as i32
+            {
+                "response refused"
             } else {
                 state_name(event.state)
             };
@@ -242,6 +246,9 @@ fn print_record(record: &proto::AlertRecord) {
                     "  [receipt: {} ledger #{}]",
                     receipt.recipient_country, receipt.ledger_index
                 ));
+            }
+            if !event.reason.is_empty() {
+                line.push_str(&format!("  [{}]", event.reason));
             }
             println!("{line}");
         }
@@ -356,7 +363,7 @@ async fn alert_call(mut client: Client, command: AlertCall, output: &Output) -> 
                 Some("received") => Direction::Received,
                 Some(other) => bail!("--direction {other:?}: use sent or received"),
             };
-            let request = proto::ListAlertsRequest {
+            let mut request = proto::ListAlertsRequest {
                 page_size: args.limit,
                 direction: direction as i32,
                 country: args.country.unwrap_or_default(),
@@ -364,7 +371,20 @@ async fn alert_call(mut client: Client, command: AlertCall, output: &Output) -> 
                 overdue_only: args.overdue,
                 ..Default::default()
             };
-            let response = call(client.list_alerts(request)).await?;
+            // A page holds at most PAGE_BYTES of alerts, so it may end before `--limit`: follow the
+            // pages until the limit is reached or none is left.
+            let mut response = proto::ListAlertsResponse::default();
+            loop {
+                let page = call(client.list_alerts(request.clone())).await?;
+                response.alerts.extend(page.alerts);
+                response.next_page_token = page.next_page_token;
+                let listed = u32::try_from(response.alerts.len()).unwrap_or(u32::MAX);
+                if response.next_page_token.is_empty() || listed >= args.limit {
+                    break;
+                }
+                request.page_size = args.limit - listed;
+                request.page_token = response.next_page_token.clone();
+            }
             if output.json {
                 return print_json(&response);
             }
@@ -494,7 +514,20 @@ async fn answer(
 async fn node_call(mut client: Client, command: NodeCall, output: &Output) -> Result<()> {
     match command {
         NodeCall::Overdue => {
-            let response = call(client.list_overdue(proto::ListOverdueRequest::default())).await?;
+            // Every page: one holds at most PAGE_BYTES of alerts.
+            let mut response = proto::ListOverdueResponse::default();
+            loop {
+                let page = call(client.list_overdue(proto::ListOverdueRequest {
+                    page_token: response.next_page_token.clone(),
+                    ..Default::default()
+                }))
+                .await?;
+                response.overdue.extend(page.overdue);
+                response.next_page_token = page.next_page_token;
+                if response.next_page_token.is_empty() {
+                    break;
+                }
+            }
             if output.json {
                 return print_json(&response);
             }
@@ -518,25 +551,32 @@ async fn node_call(mut client: Client, command: NodeCall, output: &Output) -> Re
                 return print_json(&response);
             }
             println!(
-                "{:<3} {:<10} {:<22} {:>7} {:>9}  endpoint / last error",
-                "cc", "reachable", "last contact", "outbox", "directory"
+                "{:<3} {:<10} {:<22} {:>7} {:>13} {:>9}  endpoint / last error / last refused",
+                "cc", "reachable", "last contact", "outbox", "undeliverable", "directory"
             );
             for peer in &response.peers {
-                let detail = if peer.last_error.is_empty() {
+                let mut detail = if peer.last_error.is_empty() {
                     peer.endpoints.join(", ")
                 } else {
                     peer.last_error.clone()
                 };
+                if !peer.last_undeliverable_reason.is_empty() {
+                    detail.push_str(&format!(
+                        "; last refused: {}",
+                        peer.last_undeliverable_reason
+                    ));
+                }
                 let reachable = if peer.reachable {
                     paint(&format!("{:<10}", "yes"), Tone::Good)
                 } else {
                     paint(&format!("{:<10}", "no"), Tone::Bad)
                 };
                 println!(
-                    "{:<3} {reachable} {:<22} {:>7} {:>9}  {detail}",
+                    "{:<3} {reachable} {:<22} {:>7} {:>13} {:>9}  {detail}",
                     peer.country,
                     time(&peer.last_contact),
                     peer.outbox_depth,
+                    peer.undeliverable,
                     format!("v{}", peer.directory_version),
                 );
             }

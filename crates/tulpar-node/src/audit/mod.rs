@@ -17,6 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tulpar_core::codes::CountryCode;
 use tulpar_core::ids::AlertId;
+use tulpar_core::limits::PAGE_BYTES;
 use tulpar_core::proto::{self, audit_service_server::AuditService, ledger_entry::Kind};
 use tulpar_core::time::from_timestamp;
 use tulpar_core::validation::Violations;
@@ -34,6 +35,8 @@ use signatures::EntryChecker;
 
 /// Most entries one `GetEntries` call returns.
 const MAX_ENTRIES_PER_CALL: u64 = 1000;
+/// Entries `GetEntries` reads from the ledger at a time while filling a page.
+const ENTRIES_READ_AT_ONCE: u64 = 16;
 /// Default threshold past which a delivery is reported as late.
 const DEFAULT_LATE_AFTER: Duration = Duration::from_secs(3600);
 /// How often a running verification reports progress.
@@ -232,20 +235,33 @@ impl Shared {
             .min(tree_size)
             .min(request.start.saturating_add(MAX_ENTRIES_PER_CALL));
         let mut entries = Vec::new();
-        if request.start < end {
+        let mut bytes = 0;
+        // Read a few entries at a time: a page of large entries ends long before `end`.
+        let mut next = request.start;
+        'page: while next < end {
+            let until = end.min(next + ENTRIES_READ_AT_ONCE);
             for (index, raw) in self
                 .ledger
-                .entries_bytes(request.start..end)
+                .entries_bytes(next..until)
                 .map_err(ApiError::internal)?
             {
                 let entry =
                     proto::LedgerEntry::decode(raw.as_slice()).map_err(ApiError::internal)?;
-                entries.push(proto::AuditEntry {
+                let item = proto::AuditEntry {
                     index,
                     raw,
                     entry: Some(entry),
-                });
+                };
+                // The page stops before PAGE_BYTES (always holding one entry); the caller asks
+                // again from the index after the last one returned.
+                let size = item.encoded_len();
+                if !entries.is_empty() && bytes + size > PAGE_BYTES {
+                    break 'page;
+                }
+                bytes += size;
+                entries.push(item);
             }
+            next = until;
         }
         Ok(proto::GetEntriesResponse { entries, tree_size })
     }

@@ -168,7 +168,7 @@ impl EntryChecker {
                 note(self.checkpoint(partner, &evidence.known_checkpoint, recorded_at)?);
                 note(self.checkpoint(partner, &evidence.conflicting_checkpoint, recorded_at)?);
             }
-            Kind::DeadlineMissed(_) | Kind::TrustPinned(_) => {}
+            Kind::DeadlineMissed(_) | Kind::TrustPinned(_) | Kind::DeliveryAbandoned(_) => {}
         }
         Ok(revoked)
     }

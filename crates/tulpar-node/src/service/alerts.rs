@@ -8,6 +8,7 @@ use tulpar_core::alert::{ValidAlert, validate_content};
 use tulpar_core::codes::{CountryCode, UnitId};
 use tulpar_core::envelope::{PayloadType, decode_recorded};
 use tulpar_core::ids::{AlertId, RequestId};
+use tulpar_core::limits::PAGE_BYTES;
 use tulpar_core::proto::{self, alert_service_server::AlertService, ledger_entry::Kind};
 use tulpar_core::time::{from_timestamp, to_timestamp};
 use tulpar_core::validation::Violations;
@@ -276,16 +277,25 @@ impl Shared {
             token => Some(page_token(token)?),
         };
         let mut alerts = Vec::new();
+        let mut bytes = 0;
         let mut last_seen = None;
         for (scanned, item) in self.state.alerts_newest_first(after).enumerate() {
             if alerts.len() == page_size || scanned == MAX_SCANNED {
                 break;
             }
             let (id, stored) = item?;
-            last_seen = Some(id);
             if self.may_see(principal, &stored) && filter.matches(&stored) {
-                alerts.push(self.alert_record(stored)?);
+                let record = self.alert_record(stored)?;
+                // The page stays under PAGE_BYTES (so under the message limit); a record that would
+                // pass it starts the next page, unless the page is empty.
+                let size = record.encoded_len();
+                if !alerts.is_empty() && bytes + size > PAGE_BYTES {
+                    break;
+                }
+                bytes += size;
+                alerts.push(record);
             }
+            last_seen = Some(id);
         }
         // A next page exists if anything older than the last record examined remains.
         let next_page_token = match last_seen {

@@ -16,7 +16,7 @@ use tulpar_core::response::state_after;
 use tulpar_core::time::{from_timestamp, to_timestamp};
 use tulpar_proto::pbjson_types::Timestamp;
 
-use super::records::{OutboxItem, ReceivedRecord, RequestRecord, StoredAlert};
+use super::records::{OutboxItem, ReceivedRecord, RequestRecord, StoredAlert, UndeliverableRecord};
 use super::{StateError, StateView, Txn, keys};
 
 /// The 16 bytes of a UUIDv7 given as text (alert ids and response ids share the format).
@@ -94,6 +94,9 @@ impl StateView {
                 txn.insert(keys::alarm(index), Vec::new());
                 Ok(Skip::No)
             }
+            Some(Kind::DeliveryAbandoned(abandoned)) => {
+                self.delivery_abandoned(index, &recorded_at, &entry.alert_id, abandoned, txn)
+            }
             _ => Ok(Skip::No),
         }?;
         if let Skip::Because(reason) = result {
@@ -151,6 +154,7 @@ impl StateView {
             let item = OutboxItem {
                 alert_id: alert.alert_id.clone(),
                 response_id: String::new(),
+                bytes: envelope.encoded_len() as u64,
             };
             queue(txn, country, index, &item);
             if let Some(due) = deadline {
@@ -339,6 +343,96 @@ impl StateView {
         Ok(Skip::No)
     }
 
+    /// A partner refused an alert or response for good: it leaves the outbox, and the recipient's
+    /// timeline shows why. An alert becomes UNDELIVERABLE, and its deadline is dropped since no
+    /// answer can come; a response leaves the state as it was.
+    fn delivery_abandoned(
+        &self,
+        index: u64,
+        recorded_at: &Timestamp,
+        alert_id: &str,
+        abandoned: &proto::DeliveryAbandoned,
+        txn: &mut dyn Txn,
+    ) -> Result<Skip, StateError> {
+        let Ok(partner) = CountryCode::parse(&abandoned.country) else {
+            return Ok(Skip::Because("bad partner country"));
+        };
+        let Some(id) = id_bytes(alert_id) else {
+            return Ok(Skip::Because("bad alert id"));
+        };
+        let alert_key = keys::alert(&id);
+        let Some(mut stored) = get_message::<StoredAlert>(txn, &alert_key)? else {
+            return Ok(Skip::Because("abandoned delivery of an unknown alert"));
+        };
+        let code = tonic::Code::from(abandoned.code);
+        let reason = format!("{code:?}: {}", abandoned.reason);
+        let mut queued_at = None;
+        let what = if abandoned.response_id.is_empty() {
+            let Some(status) = stored
+                .recipients
+                .iter_mut()
+                .find(|r| r.country == partner.as_str())
+            else {
+                return Ok(Skip::Because(
+                    "abandoned delivery to a country that is not a recipient",
+                ));
+            };
+            push_event(
+                status,
+                proto::TimelineEvent {
+                    state: DeliveryState::Undeliverable as i32,
+                    at: Some(*recorded_at),
+                    actor: format!("node:{partner}"),
+                    ledger_index: index,
+                    reason: reason.clone(),
+                    ..Default::default()
+                },
+            );
+            let deadline = status.acknowledgement_deadline;
+            status.overdue = false;
+            clear_deadline(txn, deadline.as_ref(), &id, partner);
+            txn.remove(keys::overdue(&id, partner));
+            queued_at = Some(stored.ledger_index);
+            format!("alert {alert_id}")
+        } else {
+            // The response's step is on this country's timeline of the received alert.
+            for status in &mut stored.recipients {
+                let Some(step) = status.timeline.iter().find(|e| {
+                    e.response
+                        .as_ref()
+                        .is_some_and(|r| r.response_id == abandoned.response_id)
+                }) else {
+                    continue;
+                };
+                queued_at = Some(step.ledger_index);
+                let state = status.state;
+                push_event(
+                    status,
+                    proto::TimelineEvent {
+                        state,
+                        at: Some(*recorded_at),
+                        actor: format!("node:{partner}"),
+                        ledger_index: index,
+                        reason: reason.clone(),
+                        ..Default::default()
+                    },
+                );
+                break;
+            }
+            format!("response {}", abandoned.response_id)
+        };
+        put_message(txn, alert_key, &stored);
+        if let Some(queued_at) = queued_at {
+            txn.remove(keys::outbox(partner, queued_at));
+        }
+        let key = keys::undeliverable(partner);
+        let mut record = get_message::<UndeliverableRecord>(txn, &key)?.unwrap_or_default();
+        record.count += 1;
+        record.last_reason = format!("{what}: {reason}");
+        put_message(txn, key, &record);
+        Ok(Skip::No)
+    }
+
     fn response_sent(
         &self,
         index: u64,
@@ -361,6 +455,7 @@ impl StateView {
         let item = OutboxItem {
             alert_id: record.alert_id.clone(),
             response_id: record.response_id.clone(),
+            bytes: sent.response.as_ref().map_or(0, |r| r.encoded_len() as u64),
         };
         queue(txn, origin, index, &item);
         if !sent.request_id.is_empty() {

@@ -28,6 +28,8 @@ pub(crate) const WITNESSED: &[u8] = b"w/";
 pub(crate) const COSIGNED: &[u8] = b"c/";
 /// Ledger indexes of entries that are alarms for focal points: `m/<8-byte index>`.
 pub(crate) const ALARMS: &[u8] = b"m/";
+/// Items a partner refused for good, counted with the last reason, by partner: `u/<CC>`.
+pub(crate) const UNDELIVERABLE: &[u8] = b"u/";
 
 fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut out = prefix.to_vec();
@@ -43,6 +45,10 @@ pub(crate) fn alert(id: &[u8; 16]) -> Vec<u8> {
 
 pub(crate) fn outbox(country: CountryCode, index: u64) -> Vec<u8> {
     key(OUTBOX, &[country.as_str().as_bytes(), &index.to_be_bytes()])
+}
+
+pub(crate) fn undeliverable(country: CountryCode) -> Vec<u8> {
+    key(UNDELIVERABLE, &[country.as_str().as_bytes()])
 }
 
 pub(crate) fn outbox_prefix(country: CountryCode) -> Vec<u8> {

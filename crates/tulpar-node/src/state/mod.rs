@@ -17,7 +17,9 @@ use tulpar_core::proto;
 use crate::config::DeadlinesConfig;
 
 pub(crate) use apply::id_bytes;
-pub(crate) use records::{OutboxItem, ReceivedRecord, RequestRecord, StoredAlert};
+pub(crate) use records::{
+    OutboxItem, ReceivedRecord, RequestRecord, StoredAlert, UndeliverableRecord,
+};
 
 /// Name of the sled tree holding the view.
 pub(crate) const VIEW_NAME: &str = "node-state";
@@ -172,6 +174,16 @@ impl State {
     /// How many items wait for `partner`.
     pub(crate) fn outbox_depth(&self, partner: CountryCode) -> u64 {
         self.tree.scan_prefix(keys::outbox_prefix(partner)).count() as u64
+    }
+
+    /// How many items `partner` refused for good, and the last refusal.
+    pub(crate) fn undeliverable(
+        &self,
+        partner: CountryCode,
+    ) -> Result<UndeliverableRecord, StateError> {
+        Ok(self
+            .get(&keys::undeliverable(partner), "undeliverable record")?
+            .unwrap_or_default())
     }
 
     /// Whether `index` still waits for `partner`.

@@ -39,6 +39,21 @@ pub(crate) struct OutboxItem {
     /// Set for a response.
     #[prost(string, tag = "2")]
     pub(crate) response_id: String,
+    /// Encoded size of the envelope to deliver, so that calls can be capped by bytes before the
+    /// envelopes are read (0 in items queued by an older version: a call too large is then split).
+    #[prost(uint64, tag = "3")]
+    pub(crate) bytes: u64,
+}
+
+/// What a partner refused for good: how many items, and the last refusal.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct UndeliverableRecord {
+    /// Items set aside as undeliverable.
+    #[prost(uint64, tag = "1")]
+    pub(crate) count: u64,
+    /// The last one, "alert <id>: CODE: message" (or "response <id>: ...").
+    #[prost(string, tag = "2")]
+    pub(crate) last_reason: String,
 }
 
 /// The result of a client request, kept for idempotent retries.

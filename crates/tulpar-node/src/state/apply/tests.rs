@@ -197,3 +197,110 @@ fn an_answered_alert_leaves_no_deadline_and_a_receipted_response_no_outbox_item(
         .expect("applied");
     assert_eq!(txn.prefixes(), ["a/", "r/"]);
 }
+
+#[test]
+fn an_alert_refused_for_good_leaves_the_outbox_and_its_deadline_and_is_counted() {
+    let now = SystemTime::now();
+    let Signed {
+        alert_id,
+        id,
+        envelope,
+        ..
+    } = signed_alert(now);
+    let kz = view("KZ");
+    let mut txn = MapTxn::default();
+    let sent = Kind::AlertSent(proto::AlertSent {
+        alert: Some(envelope),
+        ..Default::default()
+    });
+    kz.apply_entry(7, &entry(&alert_id, sent), &mut txn)
+        .expect("applied");
+    let abandoned = Kind::DeliveryAbandoned(proto::DeliveryAbandoned {
+        response_id: String::new(),
+        country: "UZ".into(),
+        code: tonic::Code::InvalidArgument as i32,
+        reason: "narrative: too long".into(),
+    });
+    kz.apply_entry(8, &entry(&alert_id, abandoned), &mut txn)
+        .expect("applied");
+    // The record stays, the outbox item and the deadline go, the partner's count is kept.
+    assert_eq!(txn.prefixes(), ["a/", "u/"]);
+    let stored: StoredAlert = get_message(&mut txn, &keys::alert(&id))
+        .expect("read")
+        .expect("record");
+    let status = &stored.recipients[0];
+    assert_eq!(status.state, DeliveryState::Undeliverable as i32);
+    let step = status.timeline.last().expect("a step");
+    assert_eq!(step.ledger_index, 8);
+    assert_eq!(step.reason, "InvalidArgument: narrative: too long");
+    let counted: UndeliverableRecord = get_message(&mut txn, &keys::undeliverable(country("UZ")))
+        .expect("read")
+        .expect("record");
+    assert_eq!(counted.count, 1);
+    assert_eq!(
+        counted.last_reason,
+        format!("alert {alert_id}: InvalidArgument: narrative: too long")
+    );
+}
+
+#[test]
+fn a_response_refused_for_good_leaves_the_outbox_and_the_state_as_it_was() {
+    let now = SystemTime::now();
+    let Signed {
+        key,
+        alert_id,
+        id,
+        envelope,
+    } = signed_alert(now);
+    let uz = view("UZ");
+    let mut txn = MapTxn::default();
+    let received = Kind::AlertReceived(proto::AlertReceived {
+        alert: Some(envelope),
+        from_country: "KZ".into(),
+    });
+    uz.apply_entry(4, &entry(&alert_id, received), &mut txn)
+        .expect("applied");
+    let response_id = tulpar_core::ids::AlertId::new_at(now).to_string();
+    let response = proto::AlertResponse {
+        response_id: response_id.clone(),
+        alert_id: alert_id.clone(),
+        responder: Some(proto::Origin {
+            unit: "UZ-TASHKENT-PCU".into(),
+            ..Default::default()
+        }),
+        created_at: Some(to_timestamp(now)),
+        kind: Some(proto::alert_response::Kind::Acknowledgement(
+            proto::Acknowledgement {
+                decision: proto::AcknowledgementDecision::Accepted as i32,
+                note: String::new(),
+            },
+        )),
+    };
+    let sent = Kind::ResponseSent(proto::ResponseSent {
+        response: Some(sign_message(PayloadType::Response, &response, &[&key])),
+        to_country: "KZ".into(),
+        ..Default::default()
+    });
+    uz.apply_entry(6, &entry(&alert_id, sent), &mut txn)
+        .expect("applied");
+    assert_eq!(txn.prefixes(), ["a/", "o/", "r/"]);
+    let abandoned = Kind::DeliveryAbandoned(proto::DeliveryAbandoned {
+        response_id: response_id.clone(),
+        country: "KZ".into(),
+        code: tonic::Code::AlreadyExists as i32,
+        reason: "taken".into(),
+    });
+    uz.apply_entry(9, &entry(&alert_id, abandoned), &mut txn)
+        .expect("applied");
+    assert_eq!(txn.prefixes(), ["a/", "r/", "u/"]);
+    let stored: StoredAlert = get_message(&mut txn, &keys::alert(&id))
+        .expect("read")
+        .expect("record");
+    let status = &stored.recipients[0];
+    assert_eq!(status.state, DeliveryState::Acknowledged as i32);
+    let step = status.timeline.last().expect("a step");
+    assert_eq!(
+        (step.ledger_index, step.reason.as_str()),
+        (9, "AlreadyExists: taken")
+    );
+}
