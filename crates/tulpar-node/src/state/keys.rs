@@ -28,6 +28,8 @@ pub(crate) const WITNESSED: &[u8] = b"w/";
 pub(crate) const COSIGNED: &[u8] = b"c/";
 /// Ledger indexes of entries that are alarms for focal points: `m/<8-byte index>`.
 pub(crate) const ALARMS: &[u8] = b"m/";
+/// Revoked bearer tokens by the token's SHA-256: `t/<32 bytes>`.
+pub(crate) const REVOKED_TOKENS: &[u8] = b"t/";
 
 fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut out = prefix.to_vec();
@@ -116,4 +118,8 @@ pub(crate) fn cosigned(country: CountryCode) -> Vec<u8> {
 
 pub(crate) fn alarm(index: u64) -> Vec<u8> {
     key(ALARMS, &[&index.to_be_bytes()])
+}
+
+pub(crate) fn revoked_token(sha256: &[u8; 32]) -> Vec<u8> {
+    key(REVOKED_TOKENS, &[sha256])
 }
