@@ -66,7 +66,10 @@ async fn a_revoked_officer_certificate_is_refused_within_one_refresh_and_its_str
     federation.start_all().await?;
     let kz = &federation.countries["KZ"];
     let mut officer = kz.cert_client("officer", "KZ-AKTAU-PCU").await?;
-    let me = officer.who_am_i(proto::WhoAmIRequest {}).await?.into_inner();
+    let me = officer
+        .who_am_i(proto::WhoAmIRequest {})
+        .await?
+        .into_inner();
     assert_eq!(me.principal, "cert:officer/KZ-AKTAU-PCU");
     officer.submit_alert(submit_request("before")).await?;
     let mut events = officer.watch_alerts(watch_request()).await?.into_inner();
@@ -166,7 +169,9 @@ async fn a_token_revoked_by_name_is_refused_at_once_without_a_restart() -> Resul
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert!(
-        status.message().contains("token \"integrator\" was revoked at")
+        status
+            .message()
+            .contains("token \"integrator\" was revoked at")
             && status
                 .message()
                 .contains("by token:admin: system decommissioned"),
@@ -216,19 +221,25 @@ async fn a_token_revoked_by_name_is_refused_at_once_without_a_restart() -> Resul
     Ok(())
 }
 
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+struct Token(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Token {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A client with a bearer token on a channel of our own.
+type TokenClient =
+    AlertServiceClient<tonic::service::interceptor::InterceptedService<Channel, Token>>;
+
 /// A client of `country`'s API connecting from the loopback address `source`, with `token`.
-fn client_from(
-    country: &Country,
-    source: IpAddr,
-    token: &str,
-) -> Result<
-    AlertServiceClient<
-        tonic::service::interceptor::InterceptedService<
-            Channel,
-            impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone,
-        >,
-    >,
-> {
+fn client_from(country: &Country, source: IpAddr, token: &str) -> Result<TokenClient> {
     let config = tulpar_trust::tls::api_client_config(&country.national_ca()?, None)?;
     let connector = tokio_rustls::TlsConnector::from(config);
     let addr = country.client_addr;
@@ -246,16 +257,8 @@ fn client_from(
     let channel = Endpoint::from_shared(format!("http://{addr}"))?
         .timeout(Duration::from_secs(10))
         .connect_with_connector_lazy(connect);
-    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse()?;
-    Ok(AlertServiceClient::with_interceptor(
-        channel,
-        move |mut request: Request<()>| {
-            request
-                .metadata_mut()
-                .insert("authorization", header.clone());
-            Ok(request)
-        },
-    ))
+    let header = format!("Bearer {token}").parse()?;
+    Ok(AlertServiceClient::with_interceptor(channel, Token(header)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,7 +302,10 @@ async fn three_thousand_wrong_tokens_are_throttled_and_logged_a_few_times() -> R
     assert_eq!(unauthenticated + throttled, 3000, "{codes:?}");
     // Credentials were looked at only until the address was throttled (calls already in flight then
     // still had theirs checked).
-    assert!(unauthenticated <= AUTH_FAILURES_ALLOWED as usize + IN_FLIGHT, "{codes:?}");
+    assert!(
+        unauthenticated <= AUTH_FAILURES_ALLOWED as usize + IN_FLIGHT,
+        "{codes:?}"
+    );
     let message = last_throttled.context("no call was throttled")?;
     assert!(
         message.contains("too many failed authentications from 127.0.0.1")
@@ -326,7 +332,11 @@ async fn three_thousand_wrong_tokens_are_throttled_and_logged_a_few_times() -> R
         .skip(log_before)
         .filter(|l| l.contains("authentication"))
         .collect();
-    eprintln!("{} log lines about authentication:\n{}", lines.len(), lines.join("\n"));
+    eprintln!(
+        "{} log lines about authentication:\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
     assert!(!lines.is_empty() && lines.len() <= 5, "{lines:#?}");
     Ok(())
 }

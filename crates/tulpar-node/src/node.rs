@@ -444,8 +444,8 @@ fn open(config: Config, clock: Arc<dyn Clock>, stopping: watch::Receiver<bool>) 
         .view_tree(VIEW_NAME)
         .ok_or_else(|| anyhow::anyhow!("the ledger did not open the state view"))?;
     let state = State::new(tree);
-    let certificates = OwnRevocations::load(&config.trust.own_directory, country)
-        .map_err(anyhow::Error::msg)?;
+    let certificates =
+        OwnRevocations::load(&config.trust.own_directory, country).map_err(anyhow::Error::msg)?;
     let auth = ClientAuth::new(
         country,
         config.client_api.tokens.clone(),

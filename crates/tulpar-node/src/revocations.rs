@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use prost::Message;
 use ring::digest::{SHA256, digest};
 use rustls_pki_types::CertificateDer;
-use prost::Message;
 use tulpar_core::codes::CountryCode;
 use tulpar_core::keys::KeyId;
 use tulpar_core::proto;
@@ -165,7 +165,11 @@ impl OwnRevocations {
     }
 
     /// The revocation in force at `at` of any of `key_ids`, if any.
-    pub(crate) fn revoked(&self, key_ids: &[KeyId], at: SystemTime) -> Option<CertificateRevocation> {
+    pub(crate) fn revoked(
+        &self,
+        key_ids: &[KeyId],
+        at: SystemTime,
+    ) -> Option<CertificateRevocation> {
         let snapshot = self.snapshot();
         key_ids.iter().find_map(|key_id| {
             let (effective_at, reason) = snapshot.revoked.get(key_id)?;
@@ -224,8 +228,7 @@ mod tests {
         assert_eq!(revocations.revoked(&laptop, now), None);
         assert!(!revocations.refresh().unwrap(), "nothing changed");
 
-        let held =
-            crate::audit::signatures::own_directory(&made.directory, country).unwrap();
+        let held = crate::audit::signatures::own_directory(&made.directory, country).unwrap();
         let mut draft = DirectoryDraft::from_verified(&held);
         let from = now + Duration::from_secs(60);
         draft.revoke(laptop[1], from, "laptop stolen").unwrap();

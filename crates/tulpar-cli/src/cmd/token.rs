@@ -50,7 +50,8 @@ pub(crate) fn run(connection: &Connection, output: &Output, args: Args) -> Resul
         }
         Args::Revoke { name, reason } => runtime()?.block_on(async {
             let mut client = connection.connect_admin()?;
-            let response = call(client.revoke_token(proto::RevokeTokenRequest { name, reason })).await?;
+            let response =
+                call(client.revoke_token(proto::RevokeTokenRequest { name, reason })).await?;
             if output.json {
                 return print_json(&response);
             }
@@ -80,7 +81,10 @@ pub(crate) fn run(connection: &Connection, output: &Output, args: Args) -> Resul
             if output.json {
                 return print_json(&response);
             }
-            println!("{:<20} {:<12} {:<9} {:<8} units / revocation", "name", "role", "sha256", "state");
+            println!(
+                "{:<20} {:<12} {:<9} {:<8} units / revocation",
+                "name", "role", "sha256", "state"
+            );
             for token in &response.tokens {
                 let (state, detail) = if token.revoked {
                     (
@@ -97,7 +101,10 @@ pub(crate) fn run(connection: &Connection, output: &Output, args: Args) -> Resul
                         ),
                     )
                 } else {
-                    (paint(&format!("{:<8}", "active"), Tone::Good), token.units.join(", "))
+                    (
+                        paint(&format!("{:<8}", "active"), Tone::Good),
+                        token.units.join(", "),
+                    )
                 };
                 println!(
                     "{:<20} {:<12} {:<9} {state} {detail}",

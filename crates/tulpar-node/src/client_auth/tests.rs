@@ -184,7 +184,11 @@ fn a_certificate_revoked_in_the_own_directory_is_refused_on_a_connection_opened_
     assert!(s.auth.authenticate(&on_connection()).is_ok());
     s.auth.refresh_certificate_revocations().unwrap();
 
-    let error = s.auth.authenticate(&on_connection()).unwrap_err().to_string();
+    let error = s
+        .auth
+        .authenticate(&on_connection())
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("client certificate of cert:officer/KZ-AKTAU-PCU (officer) was revoked")
             && error.contains("(version 2, key ")
@@ -214,7 +218,8 @@ fn an_address_that_fails_too_often_is_refused_without_a_look_at_its_credentials(
     s.auth
         .authenticate(&request(Some("Bearer s3cret"), "192.0.2.2:1", None))
         .unwrap();
-    s.clock.advance(AUTH_FAILURE_WINDOW + Duration::from_secs(1));
+    s.clock
+        .advance(AUTH_FAILURE_WINDOW + Duration::from_secs(1));
     s.auth
         .authenticate(&request(Some("Bearer s3cret"), "192.0.2.1:3", None))
         .unwrap();

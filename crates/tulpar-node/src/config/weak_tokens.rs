@@ -115,7 +115,10 @@ mod tests {
     use super::*;
 
     fn hash(secret: &str) -> [u8; 32] {
-        digest(&SHA256, secret.as_bytes()).as_ref().try_into().unwrap()
+        digest(&SHA256, secret.as_bytes())
+            .as_ref()
+            .try_into()
+            .unwrap()
     }
 
     #[test]

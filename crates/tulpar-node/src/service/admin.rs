@@ -42,10 +42,7 @@ impl Admin {
         Ok(principal)
     }
 
-    fn info(
-        token: &TokenConfig,
-        revocation: Option<TokenRevocation>,
-    ) -> proto::TokenInfo {
+    fn info(token: &TokenConfig, revocation: Option<TokenRevocation>) -> proto::TokenInfo {
         let mut info = proto::TokenInfo {
             name: token.name.clone(),
             role: token.role.as_str().to_owned(),

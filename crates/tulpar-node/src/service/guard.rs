@@ -41,25 +41,28 @@ where
         changes,
         signals: true,
     };
-    Box::pin(futures_util::stream::unfold(guard, |mut guard| async move {
-        loop {
-            let inner = guard.inner.as_mut()?;
-            tokio::select! {
-                item = inner.next() => return item.map(|item| (item, guard)),
-                changed = guard.changes.changed(), if guard.signals => {
-                    // The sender lives as long as the node; without it there is nothing to wait for.
-                    guard.signals = changed.is_ok();
+    Box::pin(futures_util::stream::unfold(
+        guard,
+        |mut guard| async move {
+            loop {
+                let inner = guard.inner.as_mut()?;
+                tokio::select! {
+                    item = inner.next() => return item.map(|item| (item, guard)),
+                    changed = guard.changes.changed(), if guard.signals => {
+                        // The sender lives as long as the node; without it there is nothing to wait for.
+                        guard.signals = changed.is_ok();
+                    }
+                }
+                if let Err(refused) = guard.node.auth.check(&guard.caller) {
+                    tracing::info!(
+                        caller = %guard.caller.principal,
+                        reason = %refused,
+                        "stream ended: its caller's credential was revoked"
+                    );
+                    guard.inner = None;
+                    return Some((Err(Status::from(refused)), guard));
                 }
             }
-            if let Err(refused) = guard.node.auth.check(&guard.caller) {
-                tracing::info!(
-                    caller = %guard.caller.principal,
-                    reason = %refused,
-                    "stream ended: its caller's credential was revoked"
-                );
-                guard.inner = None;
-                return Some((Err(Status::from(refused)), guard));
-            }
-        }
-    }))
+        },
+    ))
 }

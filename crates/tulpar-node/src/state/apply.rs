@@ -94,8 +94,10 @@ impl StateView {
                 txn.insert(keys::alarm(index), Vec::new());
                 Ok(Skip::No)
             }
-            Some(Kind::TokenRevoked(revoked)) => super::tokens::apply_revoked(index, entry, revoked, txn)
-                .map(|skip| skip.map_or(Skip::No, Skip::Because)),
+            Some(Kind::TokenRevoked(revoked)) => {
+                super::tokens::apply_revoked(index, entry, revoked, txn)
+                    .map(|skip| skip.map_or(Skip::No, Skip::Because))
+            }
             _ => Ok(Skip::No),
         }?;
         if let Skip::Because(reason) = result {

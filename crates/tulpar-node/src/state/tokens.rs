@@ -47,7 +47,9 @@ impl TokenRevocations for State {
             .map_err(|e| StateError::Corrupt(format!("token revocation: {e}")))?;
         let entry = stored.entry.unwrap_or_default();
         let Some(Kind::TokenRevoked(revoked)) = entry.kind else {
-            return Err(StateError::Corrupt("token revocation: not a TokenRevoked entry".into()));
+            return Err(StateError::Corrupt(
+                "token revocation: not a TokenRevoked entry".into(),
+            ));
         };
         Ok(Some(TokenRevocation {
             reason: revoked.reason,
