@@ -106,10 +106,11 @@ pub(crate) fn run(connection: &Connection, output: &Output, args: Args) -> Resul
                         token.units.join(", "),
                     )
                 };
-                println!(
+                let line = format!(
                     "{:<20} {:<12} {:<9} {state} {detail}",
                     token.name, token.role, token.sha256_prefix
                 );
+                println!("{}", line.trim_end());
             }
             Ok(())
         })?,
