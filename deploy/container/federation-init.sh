@@ -37,9 +37,10 @@ for line in "$@"; do
     echo "$cc: root fingerprint $(cat "$dir/$lower.fingerprint"), federation endpoint $host:$port"
 done
 
-for line in "KZ kz" "UZ uz" "TJ tj"; do
+# country, folder, and the unit its officer token acts for
+for line in "KZ kz KZ-AKTAU-PCU" "UZ uz UZ-TASHKENT-PCU" "TJ tj TJ-DUSHANBE-PCU"; do
     set -- $line
-    cc=$1 lower=$2
+    cc=$1 lower=$2 unit=$3
     for other in kz uz tj; do
         [ "$other" = "$lower" ] && continue
         other_cc=$(echo "$other" | tr 'a-z' 'A-Z')
@@ -51,7 +52,6 @@ for line in "KZ kz" "UZ uz" "TJ tj"; do
     cp "$configs/$lower.toml" "$dir/$lower/node.toml"
     : > "$dir/$lower/tokens.txt"
     chmod 600 "$dir/$lower/tokens.txt"
-    unit=$(sed -n 's/^units = \["\([^"]*\)".*/\1/p' "$dir/$lower/node.toml" | head -n 1)
     for role in officer focal-point; do
         generated=$(tulpar token new 2> /dev/null)
         token=$(echo "$generated" | sed -n 's/^token: *//p')

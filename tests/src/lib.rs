@@ -109,8 +109,8 @@ pub struct Country {
     pub client_addr: SocketAddr,
     /// The federation API address.
     pub federation_addr: SocketAddr,
-    /// Bearer tokens by name: one officer token per unit (named after the unit), "focal-point" and
-    /// "integrator" (acting for every unit).
+    /// Bearer tokens by name: one officer token per unit (named after the unit), "focal-point",
+    /// "integrator" (acting for every unit) and "admin".
     pub tokens: BTreeMap<String, String>,
     /// Environment of the node process, e.g. `TULPAR__LOG__LEVEL` overrides.
     pub node_env: Vec<(String, String)>,
@@ -188,6 +188,7 @@ impl Federation {
                 "integrator".into(),
                 format!("integrator-{code}-{}", free_port()?),
             );
+            tokens.insert("admin".into(), format!("admin-{code}-{}", free_port()?));
             let country = Country {
                 code: code.to_string(),
                 units: units.iter().map(ToString::to_string).collect(),
@@ -250,6 +251,7 @@ impl Country {
         for (name, token) in &self.tokens {
             let (role, units) = match name.as_str() {
                 "focal-point" => ("focal-point", String::new()),
+                "admin" => ("admin", String::new()),
                 "integrator" => (
                     "integrator",
                     self.units

@@ -15,6 +15,7 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tulpar_core::limits::MAX_MESSAGE_BYTES;
+use tulpar_core::proto::admin_service_client::AdminServiceClient;
 use tulpar_core::proto::alert_service_client::AlertServiceClient;
 use tulpar_core::proto::audit_service_client::AuditServiceClient;
 
@@ -75,6 +76,9 @@ pub(crate) type Client = AlertServiceClient<InterceptedService<Channel, Auth>>;
 /// A connected client of the node's `AuditService` (focal points).
 pub(crate) type AuditClient = AuditServiceClient<InterceptedService<Channel, Auth>>;
 
+/// A connected client of the node's `AdminService` (administrators).
+pub(crate) type AdminClient = AdminServiceClient<InterceptedService<Channel, Auth>>;
+
 impl Connection {
     fn settled(&self) -> Result<Profile> {
         let profile = match &self.profile {
@@ -118,6 +122,14 @@ impl Connection {
     pub(crate) fn connect_audit(&self) -> Result<AuditClient> {
         let (channel, auth) = self.channel()?;
         Ok(AuditServiceClient::with_interceptor(channel, auth)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+
+    /// A client of the admin API (connects lazily).
+    pub(crate) fn connect_admin(&self) -> Result<AdminClient> {
+        let (channel, auth) = self.channel()?;
+        Ok(AdminServiceClient::with_interceptor(channel, auth)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES))
     }

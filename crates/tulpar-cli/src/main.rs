@@ -41,7 +41,7 @@ enum Command {
     /// Issue client certificates for the national API.
     #[command(subcommand)]
     Cert(cmd::cert::Args),
-    /// Bearer tokens for customs systems.
+    /// Bearer tokens for customs systems: make one; revoke and list a node's (administrators).
     #[command(subcommand)]
     Token(cmd::token::Args),
     /// Work with a node's ledger offline.
@@ -88,7 +88,7 @@ fn main() -> ExitCode {
         Command::Trust(args) => cmd::trust::run(args),
         Command::Cert(args) => cmd::cert::run(args),
         Command::Ledger(args) => cmd::ledger::run(args),
-        Command::Token(args) => cmd::token::run(args),
+        Command::Token(args) => cmd::token::run(&cli.connection, &cli.output, args),
     };
     match result {
         Ok(code) => code,

@@ -12,6 +12,7 @@
 //! | delivery call | [`DELIVERY_BATCH_BYTES`]; an alert larger than that travels alone | under the message limit |
 //! | list and entry pages | [`PAGE_BYTES`]; an item larger than that makes a page of its own | under the message limit |
 //! | watch buffer | [`WATCH_BUFFER_BYTES`] per subscriber, at least one event | bounded memory per caller |
+//! | failed authentication | [`AUTH_FAILURES_ALLOWED`] per address per [`AUTH_FAILURE_WINDOW`], [`AUTH_FAILURE_ADDRESSES`] addresses remembered | bounded work and log lines per caller |
 //!
 //! A partner running an older build may still refuse a call under these bounds; delivery then splits
 //! the call, and an item refused on its own is set aside as undeliverable rather than retried forever.
@@ -63,6 +64,20 @@ pub const MAX_DIRECTORY_BYTES: usize = MIB;
 pub const MAX_QUOTED_CHARS: usize = 60;
 /// Violations listed in one refusal; the rest are counted.
 pub const MAX_VIOLATIONS_LISTED: usize = 50;
+
+/// Failed authentications one peer address may make within [`AUTH_FAILURE_WINDOW`]; further calls
+/// from it are refused without looking at their credentials until the window ends. A system retrying
+/// with a stale token stays well under it; guessing tokens does not.
+pub const AUTH_FAILURES_ALLOWED: u32 = 20;
+/// The window failed authentications are counted in, and how long an address is refused after it
+/// passed [`AUTH_FAILURES_ALLOWED`].
+pub const AUTH_FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+/// Peer addresses whose failures are remembered (the oldest is forgotten first): about 64 bytes
+/// each, so a flood from many addresses holds at most a few hundred KiB.
+pub const AUTH_FAILURE_ADDRESSES: usize = 4096;
+/// At most one log line per peer address per this interval about its failed authentications; the
+/// lines in between are counted in the next one.
+pub const AUTH_FAILURE_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;

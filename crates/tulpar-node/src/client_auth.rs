@@ -1,33 +1,151 @@
 //! Authenticating callers of the client API: a client certificate from the national TLS CA, or a bearer
 //! token configured for a system integration.
+//!
+//! Every call is checked against the revocations as they stand: a certificate against the country's
+//! own directory ([`OwnRevocations`]), a token against the `TokenRevoked` entries of the ledger (the
+//! state view). So a revoked officer or system is refused at its next call, on a connection opened
+//! before the revocation too, and streams it holds open are ended by [`crate::service::guard`] when
+//! [`ClientAuth::subscribe`] signals a change. Failures are counted and throttled per peer address
+//! ([`AuthThrottle`]).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use ring::digest::{SHA256, digest};
+use rustls_pki_types::CertificateDer;
+use tokio::sync::watch;
 use tonic::Request;
 use tulpar_core::codes::CountryCode;
+use tulpar_core::keys::KeyId;
+use tulpar_core::time::Clock;
+use tulpar_trust::directory::fmt_time;
 
 use crate::auth::Principal;
 use crate::config::TokenConfig;
 use crate::error::ApiError;
+use crate::revocations::{OwnRevocations, certificate_key_ids};
+use crate::state::StateError;
+use crate::throttle::AuthThrottle;
 use crate::transport::Peer;
 
 /// What a client connection's certificate says about its holder (`None` when it sent no certificate).
-pub(crate) type ClientIdentity = Option<Principal>;
+pub(crate) type ClientIdentity = Option<ClientCertificate>;
+
+/// A verified client certificate: who it names, and the key ids it can be revoked under.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientCertificate {
+    principal: Principal,
+    key_ids: [KeyId; 2],
+}
+
+impl ClientCertificate {
+    /// The holder of `leaf`, already mapped to `principal`.
+    pub(crate) fn new(principal: Principal, leaf: &CertificateDer<'_>) -> Result<Self, String> {
+        Ok(Self {
+            principal,
+            key_ids: certificate_key_ids(leaf)?,
+        })
+    }
+}
+
+/// How a caller proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Credential {
+    /// A configured bearer token, by its hash.
+    Token { name: String, sha256: [u8; 32] },
+    /// A client certificate, by the key ids it can be revoked under.
+    Certificate { key_ids: [KeyId; 2] },
+}
+
+/// An authenticated caller and the credential it used, to check again later (long-lived streams).
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// Who it is.
+    pub(crate) principal: Principal,
+    credential: Credential,
+}
+
+/// A token revocation recorded in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenRevocation {
+    /// Why.
+    pub(crate) reason: String,
+    /// Who revoked it.
+    pub(crate) revoked_by: String,
+    /// When the entry was recorded.
+    pub(crate) revoked_at: SystemTime,
+    /// The index of the `TokenRevoked` entry.
+    pub(crate) ledger_index: u64,
+}
+
+/// Where token revocations are looked up: the state view, or a map in tests.
+pub(crate) trait TokenRevocations: Send + Sync {
+    /// The revocation of the token whose SHA-256 is `sha256`, if it was revoked.
+    fn token_revocation(&self, sha256: &[u8; 32]) -> Result<Option<TokenRevocation>, StateError>;
+}
 
 /// Maps requests to principals.
 pub(crate) struct ClientAuth {
     country: CountryCode,
     tokens: Vec<TokenConfig>,
+    revoked_tokens: Box<dyn TokenRevocations>,
+    certificates: OwnRevocations,
+    throttle: AuthThrottle,
+    clock: Arc<dyn Clock>,
+    /// Bumped whenever a revocation may have taken effect; long-lived streams re-check their caller.
+    changes: watch::Sender<u64>,
 }
 
 impl ClientAuth {
-    /// Authentication for a node of `country` with the configured tokens.
-    pub(crate) fn new(country: CountryCode, tokens: Vec<TokenConfig>) -> Self {
-        Self { country, tokens }
+    /// Authentication for a node of `country` with the configured tokens, the token revocations of
+    /// the ledger and the certificate revocations of the own directory.
+    pub(crate) fn new(
+        country: CountryCode,
+        tokens: Vec<TokenConfig>,
+        revoked_tokens: Box<dyn TokenRevocations>,
+        certificates: OwnRevocations,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            country,
+            tokens,
+            revoked_tokens,
+            certificates,
+            throttle: AuthThrottle::new(clock.clone()),
+            clock,
+            changes: watch::Sender::new(0),
+        }
     }
 
-    /// The caller of `request`: a bearer token wins over the connection's certificate, so a system can
-    /// connect without a certificate of its own.
+    /// The caller of `request`.
     pub(crate) fn authenticate<T>(&self, request: &Request<T>) -> Result<Principal, ApiError> {
+        self.authenticate_caller(request).map(|c| c.principal)
+    }
+
+    /// The caller of `request` with its credential. A bearer token wins over the connection's
+    /// certificate, so a system can connect without a certificate of its own. A peer address that
+    /// failed too often is refused before its credentials are looked at.
+    pub(crate) fn authenticate_caller<T>(&self, request: &Request<T>) -> Result<Caller, ApiError> {
+        let peer = request.extensions().get::<Peer<ClientIdentity>>();
+        // Without a peer (only in tests) failures still count, under the unspecified address.
+        let addr = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.addr.ip());
+        self.throttle.admit(addr)?;
+        let result = self.identify(request, peer).and_then(|caller| {
+            self.check(&caller)?;
+            Ok(caller)
+        });
+        if let Err(error @ ApiError::Unauthenticated(_)) = &result {
+            self.throttle.failed(addr, error);
+        }
+        result
+    }
+
+    fn identify<T>(
+        &self,
+        request: &Request<T>,
+        peer: Option<&Peer<ClientIdentity>>,
+    ) -> Result<Caller, ApiError> {
         if let Some(value) = request.metadata().get("authorization") {
             let value = value
                 .to_str()
@@ -37,9 +155,13 @@ impl ClientAuth {
             })?;
             return self.token(token.trim());
         }
-        let peer = request.extensions().get::<Peer<ClientIdentity>>();
         match peer.and_then(|p| p.identity.clone()) {
-            Some(principal) => Ok(principal),
+            Some(certificate) => Ok(Caller {
+                principal: certificate.principal,
+                credential: Credential::Certificate {
+                    key_ids: certificate.key_ids,
+                },
+            }),
             None => Err(ApiError::Unauthenticated(
                 "no credentials: present a client certificate from the national CA or an \
                  \"authorization: Bearer <token>\" header"
@@ -48,7 +170,7 @@ impl ClientAuth {
         }
     }
 
-    fn token(&self, token: &str) -> Result<Principal, ApiError> {
+    fn token(&self, token: &str) -> Result<Caller, ApiError> {
         let hash = digest(&SHA256, token.as_bytes());
         // Hashes, not tokens, are compared: the comparison time reveals nothing usable about a token.
         let found = self
@@ -57,65 +179,84 @@ impl ClientAuth {
             .find(|t| t.sha256.as_slice() == hash.as_ref());
         let token =
             found.ok_or_else(|| ApiError::Unauthenticated("unknown bearer token".into()))?;
-        Ok(Principal {
-            role: token.role,
-            country: self.country,
-            units: token.units.clone(),
-            name: format!("token:{}", token.name),
+        Ok(Caller {
+            principal: Principal {
+                role: token.role,
+                country: self.country,
+                units: token.units.clone(),
+                name: format!("token:{}", token.name),
+            },
+            credential: Credential::Token {
+                name: token.name.clone(),
+                sha256: token.sha256,
+            },
         })
+    }
+
+    /// Checks that `caller`'s credential has not been revoked since it authenticated.
+    pub(crate) fn check(&self, caller: &Caller) -> Result<(), ApiError> {
+        match &caller.credential {
+            Credential::Token { name, sha256 } => {
+                match self.revoked_tokens.token_revocation(sha256)? {
+                    None => Ok(()),
+                    Some(r) => Err(ApiError::Unauthenticated(format!(
+                        "token {name:?} was revoked at {} by {}: {} (ledger entry {})",
+                        fmt_time(r.revoked_at),
+                        r.revoked_by,
+                        r.reason,
+                        r.ledger_index
+                    ))),
+                }
+            }
+            Credential::Certificate { key_ids } => {
+                match self.certificates.revoked(key_ids, self.clock.now()) {
+                    None => Ok(()),
+                    Some(r) => Err(ApiError::Unauthenticated(format!(
+                        "the client certificate of {} was revoked from {} in the {} directory \
+                         (version {}, key {}): {}",
+                        caller.principal,
+                        fmt_time(r.effective_at),
+                        self.country,
+                        r.version,
+                        r.key_id.short(),
+                        r.reason
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Re-reads the own directory if its file changed, and tells streams to re-check their callers.
+    pub(crate) fn refresh_certificate_revocations(&self) -> Result<(), String> {
+        let result = self.certificates.refresh();
+        // A revocation may also come into force now without any change of the file.
+        self.notify_changed();
+        result.map(|_| ())
+    }
+
+    /// Tells long-lived streams to re-check their callers now.
+    pub(crate) fn notify_changed(&self) {
+        self.changes.send_modify(|generation| *generation += 1);
+    }
+
+    /// A signal that changes whenever callers should be re-checked.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// The configured tokens.
+    pub(crate) fn tokens(&self) -> &[TokenConfig] {
+        &self.tokens
+    }
+
+    /// The revocation of a configured token, if it was revoked.
+    pub(crate) fn token_revocation(
+        &self,
+        token: &TokenConfig,
+    ) -> Result<Option<TokenRevocation>, ApiError> {
+        Ok(self.revoked_tokens.token_revocation(&token.sha256)?)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use tulpar_core::codes::UnitId;
-    use tulpar_trust::tls::Role;
-
-    use super::*;
-
-    fn auth() -> ClientAuth {
-        let hash = digest(&SHA256, b"s3cret");
-        let mut sha256 = [0u8; 32];
-        sha256.copy_from_slice(hash.as_ref());
-        ClientAuth::new(
-            CountryCode::parse("KZ").unwrap(),
-            vec![TokenConfig {
-                name: "asycuda".into(),
-                sha256,
-                role: Role::Integrator,
-                units: vec![UnitId::parse("KZ-AKTAU-PCU").unwrap()],
-            }],
-        )
-    }
-
-    fn request(authorization: Option<&str>) -> Request<()> {
-        let mut request = Request::new(());
-        if let Some(value) = authorization {
-            request
-                .metadata_mut()
-                .insert("authorization", value.parse().unwrap());
-        }
-        request
-    }
-
-    #[test]
-    fn a_configured_token_maps_to_its_role_and_units() {
-        let principal = auth()
-            .authenticate(&request(Some("Bearer s3cret")))
-            .unwrap();
-        assert_eq!(principal.role, Role::Integrator);
-        assert_eq!(principal.name, "token:asycuda");
-        assert_eq!(principal.units.len(), 1);
-    }
-
-    #[test]
-    fn unknown_malformed_or_missing_credentials_are_refused() {
-        for header in [Some("Bearer wrong"), Some("Basic czNjcmV0"), None] {
-            let error = auth().authenticate(&request(header)).unwrap_err();
-            assert!(
-                matches!(error, ApiError::Unauthenticated(_)),
-                "{header:?}: {error}"
-            );
-        }
-    }
-}
+mod tests;

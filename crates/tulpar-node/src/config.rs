@@ -554,6 +554,7 @@ impl Validator<'_> {
             .enumerate()
             .map(|(i, token)| self.token(&format!("client_api.tokens[{i}]"), token, country))
             .collect::<Result<Vec<_>, _>>()?;
+        self.check_tokens(&tokens)?;
         let mut endpoints = BTreeMap::new();
         for (code, endpoint) in raw.federation.endpoints {
             let field = format!("federation.endpoints.{code}");
@@ -676,6 +677,43 @@ impl Validator<'_> {
         })
     }
 
+    /// Tokens are revoked by name, so names are unique; a token anyone could guess is refused.
+    fn check_tokens(&self, tokens: &[TokenConfig]) -> Result<(), ConfigError> {
+        for (i, token) in tokens.iter().enumerate() {
+            if let Some(j) = tokens[..i].iter().position(|t| t.name == token.name) {
+                return Err(self.invalid(
+                    &format!("client_api.tokens[{i}].name"),
+                    format!(
+                        "{:?} is already the name of client_api.tokens[{j}]; tokens are revoked by \
+                         name, so each needs its own",
+                        token.name
+                    ),
+                ));
+            }
+            if let Some(j) = tokens[..i].iter().position(|t| t.sha256 == token.sha256) {
+                return Err(self.invalid(
+                    &format!("client_api.tokens[{i}].sha256"),
+                    format!("is the same token as client_api.tokens[{j}]"),
+                ));
+            }
+        }
+        let hashes: Vec<_> = tokens.iter().map(|t| (t.sha256, t.name.as_str())).collect();
+        let weak = weak_tokens::guessable(&hashes);
+        for (i, token) in tokens.iter().enumerate() {
+            if let Some(secret) = weak.get(&token.sha256) {
+                return Err(self.invalid(
+                    &format!("client_api.tokens[{i}].sha256"),
+                    format!(
+                        "token {:?} is the SHA-256 of {secret:?}, a secret anyone could guess; \
+                         make a token with `tulpar token new` and put the sha256 it prints here",
+                        token.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn delivery(&self, raw: RawDelivery) -> Result<DeliveryConfig, ConfigError> {
         let initial_backoff = self.duration("delivery.initial_backoff", &raw.initial_backoff)?;
         let max_backoff = self.duration("delivery.max_backoff", &raw.max_backoff)?;
@@ -709,3 +747,4 @@ impl Validator<'_> {
 
 #[cfg(test)]
 mod tests;
+mod weak_tokens;

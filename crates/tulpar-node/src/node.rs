@@ -14,8 +14,8 @@ use tulpar_core::envelope::{PayloadType, decode_recorded};
 use tulpar_core::keys::SigningKey;
 use tulpar_core::limits::MAX_MESSAGE_BYTES;
 use tulpar_core::proto::{
-    self, alert_service_server::AlertServiceServer, audit_service_server::AuditServiceServer,
-    federation_service_server::FederationServiceServer,
+    self, admin_service_server::AdminServiceServer, alert_service_server::AlertServiceServer,
+    audit_service_server::AuditServiceServer, federation_service_server::FederationServiceServer,
 };
 use tulpar_core::time::{Clock, SystemClock, to_timestamp};
 use tulpar_ledger::{CommittedBatch, Ledger, LedgerOptions};
@@ -25,12 +25,13 @@ use tulpar_trust::tls::{self, NodeIdentity};
 
 use crate::audit::Audit;
 use crate::auth::Principal;
-use crate::client_auth::{ClientAuth, ClientIdentity};
+use crate::client_auth::{ClientAuth, ClientCertificate, ClientIdentity};
 use crate::config::Config;
 use crate::delivery::{self, Delivery};
 use crate::error::ApiError;
 use crate::locks::KeyedLocks;
-use crate::service::{alerts::Alerts, federation::Federation};
+use crate::revocations::OwnRevocations;
+use crate::service::{admin::Admin, alerts::Alerts, federation::Federation};
 use crate::state::{State, StateView, VIEW_NAME};
 use crate::transport::{self, Identify};
 use crate::units::UnitKeys;
@@ -349,6 +350,9 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
         &shared,
     ))));
     workers.push(tokio::spawn(reload_trust(Arc::downgrade(&shared))));
+    workers.push(tokio::spawn(crate::revocations::run_refresher(
+        Arc::downgrade(&shared),
+    )));
     workers.push(tokio::spawn(refresh_directories(Arc::downgrade(&shared))));
     workers.push(tokio::spawn(crate::witness::run_witness(Arc::downgrade(
         &shared,
@@ -443,11 +447,20 @@ fn open(config: Config, clock: Arc<dyn Clock>, stopping: watch::Receiver<bool>) 
     let tree = ledger
         .view_tree(VIEW_NAME)
         .ok_or_else(|| anyhow::anyhow!("the ledger did not open the state view"))?;
-    let auth = ClientAuth::new(country, config.client_api.tokens.clone());
+    let state = State::new(tree);
+    let certificates =
+        OwnRevocations::load(&config.trust.own_directory, country).map_err(anyhow::Error::msg)?;
+    let auth = ClientAuth::new(
+        country,
+        config.client_api.tokens.clone(),
+        Box::new(state.clone()),
+        certificates,
+        clock.clone(),
+    );
     Ok(Shared {
         country,
         ledger,
-        state: State::new(tree),
+        state,
         trust,
         identity,
         units,
@@ -520,12 +533,17 @@ fn serve_clients(
                 return Ok(None);
             };
             let identity = tls::client_identity(leaf).map_err(|e| e.to_string())?;
-            principal_of(country, identity).map(Some)
+            // Revocations are checked at each call (the first included), so that a revoked
+            // officer gets a status naming the revocation rather than a dropped connection.
+            ClientCertificate::new(principal_of(country, identity)?, leaf).map(Some)
         });
     let incoming = transport::tls_incoming(listener, config, identify, "client");
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection()?;
     let audit = AuditServiceServer::new(Audit::new(shared.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let admin = AdminServiceServer::new(Admin::new(shared.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let service = AlertServiceServer::new(Alerts::new(shared))
@@ -534,11 +552,13 @@ fn serve_clients(
     Ok(async move {
         health.set_serving::<AlertServiceServer<Alerts>>().await;
         health.set_serving::<AuditServiceServer<Audit>>().await;
+        health.set_serving::<AdminServiceServer<Admin>>().await;
         Server::builder()
             .add_service(health_service)
             .add_service(reflection)
             .add_service(service)
             .add_service(audit)
+            .add_service(admin)
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             })

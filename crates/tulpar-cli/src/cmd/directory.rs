@@ -248,7 +248,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             draft.revoke(key_id, time_or_now(effective_at.as_deref())?, &reason)?;
             s.publish(draft, &s.root)?;
             println!("{key_id}");
-            eprintln!("key {key_id} revoked; partners refuse it once they fetch this version");
+            eprintln!(
+                "key {key_id} revoked; partners refuse it once they fetch this version, and the node \
+                 refuses a client certificate with it within trust.reload_interval of holding it"
+            );
         }
         Args::Publish { common, endpoints } => {
             let s = Session::open(&common)?;

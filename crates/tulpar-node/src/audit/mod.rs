@@ -492,13 +492,14 @@ impl AuditService for Audit {
         ))
     }
 
-    type VerifyLedgerStream = ReceiverStream<Result<proto::VerifyLedgerProgress, Status>>;
+    type VerifyLedgerStream = crate::service::guard::Guarded<proto::VerifyLedgerProgress>;
 
     async fn verify_ledger(
         &self,
         request: Request<proto::VerifyLedgerRequest>,
     ) -> Result<Response<Self::VerifyLedgerStream>, Status> {
         self.focal_point(&request)?;
+        let caller = self.node.auth.authenticate_caller(&request)?;
         let permit = self.verifying.clone().try_acquire_owned().map_err(|_| {
             ApiError::ResourceExhausted(
                 "a verification of this ledger is already running; try again when it ends".into(),
@@ -511,7 +512,13 @@ impl AuditService for Audit {
             let _permit = permit;
             verify_ledger(node, checker, tx);
         });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        // Ending the stream drops the receiver, which stops the verification.
+        let stream = ReceiverStream::new(rx);
+        Ok(Response::new(crate::service::guard::while_allowed(
+            self.node.clone(),
+            caller,
+            stream,
+        )))
     }
 
     async fn reconcile(

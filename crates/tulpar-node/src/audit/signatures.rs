@@ -169,6 +169,8 @@ impl EntryChecker {
                 note(self.checkpoint(partner, &evidence.conflicting_checkpoint, recorded_at)?);
             }
             Kind::DeadlineMissed(_) | Kind::TrustPinned(_) | Kind::DeliveryAbandoned(_) => {}
+            // An administrator's act, recorded by this node: covered by its checkpoint alone.
+            Kind::TokenRevoked(_) => {}
         }
         Ok(revoked)
     }

@@ -4,6 +4,23 @@ use super::*;
 
 const EXAMPLE: &str = include_str!("../../../../deploy/node.example.toml");
 
+/// A token as `tulpar token new` makes them (the SHA-256 of "Zq0Qp3rY9mWc1vT7sLk2xN8bHf5dJg4aEu6iOy0_-Ab").
+const TOKEN: &str = r#"
+[[client_api.tokens]]
+name = "asycuda"
+sha256 = "050571bc4aeeaa01995dcdd35075961b7c9679fa8eec2dd6284f49c96e2721c6"
+role = "integrator"
+units = ["KZ-AKTAU-PCU", "KZ-ALTYNKOL-PCU"]
+"#;
+
+const RANDOM_HASH: &str = "050571bc4aeeaa01995dcdd35075961b7c9679fa8eec2dd6284f49c96e2721c6";
+
+/// The example with `TOKEN` changed from `from` to `to` appended.
+fn with_token(from: &str, to: &str) -> String {
+    assert!(TOKEN.contains(from), "the token lacks {from}");
+    format!("{EXAMPLE}\n{}", TOKEN.replacen(from, to, 1))
+}
+
 fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let vars = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
     Config::from_toml(
@@ -27,6 +44,9 @@ fn the_documented_example_loads_with_paths_beside_the_file() {
     assert_eq!(config.data_dir, Path::new("/etc/tulpar/data"));
     assert_eq!(config.keys.units_dir, Path::new("/etc/tulpar/node/units"));
     assert_eq!(config.deadlines.urgent, Duration::from_secs(30 * 60));
+    // The example ships no token: a token is made for each system with `tulpar token new`.
+    assert!(config.client_api.tokens.is_empty());
+    let config = load(&with_token("", ""), &[]).unwrap();
     assert_eq!(config.client_api.tokens.len(), 1);
     assert_eq!(config.client_api.tokens[0].role, Role::Integrator);
 }
@@ -66,6 +86,15 @@ fn bad_values_name_the_field_and_the_rule() {
             ("batch_size = 64", "batch_size = 257"),
             "delivery.batch_size",
         ),
+        (("level = \"info\"", "level = \"info,[\""), "log.level"),
+    ];
+    for ((from, to), field) in cases {
+        assert!(EXAMPLE.contains(from), "example lacks {from}");
+        let (found, rule) = invalid_field(load(&EXAMPLE.replacen(from, to, 1), &[]));
+        assert_eq!(found, field, "{to}: {rule}");
+        assert!(!rule.is_empty());
+    }
+    let token_cases = [
         (
             ("role = \"integrator\"", "role = \"boss\""),
             "client_api.tokens[0].role",
@@ -78,22 +107,53 @@ fn bad_values_name_the_field_and_the_rule() {
             "client_api.tokens[0].units[0]",
         ),
         (
-            ("sha256 = \"5e88", "sha256 = \"zz88"),
+            ("sha256 = \"0505", "sha256 = \"zz05"),
             "client_api.tokens[0].sha256",
         ),
-        (("level = \"info\"", "level = \"info,[\""), "log.level"),
     ];
-    for ((from, to), field) in cases {
-        assert!(EXAMPLE.contains(from), "example lacks {from}");
-        let (found, rule) = invalid_field(load(&EXAMPLE.replacen(from, to, 1), &[]));
+    for ((from, to), field) in token_cases {
+        let (found, rule) = invalid_field(load(&with_token(from, to), &[]));
         assert_eq!(found, field, "{to}: {rule}");
         assert!(!rule.is_empty());
     }
 }
 
 #[test]
+fn a_token_anyone_could_guess_is_refused_naming_the_token_and_the_field() {
+    // The token the examples used to ship: SHA-256("password").
+    let shipped = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+    let text = with_token(RANDOM_HASH, shipped);
+    let (field, rule) = invalid_field(load(&text, &[]));
+    assert_eq!(field, "client_api.tokens[0].sha256");
+    assert!(
+        rule.contains("token \"asycuda\" is the SHA-256 of \"password\""),
+        "{rule}"
+    );
+    // SHA-256("kz1"): short secrets are tried exhaustively.
+    let short = hex::encode(ring::digest::digest(&ring::digest::SHA256, b"kz1"));
+    let (field, rule) = invalid_field(load(&with_token(RANDOM_HASH, &short), &[]));
+    assert_eq!(field, "client_api.tokens[0].sha256", "{rule}");
+}
+
+#[test]
+fn token_names_and_tokens_are_unique() {
+    let second = TOKEN.replace("\"KZ-AKTAU-PCU\", ", "");
+    let text = format!("{}\n{second}", with_token("", ""));
+    let (field, rule) = invalid_field(load(&text, &[]));
+    assert_eq!(field, "client_api.tokens[1].name");
+    assert!(rule.contains("revoked by name"), "{rule}");
+    let text = format!(
+        "{}\n{}",
+        with_token("", ""),
+        second.replace("\"asycuda\"", "\"other\"")
+    );
+    let (field, _) = invalid_field(load(&text, &[]));
+    assert_eq!(field, "client_api.tokens[1].sha256");
+}
+
+#[test]
 fn an_officer_token_names_exactly_one_unit() {
-    let text = EXAMPLE.replacen("role = \"integrator\"", "role = \"officer\"", 1);
+    let text = with_token("role = \"integrator\"", "role = \"officer\"");
     let (field, rule) = invalid_field(load(&text, &[]));
     assert_eq!(field, "client_api.tokens[0].units");
     assert!(rule.contains("exactly one"), "{rule}");

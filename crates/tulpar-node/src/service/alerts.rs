@@ -468,8 +468,11 @@ impl AlertService for Alerts {
         &self,
         request: Request<proto::WatchAlertsRequest>,
     ) -> Result<Response<Self::WatchAlertsStream>, Status> {
-        let principal = self.node.auth.authenticate(&request)?;
+        let caller = self.node.auth.authenticate_caller(&request)?;
+        let principal = caller.principal.clone();
         let stream = crate::watch::watch(self.node.clone(), principal, request.into_inner())?;
+        // A revoked caller's stream ends at the next re-check, not when it chooses to hang up.
+        let stream = crate::service::guard::while_allowed(self.node.clone(), caller, stream);
         Ok(Response::new(stream))
     }
 

@@ -1,4 +1,6 @@
 //! The gRPC services: one module per service, each a thin layer over [`crate::node::Shared`].
 
+pub(crate) mod admin;
 pub(crate) mod alerts;
 pub(crate) mod federation;
+pub(crate) mod guard;

@@ -97,6 +97,10 @@ impl StateView {
             Some(Kind::DeliveryAbandoned(abandoned)) => {
                 self.delivery_abandoned(index, &recorded_at, &entry.alert_id, abandoned, txn)
             }
+            Some(Kind::TokenRevoked(revoked)) => {
+                super::tokens::apply_revoked(index, entry, revoked, txn)
+                    .map(|skip| skip.map_or(Skip::No, Skip::Because))
+            }
             _ => Ok(Skip::No),
         }?;
         if let Skip::Because(reason) = result {

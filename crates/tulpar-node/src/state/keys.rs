@@ -30,6 +30,8 @@ pub(crate) const COSIGNED: &[u8] = b"c/";
 pub(crate) const ALARMS: &[u8] = b"m/";
 /// Items a partner refused for good, counted with the last reason, by partner: `u/<CC>`.
 pub(crate) const UNDELIVERABLE: &[u8] = b"u/";
+/// Revoked bearer tokens by the token's SHA-256: `t/<32 bytes>`.
+pub(crate) const REVOKED_TOKENS: &[u8] = b"t/";
 
 fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut out = prefix.to_vec();
@@ -122,4 +124,8 @@ pub(crate) fn cosigned(country: CountryCode) -> Vec<u8> {
 
 pub(crate) fn alarm(index: u64) -> Vec<u8> {
     key(ALARMS, &[&index.to_be_bytes()])
+}
+
+pub(crate) fn revoked_token(sha256: &[u8; 32]) -> Vec<u8> {
+    key(REVOKED_TOKENS, &[sha256])
 }

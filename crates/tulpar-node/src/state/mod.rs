@@ -7,6 +7,7 @@
 mod apply;
 pub(crate) mod keys;
 mod records;
+mod tokens;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -1,0 +1,159 @@
+//! The admin API: revoking bearer tokens without a restart, and listing them with their state.
+//!
+//! A revocation is a `TokenRevoked` ledger entry with who made it; the state view keeps it and
+//! [`ClientAuth`](crate::client_auth::ClientAuth) refuses the token from the moment the entry is
+//! applied, before the administrator is answered. Open streams of the token end at once.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use tulpar_core::proto::{self, admin_service_server::AdminService, ledger_entry::Kind};
+use tulpar_core::time::to_timestamp;
+use tulpar_core::validation::Violations;
+use tulpar_trust::tls::Role;
+
+use crate::auth::Principal;
+use crate::client_auth::TokenRevocation;
+use crate::config::TokenConfig;
+use crate::error::ApiError;
+use crate::node::Shared;
+
+/// Characters a revocation reason may have, as in a directory revocation.
+const MAX_REASON_CHARS: usize = 500;
+
+/// The admin API.
+pub(crate) struct Admin {
+    node: Arc<Shared>,
+}
+
+impl Admin {
+    /// The service over `node`.
+    pub(crate) fn new(node: Arc<Shared>) -> Self {
+        Self { node }
+    }
+
+    fn admin<T>(&self, request: &Request<T>) -> Result<Principal, ApiError> {
+        let principal = self.node.auth.authenticate(request)?;
+        if principal.role != Role::Admin {
+            return Err(ApiError::PermissionDenied(format!(
+                "{principal} may not use the admin API; it is for administrators"
+            )));
+        }
+        Ok(principal)
+    }
+
+    fn info(token: &TokenConfig, revocation: Option<TokenRevocation>) -> proto::TokenInfo {
+        let mut info = proto::TokenInfo {
+            name: token.name.clone(),
+            role: token.role.as_str().to_owned(),
+            units: token.units.iter().map(ToString::to_string).collect(),
+            sha256_prefix: hex::encode(&token.sha256[..4]),
+            ..Default::default()
+        };
+        if let Some(r) = revocation {
+            info.revoked = true;
+            info.revoked_at = Some(to_timestamp(r.revoked_at));
+            info.revoked_by = r.revoked_by;
+            info.reason = r.reason;
+            info.ledger_index = r.ledger_index;
+        }
+        info
+    }
+
+    async fn revoke(
+        &self,
+        principal: &Principal,
+        request: proto::RevokeTokenRequest,
+    ) -> Result<proto::RevokeTokenResponse, ApiError> {
+        let name = request.name.trim();
+        let reason = request.reason.trim();
+        let mut violations = Vec::new();
+        if name.is_empty() {
+            violations.push(("name".to_owned(), "is required".to_owned()));
+        }
+        if reason.chars().count() > MAX_REASON_CHARS {
+            violations.push((
+                "reason".to_owned(),
+                format!("has at most {MAX_REASON_CHARS} characters"),
+            ));
+        }
+        if let Some(violations) = Violations::from_pairs(violations) {
+            return Err(ApiError::Invalid(violations));
+        }
+        let auth = &self.node.auth;
+        let token = auth
+            .tokens()
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "no token named {name:?} in client_api.tokens (see `tulpar token list`)"
+                ))
+            })?;
+        // Two administrators revoking the same token at once append one entry.
+        let _lock = self
+            .node
+            .locks
+            .lock([b"token-revocation/".as_slice(), &token.sha256].concat())
+            .await;
+        if let Some(existing) = auth.token_revocation(token)? {
+            return Ok(proto::RevokeTokenResponse {
+                token: Some(Self::info(token, Some(existing))),
+                newly_revoked: false,
+            });
+        }
+        let entry = proto::LedgerEntry {
+            recorded_at: Some(to_timestamp(self.node.clock.now())),
+            alert_id: String::new(),
+            kind: Some(Kind::TokenRevoked(proto::TokenRevoked {
+                name: token.name.clone(),
+                reason: reason.to_owned(),
+                revoked_by: principal.name.clone(),
+                sha256: token.sha256.to_vec(),
+            })),
+        };
+        let appended = self.node.append(entry).await?;
+        auth.notify_changed();
+        tracing::warn!(
+            token = %token.name,
+            revoked_by = %principal.name,
+            reason,
+            ledger.index = appended.index,
+            "bearer token revoked"
+        );
+        let revocation = auth.token_revocation(token)?.ok_or_else(|| {
+            ApiError::internal("the token revocation was appended but is not in the state view")
+        })?;
+        Ok(proto::RevokeTokenResponse {
+            token: Some(Self::info(token, Some(revocation))),
+            newly_revoked: true,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for Admin {
+    async fn revoke_token(
+        &self,
+        request: Request<proto::RevokeTokenRequest>,
+    ) -> Result<Response<proto::RevokeTokenResponse>, Status> {
+        let principal = self.admin(&request)?;
+        Ok(Response::new(
+            self.revoke(&principal, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_tokens(
+        &self,
+        request: Request<proto::ListTokensRequest>,
+    ) -> Result<Response<proto::ListTokensResponse>, Status> {
+        self.admin(&request)?;
+        let auth = &self.node.auth;
+        let tokens = auth
+            .tokens()
+            .iter()
+            .map(|token| Ok(Self::info(token, auth.token_revocation(token)?)))
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        Ok(Response::new(proto::ListTokensResponse { tokens }))
+    }
+}
