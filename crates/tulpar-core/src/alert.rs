@@ -21,7 +21,8 @@ use crate::time::from_timestamp;
 use crate::validation::{Checker, Violations};
 
 pub use crate::limits::{
-    MAX_ALERT_BYTES, MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL_BYTES, MAX_RECIPIENTS,
+    MAX_ALERT_BYTES, MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL_BYTES,
+    MAX_RECIPIENTS,
 };
 
 /// How urgently recipients must acknowledge.

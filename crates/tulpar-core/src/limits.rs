@@ -12,6 +12,7 @@
 //! | delivery call | [`DELIVERY_BATCH_BYTES`]; an alert larger than that travels alone | under the message limit |
 //! | list and entry pages | [`PAGE_BYTES`]; an item larger than that makes a page of its own | under the message limit |
 //! | watch buffer | [`WATCH_BUFFER_BYTES`] per subscriber, at least one event | bounded memory per caller |
+//! | calls per connection | [`MAX_CALLS_PER_CONNECTION`]; connections per listener and per address are configured | bounded memory per caller |
 //!
 //! A partner running an older build may still refuse a call under these bounds; delivery then splits
 //! the call, and an item refused on its own is set aside as undeliverable rather than retried forever.
@@ -63,6 +64,11 @@ pub const MAX_DIRECTORY_BYTES: usize = MIB;
 pub const MAX_QUOTED_CHARS: usize = 60;
 /// Violations listed in one refusal; the rest are counted.
 pub const MAX_VIOLATIONS_LISTED: usize = 50;
+
+/// Calls in flight at once on one connection (HTTP/2 streams); a client that opens more waits. Each
+/// `WatchAlerts` call holds at most [`WATCH_BUFFER_BYTES`] (or one event) beside the message in
+/// transit, so a connection holds at most this many times that.
+pub const MAX_CALLS_PER_CONNECTION: usize = 256;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
