@@ -151,6 +151,11 @@ impl Subscriber {
             drop(receiver);
             match paused {
                 Ok(Paused::Full) => {
+                    tracing::debug!(
+                        watcher = %self.principal.name,
+                        resume_from = *next,
+                        "watch buffer full: the watcher lets go of the broadcast until its client drains it"
+                    );
                     if self.sender.drained().await.is_err() {
                         return End::Gone;
                     }
