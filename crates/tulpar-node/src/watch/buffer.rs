@@ -16,7 +16,12 @@ use tokio_stream::Stream;
 use tonic::Status;
 use tulpar_core::proto::AlertEvent;
 
-type Item = (Result<AlertEvent, Status>, Option<OwnedSemaphorePermit>);
+/// An event is boxed in the channel: a decoded `AlertEvent` is over a kilobyte even when empty, and
+/// the channel allocates its slots 32 at a time, which for thousands of idle watchers adds up.
+type Item = (
+    Result<Box<AlertEvent>, Status>,
+    Option<OwnedSemaphorePermit>,
+);
 
 /// Why an event was not put in the buffer.
 #[derive(Debug)]
@@ -76,7 +81,7 @@ impl EventSender {
             .try_acquire_many_owned(self.cost(&event))
             .map_err(|_| NotSent::Full)?;
         self.items
-            .send((Ok(event), Some(permit)))
+            .send((Ok(Box::new(event)), Some(permit)))
             .map_err(|_| NotSent::Gone)
     }
 
@@ -115,7 +120,7 @@ impl Stream for EventReceiver {
         // The permit is dropped here: the event's bytes leave the buffer as the transport takes it.
         self.items
             .poll_recv(cx)
-            .map(|item| item.map(|(event, _permit)| event))
+            .map(|item| item.map(|(event, _permit)| event.map(|event| *event)))
     }
 }
 
