@@ -356,6 +356,11 @@ level = "info"
         }
     }
 
+    /// The node process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.node.as_ref().map(Child::id)
+    }
+
     /// The node's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
@@ -506,6 +511,85 @@ level = "info"
         let channel = channel(partner.federation_addr, config)?;
         Ok(tulpar_node::transport::federation_client(channel))
     }
+}
+
+/// Connections to a node as anyone on the network could open them, from a chosen loopback address
+/// (any of 127.0.0.0/8), so that a test can play a client apart from the harness's own (127.0.0.1).
+impl Country {
+    /// A TLS connection to the client API from `source`, without credentials, that has sent the
+    /// HTTP/2 preface and an empty SETTINGS frame, and then nothing.
+    pub async fn preface_connection(
+        &self,
+        source: std::net::IpAddr,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        use tokio::io::AsyncWriteExt;
+        let config = tulpar_trust::tls::api_client_config(&self.national_ca()?, None)?;
+        let mut tls = tls_from(source, self.client_addr, config).await?;
+        tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+            .await?;
+        tls.flush().await?;
+        Ok(tls)
+    }
+
+    /// A client of the API without credentials whose connections come from `source`.
+    pub fn anonymous_client_from(
+        &self,
+        source: std::net::IpAddr,
+    ) -> Result<AlertServiceClient<Channel>> {
+        let config = tulpar_trust::tls::api_client_config(&self.national_ca()?, None)?;
+        let addr = self.client_addr;
+        let connector = tower::service_fn(move |_: tonic::transport::Uri| {
+            let config = config.clone();
+            async move {
+                let tls = tls_from(source, addr, config)
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+            }
+        });
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .connect_with_connector_lazy(connector);
+        Ok(AlertServiceClient::new(channel))
+    }
+}
+
+/// A TLS connection to `addr` from the loopback address `source`.
+async fn tls_from(
+    source: std::net::IpAddr,
+    addr: SocketAddr,
+    config: std::sync::Arc<rustls::ClientConfig>,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    let tcp = socket.connect(addr).await?;
+    let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+    Ok(tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await?)
+}
+
+/// An alert from `origin_unit` to `recipient` carrying one attachment of `bytes` bytes (distinct per
+/// `seed`), to make alerts as large as officers' scans.
+pub fn alert_with_attachment(
+    origin_unit: &str,
+    recipient: &str,
+    bytes: usize,
+    seed: u64,
+) -> tulpar_core::proto::AlertContent {
+    let mut content = tulpar_core::sample::alert_draft(origin_unit, recipient);
+    let file: Vec<u8> = (0..bytes as u64)
+        .map(|i| (i.wrapping_mul(2_654_435_761) ^ seed) as u8)
+        .collect();
+    content.attachments.push(tulpar_core::proto::Attachment {
+        file_name: format!("scan-{seed}.jpg"),
+        media_type: "image/jpeg".into(),
+        sha256: hex::encode(digest(&SHA256, &file)),
+        size_bytes: bytes as u64,
+        content: file,
+    });
+    content
 }
 
 impl Drop for Country {

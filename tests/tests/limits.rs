@@ -358,8 +358,14 @@ async fn serve_small_partner(
     let config = tulpar_trust::tls::federation_server_config(&identity, store)?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let identify: tulpar_node::transport::Identify<()> = Arc::new(|_| Ok(()));
+    let limits = tulpar_node::transport::ConnectionLimits {
+        max_connections: 64,
+        max_connections_per_address: 64,
+        max_handshakes: 16,
+        idle_timeout: std::time::Duration::from_secs(300),
+    };
     let incoming =
-        tulpar_node::transport::tls_incoming(listener, config, identify, "small partner");
+        tulpar_node::transport::tls_incoming(listener, config, identify, "small partner", limits);
     let service = FederationServiceServer::new(SmallPartner {
         uz: kz.federation_client(uz)?,
     })

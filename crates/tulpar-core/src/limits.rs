@@ -13,6 +13,7 @@
 //! | list and entry pages | [`PAGE_BYTES`]; an item larger than that makes a page of its own | under the message limit |
 //! | watch buffer | [`WATCH_BUFFER_BYTES`] per subscriber, at least one event | bounded memory per caller |
 //! | failed authentication | [`AUTH_FAILURES_ALLOWED`] per address per [`AUTH_FAILURE_WINDOW`], [`AUTH_FAILURE_ADDRESSES`] addresses remembered | bounded work and log lines per caller |
+//! | calls per connection | [`MAX_CALLS_PER_CONNECTION`]; connections per listener and per address are configured | bounded memory per caller |
 //!
 //! A partner running an older build may still refuse a call under these bounds; delivery then splits
 //! the call, and an item refused on its own is set aside as undeliverable rather than retried forever.
@@ -78,6 +79,10 @@ pub const AUTH_FAILURE_ADDRESSES: usize = 4096;
 /// At most one log line per peer address per this interval about its failed authentications; the
 /// lines in between are counted in the next one.
 pub const AUTH_FAILURE_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Calls in flight at once on one connection (HTTP/2 streams); a client that opens more waits. Each
+/// `WatchAlerts` call holds at most [`WATCH_BUFFER_BYTES`] (or one event) beside the message in
+/// transit, so a connection holds at most this many times that.
+pub const MAX_CALLS_PER_CONNECTION: usize = 256;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;

@@ -478,6 +478,46 @@ impl Ledger {
         Ok(out)
     }
 
+    /// The entries of `range` from its start, as many as fit in `max_bytes` of stored bytes, and at
+    /// least one when the range is not empty: a reader that must bound its memory (a watcher catching
+    /// up) reads on from the index after the last one returned.
+    pub fn entries_within(
+        &self,
+        range: Range<u64>,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, LedgerEntry)>, LedgerError> {
+        let size = self.size();
+        if range.start > range.end || range.end > size {
+            return Err(LedgerError::BadRange(format!(
+                "entries {}..{} are not inside the ledger of size {size}",
+                range.start, range.end
+            )));
+        }
+        let (mut out, mut bytes, mut next) = (Vec::new(), 0usize, range.start);
+        while next < range.end {
+            let loc = self.frame_loc(next)?;
+            let full = self.with_frame(&loc, |records, _| {
+                for (k, record) in records.iter().enumerate() {
+                    let i = loc.first_index + k as u64;
+                    if i < next || i >= range.end {
+                        continue;
+                    }
+                    if !out.is_empty() && bytes.saturating_add(record.len()) > max_bytes {
+                        return Ok(true);
+                    }
+                    bytes += record.len();
+                    out.push((i, decode(i, record)?));
+                }
+                Ok(false)
+            })?;
+            if full {
+                break;
+            }
+            next = loc.first_index + u64::from(loc.count);
+        }
+        Ok(out)
+    }
+
     /// The stored bytes of the entries in `range`, which must lie inside the ledger.
     pub fn entries_bytes(&self, range: Range<u64>) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
         let mut out = Vec::with_capacity(range.end.saturating_sub(range.start) as usize);

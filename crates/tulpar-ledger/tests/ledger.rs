@@ -519,3 +519,32 @@ fn verifies_while_the_ledger_is_open_and_appending() {
     rt.block_on(writer).unwrap();
     assert_eq!(verify_dir(dir.path(), None, |_| {}).unwrap().size, 450);
 }
+
+#[test]
+fn entries_within_a_byte_budget_return_at_least_one_and_read_on_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = common::open(dir.path());
+    // Entries of about 1,000 bytes, some committed together in one frame.
+    fill(&ledger, 20, 1, 1000);
+    fill(&ledger, 20, 5, 1000);
+    let size = ledger.size();
+    let mut next = 0;
+    let mut seen = Vec::new();
+    while next < size {
+        let page = ledger.entries_within(next..size, 3500).unwrap();
+        assert!(!page.is_empty(), "an empty page at {next}");
+        assert!(page.len() <= 3, "{} entries in 3,500 bytes", page.len());
+        next = page.last().unwrap().0 + 1;
+        seen.extend(page);
+    }
+    assert_eq!(seen, ledger.entries(0..size).unwrap());
+    // An entry larger than the budget still comes, alone.
+    let one = ledger.entries_within(3..size, 10).unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].0, 3);
+    assert!(ledger.entries_within(5..5, 10).unwrap().is_empty());
+    assert!(matches!(
+        ledger.entries_within(0..size + 1, 10),
+        Err(LedgerError::BadRange(_))
+    ));
+}

@@ -82,6 +82,8 @@ pub struct ClientApiConfig {
     pub listen: SocketAddr,
     /// Bearer tokens for system integrations.
     pub tokens: Vec<TokenConfig>,
+    /// Connections held at once, per address, in handshake, and how long one may stay idle.
+    pub connections: crate::transport::ConnectionLimits,
 }
 
 /// A bearer token for a system integration, stored as its SHA-256.
@@ -104,6 +106,8 @@ pub struct FederationConfig {
     pub listen: SocketAddr,
     /// Endpoints to use for partners instead of those in their directories.
     pub endpoints: BTreeMap<CountryCode, String>,
+    /// Connections held at once, per address, in handshake, and how long one may stay idle.
+    pub connections: crate::transport::ConnectionLimits,
 }
 
 /// TLS files.
@@ -235,6 +239,14 @@ struct RawClientApi {
     listen: SocketAddr,
     #[serde(default)]
     tokens: Vec<RawToken>,
+    #[serde(default = "defaults::client_max_connections")]
+    max_connections: usize,
+    #[serde(default = "defaults::client_max_connections_per_address")]
+    max_connections_per_address: usize,
+    #[serde(default = "defaults::client_max_handshakes")]
+    max_handshakes: usize,
+    #[serde(default = "defaults::idle_timeout")]
+    idle_timeout: String,
 }
 
 #[derive(Deserialize)]
@@ -253,6 +265,14 @@ struct RawFederation {
     listen: SocketAddr,
     #[serde(default)]
     endpoints: BTreeMap<String, String>,
+    #[serde(default = "defaults::federation_max_connections")]
+    max_connections: usize,
+    #[serde(default = "defaults::federation_max_connections_per_address")]
+    max_connections_per_address: usize,
+    #[serde(default = "defaults::federation_max_handshakes")]
+    max_handshakes: usize,
+    #[serde(default = "defaults::idle_timeout")]
+    idle_timeout: String,
 }
 
 #[derive(Deserialize)]
@@ -415,6 +435,27 @@ mod defaults {
     }
     pub(super) fn log_level() -> String {
         "info".into()
+    }
+    pub(super) fn client_max_connections() -> usize {
+        4096
+    }
+    pub(super) fn client_max_connections_per_address() -> usize {
+        256
+    }
+    pub(super) fn client_max_handshakes() -> usize {
+        128
+    }
+    pub(super) fn federation_max_connections() -> usize {
+        256
+    }
+    pub(super) fn federation_max_connections_per_address() -> usize {
+        16
+    }
+    pub(super) fn federation_max_handshakes() -> usize {
+        32
+    }
+    pub(super) fn idle_timeout() -> String {
+        "5m".into()
     }
 }
 
@@ -580,10 +621,28 @@ impl Validator<'_> {
             client_api: ClientApiConfig {
                 listen: raw.client_api.listen,
                 tokens,
+                connections: self.connections(
+                    "client_api",
+                    [
+                        raw.client_api.max_connections,
+                        raw.client_api.max_connections_per_address,
+                        raw.client_api.max_handshakes,
+                    ],
+                    &raw.client_api.idle_timeout,
+                )?,
             },
             federation: FederationConfig {
                 listen: raw.federation.listen,
                 endpoints,
+                connections: self.connections(
+                    "federation",
+                    [
+                        raw.federation.max_connections,
+                        raw.federation.max_connections_per_address,
+                        raw.federation.max_handshakes,
+                    ],
+                    &raw.federation.idle_timeout,
+                )?,
             },
             tls: TlsConfig {
                 certificate: self.file(raw.tls.certificate),
@@ -714,6 +773,40 @@ impl Validator<'_> {
         Ok(())
     }
 
+    /// The connection limits of the listener `section`: `[max_connections,
+    /// max_connections_per_address, max_handshakes]` and `idle_timeout`.
+    fn connections(
+        &self,
+        section: &str,
+        [total, per_address, handshakes]: [usize; 3],
+        idle_timeout: &str,
+    ) -> Result<crate::transport::ConnectionLimits, ConfigError> {
+        const MOST: usize = 1_000_000;
+        if !(1..=MOST).contains(&total) {
+            return Err(self.invalid(
+                &format!("{section}.max_connections"),
+                format!("must be between 1 and {MOST}"),
+            ));
+        }
+        for (field, value) in [
+            ("max_connections_per_address", per_address),
+            ("max_handshakes", handshakes),
+        ] {
+            if !(1..=total).contains(&value) {
+                return Err(self.invalid(
+                    &format!("{section}.{field}"),
+                    format!("must be between 1 and {section}.max_connections ({total})"),
+                ));
+            }
+        }
+        Ok(crate::transport::ConnectionLimits {
+            max_connections: total,
+            max_connections_per_address: per_address,
+            max_handshakes: handshakes,
+            idle_timeout: self.duration(&format!("{section}.idle_timeout"), idle_timeout)?,
+        })
+    }
+
     fn delivery(&self, raw: RawDelivery) -> Result<DeliveryConfig, ConfigError> {
         let initial_backoff = self.duration("delivery.initial_backoff", &raw.initial_backoff)?;
         let max_backoff = self.duration("delivery.max_backoff", &raw.max_backoff)?;
@@ -744,6 +837,8 @@ impl Validator<'_> {
         })
     }
 }
+
+mod descriptors;
 
 #[cfg(test)]
 mod tests;

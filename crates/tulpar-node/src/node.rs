@@ -8,7 +8,7 @@ use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Server};
+use tonic::transport::Channel;
 use tulpar_core::codes::CountryCode;
 use tulpar_core::envelope::{PayloadType, decode_recorded};
 use tulpar_core::keys::SigningKey;
@@ -377,6 +377,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
 
 /// Opens everything the node needs, refusing with a clear message what is missing or inconsistent.
 fn open(config: Config, clock: Arc<dyn Clock>, stopping: watch::Receiver<bool>) -> Result<Shared> {
+    config.fit_descriptor_limit().map_err(anyhow::Error::msg)?;
     let country = config.country;
     let node_dir = config
         .tls
@@ -491,7 +492,8 @@ fn serve_federation(
         }
         Ok(country)
     });
-    let incoming = transport::tls_incoming(listener, config, identify, "federation");
+    let limits = shared.config.federation.connections.clone();
+    let incoming = transport::tls_incoming(listener, config, identify, "federation", limits);
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection()?;
     let service = FederationServiceServer::new(Federation::new(shared))
@@ -501,7 +503,7 @@ fn serve_federation(
         health
             .set_serving::<FederationServiceServer<Federation>>()
             .await;
-        Server::builder()
+        transport::server::<CountryCode>()
             .add_service(health_service)
             .add_service(reflection)
             .add_service(service)
@@ -537,7 +539,8 @@ fn serve_clients(
             // officer gets a status naming the revocation rather than a dropped connection.
             ClientCertificate::new(principal_of(country, identity)?, leaf).map(Some)
         });
-    let incoming = transport::tls_incoming(listener, config, identify, "client");
+    let limits = shared.config.client_api.connections.clone();
+    let incoming = transport::tls_incoming(listener, config, identify, "client", limits);
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection()?;
     let audit = AuditServiceServer::new(Audit::new(shared.clone()))
@@ -553,7 +556,7 @@ fn serve_clients(
         health.set_serving::<AlertServiceServer<Alerts>>().await;
         health.set_serving::<AuditServiceServer<Audit>>().await;
         health.set_serving::<AdminServiceServer<Admin>>().await;
-        Server::builder()
+        transport::server::<ClientIdentity>()
             .add_service(health_service)
             .add_service(reflection)
             .add_service(service)

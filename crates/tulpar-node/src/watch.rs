@@ -1,20 +1,23 @@
 //! `WatchAlerts`: events derived from ledger entries as they commit, filtered by what the caller may
 //! see, resumable from any ledger index.
 //!
-//! Each subscriber has a bounded buffer, filled by its own task at the pace the client reads. The node
-//! never waits for a subscriber: one that falls so far behind that the ledger's broadcast of committed
-//! batches no longer holds what it has not read ends with `RESOURCE_EXHAUSTED` naming the index to
-//! resume from, so the client never silently misses an event. (A single large batch therefore never
-//! ends a client that keeps reading.)
+//! Each subscriber has its own task and a buffer bounded in bytes
+//! ([`tulpar_core::limits::WATCH_BUFFER_BYTES`], at least one event), filled at the pace the client
+//! reads. The node never waits for a subscriber, and a subscriber never holds the ledger's broadcast
+//! of committed batches while it waits for its client: when its buffer has no room, it drops its
+//! receiver and the event it was holding, waits until the client has taken what is buffered, and
+//! reads on from the ledger's segments, a bounded number of bytes at a time, until it has caught up
+//! and can follow the broadcast again. A client that reads slowly therefore gets every event in
+//! order and costs the node one buffer; one that never reads costs the same and nothing more.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio_stream::Stream;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use tulpar_core::envelope::{PayloadType, decode_recorded};
+use tulpar_core::limits::WATCH_BUFFER_BYTES;
 use tulpar_core::proto::{self, AlertEventKind, ledger_entry::Kind};
 use tulpar_core::response::state_after;
 
@@ -23,10 +26,9 @@ use crate::error::ApiError;
 use crate::node::{Shared, indexed};
 use crate::state::id_bytes;
 
-/// Events buffered per subscriber before it counts as too slow.
-const SUBSCRIBER_BUFFER: usize = 1024;
-/// Entries read per step while replaying.
-const REPLAY_CHUNK: u64 = 512;
+mod buffer;
+
+use buffer::{EventSender, NotSent, event_buffer};
 
 /// The stream `WatchAlerts` returns.
 pub(crate) type EventStream = Pin<Box<dyn Stream<Item = Result<proto::AlertEvent, Status>> + Send>>;
@@ -68,106 +70,161 @@ pub(crate) fn watch(
             ),
         ));
     }
-    let (sender, receiver) = mpsc::channel(SUBSCRIBER_BUFFER);
+    let (sender, receiver) = event_buffer(WATCH_BUFFER_BYTES);
     let subscriber = Subscriber {
         node,
         principal,
         kinds,
         sender,
     };
-    tokio::spawn(subscriber.run(start, size, live));
-    Ok(Box::pin(ReceiverStream::new(receiver)))
+    tokio::spawn(subscriber.run(start, live));
+    Ok(Box::pin(receiver))
 }
 
 struct Subscriber {
     node: Arc<Shared>,
     principal: Principal,
     kinds: Vec<AlertEventKind>,
-    sender: mpsc::Sender<Result<proto::AlertEvent, Status>>,
+    sender: EventSender,
 }
 
 /// Why a subscription ends.
 enum End {
     /// The client went away.
     Gone,
-    /// The client is too slow; it must resume from this index.
-    Behind(u64),
     /// The node is shutting down; resume from this index elsewhere or later.
     Stopping(u64),
     /// The node failed to read its ledger.
     Failed(String),
 }
 
+/// How far a subscriber got before it had to stop following the ledger.
+enum Paused {
+    /// The client's buffer is full; events from this index on are still to be sent.
+    Full,
+    /// The subscriber fell behind the broadcast; events from this index on are still to be sent.
+    Behind,
+}
+
 impl Subscriber {
-    async fn run(
-        self,
-        start: u64,
-        replay_end: u64,
-        mut live: broadcast::Receiver<crate::node::Committed>,
-    ) {
+    async fn run(self, start: u64, live: broadcast::Receiver<crate::node::Committed>) {
         let mut stopping = self.node.stopping.clone();
-        let end = async {
-            let mut next = start;
-            while next < replay_end {
-                let until = (next + REPLAY_CHUNK).min(replay_end);
-                let entries = self
-                    .node
-                    .entries(next, until)
-                    .map_err(|e| End::Failed(e.to_string()))?;
-                for (index, entry) in entries {
-                    self.offer(index, &entry, &mut stopping).await?;
-                }
-                next = until;
-            }
-            loop {
-                let received = tokio::select! {
-                    received = live.recv() => received,
-                    _ = stopping.wait_for(|stop| *stop) => return Err(End::Stopping(next)),
-                };
-                let committed = match received {
-                    Ok(committed) => committed,
-                    Err(broadcast::error::RecvError::Lagged(_)) => return Err(End::Behind(next)),
-                    Err(broadcast::error::RecvError::Closed) => return Err(End::Gone),
-                };
-                for (index, entry) in indexed(&committed) {
-                    if index >= next {
-                        self.offer(index, entry, &mut stopping).await?;
-                        next = index + 1;
-                    }
-                }
-            }
-        }
-        .await;
+        let mut next = start;
+        let ended = tokio::select! {
+            end = self.follow(&mut next, Some(live)) => Some(end),
+            _ = stopping.wait_for(|stop| *stop) => None,
+        };
+        let end = ended.unwrap_or(End::Stopping(next));
         let status = match end {
-            Ok(()) | Err(End::Gone) => return,
-            Err(End::Behind(index)) => Status::resource_exhausted(format!(
-                "the watcher fell behind; resume with resume_from = {index}"
-            )),
-            Err(End::Stopping(index)) => Status::unavailable(format!(
+            End::Gone => return,
+            End::Stopping(index) => Status::unavailable(format!(
                 "the node is shutting down; resume with resume_from = {index}"
             )),
-            Err(End::Failed(error)) => {
+            End::Failed(error) => {
                 tracing::error!(%error, "watch stream failed");
                 Status::internal("the node could not read its ledger; resume later")
             }
         };
-        let _ = self.sender.try_send(Err(status));
+        self.sender.finish(status);
     }
 
-    /// Sends the event of entry `index`, if any and if the caller may see it, once the client has
-    /// room for it.
-    async fn offer(
+    /// Sends events from `next` on until the subscription ends, keeping `next` at the first index
+    /// not yet handed to the client's buffer.
+    async fn follow(
         &self,
-        index: u64,
-        entry: &proto::LedgerEntry,
-        stopping: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> Result<(), End> {
+        next: &mut u64,
+        mut live: Option<broadcast::Receiver<crate::node::Committed>>,
+    ) -> End {
+        loop {
+            // Subscribe before reading the size, so nothing committed in between is missed.
+            let mut receiver = match live.take() {
+                Some(receiver) => receiver,
+                None => self.node.ledger.subscribe(),
+            };
+            let size = self.node.ledger_size();
+            let paused = match self.catch_up(next, size).await {
+                Ok(None) => self.live(next, &mut receiver).await,
+                Ok(Some(paused)) => Ok(paused),
+                Err(end) => Err(end),
+            };
+            // Whatever happens next, this subscriber no longer holds the broadcast's batches.
+            drop(receiver);
+            match paused {
+                Ok(Paused::Full) => {
+                    tracing::debug!(
+                        watcher = %self.principal.name,
+                        resume_from = *next,
+                        "watch buffer full: the watcher lets go of the broadcast until its client drains it"
+                    );
+                    if self.sender.drained().await.is_err() {
+                        return End::Gone;
+                    }
+                }
+                Ok(Paused::Behind) => {}
+                Err(end) => return end,
+            }
+        }
+    }
+
+    /// Sends the events of entries `next..size` read from the ledger, a bounded number of bytes at
+    /// a time; `Some(Full)` if the client's buffer filled first.
+    async fn catch_up(&self, next: &mut u64, size: u64) -> Result<Option<Paused>, End> {
+        while *next < size {
+            let entries = self
+                .node
+                .ledger
+                .entries_within(*next..size, WATCH_BUFFER_BYTES)
+                .map_err(|e| End::Failed(e.to_string()))?;
+            for (index, entry) in entries {
+                if !self.offer(index, &entry)? {
+                    return Ok(Some(Paused::Full));
+                }
+                *next = index + 1;
+            }
+            // Reading is synchronous: let other tasks run between steps of a long replay.
+            tokio::task::yield_now().await;
+        }
+        Ok(None)
+    }
+
+    /// Sends the events of batches as they commit, until the client's buffer fills or the
+    /// subscriber falls behind the broadcast.
+    async fn live(
+        &self,
+        next: &mut u64,
+        receiver: &mut broadcast::Receiver<crate::node::Committed>,
+    ) -> Result<Paused, End> {
+        loop {
+            let committed = tokio::select! {
+                received = receiver.recv() => match received {
+                    Ok(committed) => committed,
+                    Err(broadcast::error::RecvError::Lagged(_)) => return Ok(Paused::Behind),
+                    Err(broadcast::error::RecvError::Closed) => return Err(End::Gone),
+                },
+                () = self.sender.closed() => return Err(End::Gone),
+            };
+            for (index, entry) in indexed(&committed) {
+                if index < *next {
+                    continue;
+                }
+                if !self.offer(index, entry)? {
+                    return Ok(Paused::Full);
+                }
+                *next = index + 1;
+            }
+        }
+    }
+
+    /// Puts the event of entry `index` (if any, and if the caller may see it) in the client's
+    /// buffer; `false` if the buffer has no room for it now.
+    fn offer(&self, index: u64, entry: &proto::LedgerEntry) -> Result<bool, End> {
         let Some(event) = self.event(index, entry)? else {
-            return Ok(());
+            return Ok(true);
         };
-        tokio::select! {
-            sent = self.sender.send(Ok(event)) => sent.map_err(|_| End::Gone),
-            _ = stopping.wait_for(|stop| *stop) => Err(End::Stopping(index)),
+        match self.sender.try_send(event) {
+            Ok(()) => Ok(true),
+            Err(NotSent::Full) => Ok(false),
+            Err(NotSent::Gone) => Err(End::Gone),
         }
     }
 

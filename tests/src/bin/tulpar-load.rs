@@ -11,6 +11,13 @@
 //! every entry's signatures (`VerifyLedger`), and `tulpar audit verify` downloading every entry and
 //! recomputing the root.
 //!
+//! `watchers` measures the node's memory with many watchers and a few that never read, while large
+//! alerts are submitted, and after they close (see `tulpar-load/watchers.rs`):
+//!
+//! ```sh
+//! cargo run --release -p tulpar-tests --bin tulpar-load -- watchers --watchers 2000 --stuck 3 --alerts 60
+//! ```
+//!
 //! `roundtrip` times the full round trip instead: submitted at KZ, delivered, acknowledged by a UZ
 //! officer who watches live, and the signed acknowledgement durable back in KZ's ledger.
 
@@ -23,11 +30,15 @@ use tokio::sync::Semaphore;
 use tulpar_core::proto::{self, AlertEventKind};
 use tulpar_tests::{Client, Federation};
 
+#[path = "tulpar-load/watchers.rs"]
+mod watchers;
+
 fn usage() -> ! {
     eprintln!(
         "usage: tulpar-load throughput [--alerts N] [--concurrency C] [--audit]\n       \
          tulpar-load latency [--rate PER_SECOND] [--seconds S]\n       \
-         tulpar-load roundtrip [--rate PER_SECOND] [--seconds S]"
+         tulpar-load roundtrip [--rate PER_SECOND] [--seconds S]\n       \
+         tulpar-load watchers [--watchers N] [--stuck N] [--alerts N] [--attachment-kib K]"
     );
     std::process::exit(2)
 }
@@ -138,6 +149,9 @@ fn report(label: &str, what: &str, latencies: &mut [Duration]) {
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().cloned().unwrap_or_else(|| usage());
+    if mode == "watchers" {
+        return watchers::run(&args).await;
+    }
     let mut federation =
         Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
     for country in federation.countries.values_mut() {

@@ -84,10 +84,9 @@ fn request(authorization: Option<&str>, from: &str, certificate: ClientIdentity)
             .insert("authorization", value.parse().unwrap());
     }
     let addr: SocketAddr = from.parse().unwrap();
-    request.extensions_mut().insert(Peer {
-        addr,
-        identity: certificate,
-    });
+    request
+        .extensions_mut()
+        .insert(Peer::new(addr, certificate));
     request
 }
 

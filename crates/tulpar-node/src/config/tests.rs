@@ -194,3 +194,76 @@ fn the_three_country_federation_examples_load() {
         );
     }
 }
+
+#[test]
+fn connection_limits_have_defaults_and_name_the_field_when_wrong() {
+    let config = load(EXAMPLE, &[]).unwrap();
+    assert!(config.client_api.connections.max_connections_per_address > 1);
+    assert!(
+        config.client_api.connections.max_connections
+            >= config.client_api.connections.max_connections_per_address
+    );
+    assert!(!config.federation.connections.idle_timeout.is_zero());
+    let config = load(
+        EXAMPLE,
+        &[
+            ("TULPAR__CLIENT_API__MAX_CONNECTIONS_PER_ADDRESS", "8"),
+            ("TULPAR__FEDERATION__IDLE_TIMEOUT", "30s"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.client_api.connections.max_connections_per_address, 8);
+    assert_eq!(
+        config.federation.connections.idle_timeout,
+        Duration::from_secs(30)
+    );
+    for (name, value, field) in [
+        (
+            "TULPAR__CLIENT_API__MAX_CONNECTIONS",
+            "0",
+            "client_api.max_connections",
+        ),
+        (
+            "TULPAR__CLIENT_API__MAX_CONNECTIONS_PER_ADDRESS",
+            "1000000",
+            "client_api.max_connections_per_address",
+        ),
+        (
+            "TULPAR__FEDERATION__MAX_HANDSHAKES",
+            "0",
+            "federation.max_handshakes",
+        ),
+        (
+            "TULPAR__FEDERATION__IDLE_TIMEOUT",
+            "0s",
+            "federation.idle_timeout",
+        ),
+    ] {
+        let (got, rule) = invalid_field(load(EXAMPLE, &[(name, value)]));
+        assert_eq!(got, field, "{rule}");
+    }
+}
+
+#[test]
+fn connection_limits_that_cannot_fit_under_the_open_files_limit_are_refused() {
+    let config = load(
+        EXAMPLE,
+        &[("TULPAR__CLIENT_API__MAX_CONNECTIONS", "1000000")],
+    )
+    .unwrap();
+    // No test machine lets a process open a million files and more.
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
+    if hard.is_some_and(|hard| hard < config.descriptors_needed()) {
+        let refusal = config.fit_descriptor_limit().unwrap_err();
+        assert!(
+            refusal.contains("client_api.max_connections (1000000)"),
+            "{refusal}"
+        );
+        assert!(refusal.contains("LimitNOFILE"), "{refusal}");
+    }
+    let defaults = load(EXAMPLE, &[]).unwrap();
+    assert!(
+        defaults.descriptors_needed() <= 8192,
+        "the systemd unit allows 8192"
+    );
+}
