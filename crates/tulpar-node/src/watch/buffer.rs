@@ -87,12 +87,19 @@ impl EventSender {
 
     /// Waits until the client has taken every buffered event; `Err(Gone)` if it went away first.
     pub(crate) async fn drained(&self) -> Result<(), NotSent> {
+        // A client that goes away drops what it had not read, which frees the room too: going away
+        // is checked first, and again once the room is free.
         tokio::select! {
+            biased;
+            () = self.items.closed() => Err(NotSent::Gone),
             all = self.room.acquire_many(self.capacity as u32) => {
                 drop(all);
-                Ok(())
+                if self.items.is_closed() {
+                    Err(NotSent::Gone)
+                } else {
+                    Ok(())
+                }
             }
-            () = self.items.closed() => Err(NotSent::Gone),
         }
     }
 
