@@ -104,6 +104,9 @@ pub struct FederationConfig {
     pub listen: SocketAddr,
     /// Endpoints to use for partners instead of those in their directories.
     pub endpoints: BTreeMap<CountryCode, String>,
+    /// How far in this node's future a partner's alert may be dated (`created_at`); later ones are
+    /// refused, since their deadlines would never pass.
+    pub max_clock_skew: Duration,
 }
 
 /// TLS files.
@@ -253,6 +256,8 @@ struct RawFederation {
     listen: SocketAddr,
     #[serde(default)]
     endpoints: BTreeMap<String, String>,
+    #[serde(default = "defaults::max_clock_skew")]
+    max_clock_skew: String,
 }
 
 #[derive(Deserialize)]
@@ -376,6 +381,9 @@ mod defaults {
     }
     pub(super) fn directory_refresh_interval() -> String {
         "15m".into()
+    }
+    pub(super) fn max_clock_skew() -> String {
+        "5m".into()
     }
     pub(super) fn urgent() -> String {
         "30m".into()
@@ -583,6 +591,10 @@ impl Validator<'_> {
             federation: FederationConfig {
                 listen: raw.federation.listen,
                 endpoints,
+                max_clock_skew: self.duration(
+                    "federation.max_clock_skew",
+                    &raw.federation.max_clock_skew,
+                )?,
             },
             tls: TlsConfig {
                 certificate: self.file(raw.tls.certificate),
