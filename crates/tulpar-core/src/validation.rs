@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::codes::InvalidCode;
-use crate::limits::{MAX_QUOTED_CHARS, MAX_VIOLATIONS_LISTED};
+use crate::limits::{MAX_QUOTED_CHARS, MAX_REFUSAL_TEXT_BYTES, MAX_VIOLATIONS_LISTED};
 
 /// `value` cut to [`MAX_QUOTED_CHARS`] characters, marked `…` when cut: what an error message may
 /// repeat of a value a caller sent, so a pasted page (or a megabyte of id) never becomes the message.
@@ -93,10 +93,22 @@ impl Violations {
         self.0.len()
     }
 
-    /// The violations a refusal lists (at most [`MAX_VIOLATIONS_LISTED`]) and how many more there
-    /// are, so a message and its `BadRequest` details stay within clients' metadata limits.
+    /// The violations a refusal lists (at most [`MAX_VIOLATIONS_LISTED`], in at most
+    /// [`MAX_REFUSAL_TEXT_BYTES`], always the first) and how many more there are, so a message and
+    /// its `BadRequest` details stay within clients' metadata limits.
     pub fn listed(&self) -> (&[Violation], usize) {
-        let shown = self.0.len().min(MAX_VIOLATIONS_LISTED);
+        let mut bytes = 0;
+        let shown = self
+            .0
+            .iter()
+            .take(MAX_VIOLATIONS_LISTED)
+            .take_while(|v| {
+                bytes += v.field.len() + v.rule.len() + 4;
+                bytes <= MAX_REFUSAL_TEXT_BYTES
+            })
+            .count()
+            .max(1)
+            .min(self.0.len());
         (&self.0[..shown], self.0.len() - shown)
     }
 
@@ -286,6 +298,17 @@ mod tests {
         let text = violations.to_string();
         assert_eq!(text.lines().count(), MAX_VIOLATIONS_LISTED + 1);
         assert!(text.ends_with("… and 10 more"), "{text}");
+
+        // Long rules are listed up to the byte budget, short lists in full.
+        let long = (0..60)
+            .map(|i| (format!("recipients[{i}].country"), quote(&"Z".repeat(500))))
+            .collect();
+        let violations = Violations::from_pairs(long).unwrap();
+        let (listed, more) = violations.listed();
+        assert!(listed.len() < MAX_VIOLATIONS_LISTED && listed.len() + more == 60);
+        assert!(violations.to_string().len() <= MAX_REFUSAL_TEXT_BYTES + 40);
+        let one = Violations::single("x", "y".repeat(MAX_REFUSAL_TEXT_BYTES * 2));
+        assert_eq!(one.listed().0.len(), 1);
     }
 
     #[test]

@@ -159,7 +159,9 @@ impl Committer {
                         tracing::info!("the ledger's storage takes writes again");
                         self.shared.writable.send_replace(true);
                     }
-                    Err(e) => tracing::debug!(error = %e, "the ledger's storage still refuses writes"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "the ledger's storage still refuses writes")
+                    }
                 },
             }
         }
@@ -214,10 +216,7 @@ impl Committer {
             checkpoint.note(),
             &mut frame,
         );
-        let fail_after = self
-            .shared
-            .take_injected_fault()
-            .then_some(frame.len() / 2);
+        let fail_after = self.shared.take_injected_fault().then_some(frame.len() / 2);
         let written = self
             .writer
             .roll_if_full(first)

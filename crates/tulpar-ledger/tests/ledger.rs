@@ -537,11 +537,11 @@ fn appends_resume_after_failed_writes() {
         let refused = rt
             .block_on(ledger.append(common::entry(&format!("LOST-{k}"), 3000)))
             .unwrap_err();
+        assert!(matches!(refused, LedgerError::Unwritable(_)), "{refused:?}");
         assert!(
-            matches!(refused, LedgerError::Unwritable(_)),
-            "{refused:?}"
+            !*writable.borrow(),
+            "the ledger still reports itself writable"
         );
-        assert!(!*writable.borrow(), "the ledger still reports itself writable");
         assert_eq!(ledger.size(), 5);
     }
 
@@ -552,7 +552,10 @@ fn appends_resume_after_failed_writes() {
     assert!(*writable.borrow());
     assert_eq!(ledger.entry(5).unwrap().alert_id, "AFTER");
     for (k, index) in before.iter().enumerate() {
-        assert_eq!(ledger.entry(*index).unwrap().alert_id, format!("ALERT-{}", k % 7));
+        assert_eq!(
+            ledger.entry(*index).unwrap().alert_id,
+            format!("ALERT-{}", k % 7)
+        );
     }
     drop(ledger);
 

@@ -591,10 +591,8 @@ impl Validator<'_> {
             federation: FederationConfig {
                 listen: raw.federation.listen,
                 endpoints,
-                max_clock_skew: self.duration(
-                    "federation.max_clock_skew",
-                    &raw.federation.max_clock_skew,
-                )?,
+                max_clock_skew: self
+                    .duration("federation.max_clock_skew", &raw.federation.max_clock_skew)?,
             },
             tls: TlsConfig {
                 certificate: self.file(raw.tls.certificate),

@@ -153,7 +153,10 @@ impl Shared {
     ) -> Result<StoredAlert, ApiError> {
         match self.state.alert(id)? {
             Some(stored) if self.may_see(principal, &stored) => Ok(stored),
-            _ => Err(ApiError::NotFound(format!("alert {} not found", shorten(text)))),
+            _ => Err(ApiError::NotFound(format!(
+                "alert {} not found",
+                shorten(text)
+            ))),
         }
     }
 
