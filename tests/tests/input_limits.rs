@@ -338,17 +338,46 @@ async fn a_partner_cannot_push_alerts_past_the_bounds() -> Result<()> {
     );
 
     // Within the bounds, the same alert is received.
+    let id = AlertId::new_at(now);
     let status = deliver(
         &mut from_uz,
-        alert(
-            unit,
-            AlertId::new_at(now),
-            now,
-            vec!["KZ-AKTAU-PCU".into()],
-            &key,
-        ),
+        alert(unit, id, now, vec!["KZ-AKTAU-PCU".into()], &key),
     )
     .await;
     assert_eq!(status.code(), Code::Ok, "{status:?}");
+
+    // Its acknowledgement's request id cannot be reused for another answer; the same answer is
+    // replayed.
+    let mut officer = federation.countries["KZ"].client("KZ-AKTAU-PCU").await?;
+    let acknowledge =
+        |decision: proto::AcknowledgementDecision, note: &str| proto::AcknowledgeRequest {
+            request_id: "ack-1".into(),
+            alert_id: id.to_string(),
+            unit: "KZ-AKTAU-PCU".into(),
+            acknowledgement: Some(proto::Acknowledgement {
+                decision: decision.into(),
+                note: note.into(),
+            }),
+        };
+    let accepted = proto::AcknowledgementDecision::Accepted;
+    let first = officer
+        .acknowledge(acknowledge(accepted, ""))
+        .await?
+        .into_inner();
+    let again = officer
+        .acknowledge(acknowledge(accepted, ""))
+        .await?
+        .into_inner();
+    assert!(again.replayed);
+    assert_eq!(again.response_id, first.response_id);
+    let status = officer
+        .acknowledge(acknowledge(
+            proto::AcknowledgementDecision::Declined,
+            "Not ours.",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+    assert!(status.message().contains("request_id"), "{status:?}");
     Ok(())
 }
