@@ -68,6 +68,10 @@ pub const MAX_VIOLATIONS_LISTED: usize = 50;
 /// accept up to 16 KiB by default; the message is percent-encoded (at worst three bytes for one)
 /// and the details base64-encoded (four for three).
 pub const MAX_REFUSAL_TEXT_BYTES: usize = 2 * KIB;
+/// Free bytes a ledger keeps on its disk: a commit that would leave less is refused as if the disk
+/// were full, so the index beside the segments never meets a full disk halfway through an update.
+/// Room for the index writes of the largest commit (8 MiB of entries, each indexed and viewed).
+pub const LEDGER_DISK_RESERVE_BYTES: usize = 64 * MIB;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;

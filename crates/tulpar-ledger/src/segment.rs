@@ -435,6 +435,7 @@ impl Writer {
         fail_after: Option<usize>,
     ) -> Result<u64, LedgerError> {
         self.restore()?;
+        self.check_space(frame.len())?;
         let offset = self.len;
         let result = match fail_after {
             Some(n) => self
@@ -479,10 +480,29 @@ impl Writer {
         Ok(())
     }
 
-    /// Whether the disk takes writes again: cuts any failed write and writes, syncs and removes a
-    /// scratch file beside the segments.
+    /// Refuses to write `bytes` when less than
+    /// [`LEDGER_DISK_RESERVE_BYTES`](tulpar_core::limits::LEDGER_DISK_RESERVE_BYTES) would remain
+    /// free: the index (sled) writes after the segments, and once it meets a full disk it fails
+    /// for good, until the ledger is reopened.
+    fn check_space(&self, bytes: usize) -> Result<(), LedgerError> {
+        let reserve = tulpar_core::limits::LEDGER_DISK_RESERVE_BYTES as u64;
+        match fs2::available_space(&self.dir) {
+            Ok(free) if free < reserve.saturating_add(bytes as u64) => {
+                Err(LedgerError::io(&self.dir)(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    format!("{free} bytes free; the ledger keeps {reserve} free for its index"),
+                )))
+            }
+            // A file system that cannot tell is written to, and fails if it must.
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the disk takes writes again: cuts any failed write, checks the free space, and
+    /// writes, syncs and removes a scratch file beside the segments.
     pub(crate) fn probe(&mut self) -> Result<(), LedgerError> {
         self.restore()?;
+        self.check_space(PROBE_BYTES)?;
         let path = self.dir.join("probe.tmp");
         let written = File::create(&path).and_then(|mut file| {
             file.write_all(&[0u8; PROBE_BYTES])?;
