@@ -26,6 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .file_descriptor_set_path(&descriptor_path)
         .skip_protoc_run()
+        // Undecodable requests are the caller's mistake: INVALID_ARGUMENT, not INTERNAL.
+        .codec_path("crate::codec::StrictCodec")
         // Well-known types come from pbjson-types, whose Timestamp serializes as RFC 3339 in JSON.
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")

@@ -22,7 +22,7 @@ use crate::validation::{Checker, Violations};
 
 pub use crate::limits::{
     MAX_ALERT_BYTES, MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, MAX_ATTACHMENTS_TOTAL_BYTES,
-    MAX_RECIPIENTS,
+    MAX_RECIPIENT_UNITS, MAX_RECIPIENTS,
 };
 
 /// How urgently recipients must acknowledge.
@@ -208,6 +208,25 @@ pub fn validate_alert(alert: proto::Alert) -> Result<ValidAlert, Violations> {
             time
         }
     };
+    // The origin node makes both from one reading of its clock (`AlertId::new_at(now)`), so an id
+    // dated otherwise was not made with its alert.
+    if let (Some(id), Some(created_at)) = (&id, created_at) {
+        let millis = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
+        };
+        if millis(id.time()) != millis(created_at) {
+            checker.fail(
+                "alert_id",
+                format!(
+                    "its UUIDv7 time ({} ms since 1970) is not the alert's created_at ({} ms); \
+                     the origin node makes both from the same instant",
+                    millis(id.time()),
+                    millis(created_at)
+                ),
+            );
+        }
+    }
     let parts = match &alert.content {
         Some(content) => checker.within("content", |c| check_content(c, content)),
         None => {
@@ -344,6 +363,12 @@ fn check_recipients(
             complete = false;
         }
         let mut units = Vec::new();
+        if recipient.units.len() > MAX_RECIPIENT_UNITS {
+            // Checked no further: each of thousands of units would be a violation of its own.
+            c.at_most("units", &recipient.units, MAX_RECIPIENT_UNITS);
+            complete = false;
+            return;
+        }
         c.each("units", &recipient.units, |c, unit| {
             match c.code("", unit, UnitId::parse) {
                 Some(unit) if unit.country() != country => {

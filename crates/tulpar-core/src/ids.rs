@@ -10,7 +10,7 @@ use crate::codes::InvalidCode;
 
 fn invalid(value: &str, rule: &str) -> InvalidCode {
     InvalidCode {
-        value: value.chars().take(60).collect(),
+        value: crate::validation::shorten(value).into_owned(),
         rule: rule.to_owned(),
     }
 }

@@ -65,6 +65,15 @@ pub const MAX_DIRECTORY_BYTES: usize = MIB;
 pub const MAX_QUOTED_CHARS: usize = 60;
 /// Violations listed in one refusal; the rest are counted.
 pub const MAX_VIOLATIONS_LISTED: usize = 50;
+/// Bytes of violations written out in one refusal, once in its message and again in its
+/// `BadRequest` details (the rest are counted): gRPC sends both as HTTP/2 headers, which clients
+/// accept up to 16 KiB by default; the message is percent-encoded (at worst three bytes for one)
+/// and the details base64-encoded (four for three).
+pub const MAX_REFUSAL_TEXT_BYTES: usize = 2 * KIB;
+/// Free bytes a ledger keeps on its disk: a commit that would leave less is refused as if the disk
+/// were full, so the index beside the segments never meets a full disk halfway through an update.
+/// Room for the index writes of the largest commit (8 MiB of entries, each indexed and viewed).
+pub const LEDGER_DISK_RESERVE_BYTES: usize = 64 * MIB;
 
 /// Failed authentications one peer address may make within [`AUTH_FAILURE_WINDOW`]; further calls
 /// from it are refused without looking at their credentials until the window ends. A system retrying
@@ -98,4 +107,6 @@ const _: () = {
     // A batch or page stays within its budget unless it holds a single item, which fits on its own.
     assert!(MAX_MESSAGE_BYTES >= DELIVERY_BATCH_BYTES + 64 * KIB);
     assert!(MAX_MESSAGE_BYTES >= PAGE_BYTES + 64 * KIB);
+    // A refusal's message and details fit clients' default 16 KiB of headers, with room for others.
+    assert!(MAX_REFUSAL_TEXT_BYTES * 3 + MAX_REFUSAL_TEXT_BYTES * 2 + 4 * KIB <= 16 * KIB);
 };

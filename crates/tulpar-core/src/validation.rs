@@ -3,9 +3,25 @@
 //! Validation never stops at the first problem: an officer fixing a draft wants the whole list at once,
 //! and a customs system wants one `google.rpc.BadRequest` with every field violation.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::codes::InvalidCode;
+use crate::limits::{MAX_QUOTED_CHARS, MAX_REFUSAL_TEXT_BYTES, MAX_VIOLATIONS_LISTED};
+
+/// `value` cut to [`MAX_QUOTED_CHARS`] characters, marked `…` when cut: what an error message may
+/// repeat of a value a caller sent, so a pasted page (or a megabyte of id) never becomes the message.
+pub fn shorten(value: &str) -> Cow<'_, str> {
+    match value.char_indices().nth(MAX_QUOTED_CHARS) {
+        Some((cut, _)) => Cow::Owned(format!("{}…", &value[..cut])),
+        None => Cow::Borrowed(value),
+    }
+}
+
+/// `value` [shortened](shorten) and quoted as Rust debug-quotes strings (`"KZ-…"`), for messages.
+pub fn quote(value: &str) -> String {
+    format!("{:?}", shorten(value))
+}
 
 /// One broken rule: the field path (proto field names, e.g. `consignment.containers[1]`) and the rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,19 +93,43 @@ impl Violations {
         self.0.len()
     }
 
+    /// The violations a refusal lists (at most [`MAX_VIOLATIONS_LISTED`], in at most
+    /// [`MAX_REFUSAL_TEXT_BYTES`], always the first) and how many more there are, so a message and
+    /// its `BadRequest` details stay within clients' metadata limits.
+    pub fn listed(&self) -> (&[Violation], usize) {
+        let mut bytes = 0;
+        let shown = self
+            .0
+            .iter()
+            .take(MAX_VIOLATIONS_LISTED)
+            .take_while(|v| {
+                bytes += v.field.len() + v.rule.len() + 4;
+                bytes <= MAX_REFUSAL_TEXT_BYTES
+            })
+            .count()
+            .max(1)
+            .min(self.0.len());
+        (&self.0[..shown], self.0.len() - shown)
+    }
+
     /// Always false: a `Violations` holds at least one.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
 
+/// One line per violation, at most [`MAX_VIOLATIONS_LISTED`], then `… and N more`.
 impl fmt::Display for Violations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, violation) in self.0.iter().enumerate() {
+        let (listed, more) = self.listed();
+        for (i, violation) in listed.iter().enumerate() {
             if i > 0 {
                 f.write_str("\n")?;
             }
             write!(f, "{violation}")?;
+        }
+        if more > 0 {
+            write!(f, "\n… and {more} more")?;
         }
         Ok(())
     }
@@ -237,6 +277,39 @@ impl Checker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_values_are_quoted_short() {
+        let long = "x".repeat(1 << 20);
+        let quoted = quote(&long);
+        assert_eq!(quoted.chars().count(), MAX_QUOTED_CHARS + 3);
+        assert!(quoted.ends_with("…\""));
+        assert_eq!(quote("KZ-AKTAU-PCU"), "\"KZ-AKTAU-PCU\"");
+    }
+
+    #[test]
+    fn long_lists_of_violations_are_capped_and_counted() {
+        let pairs = (0..MAX_VIOLATIONS_LISTED + 10)
+            .map(|i| (format!("recipients[{i}]"), "is wrong".to_owned()))
+            .collect();
+        let violations = Violations::from_pairs(pairs).unwrap();
+        let (listed, more) = violations.listed();
+        assert_eq!((listed.len(), more), (MAX_VIOLATIONS_LISTED, 10));
+        let text = violations.to_string();
+        assert_eq!(text.lines().count(), MAX_VIOLATIONS_LISTED + 1);
+        assert!(text.ends_with("… and 10 more"), "{text}");
+
+        // Long rules are listed up to the byte budget, short lists in full.
+        let long = (0..60)
+            .map(|i| (format!("recipients[{i}].country"), quote(&"Z".repeat(500))))
+            .collect();
+        let violations = Violations::from_pairs(long).unwrap();
+        let (listed, more) = violations.listed();
+        assert!(listed.len() < MAX_VIOLATIONS_LISTED && listed.len() + more == 60);
+        assert!(violations.to_string().len() <= MAX_REFUSAL_TEXT_BYTES + 40);
+        let one = Violations::single("x", "y".repeat(MAX_REFUSAL_TEXT_BYTES * 2));
+        assert_eq!(one.listed().0.len(), 1);
+    }
 
     #[test]
     fn paths_nest_with_dots_and_indexes() {

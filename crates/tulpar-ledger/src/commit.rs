@@ -2,11 +2,15 @@
 //!
 //! It takes every append waiting in the queue (up to a limit) as one batch, signs one checkpoint
 //! covering the batch, writes the entries and the checkpoint as one frame and syncs once. A second
-//! thread then updates the index and views and only then answers the appenders. A failed write or
-//! index update stops further appends: reopening cuts any partial frame and replays the index.
+//! thread then updates the index and views and only then answers the appenders.
+//!
+//! A failed write or sync of the segments (a full disk) fails only the batch it carried: the writer
+//! cuts the partial frame, the Merkle frontier stays where it was, the ledger reports itself
+//! unwritable, and the next batch (or a probe every [`PROBE_INTERVAL`] while unwritable) tries again.
+//! A failed index update still stops further appends: reopening replays the index.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::sync::{Arc, PoisonError};
 
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
@@ -24,6 +28,10 @@ use crate::segment::{self, Writer};
 const MAX_BATCH_ENTRIES: usize = 4096;
 /// A batch stops growing once its entries pass this many bytes.
 const MAX_BATCH_BYTES: usize = 8 << 20;
+
+/// How often the commit loop, while the last write failed and no append is waiting, checks whether
+/// the disk takes writes again, so the node reports itself healthy without waiting for traffic.
+pub(crate) const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Where an appender waits for its answer: the index of its first entry and the checkpoint covering
 /// all of them.
@@ -82,7 +90,7 @@ impl Committer {
                 return;
             }
         };
-        while let Ok(first) = rx.recv() {
+        while let Some(first) = self.next_request(&rx) {
             // Requests are taken whole, so a request's entries stay consecutive.
             let mut entries: Vec<Item> = Vec::new();
             let mut replies = Vec::new();
@@ -111,6 +119,14 @@ impl Committer {
                         }
                     }
                 }
+                Err((LedgerError::Io { path, source }, replies)) => {
+                    let why = format!("{}: {source}", path.display());
+                    tracing::error!(error = %why, "ledger write failed; nothing of the batch was kept, the next append tries again");
+                    self.shared.writable.send_replace(false);
+                    for (_, reply) in replies {
+                        let _ = reply.send(Err(LedgerError::Unwritable(why.clone())));
+                    }
+                }
                 Err((e, replies)) => {
                     let why = e.to_string();
                     tracing::error!(error = %why, "ledger write failed; appends stop until reopen");
@@ -126,6 +142,37 @@ impl Committer {
             tracing::error!("the ledger index thread panicked");
         }
         self.shared.index.flush();
+    }
+
+    /// The next request, probing the disk meanwhile while the last write failed. `None` once every
+    /// sender is gone.
+    fn next_request(&mut self, rx: &Receiver<Request>) -> Option<Request> {
+        loop {
+            if *self.shared.writable.borrow() {
+                return rx.recv().ok();
+            }
+            match rx.recv_timeout(PROBE_INTERVAL) {
+                Ok(request) => return Some(request),
+                Err(RecvTimeoutError::Disconnected) => return None,
+                Err(RecvTimeoutError::Timeout) => match self.probe() {
+                    Ok(()) => {
+                        tracing::info!("the ledger's storage takes writes again");
+                        self.shared.writable.send_replace(true);
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "the ledger's storage still refuses writes")
+                    }
+                },
+            }
+        }
+    }
+
+    /// Whether the disk takes writes again (an injected fault counts as a refusal).
+    fn probe(&mut self) -> Result<(), LedgerError> {
+        if self.shared.take_injected_fault() {
+            return Err(LedgerError::Unwritable("injected write fault".to_owned()));
+        }
+        self.writer.probe()
     }
 
     /// Writes one batch as a frame and syncs it.
@@ -169,15 +216,23 @@ impl Committer {
             checkpoint.note(),
             &mut frame,
         );
+        let fail_after = self.shared.take_injected_fault().then_some(frame.len() / 2);
         let written = self
             .writer
             .roll_if_full(first)
-            .and_then(|()| self.writer.write_durable(&frame));
+            .and_then(|()| self.writer.write_durable_with(&frame, fail_after));
         let offset = match written {
             Ok(offset) => offset,
             Err(e) => return Err((e, replies)),
         };
         self.frontier = frontier;
+        self.shared.writable.send_if_modified(|writable| {
+            let was = std::mem::replace(writable, true);
+            if !was {
+                tracing::info!("the ledger's storage takes writes again");
+            }
+            !was
+        });
         Ok(Durable {
             first,
             loc: FrameLoc {

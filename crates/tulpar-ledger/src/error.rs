@@ -116,6 +116,10 @@ pub enum LedgerError {
     /// An earlier commit failed; the ledger refuses appends until it is reopened.
     #[error("the ledger stopped accepting appends after an earlier failure: {0}")]
     Stopped(String),
+    /// The segments could not be written or synced (e.g. the disk is full). Nothing of the append
+    /// was kept; the ledger stays open and a later append is tried again.
+    #[error("the ledger cannot write to its storage ({0}); nothing was recorded, retry later")]
+    Unwritable(String),
     /// The commit of this append failed.
     #[error("append failed: {0}")]
     Commit(String),

@@ -89,6 +89,10 @@ pub(crate) struct Shared {
     pub(crate) events: broadcast::Sender<Arc<CommittedBatch>>,
     files: Mutex<HashMap<u64, Arc<File>>>,
     stopped: Mutex<Option<String>>,
+    /// Whether the last write to the segments succeeded; false while the disk refuses writes.
+    pub(crate) writable: tokio::sync::watch::Sender<bool>,
+    /// Writes still to fail on purpose ([`Ledger::fail_next_writes`]).
+    pub(crate) failing_writes: std::sync::atomic::AtomicU32,
 }
 
 impl Shared {
@@ -109,6 +113,13 @@ impl Shared {
 
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped_reason().is_some()
+    }
+
+    /// Whether the next write is to fail on purpose ([`Ledger::fail_next_writes`]); counts it.
+    pub(crate) fn take_injected_fault(&self) -> bool {
+        self.failing_writes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     pub(crate) fn stopped_error(&self) -> LedgerError {
@@ -262,6 +273,8 @@ impl Ledger {
             events,
             files: Mutex::new(HashMap::new()),
             stopped: Mutex::new(None),
+            writable: tokio::sync::watch::Sender::new(true),
+            failing_writes: std::sync::atomic::AtomicU32::new(0),
         });
         let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
         let committer = Committer {
@@ -360,6 +373,20 @@ impl Ledger {
                 checkpoint: first.checkpoint.clone(),
             })
             .collect())
+    }
+
+    /// Whether the ledger can write: turns false when a write to the segments fails (a full disk)
+    /// and true again once a write or the commit loop's periodic probe succeeds. Appends meanwhile
+    /// fail with [`LedgerError::Unwritable`] and change nothing.
+    pub fn writable(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shared().writable.subscribe()
+    }
+
+    /// Makes the next `count` segment writes (and probes of the disk) fail as a full disk would,
+    /// after writing part of their frame; `0` ends the fault. A seam for tests of recovery.
+    #[doc(hidden)]
+    pub fn fail_next_writes(&self, count: u32) {
+        self.shared().failing_writes.store(count, Ordering::Release);
     }
 
     /// Number of entries committed.

@@ -353,6 +353,9 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
 }
 
 /// The segment being appended to.
+///
+/// A failed write or sync leaves it usable: the file is cut back to the end of the last durable frame
+/// and reopened, so the next write starts clean (a full disk that gets space back needs no restart).
 #[derive(Debug)]
 pub(crate) struct Writer {
     dir: PathBuf,
@@ -360,7 +363,13 @@ pub(crate) struct Writer {
     path: PathBuf,
     first_index: u64,
     len: u64,
+    /// The file may hold bytes past `len` from a failed write that could not be cut yet.
+    dirty: bool,
 }
+
+/// Bytes written and synced by [`Writer::probe`] to learn whether the disk takes writes again: about
+/// one frame of a small batch, so space for the probe is space for an append.
+const PROBE_BYTES: usize = 64 << 10;
 
 impl Writer {
     /// Continues the segment at `path` whose valid content ends at `len`.
@@ -375,23 +384,28 @@ impl Writer {
             path: segment.path.clone(),
             first_index: segment.first_index,
             len,
+            dirty: false,
         })
     }
 
-    /// Creates (or resets) the segment starting at `first_index`, durably.
+    /// Creates (or resets) the segment starting at `first_index`, durably. A segment that could not
+    /// be created whole is removed again, so no headerless file is left for the next open.
     pub(crate) fn create(dir: &Path, first_index: u64) -> Result<Self, LedgerError> {
         let path = segment_path(dir, first_index);
-        let mut file = OpenOptions::new()
+        let created = OpenOptions::new()
             .create(true)
             .truncate(true)
             .write(true)
             .open(&path)
-            .map_err(LedgerError::io(&path))?;
-        file.write_all(&encode_header(first_index))
-            .and_then(|()| file.sync_all())
-            .map_err(LedgerError::io(&path))?;
+            .and_then(|mut file| {
+                file.write_all(&encode_header(first_index))
+                    .and_then(|()| file.sync_all())
+            });
+        if let Err(e) = created {
+            let _ = fs::remove_file(&path);
+            return Err(LedgerError::io(&path)(e));
+        }
         sync_dir(dir)?;
-        drop(file);
         Self::resume(dir, &SegmentFile { first_index, path }, HEADER_LEN as u64)
     }
 
@@ -403,25 +417,99 @@ impl Writer {
     /// Starts a new segment at `next_index` if the current one is full and holds frames.
     pub(crate) fn roll_if_full(&mut self, next_index: u64) -> Result<(), LedgerError> {
         if self.len >= SEGMENT_ROLL_BYTES && next_index > self.first_index {
+            self.restore()?;
             *self = Self::create(&self.dir, next_index)?;
         }
         Ok(())
     }
 
-    /// Writes `frame` and waits until it is on stable storage. Returns the frame's offset.
-    pub(crate) fn write_durable(&mut self, frame: &[u8]) -> Result<u64, LedgerError> {
+    /// Writes `frame` and waits until it is on stable storage; returns the frame's offset. With
+    /// `fail_after`, fails after writing that many bytes of it instead: the fault a full disk
+    /// causes, for tests of recovery.
+    ///
+    /// On failure nothing of the frame is left in the file (or, if even cutting it failed, the next
+    /// call cuts it before writing), and the error is returned; the writer stays usable.
+    pub(crate) fn write_durable_with(
+        &mut self,
+        frame: &[u8],
+        fail_after: Option<usize>,
+    ) -> Result<u64, LedgerError> {
+        self.restore()?;
+        self.check_space(frame.len())?;
         let offset = self.len;
-        let result = self
-            .file
-            .write_all(frame)
-            .and_then(|()| self.file.sync_data());
+        let result = match fail_after {
+            Some(n) => self
+                .file
+                .write_all(&frame[..n.min(frame.len())])
+                .and_then(|()| Err(std::io::Error::from(std::io::ErrorKind::StorageFull))),
+            None => self
+                .file
+                .write_all(frame)
+                .and_then(|()| self.file.sync_data()),
+        };
         if let Err(e) = result {
-            // Cut whatever part of the frame reached the file, so the next open sees a clean end.
-            let _ = self.file.set_len(offset);
+            // Whatever part of the frame reached the file is cut before the next write. After a
+            // failed sync the kernel may have dropped the dirty pages and cleared the error, so the
+            // file is reopened rather than trusted.
+            self.dirty = true;
+            if let Err(cut) = self.restore() {
+                tracing::warn!(error = %cut, "cannot yet cut the failed write; retrying before the next one");
+            }
             return Err(LedgerError::io(&self.path)(e));
         }
         self.len += frame.len() as u64;
         Ok(offset)
+    }
+
+    /// Cuts the file back to its last durable frame after a failed write, and reopens it.
+    fn restore(&mut self) -> Result<(), LedgerError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .and_then(|file| {
+                file.set_len(self.len)?;
+                file.sync_all()?;
+                Ok(file)
+            })
+            .map_err(LedgerError::io(&self.path))?;
+        self.file = file;
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Refuses to write `bytes` when less than
+    /// [`LEDGER_DISK_RESERVE_BYTES`](tulpar_core::limits::LEDGER_DISK_RESERVE_BYTES) would remain
+    /// free: the index (sled) writes after the segments, and once it meets a full disk it fails
+    /// for good, until the ledger is reopened.
+    fn check_space(&self, bytes: usize) -> Result<(), LedgerError> {
+        let reserve = tulpar_core::limits::LEDGER_DISK_RESERVE_BYTES as u64;
+        match fs2::available_space(&self.dir) {
+            Ok(free) if free < reserve.saturating_add(bytes as u64) => {
+                Err(LedgerError::io(&self.dir)(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    format!("{free} bytes free; the ledger keeps {reserve} free for its index"),
+                )))
+            }
+            // A file system that cannot tell is written to, and fails if it must.
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the disk takes writes again: cuts any failed write, checks the free space, and
+    /// writes, syncs and removes a scratch file beside the segments.
+    pub(crate) fn probe(&mut self) -> Result<(), LedgerError> {
+        self.restore()?;
+        self.check_space(PROBE_BYTES)?;
+        let path = self.dir.join("probe.tmp");
+        let written = File::create(&path).and_then(|mut file| {
+            file.write_all(&[0u8; PROBE_BYTES])?;
+            file.sync_data()
+        });
+        let _ = fs::remove_file(&path);
+        written.map_err(LedgerError::io(&path))
     }
 }
 

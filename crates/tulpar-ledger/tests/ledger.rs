@@ -548,3 +548,50 @@ fn entries_within_a_byte_budget_return_at_least_one_and_read_on_in_order() {
         Err(LedgerError::BadRange(_))
     ));
 }
+
+/// A full disk: the writes of three batches fail after writing half their frame. Each appender is
+/// told the ledger cannot write, nothing of the failed batches is kept, the ledger reports itself
+/// unwritable, and the next append succeeds without reopening, right after the last good entry.
+#[test]
+fn appends_resume_after_failed_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = common::open(dir.path());
+    let rt = common::runtime();
+    let before = fill(&ledger, 5, 1, 100);
+    let writable = ledger.writable();
+    assert!(*writable.borrow());
+
+    ledger.fail_next_writes(3);
+    for k in 0..3 {
+        let refused = rt
+            .block_on(ledger.append(common::entry(&format!("LOST-{k}"), 3000)))
+            .unwrap_err();
+        assert!(matches!(refused, LedgerError::Unwritable(_)), "{refused:?}");
+        assert!(
+            !*writable.borrow(),
+            "the ledger still reports itself writable"
+        );
+        assert_eq!(ledger.size(), 5);
+    }
+
+    let appended = rt
+        .block_on(ledger.append(common::entry("AFTER", 100)))
+        .unwrap();
+    assert_eq!(appended.index, 5);
+    assert!(*writable.borrow());
+    assert_eq!(ledger.entry(5).unwrap().alert_id, "AFTER");
+    for (k, index) in before.iter().enumerate() {
+        assert_eq!(
+            ledger.entry(*index).unwrap().alert_id,
+            format!("ALERT-{}", k % 7)
+        );
+    }
+    drop(ledger);
+
+    // No half frame was left behind: the ledger reopens without cutting anything and verifies.
+    let (reopened, report) = common::open(dir.path());
+    assert!(report.truncated.is_none(), "{report:?}");
+    assert_eq!(reopened.size(), 6);
+    drop(reopened);
+    assert_eq!(verify_dir(dir.path(), None, |_| {}).unwrap().size, 6);
+}

@@ -108,6 +108,9 @@ pub struct FederationConfig {
     pub endpoints: BTreeMap<CountryCode, String>,
     /// Connections held at once, per address, in handshake, and how long one may stay idle.
     pub connections: crate::transport::ConnectionLimits,
+    /// How far in this node's future a partner's alert may be dated (`created_at`); later ones are
+    /// refused, since their deadlines would never pass.
+    pub max_clock_skew: Duration,
 }
 
 /// TLS files.
@@ -273,6 +276,8 @@ struct RawFederation {
     max_handshakes: usize,
     #[serde(default = "defaults::idle_timeout")]
     idle_timeout: String,
+    #[serde(default = "defaults::max_clock_skew")]
+    max_clock_skew: String,
 }
 
 #[derive(Deserialize)]
@@ -396,6 +401,9 @@ mod defaults {
     }
     pub(super) fn directory_refresh_interval() -> String {
         "15m".into()
+    }
+    pub(super) fn max_clock_skew() -> String {
+        "5m".into()
     }
     pub(super) fn urgent() -> String {
         "30m".into()
@@ -643,6 +651,8 @@ impl Validator<'_> {
                     ],
                     &raw.federation.idle_timeout,
                 )?,
+                max_clock_skew: self
+                    .duration("federation.max_clock_skew", &raw.federation.max_clock_skew)?,
             },
             tls: TlsConfig {
                 certificate: self.file(raw.tls.certificate),

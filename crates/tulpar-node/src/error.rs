@@ -4,6 +4,9 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use tulpar_core::validation::Violations;
 
+/// When a caller refused as UNAVAILABLE is told to try again (`google.rpc.RetryInfo`).
+pub const RETRY_UNAVAILABLE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why an API call failed, in the caller's terms.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
@@ -58,6 +61,26 @@ impl From<crate::units::SignError> for ApiError {
     }
 }
 
+impl From<tulpar_ledger::LedgerError> for ApiError {
+    fn from(error: tulpar_ledger::LedgerError) -> Self {
+        match error {
+            tulpar_ledger::LedgerError::Closed => {
+                Self::Unavailable("the node is shutting down".into())
+            }
+            // The cause (path, OS error) is for the node's operator, not for callers.
+            tulpar_ledger::LedgerError::Unwritable(why) => {
+                tracing::error!(error = %why, "an append failed: the ledger cannot write");
+                Self::Unavailable(
+                    "the node cannot write to its ledger (its storage is full or failing); \
+                     nothing was recorded, retry later"
+                        .into(),
+                )
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
 impl From<crate::state::StateError> for ApiError {
     fn from(error: crate::state::StateError) -> Self {
         Self::internal(error)
@@ -69,9 +92,13 @@ impl From<ApiError> for Status {
         match error {
             ApiError::Invalid(violations) => {
                 let mut details = ErrorDetails::new();
-                for violation in violations.as_slice() {
+                let (listed, more) = violations.listed();
+                for violation in listed {
                     details
                         .add_bad_request_violation(violation.field.clone(), violation.rule.clone());
+                }
+                if more > 0 {
+                    details.add_bad_request_violation("", format!("… and {more} more"));
                 }
                 let message = match violations.len() {
                     1 => violations.to_string(),
@@ -89,7 +116,11 @@ impl From<ApiError> for Status {
             ApiError::AlreadyExists(m) => Status::already_exists(m),
             ApiError::Aborted(m) => Status::aborted(m),
             ApiError::ResourceExhausted(m) => Status::resource_exhausted(m),
-            ApiError::Unavailable(m) => Status::unavailable(m),
+            ApiError::Unavailable(m) => Status::with_error_details(
+                Code::Unavailable,
+                m,
+                ErrorDetails::with_retry_info(Some(RETRY_UNAVAILABLE_AFTER)),
+            ),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 Status::internal("internal error; see the node's log")
@@ -124,6 +155,46 @@ mod tests {
         let lines = violations_of(&status);
         assert_eq!(lines.len(), count);
         assert!(lines.iter().any(|l| l.starts_with("origin: ")), "{lines:?}");
+    }
+
+    #[test]
+    fn long_lists_of_violations_are_capped() {
+        use tulpar_core::limits::MAX_VIOLATIONS_LISTED;
+        let pairs = (0..MAX_VIOLATIONS_LISTED + 7)
+            .map(|i| {
+                (
+                    format!("content.recipients[{i}].country"),
+                    "is wrong".to_owned(),
+                )
+            })
+            .collect();
+        let violations = Violations::from_pairs(pairs).expect("violations");
+        let (listed, more) = violations.listed();
+        let (listed, more) = (listed.len(), more);
+        assert!(more >= 7);
+        let status = Status::from(ApiError::Invalid(violations));
+        let lines = violations_of(&status);
+        assert_eq!(lines.len(), listed + 1);
+        let last = format!("… and {more} more");
+        assert_eq!(lines.last(), Some(&format!(": {last}")));
+        assert!(status.message().ends_with(&last), "{}", status.message());
+    }
+
+    #[test]
+    fn an_unwritable_ledger_is_unavailable_with_a_retry_hint() {
+        let error = ApiError::from(tulpar_ledger::LedgerError::Unwritable(
+            "/var/lib/tulpar/segments/x.seg: No space left on device".into(),
+        ));
+        let status = Status::from(error);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(
+            status.message().contains("cannot write"),
+            "{}",
+            status.message()
+        );
+        assert!(!status.message().contains("/var/lib"));
+        let retry = status.get_details_retry_info().expect("a RetryInfo detail");
+        assert_eq!(retry.retry_delay, Some(RETRY_UNAVAILABLE_AFTER));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The running node: what its services share, and how it starts and stops.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tonic::server::NamedService;
 use tonic::transport::Channel;
 use tulpar_core::codes::CountryCode;
 use tulpar_core::envelope::{PayloadType, decode_recorded};
@@ -86,7 +88,20 @@ pub(crate) struct Shared {
     pub(crate) delivery: Delivery,
     /// Turns true when the node begins to shut down; long-lived streams end on it.
     pub(crate) stopping: watch::Receiver<bool>,
+    /// Partners whose directory was refused, so it is not fetched again every interval.
+    pub(crate) refused_directories: std::sync::Mutex<HashMap<CountryCode, RefusedDirectory>>,
 }
+
+/// A partner's directory this node refused (too large, not verifying): why, and when to fetch again.
+#[derive(Debug, Clone)]
+pub(crate) struct RefusedDirectory {
+    pub(crate) why: String,
+    pub(crate) retry_at: tokio::time::Instant,
+}
+
+/// How long a partner whose directory was refused goes without being asked for it again: the
+/// partner's focal point has to publish a new version, which takes people, not seconds.
+const DIRECTORY_REFUSAL_BACKOFF: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The entries of a committed batch with their indexes, in order.
 pub(crate) fn indexed(batch: &CommittedBatch) -> impl Iterator<Item = (u64, &proto::LedgerEntry)> {
@@ -127,12 +142,7 @@ impl Shared {
         &self,
         entries: Vec<proto::LedgerEntry>,
     ) -> Result<Vec<Appended>, ApiError> {
-        let appended = self.ledger.append_all(entries).await.map_err(|e| match e {
-            tulpar_ledger::LedgerError::Closed => {
-                ApiError::Unavailable("the node is shutting down".into())
-            }
-            other => ApiError::internal(other),
-        })?;
+        let appended = self.ledger.append_all(entries).await?;
         let Some(first) = appended.first() else {
             return Ok(Vec::new());
         };
@@ -206,6 +216,15 @@ impl Shared {
         )
     }
 
+    /// Why `partner`'s directory was last refused, while refresh waits to fetch it again.
+    fn directory_refusal(&self, partner: CountryCode) -> Option<String> {
+        self.refused_directories
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&partner)
+            .map(|r| format!("directory refused: {}", r.why))
+    }
+
     /// What is known about each partner.
     pub(crate) fn peer_statuses(&self) -> Vec<proto::PeerStatus> {
         self.partners()
@@ -226,7 +245,10 @@ impl Shared {
                     outbox_depth: self.state.outbox_depth(country),
                     directory_version: directory.as_ref().map_or(0, |d| d.version()),
                     directory_expires_at: directory.as_ref().map(|d| to_timestamp(d.expires_at())),
-                    last_error: status.last_error.unwrap_or_default(),
+                    last_error: status
+                        .last_error
+                        .or_else(|| self.directory_refusal(country))
+                        .unwrap_or_default(),
                     next_attempt_at: status.next_attempt.map(to_timestamp),
                     undeliverable: undeliverable.count,
                     last_undeliverable_reason: undeliverable.last_reason,
@@ -260,6 +282,12 @@ impl RunningNode {
     /// The node's country.
     pub fn country(&self) -> CountryCode {
         self.shared.country
+    }
+
+    /// Makes the next `count` writes of the ledger fail as on a full disk; `0` gives the space back.
+    #[doc(hidden)]
+    pub fn fail_next_ledger_writes(&self, count: u32) {
+        self.shared.ledger.fail_next_writes(count);
     }
 
     /// Records deadlines that have passed by the node's clock now, instead of waiting for the ticker.
@@ -471,6 +499,7 @@ fn open(config: Config, clock: Arc<dyn Clock>, stopping: watch::Receiver<bool>) 
         auth,
         delivery: Delivery::default(),
         stopping,
+        refused_directories: Default::default(),
         config,
     })
 }
@@ -496,6 +525,7 @@ fn serve_federation(
     let incoming = transport::tls_incoming(listener, config, identify, "federation", limits);
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection()?;
+    let writable = shared.ledger.writable();
     let service = FederationServiceServer::new(Federation::new(shared))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -503,6 +533,11 @@ fn serve_federation(
         health
             .set_serving::<FederationServiceServer<Federation>>()
             .await;
+        tokio::spawn(report_health(
+            health,
+            writable,
+            &[<FederationServiceServer<Federation> as NamedService>::NAME],
+        ));
         transport::server::<CountryCode>()
             .add_service(health_service)
             .add_service(reflection)
@@ -549,6 +584,7 @@ fn serve_clients(
     let admin = AdminServiceServer::new(Admin::new(shared.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let writable = shared.ledger.writable();
     let service = AlertServiceServer::new(Alerts::new(shared))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -556,6 +592,15 @@ fn serve_clients(
         health.set_serving::<AlertServiceServer<Alerts>>().await;
         health.set_serving::<AuditServiceServer<Audit>>().await;
         health.set_serving::<AdminServiceServer<Admin>>().await;
+        tokio::spawn(report_health(
+            health,
+            writable,
+            &[
+                <AlertServiceServer<Alerts> as NamedService>::NAME,
+                <AuditServiceServer<Audit> as NamedService>::NAME,
+                <AdminServiceServer<Admin> as NamedService>::NAME,
+            ],
+        ));
         transport::server::<ClientIdentity>()
             .add_service(health_service)
             .add_service(reflection)
@@ -599,6 +644,28 @@ fn principal_of(country: CountryCode, identity: tls::ClientIdentity) -> Result<P
         units,
         name,
     })
+}
+
+/// Reports the server as a whole and `services` as SERVING while the ledger can write and as
+/// NOT_SERVING while it cannot (a full disk), so probes see what callers would; ends with the ledger.
+async fn report_health(
+    health: tonic_health::server::HealthReporter,
+    mut writable: watch::Receiver<bool>,
+    services: &'static [&'static str],
+) {
+    loop {
+        let status = if *writable.borrow_and_update() {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tonic_health::ServingStatus::NotServing
+        };
+        for service in std::iter::once(&"").chain(services) {
+            health.set_service_status(*service, status).await;
+        }
+        if writable.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 fn reflection() -> Result<
@@ -653,14 +720,60 @@ async fn refresh_directories(node: std::sync::Weak<Shared>) {
         tokio::time::sleep(interval).await;
         let Some(shared) = node.upgrade() else { return };
         for partner in shared.partners() {
-            if let Err(error) = refresh_directory(&shared, partner).await {
-                tracing::warn!(peer.country = %partner, %error, "directory refresh failed");
+            let waiting = shared
+                .refused_directories
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&partner)
+                .is_some_and(|r| r.retry_at > tokio::time::Instant::now());
+            if waiting {
+                continue;
+            }
+            match refresh_directory(&shared, partner).await {
+                Ok(()) => {}
+                Err(RefreshError::Failed(error)) => {
+                    tracing::warn!(peer.country = %partner, %error, "directory refresh failed");
+                }
+                Err(RefreshError::Refused(why)) => {
+                    // Logged once per refusal; the partner is asked again only after the backoff.
+                    tracing::error!(
+                        peer.country = %partner,
+                        error = %why,
+                        retry_in = %tulpar_core::time::fmt_duration(DIRECTORY_REFUSAL_BACKOFF),
+                        "partner directory refused"
+                    );
+                    shared
+                        .refused_directories
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(
+                            partner,
+                            RefusedDirectory {
+                                why,
+                                retry_at: tokio::time::Instant::now() + DIRECTORY_REFUSAL_BACKOFF,
+                            },
+                        );
+                }
             }
         }
     }
 }
 
-async fn refresh_directory(shared: &Shared, partner: CountryCode) -> Result<()> {
+/// Why a partner's directory was not refreshed.
+enum RefreshError {
+    /// The partner could not be asked (unreachable, TLS): tried again next interval.
+    Failed(anyhow::Error),
+    /// What the partner served was refused: not fetched again until the backoff passes.
+    Refused(String),
+}
+
+impl From<anyhow::Error> for RefreshError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Failed(error)
+    }
+}
+
+async fn refresh_directory(shared: &Shared, partner: CountryCode) -> Result<(), RefreshError> {
     let known = shared.trust.directory(partner).map_or(0, |d| d.version());
     let endpoint = shared
         .partner_endpoint(partner)
@@ -668,14 +781,37 @@ async fn refresh_directory(shared: &Shared, partner: CountryCode) -> Result<()> 
     let channel = shared
         .connect_partner(partner, &endpoint)
         .map_err(anyhow::Error::msg)?;
-    let mut client = crate::transport::federation_client(channel);
+    // A directory past the limit is refused as it arrives, before it is buffered whole or decoded.
+    let mut client = crate::transport::federation_client(channel)
+        .max_decoding_message_size(tulpar_core::limits::MAX_DIRECTORY_BYTES + 64 * 1024);
     let response = client
         .get_directory(proto::GetDirectoryRequest {
             known_version: known,
         })
-        .await?;
+        .await;
+    let response = match response {
+        Ok(response) => response,
+        Err(status) if status.code() == tonic::Code::OutOfRange => {
+            return Err(RefreshError::Refused(format!(
+                "the directory served is larger than {} bytes (tulpar_core::limits::MAX_DIRECTORY_BYTES)",
+                tulpar_core::limits::MAX_DIRECTORY_BYTES
+            )));
+        }
+        Err(status) => return Err(RefreshError::Failed(status.into())),
+    };
     if let Some(envelope) = response.into_inner().directory {
-        let accepted = shared.trust.accept_directory(&envelope)?;
+        let accepted = shared
+            .trust
+            .accept_directory(&envelope)
+            .map_err(|e| match e {
+                tulpar_trust::store::StoreError::Io { .. } => RefreshError::Failed(e.into()),
+                refused => RefreshError::Refused(refused.to_string()),
+            })?;
+        shared
+            .refused_directories
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&partner);
         if accepted.version() > known {
             tracing::info!(peer.country = %partner, version = accepted.version(), "partner directory updated");
         }

@@ -9,7 +9,7 @@ use tulpar_core::proto::{
 };
 use tulpar_core::response::{check_transition, validate_response_kind};
 use tulpar_core::time::to_timestamp;
-use tulpar_core::validation::Violations;
+use tulpar_core::validation::{Violations, quote};
 
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -49,7 +49,7 @@ impl Shared {
         if id.is_none() {
             violations.push((
                 "alert_id".into(),
-                format!("{alert_id:?} is not an alert id"),
+                format!("{} is not an alert id", quote(alert_id)),
             ));
         }
         let unit = match unit {
@@ -94,7 +94,7 @@ impl Shared {
         };
         if let Some(r) = &request_id {
             if let Some(record) = self.state.request(&principal.name, r.as_str())? {
-                return self.replayed_response(record.ledger_index);
+                return self.replayed_response(record.ledger_index, r, &id, &unit, &kind);
             }
         }
         // Transitions of one alert are decided one at a time.
@@ -166,7 +166,16 @@ impl Shared {
         })
     }
 
-    fn replayed_response(&self, index: u64) -> Result<proto::RespondResponse, ApiError> {
+    /// The answer to a retried request: the response recorded at `index`, if it is the same one
+    /// (same alert, unit and body); ALREADY_EXISTS naming `request_id` otherwise.
+    fn replayed_response(
+        &self,
+        index: u64,
+        request_id: &RequestId,
+        alert: &[u8; 16],
+        unit: &UnitId,
+        kind: &Kind,
+    ) -> Result<proto::RespondResponse, ApiError> {
         let entry = self.entry(index)?;
         let Some(EntryKind::ResponseSent(sent)) = entry.kind else {
             return Err(ApiError::AlreadyExists(
@@ -178,6 +187,20 @@ impl Shared {
             .ok_or_else(|| ApiError::internal("response entry without envelope"))?;
         let response = decode_recorded::<proto::AlertResponse>(&envelope, PayloadType::Response)
             .map_err(ApiError::internal)?;
+        let same = id_bytes(&response.alert_id).as_ref() == Some(alert)
+            && response
+                .responder
+                .as_ref()
+                .is_some_and(|r| r.unit == unit.as_str())
+            && response.kind.as_ref() == Some(kind);
+        if !same {
+            return Err(ApiError::AlreadyExists(format!(
+                "request_id {} was already used for response {} with different content; \
+                 a new response needs a new request_id",
+                quote(request_id.as_str()),
+                response.response_id
+            )));
+        }
         Ok(proto::RespondResponse {
             response_id: response.response_id,
             ledger_index: index,

@@ -5,6 +5,8 @@
 //! the proto3 JSON mapping. Domain rules and conversions live in `tulpar-core`.
 #![allow(missing_docs, unreachable_pub, clippy::all)]
 
+pub mod codec;
+
 /// Version 1 of the protocol.
 pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/tulpar.v1.rs"));

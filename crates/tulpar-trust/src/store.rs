@@ -20,6 +20,7 @@ use rustls_pki_types::CertificateDer;
 use tulpar_core::codes::{CountryCode, UnitId};
 use tulpar_core::envelope::KeyResolver;
 use tulpar_core::keys::{KeyId, PublicKey};
+use tulpar_core::limits::MAX_DIRECTORY_BYTES;
 use tulpar_core::time::Clock;
 use tulpar_proto::v1::{CountryDirectory, Envelope};
 
@@ -91,6 +92,17 @@ pub enum StoreError {
     /// The envelope does not hold a directory at all.
     #[error("rule well-formed: the envelope does not hold a country directory: {0}")]
     NotADirectory(String),
+    /// The signed directory is larger than any partner may serve.
+    #[error(
+        "rule size: the signed directory is {size} bytes; at most {max} are accepted \
+         (tulpar_core::limits::MAX_DIRECTORY_BYTES)"
+    )]
+    TooLarge {
+        /// Its encoded size.
+        size: usize,
+        /// [`tulpar_core::limits::MAX_DIRECTORY_BYTES`].
+        max: usize,
+    },
 }
 
 /// What the store holds for one partner country.
@@ -261,6 +273,15 @@ impl TrustStore {
         &self,
         envelope: &Envelope,
     ) -> Result<Arc<VerifiedDirectory>, StoreError> {
+        // Its size is checked before anything is decoded or verified: every directory held costs
+        // memory in every node that trusts the country.
+        let size = envelope.encoded_len();
+        if size > MAX_DIRECTORY_BYTES {
+            return Err(StoreError::TooLarge {
+                size,
+                max: MAX_DIRECTORY_BYTES,
+            });
+        }
         // Only the country field is read before verification, to pick the pinned root to verify with.
         let claimed = CountryDirectory::decode(envelope.payload.as_slice())
             .map_err(|e| StoreError::NotADirectory(e.to_string()))?

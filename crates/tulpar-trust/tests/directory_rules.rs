@@ -404,3 +404,25 @@ fn a_retired_unit_signs_nothing_after_retirement() {
         .unwrap_err();
     assert!(err.to_string().starts_with("rule retired:"), "{err}");
 }
+
+/// A partner serving a directory past `MAX_DIRECTORY_BYTES` (properly signed, padded with
+/// endpoints) is refused by its size before anything is verified, and the held one stays.
+#[test]
+fn an_oversized_directory_is_refused_by_the_size_rule() {
+    let kz = TestCountry::new("KZ", &["KZ-AKTAU-PCU"]);
+    let (_dir, store) = store_with(&[&kz]);
+    let pad = "x".repeat(1000);
+    let huge = next_version(&kz, &kz.made.directory, SystemTime::now(), |draft| {
+        draft.set_endpoints(
+            (0..tulpar_core::limits::MAX_DIRECTORY_BYTES / 1000 + 10)
+                .map(|i| format!("{i}.{pad}:7443"))
+                .collect(),
+        );
+    });
+    assert!(prost::Message::encoded_len(&huge) > tulpar_core::limits::MAX_DIRECTORY_BYTES);
+    let held = store.directory(kz.code).map(|d| d.version());
+    let err = store.accept_directory(&huge).unwrap_err();
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
+    assert!(err.to_string().starts_with("rule size:"), "{err}");
+    assert_eq!(store.directory(kz.code).map(|d| d.version()), held);
+}

@@ -206,6 +206,41 @@ fn delivered_alerts_need_a_v7_id_and_a_time() {
 }
 
 #[test]
+fn an_alert_id_is_dated_as_its_alert() {
+    let now = SystemTime::now();
+    // Made together, they agree to the millisecond, whatever the sub-millisecond part of `now`.
+    for k in 0..50 {
+        let at = now + std::time::Duration::from_micros(k * 137);
+        let made = ValidAlert::new(
+            AlertId::new_at(at),
+            at,
+            validate_content(alert_draft("KZ-AKTAU-PCU", "UZ")).unwrap(),
+        );
+        validate_alert(made.message().clone()).unwrap();
+    }
+    // An id minted at another time than the alert's created_at is refused.
+    let alert = proto::Alert {
+        alert_id: AlertId::new_at(now - std::time::Duration::from_secs(3600)).to_string(),
+        created_at: Some(crate::time::to_timestamp(now)),
+        content: Some(alert_draft("KZ-AKTAU-PCU", "UZ")),
+    };
+    let found = validate_alert(alert).unwrap_err().to_string();
+    assert!(found.starts_with("alert_id: its UUIDv7 time"), "{found}");
+}
+
+#[test]
+fn a_recipient_names_a_bounded_number_of_units() {
+    let mut content = alert_draft("KZ-AKTAU-PCU", "UZ");
+    content.recipients[0].units = (0..10_000).map(|i| format!("UZ-U{i}-PCU")).collect();
+    assert_eq!(
+        violations(content),
+        vec![format!(
+            "recipients[0].units: has 10000 items; at most {MAX_RECIPIENT_UNITS} are allowed"
+        )]
+    );
+}
+
+#[test]
 fn drafts_in_proto3_json_parse() {
     let json = serde_json::to_string(&alert_draft("KZ-AKTAU-PCU", "UZ")).unwrap();
     assert!(json.contains("\"priority\":\"PRIORITY_URGENT\""), "{json}");

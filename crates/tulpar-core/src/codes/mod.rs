@@ -74,10 +74,6 @@ pub use locode::UnLocode;
 pub use transport::{FlightNumber, TrainNumber, VehiclePlate};
 pub use unit::UnitId;
 
-/// How many characters of a refused value an [`InvalidCode`] keeps; the rest is cut and marked `…`, so
-/// that a pasted page of text does not become a page-long error message.
-const MAX_SHOWN_CHARS: usize = 60;
-
 /// Why a code was refused: the value as given and the rule it breaks.
 ///
 /// It displays as the quoted value followed by the rule, e.g.
@@ -93,15 +89,11 @@ pub struct InvalidCode {
 }
 
 impl InvalidCode {
-    /// A refusal of `value` for breaking `rule`; keeps only the first [`MAX_SHOWN_CHARS`] characters of
-    /// the value.
+    /// A refusal of `value` for breaking `rule`; keeps only the first
+    /// [`MAX_QUOTED_CHARS`](crate::limits::MAX_QUOTED_CHARS) characters of the value.
     pub(crate) fn new(value: &str, rule: impl Into<String>) -> Self {
-        let value = match value.char_indices().nth(MAX_SHOWN_CHARS) {
-            Some((cut, _)) => format!("{}…", &value[..cut]),
-            None => value.to_owned(),
-        };
         Self {
-            value,
+            value: crate::validation::shorten(value).into_owned(),
             rule: rule.into(),
         }
     }
@@ -159,9 +151,9 @@ mod tests {
     fn long_values_are_cut() {
         let long = "Ж".repeat(500);
         let e = InvalidCode::new(&long, "is too long");
-        assert_eq!(e.value.chars().count(), MAX_SHOWN_CHARS + 1);
+        assert_eq!(e.value.chars().count(), crate::limits::MAX_QUOTED_CHARS + 1);
         assert!(e.value.ends_with('…'));
-        let exact = "A".repeat(MAX_SHOWN_CHARS);
+        let exact = "A".repeat(crate::limits::MAX_QUOTED_CHARS);
         assert_eq!(InvalidCode::new(&exact, "x").value, exact);
     }
 }

@@ -11,7 +11,7 @@ use tulpar_core::ids::{AlertId, RequestId};
 use tulpar_core::limits::PAGE_BYTES;
 use tulpar_core::proto::{self, alert_service_server::AlertService, ledger_entry::Kind};
 use tulpar_core::time::{from_timestamp, to_timestamp};
-use tulpar_core::validation::Violations;
+use tulpar_core::validation::{Violations, quote, shorten};
 use tulpar_proto::pbjson_types::Timestamp;
 
 use crate::auth::{AlertSide, Principal};
@@ -76,7 +76,10 @@ fn alert_id(text: &str) -> Result<[u8; 16], ApiError> {
     id_bytes(text).ok_or_else(|| {
         ApiError::Invalid(Violations::single(
             "alert_id",
-            format!("{text:?} is not an alert id (a UUID such as 0190c1a2-…)"),
+            format!(
+                "{} is not an alert id (a UUID such as 0190c1a2-…)",
+                quote(text)
+            ),
         ))
     })
 }
@@ -151,7 +154,10 @@ impl Shared {
     ) -> Result<StoredAlert, ApiError> {
         match self.state.alert(id)? {
             Some(stored) if self.may_see(principal, &stored) => Ok(stored),
-            _ => Err(ApiError::NotFound(format!("alert {text} not found"))),
+            _ => Err(ApiError::NotFound(format!(
+                "alert {} not found",
+                shorten(text)
+            ))),
         }
     }
 
@@ -181,6 +187,18 @@ impl Shared {
                     ));
                 }
                 let envelope = self.alert_envelope(record.ledger_index)?;
+                // A retry carries the same content; other content under a used id would otherwise
+                // be answered with the first alert and never raised.
+                let recorded = decode_recorded::<proto::Alert>(&envelope, PayloadType::Alert)
+                    .map_err(ApiError::internal)?;
+                if recorded.content.as_ref() != Some(&content) {
+                    return Err(ApiError::AlreadyExists(format!(
+                        "request_id {} was already used for alert {} with different content; \
+                         a new alert needs a new request_id",
+                        quote(id.as_str()),
+                        record.alert_id
+                    )));
+                }
                 return Ok(proto::SubmitAlertResponse {
                     alert_id: record.alert_id,
                     ledger_index: record.ledger_index,
@@ -200,14 +218,31 @@ impl Shared {
         }
         let mut violations = Vec::new();
         for (i, recipient) in valid.recipients().iter().enumerate() {
-            if !self.is_partner(recipient.country) {
-                violations.push((
-                    format!("content.recipients[{i}].country"),
-                    format!(
-                        "{} is not a partner in this node's trust store",
-                        recipient.country
-                    ),
-                ));
+            let directory = match self.trust.directory(recipient.country) {
+                Some(directory) if recipient.country != self.country => directory,
+                _ => {
+                    violations.push((
+                        format!("content.recipients[{i}].country"),
+                        format!(
+                            "{} is not a partner in this node's trust store",
+                            recipient.country
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            // A unit the partner's directory does not list (a typo) could never answer.
+            for (j, unit) in recipient.units.iter().enumerate() {
+                if !directory.units().iter().any(|u| u.unit_id == *unit) {
+                    violations.push((
+                        format!("content.recipients[{i}].units[{j}]"),
+                        format!(
+                            "{unit} is not a unit in the directory of {} (version {})",
+                            recipient.country,
+                            directory.version()
+                        ),
+                    ));
+                }
             }
         }
         if let Some(violations) = Violations::from_pairs(violations) {

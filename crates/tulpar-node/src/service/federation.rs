@@ -9,8 +9,8 @@ use tulpar_core::codes::{CountryCode, UnitId};
 use tulpar_core::envelope::{self, PayloadType, payload_digest};
 use tulpar_core::keys::KeyId;
 use tulpar_core::proto::{self, federation_service_server::FederationService, ledger_entry::Kind};
-use tulpar_core::time::{from_timestamp, to_timestamp};
-use tulpar_core::validation::Violations;
+use tulpar_core::time::{fmt_duration, from_timestamp, to_timestamp};
+use tulpar_core::validation::{Violations, quote};
 use tulpar_trust::directory::Purpose;
 
 use crate::error::ApiError;
@@ -291,19 +291,78 @@ impl Shared {
             )));
         }
         self.check_unit_signer(&origin, &signed.signers, Purpose::Alert, alert.created_at())?;
-        if alert.content().recipient(self.country).is_none() {
+        let Some(addressed) = alert.content().recipient(self.country) else {
             return Err(ApiError::FailedPrecondition(format!(
                 "alert {} is not addressed to {}",
                 alert.id(),
                 self.country
             )));
-        }
+        };
+        self.check_created_at(alert.created_at())?;
+        self.check_own_units(alert.content().recipients(), &addressed.units)?;
         Ok(CheckedAlert {
             alert_id: alert.id().to_string(),
             id: *alert.id().as_bytes(),
             origin: origin.to_string(),
             envelope: signed.envelope,
         })
+    }
+
+    /// Refuses an alert dated further in this node's future than `federation.max_clock_skew`: its
+    /// deadline counts from `created_at`, so it would never be overdue.
+    fn check_created_at(&self, created_at: std::time::SystemTime) -> Result<(), ApiError> {
+        let skew = self.config.federation.max_clock_skew;
+        let now = self.clock.now();
+        match created_at.duration_since(now) {
+            Ok(ahead) if ahead > skew => Err(ApiError::Invalid(Violations::single(
+                "created_at",
+                format!(
+                    "is {} ahead of this node's clock; at most {} is allowed \
+                     (federation.max_clock_skew)",
+                    fmt_duration(ahead),
+                    fmt_duration(skew)
+                ),
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses an alert naming units of this country that its own directory does not list: nobody
+    /// could answer it.
+    fn check_own_units(
+        &self,
+        recipients: &[tulpar_core::alert::RecipientSpec],
+        units: &[UnitId],
+    ) -> Result<(), ApiError> {
+        if units.is_empty() {
+            return Ok(());
+        }
+        let (_, envelope) = self.own_directory().map_err(ApiError::Unavailable)?;
+        let directory: proto::CountryDirectory =
+            envelope::decode_recorded(&envelope, PayloadType::Directory)
+                .map_err(ApiError::internal)?;
+        let position = recipients
+            .iter()
+            .position(|r| r.country == self.country)
+            .unwrap_or_default();
+        let unknown = units
+            .iter()
+            .enumerate()
+            .filter(|(_, unit)| !directory.units.iter().any(|u| u.unit_id == unit.as_str()))
+            .map(|(j, unit)| {
+                (
+                    format!("content.recipients[{position}].units[{j}]"),
+                    format!(
+                        "{unit} is not a unit in the directory of {} (version {})",
+                        self.country, directory.version
+                    ),
+                )
+            })
+            .collect();
+        match Violations::from_pairs(unknown) {
+            Some(violations) => Err(ApiError::Invalid(violations)),
+            None => Ok(()),
+        }
     }
 
     /// [`Self::check_alert`] for each envelope. Several are checked on a blocking thread: their
@@ -497,13 +556,13 @@ impl Shared {
         let alert_key = id_bytes(&response.alert_id).ok_or_else(|| {
             ApiError::Invalid(Violations::single(
                 "alert_id",
-                format!("{:?} is not an alert id", response.alert_id),
+                format!("{} is not an alert id", quote(&response.alert_id)),
             ))
         })?;
         let response_key = id_bytes(&response.response_id).ok_or_else(|| {
             ApiError::Invalid(Violations::single(
                 "response_id",
-                format!("{:?} is not a response id", response.response_id),
+                format!("{} is not a response id", quote(&response.response_id)),
             ))
         })?;
         crate::respond::check_response_body(&response).map_err(ApiError::Invalid)?;

@@ -1,0 +1,61 @@
+//! The codec of every Tulpar service: prost's, except that a message that does not decode is the
+//! caller's mistake (`INVALID_ARGUMENT`), not a fault of the node (`INTERNAL`, tonic's default).
+//!
+//! prost's decode errors name the field and the wire problem ("invalid string value: data is not
+//! UTF-8 encoded", "buffer underflow") and never quote the bytes, so the message stays short.
+
+use tonic::Status;
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
+use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
+
+/// Characters of prost's decode error kept in the status message.
+const MAX_REASON_CHARS: usize = 200;
+
+/// [`ProstCodec`] with decode errors answered as `INVALID_ARGUMENT`.
+#[derive(Debug, Clone)]
+pub struct StrictCodec<T, U>(ProstCodec<T, U>);
+
+impl<T, U> Default for StrictCodec<T, U> {
+    fn default() -> Self {
+        Self(ProstCodec::default())
+    }
+}
+
+impl<T, U> Codec for StrictCodec<T, U>
+where
+    T: prost::Message + Send + 'static,
+    U: prost::Message + Default + Send + 'static,
+{
+    type Encode = T;
+    type Decode = U;
+    type Encoder = ProstEncoder<T>;
+    type Decoder = StrictDecoder<U>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        self.0.encoder()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        StrictDecoder(self.0.decoder())
+    }
+}
+
+/// [`ProstDecoder`] whose failures are `INVALID_ARGUMENT`.
+#[derive(Debug, Clone, Default)]
+pub struct StrictDecoder<U>(ProstDecoder<U>);
+
+impl<U: prost::Message + Default> Decoder for StrictDecoder<U> {
+    type Item = U;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
+        self.0.decode(buf).map_err(|status| {
+            let reason: String = status.message().chars().take(MAX_REASON_CHARS).collect();
+            Status::invalid_argument(format!("the message does not decode: {reason}"))
+        })
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        self.0.buffer_settings()
+    }
+}
