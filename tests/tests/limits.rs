@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::process::Output;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use prost::Message;
@@ -389,7 +389,10 @@ fn conflicting(federation: &Federation, alert_id: &str) -> Result<proto::Envelop
     content.narrative = "Other content under a taken id.".into();
     let alert = proto::Alert {
         alert_id: alert_id.into(),
-        created_at: Some(tulpar_core::time::to_timestamp(SystemTime::now())),
+        // The same instant as the id's, as an origin node makes them; only the content differs.
+        created_at: Some(tulpar_core::time::to_timestamp(
+            tulpar_core::ids::AlertId::parse(alert_id)?.time(),
+        )),
         content: Some(content),
     };
     Ok(tulpar_core::envelope::sign(

@@ -199,7 +199,7 @@ pub(crate) async fn run_refresher(node: std::sync::Weak<crate::node::Shared>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use tulpar_core::codes::UnitId;
@@ -208,21 +208,31 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_revocation_published_in_the_file_is_seen_at_the_next_refresh_from_its_time() {
-        let now = SystemTime::now();
-        let country = CountryCode::parse("KZ").unwrap();
+    /// A new country KZ with unit KZ-AKTAU-PCU made at `now`, its signed directory written to
+    /// `directory.env` in `dir`; returns the ceremony's output and the file's path.
+    pub(crate) fn own_directory_in(
+        dir: &Path,
+        now: SystemTime,
+    ) -> (tulpar_trust::ceremony::NewCountry, std::path::PathBuf) {
         let made = create_country(&CountryPlan {
-            country,
+            country: CountryCode::parse("KZ").unwrap(),
             units: vec![UnitId::parse("KZ-AKTAU-PCU").unwrap()],
             endpoint: "127.0.0.1:7443".into(),
             extra_hosts: vec![],
             now,
         })
         .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("directory.env");
+        let path = dir.join("directory.env");
         std::fs::write(&path, made.directory.encode_to_vec()).unwrap();
+        (made, path)
+    }
+
+    #[test]
+    fn a_revocation_published_in_the_file_is_seen_at_the_next_refresh_from_its_time() {
+        let now = SystemTime::now();
+        let country = CountryCode::parse("KZ").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (made, path) = own_directory_in(dir.path(), now);
         let revocations = OwnRevocations::load(&path, country).unwrap();
         let laptop = [KeyId::from_digest([7; 32]), KeyId::from_digest([8; 32])];
         assert_eq!(revocations.revoked(&laptop, now), None);

@@ -7,7 +7,6 @@ use prost::Message;
 use tulpar_core::codes::UnitId;
 use tulpar_core::limits::{AUTH_FAILURE_WINDOW, AUTH_FAILURES_ALLOWED};
 use tulpar_core::time::ManualClock;
-use tulpar_trust::ceremony::{CountryPlan, create_country};
 use tulpar_trust::draft::{DEFAULT_VALIDITY, DirectoryDraft};
 use tulpar_trust::tls::Role;
 
@@ -41,17 +40,8 @@ fn sha256(secret: &str) -> [u8; 32] {
 fn setup() -> Setup {
     let now = SystemTime::now();
     let country = CountryCode::parse("KZ").unwrap();
-    let made = create_country(&CountryPlan {
-        country,
-        units: vec![UnitId::parse("KZ-AKTAU-PCU").unwrap()],
-        endpoint: "127.0.0.1:7443".into(),
-        extra_hosts: vec![],
-        now,
-    })
-    .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let directory = dir.path().join("directory.env");
-    std::fs::write(&directory, made.directory.encode_to_vec()).unwrap();
+    let (made, directory) = crate::revocations::tests::own_directory_in(dir.path(), now);
     let clock = Arc::new(ManualClock::new(now));
     let revoked = Revoked::default();
     let auth = ClientAuth::new(
