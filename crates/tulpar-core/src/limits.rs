@@ -14,6 +14,9 @@
 //! | watch buffer | [`WATCH_BUFFER_BYTES`] per subscriber, at least one event | bounded memory per caller |
 //! | failed authentication | [`AUTH_FAILURES_ALLOWED`] per address per [`AUTH_FAILURE_WINDOW`], [`AUTH_FAILURE_ADDRESSES`] addresses remembered | bounded work and log lines per caller |
 //! | calls per connection | [`MAX_CALLS_PER_CONNECTION`]; connections per listener and per address are configured | bounded memory per caller |
+//! | partner directory | [`MAX_DIRECTORY_BYTES`] signed | bounded memory per partner |
+//! | refusals | [`MAX_QUOTED_CHARS`] of a value quoted, [`MAX_VIOLATIONS_LISTED`] violations within [`MAX_REFUSAL_TEXT_BYTES`] | clients' metadata limits |
+//! | disk | appends refused while less than [`LEDGER_DISK_RESERVE_BYTES`] would stay free | the index never meets a full disk |
 //!
 //! A partner running an older build may still refuse a call under these bounds; delivery then splits
 //! the call, and an item refused on its own is set aside as undeliverable rather than retried forever.
