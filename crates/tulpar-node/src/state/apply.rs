@@ -686,4 +686,4 @@ fn push_event(status: &mut proto::RecipientStatus, event: proto::TimelineEvent) 
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

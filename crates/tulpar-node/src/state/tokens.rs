@@ -66,24 +66,8 @@ impl TokenRevocations for State {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-
-    #[derive(Default)]
-    struct MapTxn(BTreeMap<Vec<u8>, Vec<u8>>);
-
-    impl Txn for MapTxn {
-        fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-            Ok(self.0.get(key).cloned())
-        }
-        fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
-            self.0.insert(key, value);
-        }
-        fn remove(&mut self, key: Vec<u8>) {
-            self.0.remove(&key);
-        }
-    }
+    use crate::state::apply::tests::MapTxn;
 
     fn revocation(reason: &str, sha256: Vec<u8>) -> (proto::LedgerEntry, proto::TokenRevoked) {
         let revoked = proto::TokenRevoked {

@@ -11,7 +11,7 @@ use super::*;
 
 /// A batch over a map, as the ledger's view transaction is over a sled tree.
 #[derive(Default)]
-struct MapTxn(BTreeMap<Vec<u8>, Vec<u8>>);
+pub(in crate::state) struct MapTxn(pub(in crate::state) BTreeMap<Vec<u8>, Vec<u8>>);
 
 impl Txn for MapTxn {
     fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
@@ -78,6 +78,51 @@ fn entry(alert_id: &str, kind: Kind) -> proto::LedgerEntry {
         alert_id: alert_id.to_owned(),
         kind: Some(kind),
     }
+}
+
+/// UZ records the alert `envelope` as received from KZ, at ledger index 4.
+fn receive(uz: &StateView, alert_id: &str, envelope: proto::Envelope, txn: &mut MapTxn) {
+    let received = Kind::AlertReceived(proto::AlertReceived {
+        alert: Some(envelope),
+        from_country: "KZ".into(),
+    });
+    uz.apply_entry(4, &entry(alert_id, received), txn)
+        .expect("applied");
+}
+
+/// UZ-TASHKENT-PCU's acknowledgement of `alert_id`, signed with `key`, recorded as sent to KZ at
+/// ledger index 6; returns the response's id.
+fn acknowledge(
+    uz: &StateView,
+    key: &SigningKey,
+    alert_id: &str,
+    now: SystemTime,
+    txn: &mut MapTxn,
+) -> String {
+    let response_id = tulpar_core::ids::AlertId::new_at(now).to_string();
+    let response = proto::AlertResponse {
+        response_id: response_id.clone(),
+        alert_id: alert_id.to_owned(),
+        responder: Some(proto::Origin {
+            unit: "UZ-TASHKENT-PCU".into(),
+            ..Default::default()
+        }),
+        created_at: Some(to_timestamp(now)),
+        kind: Some(proto::alert_response::Kind::Acknowledgement(
+            proto::Acknowledgement {
+                decision: proto::AcknowledgementDecision::Accepted as i32,
+                note: String::new(),
+            },
+        )),
+    };
+    let sent = Kind::ResponseSent(proto::ResponseSent {
+        response: Some(sign_message(PayloadType::Response, &response, &[key])),
+        to_country: "KZ".into(),
+        ..Default::default()
+    });
+    uz.apply_entry(6, &entry(alert_id, sent), txn)
+        .expect("applied");
+    response_id
 }
 
 #[test]
@@ -148,37 +193,10 @@ fn an_answered_alert_leaves_no_deadline_and_a_receipted_response_no_outbox_item(
     } = signed_alert(now);
     let uz = view("UZ");
     let mut txn = MapTxn::default();
-    let received = Kind::AlertReceived(proto::AlertReceived {
-        alert: Some(envelope),
-        from_country: "KZ".into(),
-    });
-    uz.apply_entry(4, &entry(&alert_id, received), &mut txn)
-        .expect("applied");
+    receive(&uz, &alert_id, envelope, &mut txn);
     assert_eq!(txn.prefixes(), ["a/", "d/", "r/"]);
 
-    let response_id = tulpar_core::ids::AlertId::new_at(now).to_string();
-    let response = proto::AlertResponse {
-        response_id: response_id.clone(),
-        alert_id: alert_id.clone(),
-        responder: Some(proto::Origin {
-            unit: "UZ-TASHKENT-PCU".into(),
-            ..Default::default()
-        }),
-        created_at: Some(to_timestamp(now)),
-        kind: Some(proto::alert_response::Kind::Acknowledgement(
-            proto::Acknowledgement {
-                decision: proto::AcknowledgementDecision::Accepted as i32,
-                note: String::new(),
-            },
-        )),
-    };
-    let sent = Kind::ResponseSent(proto::ResponseSent {
-        response: Some(sign_message(PayloadType::Response, &response, &[&key])),
-        to_country: "KZ".into(),
-        ..Default::default()
-    });
-    uz.apply_entry(6, &entry(&alert_id, sent), &mut txn)
-        .expect("applied");
+    let response_id = acknowledge(&uz, &key, &alert_id, now, &mut txn);
     assert_eq!(txn.prefixes(), ["a/", "o/", "r/"]);
 
     let receipt = proto::DeliveryReceipt {
@@ -254,35 +272,8 @@ fn a_response_refused_for_good_leaves_the_outbox_and_the_state_as_it_was() {
     } = signed_alert(now);
     let uz = view("UZ");
     let mut txn = MapTxn::default();
-    let received = Kind::AlertReceived(proto::AlertReceived {
-        alert: Some(envelope),
-        from_country: "KZ".into(),
-    });
-    uz.apply_entry(4, &entry(&alert_id, received), &mut txn)
-        .expect("applied");
-    let response_id = tulpar_core::ids::AlertId::new_at(now).to_string();
-    let response = proto::AlertResponse {
-        response_id: response_id.clone(),
-        alert_id: alert_id.clone(),
-        responder: Some(proto::Origin {
-            unit: "UZ-TASHKENT-PCU".into(),
-            ..Default::default()
-        }),
-        created_at: Some(to_timestamp(now)),
-        kind: Some(proto::alert_response::Kind::Acknowledgement(
-            proto::Acknowledgement {
-                decision: proto::AcknowledgementDecision::Accepted as i32,
-                note: String::new(),
-            },
-        )),
-    };
-    let sent = Kind::ResponseSent(proto::ResponseSent {
-        response: Some(sign_message(PayloadType::Response, &response, &[&key])),
-        to_country: "KZ".into(),
-        ..Default::default()
-    });
-    uz.apply_entry(6, &entry(&alert_id, sent), &mut txn)
-        .expect("applied");
+    receive(&uz, &alert_id, envelope, &mut txn);
+    let response_id = acknowledge(&uz, &key, &alert_id, now, &mut txn);
     assert_eq!(txn.prefixes(), ["a/", "o/", "r/"]);
     let abandoned = Kind::DeliveryAbandoned(proto::DeliveryAbandoned {
         response_id: response_id.clone(),
