@@ -298,11 +298,7 @@ impl StateView {
         // entry, or the step of its timeline that recorded the response.
         let mut queued_at = None;
         let object = if receipt.response_id.is_empty() {
-            let Some(status) = stored
-                .recipients
-                .iter_mut()
-                .find(|r| r.country == partner.as_str())
-            else {
+            let Some(status) = recipient_mut(&mut stored, partner) else {
                 return Ok(Skip::Because(
                     "receipt from a country that is not a recipient",
                 ));
@@ -340,10 +336,7 @@ impl StateView {
             response_id
         };
         put_message(txn, alert_key, &stored);
-        if let Some(index) = queued_at {
-            txn.remove(keys::outbox(partner, index));
-        }
-        txn.remove(keys::outbox_by_object(&object, partner));
+        leave_outbox(txn, partner, queued_at, Some(object));
         Ok(Skip::No)
     }
 
@@ -372,11 +365,7 @@ impl StateView {
         let reason = format!("{code:?}: {}", abandoned.reason);
         let mut queued_at = None;
         let what = if abandoned.response_id.is_empty() {
-            let Some(status) = stored
-                .recipients
-                .iter_mut()
-                .find(|r| r.country == partner.as_str())
-            else {
+            let Some(status) = recipient_mut(&mut stored, partner) else {
                 return Ok(Skip::Because(
                     "abandoned delivery to a country that is not a recipient",
                 ));
@@ -426,9 +415,12 @@ impl StateView {
             format!("response {}", abandoned.response_id)
         };
         put_message(txn, alert_key, &stored);
-        if let Some(queued_at) = queued_at {
-            txn.remove(keys::outbox(partner, queued_at));
-        }
+        let object = if abandoned.response_id.is_empty() {
+            Some(id)
+        } else {
+            id_bytes(&abandoned.response_id)
+        };
+        leave_outbox(txn, partner, queued_at, object);
         let key = keys::undeliverable(partner);
         let mut record = get_message::<UndeliverableRecord>(txn, &key)?.unwrap_or_default();
         record.count += 1;
@@ -514,11 +506,7 @@ impl StateView {
         let Some(mut stored) = get_message::<StoredAlert>(txn, &alert_key)? else {
             return Ok(Skip::Because("response to an unknown alert"));
         };
-        let Some(status) = stored
-            .recipients
-            .iter_mut()
-            .find(|r| r.country == country.as_str())
-        else {
+        let Some(status) = recipient_mut(&mut stored, country) else {
             return Ok(Skip::Because(
                 "response from a country that is not a recipient",
             ));
@@ -565,11 +553,7 @@ impl StateView {
         let Some(mut stored) = get_message::<StoredAlert>(txn, &alert_key)? else {
             return Ok(Skip::Because("deadline of an unknown alert"));
         };
-        let Some(status) = stored
-            .recipients
-            .iter_mut()
-            .find(|r| r.country == country.as_str())
-        else {
+        let Some(status) = recipient_mut(&mut stored, country) else {
             return Ok(Skip::Because(
                 "deadline for a country that is not a recipient",
             ));
@@ -670,6 +654,33 @@ enum Skip {
 /// Adds a step to a recipient's timeline, keeping it in time order, and recomputes the state: the
 /// furthest step reached (the state values are ordered along the lifecycle), whatever order the steps
 /// arrived in.
+/// Takes an object out of `partner`'s outbox: the item under the index of the entry that queued it,
+/// and the by-object key older versions wrote beside it.
+fn leave_outbox(
+    txn: &mut dyn Txn,
+    partner: CountryCode,
+    queued_at: Option<u64>,
+    object: Option<[u8; 16]>,
+) {
+    if let Some(index) = queued_at {
+        txn.remove(keys::outbox(partner, index));
+    }
+    if let Some(object) = object {
+        txn.remove(keys::outbox_by_object(&object, partner));
+    }
+}
+
+/// The entry of recipient country `country` in `stored`, if the alert is addressed to it.
+fn recipient_mut(
+    stored: &mut StoredAlert,
+    country: CountryCode,
+) -> Option<&mut proto::RecipientStatus> {
+    stored
+        .recipients
+        .iter_mut()
+        .find(|r| r.country == country.as_str())
+}
+
 fn push_event(status: &mut proto::RecipientStatus, event: proto::TimelineEvent) {
     status.timeline.push(event);
     status.timeline.sort_by_key(|e| {
