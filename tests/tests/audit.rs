@@ -15,18 +15,11 @@ use tulpar_core::time::{SystemClock, to_timestamp};
 use tulpar_ledger::{
     Frontier, SignedCheckpoint, leaf_hash, verify_consistency_proof, verify_inclusion_proof,
 };
+use tulpar_tests::output_text as text;
 use tulpar_tests::{AuditClient, Client, Country, Federation, eventually};
 use tulpar_trust::keyfile;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 /// Runs `tulpar audit …` as `country`'s focal point.
 fn audit(country: &Country, args: &[&str]) -> Result<Output> {

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use anyhow::Result;
+use tulpar_tests::output_text as text;
 use tulpar_tests::{Country, Federation, binary};
 
 /// Runs `tulpar` against `country`'s node with the settings in the environment.
@@ -14,14 +15,6 @@ fn tulpar(country: &Country, auth: &[(&str, String)], args: &[&str]) -> Result<O
         command.env(name, value);
     }
     Ok(command.output()?)
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn examples() -> &'static Path {

@@ -19,6 +19,7 @@ use tulpar_core::limits::{
 use tulpar_core::proto::federation_service_client::FederationServiceClient;
 use tulpar_core::proto::federation_service_server::{FederationService, FederationServiceServer};
 use tulpar_core::proto::{self, AlertEventKind, DeliveryState, ledger_entry::Kind};
+use tulpar_tests::output_text as text;
 use tulpar_tests::{Client, Country, Federation, eventually};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -167,14 +168,6 @@ fn tulpar(country: &Country, token: &str, args: &[&str]) -> Result<Output> {
         .args(args)
         .env("TULPAR_TOKEN", &country.tokens[token]);
     Ok(command.output()?)
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// Verifies `country`'s ledger with `tulpar audit verify`, which pages through `GetEntries`.

@@ -43,6 +43,24 @@ fn usage() -> ! {
     std::process::exit(2)
 }
 
+/// KZ and UZ, not started, with nodes that log warnings only and run the production trust reload and
+/// directory refresh intervals (the test federation's 1 s ones are for tests).
+fn federation() -> Result<Federation> {
+    let mut federation =
+        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    for country in federation.countries.values_mut() {
+        country.node_env.extend([
+            ("TULPAR__LOG__LEVEL".into(), "warn".into()),
+            ("TULPAR__TRUST__RELOAD_INTERVAL".into(), "10s".into()),
+            (
+                "TULPAR__TRUST__DIRECTORY_REFRESH_INTERVAL".into(),
+                "15m".into(),
+            ),
+        ]);
+    }
+    Ok(federation)
+}
+
 fn flag(args: &[String], name: &str, default: u64) -> u64 {
     args.iter()
         .position(|a| a == name)
@@ -152,20 +170,7 @@ async fn main() -> Result<()> {
     if mode == "watchers" {
         return watchers::run(&args).await;
     }
-    let mut federation =
-        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
-    for country in federation.countries.values_mut() {
-        // The test federation's fast trust reload and directory refresh (1 s) are for tests; measure
-        // with the production defaults.
-        country.node_env.extend([
-            ("TULPAR__LOG__LEVEL".into(), "warn".into()),
-            ("TULPAR__TRUST__RELOAD_INTERVAL".into(), "10s".into()),
-            (
-                "TULPAR__TRUST__DIRECTORY_REFRESH_INTERVAL".into(),
-                "15m".into(),
-            ),
-        ]);
-    }
+    let mut federation = federation()?;
     federation.start_all().await?;
     let kz = federation.country("KZ");
     let client = kz.client("KZ-AKTAU-PCU").await?;

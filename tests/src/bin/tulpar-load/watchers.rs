@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tulpar_core::proto::{self, AlertEventKind};
-use tulpar_tests::{Federation, alert_with_attachment};
+use tulpar_tests::alert_with_attachment;
 
 /// KZ's resident memory in MiB.
 fn rss_mib(pid: u32) -> Result<f64> {
@@ -49,22 +49,13 @@ pub(crate) async fn run(args: &[String]) -> Result<()> {
     let stuck = crate::flag(args, "--stuck", 3) as usize;
     let alerts = crate::flag(args, "--alerts", 60);
     let attachment = crate::flag(args, "--attachment-kib", 800) as usize * 1024;
-    let mut federation =
-        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    let mut federation = crate::federation()?;
     for country in federation.countries.values_mut() {
-        country.node_env.extend([
-            ("TULPAR__LOG__LEVEL".into(), "warn".into()),
-            ("TULPAR__TRUST__RELOAD_INTERVAL".into(), "10s".into()),
-            (
-                "TULPAR__TRUST__DIRECTORY_REFRESH_INTERVAL".into(),
-                "15m".into(),
-            ),
-            // Every watcher comes from 127.0.0.1.
-            (
-                "TULPAR__CLIENT_API__MAX_CONNECTIONS_PER_ADDRESS".into(),
-                "4096".into(),
-            ),
-        ]);
+        // Every watcher comes from 127.0.0.1.
+        country.node_env.push((
+            "TULPAR__CLIENT_API__MAX_CONNECTIONS_PER_ADDRESS".into(),
+            "4096".into(),
+        ));
         if let Ok(extra) = std::env::var("TULPAR_LOAD_NODE_ENV") {
             // e.g. TULPAR_LOAD_NODE_ENV="MIMALLOC_PURGE_DELAY=0" to compare allocator settings.
             for pair in extra.split_whitespace() {
