@@ -226,6 +226,11 @@ impl ClientAuth {
         }
     }
 
+    /// The own directory as last read: its revocations and units.
+    pub(crate) fn own_directory(&self) -> &OwnRevocations {
+        &self.certificates
+    }
+
     /// Re-reads the own directory if its file changed, and tells streams to re-check their callers.
     pub(crate) fn refresh_certificate_revocations(&self) -> Result<(), String> {
         let result = self.certificates.refresh();

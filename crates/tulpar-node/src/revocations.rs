@@ -4,9 +4,10 @@
 //! in the directory; the node refuses a client certificate whose key (or whole certificate) is revoked
 //! there from the revocation's effective time on. The directory is parsed and verified once per change
 //! of its file, not per call: [`OwnRevocations::refresh`] runs every `trust.reload_interval` and looks
-//! at the file's size and modification time first, so a call costs a hash-map lookup.
+//! at the file's size and modification time first, so a call costs a hash-map lookup. The same reading
+//! gives the units the directory lists, which partners' alerts may name as recipients.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -14,7 +15,7 @@ use std::time::SystemTime;
 use prost::Message;
 use ring::digest::{SHA256, digest};
 use rustls_pki_types::CertificateDer;
-use tulpar_core::codes::CountryCode;
+use tulpar_core::codes::{CountryCode, UnitId};
 use tulpar_core::keys::KeyId;
 use tulpar_core::proto;
 use tulpar_trust::directory::VerifiedDirectory;
@@ -53,11 +54,13 @@ struct Stamp {
 struct Snapshot {
     stamp: Option<Stamp>,
     version: u64,
+    /// The units the directory lists, retired ones included.
+    units: HashSet<UnitId>,
     /// The earliest revocation of each key id: the one in force first.
     revoked: HashMap<KeyId, (SystemTime, String)>,
 }
 
-/// The revocations of the country's own directory, re-read when its file changes.
+/// The revocations and units of the country's own directory, re-read when its file changes.
 pub(crate) struct OwnRevocations {
     path: PathBuf,
     country: CountryCode,
@@ -115,6 +118,7 @@ impl OwnRevocations {
                 self.swap(Snapshot {
                     stamp: Some(stamp),
                     version: held.version,
+                    units: held.units.clone(),
                     revoked: held.revoked.clone(),
                 });
                 return Err(error);
@@ -124,6 +128,7 @@ impl OwnRevocations {
             self.swap(Snapshot {
                 stamp: Some(stamp),
                 version: held.version,
+                units: held.units.clone(),
                 revoked: held.revoked.clone(),
             });
             return Err(format!(
@@ -148,6 +153,11 @@ impl OwnRevocations {
         self.swap(Snapshot {
             stamp: Some(stamp),
             version: directory.version(),
+            units: directory
+                .units()
+                .iter()
+                .map(|u| u.unit_id.clone())
+                .collect(),
             revoked,
         });
         if changed {
@@ -162,6 +172,21 @@ impl OwnRevocations {
 
     fn swap(&self, snapshot: Snapshot) {
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
+    }
+
+    /// Those of `units` the directory does not list, with their positions, and the directory's
+    /// version.
+    pub(crate) fn unlisted_units<'a>(
+        &self,
+        units: &'a [UnitId],
+    ) -> (Vec<(usize, &'a UnitId)>, u64) {
+        let snapshot = self.snapshot();
+        let unlisted = units
+            .iter()
+            .enumerate()
+            .filter(|(_, unit)| !snapshot.units.contains(*unit))
+            .collect();
+        (unlisted, snapshot.version)
     }
 
     /// The revocation in force at `at` of any of `key_ids`, if any.

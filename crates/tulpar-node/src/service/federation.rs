@@ -337,24 +337,21 @@ impl Shared {
         if units.is_empty() {
             return Ok(());
         }
-        let (_, envelope) = self.own_directory().map_err(ApiError::Unavailable)?;
-        let directory: proto::CountryDirectory =
-            envelope::decode_recorded(&envelope, PayloadType::Directory)
-                .map_err(ApiError::internal)?;
+        // The directory as the node last read it (`trust.reload_interval`), not the file on
+        // every call.
+        let (unlisted, version) = self.auth.own_directory().unlisted_units(units);
         let position = recipients
             .iter()
             .position(|r| r.country == self.country)
             .unwrap_or_default();
-        let unknown = units
-            .iter()
-            .enumerate()
-            .filter(|(_, unit)| !directory.units.iter().any(|u| u.unit_id == unit.as_str()))
+        let unknown = unlisted
+            .into_iter()
             .map(|(j, unit)| {
                 (
                     format!("content.recipients[{position}].units[{j}]"),
                     format!(
-                        "{unit} is not a unit in the directory of {} (version {})",
-                        self.country, directory.version
+                        "{unit} is not a unit in the directory of {} (version {version})",
+                        self.country
                     ),
                 )
             })
