@@ -182,6 +182,34 @@ pub(crate) struct Index {
     views: Vec<(Arc<dyn View>, Tree)>,
 }
 
+/// Waits, at most two seconds, until no handle holds the lock sled takes on its database file:
+/// sled's background flusher lets go of it a moment after the previous handle is dropped, so a
+/// reopen right after a close may briefly find it held. The lock is recognised by its error kind
+/// (sled itself reports it only as text); if it stays held, sled's own open reports it.
+fn wait_for_lock(path: &Path) {
+    use fs2::FileExt;
+    // sled's database file; absent before the first open, when nothing can hold it.
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path.join("db"))
+    else {
+        return;
+    };
+    for _ in 0..100 {
+        match file.try_lock_exclusive() {
+            Err(e) if e.kind() == fs2::lock_contended_error().kind() => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(_) => return,
+            Ok(()) => {
+                let _ = FileExt::unlock(&file);
+                return;
+            }
+        }
+    }
+}
+
 impl Index {
     /// Opens (or creates) the database at `path` with a tree per view.
     pub(crate) fn open(path: &Path, views: Vec<Arc<dyn View>>) -> Result<Self, LedgerError> {
@@ -189,21 +217,8 @@ impl Index {
             .path(path)
             .cache_capacity(256 << 20)
             .mode(sled::Mode::HighThroughput);
-        // sled's background flusher lets go of the file lock a moment after the previous handle is
-        // dropped, so a reopen right after a close may briefly find it held.
-        let mut attempts = 0;
-        let db = loop {
-            match config.open() {
-                // sled reports a held lock only by its message.
-                Err(sled::Error::Io(e))
-                    if attempts < 100 && e.to_string().contains("could not acquire lock") =>
-                {
-                    attempts += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                other => break other.map_err(LedgerError::index("open"))?,
-            }
-        };
+        wait_for_lock(path);
+        let db = config.open().map_err(LedgerError::index("open"))?;
         let tree = |name: &str| db.open_tree(name).map_err(LedgerError::index("open tree"));
         let mut seen = std::collections::HashSet::new();
         let mut view_trees = Vec::new();

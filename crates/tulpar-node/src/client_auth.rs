@@ -41,7 +41,10 @@ pub(crate) struct ClientCertificate {
 
 impl ClientCertificate {
     /// The holder of `leaf`, already mapped to `principal`.
-    pub(crate) fn new(principal: Principal, leaf: &CertificateDer<'_>) -> Result<Self, String> {
+    pub(crate) fn new(
+        principal: Principal,
+        leaf: &CertificateDer<'_>,
+    ) -> Result<Self, tulpar_trust::tls::TlsError> {
         Ok(Self {
             principal,
             key_ids: certificate_key_ids(leaf)?,
@@ -232,7 +235,9 @@ impl ClientAuth {
     }
 
     /// Re-reads the own directory if its file changed, and tells streams to re-check their callers.
-    pub(crate) fn refresh_certificate_revocations(&self) -> Result<(), String> {
+    pub(crate) fn refresh_certificate_revocations(
+        &self,
+    ) -> Result<(), crate::revocations::OwnDirectoryFileError> {
         let result = self.certificates.refresh();
         // A revocation may also come into force now without any change of the file.
         self.notify_changed();

@@ -1,7 +1,7 @@
 //! Acknowledgement deadlines: a ticker records each missed deadline in the ledger (so both the overdue
 //! list and the watch stream derive from it), and `ListOverdue` reads the resulting view.
 
-use std::sync::Weak;
+use std::sync::Arc;
 
 use tulpar_core::proto::{self, ledger_entry::Kind};
 use tulpar_core::time::to_timestamp;
@@ -106,15 +106,17 @@ impl Shared {
     }
 }
 
-/// Runs the deadline ticker until the node shuts down.
-pub(crate) async fn run_ticker(node: Weak<Shared>) {
-    loop {
-        let Some(shared) = node.upgrade() else { return };
-        let interval = shared.config.deadlines.check_interval;
-        if let Err(error) = shared.record_missed_deadlines().await {
-            tracing::error!(%error, "recording missed deadlines failed");
-        }
-        drop(shared);
-        tokio::time::sleep(interval).await;
-    }
+/// Records missed deadlines every `deadlines.check_interval` until the node stops.
+pub(crate) fn start_ticker(shared: &Arc<Shared>) {
+    let node = shared.clone();
+    shared
+        .lifecycle
+        .every(shared.config.deadlines.check_interval, move || {
+            let node = node.clone();
+            async move {
+                if let Err(error) = node.record_missed_deadlines().await {
+                    tracing::error!(%error, "recording missed deadlines failed");
+                }
+            }
+        });
 }

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
@@ -38,6 +38,57 @@ pub(crate) struct PartnerStatus {
     pub(crate) last_error: Option<String>,
     /// When the worker tries again, while backing off.
     pub(crate) next_attempt: Option<SystemTime>,
+}
+
+/// Why a delivery pass stopped short; the worker retries with backoff.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DeliveryError {
+    /// The partner cannot be reached from here (no directory, no endpoint, TLS).
+    #[error(transparent)]
+    Unreachable(#[from] crate::node::PartnerError),
+    /// This node could not read or record (its ledger or state view).
+    #[error(transparent)]
+    Local(#[from] crate::error::ApiError),
+    /// An outbox entry names a ledger entry that holds no signed object.
+    #[error("outbox entry {0} holds nothing to deliver")]
+    NothingToDeliver(u64),
+    /// The partner refused the call or the item, for now.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// The partner answered without a receipt.
+    #[error("{0} answered without a receipt")]
+    NoReceipt(CountryCode),
+    /// The receipt cannot be checked or does not hold.
+    #[error("receipt from {partner} refused: {reason}")]
+    BadReceipt {
+        /// The partner.
+        partner: CountryCode,
+        /// What is wrong with it.
+        reason: ReceiptFault,
+    },
+}
+
+/// What is wrong with a partner's receipt.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReceiptFault {
+    /// No verified directory of the partner is held to check it against.
+    #[error("no verified directory of the partner to check it against")]
+    NoDirectory,
+    /// Its signature or encoding does not hold.
+    #[error(transparent)]
+    Envelope(#[from] envelope::EnvelopeError),
+    /// It carries no time, so the key current at that time cannot be known.
+    #[error("it carries no valid received_at")]
+    NoTime,
+    /// It is not signed by a receipt key of the partner's node current at its time.
+    #[error("it is not signed by a current receipt key of the partner's node")]
+    NotByCurrentKey,
+    /// It describes something other than what was delivered.
+    #[error("it does not describe what was delivered")]
+    Mismatch,
+    /// Checking it failed inside this node.
+    #[error("checking it failed: {0}")]
+    Checking(String),
 }
 
 struct Partner {
@@ -74,12 +125,12 @@ impl Delivery {
         }
     }
 
-    /// The partner just reached us: it is up, so any backoff towards it ends now.
-    pub(crate) fn contact(&self, country: CountryCode) {
+    /// The partner just reached us (at `now`): it is up, so any backoff towards it ends now.
+    pub(crate) fn contact(&self, country: CountryCode, now: SystemTime) {
         let partner = self.partner(country);
         let was_failing = {
             let mut status = partner.status.lock().unwrap_or_else(|p| p.into_inner());
-            status.last_contact = Some(SystemTime::now());
+            status.last_contact = Some(now);
             status.next_attempt.is_some()
         };
         if was_failing {
@@ -97,20 +148,18 @@ impl Delivery {
     }
 }
 
-/// Runs the worker for `partner` until the node shuts down (when `node` is dropped).
-pub(crate) async fn run_worker(node: Weak<Shared>, country: CountryCode) {
-    let Some(partner) = node.upgrade().map(|n| n.delivery.partner(country)) else {
-        return;
-    };
+/// Runs the worker for `partner` until the node stops. A pass in progress finishes its calls in
+/// flight (see [`drain`]); the worker ends at its next wait.
+pub(crate) async fn run_worker(node: Arc<Shared>, country: CountryCode) {
+    let partner = node.delivery.partner(country);
+    let mut stopping = std::pin::pin!(node.lifecycle.stopping());
+    let (initial, max) = (
+        node.config.delivery.initial_backoff,
+        node.config.delivery.max_backoff,
+    );
     let mut backoff: Option<Duration> = None;
     loop {
-        let Some(shared) = node.upgrade() else { return };
-        let outcome = drain(&shared, country, &partner).await;
-        let (initial, max) = (
-            shared.config.delivery.initial_backoff,
-            shared.config.delivery.max_backoff,
-        );
-        drop(shared);
+        let outcome = drain(&node, country, &partner).await;
         let wait = match outcome {
             Ok(()) => {
                 backoff = None;
@@ -122,19 +171,21 @@ pub(crate) async fn run_worker(node: Weak<Shared>, country: CountryCode) {
                 let wait = jitter(next);
                 tracing::warn!(peer.country = %country, %error, retry_in_ms = wait.as_millis() as u64, "delivery failed");
                 let mut status = partner.status.lock().unwrap_or_else(|p| p.into_inner());
-                status.last_error = Some(error);
-                status.next_attempt = Some(SystemTime::now() + wait);
+                status.last_error = Some(error.to_string());
+                status.next_attempt = Some(node.clock.now() + wait);
                 Some(wait)
             }
         };
-        match wait {
-            None => partner.wake.notified().await,
-            Some(wait) => {
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    () = partner.wake.notified() => {}
-                }
+        let sleep = async {
+            match wait {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => std::future::pending().await,
             }
+        };
+        tokio::select! {
+            () = sleep => {}
+            () = partner.wake.notified() => {}
+            () = &mut stopping => return,
         }
     }
 }
@@ -153,7 +204,11 @@ fn jitter(backoff: Duration) -> Duration {
 /// and refilling as each completes
 /// or as new items are queued. Responses to the same alert go one after another, so the origin records
 /// them in the order they were given. Returns when the outbox is empty, or at the first failure.
-async fn drain(node: &Arc<Shared>, country: CountryCode, partner: &Partner) -> Result<(), String> {
+async fn drain(
+    node: &Arc<Shared>,
+    country: CountryCode,
+    partner: &Partner,
+) -> Result<(), DeliveryError> {
     let client = crate::transport::federation_client(partner_channel(node, country, partner)?);
     let (calls, batch_size) = (
         node.config.delivery.concurrency,
@@ -168,11 +223,12 @@ async fn drain(node: &Arc<Shared>, country: CountryCode, partner: &Partner) -> R
     let mut failure = None;
     loop {
         let free = calls - in_flight.len();
-        if free > 0 && failure.is_none() {
+        // Once the node stops, no new call starts; those in flight finish.
+        if free > 0 && failure.is_none() && !node.lifecycle.is_stopping() {
             let mut items = node
                 .state
                 .outbox(country, cursor, free * batch_size)
-                .map_err(|e| e.to_string())?;
+                .map_err(crate::error::ApiError::from)?;
             // The view shows an entry a moment before the ledger counts it: leave such items for
             // the next pass, which the appender's wake-up starts.
             let size = node.ledger_size();
@@ -202,7 +258,7 @@ async fn drain(node: &Arc<Shared>, country: CountryCode, partner: &Partner) -> R
                 }
                 Some(Ok(())) => {
                     let mut status = partner.status.lock().unwrap_or_else(|p| p.into_inner());
-                    status.last_contact = Some(SystemTime::now());
+                    status.last_contact = Some(node.clock.now());
                     status.last_error = None;
                     status.next_attempt = None;
                 }
@@ -266,7 +322,7 @@ fn partner_channel(
     node: &Shared,
     country: CountryCode,
     partner: &Partner,
-) -> Result<Channel, String> {
+) -> Result<Channel, crate::node::PartnerError> {
     let endpoint = node.partner_endpoint(country)?;
     let mut cached = partner.channel.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((known, channel)) = cached.as_ref() {
@@ -294,14 +350,14 @@ async fn deliver(
     client: FederationServiceClient<Channel>,
     items: Vec<(u64, OutboxItem)>,
     batching: &AtomicBool,
-) -> Result<(), String> {
+) -> Result<(), DeliveryError> {
     // A receipt recorded since the outbox was read (e.g. by an earlier pass) settles an item.
     let mut waiting = Vec::with_capacity(items.len());
     for (index, item) in items {
         if node
             .state
             .in_outbox(country, index)
-            .map_err(|e| e.to_string())?
+            .map_err(crate::error::ApiError::from)?
         {
             waiting.push((index, item));
         }
@@ -310,7 +366,7 @@ async fn deliver(
     let entries = node
         .ledger
         .entries_at(&indexes)
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::error::ApiError::from)?;
     let mut sends = Vec::with_capacity(waiting.len());
     for ((index, item), (_, entry)) in waiting.into_iter().zip(entries) {
         let envelope = match entry.kind {
@@ -318,7 +374,7 @@ async fn deliver(
             Some(Kind::ResponseSent(sent)) => sent.response,
             _ => None,
         }
-        .ok_or_else(|| format!("outbox entry {index} holds nothing to deliver"))?;
+        .ok_or(DeliveryError::NothingToDeliver(index))?;
         sends.push(ToDeliver { item, envelope });
     }
     if sends.is_empty() {
@@ -332,7 +388,7 @@ async fn deliver(
             Err(refusal) if refusal.permanent() => set_aside.push((sent.item, refusal)),
             answer => {
                 kept.push(sent);
-                kept_answers.push(answer.map_err(|r| r.to_string()));
+                kept_answers.push(answer.map_err(DeliveryError::Refused));
             }
         }
     }
@@ -363,7 +419,7 @@ async fn deliver(
     for (item, refusal) in &set_aside {
         entries.push(abandoned_entry(now, country, item, refusal));
     }
-    let appended = node.append_all(entries).await.map_err(|e| e.to_string())?;
+    let appended = node.append_all(entries).await?;
     let (receipted, abandoned) = appended.split_at(delivered.len().min(appended.len()));
     for ((alert_id, peer_index), appended) in delivered.into_iter().zip(receipted) {
         tracing::info!(
@@ -408,7 +464,7 @@ fn abandoned_entry(
 
 /// A partner's refusal of a call or of one item in it.
 #[derive(Debug, Clone, PartialEq)]
-struct Refusal {
+pub(crate) struct Refusal {
     code: tonic::Code,
     message: String,
 }
@@ -596,8 +652,8 @@ async fn check_receipts(
     node: &Arc<Shared>,
     country: CountryCode,
     sends: &[ToDeliver],
-    answers: Vec<Result<Option<proto::Envelope>, String>>,
-) -> Vec<Result<(proto::Envelope, proto::DeliveryReceipt), String>> {
+    answers: Vec<Result<Option<proto::Envelope>, DeliveryError>>,
+) -> Vec<Result<(proto::Envelope, proto::DeliveryReceipt), DeliveryError>> {
     let check = move |node: &Shared, sends: &[ToDeliver], answers: Vec<_>| {
         // The receipts of one call are signed together: their shared signature is checked once.
         let mut verifier = envelope::Verifier::default();
@@ -605,10 +661,13 @@ async fn check_receipts(
             .iter()
             .zip(answers)
             .map(
-                |(sent, answer): (&ToDeliver, Result<Option<proto::Envelope>, String>)| {
-                    let receipt =
-                        answer?.ok_or_else(|| format!("{country} answered without a receipt"))?;
-                    let body = check_receipt(node, &mut verifier, country, &receipt, sent)?;
+                |(sent, answer): (&ToDeliver, Result<Option<proto::Envelope>, DeliveryError>)| {
+                    let receipt = answer?.ok_or(DeliveryError::NoReceipt(country))?;
+                    let body = check_receipt(node, &mut verifier, country, &receipt, sent)
+                        .map_err(|reason| DeliveryError::BadReceipt {
+                            partner: country,
+                            reason,
+                        })?;
                     Ok((receipt, body))
                 },
             )
@@ -617,12 +676,20 @@ async fn check_receipts(
     if sends.len() < 2 {
         return check(node, sends, answers);
     }
-    let (node, owned) = (node.clone(), sends.to_vec());
-    tokio::task::spawn_blocking(move || check(&node, &owned, answers))
+    let (shared, owned) = (node.clone(), sends.to_vec());
+    node.lifecycle
+        .spawn_blocking(move || check(&shared, &owned, answers))
         .await
         .unwrap_or_else(|e| {
-            let why = format!("checking receipts: {e}");
-            sends.iter().map(|_| Err(why.clone())).collect()
+            sends
+                .iter()
+                .map(|_| {
+                    Err(DeliveryError::BadReceipt {
+                        partner: country,
+                        reason: ReceiptFault::Checking(e.to_string()),
+                    })
+                })
+                .collect()
         })
 }
 
@@ -633,12 +700,12 @@ fn check_receipt(
     country: CountryCode,
     receipt: &proto::Envelope,
     sent: &ToDeliver,
-) -> Result<proto::DeliveryReceipt, String> {
+) -> Result<proto::DeliveryReceipt, ReceiptFault> {
     let (item, delivered) = (&sent.item, &sent.envelope);
     let directory = node
         .trust
         .directory(country)
-        .ok_or_else(|| format!("no verified directory of {country} to check its receipt"))?;
+        .ok_or(ReceiptFault::NoDirectory)?;
     let resolve = |id: &KeyId| {
         directory
             .node_keys()
@@ -646,17 +713,15 @@ fn check_receipt(
             .find(|k| k.key_id == *id)
             .map(|k| k.public_key)
     };
-    let verified = verifier
-        .verify(receipt, PayloadType::Receipt, &resolve)
-        .map_err(|e| format!("receipt from {country} refused: {e}"))?;
-    let body: proto::DeliveryReceipt = verified
-        .decode()
-        .map_err(|e| format!("receipt from {country}: {e}"))?;
+    let verified = verifier.verify(receipt, PayloadType::Receipt, &resolve)?;
+    let body: proto::DeliveryReceipt = verified.decode()?;
+    // The time decides which of the partner's keys was current: a receipt without one is refused
+    // rather than judged at this node's clock.
     let at = body
         .received_at
         .as_ref()
         .and_then(from_timestamp)
-        .unwrap_or_else(SystemTime::now);
+        .ok_or(ReceiptFault::NoTime)?;
     let signed_by_valid_key = verified.signers().iter().any(|id| {
         node.trust
             .check_node_key(country, id, Purpose::Receipt, at)
@@ -668,14 +733,10 @@ fn check_receipt(
         && body.recipient_country == country.as_str()
         && body.payload_sha256 == payload_digest(delivered);
     if !signed_by_valid_key {
-        return Err(format!(
-            "receipt from {country} is not signed by a current receipt key of its node"
-        ));
+        return Err(ReceiptFault::NotByCurrentKey);
     }
     if !matches {
-        return Err(format!(
-            "receipt from {country} does not describe what was delivered"
-        ));
+        return Err(ReceiptFault::Mismatch);
     }
     Ok(body)
 }

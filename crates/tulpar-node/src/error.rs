@@ -34,6 +34,10 @@ pub enum ApiError {
     /// Refused because it contradicts what was recorded before (e.g. an inconsistent checkpoint).
     #[error("{0}")]
     Aborted(String),
+    /// A witness holds a checkpoint of another size of the presenter's ledger than the request
+    /// assumed; the size travels in a `google.rpc.ErrorInfo` (see [`witness_size`]).
+    #[error("the witness holds a checkpoint of size {0}")]
+    WitnessHolds(u64),
     /// Too much at once; retry later.
     #[error("{0}")]
     ResourceExhausted(String),
@@ -115,6 +119,15 @@ impl From<ApiError> for Status {
             ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
             ApiError::AlreadyExists(m) => Status::already_exists(m),
             ApiError::Aborted(m) => Status::aborted(m),
+            ApiError::WitnessHolds(size) => Status::with_error_details(
+                Code::FailedPrecondition,
+                error.to_string(),
+                ErrorDetails::with_error_info(
+                    WITNESS_SIZE_REASON,
+                    ERROR_DOMAIN,
+                    [(WITNESS_SIZE_KEY.to_owned(), size.to_string())],
+                ),
+            ),
             ApiError::ResourceExhausted(m) => Status::resource_exhausted(m),
             ApiError::Unavailable(m) => Status::with_error_details(
                 Code::Unavailable,
@@ -127,6 +140,24 @@ impl From<ApiError> for Status {
             }
         }
     }
+}
+
+/// The `google.rpc.ErrorInfo` domain of the node's own reasons.
+const ERROR_DOMAIN: &str = "tulpar";
+/// The reason of [`ApiError::WitnessHolds`], and the metadata key of the size it names.
+const WITNESS_SIZE_REASON: &str = "WITNESS_SIZE_MISMATCH";
+const WITNESS_SIZE_KEY: &str = "size";
+
+/// The size a witness says it holds, when `status` is its refusal for that reason.
+pub(crate) fn witness_size(status: &Status) -> Option<u64> {
+    if status.code() != Code::FailedPrecondition {
+        return None;
+    }
+    let info = status.get_details_error_info()?;
+    if info.reason != WITNESS_SIZE_REASON || info.domain != ERROR_DOMAIN {
+        return None;
+    }
+    info.metadata.get(WITNESS_SIZE_KEY)?.parse().ok()
 }
 
 /// Field violations carried by a status, as "field: rule" lines (for clients and tests).
@@ -195,6 +226,16 @@ mod tests {
         assert!(!status.message().contains("/var/lib"));
         let retry = status.get_details_retry_info().expect("a RetryInfo detail");
         assert_eq!(retry.retry_delay, Some(RETRY_UNAVAILABLE_AFTER));
+    }
+
+    #[test]
+    fn a_witness_names_the_size_it_holds_in_a_structured_detail() {
+        let status = Status::from(ApiError::WitnessHolds(42));
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(witness_size(&status), Some(42));
+        // Text alone is never read as a size.
+        let look_alike = Status::failed_precondition("the witness holds a checkpoint of size 42");
+        assert_eq!(witness_size(&look_alike), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod config;
 mod deadlines;
 mod delivery;
 pub mod error;
+pub mod lifecycle;
 mod locks;
 mod node;
 mod respond;

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use futures_util::FutureExt;
 use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tonic::server::NamedService;
 use tonic::transport::Channel;
 use tulpar_core::codes::CountryCode;
@@ -31,6 +31,7 @@ use crate::client_auth::{ClientAuth, ClientCertificate, ClientIdentity};
 use crate::config::Config;
 use crate::delivery::{self, Delivery};
 use crate::error::ApiError;
+use crate::lifecycle::Lifecycle;
 use crate::locks::KeyedLocks;
 use crate::revocations::OwnRevocations;
 use crate::service::{admin::Admin, alerts::Alerts, federation::Federation};
@@ -47,29 +48,95 @@ pub(crate) struct Appended {
     pub(crate) checkpoint: proto::Checkpoint,
 }
 
+/// Why the country's own directory (`trust.own_directory`) cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum OwnDirectoryError {
+    /// The file cannot be read.
+    #[error("trust.own_directory: {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a signed envelope.
+    #[error("trust.own_directory: {}: not an envelope: {source}", path.display())]
+    NotAnEnvelope {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: prost::DecodeError,
+    },
+    /// The envelope does not hold a directory.
+    #[error("trust.own_directory: {}: {source}", path.display())]
+    NotADirectory {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: tulpar_core::envelope::EnvelopeError,
+    },
+    /// The directory is another country's.
+    #[error("trust.own_directory: {} is the directory of {found:?}, not {expected}", path.display())]
+    OtherCountry {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The country it names.
+        found: String,
+        /// This node's country.
+        expected: CountryCode,
+    },
+}
+
 /// The country's own signed directory named by `trust.own_directory`, and its version; refused when
 /// it is another country's.
-pub fn read_own_directory(config: &Config) -> Result<(u64, proto::Envelope), String> {
+pub fn read_own_directory(config: &Config) -> Result<(u64, proto::Envelope), OwnDirectoryError> {
     let path = &config.trust.own_directory;
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("trust.own_directory: {}: {e}", path.display()))?;
-    let envelope = <proto::Envelope as prost::Message>::decode(bytes.as_slice()).map_err(|e| {
-        format!(
-            "trust.own_directory: {}: not an envelope: {e}",
-            path.display()
-        )
+    let bytes = std::fs::read(path).map_err(|source| OwnDirectoryError::Read {
+        path: path.clone(),
+        source,
     })?;
+    let envelope =
+        <proto::Envelope as prost::Message>::decode(bytes.as_slice()).map_err(|source| {
+            OwnDirectoryError::NotAnEnvelope {
+                path: path.clone(),
+                source,
+            }
+        })?;
     let directory: proto::CountryDirectory = decode_recorded(&envelope, PayloadType::Directory)
-        .map_err(|e| format!("trust.own_directory: {}: {e}", path.display()))?;
+        .map_err(|source| OwnDirectoryError::NotADirectory {
+            path: path.clone(),
+            source,
+        })?;
     if directory.country != config.country.as_str() {
-        return Err(format!(
-            "trust.own_directory: {} is the directory of {:?}, not {}",
-            path.display(),
-            directory.country,
-            config.country
-        ));
+        return Err(OwnDirectoryError::OtherCountry {
+            path: path.clone(),
+            found: directory.country,
+            expected: config.country,
+        });
     }
     Ok((directory.version, envelope))
+}
+
+/// Why a partner cannot be reached.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PartnerError {
+    /// No verified directory of the partner is held.
+    #[error("no verified directory of {0}")]
+    NoDirectory(CountryCode),
+    /// The partner's directory lists no endpoint and none is configured.
+    #[error("the directory of {0} names no endpoint")]
+    NoEndpoint(CountryCode),
+    /// No TLS configuration for the partner can be made.
+    #[error("TLS towards {partner}: {source}")]
+    Tls {
+        /// The partner.
+        partner: CountryCode,
+        /// Why.
+        source: tulpar_trust::tls::TlsError,
+    },
+    /// The endpoint cannot be used.
+    #[error("{0}")]
+    Endpoint(String),
 }
 
 /// Everything the node's services and workers share.
@@ -86,8 +153,8 @@ pub(crate) struct Shared {
     pub(crate) locks: KeyedLocks,
     pub(crate) auth: ClientAuth,
     pub(crate) delivery: Delivery,
-    /// Turns true when the node begins to shut down; long-lived streams end on it.
-    pub(crate) stopping: watch::Receiver<bool>,
+    /// The node's tasks, and the signal on which they and long-lived streams end.
+    pub(crate) lifecycle: Lifecycle,
     /// Partners whose directory was refused, so it is not fetched again every interval.
     pub(crate) refused_directories: std::sync::Mutex<HashMap<CountryCode, RefusedDirectory>>,
 }
@@ -179,24 +246,24 @@ impl Shared {
 
     /// This country's own signed directory and its version, as partners fetch it. Read from its file
     /// on each call, so a newly published version is served at once.
-    pub(crate) fn own_directory(&self) -> Result<(u64, proto::Envelope), String> {
+    pub(crate) fn own_directory(&self) -> Result<(u64, proto::Envelope), OwnDirectoryError> {
         read_own_directory(&self.config)
     }
 
     /// Where to reach `partner`: the configured override, else the first endpoint of its directory.
-    pub(crate) fn partner_endpoint(&self, partner: CountryCode) -> Result<String, String> {
+    pub(crate) fn partner_endpoint(&self, partner: CountryCode) -> Result<String, PartnerError> {
         if let Some(endpoint) = self.config.federation.endpoints.get(&partner) {
             return Ok(endpoint.clone());
         }
         let directory = self
             .trust
             .directory(partner)
-            .ok_or_else(|| format!("no verified directory of {partner}"))?;
+            .ok_or(PartnerError::NoDirectory(partner))?;
         directory
             .endpoints()
             .first()
             .cloned()
-            .ok_or_else(|| format!("the directory of {partner} names no endpoint"))
+            .ok_or(PartnerError::NoEndpoint(partner))
     }
 
     /// A channel to `partner` at `endpoint`, verifying its certificate against its own CA only.
@@ -204,9 +271,9 @@ impl Shared {
         &self,
         partner: CountryCode,
         endpoint: &str,
-    ) -> Result<Channel, String> {
+    ) -> Result<Channel, PartnerError> {
         let config = tls::federation_client_config(&self.identity, self.trust.clone(), partner)
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| PartnerError::Tls { partner, source })?;
         let delivery = &self.config.delivery;
         transport::tls_channel(
             endpoint,
@@ -214,6 +281,7 @@ impl Shared {
             delivery.connect_timeout,
             delivery.request_timeout,
         )
+        .map_err(PartnerError::Endpoint)
     }
 
     /// Why `partner`'s directory was last refused, while refresh waits to fetch it again.
@@ -263,9 +331,6 @@ pub struct RunningNode {
     shared: Arc<Shared>,
     client_addr: SocketAddr,
     federation_addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
-    workers: Vec<JoinHandle<()>>,
 }
 
 impl RunningNode {
@@ -313,20 +378,18 @@ impl RunningNode {
         Ok(cosigned)
     }
 
-    /// Stops accepting calls, lets calls in flight finish, stops the workers and closes the ledger.
+    /// Stops accepting calls, lets calls in flight and the workers' current rounds finish (at most
+    /// [`crate::lifecycle::SHUTDOWN_GRACE`]), then closes the ledger.
     pub async fn shutdown(self) -> Result<()> {
-        let _ = self.stop.send(true);
-        for server in self.servers {
-            server.await.context("server task")?.context("server")?;
+        let lifecycle = self.shared.lifecycle.clone();
+        let stopped = lifecycle.stop().await;
+        // With every task ended this is the last handle: dropping it closes the ledger, durably.
+        let last = Arc::into_inner(self.shared).is_some();
+        match stopped {
+            Ok(()) if last => Ok(()),
+            Ok(()) => bail!("the ledger is still held after every task ended"),
+            Err(overran) => bail!("{overran}; the ledger closes when the process ends"),
         }
-        for worker in &self.workers {
-            worker.abort();
-        }
-        for worker in self.workers {
-            let _ = worker.await;
-        }
-        drop(self.shared);
-        Ok(())
     }
 }
 
@@ -337,9 +400,8 @@ pub async fn start(config: Config) -> Result<RunningNode> {
 
 /// Like [`start`], with the node's clock supplied (tests drive deadlines with a manual clock).
 pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<RunningNode> {
-    let (stop, stopped) = watch::channel(false);
-    let shared = Arc::new(open(config, clock, stopped.clone())?);
-    shared.own_directory().map_err(anyhow::Error::msg)?;
+    let shared = Arc::new(open(config, clock)?);
+    shared.own_directory()?;
     let client_listener = TcpListener::bind(shared.config.client_api.listen)
         .await
         .with_context(|| {
@@ -359,32 +421,27 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     let client_addr = client_listener.local_addr()?;
     let federation_addr = federation_listener.local_addr()?;
 
-    let servers = vec![
-        tokio::spawn(serve_federation(
-            shared.clone(),
-            federation_listener,
-            stopped.clone(),
-        )?),
-        tokio::spawn(serve_clients(shared.clone(), client_listener, stopped)?),
-    ];
-    let mut workers = Vec::new();
-    for partner in shared.partners() {
-        workers.push(tokio::spawn(delivery::run_worker(
-            Arc::downgrade(&shared),
-            partner,
-        )));
+    let lifecycle = &shared.lifecycle;
+    let federation_server = serve_federation(shared.clone(), federation_listener)?;
+    let client_server = serve_clients(shared.clone(), client_listener)?;
+    for (api, server) in [
+        ("federation", federation_server.boxed()),
+        ("client", client_server.boxed()),
+    ] {
+        lifecycle.spawn(async move {
+            if let Err(error) = server.await {
+                tracing::error!(api, %error, "server failed");
+            }
+        });
     }
-    workers.push(tokio::spawn(crate::deadlines::run_ticker(Arc::downgrade(
-        &shared,
-    ))));
-    workers.push(tokio::spawn(reload_trust(Arc::downgrade(&shared))));
-    workers.push(tokio::spawn(crate::revocations::run_refresher(
-        Arc::downgrade(&shared),
-    )));
-    workers.push(tokio::spawn(refresh_directories(Arc::downgrade(&shared))));
-    workers.push(tokio::spawn(crate::witness::run_witness(Arc::downgrade(
-        &shared,
-    ))));
+    for partner in shared.partners() {
+        lifecycle.spawn(delivery::run_worker(shared.clone(), partner));
+    }
+    crate::deadlines::start_ticker(&shared);
+    start_trust_reload(&shared);
+    crate::revocations::start_refresher(&shared);
+    start_directory_refresh(&shared);
+    crate::witness::start_witness(&shared);
     tracing::info!(
         country = %shared.country,
         client_api = %client_addr,
@@ -397,14 +454,11 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
         shared,
         client_addr,
         federation_addr,
-        stop,
-        servers,
-        workers,
     })
 }
 
 /// Opens everything the node needs, refusing with a clear message what is missing or inconsistent.
-fn open(config: Config, clock: Arc<dyn Clock>, stopping: watch::Receiver<bool>) -> Result<Shared> {
+fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Shared> {
     config.fit_descriptor_limit().map_err(anyhow::Error::msg)?;
     let country = config.country;
     let node_dir = config
@@ -477,8 +531,7 @@ fn open(config: Config, clock: Arc<dyn Clock>, stopping: watch::Receiver<bool>) 
         .view_tree(VIEW_NAME)
         .ok_or_else(|| anyhow::anyhow!("the ledger did not open the state view"))?;
     let state = State::new(tree);
-    let certificates =
-        OwnRevocations::load(&config.trust.own_directory, country).map_err(anyhow::Error::msg)?;
+    let certificates = OwnRevocations::load(&config.trust.own_directory, country)?;
     let auth = ClientAuth::new(
         country,
         config.client_api.tokens.clone(),
@@ -498,7 +551,7 @@ fn open(config: Config, clock: Arc<dyn Clock>, stopping: watch::Receiver<bool>) 
         locks: KeyedLocks::default(),
         auth,
         delivery: Delivery::default(),
-        stopping,
+        lifecycle: Lifecycle::default(),
         refused_directories: Default::default(),
         config,
     })
@@ -508,16 +561,15 @@ fn open(config: Config, clock: Arc<dyn Clock>, stopping: watch::Receiver<bool>) 
 fn serve_federation(
     shared: Arc<Shared>,
     listener: TcpListener,
-    mut stopped: watch::Receiver<bool>,
 ) -> Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>> {
     let config = tls::federation_server_config(&shared.identity, shared.trust.clone())?;
     let trust = shared.trust.clone();
     let own = shared.country;
     let identify: Identify<CountryCode> = Arc::new(move |chain: &[CertificateDer<'static>]| {
         let leaf = chain.first().ok_or("no certificate")?;
-        let country = tls::peer_country(&trust, leaf).map_err(|e| e.to_string())?;
+        let country = tls::peer_country(&trust, leaf)?;
         if country == own {
-            return Err(format!("a certificate of {own} itself is not a partner"));
+            return Err(format!("a certificate of {own} itself is not a partner").into());
         }
         Ok(country)
     });
@@ -526,6 +578,7 @@ fn serve_federation(
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection()?;
     let writable = shared.ledger.writable();
+    let (lifecycle, stopping) = (shared.lifecycle.clone(), shared.lifecycle.stopping());
     let service = FederationServiceServer::new(Federation::new(shared))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -533,18 +586,17 @@ fn serve_federation(
         health
             .set_serving::<FederationServiceServer<Federation>>()
             .await;
-        tokio::spawn(report_health(
+        lifecycle.spawn(report_health(
             health,
             writable,
             &[<FederationServiceServer<Federation> as NamedService>::NAME],
+            lifecycle.clone(),
         ));
         transport::server::<CountryCode>()
             .add_service(health_service)
             .add_service(reflection)
             .add_service(service)
-            .serve_with_incoming_shutdown(incoming, async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })
+            .serve_with_incoming_shutdown(incoming, stopping)
             .await
     })
 }
@@ -553,7 +605,6 @@ fn serve_federation(
 fn serve_clients(
     shared: Arc<Shared>,
     listener: TcpListener,
-    mut stopped: watch::Receiver<bool>,
 ) -> Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>> {
     let ca_pem = std::fs::read_to_string(&shared.config.tls.ca_certificate).with_context(|| {
         format!(
@@ -569,10 +620,13 @@ fn serve_clients(
             let Some(leaf) = chain.first() else {
                 return Ok(None);
             };
-            let identity = tls::client_identity(leaf).map_err(|e| e.to_string())?;
+            let identity = tls::client_identity(leaf)?;
             // Revocations are checked at each call (the first included), so that a revoked
             // officer gets a status naming the revocation rather than a dropped connection.
-            ClientCertificate::new(principal_of(country, identity)?, leaf).map(Some)
+            Ok(Some(ClientCertificate::new(
+                principal_of(country, identity)?,
+                leaf,
+            )?))
         });
     let limits = shared.config.client_api.connections.clone();
     let incoming = transport::tls_incoming(listener, config, identify, "client", limits);
@@ -585,6 +639,7 @@ fn serve_clients(
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let writable = shared.ledger.writable();
+    let (lifecycle, stopping) = (shared.lifecycle.clone(), shared.lifecycle.stopping());
     let service = AlertServiceServer::new(Alerts::new(shared))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -592,7 +647,7 @@ fn serve_clients(
         health.set_serving::<AlertServiceServer<Alerts>>().await;
         health.set_serving::<AuditServiceServer<Audit>>().await;
         health.set_serving::<AdminServiceServer<Admin>>().await;
-        tokio::spawn(report_health(
+        lifecycle.spawn(report_health(
             health,
             writable,
             &[
@@ -600,6 +655,7 @@ fn serve_clients(
                 <AuditServiceServer<Audit> as NamedService>::NAME,
                 <AdminServiceServer<Admin> as NamedService>::NAME,
             ],
+            lifecycle.clone(),
         ));
         transport::server::<ClientIdentity>()
             .add_service(health_service)
@@ -607,33 +663,54 @@ fn serve_clients(
             .add_service(service)
             .add_service(audit)
             .add_service(admin)
-            .serve_with_incoming_shutdown(incoming, async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })
+            .serve_with_incoming_shutdown(incoming, stopping)
             .await
     })
 }
 
+/// Why a client certificate names nobody of this node.
+#[derive(Debug, thiserror::Error)]
+enum PrincipalError {
+    /// The subject of an officer's or integrator's certificate is not a unit id.
+    #[error(transparent)]
+    NotAUnit(#[from] tulpar_core::codes::InvalidCode),
+    /// The unit belongs to another country.
+    #[error("{unit} is not a unit of {country}")]
+    ForeignUnit {
+        unit: tulpar_core::codes::UnitId,
+        country: CountryCode,
+    },
+    /// A focal point's or administrator's certificate of another country.
+    #[error("certificate for {subject} presented to the {country} node")]
+    OtherCountry {
+        subject: String,
+        country: CountryCode,
+    },
+}
+
 /// The principal a client certificate names: a unit of this country for officers and integrators, the
 /// country itself for focal points and administrators.
-fn principal_of(country: CountryCode, identity: tls::ClientIdentity) -> Result<Principal, String> {
+fn principal_of(
+    country: CountryCode,
+    identity: tls::ClientIdentity,
+) -> Result<Principal, PrincipalError> {
     use tulpar_core::codes::UnitId;
     use tulpar_trust::tls::Role;
     let name = format!("cert:{}/{}", identity.role.as_str(), identity.subject);
     let units = match identity.role {
         Role::Officer | Role::Integrator => {
-            let unit = UnitId::parse(&identity.subject).map_err(|e| e.to_string())?;
+            let unit = UnitId::parse(&identity.subject)?;
             if unit.country() != country {
-                return Err(format!("{unit} is not a unit of {country}"));
+                return Err(PrincipalError::ForeignUnit { unit, country });
             }
             vec![unit]
         }
         Role::FocalPoint | Role::Admin => {
             if identity.subject != country.as_str() {
-                return Err(format!(
-                    "certificate for {} presented to the {country} node",
-                    identity.subject
-                ));
+                return Err(PrincipalError::OtherCountry {
+                    subject: identity.subject,
+                    country,
+                });
             }
             Vec::new()
         }
@@ -647,12 +724,15 @@ fn principal_of(country: CountryCode, identity: tls::ClientIdentity) -> Result<P
 }
 
 /// Reports the server as a whole and `services` as SERVING while the ledger can write and as
-/// NOT_SERVING while it cannot (a full disk), so probes see what callers would; ends with the ledger.
+/// NOT_SERVING while it cannot (a full disk), so probes see what callers would; ends when the node
+/// stops.
 async fn report_health(
     health: tonic_health::server::HealthReporter,
     mut writable: watch::Receiver<bool>,
     services: &'static [&'static str],
+    lifecycle: Lifecycle,
 ) {
+    let mut stopping = std::pin::pin!(lifecycle.stopping());
     loop {
         let status = if *writable.borrow_and_update() {
             tonic_health::ServingStatus::Serving
@@ -662,8 +742,9 @@ async fn report_health(
         for service in std::iter::once(&"").chain(services) {
             health.set_service_status(*service, status).await;
         }
-        if writable.changed().await.is_err() {
-            return;
+        tokio::select! {
+            changed = writable.changed() => if changed.is_err() { return },
+            () = &mut stopping => return,
         }
     }
 }
@@ -680,80 +761,77 @@ fn reflection() -> Result<
         .context("server reflection")
 }
 
-/// Re-reads the trust store periodically, so `tulpar trust add` takes effect without a restart; starts
-/// delivery workers for partners that appear.
-async fn reload_trust(node: std::sync::Weak<Shared>) {
-    let mut known: Vec<CountryCode> = match node.upgrade() {
-        Some(shared) => shared.partners(),
-        None => return,
-    };
-    loop {
-        let Some(interval) = node.upgrade().map(|s| s.config.trust.reload_interval) else {
-            return;
-        };
-        tokio::time::sleep(interval).await;
-        let Some(shared) = node.upgrade() else { return };
-        if let Err(error) = shared.trust.reload() {
-            tracing::error!(%error, "trust store reload failed; keeping the previous state");
-            continue;
-        }
-        for partner in shared.partners() {
-            if !known.contains(&partner) {
-                tracing::info!(peer.country = %partner, "new partner in the trust store");
-                tokio::spawn(delivery::run_worker(node.clone(), partner));
-                known.push(partner);
+/// Re-reads the trust store every `trust.reload_interval`, so `tulpar trust add` takes effect without a
+/// restart; starts delivery workers for partners that appear.
+fn start_trust_reload(shared: &Arc<Shared>) {
+    let mut known = shared.partners();
+    let node = shared.clone();
+    shared
+        .lifecycle
+        .every(shared.config.trust.reload_interval, move || {
+            if let Err(error) = node.trust.reload() {
+                tracing::error!(%error, "trust store reload failed; keeping the previous state");
             }
-        }
-    }
+            for partner in node.partners() {
+                if !known.contains(&partner) {
+                    tracing::info!(peer.country = %partner, "new partner in the trust store");
+                    node.lifecycle
+                        .spawn(delivery::run_worker(node.clone(), partner));
+                    known.push(partner);
+                }
+            }
+            std::future::ready(())
+        });
 }
 
 /// Fetches each partner's directory every `trust.directory_refresh_interval` and accepts a newer one
 /// (new unit keys, revocations). Runs apart from delivery, so a slow partner never delays it.
-async fn refresh_directories(node: std::sync::Weak<Shared>) {
-    loop {
-        let Some(interval) = node
-            .upgrade()
-            .map(|s| s.config.trust.directory_refresh_interval)
-        else {
-            return;
-        };
-        tokio::time::sleep(interval).await;
-        let Some(shared) = node.upgrade() else { return };
-        for partner in shared.partners() {
-            let waiting = shared
-                .refused_directories
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get(&partner)
-                .is_some_and(|r| r.retry_at > tokio::time::Instant::now());
-            if waiting {
-                continue;
+fn start_directory_refresh(shared: &Arc<Shared>) {
+    let node = shared.clone();
+    shared
+        .lifecycle
+        .every(shared.config.trust.directory_refresh_interval, move || {
+            let node = node.clone();
+            async move { refresh_directories(&node).await }
+        });
+}
+
+/// One round of [`start_directory_refresh`].
+async fn refresh_directories(shared: &Shared) {
+    for partner in shared.partners() {
+        let waiting = shared
+            .refused_directories
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&partner)
+            .is_some_and(|r| r.retry_at > tokio::time::Instant::now());
+        if waiting {
+            continue;
+        }
+        match refresh_directory(shared, partner).await {
+            Ok(()) => {}
+            Err(RefreshError::Failed(error)) => {
+                tracing::warn!(peer.country = %partner, %error, "directory refresh failed");
             }
-            match refresh_directory(&shared, partner).await {
-                Ok(()) => {}
-                Err(RefreshError::Failed(error)) => {
-                    tracing::warn!(peer.country = %partner, %error, "directory refresh failed");
-                }
-                Err(RefreshError::Refused(why)) => {
-                    // Logged once per refusal; the partner is asked again only after the backoff.
-                    tracing::error!(
-                        peer.country = %partner,
-                        error = %why,
-                        retry_in = %tulpar_core::time::fmt_duration(DIRECTORY_REFUSAL_BACKOFF),
-                        "partner directory refused"
+            Err(RefreshError::Refused(why)) => {
+                // Logged once per refusal; the partner is asked again only after the backoff.
+                tracing::error!(
+                    peer.country = %partner,
+                    error = %why,
+                    retry_in = %tulpar_core::time::fmt_duration(DIRECTORY_REFUSAL_BACKOFF),
+                    "partner directory refused"
+                );
+                shared
+                    .refused_directories
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(
+                        partner,
+                        RefusedDirectory {
+                            why,
+                            retry_at: tokio::time::Instant::now() + DIRECTORY_REFUSAL_BACKOFF,
+                        },
                     );
-                    shared
-                        .refused_directories
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(
-                            partner,
-                            RefusedDirectory {
-                                why,
-                                retry_at: tokio::time::Instant::now() + DIRECTORY_REFUSAL_BACKOFF,
-                            },
-                        );
-                }
             }
         }
     }
@@ -777,10 +855,10 @@ async fn refresh_directory(shared: &Shared, partner: CountryCode) -> Result<(), 
     let known = shared.trust.directory(partner).map_or(0, |d| d.version());
     let endpoint = shared
         .partner_endpoint(partner)
-        .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::from)?;
     let channel = shared
         .connect_partner(partner, &endpoint)
-        .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::from)?;
     // A directory past the limit is refused as it arrives, before it is buffered whole or decoded.
     let mut client = crate::transport::federation_client(channel)
         .max_decoding_message_size(tulpar_core::limits::MAX_DIRECTORY_BYTES + 64 * 1024);
@@ -829,7 +907,7 @@ pub async fn run_until_signal(config: Config) -> Result<()> {
 
 /// Opens everything as `start` would, reports, and exits.
 pub async fn check(config: Config) -> Result<()> {
-    let shared = open(config, Arc::new(SystemClock), watch::channel(false).1)?;
+    let shared = open(config, Arc::new(SystemClock))?;
     println!(
         "{}: ledger of {} entries; units {}; partners {}",
         shared.country,

@@ -23,11 +23,37 @@ use tulpar_trust::tls::spki_sha256;
 
 /// The key ids a client certificate can be revoked under: the SHA-256 of its SubjectPublicKeyInfo
 /// (what `revoke-key --tls-cert` records) and of the whole certificate.
-pub(crate) fn certificate_key_ids(leaf: &CertificateDer<'_>) -> Result<[KeyId; 2], String> {
-    let spki = spki_sha256(leaf).map_err(|e| e.to_string())?;
+pub(crate) fn certificate_key_ids(
+    leaf: &CertificateDer<'_>,
+) -> Result<[KeyId; 2], tulpar_trust::tls::TlsError> {
+    let spki = spki_sha256(leaf)?;
     let mut whole = [0u8; 32];
     whole.copy_from_slice(digest(&SHA256, leaf.as_ref()).as_ref());
     Ok([KeyId::from_digest(spki), KeyId::from_digest(whole)])
+}
+
+/// Why the own directory's file was not taken.
+#[derive(Debug, thiserror::Error)]
+#[error("trust.own_directory: {}: {fault}", path.display())]
+pub(crate) struct OwnDirectoryFileError {
+    path: PathBuf,
+    fault: DirectoryFault,
+}
+
+/// What is wrong with the own directory's file.
+#[derive(Debug, thiserror::Error)]
+enum DirectoryFault {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("not an envelope: {0}")]
+    NotAnEnvelope(#[from] prost::DecodeError),
+    #[error("{0}")]
+    Refused(String),
+    #[error(
+        "holds version {found}, older than version {held} read before; keeping the revocations \
+         of version {held}"
+    )]
+    Older { found: u64, held: u64 },
 }
 
 /// A revocation in force.
@@ -70,7 +96,7 @@ pub(crate) struct OwnRevocations {
 impl OwnRevocations {
     /// The revocations of the directory of `country` in the file `path` (`trust.own_directory`);
     /// refused when it does not verify.
-    pub(crate) fn load(path: &Path, country: CountryCode) -> Result<Self, String> {
+    pub(crate) fn load(path: &Path, country: CountryCode) -> Result<Self, OwnDirectoryFileError> {
         let revocations = Self {
             path: path.to_owned(),
             country,
@@ -80,11 +106,18 @@ impl OwnRevocations {
         Ok(revocations)
     }
 
-    fn read(&self) -> Result<VerifiedDirectory, String> {
-        let bytes = std::fs::read(&self.path).map_err(|e| e.to_string())?;
-        let envelope = proto::Envelope::decode(bytes.as_slice())
-            .map_err(|e| format!("not an envelope: {e}"))?;
+    fn read(&self) -> Result<VerifiedDirectory, DirectoryFault> {
+        let bytes = std::fs::read(&self.path)?;
+        let envelope = proto::Envelope::decode(bytes.as_slice())?;
         crate::audit::signatures::own_directory(&envelope, self.country)
+            .map_err(DirectoryFault::Refused)
+    }
+
+    fn file_error(&self, fault: impl Into<DirectoryFault>) -> OwnDirectoryFileError {
+        OwnDirectoryFileError {
+            path: self.path.clone(),
+            fault: fault.into(),
+        }
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
@@ -96,10 +129,9 @@ impl OwnRevocations {
 
     /// Re-reads the directory if its file changed; true when the revocations changed. A directory
     /// that does not verify, or is older than the one held, is refused and the one held is kept.
-    pub(crate) fn refresh(&self) -> Result<bool, String> {
+    pub(crate) fn refresh(&self) -> Result<bool, OwnDirectoryFileError> {
         let held = self.snapshot();
-        let metadata = std::fs::metadata(&self.path)
-            .map_err(|e| format!("trust.own_directory: {}: {e}", self.path.display()))?;
+        let metadata = std::fs::metadata(&self.path).map_err(|e| self.file_error(e))?;
         let stamp = Stamp {
             modified: metadata.modified().ok(),
             len: metadata.len(),
@@ -107,9 +139,7 @@ impl OwnRevocations {
         if held.stamp == Some(stamp) {
             return Ok(false);
         }
-        let read = self
-            .read()
-            .map_err(|e| format!("trust.own_directory: {}: {e}", self.path.display()));
+        let read = self.read().map_err(|e| self.file_error(e));
         let directory = match read {
             Ok(directory) => directory,
             Err(error) => {
@@ -131,14 +161,10 @@ impl OwnRevocations {
                 units: held.units.clone(),
                 revoked: held.revoked.clone(),
             });
-            return Err(format!(
-                "trust.own_directory: {} holds version {}, older than version {} read before; \
-                 keeping the revocations of version {}",
-                self.path.display(),
-                directory.version(),
-                held.version,
-                held.version
-            ));
+            return Err(self.file_error(DirectoryFault::Older {
+                found: directory.version(),
+                held: held.version,
+            }));
         }
         let mut revoked: HashMap<KeyId, (SystemTime, String)> = HashMap::new();
         for r in directory.revocations() {
@@ -210,17 +236,16 @@ impl OwnRevocations {
 
 /// Re-reads the own directory's revocations every `trust.reload_interval`, so that a revoked client
 /// certificate is refused within one interval, on open connections and streams too.
-pub(crate) async fn run_refresher(node: std::sync::Weak<crate::node::Shared>) {
-    loop {
-        let Some(interval) = node.upgrade().map(|s| s.config.trust.reload_interval) else {
-            return;
-        };
-        tokio::time::sleep(interval).await;
-        let Some(shared) = node.upgrade() else { return };
-        if let Err(error) = shared.auth.refresh_certificate_revocations() {
-            tracing::error!(%error, "own directory not re-read; keeping its previous revocations");
-        }
-    }
+pub(crate) fn start_refresher(shared: &Arc<crate::node::Shared>) {
+    let node = shared.clone();
+    shared
+        .lifecycle
+        .every(shared.config.trust.reload_interval, move || {
+            if let Err(error) = node.auth.refresh_certificate_revocations() {
+                tracing::error!(%error, "own directory not re-read; keeping its previous revocations");
+            }
+            std::future::ready(())
+        });
 }
 
 #[cfg(test)]
@@ -279,7 +304,7 @@ pub(crate) mod tests {
         // An older version put back does not undo the revocation.
         std::fs::write(&path, made.directory.encode_to_vec()).unwrap();
         let error = revocations.refresh().unwrap_err();
-        assert!(error.contains("older than version 2"), "{error}");
+        assert!(error.to_string().contains("older than version 2"), "{error}");
         assert!(revocations.revoked(&laptop, from).is_some());
     }
 }

@@ -85,7 +85,11 @@ pub fn server<I>() -> Server<Stack<CallsLayer<I>, Identity>> {
 }
 
 /// Maps a verified certificate chain (empty if the peer sent none) to an identity, or refuses it.
-pub type Identify<I> = Arc<dyn Fn(&[CertificateDer<'static>]) -> Result<I, String> + Send + Sync>;
+pub type Identify<I> =
+    Arc<dyn Fn(&[CertificateDer<'static>]) -> Result<I, IdentifyError> + Send + Sync>;
+
+/// Why a peer's certificate does not identify a peer of the listener (logged, never sent).
+pub type IdentifyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A server-side TLS connection carrying its peer identity.
 pub struct TlsConnection<I> {
@@ -265,7 +269,11 @@ where
                     }
                 };
                 let (refusal, refusing, idle_timeout) = match refusing {
-                    Some((permit, refusal)) => (Some(refusal.into()), Some(permit), REFUSED_LINGER),
+                    Some((permit, refusal)) => (
+                        Some(refusal.to_string().into()),
+                        Some(permit),
+                        REFUSED_LINGER,
+                    ),
                     None => (None, None, idle_timeout),
                 };
                 let connection = TlsConnection {

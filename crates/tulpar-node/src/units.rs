@@ -3,7 +3,9 @@
 //!
 //! One file per unit, named `<UNIT-ID>.key` (PKCS#8 PEM, mode 0600), as `tulpar init` writes them.
 //!
-//! Signing goes through one queue: what queues up while earlier requests are signed is signed together,
+//! Signing goes through one bounded queue to one signer thread, so that the CPU work stays off the
+//! async workers and a burst of submissions waits for room rather than piling up in memory. What
+//! queues up while earlier requests are signed is signed together,
 //! one signature per unit and audience ([`envelope::sign_all`]), so under load a unit's alerts cost one
 //! signature between them here and one check between them at the partner. A request alone is signed
 //! as soon as it arrives. Only objects for the same audience share a signature, so a partner never
@@ -11,7 +13,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use anyhow::{Context, Result, bail};
 use tokio::sync::{mpsc, oneshot};
@@ -23,6 +26,9 @@ use tulpar_trust::keyfile;
 
 /// The most requests signed together: bounds the inclusion proof each envelope carries (6 hashes).
 const MAX_BATCH: usize = 64;
+
+/// Requests the signer's queue holds; past it, callers wait for room.
+const QUEUE_CAPACITY: usize = 4 * MAX_BATCH;
 
 /// Why an object was not signed.
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +55,10 @@ struct SignRequest {
 /// The units this node signs for.
 pub(crate) struct UnitKeys {
     keys: Arc<BTreeMap<UnitId, SigningKey>>,
-    /// The signer's queue, started with the first request (which runs inside the node's runtime).
-    queue: OnceLock<mpsc::UnboundedSender<SignRequest>>,
+    /// The signer's queue; `None` once dropping, which ends the signer.
+    queue: Option<mpsc::Sender<SignRequest>>,
+    /// The signer thread, joined when the keys are dropped.
+    signer: Option<JoinHandle<()>>,
 }
 
 impl UnitKeys {
@@ -83,9 +91,19 @@ impl UnitKeys {
                 dir.display()
             );
         }
+        let keys = Arc::new(keys);
+        let (queue, requests) = mpsc::channel(QUEUE_CAPACITY);
+        let signer = std::thread::Builder::new()
+            .name("unit-signer".into())
+            .spawn({
+                let keys = keys.clone();
+                move || run_signer(&keys, requests)
+            })
+            .context("cannot start the unit signer")?;
         Ok(Self {
-            keys: Arc::new(keys),
-            queue: OnceLock::new(),
+            keys,
+            queue: Some(queue),
+            signer: Some(signer),
         })
     }
 
@@ -100,11 +118,7 @@ impl UnitKeys {
         if !self.keys.contains_key(unit) {
             return Err(SignError::NoKey(unit.clone()));
         }
-        let queue = self.queue.get_or_init(|| {
-            let (queue, requests) = mpsc::unbounded_channel();
-            tokio::spawn(sign_queued(self.keys.clone(), requests));
-            queue
-        });
+        let queue = self.queue.as_ref().ok_or(SignError::Stopped)?;
         let (reply, signed) = oneshot::channel();
         let request = SignRequest {
             unit: unit.clone(),
@@ -113,7 +127,7 @@ impl UnitKeys {
             payload,
             reply,
         };
-        queue.send(request).map_err(|_| SignError::Stopped)?;
+        queue.send(request).await.map_err(|_| SignError::Stopped)?;
         signed.await.map_err(|_| SignError::Stopped)
     }
 
@@ -123,47 +137,58 @@ impl UnitKeys {
     }
 }
 
-/// Signs what is queued, each round everything waiting (up to [`MAX_BATCH`]), grouped by unit,
-/// payload type and audience; ends when the node drops its [`UnitKeys`].
-async fn sign_queued(
-    keys: Arc<BTreeMap<UnitId, SigningKey>>,
-    mut requests: mpsc::UnboundedReceiver<SignRequest>,
-) {
+impl Drop for UnitKeys {
+    fn drop(&mut self) {
+        // Closing the queue ends the signer once it has signed what is queued.
+        drop(self.queue.take());
+        if let Some(signer) = self.signer.take() {
+            let _ = signer.join();
+        }
+    }
+}
+
+/// The signer thread: each round takes everything waiting (up to [`MAX_BATCH`]) and signs it; ends
+/// when the queue closes.
+fn run_signer(keys: &BTreeMap<UnitId, SigningKey>, mut requests: mpsc::Receiver<SignRequest>) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
-    while requests.recv_many(&mut waiting, MAX_BATCH).await > 0 {
-        // Let the tasks already queued on the runtime run first: under load they are submissions
-        // about to join this round; when idle this costs nothing.
-        tokio::task::yield_now().await;
+    while let Some(first) = requests.blocking_recv() {
+        waiting.push(first);
         while waiting.len() < MAX_BATCH {
             match requests.try_recv() {
                 Ok(request) => waiting.push(request),
                 Err(_) => break,
             }
         }
-        while !waiting.is_empty() {
-            let first = &waiting[0];
-            let group = (
-                first.unit.clone(),
-                first.payload_type,
-                first.audience.clone(),
-            );
-            let (together, rest): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|r| {
-                r.unit == group.0 && r.payload_type == group.1 && r.audience == group.2
-            });
-            waiting = rest;
-            let Some(key) = keys.get(&group.0) else {
-                // Checked before queueing; dropping the replies reports the failure.
-                continue;
-            };
-            let (payloads, replies): (Vec<_>, Vec<_>) =
-                together.into_iter().map(|r| (r.payload, r.reply)).unzip();
-            for (reply, signed) in replies
-                .into_iter()
-                .zip(envelope::sign_all(group.1, payloads, key))
-            {
-                // A caller that gave up no longer needs its envelope.
-                let _ = reply.send(signed);
-            }
+        sign_round(keys, std::mem::take(&mut waiting));
+    }
+}
+
+/// Signs `requests` grouped by unit, payload type and audience, one signature per group, and answers
+/// each.
+fn sign_round(keys: &BTreeMap<UnitId, SigningKey>, mut waiting: Vec<SignRequest>) {
+    while !waiting.is_empty() {
+        let first = &waiting[0];
+        let group = (
+            first.unit.clone(),
+            first.payload_type,
+            first.audience.clone(),
+        );
+        let (together, rest): (Vec<_>, Vec<_>) = waiting
+            .drain(..)
+            .partition(|r| r.unit == group.0 && r.payload_type == group.1 && r.audience == group.2);
+        waiting = rest;
+        let Some(key) = keys.get(&group.0) else {
+            // Checked before queueing; dropping the replies reports the failure.
+            continue;
+        };
+        let (payloads, replies): (Vec<_>, Vec<_>) =
+            together.into_iter().map(|r| (r.payload, r.reply)).unzip();
+        for (reply, signed) in replies
+            .into_iter()
+            .zip(envelope::sign_all(group.1, payloads, key))
+        {
+            // A caller that gave up no longer needs its envelope.
+            let _ = reply.send(signed);
         }
     }
 }
@@ -191,8 +216,8 @@ mod tests {
         (dir, keys, public)
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn requests_queued_together_share_a_signature_per_unit_and_audience() {
+    #[test]
+    fn requests_signed_in_one_round_share_a_signature_per_unit_and_audience() {
         let (_dir, keys, public) = unit_keys(&["KZ-AKTAU-PCU", "KZ-ALMATY-PCU"]);
         let (aktau, almaty) = (
             UnitId::parse("KZ-AKTAU-PCU").unwrap(),
@@ -205,18 +230,26 @@ mod tests {
             (&aktau, "TJ"),
             (&aktau, "UZ"),
         ];
-        let signed = futures_util::future::join_all(requests.iter().enumerate().map(
-            |(i, (unit, audience))| {
-                keys.sign(
-                    unit,
-                    PayloadType::Alert,
-                    (*audience).to_owned(),
-                    format!("alert {i}").into_bytes(),
-                )
-            },
-        ))
-        .await;
-        let signed: Vec<proto::Envelope> = signed.into_iter().map(Result::unwrap).collect();
+        let (round, replies): (Vec<_>, Vec<_>) = requests
+            .iter()
+            .enumerate()
+            .map(|(i, (unit, audience))| {
+                let (reply, signed) = oneshot::channel();
+                let request = SignRequest {
+                    unit: (*unit).clone(),
+                    payload_type: PayloadType::Alert,
+                    audience: (*audience).to_owned(),
+                    payload: format!("alert {i}").into_bytes(),
+                    reply,
+                };
+                (request, signed)
+            })
+            .unzip();
+        sign_round(&keys.keys, round);
+        let signed: Vec<proto::Envelope> = replies
+            .into_iter()
+            .map(|mut r| r.try_recv().unwrap())
+            .collect();
         let batch_size = |e: &proto::Envelope| e.signatures[0].batch.as_ref().map(|b| b.size);
         // Aktau's three alerts for UZ in one batch; the others each alone, with a plain signature.
         assert_eq!(
@@ -233,6 +266,30 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
+    async fn the_signer_thread_answers_requests_and_ends_when_the_keys_are_dropped() {
+        let (_dir, keys, public) = unit_keys(&["KZ-AKTAU-PCU"]);
+        let aktau = UnitId::parse("KZ-AKTAU-PCU").unwrap();
+        let signed = futures_util::future::join_all((0..3).map(|i| {
+            keys.sign(
+                &aktau,
+                PayloadType::Alert,
+                "UZ".into(),
+                format!("alert {i}").into_bytes(),
+            )
+        }))
+        .await;
+        for (i, envelope) in signed.into_iter().enumerate() {
+            let envelope = envelope.unwrap();
+            let verified = envelope::Verifier::default()
+                .verify(&envelope, PayloadType::Alert, &public[..])
+                .unwrap();
+            assert_eq!(verified.payload(), format!("alert {i}").as_bytes());
+        }
+        // Dropping joins the thread; a signer that did not end would hang the test here.
+        drop(keys);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
     async fn a_unit_without_a_key_is_refused_before_anything_is_signed() {
         let (_dir, keys, _) = unit_keys(&["KZ-AKTAU-PCU"]);
         let other = UnitId::parse("KZ-ALMATY-PCU").unwrap();
@@ -240,6 +297,5 @@ mod tests {
             .sign(&other, PayloadType::Alert, "UZ".into(), Vec::new())
             .await;
         assert!(matches!(refused, Err(SignError::NoKey(unit)) if unit == other));
-        assert!(keys.queue.get().is_none());
     }
 }

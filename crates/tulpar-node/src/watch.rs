@@ -71,13 +71,14 @@ pub(crate) fn watch(
         ));
     }
     let (sender, receiver) = event_buffer(WATCH_BUFFER_BYTES);
+    let lifecycle = node.lifecycle.clone();
     let subscriber = Subscriber {
         node,
         principal,
         kinds,
         sender,
     };
-    tokio::spawn(subscriber.run(start, live));
+    lifecycle.spawn(subscriber.run(start, live));
     Ok(Box::pin(receiver))
 }
 
@@ -108,11 +109,11 @@ enum Paused {
 
 impl Subscriber {
     async fn run(self, start: u64, live: broadcast::Receiver<crate::node::Committed>) {
-        let mut stopping = self.node.stopping.clone();
+        let stopping = self.node.lifecycle.stopping();
         let mut next = start;
         let ended = tokio::select! {
             end = self.follow(&mut next, Some(live)) => Some(end),
-            _ = stopping.wait_for(|stop| *stop) => None,
+            () = stopping => None,
         };
         let end = ended.unwrap_or(End::Stopping(next));
         let status = match end {

@@ -3,9 +3,8 @@
 //! records, and cosigns. A partner that is shown two checkpoints that cannot both be true records the
 //! evidence in its ledger.
 
-use std::sync::Weak;
+use std::sync::Arc;
 
-use tonic::Code;
 use tulpar_core::codes::CountryCode;
 use tulpar_core::keys::PublicKey;
 use tulpar_core::proto::{self, ledger_entry::Kind};
@@ -17,8 +16,30 @@ use tulpar_trust::directory::Purpose;
 use crate::error::ApiError;
 use crate::node::Shared;
 
-/// Prefix of the refusal that tells a presenting node which size the witness holds.
-const WITNESS_HAS_SIZE: &str = "witness has size ";
+/// Why a round of presenting a checkpoint to a partner failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WitnessError {
+    /// This node could not read or record (its ledger or state view).
+    #[error(transparent)]
+    Local(#[from] ApiError),
+    /// The partner cannot be reached from here.
+    #[error(transparent)]
+    Unreachable(#[from] crate::node::PartnerError),
+    /// The partner refused the checkpoint.
+    #[error("{partner} refused the checkpoint: {message}")]
+    Refused {
+        /// The partner.
+        partner: CountryCode,
+        /// Its answer.
+        message: String,
+    },
+    /// The partner's cosignature does not verify under its checkpoint keys.
+    #[error("the cosignature from {0} does not verify")]
+    BadCosignature(CountryCode),
+    /// The partner kept naming sizes this node could not prove consistency from.
+    #[error("{0} keeps refusing the checkpoint")]
+    KeepsRefusing(CountryCode),
+}
 
 /// The checkpoint origin (and signer name) of `country`'s ledger.
 pub(crate) fn origin(country: CountryCode) -> String {
@@ -91,9 +112,7 @@ impl Shared {
         };
         let held_size = held.as_ref().map_or(0, |(body, _)| body.size);
         if request.old_size != held_size || offered.size() < held_size {
-            return Err(ApiError::FailedPrecondition(format!(
-                "{WITNESS_HAS_SIZE}{held_size}"
-            )));
+            return Err(ApiError::WitnessHolds(held_size));
         }
         if let Some((body, text)) = &held {
             let consistent = if offered.size() == body.size {
@@ -150,19 +169,20 @@ impl Shared {
 
     /// The presenting side: one round with `partner`. Returns the size cosigned, or `None` when the
     /// ledger has grown only by witnessing bookkeeping since the last cosigned checkpoint.
-    pub(crate) async fn witness_round(&self, partner: CountryCode) -> Result<Option<u64>, String> {
+    pub(crate) async fn witness_round(
+        &self,
+        partner: CountryCode,
+    ) -> Result<Option<u64>, WitnessError> {
         let latest = self.ledger.latest_checkpoint();
         if latest.size() == 0 {
             return Ok(None);
         }
-        let mut old_size = match self.state.cosigned_by(partner).map_err(|e| e.to_string())? {
-            Some(text) => recorded_body(&text).map_err(|e| e.to_string())?.size,
+        let mut old_size = match self.state.cosigned_by(partner).map_err(ApiError::from)? {
+            Some(text) => recorded_body(&text)?.size,
             None => 0,
         };
         if old_size > 0 && old_size <= latest.size() {
-            let since = self
-                .entries(old_size, latest.size())
-                .map_err(|e| e.to_string())?;
+            let since = self.entries(old_size, latest.size())?;
             if since.iter().all(|(_, entry)| is_bookkeeping(entry)) {
                 return Ok(None);
             }
@@ -178,7 +198,7 @@ impl Shared {
             } else {
                 self.ledger
                     .consistency_proof(old_size, latest.size())
-                    .map_err(|e| e.to_string())?
+                    .map_err(ApiError::from)?
                     .hashes
             };
             let request = proto::AddCheckpointRequest {
@@ -189,13 +209,17 @@ impl Shared {
             match client.add_checkpoint(request).await {
                 Ok(response) => {
                     let line = response.into_inner().cosignature;
-                    let cosigned =
-                        note::add_signature(latest.note(), &line).map_err(|e| e.to_string())?;
+                    let cosigned = note::add_signature(latest.note(), &line).map_err(|e| {
+                        WitnessError::Refused {
+                            partner,
+                            message: format!("its cosignature line is malformed: {e}"),
+                        }
+                    })?;
                     let valid = self.checkpoint_keys(partner).iter().any(|key| {
                         note::verify_cosignature(&cosigned, &origin(partner), key).is_ok()
                     });
                     if !valid {
-                        return Err(format!("the cosignature from {partner} does not verify"));
+                        return Err(WitnessError::BadCosignature(partner));
                     }
                     self.record(proto::LedgerEntry {
                         recorded_at: Some(to_timestamp(self.clock.now())),
@@ -205,30 +229,21 @@ impl Shared {
                             cosigned_checkpoint: cosigned,
                         })),
                     })
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                     return Ok(Some(latest.size()));
                 }
-                Err(status) if status.code() == Code::FailedPrecondition => {
-                    let held = status
-                        .message()
-                        .strip_prefix(WITNESS_HAS_SIZE)
-                        .and_then(|n| n.parse::<u64>().ok())
+                Err(status) => {
+                    let held = crate::error::witness_size(&status)
                         .filter(|n| *n != old_size && *n <= latest.size())
-                        .ok_or_else(|| {
-                            format!("{partner} refused the checkpoint: {}", status.message())
+                        .ok_or_else(|| WitnessError::Refused {
+                            partner,
+                            message: status.message().to_owned(),
                         })?;
                     old_size = held;
                 }
-                Err(status) => {
-                    return Err(format!(
-                        "{partner} refused the checkpoint: {}",
-                        status.message()
-                    ));
-                }
             }
         }
-        Err(format!("{partner} keeps refusing the checkpoint"))
+        Err(WitnessError::KeepsRefusing(partner))
     }
 }
 
@@ -239,21 +254,24 @@ fn recorded_body(text: &str) -> Result<CheckpointBody, ApiError> {
 }
 
 /// Presents the latest checkpoint to every partner every `witness.interval`.
-pub(crate) async fn run_witness(node: Weak<Shared>) {
-    loop {
-        let Some(interval) = node.upgrade().map(|s| s.config.witness.interval) else {
-            return;
-        };
-        tokio::time::sleep(interval).await;
-        let Some(shared) = node.upgrade() else { return };
-        for partner in shared.partners() {
-            match shared.witness_round(partner).await {
-                Ok(Some(size)) => {
-                    tracing::debug!(peer.country = %partner, size, "checkpoint cosigned")
+pub(crate) fn start_witness(shared: &Arc<Shared>) {
+    let node = shared.clone();
+    shared
+        .lifecycle
+        .every(shared.config.witness.interval, move || {
+            let node = node.clone();
+            async move {
+                for partner in node.partners() {
+                    match node.witness_round(partner).await {
+                        Ok(Some(size)) => {
+                            tracing::debug!(peer.country = %partner, size, "checkpoint cosigned")
+                        }
+                        Ok(None) => {}
+                        Err(error) => {
+                            tracing::warn!(peer.country = %partner, %error, "witnessing failed")
+                        }
+                    }
                 }
-                Ok(None) => {}
-                Err(error) => tracing::warn!(peer.country = %partner, %error, "witnessing failed"),
             }
-        }
-    }
+        });
 }

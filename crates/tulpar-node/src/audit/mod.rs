@@ -399,7 +399,7 @@ fn verify_ledger(
             if gone.load(Ordering::Relaxed) {
                 return Err("the caller went away".into());
             }
-            if *node.stopping.borrow() {
+            if node.lifecycle.is_stopping() {
                 return Err("the node is shutting down; verify again once it is back".into());
             }
             revoked.extend(checker.check(index, raw)?);
@@ -508,7 +508,7 @@ impl AuditService for Audit {
         let checker = self.node.entry_checker()?;
         let (tx, rx) = mpsc::channel(16);
         let node = self.node.clone();
-        tokio::task::spawn_blocking(move || {
+        self.node.lifecycle.spawn_blocking(move || {
             let _permit = permit;
             verify_ledger(node, checker, tx);
         });
@@ -527,7 +527,10 @@ impl AuditService for Audit {
     ) -> Result<Response<proto::ReconcileReport>, Status> {
         self.focal_point(&request)?;
         let node = self.node.clone();
-        let report = tokio::task::spawn_blocking(move || node.reconcile(request.into_inner()))
+        let report = self
+            .node
+            .lifecycle
+            .spawn_blocking(move || node.reconcile(request.into_inner()))
             .await
             .map_err(ApiError::internal)??;
         Ok(Response::new(report))
@@ -539,10 +542,12 @@ impl AuditService for Audit {
     ) -> Result<Response<proto::ExchangeReport>, Status> {
         self.focal_point(&request)?;
         let node = self.node.clone();
-        let report =
-            tokio::task::spawn_blocking(move || node.exchange_report(request.into_inner()))
-                .await
-                .map_err(ApiError::internal)??;
+        let report = self
+            .node
+            .lifecycle
+            .spawn_blocking(move || node.exchange_report(request.into_inner()))
+            .await
+            .map_err(ApiError::internal)??;
         Ok(Response::new(report))
     }
 

@@ -108,7 +108,7 @@ impl EntryChecker {
     /// A checker for the ledger of the node `config` describes: its own directory file and the
     /// partners `trust` holds now.
     pub fn from_config(config: &crate::config::Config, trust: &TrustStore) -> Result<Self, String> {
-        let (_, envelope) = crate::node::read_own_directory(config)?;
+        let (_, envelope) = crate::node::read_own_directory(config).map_err(|e| e.to_string())?;
         let own = own_directory(&envelope, config.country)?;
         Ok(Self::new(config.country, own, trust))
     }

@@ -381,7 +381,8 @@ impl Shared {
             return check(self, envelopes);
         }
         let (node, count) = (self.clone(), envelopes.len());
-        tokio::task::spawn_blocking(move || check(&node, envelopes))
+        self.lifecycle
+            .spawn_blocking(move || check(&node, envelopes))
             .await
             .unwrap_or_else(|e| {
                 let why = format!("checking delivered alerts: {e}");
@@ -641,7 +642,7 @@ impl FederationService for Federation {
         request: Request<proto::DeliverAlertRequest>,
     ) -> Result<Response<proto::DeliverAlertResponse>, Status> {
         let partner = peer_country(&request)?;
-        self.node.delivery.contact(partner);
+        self.node.delivery.contact(partner, self.node.clock.now());
         let envelope = required("alert", request.into_inner().alert)?;
         let result = self
             .node
@@ -664,7 +665,7 @@ impl FederationService for Federation {
         request: Request<proto::DeliverAlertsRequest>,
     ) -> Result<Response<proto::DeliverAlertsResponse>, Status> {
         let partner = peer_country(&request)?;
-        self.node.delivery.contact(partner);
+        self.node.delivery.contact(partner, self.node.clock.now());
         let alerts = request.into_inner().alerts;
         if alerts.len() > MAX_ALERTS_PER_CALL {
             return Err(ApiError::Invalid(Violations::single(
@@ -701,7 +702,7 @@ impl FederationService for Federation {
         request: Request<proto::DeliverResponseRequest>,
     ) -> Result<Response<proto::DeliverResponseResponse>, Status> {
         let partner = peer_country(&request)?;
-        self.node.delivery.contact(partner);
+        self.node.delivery.contact(partner, self.node.clock.now());
         let envelope = required("response", request.into_inner().response)?;
         match self.node.deliver_response(partner, envelope).await {
             Ok(receipt) => Ok(Response::new(proto::DeliverResponseResponse {
@@ -719,9 +720,12 @@ impl FederationService for Federation {
         request: Request<proto::GetDirectoryRequest>,
     ) -> Result<Response<proto::GetDirectoryResponse>, Status> {
         let partner = peer_country(&request)?;
-        self.node.delivery.contact(partner);
+        self.node.delivery.contact(partner, self.node.clock.now());
         let known = request.into_inner().known_version;
-        let (version, envelope) = self.node.own_directory().map_err(ApiError::Unavailable)?;
+        let (version, envelope) = self
+            .node
+            .own_directory()
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         let directory = (version > known).then_some(envelope);
         Ok(Response::new(proto::GetDirectoryResponse { directory }))
     }
@@ -731,7 +735,7 @@ impl FederationService for Federation {
         request: Request<proto::GetCheckpointRequest>,
     ) -> Result<Response<proto::GetCheckpointResponse>, Status> {
         let partner = peer_country(&request)?;
-        self.node.delivery.contact(partner);
+        self.node.delivery.contact(partner, self.node.clock.now());
         Ok(Response::new(proto::GetCheckpointResponse {
             checkpoint: Some(self.node.latest_checkpoint()),
         }))
@@ -742,7 +746,7 @@ impl FederationService for Federation {
         request: Request<proto::AddCheckpointRequest>,
     ) -> Result<Response<proto::AddCheckpointResponse>, Status> {
         let partner = peer_country(&request)?;
-        self.node.delivery.contact(partner);
+        self.node.delivery.contact(partner, self.node.clock.now());
         let cosignature = self
             .node
             .add_checkpoint(partner, request.into_inner())

@@ -64,21 +64,20 @@ impl Admission {
     }
 
     /// A place for a connection from `address`, or the refusal to tell it.
-    pub(crate) fn admit(self: &Arc<Self>, address: IpAddr) -> Result<Slot, String> {
+    pub(crate) fn admit(self: &Arc<Self>, address: IpAddr) -> Result<Slot, Refused> {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let from_address = counts.by_address.get(&address).copied().unwrap_or(0);
         let refusal = if counts.total >= self.limits.max_connections {
-            Some(format!(
-                "this node holds at most {} connections on its {} API (max_connections); \
-                 try again later",
-                self.limits.max_connections, self.api
-            ))
+            Some(Refused::Total {
+                limit: self.limits.max_connections,
+                api: self.api,
+            })
         } else if from_address >= self.limits.max_connections_per_address {
-            Some(format!(
-                "this node holds at most {} connections from one address ({address}) on its {} API \
-                 (max_connections_per_address); close idle connections or share one",
-                self.limits.max_connections_per_address, self.api
-            ))
+            Some(Refused::PerAddress {
+                limit: self.limits.max_connections_per_address,
+                address,
+                api: self.api,
+            })
         } else {
             None
         };
@@ -110,6 +109,27 @@ impl Admission {
             address,
         })
     }
+}
+
+/// Why a connection was not admitted; told to the caller in every answer on it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum Refused {
+    /// The listener holds all the connections it may.
+    #[error(
+        "this node holds at most {limit} connections on its {api} API (max_connections); \
+         try again later"
+    )]
+    Total { limit: usize, api: &'static str },
+    /// The address holds its share.
+    #[error(
+        "this node holds at most {limit} connections from one address ({address}) on its {api} \
+         API (max_connections_per_address); close idle connections or share one"
+    )]
+    PerAddress {
+        limit: usize,
+        address: IpAddr,
+        api: &'static str,
+    },
 }
 
 impl Drop for Slot {
@@ -154,12 +174,12 @@ mod tests {
         let refusal = admission
             .admit(one)
             .expect_err("over the share of one address");
-        assert!(refusal.contains("max_connections_per_address"), "{refusal}");
-        assert!(refusal.contains("127.0.0.1"), "{refusal}");
+        assert!(refusal.to_string().contains("max_connections_per_address"), "{refusal}");
+        assert!(refusal.to_string().contains("127.0.0.1"), "{refusal}");
         held.push(admission.admit(two).expect("another address"));
         held.push(admission.admit(two).expect("another address"));
         let refusal = admission.admit(three).expect_err("over the total");
-        assert!(refusal.contains("at most 5 connections"), "{refusal}");
+        assert!(refusal.to_string().contains("at most 5 connections"), "{refusal}");
         // A closed connection gives its place back.
         held.remove(0);
         admission.admit(one).expect("room again");
