@@ -208,12 +208,13 @@ impl Shared {
         let config = tls::federation_client_config(&self.identity, self.trust.clone(), partner)
             .map_err(|e| e.to_string())?;
         let delivery = &self.config.delivery;
-        transport::tls_channel(
+        tulpar_rpc::tls_channel(
             endpoint,
             config,
             delivery.connect_timeout,
             delivery.request_timeout,
         )
+        .map_err(|e| e.to_string())
     }
 
     /// Why `partner`'s directory was last refused, while refresh waits to fetch it again.

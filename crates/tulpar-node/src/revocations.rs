@@ -84,7 +84,7 @@ impl OwnRevocations {
         let bytes = std::fs::read(&self.path).map_err(|e| e.to_string())?;
         let envelope = proto::Envelope::decode(bytes.as_slice())
             .map_err(|e| format!("not an envelope: {e}"))?;
-        crate::audit::signatures::own_directory(&envelope, self.country)
+        tulpar_audit::own_directory(&envelope, self.country)
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
@@ -263,7 +263,7 @@ pub(crate) mod tests {
         assert_eq!(revocations.revoked(&laptop, now), None);
         assert!(!revocations.refresh().unwrap(), "nothing changed");
 
-        let held = crate::audit::signatures::own_directory(&made.directory, country).unwrap();
+        let held = tulpar_audit::own_directory(&made.directory, country).unwrap();
         let mut draft = DirectoryDraft::from_verified(&held);
         let from = now + Duration::from_secs(60);
         draft.revoke(laptop[1], from, "laptop stolen").unwrap();

@@ -11,10 +11,10 @@ use tulpar_core::proto::{
 };
 use tulpar_core::time::{fmt_duration, from_timestamp};
 
-use super::signatures::EntryChecker;
 use crate::error::ApiError;
 use crate::node::Shared;
 use crate::state::StoredAlert;
+use tulpar_audit::EntryChecker;
 
 /// Something exchanged that needs a receipt: an alert or a response, in one direction.
 struct Exchanged<'a> {

@@ -9,6 +9,7 @@
 //! recorded and a focal point must see it.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -24,7 +25,10 @@ use tulpar_proto::pbjson_types::Timestamp;
 use tulpar_trust::TrustStore;
 use tulpar_trust::directory::{KeyRuleError, Purpose, VerifiedDirectory, verify_directory};
 
-use crate::witness::origin;
+/// The origin line of `country`'s checkpoints, as its node signs them.
+fn origin(country: CountryCode) -> String {
+    format!("tulpar/{country}")
+}
 
 /// A signature that verifies, made by a key revoked at the time it claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +69,15 @@ pub fn own_directory(
     verify_directory(envelope, &root, country).map_err(|e| format!("own directory: {e}"))
 }
 
+/// Reads the directory file at `path` and verifies it as this country's own directory
+/// (see [`own_directory`]).
+pub fn read_own_directory(path: &Path, country: CountryCode) -> Result<VerifiedDirectory, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let envelope = proto::Envelope::decode(bytes.as_slice())
+        .map_err(|e| format!("{}: not an envelope: {e}", path.display()))?;
+    own_directory(&envelope, country).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Who must have signed something.
 #[derive(Clone, Copy)]
 enum Holder<'a> {
@@ -103,14 +116,6 @@ impl EntryChecker {
             directories,
             pinned_roots,
         }
-    }
-
-    /// A checker for the ledger of the node `config` describes: its own directory file and the
-    /// partners `trust` holds now.
-    pub fn from_config(config: &crate::config::Config, trust: &TrustStore) -> Result<Self, String> {
-        let (_, envelope) = crate::node::read_own_directory(config)?;
-        let own = own_directory(&envelope, config.country)?;
-        Ok(Self::new(config.country, own, trust))
     }
 
     /// Checks the signatures in the entry stored at `index` as `raw`; returns the revoked keys whose
