@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use tulpar_audit::EntryChecker;
 use tulpar_core::codes::CountryCode;
 use tulpar_core::envelope::{PayloadType, decode_recorded, payload_digest};
 use tulpar_core::proto::{
@@ -14,7 +15,6 @@ use tulpar_core::time::{fmt_duration, from_timestamp};
 use crate::error::ApiError;
 use crate::node::Shared;
 use crate::state::StoredAlert;
-use tulpar_audit::EntryChecker;
 
 /// Something exchanged that needs a receipt: an alert or a response, in one direction.
 struct Exchanged<'a> {

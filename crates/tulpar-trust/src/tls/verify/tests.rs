@@ -54,7 +54,7 @@ fn country(text: &str) -> NewCountry {
 }
 
 fn directory_of(made: &NewCountry) -> VerifiedDirectory {
-    let country = code(&made.tls_ca.country().to_string());
+    let country = made.tls_ca.country();
     verify_directory(&made.directory, &made.root.public_key(), country).expect("its directory")
 }
 
