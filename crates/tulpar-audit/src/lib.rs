@@ -5,4 +5,6 @@
 
 pub mod signatures;
 
-pub use signatures::{EntryChecker, RevokedUse, own_directory, read_own_directory};
+pub use signatures::{
+    EntryChecker, OwnDirectoryError, RevokedUse, own_directory, read_own_directory,
+};

@@ -12,12 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use prost::Message;
 use ring::digest::{SHA256, digest};
 use rustls_pki_types::CertificateDer;
 use tulpar_core::codes::{CountryCode, UnitId};
 use tulpar_core::keys::KeyId;
-use tulpar_core::proto;
 use tulpar_trust::directory::VerifiedDirectory;
 use tulpar_trust::tls::spki_sha256;
 
@@ -81,10 +79,7 @@ impl OwnRevocations {
     }
 
     fn read(&self) -> Result<VerifiedDirectory, String> {
-        let bytes = std::fs::read(&self.path).map_err(|e| e.to_string())?;
-        let envelope = proto::Envelope::decode(bytes.as_slice())
-            .map_err(|e| format!("not an envelope: {e}"))?;
-        tulpar_audit::own_directory(&envelope, self.country)
+        tulpar_audit::read_own_directory(&self.path, self.country).map_err(|e| e.to_string())
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
@@ -227,6 +222,7 @@ pub(crate) async fn run_refresher(node: std::sync::Weak<crate::node::Shared>) {
 pub(crate) mod tests {
     use std::time::Duration;
 
+    use prost::Message;
     use tulpar_core::codes::UnitId;
     use tulpar_trust::ceremony::{CountryPlan, create_country};
     use tulpar_trust::draft::{DEFAULT_VALIDITY, DirectoryDraft};

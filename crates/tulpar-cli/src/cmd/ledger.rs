@@ -51,8 +51,9 @@ fn entry_checker(config_path: &Path) -> Result<(PathBuf, EntryChecker)> {
     let config = Config::load(config_path)?;
     let trust = TrustStore::open(&config.trust.store, Arc::new(SystemClock))
         .with_context(|| format!("trust.store: {}", config.trust.store.display()))?;
-    let own = tulpar_audit::read_own_directory(&config.trust.own_directory, config.country)
-        .map_err(|e| anyhow::anyhow!("trust.own_directory: {e}"))?;
+    let path = &config.trust.own_directory;
+    let own = tulpar_audit::read_own_directory(path, config.country)
+        .with_context(|| format!("trust.own_directory: {}", path.display()))?;
     let checker = EntryChecker::new(config.country, own, &trust);
     Ok((config.data_dir, checker))
 }

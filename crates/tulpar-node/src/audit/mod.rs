@@ -71,8 +71,10 @@ impl Audit {
 impl Shared {
     /// A checker of entry signatures with this country's directory and the partners trusted now.
     pub(crate) fn entry_checker(&self) -> Result<EntryChecker, ApiError> {
-        let own = tulpar_audit::read_own_directory(&self.config.trust.own_directory, self.country)
-            .map_err(|e| ApiError::Unavailable(format!("trust.own_directory: {e}")))?;
+        let path = &self.config.trust.own_directory;
+        let own = tulpar_audit::read_own_directory(path, self.country).map_err(|e| {
+            ApiError::Unavailable(format!("trust.own_directory: {}: {e}", path.display()))
+        })?;
         Ok(EntryChecker::new(self.country, own, &self.trust))
     }
 
