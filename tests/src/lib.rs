@@ -603,7 +603,7 @@ impl Drop for Country {
 
 /// A lazily connecting TLS channel to `addr`.
 fn channel(addr: SocketAddr, config: std::sync::Arc<rustls::ClientConfig>) -> Result<Channel> {
-    tulpar_node::transport::tls_channel(
+    tulpar_rpc::tls_channel(
         &addr.to_string(),
         config,
         Duration::from_secs(2),

@@ -109,7 +109,7 @@ async fn node_check(focal: &mut AuditClient) -> Result<proto::VerifyLedgerProgre
 }
 
 fn field_violations(status: &tonic::Status) -> Vec<String> {
-    tulpar_node::error::violations_of(status)
+    tulpar_rpc::violations_of(status)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

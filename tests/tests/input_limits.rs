@@ -20,7 +20,7 @@ use tulpar_core::limits::{MAX_RECIPIENT_UNITS, MAX_VIOLATIONS_LISTED};
 use tulpar_core::proto::{self, federation_service_client::FederationServiceClient};
 use tulpar_core::sample::alert_draft;
 use tulpar_core::time::{SystemClock, to_timestamp};
-use tulpar_node::error::violations_of;
+use tulpar_rpc::violations_of;
 use tulpar_tests::{Country, Federation, eventually};
 use tulpar_trust::keyfile;
 
@@ -38,7 +38,7 @@ fn submit(request_id: &str, content: proto::AlertContent) -> proto::SubmitAlertR
 /// A TLS channel to `country`'s client API, without credentials.
 fn api_channel(country: &Country) -> Result<tonic::transport::Channel> {
     let config = tulpar_trust::tls::api_client_config(&country.national_ca()?, None)?;
-    tulpar_node::transport::tls_channel(
+    tulpar_rpc::tls_channel(
         &country.client_addr.to_string(),
         config,
         Duration::from_secs(2),

@@ -228,7 +228,7 @@ async fn a_peer_with_a_certificate_from_another_countrys_ca_is_refused() -> Resu
         store,
         tulpar_core::codes::CountryCode::parse("KZ")?,
     )?;
-    let channel = tulpar_node::transport::tls_channel(
+    let channel = tulpar_rpc::tls_channel(
         &kz.federation_addr.to_string(),
         config,
         Duration::from_secs(2),

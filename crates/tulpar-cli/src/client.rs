@@ -164,7 +164,7 @@ impl Connection {
             );
         }
         let config = tulpar_trust::tls::api_client_config(&ca, client_certificate)?;
-        let channel = tulpar_node::transport::tls_channel(
+        let channel = tulpar_rpc::tls_channel(
             &node,
             config,
             Duration::from_secs(5),
@@ -185,7 +185,7 @@ impl Connection {
 
 /// A gRPC failure as the command reports it: the status, then every field violation on its own line.
 pub(crate) fn describe(status: &tonic::Status) -> String {
-    let violations = tulpar_node::error::violations_of(status);
+    let violations = tulpar_rpc::violations_of(status);
     if violations.is_empty() {
         return format!("{:?}: {}", status.code(), status.message());
     }

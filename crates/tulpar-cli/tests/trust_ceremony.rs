@@ -280,8 +280,8 @@ fn handshake(server: &Path, client: &Path) -> (String, String) {
                 .accept(tcp)
                 .await
                 .unwrap();
-            let peer = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
-            let country = tls::peer_country(&server_store, &peer).unwrap();
+            let peer = tls.get_ref().1.peer_certificates().unwrap().to_vec();
+            let country = server_store.peer_country(&peer).unwrap();
             tls.write_all(b"k").await.unwrap();
             tls.shutdown().await.unwrap();
             country.to_string()
@@ -295,8 +295,8 @@ fn handshake(server: &Path, client: &Path) -> (String, String) {
                 .unwrap();
             let mut byte = [0u8; 1];
             tls.read_exact(&mut byte).await.unwrap();
-            let peer = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
-            tls::peer_country(&client_store, &peer).unwrap().to_string()
+            let peer = tls.get_ref().1.peer_certificates().unwrap().to_vec();
+            client_store.peer_country(&peer).unwrap().to_string()
         };
         let bound = std::time::Duration::from_secs(10);
         let seen_by_client = tokio::time::timeout(bound, connect).await.unwrap();

@@ -94,25 +94,7 @@ impl From<crate::state::StateError> for ApiError {
 impl From<ApiError> for Status {
     fn from(error: ApiError) -> Self {
         match error {
-            ApiError::Invalid(violations) => {
-                let mut details = ErrorDetails::new();
-                let (listed, more) = violations.listed();
-                for violation in listed {
-                    details
-                        .add_bad_request_violation(violation.field.clone(), violation.rule.clone());
-                }
-                if more > 0 {
-                    details.add_bad_request_violation("", format!("… and {more} more"));
-                }
-                let message = match violations.len() {
-                    1 => violations.to_string(),
-                    n => format!(
-                        "{n} problems: {}",
-                        violations.to_string().replace('\n', "; ")
-                    ),
-                };
-                Status::with_error_details(Code::InvalidArgument, message, details)
-            }
+            ApiError::Invalid(violations) => tulpar_rpc::invalid_argument(&violations),
             ApiError::Unauthenticated(m) => Status::unauthenticated(m),
             ApiError::PermissionDenied(m) | ApiError::Refused(m) => Status::permission_denied(m),
             ApiError::NotFound(m) => Status::not_found(m),
@@ -160,56 +142,9 @@ pub(crate) fn witness_size(status: &Status) -> Option<u64> {
     info.metadata.get(WITNESS_SIZE_KEY)?.parse().ok()
 }
 
-/// Field violations carried by a status, as "field: rule" lines (for clients and tests).
-pub fn violations_of(status: &Status) -> Vec<String> {
-    status
-        .get_details_bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .iter()
-                .map(|v| format!("{}: {}", v.field, v.description))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn invalid_arguments_carry_every_violation_as_bad_request() {
-        let violations = tulpar_core::alert::validate_content(Default::default()).unwrap_err();
-        let count = violations.len();
-        let status = Status::from(ApiError::Invalid(violations));
-        assert_eq!(status.code(), Code::InvalidArgument);
-        let lines = violations_of(&status);
-        assert_eq!(lines.len(), count);
-        assert!(lines.iter().any(|l| l.starts_with("origin: ")), "{lines:?}");
-    }
-
-    #[test]
-    fn long_lists_of_violations_are_capped() {
-        use tulpar_core::limits::MAX_VIOLATIONS_LISTED;
-        let pairs = (0..MAX_VIOLATIONS_LISTED + 7)
-            .map(|i| {
-                (
-                    format!("content.recipients[{i}].country"),
-                    "is wrong".to_owned(),
-                )
-            })
-            .collect();
-        let violations = Violations::from_pairs(pairs).expect("violations");
-        let (listed, more) = violations.listed();
-        let (listed, more) = (listed.len(), more);
-        assert!(more >= 7);
-        let status = Status::from(ApiError::Invalid(violations));
-        let lines = violations_of(&status);
-        assert_eq!(lines.len(), listed + 1);
-        let last = format!("… and {more} more");
-        assert_eq!(lines.last(), Some(&format!(": {last}")));
-        assert!(status.message().ends_with(&last), "{}", status.message());
-    }
 
     #[test]
     fn an_unwritable_ledger_is_unavailable_with_a_retry_hint() {

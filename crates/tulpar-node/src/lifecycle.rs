@@ -123,10 +123,7 @@ mod tests {
     async fn a_task_that_ignores_the_stop_is_reported_after_the_grace_period() {
         let lifecycle = Lifecycle::default();
         lifecycle.spawn(std::future::pending::<()>());
-        let ended = lifecycle.spawn({
-            let stopping = lifecycle.stopping();
-            async move { stopping.await }
-        });
+        let ended = lifecycle.spawn(lifecycle.stopping());
         let overran = lifecycle
             .stop_within(Duration::from_secs(3))
             .await

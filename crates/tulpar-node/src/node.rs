@@ -135,8 +135,8 @@ pub(crate) enum PartnerError {
         source: tulpar_trust::tls::TlsError,
     },
     /// The endpoint cannot be used.
-    #[error("{0}")]
-    Endpoint(String),
+    #[error(transparent)]
+    Endpoint(#[from] tulpar_rpc::ChannelError),
 }
 
 /// Everything the node's services and workers share.
@@ -275,7 +275,7 @@ impl Shared {
         let config = tls::federation_client_config(&self.identity, self.trust.clone(), partner)
             .map_err(|source| PartnerError::Tls { partner, source })?;
         let delivery = &self.config.delivery;
-        transport::tls_channel(
+        tulpar_rpc::tls_channel(
             endpoint,
             config,
             delivery.connect_timeout,
@@ -459,7 +459,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
 
 /// Opens everything the node needs, refusing with a clear message what is missing or inconsistent.
 fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Shared> {
-    config.fit_descriptor_limit().map_err(anyhow::Error::msg)?;
+    config.fit_descriptor_limit()?;
     let country = config.country;
     let node_dir = config
         .tls
@@ -563,11 +563,11 @@ fn serve_federation(
     listener: TcpListener,
 ) -> Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>> {
     let config = tls::federation_server_config(&shared.identity, shared.trust.clone())?;
-    let trust = shared.trust.clone();
     let own = shared.country;
     let identify: Identify<CountryCode> = Arc::new(move |chain: &[CertificateDer<'static>]| {
         let leaf = chain.first().ok_or("no certificate")?;
-        let country = tls::peer_country(&trust, leaf)?;
+        // The handshake verified `leaf` with its intermediates against that country's CA.
+        let country = tls::named_country(leaf)?;
         if country == own {
             return Err(format!("a certificate of {own} itself is not a partner").into());
         }

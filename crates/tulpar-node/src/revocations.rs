@@ -12,12 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use prost::Message;
 use ring::digest::{SHA256, digest};
 use rustls_pki_types::CertificateDer;
 use tulpar_core::codes::{CountryCode, UnitId};
 use tulpar_core::keys::KeyId;
-use tulpar_core::proto;
 use tulpar_trust::directory::VerifiedDirectory;
 use tulpar_trust::tls::spki_sha256;
 
@@ -45,10 +43,8 @@ pub(crate) struct OwnDirectoryFileError {
 enum DirectoryFault {
     #[error(transparent)]
     Io(#[from] std::io::Error),
-    #[error("not an envelope: {0}")]
-    NotAnEnvelope(#[from] prost::DecodeError),
-    #[error("{0}")]
-    Refused(String),
+    #[error(transparent)]
+    Unreadable(#[from] tulpar_audit::OwnDirectoryError),
     #[error(
         "holds version {found}, older than version {held} read before; keeping the revocations \
          of version {held}"
@@ -107,10 +103,7 @@ impl OwnRevocations {
     }
 
     fn read(&self) -> Result<VerifiedDirectory, DirectoryFault> {
-        let bytes = std::fs::read(&self.path)?;
-        let envelope = proto::Envelope::decode(bytes.as_slice())?;
-        crate::audit::signatures::own_directory(&envelope, self.country)
-            .map_err(DirectoryFault::Refused)
+        Ok(tulpar_audit::read_own_directory(&self.path, self.country)?)
     }
 
     fn file_error(&self, fault: impl Into<DirectoryFault>) -> OwnDirectoryFileError {
@@ -252,6 +245,7 @@ pub(crate) fn start_refresher(shared: &Arc<crate::node::Shared>) {
 pub(crate) mod tests {
     use std::time::Duration;
 
+    use prost::Message;
     use tulpar_core::codes::UnitId;
     use tulpar_trust::ceremony::{CountryPlan, create_country};
     use tulpar_trust::draft::{DEFAULT_VALIDITY, DirectoryDraft};
@@ -288,7 +282,7 @@ pub(crate) mod tests {
         assert_eq!(revocations.revoked(&laptop, now), None);
         assert!(!revocations.refresh().unwrap(), "nothing changed");
 
-        let held = crate::audit::signatures::own_directory(&made.directory, country).unwrap();
+        let held = tulpar_audit::own_directory(&made.directory, country).unwrap();
         let mut draft = DirectoryDraft::from_verified(&held);
         let from = now + Duration::from_secs(60);
         draft.revoke(laptop[1], from, "laptop stolen").unwrap();
@@ -304,7 +298,10 @@ pub(crate) mod tests {
         // An older version put back does not undo the revocation.
         std::fs::write(&path, made.directory.encode_to_vec()).unwrap();
         let error = revocations.refresh().unwrap_err();
-        assert!(error.to_string().contains("older than version 2"), "{error}");
+        assert!(
+            error.to_string().contains("older than version 2"),
+            "{error}"
+        );
         assert!(revocations.revoked(&laptop, from).is_some());
     }
 }

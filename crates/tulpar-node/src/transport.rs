@@ -1,4 +1,5 @@
-//! TLS under tonic: accepting connections with the trust store's verifiers, and connecting to partners.
+//! TLS under tonic: accepting connections with the trust store's verifiers. (Connecting to partners
+//! goes through `tulpar_rpc::tls_channel`, which the node's clients share.)
 //!
 //! The handshake is done here rather than by tonic so that rustls is configured by `tulpar-trust` (custom
 //! verifiers that read the live trust store) and so that the peer's verified identity travels with the
@@ -18,16 +19,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Sleep;
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::Connected;
-use tonic::transport::{Channel, Endpoint, Server, Uri};
+use tonic::transport::{Channel, Server};
 use tower::layer::util::{Identity, Stack};
 
 mod admission;
@@ -306,53 +306,4 @@ pub fn federation_client(
     tulpar_core::proto::federation_service_client::FederationServiceClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
-}
-
-/// A lazily connecting gRPC channel to `endpoint` ("host:port") over TLS with `config`.
-///
-/// The channel reconnects by itself; nothing is sent until the first call.
-pub fn tls_channel(
-    endpoint: &str,
-    config: Arc<rustls::ClientConfig>,
-    connect_timeout: Duration,
-    request_timeout: Duration,
-) -> Result<Channel, String> {
-    let uri: Uri = format!("http://{endpoint}")
-        .parse()
-        .map_err(|e| format!("{endpoint:?} is not HOST:PORT: {e}"))?;
-    let host = uri
-        .host()
-        .ok_or_else(|| format!("{endpoint:?} has no host"))?
-        .to_owned();
-    let port = uri
-        .port_u16()
-        .ok_or_else(|| format!("{endpoint:?} has no port"))?;
-    let server_name = ServerName::try_from(
-        host.trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned(),
-    )
-    .map_err(|e| format!("{host:?} is not a host name or IP address: {e}"))?;
-    let connector = TlsConnector::from(config);
-    let connect = tower::service_fn(move |_: Uri| {
-        let connector = connector.clone();
-        let server_name = server_name.clone();
-        let host = host.clone();
-        async move {
-            let tcp =
-                TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port))
-                    .await?;
-            let _ = tcp.set_nodelay(true);
-            let tls = connector.connect(server_name, tcp).await?;
-            Ok::<_, io::Error>(TokioIo::new(tls))
-        }
-    });
-    let endpoint = Endpoint::from(uri)
-        .connect_timeout(connect_timeout)
-        .timeout(request_timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .keep_alive_while_idle(true);
-    Ok(endpoint.connect_with_connector_lazy(connect))
 }

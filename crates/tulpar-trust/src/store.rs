@@ -29,7 +29,7 @@ use crate::directory::{
 };
 use crate::files::write_atomically;
 use crate::keyfile::{self, KeyFileError};
-use crate::tls::{PeerError, peer_country_in};
+use crate::tls::{self, Partners, PeerError};
 
 /// File name of a pinned root key inside a country's folder.
 pub const ROOT_FILE: &str = "root.pub";
@@ -383,9 +383,10 @@ impl TrustStore {
         }
     }
 
-    /// The country a verified peer certificate speaks for; see [`crate::tls::peer_country`].
-    pub fn peer_country(&self, end_entity: &CertificateDer<'_>) -> Result<CountryCode, PeerError> {
-        peer_country_in(self, end_entity, &[], self.clock.now(), None)
+    /// The partner a node certificate `chain` (end entity first, then any intermediates) speaks for
+    /// now, by the store's clock; see [`tls::peer_country`].
+    pub fn peer_country(&self, chain: &[CertificateDer<'_>]) -> Result<CountryCode, PeerError> {
+        tls::peer_country(self, chain, self.clock.now())
     }
 
     pub(crate) fn snapshot(&self) -> Arc<Entries> {
@@ -422,6 +423,18 @@ impl TrustStore {
     ) -> Result<(), StoreError> {
         let path = self.root.join(country.as_str()).join(DIRECTORY_FILE);
         write_atomically(&path, &directory.envelope().encode_to_vec(), 0o644).map_err(io(&path))
+    }
+}
+
+impl Partners for TrustStore {
+    fn partner_directory(&self, country: CountryCode) -> Result<Arc<VerifiedDirectory>, PeerError> {
+        let entry = self
+            .entry(country)
+            .ok_or(PeerError::UnknownCountry(country))?;
+        entry
+            .directory()
+            .cloned()
+            .ok_or(PeerError::NoDirectory(country))
     }
 }
 

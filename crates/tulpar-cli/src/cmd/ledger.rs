@@ -8,9 +8,9 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use indicatif::{ProgressBar, ProgressStyle};
+use tulpar_audit::EntryChecker;
 use tulpar_core::time::SystemClock;
 use tulpar_ledger::verify_dir_entries;
-use tulpar_node::audit::signatures::EntryChecker;
 use tulpar_node::config::Config;
 use tulpar_trust::TrustStore;
 use tulpar_trust::keyfile;
@@ -51,7 +51,10 @@ fn entry_checker(config_path: &Path) -> Result<(PathBuf, EntryChecker)> {
     let config = Config::load(config_path)?;
     let trust = TrustStore::open(&config.trust.store, Arc::new(SystemClock))
         .with_context(|| format!("trust.store: {}", config.trust.store.display()))?;
-    let checker = EntryChecker::from_config(&config, &trust).map_err(anyhow::Error::msg)?;
+    let path = &config.trust.own_directory;
+    let own = tulpar_audit::read_own_directory(path, config.country)
+        .with_context(|| format!("trust.own_directory: {}", path.display()))?;
+    let checker = EntryChecker::new(config.country, own, &trust);
     Ok((config.data_dir, checker))
 }
 

@@ -5,7 +5,6 @@
 
 mod reconcile;
 pub mod report;
-pub mod signatures;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +30,7 @@ use crate::state::StoredAlert;
 use crate::witness::origin;
 use reconcile::Reconciliation;
 use report::{Period, exchange_figures};
-use signatures::EntryChecker;
+use tulpar_audit::EntryChecker;
 
 /// Most entries one `GetEntries` call returns.
 const MAX_ENTRIES_PER_CALL: u64 = 1000;
@@ -72,7 +71,11 @@ impl Audit {
 impl Shared {
     /// A checker of entry signatures with this country's directory and the partners trusted now.
     pub(crate) fn entry_checker(&self) -> Result<EntryChecker, ApiError> {
-        EntryChecker::from_config(&self.config, &self.trust).map_err(ApiError::Unavailable)
+        let path = &self.config.trust.own_directory;
+        let own = tulpar_audit::read_own_directory(path, self.country).map_err(|e| {
+            ApiError::Unavailable(format!("trust.own_directory: {}: {e}", path.display()))
+        })?;
+        Ok(EntryChecker::new(self.country, own, &self.trust))
     }
 
     /// The latest checkpoint, and the latest one partners cosigned with every partner's cosignature

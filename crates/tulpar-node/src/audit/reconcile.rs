@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use tulpar_audit::EntryChecker;
 use tulpar_core::codes::CountryCode;
 use tulpar_core::envelope::{PayloadType, decode_recorded, payload_digest};
 use tulpar_core::proto::{
@@ -11,7 +12,6 @@ use tulpar_core::proto::{
 };
 use tulpar_core::time::{fmt_duration, from_timestamp};
 
-use super::signatures::EntryChecker;
 use crate::error::ApiError;
 use crate::node::Shared;
 use crate::state::StoredAlert;

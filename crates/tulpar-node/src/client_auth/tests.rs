@@ -160,7 +160,7 @@ fn a_certificate_revoked_in_the_own_directory_is_refused_on_a_connection_opened_
     assert_eq!(caller.principal.name, "cert:officer/KZ-AKTAU-PCU");
 
     // `tulpar directory revoke-key --tls-cert` and the new directory copied to the node.
-    let held = crate::audit::signatures::own_directory(&s.made.directory, s.auth.country).unwrap();
+    let held = tulpar_audit::own_directory(&s.made.directory, s.auth.country).unwrap();
     let mut draft = DirectoryDraft::from_verified(&held);
     draft
         .revoke(certificate.key_ids[0], s.clock.now(), "laptop stolen")

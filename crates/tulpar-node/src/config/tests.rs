@@ -254,7 +254,7 @@ fn connection_limits_that_cannot_fit_under_the_open_files_limit_are_refused() {
     // No test machine lets a process open a million files and more.
     let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
     if hard.is_some_and(|hard| hard < config.descriptors_needed()) {
-        let refusal = config.fit_descriptor_limit().unwrap_err();
+        let refusal = config.fit_descriptor_limit().unwrap_err().to_string();
         assert!(
             refusal.contains("client_api.max_connections (1000000)"),
             "{refusal}"

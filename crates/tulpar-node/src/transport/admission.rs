@@ -174,12 +174,18 @@ mod tests {
         let refusal = admission
             .admit(one)
             .expect_err("over the share of one address");
-        assert!(refusal.to_string().contains("max_connections_per_address"), "{refusal}");
+        assert!(
+            refusal.to_string().contains("max_connections_per_address"),
+            "{refusal}"
+        );
         assert!(refusal.to_string().contains("127.0.0.1"), "{refusal}");
         held.push(admission.admit(two).expect("another address"));
         held.push(admission.admit(two).expect("another address"));
         let refusal = admission.admit(three).expect_err("over the total");
-        assert!(refusal.to_string().contains("at most 5 connections"), "{refusal}");
+        assert!(
+            refusal.to_string().contains("at most 5 connections"),
+            "{refusal}"
+        );
         // A closed connection gives its place back.
         held.remove(0);
         admission.admit(one).expect("room again");

@@ -2,8 +2,9 @@
 //!
 //! Every configuration is TLS 1.3 only and uses the ring provider explicitly; nothing depends on a
 //! process-wide default provider. A node's federation server accepts any partner of its trust store;
-//! its federation client accepts only the partner it dialled. Both map the peer's verified certificate
-//! to exactly one country with [`peer_country`].
+//! its federation client accepts only the partner it dialled. Both verify the peer's certificate once,
+//! in the handshake, against the live [`Partners`]; afterwards [`named_country`] reads who the verified
+//! peer is.
 
 mod certs;
 mod verify;
@@ -23,9 +24,9 @@ pub use certs::{
     CA_VALIDITY, CLIENT_VALIDITY, COUNTRY_URI_PREFIX, IssuedCert, NODE_VALIDITY, ROLE_URI_PREFIX,
     Role, TlsCa, cert_from_pem, pem_cert, spki_sha256,
 };
-pub(crate) use verify::peer_country_in;
+pub use verify::Partners;
 
-use crate::store::TrustStore;
+use verify::{PartnerClientVerifier, PartnerServerVerifier, PeerVerifier, Usage};
 
 /// ALPN protocol of gRPC over HTTP/2.
 pub const ALPN_H2: &[u8] = b"h2";
@@ -173,16 +174,16 @@ impl NodeIdentity {
 }
 
 /// The federation server configuration: TLS 1.3, a client certificate required from a partner in
-/// `store` (read live at each handshake), ALPN `h2`.
+/// `partners` (read live at each handshake), ALPN `h2`.
 pub fn federation_server_config(
     identity: &NodeIdentity,
-    store: Arc<TrustStore>,
+    partners: Arc<dyn Partners>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = provider();
-    let verifier = Arc::new(verify::PartnerClientVerifier {
-        store,
-        provider: provider.clone(),
-    });
+    let verifier = Arc::new(PartnerClientVerifier(PeerVerifier::new(
+        partners,
+        provider.clone(),
+    )));
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
@@ -196,14 +197,13 @@ pub fn federation_server_config(
 /// its own certificate.
 pub fn federation_client_config(
     identity: &NodeIdentity,
-    store: Arc<TrustStore>,
+    partners: Arc<dyn Partners>,
     partner: CountryCode,
 ) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = provider();
-    let verifier = Arc::new(verify::PartnerServerVerifier {
-        store,
+    let verifier = Arc::new(PartnerServerVerifier {
+        core: PeerVerifier::new(partners, provider.clone()),
         partner,
-        provider: provider.clone(),
     });
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -257,14 +257,35 @@ pub fn api_client_config(
     Ok(Arc::new(config))
 }
 
-/// The partner country a peer certificate (already presented in a handshake) speaks for: its one
-/// `tulpar://country/<CC>` URI, checked to chain to that country's TLS CA and not to be revoked, by the
-/// store's clock. A certificate from one country's CA naming another country is refused.
+/// The partner country a node certificate `chain` (end entity first, then any intermediates) speaks
+/// for at `now`: the check the federation server makes in the handshake, for a certificate met
+/// elsewhere. Its one `tulpar://country/<CC>` URI, checked to chain to that country's TLS CA and not
+/// to be revoked; a certificate from one country's CA naming another country is refused.
 pub fn peer_country(
-    store: &TrustStore,
-    end_entity: &CertificateDer<'_>,
+    partners: &dyn Partners,
+    chain: &[CertificateDer<'_>],
+    now: std::time::SystemTime,
 ) -> Result<CountryCode, PeerError> {
-    store.peer_country(end_entity)
+    let (end_entity, intermediates) = chain
+        .split_first()
+        .ok_or_else(|| PeerError::Malformed("no certificate".into()))?;
+    verify::check_peer(
+        partners,
+        &provider(),
+        end_entity,
+        intermediates,
+        Usage::Client,
+        None,
+        verify::unix_time(now),
+    )
+}
+
+/// The country a node certificate names. After a handshake under [`federation_server_config`] or
+/// [`federation_client_config`] this is the verified partner: the handshake already checked this
+/// certificate, with its intermediates, against that very country's CA and revocations, so nothing is
+/// verified a second time.
+pub fn named_country(cert: &CertificateDer<'_>) -> Result<CountryCode, PeerError> {
+    verify::named_country(cert)
 }
 
 /// Who an API client certificate names. Only meaningful for a certificate verified by

@@ -1,7 +1,12 @@
-//! Certificate verifiers that read the live trust store: a peer is accepted only if its certificate
-//! names exactly one country, chains to *that* country's TLS CA as published in its directory, and its
-//! key is not revoked.
+//! Certificate verifiers that read the partners' directories live: a peer is accepted only if its
+//! certificate names exactly one country, chains (through the intermediates it sent) to *that*
+//! country's TLS CA as published in its directory, and its key is not revoked.
+//!
+//! One core, [`PeerVerifier`], makes every decision; the client-side and server-side rustls verifiers
+//! only say which usage the chain must be valid for. The verifiers learn about partners through
+//! [`Partners`], so TLS depends on directories, not on the store that keeps them.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,54 +20,20 @@ use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureS
 use tulpar_core::codes::CountryCode;
 use tulpar_core::keys::KeyId;
 
-use super::certs::{COUNTRY_URI_PREFIX, san_uris, sha256};
-use super::{PeerError, provider};
+use super::PeerError;
+use super::certs::{COUNTRY_URI_PREFIX, san_uris, sha256, spki_sha256};
 use crate::directory::VerifiedDirectory;
-use crate::store::TrustStore;
 
-/// The country `end_entity` speaks for, checked against `store` at `now`; `expected` narrows it to
-/// one partner (the one a client dialled).
-pub(crate) fn peer_country_in(
-    store: &TrustStore,
-    end_entity: &CertificateDer<'_>,
-    intermediates: &[CertificateDer<'_>],
-    now: SystemTime,
-    expected: Option<CountryCode>,
-) -> Result<CountryCode, PeerError> {
-    let (country, directory) = identify(store, end_entity, expected)?;
-    chain_verifier(&directory)?
-        .verify_client_cert(end_entity, intermediates, unix_time(now))
-        .map_err(|source| PeerError::Chain { country, source })?;
-    check_revocation(&directory, end_entity, now)?;
-    Ok(country)
+/// The partners a node trusts, as the TLS verifiers need them: read at every handshake, so a partner
+/// added or a key revoked applies to the next connection.
+pub trait Partners: Send + Sync + fmt::Debug {
+    /// The directory of `country` accepted now, or why there is none
+    /// ([`PeerError::UnknownCountry`], [`PeerError::NoDirectory`]).
+    fn partner_directory(&self, country: CountryCode) -> Result<Arc<VerifiedDirectory>, PeerError>;
 }
 
-/// The country `end_entity` names (and must name, if `expected`) with that country's directory.
-fn identify(
-    store: &TrustStore,
-    end_entity: &CertificateDer<'_>,
-    expected: Option<CountryCode>,
-) -> Result<(CountryCode, Arc<VerifiedDirectory>), PeerError> {
-    let country = claimed_country(end_entity)?;
-    if let Some(expected) = expected
-        && expected != country
-    {
-        return Err(PeerError::WrongCountry {
-            expected,
-            claimed: country,
-        });
-    }
-    let entry = store
-        .entry(country)
-        .ok_or(PeerError::UnknownCountry(country))?;
-    let directory = entry
-        .directory()
-        .cloned()
-        .ok_or(PeerError::NoDirectory(country))?;
-    Ok((country, directory))
-}
-
-fn claimed_country(cert: &CertificateDer<'_>) -> Result<CountryCode, PeerError> {
+/// The country a certificate names: its one `tulpar://country/<CC>` URI, nothing verified.
+pub(crate) fn named_country(cert: &CertificateDer<'_>) -> Result<CountryCode, PeerError> {
     let uris = san_uris(cert).map_err(PeerError::Malformed)?;
     let mut countries = uris
         .iter()
@@ -74,18 +45,129 @@ fn claimed_country(cert: &CertificateDer<'_>) -> Result<CountryCode, PeerError> 
     CountryCode::parse(first).map_err(|e| PeerError::Malformed(e.to_string()))
 }
 
-/// A WebPKI verifier trusting only the TLS CAs of one country's directory.
-fn chain_verifier(directory: &VerifiedDirectory) -> Result<Arc<dyn ClientCertVerifier>, PeerError> {
+/// What a peer's chain must be valid for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Usage<'a> {
+    /// A client certificate (the federation server's side).
+    Client,
+    /// A server certificate for the host dialled (the federation client's side).
+    Server {
+        /// The host dialled.
+        name: &'a ServerName<'a>,
+        /// A stapled OCSP response, as rustls hands it over.
+        ocsp: &'a [u8],
+    },
+}
+
+/// The one place a partner's certificate is judged.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerVerifier {
+    partners: Arc<dyn Partners>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl PeerVerifier {
+    pub(crate) fn new(partners: Arc<dyn Partners>, provider: Arc<CryptoProvider>) -> Self {
+        Self { partners, provider }
+    }
+
+    /// See [`check_peer`].
+    pub(crate) fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        usage: Usage<'_>,
+        expected: Option<CountryCode>,
+        now: UnixTime,
+    ) -> Result<CountryCode, PeerError> {
+        check_peer(
+            self.partners.as_ref(),
+            &self.provider,
+            end_entity,
+            intermediates,
+            usage,
+            expected,
+            now,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The country `end_entity` speaks for: the one it names (which must be `expected`, if given),
+/// whose directory's TLS CAs it chains to through `intermediates` for `usage` at `now`, and which
+/// has not revoked its key.
+pub(crate) fn check_peer(
+    partners: &dyn Partners,
+    provider: &Arc<CryptoProvider>,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    usage: Usage<'_>,
+    expected: Option<CountryCode>,
+    now: UnixTime,
+) -> Result<CountryCode, PeerError> {
+    let country = named_country(end_entity)?;
+    if let Some(expected) = expected
+        && expected != country
+    {
+        return Err(PeerError::WrongCountry {
+            expected,
+            claimed: country,
+        });
+    }
+    let directory = partners.partner_directory(country)?;
+    let chain = |source| PeerError::Chain { country, source };
     let mut roots = RootCertStore::empty();
     for ca in directory.tls_ca_certificates() {
-        roots.add(ca.clone()).map_err(|source| PeerError::Chain {
-            country: directory.country(),
-            source,
-        })?;
+        roots.add(ca.clone()).map_err(chain)?;
     }
-    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-        .build()
-        .map_err(|e| PeerError::Malformed(format!("{}'s TLS CA: {e}", directory.country())))
+    let roots = Arc::new(roots);
+    let unusable = |e: rustls::client::VerifierBuilderError| {
+        PeerError::Malformed(format!("{country}'s TLS CA: {e}"))
+    };
+    match usage {
+        Usage::Client => {
+            WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+                .map_err(unusable)?
+                .verify_client_cert(end_entity, intermediates, now)
+                .map_err(chain)?;
+        }
+        Usage::Server { name, ocsp } => {
+            WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+                .map_err(unusable)?
+                .verify_server_cert(end_entity, intermediates, name, ocsp, now)
+                .map_err(chain)?;
+        }
+    }
+    check_revocation(&directory, end_entity, system_time(now))?;
+    Ok(country)
+}
+
+/// Every configuration is TLS 1.3 only, so a TLS 1.2 signature never reaches a verifier.
+fn refuse_tls12() -> Result<HandshakeSignatureValid, rustls::Error> {
+    Err(rustls::Error::General(
+        "Tulpar federation speaks TLS 1.3 only".into(),
+    ))
 }
 
 fn check_revocation(
@@ -93,7 +175,7 @@ fn check_revocation(
     cert: &CertificateDer<'_>,
     now: SystemTime,
 ) -> Result<(), PeerError> {
-    let spki = super::certs::spki_sha256(cert).map_err(|e| PeerError::Malformed(e.to_string()))?;
+    let spki = spki_sha256(cert).map_err(|e| PeerError::Malformed(e.to_string()))?;
     for id in [spki, sha256(cert)] {
         let key_id = KeyId::from_digest(id);
         if let Some(r) = directory.revocation_at(&key_id, now) {
@@ -107,7 +189,7 @@ fn check_revocation(
     Ok(())
 }
 
-fn unix_time(time: SystemTime) -> UnixTime {
+pub(crate) fn unix_time(time: SystemTime) -> UnixTime {
     UnixTime::since_unix_epoch(time.duration_since(UNIX_EPOCH).unwrap_or_default())
 }
 
@@ -125,12 +207,9 @@ fn to_rustls(error: PeerError) -> rustls::Error {
     }
 }
 
-/// Server side of federation: accepts client certificates of any partner in the store.
+/// Server side of federation: accepts client certificates of any partner.
 #[derive(Debug)]
-pub(crate) struct PartnerClientVerifier {
-    pub(crate) store: Arc<TrustStore>,
-    pub(crate) provider: Arc<CryptoProvider>,
-}
+pub(crate) struct PartnerClientVerifier(pub(crate) PeerVerifier);
 
 impl ClientCertVerifier for PartnerClientVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
@@ -144,14 +223,9 @@ impl ClientCertVerifier for PartnerClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        peer_country_in(
-            &self.store,
-            end_entity,
-            intermediates,
-            system_time(now),
-            None,
-        )
-        .map_err(to_rustls)?;
+        self.0
+            .verify(end_entity, intermediates, Usage::Client, None, now)
+            .map_err(to_rustls)?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -161,9 +235,7 @@ impl ClientCertVerifier for PartnerClientVerifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General(
-            "Tulpar federation speaks TLS 1.3 only".into(),
-        ))
+        refuse_tls12()
     }
 
     fn verify_tls13_signature(
@@ -172,27 +244,20 @@ impl ClientCertVerifier for PartnerClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.0.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.0.supported_verify_schemes()
     }
 }
 
-/// Client side of federation: accepts only the dialled partner's node certificate.
+/// Client side of federation: accepts only the dialled partner's node certificate, for the host
+/// dialled.
 #[derive(Debug)]
 pub(crate) struct PartnerServerVerifier {
-    pub(crate) store: Arc<TrustStore>,
+    pub(crate) core: PeerVerifier,
     pub(crate) partner: CountryCode,
-    pub(crate) provider: Arc<CryptoProvider>,
 }
 
 impl ServerCertVerifier for PartnerServerVerifier {
@@ -204,21 +269,14 @@ impl ServerCertVerifier for PartnerServerVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let (country, directory) =
-            identify(&self.store, end_entity, Some(self.partner)).map_err(to_rustls)?;
-        // Chain to the partner's CA only, as a server certificate for the host dialled.
-        let mut roots = RootCertStore::empty();
-        for ca in directory.tls_ca_certificates() {
-            roots.add(ca.clone())?;
-        }
-        let verified =
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
-                .build()
-                .map_err(|e| rustls::Error::General(e.to_string()))?
-                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-                .map_err(|source| to_rustls(PeerError::Chain { country, source }))?;
-        check_revocation(&directory, end_entity, system_time(now)).map_err(to_rustls)?;
-        Ok(verified)
+        let usage = Usage::Server {
+            name: server_name,
+            ocsp: ocsp_response,
+        };
+        self.core
+            .verify(end_entity, intermediates, usage, Some(self.partner), now)
+            .map_err(to_rustls)?;
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -227,9 +285,7 @@ impl ServerCertVerifier for PartnerServerVerifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General(
-            "Tulpar federation speaks TLS 1.3 only".into(),
-        ))
+        refuse_tls12()
     }
 
     fn verify_tls13_signature(
@@ -238,17 +294,13 @@ impl ServerCertVerifier for PartnerServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.core.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.core.supported_verify_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests;

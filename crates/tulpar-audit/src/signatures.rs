@@ -9,6 +9,7 @@
 //! recorded and a focal point must see it.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -22,9 +23,14 @@ use tulpar_ledger::SignedCheckpoint;
 use tulpar_ledger::note;
 use tulpar_proto::pbjson_types::Timestamp;
 use tulpar_trust::TrustStore;
-use tulpar_trust::directory::{KeyRuleError, Purpose, VerifiedDirectory, verify_directory};
+use tulpar_trust::directory::{
+    DirectoryError, KeyRuleError, Purpose, VerifiedDirectory, verify_directory,
+};
 
-use crate::witness::origin;
+/// The origin line of `country`'s checkpoints, as its node signs them.
+fn origin(country: CountryCode) -> String {
+    format!("tulpar/{country}")
+}
 
 /// A signature that verifies, made by a key revoked at the time it claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,21 +54,56 @@ impl RevokedUse {
     }
 }
 
+/// Why a country's own directory file is refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OwnDirectoryError {
+    /// The file could not be read.
+    #[error("{0}")]
+    Unreadable(#[from] std::io::Error),
+    /// The file does not hold an envelope.
+    #[error("not an envelope: {0}")]
+    NotAnEnvelope(prost::DecodeError),
+    /// The envelope does not hold a directory.
+    #[error("own directory: not a CountryDirectory: {0}")]
+    NotADirectory(prost::DecodeError),
+    /// The directory names no root key to check it with.
+    #[error("own directory: no root key")]
+    NoRootKey,
+    /// Its first root key is not a key.
+    #[error("own directory: root_keys[0]: {0}")]
+    BadRootKey(tulpar_core::keys::KeyError),
+    /// It does not verify under its own root, or is not this country's.
+    #[error("own directory: {0}")]
+    Refused(#[from] DirectoryError),
+}
+
 /// Verifies `envelope` as this country's own directory, trusting the first root of its own chain: the
 /// node's own directory file is part of its configuration, like its keys.
 pub fn own_directory(
     envelope: &proto::Envelope,
     country: CountryCode,
-) -> Result<VerifiedDirectory, String> {
+) -> Result<VerifiedDirectory, OwnDirectoryError> {
     let unverified = proto::CountryDirectory::decode(envelope.payload.as_slice())
-        .map_err(|e| format!("own directory: not a CountryDirectory: {e}"))?;
+        .map_err(OwnDirectoryError::NotADirectory)?;
     let first = unverified
         .root_keys
         .first()
-        .ok_or("own directory: no root key")?;
-    let root = PublicKey::from_bytes(&first.public_key)
-        .map_err(|e| format!("own directory: root_keys[0]: {e}"))?;
-    verify_directory(envelope, &root, country).map_err(|e| format!("own directory: {e}"))
+        .ok_or(OwnDirectoryError::NoRootKey)?;
+    let root = PublicKey::from_bytes(&first.public_key).map_err(OwnDirectoryError::BadRootKey)?;
+    Ok(verify_directory(envelope, &root, country)?)
+}
+
+/// Reads the directory file at `path` (`trust.own_directory`) and verifies it as this country's own
+/// directory (see [`own_directory`]). Errors do not name the file: the caller does.
+pub fn read_own_directory(
+    path: &Path,
+    country: CountryCode,
+) -> Result<VerifiedDirectory, OwnDirectoryError> {
+    let bytes = std::fs::read(path)?;
+    let envelope =
+        proto::Envelope::decode(bytes.as_slice()).map_err(OwnDirectoryError::NotAnEnvelope)?;
+    own_directory(&envelope, country)
 }
 
 /// Who must have signed something.
@@ -103,14 +144,6 @@ impl EntryChecker {
             directories,
             pinned_roots,
         }
-    }
-
-    /// A checker for the ledger of the node `config` describes: its own directory file and the
-    /// partners `trust` holds now.
-    pub fn from_config(config: &crate::config::Config, trust: &TrustStore) -> Result<Self, String> {
-        let (_, envelope) = crate::node::read_own_directory(config).map_err(|e| e.to_string())?;
-        let own = own_directory(&envelope, config.country)?;
-        Ok(Self::new(config.country, own, trust))
     }
 
     /// Checks the signatures in the entry stored at `index` as `raw`; returns the revoked keys whose
@@ -434,4 +467,47 @@ fn time(timestamp: Option<&Timestamp>, what: &str) -> Result<SystemTime, String>
     timestamp
         .and_then(from_timestamp)
         .ok_or_else(|| format!("{what} is missing or out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use tulpar_core::codes::UnitId;
+    use tulpar_trust::ceremony::{CountryPlan, create_country};
+
+    use super::*;
+
+    fn code(text: &str) -> CountryCode {
+        CountryCode::parse(text).expect("a country code")
+    }
+
+    #[test]
+    fn the_own_directory_file_must_hold_this_countrys_directory() {
+        let made = create_country(&CountryPlan {
+            country: code("KZ"),
+            units: vec![UnitId::parse("KZ-AKTAU-PCU").expect("a unit id")],
+            endpoint: "127.0.0.1:7443".into(),
+            extra_hosts: vec![],
+            now: SystemTime::now(),
+        })
+        .expect("a ceremony");
+        let dir = tempfile::tempdir().expect("a folder");
+        let path = dir.path().join("directory.env");
+        std::fs::write(&path, made.directory.encode_to_vec()).expect("written");
+
+        let own = read_own_directory(&path, code("KZ")).expect("KZ's own directory");
+        assert_eq!(own.country(), code("KZ"));
+        assert!(matches!(
+            read_own_directory(&path, code("UZ")),
+            Err(OwnDirectoryError::Refused(_))
+        ));
+        std::fs::write(&path, b"\xff\xff not protobuf").expect("written");
+        assert!(matches!(
+            read_own_directory(&path, code("KZ")),
+            Err(OwnDirectoryError::NotAnEnvelope(_))
+        ));
+        assert!(matches!(
+            read_own_directory(&dir.path().join("missing.env"), code("KZ")),
+            Err(OwnDirectoryError::Unreadable(_))
+        ));
+    }
 }

@@ -1,0 +1,131 @@
+//! Connecting to a node: TCP, then TLS with the caller's rustls configuration, under tonic.
+//!
+//! The handshake is done here rather than by tonic so that rustls is configured by `tulpar-trust`
+//! (custom verifiers that read the live trust store, client certificates).
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+/// How often an open channel pings the node at the HTTP/2 level, also while idle.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a ping may go unanswered before the connection is dropped.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an endpoint cannot be dialled.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// Not of the form `host:port`.
+    #[error("{endpoint:?} is not HOST:PORT: {reason}")]
+    NotHostPort {
+        /// The endpoint given.
+        endpoint: String,
+        /// What is missing or wrong.
+        reason: String,
+    },
+    /// The host is neither a DNS name nor an IP address.
+    #[error("{host:?} is not a host name or IP address: {source}")]
+    BadHost {
+        /// The host part.
+        host: String,
+        /// What rustls found.
+        source: rustls_pki_types::InvalidDnsNameError,
+    },
+}
+
+/// A lazily connecting gRPC channel to `endpoint` ("host:port", an IPv6 address in brackets) over TLS
+/// with `config`.
+///
+/// The channel reconnects by itself; nothing is sent until the first call.
+pub fn tls_channel(
+    endpoint: &str,
+    config: Arc<rustls::ClientConfig>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> Result<Channel, ChannelError> {
+    let not_host_port = |reason: String| ChannelError::NotHostPort {
+        endpoint: endpoint.to_owned(),
+        reason,
+    };
+    let uri: Uri = format!("http://{endpoint}")
+        .parse()
+        .map_err(|e| not_host_port(format!("{e}")))?;
+    let host = uri
+        .host()
+        .map(|host| host.trim_start_matches('[').trim_end_matches(']'))
+        .filter(|host| !host.is_empty())
+        .ok_or_else(|| not_host_port("no host".into()))?
+        .to_owned();
+    let port = uri
+        .port_u16()
+        .ok_or_else(|| not_host_port("no port".into()))?;
+    let server_name =
+        ServerName::try_from(host.clone()).map_err(|source| ChannelError::BadHost {
+            host: host.clone(),
+            source,
+        })?;
+    let connector = TlsConnector::from(config);
+    let connect = tower::service_fn(move |_: Uri| {
+        let connector = connector.clone();
+        let server_name = server_name.clone();
+        let host = host.clone();
+        async move {
+            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            let _ = tcp.set_nodelay(true);
+            let tls = connector.connect(server_name, tcp).await?;
+            Ok::<_, io::Error>(TokioIo::new(tls))
+        }
+    });
+    let endpoint = Endpoint::from(uri)
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(true);
+    Ok(endpoint.connect_with_connector_lazy(connect))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Arc<rustls::ClientConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("TLS 1.3")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        Arc::new(config)
+    }
+
+    fn dial(endpoint: &str) -> Result<Channel, ChannelError> {
+        tls_channel(
+            endpoint,
+            config(),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        )
+    }
+
+    #[tokio::test]
+    async fn endpoints_need_a_host_and_a_port() {
+        for endpoint in ["127.0.0.1:7443", "[::1]:7443", "node.kz.example:443"] {
+            assert!(dial(endpoint).is_ok(), "{endpoint}");
+        }
+        let error = dial("node.kz.example").expect_err("no port");
+        assert!(error.to_string().contains("no port"), "{error}");
+        assert!(matches!(
+            dial(":7443"),
+            Err(ChannelError::NotHostPort { .. })
+        ));
+    }
+}
