@@ -357,8 +357,14 @@ async fn serve_small_partner(
         max_handshakes: 16,
         idle_timeout: std::time::Duration::from_secs(300),
     };
-    let incoming =
-        tulpar_node::transport::tls_incoming(listener, config, identify, "small partner", limits);
+    let incoming = tulpar_node::transport::tls_incoming(
+        listener,
+        config,
+        identify,
+        "small partner",
+        limits,
+        tulpar_node::transport::TaskTracker::new(),
+    );
     let service = FederationServiceServer::new(SmallPartner {
         uz: kz.federation_client(uz)?,
     })

@@ -86,9 +86,17 @@ async fn partners_cosign_consistent_checkpoints_and_record_a_rewritten_history()
     };
     let status = to_uz.add_checkpoint(request).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
+    // The size travels as data, in a google.rpc.ErrorInfo, not only in the message.
+    let info = tonic_types::StatusExt::get_details_error_info(&status).expect("an ErrorInfo");
     assert_eq!(
-        status.message(),
-        format!("witness has size {cosigned_size}")
+        (info.reason.as_str(), info.domain.as_str()),
+        ("WITNESS_SIZE_MISMATCH", "tulpar")
+    );
+    assert_eq!(info.metadata.get("size"), Some(&cosigned_size.to_string()));
+    assert!(
+        status.message().contains(&cosigned_size.to_string()),
+        "{}",
+        status.message()
     );
 
     kz.shutdown().await?;

@@ -39,6 +39,11 @@ impl Lifecycle {
         self.tracker.spawn(task)
     }
 
+    /// The tracker itself, for code that spawns per-connection tasks (see `transport`).
+    pub(crate) fn tracker(&self) -> TaskTracker {
+        self.tracker.clone()
+    }
+
     /// Runs CPU-heavy or blocking `work` on the blocking pool, as one of the node's tasks.
     pub(crate) fn spawn_blocking<F, T>(&self, work: F) -> JoinHandle<T>
     where

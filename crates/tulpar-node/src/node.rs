@@ -574,7 +574,14 @@ fn serve_federation(
         Ok(country)
     });
     let limits = shared.config.federation.connections.clone();
-    let incoming = transport::tls_incoming(listener, config, identify, "federation", limits);
+    let incoming = transport::tls_incoming(
+        listener,
+        config,
+        identify,
+        "federation",
+        limits,
+        shared.lifecycle.tracker(),
+    );
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection()?;
     let writable = shared.ledger.writable();
@@ -629,7 +636,14 @@ fn serve_clients(
             )?))
         });
     let limits = shared.config.client_api.connections.clone();
-    let incoming = transport::tls_incoming(listener, config, identify, "client", limits);
+    let incoming = transport::tls_incoming(
+        listener,
+        config,
+        identify,
+        "client",
+        limits,
+        shared.lifecycle.tracker(),
+    );
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection()?;
     let audit = AuditServiceServer::new(Audit::new(shared.clone()))

@@ -18,6 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+pub use tokio_util::task::TaskTracker;
 
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -190,13 +191,15 @@ impl<I: Unpin> AsyncWrite for TlsConnection<I> {
 /// Accepts TCP connections on `listener` within `limits`, completes TLS handshakes concurrently (a
 /// slow or hostile peer never holds up the others) and yields the connections whose peer `identify`
 /// accepts. A connection over a limit is yielded marked refused, when a handshake slot is free to tell
-/// it so, and closed at once otherwise.
+/// it so, and closed at once otherwise. The accepting task and each handshake run on `tasks`; the
+/// accepting task ends when the server drops the stream.
 pub fn tls_incoming<I>(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     identify: Identify<I>,
     api: &'static str,
     limits: ConnectionLimits,
+    tasks: TaskTracker,
 ) -> ReceiverStream<Result<TlsConnection<I>, io::Error>>
 where
     I: Clone + Send + Sync + Unpin + 'static,
@@ -205,7 +208,7 @@ where
     let acceptor = TlsAcceptor::from(config);
     let handshakes = Arc::new(Semaphore::new(limits.max_handshakes.max(1)));
     let admission = Admission::new(api, limits);
-    tokio::spawn(async move {
+    tasks.clone().spawn(async move {
         loop {
             let (tcp, addr) = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -232,7 +235,7 @@ where
             let sender = sender.clone();
             let handshakes = handshakes.clone();
             let idle_timeout = admission.limits().idle_timeout;
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 let handshake = async {
                     // A refused connection already holds its handshake slot, until it closes.
                     let permit = match refusing {
