@@ -3,6 +3,8 @@
 
 use std::time::SystemTime;
 
+use time::format_description::well_known::Rfc3339;
+
 use tulpar_core::codes::{CountryCode, UnitId};
 use tulpar_core::envelope::EnvelopeError;
 use tulpar_core::keys::KeyId;
@@ -11,7 +13,15 @@ use super::Purpose;
 
 /// RFC 3339 in UTC, to the second, for messages.
 pub fn fmt_time(time: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    let seconds = match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    };
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|at| at.format(&Rfc3339).ok())
+        // Beyond the years RFC 3339 can write (0 to 9999): still say when.
+        .unwrap_or_else(|| format!("{seconds} s after 1970-01-01T00:00:00Z"))
 }
 
 /// Why a directory was refused.
