@@ -8,10 +8,10 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use indicatif::{ProgressBar, ProgressStyle};
+use tulpar_config::Config;
 use tulpar_core::time::SystemClock;
 use tulpar_ledger::verify_dir_entries;
 use tulpar_node::audit::signatures::EntryChecker;
-use tulpar_node::config::Config;
 use tulpar_trust::TrustStore;
 use tulpar_trust::keyfile;
 
