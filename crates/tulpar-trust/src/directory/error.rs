@@ -226,3 +226,19 @@ pub enum KeyRuleError {
         reason: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::fmt_time;
+
+    #[test]
+    fn times_are_written_in_utc_to_the_second() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_777_636_800_750);
+        assert_eq!(fmt_time(at), "2026-05-01T12:00:00Z");
+        assert_eq!(fmt_time(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(fmt_time(far), "400000000000 s after 1970-01-01T00:00:00Z");
+    }
+}
