@@ -253,12 +253,29 @@ pub struct LogConfig {
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// A log format other than `text` or `json`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not one of text, json")]
+pub struct UnknownLogFormat(String);
+
+impl TryFrom<String> for LogFormat {
+    type Error = UnknownLogFormat;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        match text.as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(UnknownLogFormat(text)),
+        }
+    }
 }
 
 /// Durations as people write them: "500ms", "30s", "15m", "4h", "1d", "1h 30m" (see `humantime`).

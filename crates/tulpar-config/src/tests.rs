@@ -228,6 +228,9 @@ fn environment_values_take_the_type_of_the_field_they_set() {
     );
     let (field, rule) = invalid_field(load(EXAMPLE, &[("TULPAR__DELIVERY__BATCH_SIZE", "-1")]));
     assert_eq!(field, "delivery.batch_size", "{rule}");
+    let (field, rule) = invalid_field(load(EXAMPLE, &[("TULPAR__LOG__FORMAT", "xml")]));
+    assert_eq!(field, "log.format", "{rule}");
+    assert!(rule.contains("\"xml\" is not one of text, json"), "{rule}");
     // A section absent from the file is made by the variable.
     let witness = ["[witness]\n", "interval = \"60s\"\n"];
     assert!(
