@@ -10,6 +10,7 @@ use std::str::FromStr;
 use ring::digest;
 use ring::rand::SystemRandom;
 use ring::signature::{self, Ed25519KeyPair, KeyPair};
+use rustls_pki_types::{PrivatePkcs8KeyDer, SubjectPublicKeyInfoDer};
 
 use crate::pem;
 
@@ -156,7 +157,8 @@ impl PublicKey {
 
     /// A public key from PEM text with label `PUBLIC KEY`.
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
-        Self::from_spki_der(&pem::decode("PUBLIC KEY", text)?)
+        let der: SubjectPublicKeyInfoDer<'_> = pem::decode("PUBLIC KEY", text)?;
+        Self::from_spki_der(der.as_ref())
     }
 }
 
@@ -195,7 +197,8 @@ impl SigningKey {
 
     /// A key from PEM text with label `PRIVATE KEY`.
     pub fn from_pem(text: &str) -> Result<Self, KeyError> {
-        Self::from_pkcs8_der(&pem::decode("PRIVATE KEY", text)?)
+        let der: PrivatePkcs8KeyDer<'_> = pem::decode("PRIVATE KEY", text)?;
+        Self::from_pkcs8_der(der.secret_pkcs8_der())
     }
 
     /// PEM text with label `PRIVATE KEY`. Secret: store it with mode 0600.

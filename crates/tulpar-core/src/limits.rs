@@ -9,7 +9,7 @@
 //! | ledger entry | [`MAX_ENTRY_BYTES`] | envelope + [`ENTRY_OVERHEAD_BYTES`] (ids, times, who submitted) |
 //! | alert record | [`MAX_RECORD_BYTES`] (`GetAlert`, list items, watch events) | decoded alert + its envelope + timeline |
 //! | gRPC message | [`MAX_MESSAGE_BYTES`] on every listener and client | largest record or entry, with room |
-//! | delivery call | [`DELIVERY_BATCH_BYTES`]; an alert larger than that travels alone | under the message limit |
+//! | delivery call | [`DELIVERY_BATCH_BYTES`] and [`MAX_ALERTS_PER_CALL`]; an alert larger than that travels alone | under the message limit |
 //! | list and entry pages | [`PAGE_BYTES`]; an item larger than that makes a page of its own | under the message limit |
 //! | watch buffer | [`WATCH_BUFFER_BYTES`] per subscriber, at least one event | bounded memory per caller |
 //! | failed authentication | [`AUTH_FAILURES_ALLOWED`] per address per [`AUTH_FAILURE_WINDOW`], [`AUTH_FAILURE_ADDRESSES`] addresses remembered | bounded work and log lines per caller |
@@ -55,6 +55,8 @@ pub const MAX_MESSAGE_BYTES: usize = 16 * MIB;
 
 /// Bytes of alerts one delivery call carries at most; an alert larger than this travels alone.
 pub const DELIVERY_BATCH_BYTES: usize = 4 * MIB;
+/// Most alerts one `DeliverAlerts` call may carry; a node's `delivery.batch_size` stays under it.
+pub const MAX_ALERTS_PER_CALL: usize = 256;
 /// Bytes of items one page of `ListAlerts` or `GetEntries` carries at most; a page always holds at
 /// least one item, so the largest item is still listed.
 pub const PAGE_BYTES: usize = 4 * MIB;

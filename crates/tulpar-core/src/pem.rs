@@ -1,7 +1,8 @@
-//! Minimal PEM (RFC 7468) encoding for the key formats Tulpar writes.
+//! PEM (RFC 7468) for the key formats Tulpar writes: encoding here, reading with `rustls-pki-types`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use rustls_pki_types::pem::{self, PemObject};
 
 /// A PEM text that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,6 +17,14 @@ pub enum PemError {
     /// The base64 body is malformed.
     #[error("the \"{0}\" block is not valid base64")]
     Base64(String),
+    /// The text is not PEM in another way.
+    #[error("the \"{label}\" block cannot be read: {reason}")]
+    Malformed {
+        /// The label looked for.
+        label: String,
+        /// What the reader found.
+        reason: String,
+    },
 }
 
 /// Encodes `der` as a PEM block with `label`, lines of 64 characters.
@@ -31,46 +40,49 @@ pub fn encode(label: &str, der: &[u8]) -> String {
     out
 }
 
-/// Decodes the first PEM block with `label` in `text`.
-pub fn decode(label: &str, text: &str) -> Result<Vec<u8>, PemError> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = text
-        .find(&begin)
-        .ok_or_else(|| PemError::MissingBlock(label.to_owned()))?;
-    let rest = &text[start + begin.len()..];
-    let stop = rest
-        .find(&end)
-        .ok_or_else(|| PemError::Unterminated(label.to_owned()))?;
-    let body: String = rest[..stop]
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    STANDARD
-        .decode(body)
-        .map_err(|_| PemError::Base64(label.to_owned()))
+/// Decodes the first PEM block of `T`, whose label is `label` (e.g. `PUBLIC KEY` for
+/// `SubjectPublicKeyInfoDer`), in `text`.
+pub fn decode<T: PemObject>(label: &str, text: &str) -> Result<T, PemError> {
+    T::from_pem_slice(text.as_bytes()).map_err(|error| match error {
+        pem::Error::NoItemsFound => PemError::MissingBlock(label.to_owned()),
+        pem::Error::MissingSectionEnd { .. } => PemError::Unterminated(label.to_owned()),
+        pem::Error::Base64Decode(_) => PemError::Base64(label.to_owned()),
+        other => PemError::Malformed {
+            label: label.to_owned(),
+            reason: other.to_string(),
+        },
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use rustls_pki_types::SubjectPublicKeyInfoDer;
+
     use super::*;
 
     #[test]
     fn round_trip_with_long_body() {
         let der: Vec<u8> = (0..=255).collect();
-        let text = encode("TEST", &der);
+        let text = encode("PUBLIC KEY", &der);
         assert!(
             text.lines()
                 .all(|l| l.len() <= 64 || l.starts_with("-----"))
         );
-        assert_eq!(decode("TEST", &text).unwrap(), der);
+        let read: SubjectPublicKeyInfoDer<'_> = decode("PUBLIC KEY", &text).unwrap();
+        assert_eq!(read.as_ref(), der.as_slice());
     }
 
     #[test]
     fn errors_name_the_label() {
+        let read = |text| decode::<SubjectPublicKeyInfoDer<'_>>("PUBLIC KEY", text);
         assert_eq!(
-            decode("PUBLIC KEY", "nothing").unwrap_err().to_string(),
+            read("nothing").unwrap_err().to_string(),
             "no \"-----BEGIN PUBLIC KEY-----\" block found"
+        );
+        let unterminated = "-----BEGIN PUBLIC KEY-----\nAAAA\n";
+        assert_eq!(
+            read(unterminated).unwrap_err(),
+            PemError::Unterminated("PUBLIC KEY".into())
         );
     }
 }

@@ -28,7 +28,7 @@ use tulpar_trust::tls::{self, NodeIdentity};
 use crate::audit::Audit;
 use crate::auth::Principal;
 use crate::client_auth::{ClientAuth, ClientCertificate, ClientIdentity};
-use crate::config::Config;
+use crate::config::{Config, DescriptorLimit};
 use crate::delivery::{self, Delivery};
 use crate::error::ApiError;
 use crate::lifecycle::Lifecycle;

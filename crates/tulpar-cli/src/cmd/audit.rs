@@ -95,7 +95,7 @@ pub(crate) struct ReconcileArgs {
     #[command(flatten)]
     period: PeriodArgs,
     /// A delivery later than this after creation is a finding ("30m", "4h", "1d").
-    #[arg(long, default_value = "1h", value_parser = tulpar_node::config::parse_duration)]
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     late_after: Duration,
 }
 

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 use prost::Message;
+use time::format_description::well_known::Rfc3339;
 use tulpar_core::codes::CountryCode;
 use tulpar_core::proto::{CountryDirectory, Envelope};
 use tulpar_trust::directory::{VerifiedDirectory, verify_directory};
@@ -119,10 +120,10 @@ pub(crate) fn time_or_now(text: Option<&str>) -> Result<SystemTime> {
     match text {
         None => Ok(SystemTime::now()),
         Some(t) => {
-            let parsed = chrono::DateTime::parse_from_rfc3339(t).with_context(|| {
+            let parsed = time::OffsetDateTime::parse(t, &Rfc3339).with_context(|| {
                 format!("{t:?} is not an RFC 3339 time such as 2026-05-01T12:00:00Z")
             })?;
-            Ok(SystemTime::from(parsed.with_timezone(&chrono::Utc)))
+            Ok(SystemTime::from(parsed))
         }
     }
 }

@@ -9,9 +9,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use indicatif::{ProgressBar, ProgressStyle};
 use tulpar_audit::EntryChecker;
+use tulpar_config::Config;
 use tulpar_core::time::SystemClock;
 use tulpar_ledger::verify_dir_entries;
-use tulpar_node::config::Config;
 use tulpar_trust::TrustStore;
 use tulpar_trust::keyfile;
 

@@ -9,31 +9,40 @@ use super::Config;
 /// store, connections to partners, standard streams, with room to spare.
 const DESCRIPTOR_RESERVE: u64 = 256;
 
-/// The connection limits need more open files than the process may have.
+/// Connection limits that do not fit under the process's limit on open files.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "client_api.max_connections ({}) + client_api.max_handshakes ({}) + federation.max_connections \
-     ({}) + federation.max_handshakes ({}) + {DESCRIPTOR_RESERVE} held beside connections need \
-     {needed} open files, but the process may open only {current} (hard limit {}): raise \
-     LimitNOFILE or `ulimit -n`, or lower the limits",
-    client.max_connections,
-    client.max_handshakes,
-    federation.max_connections,
-    federation.max_handshakes,
-    hard.map_or_else(|| "unlimited".to_owned(), |hard| hard.to_string())
+    "client_api.max_connections ({client_connections}) + client_api.max_handshakes \
+     ({client_handshakes}) + federation.max_connections ({federation_connections}) + \
+     federation.max_handshakes ({federation_handshakes}) + {DESCRIPTOR_RESERVE} held beside \
+     connections need {needed} open files, but the process may open only {current} (hard limit \
+     {hard}): raise LimitNOFILE or `ulimit -n`, or lower the limits"
 )]
-pub struct DescriptorShortage {
-    client: crate::transport::ConnectionLimits,
-    federation: crate::transport::ConnectionLimits,
+pub struct DescriptorLimitError {
+    client_connections: usize,
+    client_handshakes: usize,
+    federation_connections: usize,
+    federation_handshakes: usize,
     needed: u64,
     current: u64,
-    hard: Option<u64>,
+    /// The hard limit, or "unlimited".
+    hard: String,
 }
 
-impl Config {
+/// The node's open-files budget for a configuration.
+pub trait DescriptorLimit {
     /// Descriptors the node may hold at most: each listener's connections, plus the refused
-    /// connections it tells why (up to its handshake limit), plus 256 held beside connections (ledger segments, sled, partners).
-    pub fn descriptors_needed(&self) -> u64 {
+    /// connections it tells why (up to its handshake limit), plus 256 held beside connections (ledger
+    /// segments, sled, partners).
+    fn descriptors_needed(&self) -> u64;
+
+    /// Raises the process's soft limit on open files to its hard limit, as far as needed, and
+    /// refuses a configuration whose connection limits do not fit under it. Returns the limit.
+    fn fit_descriptor_limit(&self) -> Result<u64, DescriptorLimitError>;
+}
+
+impl DescriptorLimit for Config {
+    fn descriptors_needed(&self) -> u64 {
         [&self.client_api.connections, &self.federation.connections]
             .iter()
             .map(|limits| (limits.max_connections + limits.max_handshakes) as u64)
@@ -41,9 +50,7 @@ impl Config {
             + DESCRIPTOR_RESERVE
     }
 
-    /// Raises the process's soft limit on open files to its hard limit, as far as needed, and
-    /// refuses a configuration whose connection limits do not fit under it. Returns the limit.
-    pub fn fit_descriptor_limit(&self) -> Result<u64, DescriptorShortage> {
+    fn fit_descriptor_limit(&self) -> Result<u64, DescriptorLimitError> {
         let needed = self.descriptors_needed();
         let limit = getrlimit(Resource::Nofile);
         let Some(current) = limit.current else {
@@ -66,14 +73,57 @@ impl Config {
             }
         }
         if current < needed {
-            return Err(DescriptorShortage {
-                client: self.client_api.connections.clone(),
-                federation: self.federation.connections.clone(),
+            let (client, federation) = (&self.client_api.connections, &self.federation.connections);
+            return Err(DescriptorLimitError {
+                client_connections: client.max_connections,
+                client_handshakes: client.max_handshakes,
+                federation_connections: federation.max_connections,
+                federation_handshakes: federation.max_handshakes,
                 needed,
                 current,
-                hard: limit.maximum,
+                hard: limit
+                    .maximum
+                    .map_or_else(|| "unlimited".to_owned(), |hard| hard.to_string()),
             });
         }
         Ok(current)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../../deploy/node.example.toml");
+
+    fn load(env: &[(&str, &str)]) -> Config {
+        let vars = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        Config::from_toml(
+            EXAMPLE,
+            Path::new("/etc/tulpar/node.toml"),
+            vars.collect::<Vec<_>>().into_iter(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn connection_limits_that_cannot_fit_under_the_open_files_limit_are_refused() {
+        let config = load(&[("TULPAR__CLIENT_API__MAX_CONNECTIONS", "1000000")]);
+        // No test machine lets a process open a million files and more.
+        let hard = getrlimit(Resource::Nofile).maximum;
+        if hard.is_some_and(|hard| hard < config.descriptors_needed()) {
+            let refusal = config.fit_descriptor_limit().unwrap_err().to_string();
+            assert!(
+                refusal.contains("client_api.max_connections (1000000)"),
+                "{refusal}"
+            );
+            assert!(refusal.contains("LimitNOFILE"), "{refusal}");
+        }
+        assert!(
+            load(&[]).descriptors_needed() <= 8192,
+            "the systemd unit allows 8192"
+        );
     }
 }

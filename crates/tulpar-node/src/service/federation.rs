@@ -18,8 +18,7 @@ use crate::node::Shared;
 use crate::state::{ReceivedRecord, id_bytes, keys};
 use crate::transport::Peer;
 
-/// Most alerts one `DeliverAlerts` call may carry.
-pub(crate) const MAX_ALERTS_PER_CALL: usize = 256;
+use tulpar_core::limits::MAX_ALERTS_PER_CALL;
 
 /// The federation API.
 pub(crate) struct Federation {

@@ -10,18 +10,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Connection limits of one listener.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    /// Connections held at once, in handshake or established.
-    pub max_connections: usize,
-    /// Connections held at once from one remote address.
-    pub max_connections_per_address: usize,
-    /// TLS handshakes in progress at once.
-    pub max_handshakes: usize,
-    /// A connection without a call in flight for this long is closed.
-    pub idle_timeout: Duration,
-}
+pub use tulpar_config::ConnectionLimits;
 
 /// How often a refusal is logged for the same address.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(60);

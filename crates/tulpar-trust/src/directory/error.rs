@@ -3,6 +3,8 @@
 
 use std::time::SystemTime;
 
+use time::format_description::well_known::Rfc3339;
+
 use tulpar_core::codes::{CountryCode, UnitId};
 use tulpar_core::envelope::EnvelopeError;
 use tulpar_core::keys::KeyId;
@@ -11,7 +13,15 @@ use super::Purpose;
 
 /// RFC 3339 in UTC, to the second, for messages.
 pub fn fmt_time(time: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    let seconds = match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_secs()).map_or(i64::MIN, |s| -s),
+    };
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|at| at.format(&Rfc3339).ok())
+        // Beyond the years RFC 3339 can write (0 to 9999): still say when.
+        .unwrap_or_else(|| format!("{seconds} s after 1970-01-01T00:00:00Z"))
 }
 
 /// Why a directory was refused.
@@ -215,4 +225,20 @@ pub enum KeyRuleError {
         /// Why.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::fmt_time;
+
+    #[test]
+    fn times_are_written_in_utc_to_the_second() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_777_636_800_750);
+        assert_eq!(fmt_time(at), "2026-05-01T12:00:00Z");
+        assert_eq!(fmt_time(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(fmt_time(far), "400000000000 s after 1970-01-01T00:00:00Z");
+    }
 }
