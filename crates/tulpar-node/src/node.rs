@@ -34,6 +34,7 @@ use crate::error::ApiError;
 use crate::locks::KeyedLocks;
 use crate::revocations::OwnRevocations;
 use crate::service::{admin::Admin, alerts::Alerts, federation::Federation};
+use crate::settle::Settle;
 use crate::state::{State, StateView, VIEW_NAME};
 use crate::transport::{self, Identify};
 use crate::units::UnitKeys;
@@ -84,6 +85,8 @@ pub(crate) struct Shared {
     pub(crate) ledger_key: SigningKey,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) locks: KeyedLocks,
+    /// Deliveries between recording a received object and its receipt, for readers judging receipts.
+    pub(crate) settle: Settle,
     pub(crate) auth: ClientAuth,
     pub(crate) delivery: Delivery,
     /// Turns true when the node begins to shut down; long-lived streams end on it.
@@ -496,6 +499,7 @@ fn open(config: Config, clock: Arc<dyn Clock>, stopping: watch::Receiver<bool>) 
         ledger_key,
         clock,
         locks: KeyedLocks::default(),
+        settle: Settle::default(),
         auth,
         delivery: Delivery::default(),
         stopping,
