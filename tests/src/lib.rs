@@ -708,3 +708,45 @@ pub fn output_text(output: &std::process::Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::newer_source;
+
+    fn touch(path: &std::path::Path, at: SystemTime) {
+        let file = std::fs::File::create(path).expect("create");
+        file.set_modified(at).expect("set mtime");
+    }
+
+    #[test]
+    fn a_binary_older_than_a_file_its_build_read_is_stale() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (binary, old, spaced) = (
+            dir.path().join("tulpar-node"),
+            dir.path().join("main.rs"),
+            dir.path().join("a file.rs"),
+        );
+        let built = SystemTime::now() - Duration::from_secs(3600);
+        touch(&binary, built);
+        touch(&old, built - Duration::from_secs(60));
+        touch(&spaced, built - Duration::from_secs(60));
+        std::fs::write(
+            dir.path().join("tulpar-node.d"),
+            format!(
+                "{}: {} {}\n",
+                binary.display(),
+                old.display(),
+                spaced.display().to_string().replace(' ', "\\ ")
+            ),
+        )
+        .expect("write dep-info");
+        assert_eq!(newer_source(&binary), None);
+        touch(&spaced, built + Duration::from_secs(1));
+        assert_eq!(newer_source(&binary), Some(spaced));
+        // Without dep-info (a binary copied elsewhere) nothing is judged.
+        std::fs::remove_file(dir.path().join("tulpar-node.d")).expect("rm");
+        assert_eq!(newer_source(&binary), None);
+    }
+}
