@@ -58,8 +58,8 @@ pub fn look_on_path() {
 ///
 /// `cargo test --workspace` builds `tulpar` and `tulpar-node`, since their packages have integration
 /// tests; `cargo test -p tulpar-tests` does not, and would run whatever binaries an earlier build left.
-/// So a binary is refused when a file its own build read (listed in the `<name>.d` file cargo writes
-/// beside it) is newer than it, which is when cargo would rebuild it.
+/// So a binary is refused when a file its build read (listed in the dep-info cargo wrote beside it) is
+/// newer than it, which is when cargo would rebuild it; see [`newer_source`] for what this misses.
 pub fn binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let mut dir = exe.parent().context("binary location")?;
@@ -108,8 +108,12 @@ fn is_executable(path: &std::path::Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// A file listed in cargo's dep-info for `binary` (`<binary>.d`, written beside it) that was modified
-/// after `binary`; `None` when there is none or no dep-info (binaries copied elsewhere).
+/// A file listed in cargo's dep-info for `binary` (`<binary>.d` beside it) that was modified after
+/// `binary`; `None` when there is none or no dep-info. Cargo writes that file for `cargo build` only,
+/// not when it builds the binary for `cargo test`, and rustc's own dep-info in `deps/` lists only the
+/// binary's crate, not the libraries it links; so a binary only ever built by `cargo test` (or copied
+/// elsewhere) is not judged. An older `<binary>.d` from an earlier `cargo build` still lists the right
+/// files, and `cargo build` rewrites it whenever it builds.
 fn newer_source(binary: &std::path::Path) -> Option<PathBuf> {
     let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok()?;
     let info = std::fs::read_to_string(binary.with_extension("d")).ok()?;
@@ -716,7 +720,11 @@ mod tests {
     use super::newer_source;
 
     fn touch(path: &std::path::Path, at: SystemTime) {
-        let file = std::fs::File::create(path).expect("create");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open");
         file.set_modified(at).expect("set mtime");
     }
 
