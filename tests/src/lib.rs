@@ -41,32 +41,104 @@ impl Interceptor for Bearer {
     }
 }
 
-/// The path of a workspace binary, built or brought up to date once per process: a sibling left from
-/// an earlier build would otherwise run old code against new tests.
+/// Whether [`binary`] may fall back to `PATH`; see [`look_on_path`].
+static ON_PATH: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Lets [`binary`] look on `PATH` for a binary not found beside the running executable: for tools run
+/// from a set of installed binaries (`tulpar-demo`). Tests never do, so that they cannot pick up an
+/// installed, older version.
+pub fn look_on_path() {
+    ON_PATH.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The path of a workspace binary (`tulpar`, `tulpar-node`, `tulpar-demo`), found beside the running
+/// executable: `target/<profile>/` for a test (which runs from `target/<profile>/deps/`) or a tool
+/// built with the workspace. Nothing is built here; a missing binary is an error naming the command
+/// that builds it.
+///
+/// `cargo test --workspace` builds `tulpar` and `tulpar-node`, since their packages have integration
+/// tests; `cargo test -p tulpar-tests` does not, and would run whatever binaries an earlier build left.
+/// So a binary is refused when a file its build read (listed in the dep-info cargo wrote beside it) is
+/// newer than it, which is when cargo would rebuild it; see [`newer_source`] for what this misses.
 pub fn binary(name: &str) -> Result<PathBuf> {
-    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test> or target/<profile>/<tool> → target/<profile>/<name>
     let mut dir = exe.parent().context("binary location")?;
     if dir.ends_with("deps") {
         dir = dir.parent().context("binary location")?;
     }
+    let release = if dir.ends_with("release") {
+        " --release"
+    } else {
+        ""
+    };
     let path = dir.join(name);
-    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if !built.iter().any(|b| b == name) {
-        let release = dir.ends_with("release");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--workspace", "--bin", name])
-            .args(release.then_some("--release"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .context("cargo build")?;
-        if !status.success() || !path.exists() {
-            bail!("cannot build {name}");
+    if path.is_file() {
+        if let Some(newer) = newer_source(&path) {
+            bail!(
+                "{} is older than {}, which it is built from; rebuild it with `cargo build{release} --bin {name}`",
+                path.display(),
+                newer.display()
+            );
         }
-        built.push(name.to_owned());
+        return Ok(path);
     }
-    Ok(path)
+    if ON_PATH.load(std::sync::atomic::Ordering::Relaxed) {
+        let found = std::env::var_os("PATH")
+            .iter()
+            .flat_map(std::env::split_paths)
+            .map(|dir| dir.join(name))
+            .find(|path| is_executable(path));
+        if let Some(path) = found {
+            return Ok(path);
+        }
+        bail!(
+            "`{name}` is neither beside {} nor on PATH; `cargo build --release` in the Tulpar \
+             source folder builds tulpar, tulpar-node and tulpar-demo into target/release/",
+            exe.display()
+        );
+    }
+    bail!(
+        "{} is missing; build it with `cargo build{release} --bin {name}` (`cargo test --workspace` builds it too)",
+        path.display()
+    )
+}
+
+fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A file listed in cargo's dep-info for `binary` (`<binary>.d` beside it) that was modified after
+/// `binary`; `None` when there is none or no dep-info. Cargo writes that file for `cargo build` only,
+/// not when it builds the binary for `cargo test`, and rustc's own dep-info in `deps/` lists only the
+/// binary's crate, not the libraries it links; so a binary only ever built by `cargo test` (or copied
+/// elsewhere) is not judged. An older `<binary>.d` from an earlier `cargo build` still lists the right
+/// files, and `cargo build` rewrites it whenever it builds.
+fn newer_source(binary: &std::path::Path) -> Option<PathBuf> {
+    let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok()?;
+    let info = std::fs::read_to_string(binary.with_extension("d")).ok()?;
+    // `target: dep dep …`, spaces in paths escaped with a backslash.
+    let (_, deps) = info.lines().next()?.split_once(": ")?;
+    let mut paths = Vec::new();
+    let mut current = String::new();
+    let mut chars = deps.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.extend(chars.next()),
+            ' ' => paths.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    paths.push(current);
+    paths
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .find(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified > built)
+        })
 }
 
 /// Ports handed out by this process, so that no two of its nodes are given the same one.
@@ -369,7 +441,9 @@ level = "info"
     /// Stops the node gracefully (SIGTERM) and waits for it.
     pub fn stop(&mut self) -> Result<()> {
         if let Some(mut child) = self.node.take() {
-            run(Command::new("kill").args(["-TERM", &child.id().to_string()]))?;
+            let pid = rustix::process::Pid::from_child(&child);
+            rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+                .with_context(|| format!("SIGTERM to the {} node", self.code))?;
             let deadline = Instant::now() + Duration::from_secs(20);
             while child.try_wait()?.is_none() {
                 if Instant::now() > deadline {
@@ -637,4 +711,50 @@ pub fn output_text(output: &std::process::Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::newer_source;
+
+    fn touch(path: &std::path::Path, at: SystemTime) {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open");
+        file.set_modified(at).expect("set mtime");
+    }
+
+    #[test]
+    fn a_binary_older_than_a_file_its_build_read_is_stale() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (binary, old, spaced) = (
+            dir.path().join("tulpar-node"),
+            dir.path().join("main.rs"),
+            dir.path().join("a file.rs"),
+        );
+        let built = SystemTime::now() - Duration::from_secs(3600);
+        touch(&binary, built);
+        touch(&old, built - Duration::from_secs(60));
+        touch(&spaced, built - Duration::from_secs(60));
+        std::fs::write(
+            dir.path().join("tulpar-node.d"),
+            format!(
+                "{}: {} {}\n",
+                binary.display(),
+                old.display(),
+                spaced.display().to_string().replace(' ', "\\ ")
+            ),
+        )
+        .expect("write dep-info");
+        assert_eq!(newer_source(&binary), None);
+        touch(&spaced, built + Duration::from_secs(1));
+        assert_eq!(newer_source(&binary), Some(spaced));
+        // Without dep-info (a binary copied elsewhere) nothing is judged.
+        std::fs::remove_file(dir.path().join("tulpar-node.d")).expect("rm");
+        assert_eq!(newer_source(&binary), None);
+    }
 }

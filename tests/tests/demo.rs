@@ -38,3 +38,58 @@ fn the_demo_runs_the_scripted_exchange_and_verifies_both_ledgers() {
         .expect("run");
     assert!(!output.status.success());
 }
+
+/// Links (or copies) `names` from the build's folder into a new folder inside it.
+fn alone(names: &[&str]) -> tempfile::TempDir {
+    let demo = tulpar_tests::binary("tulpar-demo").expect("tulpar-demo");
+    let built = demo.parent().expect("target folder");
+    let folder = tempfile::tempdir_in(built).expect("tempdir");
+    for name in names {
+        let to = folder.path().join(name);
+        let from = tulpar_tests::binary(name).expect(name);
+        if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).expect("copy");
+        }
+    }
+    folder
+}
+
+#[test]
+fn the_demo_runs_from_a_folder_holding_only_the_three_binaries() {
+    let folder = alone(&["tulpar-demo", "tulpar", "tulpar-node"]);
+    let output = Command::new(folder.path().join("tulpar-demo"))
+        .arg("--dir")
+        .arg(folder.path().join("federation"))
+        .arg("--exit")
+        .env("PATH", "")
+        .output()
+        .expect("run tulpar-demo");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("KZ sees the outcome: seizure"), "{stdout}");
+}
+
+#[test]
+fn the_demo_alone_names_what_is_missing_and_builds_nothing() {
+    let folder = alone(&["tulpar-demo", "tulpar"]);
+    let output = Command::new(folder.path().join("tulpar-demo"))
+        .arg("--dir")
+        .arg(folder.path().join("federation"))
+        .arg("--exit")
+        .env("PATH", "")
+        .output()
+        .expect("run tulpar-demo");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("`tulpar-node` is neither beside")
+            && stderr.contains("cargo build --release"),
+        "{stderr}"
+    );
+    // It stopped before making anything.
+    assert!(!folder.path().join("federation").exists());
+}

@@ -18,6 +18,7 @@ mod node;
 mod respond;
 mod revocations;
 mod service;
+mod settle;
 mod state;
 mod throttle;
 pub mod transport;

@@ -35,6 +35,7 @@ use crate::lifecycle::Lifecycle;
 use crate::locks::KeyedLocks;
 use crate::revocations::OwnRevocations;
 use crate::service::{admin::Admin, alerts::Alerts, federation::Federation};
+use crate::settle::Settle;
 use crate::state::{State, StateView, VIEW_NAME};
 use crate::transport::{self, Identify};
 use crate::units::UnitKeys;
@@ -151,6 +152,8 @@ pub(crate) struct Shared {
     pub(crate) ledger_key: SigningKey,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) locks: KeyedLocks,
+    /// Deliveries between recording a received object and its receipt, for readers judging receipts.
+    pub(crate) settle: Settle,
     pub(crate) auth: ClientAuth,
     pub(crate) delivery: Delivery,
     /// The node's tasks, and the signal on which they and long-lived streams end.
@@ -549,6 +552,7 @@ fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Shared> {
         ledger_key,
         clock,
         locks: KeyedLocks::default(),
+        settle: Settle::default(),
         auth,
         delivery: Delivery::default(),
         lifecycle: Lifecycle::default(),

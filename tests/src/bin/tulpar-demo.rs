@@ -2,9 +2,12 @@
 //! `tulpar` command, running real `tulpar-node` processes, with a scripted exchange: an alert from a
 //! Kazakh PCU to Uzbekistan, its receipt, the acknowledgement and the seizure reported back.
 //!
+//! It runs the `tulpar` and `tulpar-node` binaries found beside its own executable, else on `PATH`,
+//! and builds nothing:
+//!
 //! ```sh
-//! cargo run --release --bin tulpar-demo                 # keeps running; Ctrl-C stops everything
-//! cargo run --release --bin tulpar-demo -- --exit       # exits after the scripted exchange
+//! cargo build --release && target/release/tulpar-demo   # keeps running; Ctrl-C stops everything
+//! target/release/tulpar-demo --exit                     # exits after the scripted exchange
 //! ```
 
 use std::path::PathBuf;
@@ -13,10 +16,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tulpar_core::proto::{self, AlertEventKind};
-use tulpar_tests::{Federation, binary};
+use tulpar_tests::{Federation, binary, look_on_path};
 
 /// Marks a folder this tool made, so that a second run may replace it and nothing else.
 const MARKER: &str = ".tulpar-demo";
+
+/// An alert from KZ-AKTAU-PCU to UZ-TASHKENT-PCU for `tulpar alert send`, written into the folder so
+/// that the suggested command works without the source tree.
+const EXAMPLE_ALERT: &str = include_str!("../../../deploy/examples/alert-drugs-precursors.json");
 
 fn parse_args() -> Result<(PathBuf, bool)> {
     let mut dir = PathBuf::from("tulpar-demo");
@@ -61,6 +68,10 @@ async fn next_event(events: &mut tonic::Streaming<proto::AlertEvent>) -> Result<
 #[tokio::main]
 async fn main() -> Result<()> {
     let (dir, exit) = parse_args()?;
+    look_on_path();
+    // Before any folder is touched: say at once what is missing.
+    let tulpar = binary("tulpar")?;
+    binary("tulpar-node")?;
     if dir.exists() {
         if !dir.join(MARKER).exists() {
             bail!(
@@ -215,7 +226,6 @@ async fn main() -> Result<()> {
     }
 
     step("Both ledgers verified offline (`tulpar ledger verify`)");
-    let tulpar = binary("tulpar")?;
     for country in [kz, uz] {
         let output = Command::new(&tulpar)
             .args(["ledger", "verify"])
@@ -289,20 +299,38 @@ async fn main() -> Result<()> {
         }
         return Ok(());
     }
-    println!("\nThe federation keeps running. Try, as KZ's focal point:");
-    println!(
-        "  export PATH={}:$PATH",
-        tulpar.parent().unwrap_or(&dir).display()
-    );
-    println!("  export TULPAR_NODE={}", kz.client_addr);
-    println!(
-        "  export TULPAR_CA={}",
-        kz.dir.join("node/tls-ca.crt").display()
-    );
-    println!("  export TULPAR_TOKEN={}", kz.tokens["focal-point"]);
+    let example = dir.join("alert.json");
+    std::fs::write(&example, EXAMPLE_ALERT)?;
+    let uz_officer_token = &uz.tokens["UZ-TASHKENT-PCU"];
+    println!("\nThe federation keeps running. In a shell per side, try:");
+    let bin = tulpar.parent().unwrap_or(&dir).display();
+    let connect = |country: &tulpar_tests::Country, token: &str| {
+        println!("  export PATH={bin}:$PATH");
+        println!("  export TULPAR_NODE={}", country.client_addr);
+        println!(
+            "  export TULPAR_CA={}",
+            country.dir.join("node/tls-ca.crt").display()
+        );
+        println!("  export TULPAR_TOKEN={token}");
+    };
+    println!("\n  As the UZ-TASHKENT-PCU officer, watching for alerts as they arrive:");
+    connect(uz, uz_officer_token);
+    println!("  tulpar alert watch");
     println!("  tulpar alert list");
+    println!(
+        "\n  As the KZ-AKTAU-PCU officer, raising another alert and watching its receipt and answers:"
+    );
+    connect(kz, &kz.tokens["KZ-AKTAU-PCU"]);
+    println!("  tulpar alert send {}", example.display());
+    println!("  tulpar alert watch");
+    println!("\n  As KZ's focal point, in the KZ shell:");
+    println!("  export TULPAR_TOKEN={}", kz.tokens["focal-point"]);
     println!("  tulpar peers");
     println!("  tulpar audit report --from {} --to {}", today.0, today.1);
+    println!(
+        "  tulpar audit reconcile --partner UZ --from {} --to {}",
+        today.0, today.1
+    );
     println!(
         "  tulpar audit verify --ledger-key {}",
         ledger_key.display()
@@ -310,11 +338,6 @@ async fn main() -> Result<()> {
     println!(
         "  tulpar ledger verify --config {}",
         kz.config_path().display()
-    );
-    println!(
-        "  TULPAR_TOKEN={} tulpar alert send {}/deploy/examples/alert-drugs-precursors.json",
-        kz.tokens["KZ-AKTAU-PCU"],
-        env!("CARGO_MANIFEST_DIR").trim_end_matches("/tests")
     );
     println!("  tail -f {}", kz.dir.join("node.log").display());
     println!("Ctrl-C (or SIGTERM) stops every node.");

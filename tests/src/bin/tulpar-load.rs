@@ -1,10 +1,13 @@
 //! Load tool: two real nodes (KZ and UZ) on loopback, alerts submitted at KZ, each one timed until its
 //! signed receipt from UZ is durable in KZ's ledger (seen as a DELIVERED event on KZ's watch stream).
 //!
+//! It runs the `tulpar` and `tulpar-node` binaries beside it, so build the workspace first:
+//!
 //! ```sh
-//! cargo run --release -p tulpar-tests --bin tulpar-load -- throughput --alerts 20000 --concurrency 256
-//! cargo run --release -p tulpar-tests --bin tulpar-load -- latency --rate 200 --seconds 10
-//! cargo run --release -p tulpar-tests --bin tulpar-load -- roundtrip --rate 100 --seconds 10
+//! cargo build --release
+//! target/release/tulpar-load throughput --alerts 20000 --concurrency 256
+//! target/release/tulpar-load latency --rate 200 --seconds 10
+//! target/release/tulpar-load roundtrip --rate 100 --seconds 10
 //! ```
 //!
 //! `--audit` (any mode) then times a focal point's audit of KZ's ledger: the node's full re-check with
@@ -15,7 +18,7 @@
 //! alerts are submitted, and after they close (see `tulpar-load/watchers.rs`):
 //!
 //! ```sh
-//! cargo run --release -p tulpar-tests --bin tulpar-load -- watchers --watchers 2000 --stuck 3 --alerts 60
+//! target/release/tulpar-load watchers --watchers 2000 --stuck 3 --alerts 60
 //! ```
 //!
 //! `roundtrip` times the full round trip instead: submitted at KZ, delivered, acknowledged by a UZ

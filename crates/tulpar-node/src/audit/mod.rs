@@ -136,9 +136,13 @@ impl Shared {
         Ok(alerts)
     }
 
+    /// Reconciles at `checkpoints`, which must be taken in [`crate::settle::Settle::settled`]: the
+    /// receipts are judged up to its latest checkpoint, and a delivery in progress there would show
+    /// as a receipt never issued.
     fn reconcile(
         &self,
         request: proto::ReconcileRequest,
+        checkpoints: proto::GetLatestCheckpointResponse,
     ) -> Result<proto::ReconcileReport, ApiError> {
         let mut violations = Vec::new();
         let partner = parse_partner(&request.partner, true, &mut violations);
@@ -155,7 +159,6 @@ impl Shared {
             violations,
         )?;
         let partner = period.partner.expect("a reconciliation names its partner");
-        let checkpoints = self.checkpoints()?;
         let size = checkpoints.checkpoint.as_ref().map_or(0, |c| c.size);
         let checker = self.entry_checker()?;
         let late_after = match request.late_after_seconds {
@@ -530,10 +533,11 @@ impl AuditService for Audit {
     ) -> Result<Response<proto::ReconcileReport>, Status> {
         self.focal_point(&request)?;
         let node = self.node.clone();
+        let checkpoints = node.settle.settled(|| node.checkpoints()).await?;
         let report = self
             .node
             .lifecycle
-            .spawn_blocking(move || node.reconcile(request.into_inner()))
+            .spawn_blocking(move || node.reconcile(request.into_inner(), checkpoints))
             .await
             .map_err(ApiError::internal)??;
         Ok(Response::new(report))

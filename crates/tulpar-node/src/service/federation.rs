@@ -460,6 +460,8 @@ impl Shared {
                 Err(error) => answered.push((k, Err(error))),
             }
         }
+        // Until their receipts are recorded: see crate::settle.
+        let receiving = self.settle.receiving().await;
         let now = to_timestamp(self.clock.now());
         let entries = new
             .iter()
@@ -505,7 +507,9 @@ impl Shared {
                 receipted.push((*k, &checked.alert_id, &checked.origin, None));
             }
         }
-        match self.issue_receipts(partner, &to_receipt).await {
+        let issued = self.issue_receipts(partner, &to_receipt).await;
+        drop(receiving);
+        match issued {
             Ok(receipts) => {
                 for ((k, alert_id, origin, index), receipt) in receipted.into_iter().zip(receipts) {
                     if let Some(index) = index {
@@ -603,6 +607,8 @@ impl Shared {
         {
             return Ok(receipt);
         }
+        // Until its receipt is recorded: see crate::settle.
+        let receiving = self.settle.receiving().await;
         let now = self.clock.now();
         let entry = proto::LedgerEntry {
             recorded_at: Some(to_timestamp(now)),
@@ -623,6 +629,7 @@ impl Shared {
                 &appended.checkpoint,
             )
             .await?;
+        drop(receiving);
         tracing::info!(
             alert.id = %response.alert_id,
             response.id = %response.response_id,
