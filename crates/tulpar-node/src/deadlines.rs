@@ -106,12 +106,13 @@ impl Shared {
     }
 }
 
-/// Records missed deadlines every `deadlines.check_interval` until the node stops.
+/// Records missed deadlines at start (those that passed while the node was down) and then every
+/// `deadlines.check_interval`, until the node stops.
 pub(crate) fn start_ticker(shared: &Arc<Shared>) {
     let node = shared.clone();
     shared
         .lifecycle
-        .every(shared.config.deadlines.check_interval, move || {
+        .now_and_every(shared.config.deadlines.check_interval, move || {
             let node = node.clone();
             async move {
                 if let Err(error) = node.record_missed_deadlines().await {

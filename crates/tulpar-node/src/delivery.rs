@@ -45,7 +45,7 @@ pub(crate) struct PartnerStatus {
 pub(crate) enum DeliveryError {
     /// The partner cannot be reached from here (no directory, no endpoint, TLS).
     #[error(transparent)]
-    Unreachable(#[from] crate::node::PartnerError),
+    Unreachable(#[from] crate::partners::PartnerError),
     /// This node could not read or record (its ledger or state view).
     #[error(transparent)]
     Local(#[from] crate::error::ApiError),
@@ -322,7 +322,7 @@ fn partner_channel(
     node: &Shared,
     country: CountryCode,
     partner: &Partner,
-) -> Result<Channel, crate::node::PartnerError> {
+) -> Result<Channel, crate::partners::PartnerError> {
     let endpoint = node.partner_endpoint(country)?;
     let mut cached = partner.channel.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((known, channel)) = cached.as_ref() {

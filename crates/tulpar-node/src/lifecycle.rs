@@ -53,14 +53,35 @@ impl Lifecycle {
         self.tracker.spawn_blocking(work)
     }
 
-    /// Runs `round` every `interval` until the node stops; a round in progress is let finish.
-    pub(crate) fn every<F, R>(&self, interval: Duration, mut round: F)
+    /// Runs `round` every `interval`, the first after one interval, until the node stops; a round
+    /// in progress is let finish.
+    pub(crate) fn every<F, R>(&self, interval: Duration, round: F)
+    where
+        F: FnMut() -> R + Send + 'static,
+        R: Future<Output = ()> + Send,
+    {
+        self.rounds(false, interval, round);
+    }
+
+    /// Like [`Self::every`], with the first round at once.
+    pub(crate) fn now_and_every<F, R>(&self, interval: Duration, round: F)
+    where
+        F: FnMut() -> R + Send + 'static,
+        R: Future<Output = ()> + Send,
+    {
+        self.rounds(true, interval, round);
+    }
+
+    fn rounds<F, R>(&self, at_once: bool, interval: Duration, mut round: F)
     where
         F: FnMut() -> R + Send + 'static,
         R: Future<Output = ()> + Send,
     {
         let stop = self.stop.clone();
         self.spawn(async move {
+            if at_once {
+                round().await;
+            }
             loop {
                 tokio::select! {
                     () = stop.cancelled() => return,
@@ -122,6 +143,30 @@ mod tests {
         lifecycle.stop().await.expect("within the grace period");
         assert_eq!(finished.load(Ordering::SeqCst), 1, "the round finished");
         assert_eq!(started.load(Ordering::SeqCst), 1, "no round after the stop");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rounds_start_after_an_interval_or_at_once_when_asked() {
+        let lifecycle = Lifecycle::default();
+        let (later, at_once) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        for (counter, first_at_once) in [(later.clone(), false), (at_once.clone(), true)] {
+            let round = move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                std::future::ready(())
+            };
+            if first_at_once {
+                lifecycle.now_and_every(Duration::from_secs(10), round);
+            } else {
+                lifecycle.every(Duration::from_secs(10), round);
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(later.load(Ordering::SeqCst), 0);
+        assert_eq!(at_once.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(later.load(Ordering::SeqCst), 1);
+        assert_eq!(at_once.load(Ordering::SeqCst), 2);
+        lifecycle.stop().await.expect("within the grace period");
     }
 
     #[tokio::test(start_paused = true)]

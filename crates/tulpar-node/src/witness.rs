@@ -24,7 +24,7 @@ pub(crate) enum WitnessError {
     Local(#[from] ApiError),
     /// The partner cannot be reached from here.
     #[error(transparent)]
-    Unreachable(#[from] crate::node::PartnerError),
+    Unreachable(#[from] crate::partners::PartnerError),
     /// The partner refused the checkpoint.
     #[error("{partner} refused the checkpoint: {message}")]
     Refused {

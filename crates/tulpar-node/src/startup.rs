@@ -1,0 +1,540 @@
+//! Start-up and shutdown: opening what the node needs, the two servers, every task, and stopping them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use futures_util::FutureExt;
+use rustls_pki_types::CertificateDer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::server::NamedService;
+use tulpar_core::codes::CountryCode;
+use tulpar_core::limits::MAX_MESSAGE_BYTES;
+use tulpar_core::proto::{
+    admin_service_server::AdminServiceServer, alert_service_server::AlertServiceServer,
+    audit_service_server::AuditServiceServer, federation_service_server::FederationServiceServer,
+};
+use tulpar_core::time::{Clock, SystemClock};
+use tulpar_ledger::{Ledger, LedgerOptions};
+use tulpar_trust::TrustStore;
+use tulpar_trust::keyfile;
+use tulpar_trust::tls::{self, NodeIdentity};
+
+use crate::audit::Audit;
+use crate::auth::Principal;
+use crate::client_auth::{ClientAuth, ClientCertificate, ClientIdentity};
+use crate::config::{Config, DescriptorLimit};
+use crate::delivery::{self, Delivery};
+use crate::lifecycle::Lifecycle;
+use crate::locks::KeyedLocks;
+use crate::node::Shared;
+use crate::partners::{start_directory_refresh, start_trust_reload};
+use crate::revocations::OwnRevocations;
+use crate::service::{admin::Admin, alerts::Alerts, federation::Federation};
+use crate::settle::Settle;
+use crate::state::{State, StateView, VIEW_NAME};
+use crate::transport::{self, Identify};
+use crate::units::UnitKeys;
+
+/// A node that is serving.
+pub struct RunningNode {
+    shared: Arc<Shared>,
+    client_addr: SocketAddr,
+    federation_addr: SocketAddr,
+}
+
+impl RunningNode {
+    /// Where the client API listens.
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    /// Where the federation API listens.
+    pub fn federation_addr(&self) -> SocketAddr {
+        self.federation_addr
+    }
+
+    /// The node's country.
+    pub fn country(&self) -> CountryCode {
+        self.shared.country
+    }
+
+    /// Makes the next `count` writes of the ledger fail as on a full disk; `0` gives the space back.
+    #[doc(hidden)]
+    pub fn fail_next_ledger_writes(&self, count: u32) {
+        self.shared.ledger.fail_next_writes(count);
+    }
+
+    /// Records deadlines that have passed by the node's clock now, instead of waiting for the ticker.
+    pub async fn check_deadlines(&self) -> Result<usize> {
+        self.shared
+            .record_missed_deadlines()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// Presents the latest checkpoint to every partner now, instead of waiting for the interval;
+    /// returns the size each partner cosigned (`None`: nothing new to witness).
+    pub async fn witness_now(&self) -> Result<Vec<(CountryCode, Option<u64>)>> {
+        let mut cosigned = Vec::new();
+        for partner in self.shared.partners() {
+            let size = self
+                .shared
+                .witness_round(partner)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            cosigned.push((partner, size));
+        }
+        Ok(cosigned)
+    }
+
+    /// Stops accepting calls, lets calls in flight and the workers' current rounds finish (at most
+    /// [`crate::lifecycle::SHUTDOWN_GRACE`]), then closes the ledger.
+    pub async fn shutdown(self) -> Result<()> {
+        let lifecycle = self.shared.lifecycle.clone();
+        let stopped = lifecycle.stop().await;
+        // With every task ended this is the last handle: dropping it closes the ledger, durably.
+        let last = Arc::into_inner(self.shared).is_some();
+        match stopped {
+            Ok(()) if last => Ok(()),
+            Ok(()) => bail!("the ledger is still held after every task ended"),
+            Err(overran) => bail!("{overran}; the ledger closes when the process ends"),
+        }
+    }
+}
+
+/// Loads keys, trust store and ledger, and starts serving on the configured addresses.
+pub async fn start(config: Config) -> Result<RunningNode> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// Like [`start`], with the node's clock supplied (tests drive deadlines with a manual clock).
+pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<RunningNode> {
+    let shared = Arc::new(open(config, clock)?);
+    shared.own_directory()?;
+    let client_listener = TcpListener::bind(shared.config.client_api.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "client_api.listen: cannot listen on {}",
+                shared.config.client_api.listen
+            )
+        })?;
+    let federation_listener = TcpListener::bind(shared.config.federation.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "federation.listen: cannot listen on {}",
+                shared.config.federation.listen
+            )
+        })?;
+    let client_addr = client_listener.local_addr()?;
+    let federation_addr = federation_listener.local_addr()?;
+
+    let lifecycle = &shared.lifecycle;
+    let federation_server = serve_federation(shared.clone(), federation_listener)?;
+    let client_server = serve_clients(shared.clone(), client_listener)?;
+    for (api, server) in [
+        ("federation", federation_server.boxed()),
+        ("client", client_server.boxed()),
+    ] {
+        lifecycle.spawn(async move {
+            if let Err(error) = server.await {
+                tracing::error!(api, %error, "server failed");
+            }
+        });
+    }
+    for partner in shared.partners() {
+        lifecycle.spawn(delivery::run_worker(shared.clone(), partner));
+    }
+    crate::deadlines::start_ticker(&shared);
+    start_trust_reload(&shared);
+    crate::revocations::start_refresher(&shared);
+    start_directory_refresh(&shared);
+    crate::witness::start_witness(&shared);
+    tracing::info!(
+        country = %shared.country,
+        client_api = %client_addr,
+        federation = %federation_addr,
+        ledger.size = shared.ledger.size(),
+        partners = %shared.partners().iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+        "node started"
+    );
+    Ok(RunningNode {
+        shared,
+        client_addr,
+        federation_addr,
+    })
+}
+
+/// Opens everything the node needs, refusing with a clear message what is missing or inconsistent.
+fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Shared> {
+    config.fit_descriptor_limit()?;
+    let country = config.country;
+    let node_dir = config
+        .tls
+        .certificate
+        .parent()
+        .map(ToOwned::to_owned)
+        .unwrap_or_default();
+    let cert_pem = std::fs::read_to_string(&config.tls.certificate).with_context(|| {
+        format!(
+            "tls.certificate: cannot read {}",
+            config.tls.certificate.display()
+        )
+    })?;
+    keyfile::check_private_permissions(&config.tls.private_key)
+        .with_context(|| "tls.private_key".to_owned())?;
+    let key_pem = std::fs::read_to_string(&config.tls.private_key).with_context(|| {
+        format!(
+            "tls.private_key: cannot read {}",
+            config.tls.private_key.display()
+        )
+    })?;
+    let identity = NodeIdentity::from_pem(&cert_pem, &key_pem).context("tls.certificate")?;
+    if identity.country() != country {
+        bail!(
+            "tls.certificate ({}) is for {}, but this node is configured as {country}",
+            node_dir.display(),
+            identity.country()
+        );
+    }
+    let trust = Arc::new(
+        TrustStore::open(&config.trust.store, clock.clone())
+            .with_context(|| format!("trust.store: {}", config.trust.store.display()))?,
+    );
+    let ledger_key = keyfile::read_private_key(&config.keys.ledger_key)
+        .with_context(|| "keys.ledger_key".to_owned())?;
+    let units = UnitKeys::load(&config.keys.units_dir, country)?;
+    let view = Arc::new(StateView {
+        country,
+        deadlines: config.deadlines.clone(),
+    });
+    let (ledger, report) = Ledger::open(
+        &config.data_dir,
+        LedgerOptions {
+            origin: format!("tulpar/{country}"),
+            // The ledger keeps its own copy: ring key pairs cannot be cloned.
+            signing_key: keyfile::read_private_key(&config.keys.ledger_key)?,
+            views: vec![view],
+        },
+    )
+    .with_context(|| {
+        format!(
+            "data_dir: cannot open the ledger in {}",
+            config.data_dir.display()
+        )
+    })?;
+    if let Some(cut) = &report.truncated {
+        tracing::warn!(
+            ?cut,
+            "the ledger had a torn tail (an interrupted write); it was cut off"
+        );
+    }
+    if report.replayed > 0 {
+        tracing::info!(
+            entries = report.replayed,
+            "index caught up from the ledger segments"
+        );
+    }
+    let tree = ledger
+        .view_tree(VIEW_NAME)
+        .ok_or_else(|| anyhow::anyhow!("the ledger did not open the state view"))?;
+    let state = State::new(tree);
+    let certificates = OwnRevocations::load(&config.trust.own_directory, country)?;
+    let auth = ClientAuth::new(
+        country,
+        config.client_api.tokens.clone(),
+        Box::new(state.clone()),
+        certificates,
+        clock.clone(),
+    );
+    Ok(Shared {
+        country,
+        ledger,
+        state,
+        trust,
+        identity,
+        units,
+        ledger_key,
+        clock,
+        locks: KeyedLocks::default(),
+        settle: Settle::default(),
+        auth,
+        delivery: Delivery::default(),
+        lifecycle: Lifecycle::default(),
+        refused_directories: Default::default(),
+        config,
+    })
+}
+
+/// The federation server: partners only, identified by their certificate's country.
+fn serve_federation(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+) -> Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>> {
+    let config = tls::federation_server_config(&shared.identity, shared.trust.clone())?;
+    let own = shared.country;
+    let identify: Identify<CountryCode> = Arc::new(move |chain: &[CertificateDer<'static>]| {
+        let leaf = chain.first().ok_or("no certificate")?;
+        // The handshake verified `leaf` with its intermediates against that country's CA.
+        let country = tls::named_country(leaf)?;
+        if country == own {
+            return Err(format!("a certificate of {own} itself is not a partner").into());
+        }
+        Ok(country)
+    });
+    let limits = shared.config.federation.connections.clone();
+    let incoming = transport::tls_incoming(
+        listener,
+        config,
+        identify,
+        "federation",
+        limits,
+        shared.lifecycle.tracker(),
+    );
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = reflection()?;
+    let writable = shared.ledger.writable();
+    let (lifecycle, stopping) = (shared.lifecycle.clone(), shared.lifecycle.stopping());
+    let service = FederationServiceServer::new(Federation::new(shared))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    Ok(async move {
+        health
+            .set_serving::<FederationServiceServer<Federation>>()
+            .await;
+        lifecycle.spawn(report_health(
+            health,
+            writable,
+            &[<FederationServiceServer<Federation> as NamedService>::NAME],
+            lifecycle.clone(),
+        ));
+        transport::server::<CountryCode>()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, stopping)
+            .await
+    })
+}
+
+/// The client API server: this country's officers, focal points and systems.
+fn serve_clients(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+) -> Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>> {
+    let ca_pem = std::fs::read_to_string(&shared.config.tls.ca_certificate).with_context(|| {
+        format!(
+            "tls.ca_certificate: cannot read {}",
+            shared.config.tls.ca_certificate.display()
+        )
+    })?;
+    let national_ca = tls::cert_from_pem(&ca_pem).context("tls.ca_certificate")?;
+    let config = tls::api_server_config(&shared.identity, &national_ca)?;
+    let country = shared.country;
+    let identify: Identify<ClientIdentity> =
+        Arc::new(move |chain: &[CertificateDer<'static>]| {
+            let Some(leaf) = chain.first() else {
+                return Ok(None);
+            };
+            let identity = tls::client_identity(leaf)?;
+            // Revocations are checked at each call (the first included), so that a revoked
+            // officer gets a status naming the revocation rather than a dropped connection.
+            Ok(Some(ClientCertificate::new(
+                principal_of(country, identity)?,
+                leaf,
+            )?))
+        });
+    let limits = shared.config.client_api.connections.clone();
+    let incoming = transport::tls_incoming(
+        listener,
+        config,
+        identify,
+        "client",
+        limits,
+        shared.lifecycle.tracker(),
+    );
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = reflection()?;
+    let audit = AuditServiceServer::new(Audit::new(shared.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let admin = AdminServiceServer::new(Admin::new(shared.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let writable = shared.ledger.writable();
+    let (lifecycle, stopping) = (shared.lifecycle.clone(), shared.lifecycle.stopping());
+    let service = AlertServiceServer::new(Alerts::new(shared))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    Ok(async move {
+        health.set_serving::<AlertServiceServer<Alerts>>().await;
+        health.set_serving::<AuditServiceServer<Audit>>().await;
+        health.set_serving::<AdminServiceServer<Admin>>().await;
+        lifecycle.spawn(report_health(
+            health,
+            writable,
+            &[
+                <AlertServiceServer<Alerts> as NamedService>::NAME,
+                <AuditServiceServer<Audit> as NamedService>::NAME,
+                <AdminServiceServer<Admin> as NamedService>::NAME,
+            ],
+            lifecycle.clone(),
+        ));
+        transport::server::<ClientIdentity>()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(service)
+            .add_service(audit)
+            .add_service(admin)
+            .serve_with_incoming_shutdown(incoming, stopping)
+            .await
+    })
+}
+
+/// Why a client certificate names nobody of this node.
+#[derive(Debug, thiserror::Error)]
+enum PrincipalError {
+    /// The subject of an officer's or integrator's certificate is not a unit id.
+    #[error(transparent)]
+    NotAUnit(#[from] tulpar_core::codes::InvalidCode),
+    /// The unit belongs to another country.
+    #[error("{unit} is not a unit of {country}")]
+    ForeignUnit {
+        unit: tulpar_core::codes::UnitId,
+        country: CountryCode,
+    },
+    /// A focal point's or administrator's certificate of another country.
+    #[error("certificate for {subject} presented to the {country} node")]
+    OtherCountry {
+        subject: String,
+        country: CountryCode,
+    },
+}
+
+/// The principal a client certificate names: a unit of this country for officers and integrators, the
+/// country itself for focal points and administrators.
+fn principal_of(
+    country: CountryCode,
+    identity: tls::ClientIdentity,
+) -> Result<Principal, PrincipalError> {
+    use tulpar_core::codes::UnitId;
+    use tulpar_trust::tls::Role;
+    let name = format!("cert:{}/{}", identity.role.as_str(), identity.subject);
+    let units = match identity.role {
+        Role::Officer | Role::Integrator => {
+            let unit = UnitId::parse(&identity.subject)?;
+            if unit.country() != country {
+                return Err(PrincipalError::ForeignUnit { unit, country });
+            }
+            vec![unit]
+        }
+        Role::FocalPoint | Role::Admin => {
+            if identity.subject != country.as_str() {
+                return Err(PrincipalError::OtherCountry {
+                    subject: identity.subject,
+                    country,
+                });
+            }
+            Vec::new()
+        }
+    };
+    Ok(Principal {
+        role: identity.role,
+        country,
+        units,
+        name,
+    })
+}
+
+/// Reports the server as a whole and `services` as SERVING while the ledger can write and as
+/// NOT_SERVING while it cannot (a full disk), so probes see what callers would; ends when the node
+/// stops.
+async fn report_health(
+    health: tonic_health::server::HealthReporter,
+    mut writable: watch::Receiver<bool>,
+    services: &'static [&'static str],
+    lifecycle: Lifecycle,
+) {
+    let mut stopping = std::pin::pin!(lifecycle.stopping());
+    loop {
+        let status = if *writable.borrow_and_update() {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tonic_health::ServingStatus::NotServing
+        };
+        for service in std::iter::once(&"").chain(services) {
+            health.set_service_status(*service, status).await;
+        }
+        tokio::select! {
+            changed = writable.changed() => if changed.is_err() { return },
+            () = &mut stopping => return,
+        }
+    }
+}
+
+fn reflection() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tulpar_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("server reflection")
+}
+
+/// Runs the node until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn run_until_signal(config: Config) -> Result<()> {
+    let node = start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    node.shutdown().await
+}
+
+/// Opens everything as `start` would, reports, and exits.
+pub async fn check(config: Config) -> Result<()> {
+    let shared = open(config, Arc::new(SystemClock))?;
+    println!(
+        "{}: ledger of {} entries; units {}; partners {}",
+        shared.country,
+        shared.ledger.size(),
+        shared
+            .units
+            .units()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        shared
+            .partners()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
