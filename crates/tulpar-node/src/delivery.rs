@@ -715,13 +715,7 @@ fn check_receipt(
     };
     let verified = verifier.verify(receipt, PayloadType::Receipt, &resolve)?;
     let body: proto::DeliveryReceipt = verified.decode()?;
-    // The time decides which of the partner's keys was current: a receipt without one is refused
-    // rather than judged at this node's clock.
-    let at = body
-        .received_at
-        .as_ref()
-        .and_then(from_timestamp)
-        .ok_or(ReceiptFault::NoTime)?;
+    let at = receipt_time(&body)?;
     let signed_by_valid_key = verified.signers().iter().any(|id| {
         node.trust
             .check_node_key(country, id, Purpose::Receipt, at)
@@ -739,6 +733,15 @@ fn check_receipt(
         return Err(ReceiptFault::Mismatch);
     }
     Ok(body)
+}
+
+/// When the partner says it received the object: the time that decides which of its keys was
+/// current. A receipt without a valid one is refused rather than judged at this node's clock.
+fn receipt_time(body: &proto::DeliveryReceipt) -> Result<SystemTime, ReceiptFault> {
+    body.received_at
+        .as_ref()
+        .and_then(from_timestamp)
+        .ok_or(ReceiptFault::NoTime)
 }
 
 #[cfg(test)]
@@ -930,5 +933,25 @@ mod tests {
                 .iter()
                 .all(|a| a.as_ref().is_err_and(|r| !r.permanent()))
         );
+    }
+
+    #[test]
+    fn a_receipt_is_judged_at_its_own_time_and_refused_without_one() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let timed = proto::DeliveryReceipt {
+            received_at: Some(to_timestamp(at)),
+            ..Default::default()
+        };
+        assert_eq!(receipt_time(&timed).unwrap(), at);
+        let untimed = proto::DeliveryReceipt::default();
+        assert!(matches!(receipt_time(&untimed), Err(ReceiptFault::NoTime)));
+        let invalid = proto::DeliveryReceipt {
+            received_at: Some(tulpar_proto::pbjson_types::Timestamp {
+                seconds: 0,
+                nanos: -1,
+            }),
+            ..Default::default()
+        };
+        assert!(matches!(receipt_time(&invalid), Err(ReceiptFault::NoTime)));
     }
 }
