@@ -28,5 +28,4 @@ mod units;
 mod watch;
 mod witness;
 
-pub use node::read_own_directory;
 pub use startup::{RunningNode, check, run_until_signal, start, start_with_clock};

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use tulpar_core::codes::CountryCode;
-use tulpar_core::envelope::{PayloadType, decode_recorded};
 use tulpar_core::keys::SigningKey;
-use tulpar_core::proto::{self};
+use tulpar_core::proto;
 use tulpar_core::time::Clock;
 use tulpar_ledger::{CommittedBatch, Ledger};
 use tulpar_trust::TrustStore;
@@ -32,75 +31,6 @@ pub(crate) type Committed = Arc<CommittedBatch>;
 pub(crate) struct Appended {
     pub(crate) index: u64,
     pub(crate) checkpoint: proto::Checkpoint,
-}
-
-/// Why the country's own directory (`trust.own_directory`) cannot be served.
-#[derive(Debug, thiserror::Error)]
-pub enum OwnDirectoryError {
-    /// The file cannot be read.
-    #[error("trust.own_directory: {}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not a signed envelope.
-    #[error("trust.own_directory: {}: not an envelope: {source}", path.display())]
-    NotAnEnvelope {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        source: prost::DecodeError,
-    },
-    /// The envelope does not hold a directory.
-    #[error("trust.own_directory: {}: {source}", path.display())]
-    NotADirectory {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        source: tulpar_core::envelope::EnvelopeError,
-    },
-    /// The directory is another country's.
-    #[error("trust.own_directory: {} is the directory of {found:?}, not {expected}", path.display())]
-    OtherCountry {
-        /// The file.
-        path: std::path::PathBuf,
-        /// The country it names.
-        found: String,
-        /// This node's country.
-        expected: CountryCode,
-    },
-}
-
-/// The country's own signed directory named by `trust.own_directory`, and its version; refused when
-/// it is another country's.
-pub fn read_own_directory(config: &Config) -> Result<(u64, proto::Envelope), OwnDirectoryError> {
-    let path = &config.trust.own_directory;
-    let bytes = std::fs::read(path).map_err(|source| OwnDirectoryError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    let envelope =
-        <proto::Envelope as prost::Message>::decode(bytes.as_slice()).map_err(|source| {
-            OwnDirectoryError::NotAnEnvelope {
-                path: path.clone(),
-                source,
-            }
-        })?;
-    let directory: proto::CountryDirectory = decode_recorded(&envelope, PayloadType::Directory)
-        .map_err(|source| OwnDirectoryError::NotADirectory {
-            path: path.clone(),
-            source,
-        })?;
-    if directory.country != config.country.as_str() {
-        return Err(OwnDirectoryError::OtherCountry {
-            path: path.clone(),
-            found: directory.country,
-            expected: config.country,
-        });
-    }
-    Ok((directory.version, envelope))
 }
 
 /// Everything the node's services and workers share.
@@ -182,11 +112,5 @@ impl Shared {
     /// The latest signed checkpoint.
     pub(crate) fn latest_checkpoint(&self) -> proto::Checkpoint {
         self.ledger.latest_checkpoint().to_proto()
-    }
-
-    /// This country's own signed directory and its version, as partners fetch it. Read from its file
-    /// on each call, so a newly published version is served at once.
-    pub(crate) fn own_directory(&self) -> Result<(u64, proto::Envelope), OwnDirectoryError> {
-        read_own_directory(&self.config)
     }
 }

@@ -5,7 +5,8 @@
 //! there from the revocation's effective time on. The directory is parsed and verified once per change
 //! of its file, not per call: [`OwnRevocations::refresh`] runs every `trust.reload_interval` and looks
 //! at the file's size and modification time first, so a call costs a hash-map lookup. The same reading
-//! gives the units the directory lists, which partners' alerts may name as recipients.
+//! gives the units the directory lists, which partners' alerts may name as recipients, and the signed
+//! directory partners fetch.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use ring::digest::{SHA256, digest};
 use rustls_pki_types::CertificateDer;
 use tulpar_core::codes::{CountryCode, UnitId};
 use tulpar_core::keys::KeyId;
+use tulpar_core::proto;
 use tulpar_trust::directory::VerifiedDirectory;
 use tulpar_trust::tls::spki_sha256;
 
@@ -50,6 +52,8 @@ enum DirectoryFault {
          of version {held}"
     )]
     Older { found: u64, held: u64 },
+    #[error("not read yet")]
+    Unread,
 }
 
 /// A revocation in force.
@@ -72,10 +76,12 @@ struct Stamp {
     len: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct Snapshot {
     stamp: Option<Stamp>,
     version: u64,
+    /// The signed directory as read and verified; `None` only before the first reading.
+    signed: Option<Arc<proto::Envelope>>,
     /// The units the directory lists, retired ones included.
     units: HashSet<UnitId>,
     /// The earliest revocation of each key id: the one in force first.
@@ -138,22 +144,12 @@ impl OwnRevocations {
             Err(error) => {
                 // Remember the stamp so that the same broken file is not re-read and re-logged
                 // every interval; a new file is read again.
-                self.swap(Snapshot {
-                    stamp: Some(stamp),
-                    version: held.version,
-                    units: held.units.clone(),
-                    revoked: held.revoked.clone(),
-                });
+                self.keep(&held, stamp);
                 return Err(error);
             }
         };
         if directory.version() < held.version {
-            self.swap(Snapshot {
-                stamp: Some(stamp),
-                version: held.version,
-                units: held.units.clone(),
-                revoked: held.revoked.clone(),
-            });
+            self.keep(&held, stamp);
             return Err(self.file_error(DirectoryFault::Older {
                 found: directory.version(),
                 held: held.version,
@@ -172,6 +168,7 @@ impl OwnRevocations {
         self.swap(Snapshot {
             stamp: Some(stamp),
             version: directory.version(),
+            signed: Some(Arc::new(directory.envelope().clone())),
             units: directory
                 .units()
                 .iter()
@@ -191,6 +188,26 @@ impl OwnRevocations {
 
     fn swap(&self, snapshot: Snapshot) {
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
+    }
+
+    /// Keeps what `held` holds, remembering the file as seen at `stamp`.
+    fn keep(&self, held: &Snapshot, stamp: Stamp) {
+        self.swap(Snapshot {
+            stamp: Some(stamp),
+            ..held.clone()
+        });
+    }
+
+    /// The signed directory and its version, as partners fetch it: re-read first if its file
+    /// changed, so a newly published version is served at once.
+    pub(crate) fn signed(&self) -> Result<(u64, Arc<proto::Envelope>), OwnDirectoryFileError> {
+        self.refresh()?;
+        let snapshot = self.snapshot();
+        let signed = snapshot
+            .signed
+            .clone()
+            .ok_or_else(|| self.file_error(DirectoryFault::Unread))?;
+        Ok((snapshot.version, signed))
     }
 
     /// Those of `units` the directory does not list, with their positions, and the directory's

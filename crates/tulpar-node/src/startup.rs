@@ -112,7 +112,6 @@ pub async fn start(config: Config) -> Result<RunningNode> {
 /// Like [`start`], with the node's clock supplied (tests drive deadlines with a manual clock).
 pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<RunningNode> {
     let shared = Arc::new(open(config, clock)?);
-    shared.own_directory()?;
     let client_listener = TcpListener::bind(shared.config.client_api.listen)
         .await
         .with_context(|| {

@@ -730,9 +730,11 @@ impl FederationService for Federation {
         let known = request.into_inner().known_version;
         let (version, envelope) = self
             .node
+            .auth
             .own_directory()
+            .signed()
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        let directory = (version > known).then_some(envelope);
+        let directory = (version > known).then(|| envelope.as_ref().clone());
         Ok(Response::new(proto::GetDirectoryResponse { directory }))
     }
 
