@@ -1,6 +1,19 @@
 //! The README's first command, in the mode that exits after the scripted exchange.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use tulpar_tests::output_text;
+
+/// Runs `demo --dir <dir> --exit`, with `PATH` emptied when `alone`.
+fn run_demo(demo: &Path, dir: &Path, alone: bool) -> Output {
+    let mut command = Command::new(demo);
+    command.arg("--dir").arg(dir).arg("--exit");
+    if alone {
+        command.env("PATH", "");
+    }
+    command.output().expect("run tulpar-demo")
+}
 
 #[test]
 fn the_demo_runs_the_scripted_exchange_and_verifies_both_ledgers() {
@@ -9,17 +22,12 @@ fn the_demo_runs_the_scripted_exchange_and_verifies_both_ledgers() {
     let folder = dir.path().join("federation");
     for run in 0..2 {
         // Running it again replaces the previous federation.
-        let output = Command::new(&demo)
-            .arg("--dir")
-            .arg(&folder)
-            .arg("--exit")
-            .output()
-            .expect("run tulpar-demo");
+        let output = run_demo(&demo, &folder, false);
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success(),
-            "run {run}: {stdout}{}",
-            String::from_utf8_lossy(&output.stderr)
+            "run {run}: {}",
+            output_text(&output)
         );
         assert!(stdout.contains("KZ sees the outcome: seizure"), "{stdout}");
         assert!(
@@ -30,12 +38,7 @@ fn the_demo_runs_the_scripted_exchange_and_verifies_both_ledgers() {
     // A folder it did not make is never removed.
     let foreign = dir.path().join("foreign");
     std::fs::create_dir(&foreign).expect("mkdir");
-    let output = Command::new(&demo)
-        .arg("--dir")
-        .arg(&foreign)
-        .arg("--exit")
-        .output()
-        .expect("run");
+    let output = run_demo(&demo, &foreign, false);
     assert!(!output.status.success());
 }
 
@@ -57,32 +60,24 @@ fn alone(names: &[&str]) -> tempfile::TempDir {
 #[test]
 fn the_demo_runs_from_a_folder_holding_only_the_three_binaries() {
     let folder = alone(&["tulpar-demo", "tulpar", "tulpar-node"]);
-    let output = Command::new(folder.path().join("tulpar-demo"))
-        .arg("--dir")
-        .arg(folder.path().join("federation"))
-        .arg("--exit")
-        .env("PATH", "")
-        .output()
-        .expect("run tulpar-demo");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = run_demo(
+        &folder.path().join("tulpar-demo"),
+        &folder.path().join("federation"),
+        true,
     );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", output_text(&output));
     assert!(stdout.contains("KZ sees the outcome: seizure"), "{stdout}");
 }
 
 #[test]
 fn the_demo_alone_names_what_is_missing_and_builds_nothing() {
     let folder = alone(&["tulpar-demo", "tulpar"]);
-    let output = Command::new(folder.path().join("tulpar-demo"))
-        .arg("--dir")
-        .arg(folder.path().join("federation"))
-        .arg("--exit")
-        .env("PATH", "")
-        .output()
-        .expect("run tulpar-demo");
+    let output = run_demo(
+        &folder.path().join("tulpar-demo"),
+        &folder.path().join("federation"),
+        true,
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(
