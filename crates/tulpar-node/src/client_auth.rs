@@ -93,7 +93,7 @@ pub(crate) struct ClientAuth {
     country: CountryCode,
     tokens: Vec<TokenConfig>,
     revoked_tokens: Box<dyn TokenRevocations>,
-    certificates: OwnRevocations,
+    certificates: Arc<OwnRevocations>,
     throttle: AuthThrottle,
     clock: Arc<dyn Clock>,
     /// Bumped whenever a revocation may have taken effect; long-lived streams re-check their caller.
@@ -114,7 +114,7 @@ impl ClientAuth {
             country,
             tokens,
             revoked_tokens,
-            certificates,
+            certificates: Arc::new(certificates),
             throttle: AuthThrottle::new(clock.clone()),
             clock,
             changes: watch::Sender::new(0),
@@ -230,7 +230,7 @@ impl ClientAuth {
     }
 
     /// The own directory as last read: its revocations and units.
-    pub(crate) fn own_directory(&self) -> &OwnRevocations {
+    pub(crate) fn own_directory(&self) -> &Arc<OwnRevocations> {
         &self.certificates
     }
 

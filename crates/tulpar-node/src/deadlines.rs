@@ -8,14 +8,24 @@ use tulpar_core::time::to_timestamp;
 use tulpar_core::validation::Violations;
 
 use crate::auth::Principal;
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::node::Shared;
 
-impl Shared {
+/// Acknowledgement deadlines: recording those missed, and listing what is overdue.
+pub(crate) struct Deadlines {
+    context: Arc<Context>,
+}
+
+impl Deadlines {
+    /// Deadlines of the alerts in `context`.
+    pub(crate) fn new(context: Arc<Context>) -> Self {
+        Self { context }
+    }
+
     /// Records every deadline that has passed by the clock's now; returns how many.
     pub(crate) async fn record_missed_deadlines(&self) -> Result<usize, ApiError> {
-        let now = self.clock.now();
-        let due = self.state.due_deadlines(now)?;
+        let now = self.context.clock.now();
+        let due = self.context.state.due_deadlines(now)?;
         for (deadline, alert, country) in &due {
             let alert_id = tulpar_core::ids::AlertId::from_bytes(*alert)
                 .map(|id| id.to_string())
@@ -28,7 +38,7 @@ impl Shared {
                     deadline: Some(to_timestamp(*deadline)),
                 })),
             };
-            let appended = self.append(entry).await?;
+            let appended = self.context.append(entry).await?;
             tracing::warn!(alert.id = %alert_id, recipient = %country, ledger.index = appended.index, "acknowledgement overdue");
         }
         Ok(due.len())
@@ -40,7 +50,7 @@ impl Shared {
         principal: &Principal,
         request: proto::ListOverdueRequest,
     ) -> Result<proto::ListOverdueResponse, ApiError> {
-        let page_size = crate::service::alerts::page_size(request.page_size);
+        let page_size = crate::paging::page_size(request.page_size);
         let after = match request.page_token.as_str() {
             "" => None,
             token => Some(
@@ -59,19 +69,19 @@ impl Shared {
         let mut bytes = 0;
         let mut next_page_token = String::new();
         let mut last_position = Vec::new();
-        for (alert, country) in self.state.overdue()? {
+        for (alert, country) in self.context.state.overdue()? {
             let mut position = alert.to_vec();
             position.extend_from_slice(country.as_str().as_bytes());
             if after.as_ref().is_some_and(|after| position <= *after) {
                 continue;
             }
-            let Some(stored) = self.state.alert(&alert)? else {
+            let Some(stored) = self.context.state.alert(&alert)? else {
                 continue;
             };
             if request.direction != 0 && request.direction != stored.direction {
                 continue;
             }
-            if !self.may_see(principal, &stored) {
+            if !self.context.may_see(principal, &stored) {
                 continue;
             }
             // A further visible item means another page, which starts after the last one listed here.
@@ -85,7 +95,7 @@ impl Shared {
                 .find(|r| r.country == country.as_str())
                 .and_then(|r| r.acknowledgement_deadline);
             let item = proto::OverdueAlert {
-                alert: Some(self.alert_record(stored)?),
+                alert: Some(self.context.alert_record(stored)?),
                 country: country.to_string(),
                 deadline,
             };
@@ -108,11 +118,12 @@ impl Shared {
 
 /// Records missed deadlines at start (those that passed while the node was down) and then every
 /// `deadlines.check_interval`, until the node stops.
-pub(crate) fn start_ticker(shared: &Arc<Shared>) {
-    let node = shared.clone();
-    shared
+pub(crate) fn start_ticker(deadlines: &Arc<Deadlines>, interval: std::time::Duration) {
+    let node = deadlines.clone();
+    deadlines
+        .context
         .lifecycle
-        .now_and_every(shared.config.deadlines.check_interval, move || {
+        .now_and_every(interval, move || {
             let node = node.clone();
             async move {
                 if let Err(error) = node.record_missed_deadlines().await {

@@ -26,7 +26,9 @@ use tulpar_core::proto::{
 use tulpar_core::time::{from_timestamp, to_timestamp};
 use tulpar_trust::directory::Purpose;
 
-use crate::node::Shared;
+use crate::config::DeliveryConfig;
+use crate::context::Context;
+use crate::partners::Partners;
 use crate::state::OutboxItem;
 
 /// What is known about a partner, for `ListPeers` and the backoff.
@@ -97,15 +99,38 @@ struct Partner {
     channel: Mutex<Option<(String, Channel)>>,
 }
 
-/// Shared handle to the delivery workers.
-#[derive(Default)]
+/// Delivery to partners: a worker per partner, and what each worker knows of its partner.
 pub(crate) struct Delivery {
-    partners: Mutex<BTreeMap<CountryCode, Arc<Partner>>>,
+    context: Arc<Context>,
+    partners: Arc<Partners>,
+    settings: DeliveryConfig,
+    workers: Mutex<BTreeMap<CountryCode, Arc<Partner>>>,
 }
 
 impl Delivery {
+    /// Delivery to `partners` as `settings` say.
+    pub(crate) fn new(
+        context: Arc<Context>,
+        partners: Arc<Partners>,
+        settings: DeliveryConfig,
+    ) -> Self {
+        Self {
+            context,
+            partners,
+            settings,
+            workers: Mutex::default(),
+        }
+    }
+
+    /// Starts the worker for `country`, which runs until the node stops.
+    pub(crate) fn start_worker(self: &Arc<Self>, country: CountryCode) {
+        self.context
+            .lifecycle
+            .spawn(run_worker(self.clone(), country));
+    }
+
     fn partner(&self, country: CountryCode) -> Arc<Partner> {
-        let mut partners = self.partners.lock().unwrap_or_else(|p| p.into_inner());
+        let mut partners = self.workers.lock().unwrap_or_else(|p| p.into_inner());
         partners
             .entry(country)
             .or_insert_with(|| {
@@ -150,13 +175,10 @@ impl Delivery {
 
 /// Runs the worker for `partner` until the node stops. A pass in progress finishes its calls in
 /// flight (see [`drain`]); the worker ends at its next wait.
-pub(crate) async fn run_worker(node: Arc<Shared>, country: CountryCode) {
-    let partner = node.delivery.partner(country);
-    let mut stopping = std::pin::pin!(node.lifecycle.stopping());
-    let (initial, max) = (
-        node.config.delivery.initial_backoff,
-        node.config.delivery.max_backoff,
-    );
+async fn run_worker(node: Arc<Delivery>, country: CountryCode) {
+    let partner = node.partner(country);
+    let mut stopping = std::pin::pin!(node.context.lifecycle.stopping());
+    let (initial, max) = (node.settings.initial_backoff, node.settings.max_backoff);
     let mut backoff: Option<Duration> = None;
     loop {
         let outcome = drain(&node, country, &partner).await;
@@ -172,7 +194,7 @@ pub(crate) async fn run_worker(node: Arc<Shared>, country: CountryCode) {
                 tracing::warn!(peer.country = %country, %error, retry_in_ms = wait.as_millis() as u64, "delivery failed");
                 let mut status = partner.status.lock().unwrap_or_else(|p| p.into_inner());
                 status.last_error = Some(error.to_string());
-                status.next_attempt = Some(node.clock.now() + wait);
+                status.next_attempt = Some(node.context.clock.now() + wait);
                 Some(wait)
             }
         };
@@ -205,15 +227,12 @@ fn jitter(backoff: Duration) -> Duration {
 /// or as new items are queued. Responses to the same alert go one after another, so the origin records
 /// them in the order they were given. Returns when the outbox is empty, or at the first failure.
 async fn drain(
-    node: &Arc<Shared>,
+    node: &Arc<Delivery>,
     country: CountryCode,
     partner: &Partner,
 ) -> Result<(), DeliveryError> {
     let client = crate::transport::federation_client(partner_channel(node, country, partner)?);
-    let (calls, batch_size) = (
-        node.config.delivery.concurrency,
-        node.config.delivery.batch_size,
-    );
+    let (calls, batch_size) = (node.settings.concurrency, node.settings.batch_size);
     // Cleared when the partner does not know `DeliverAlerts`; tried again on the next drain.
     let batching = AtomicBool::new(batch_size > 1);
     let mut in_flight = FuturesUnordered::new();
@@ -224,14 +243,15 @@ async fn drain(
     loop {
         let free = calls - in_flight.len();
         // Once the node stops, no new call starts; those in flight finish.
-        if free > 0 && failure.is_none() && !node.lifecycle.is_stopping() {
+        if free > 0 && failure.is_none() && !node.context.lifecycle.is_stopping() {
             let mut items = node
+                .context
                 .state
                 .outbox(country, cursor, free * batch_size)
                 .map_err(crate::error::ApiError::from)?;
             // The view shows an entry a moment before the ledger counts it: leave such items for
             // the next pass, which the appender's wake-up starts.
-            let size = node.ledger_size();
+            let size = node.context.ledger_size();
             items.retain(|(index, _)| *index < size);
             for call in into_calls(items, free, batch_size, DELIVERY_BATCH_BYTES, &answering) {
                 cursor = call.last().map(|(index, _)| *index);
@@ -258,7 +278,7 @@ async fn drain(
                 }
                 Some(Ok(())) => {
                     let mut status = partner.status.lock().unwrap_or_else(|p| p.into_inner());
-                    status.last_contact = Some(node.clock.now());
+                    status.last_contact = Some(node.context.clock.now());
                     status.last_error = None;
                     status.next_attempt = None;
                 }
@@ -319,18 +339,18 @@ fn into_calls(
 
 /// The channel to `country`'s node, rebuilt when its endpoint changes.
 fn partner_channel(
-    node: &Shared,
+    node: &Delivery,
     country: CountryCode,
     partner: &Partner,
 ) -> Result<Channel, crate::partners::PartnerError> {
-    let endpoint = node.partner_endpoint(country)?;
+    let endpoint = node.partners.partner_endpoint(country)?;
     let mut cached = partner.channel.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((known, channel)) = cached.as_ref() {
         if *known == endpoint {
             return Ok(channel.clone());
         }
     }
-    let channel = node.connect_partner(country, &endpoint)?;
+    let channel = node.partners.connect_partner(country, &endpoint)?;
     *cached = Some((endpoint, channel.clone()));
     Ok(channel)
 }
@@ -345,7 +365,7 @@ struct ToDeliver {
 /// Delivers the items of one call, checks each receipt and records those that pass in one ledger
 /// append; then reports the first failure, if any.
 async fn deliver(
-    node: &Arc<Shared>,
+    node: &Arc<Delivery>,
     country: CountryCode,
     client: FederationServiceClient<Channel>,
     items: Vec<(u64, OutboxItem)>,
@@ -355,6 +375,7 @@ async fn deliver(
     let mut waiting = Vec::with_capacity(items.len());
     for (index, item) in items {
         if node
+            .context
             .state
             .in_outbox(country, index)
             .map_err(crate::error::ApiError::from)?
@@ -364,6 +385,7 @@ async fn deliver(
     }
     let indexes: Vec<u64> = waiting.iter().map(|(index, _)| *index).collect();
     let entries = node
+        .context
         .ledger
         .entries_at(&indexes)
         .map_err(crate::error::ApiError::from)?;
@@ -394,7 +416,7 @@ async fn deliver(
     }
     let sends = kept;
     let checked = check_receipts(node, country, &sends, kept_answers).await;
-    let now = to_timestamp(node.clock.now());
+    let now = to_timestamp(node.context.clock.now());
     let mut failure = None;
     let mut entries = Vec::with_capacity(sends.len() + set_aside.len());
     let mut delivered = Vec::with_capacity(sends.len());
@@ -419,7 +441,7 @@ async fn deliver(
     for (item, refusal) in &set_aside {
         entries.push(abandoned_entry(now, country, item, refusal));
     }
-    let appended = node.append_all(entries).await?;
+    let appended = node.context.append_all(entries).await?;
     let (receipted, abandoned) = appended.split_at(delivered.len().min(appended.len()));
     for ((alert_id, peer_index), appended) in delivered.into_iter().zip(receipted) {
         tracing::info!(
@@ -649,12 +671,12 @@ async fn send(
 /// Each answer checked with [`check_receipt`]; several on a blocking thread, as their signature
 /// checks are CPU work that would hold up the async workers.
 async fn check_receipts(
-    node: &Arc<Shared>,
+    node: &Arc<Delivery>,
     country: CountryCode,
     sends: &[ToDeliver],
     answers: Vec<Result<Option<proto::Envelope>, DeliveryError>>,
 ) -> Vec<Result<(proto::Envelope, proto::DeliveryReceipt), DeliveryError>> {
-    let check = move |node: &Shared, sends: &[ToDeliver], answers: Vec<_>| {
+    let check = move |node: &Delivery, sends: &[ToDeliver], answers: Vec<_>| {
         // The receipts of one call are signed together: their shared signature is checked once.
         let mut verifier = envelope::Verifier::default();
         sends
@@ -677,7 +699,8 @@ async fn check_receipts(
         return check(node, sends, answers);
     }
     let (shared, owned) = (node.clone(), sends.to_vec());
-    node.lifecycle
+    node.context
+        .lifecycle
         .spawn_blocking(move || check(&shared, &owned, answers))
         .await
         .unwrap_or_else(|e| {
@@ -695,7 +718,7 @@ async fn check_receipts(
 
 /// Checks a partner's receipt: signed by its node key, and about exactly what was delivered.
 fn check_receipt(
-    node: &Shared,
+    node: &Delivery,
     verifier: &mut envelope::Verifier,
     country: CountryCode,
     receipt: &proto::Envelope,
@@ -703,6 +726,7 @@ fn check_receipt(
 ) -> Result<proto::DeliveryReceipt, ReceiptFault> {
     let (item, delivered) = (&sent.item, &sent.envelope);
     let directory = node
+        .context
         .trust
         .directory(country)
         .ok_or(ReceiptFault::NoDirectory)?;
@@ -717,13 +741,14 @@ fn check_receipt(
     let body: proto::DeliveryReceipt = verified.decode()?;
     let at = receipt_time(&body)?;
     let signed_by_valid_key = verified.signers().iter().any(|id| {
-        node.trust
+        node.context
+            .trust
             .check_node_key(country, id, Purpose::Receipt, at)
             .is_ok()
     });
     let matches = body.alert_id == item.alert_id
         && body.response_id == item.response_id
-        && body.sender_country == node.country.as_str()
+        && body.sender_country == node.context.country.as_str()
         && body.recipient_country == country.as_str()
         && body.payload_sha256 == payload_digest(delivered);
     if !signed_by_valid_key {

@@ -1,116 +1,119 @@
-//! What the node's parts share: the handles of [`Shared`] and the ledger operations every part uses.
-//! Start-up and shutdown are in `startup`, partners in `partners`.
+//! The node composed of its components, as the services and start-up see it. Components know only the
+//! [`Context`] and the components they are given; this module is where they are put together.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::Result;
-use tulpar_core::codes::CountryCode;
-use tulpar_core::keys::SigningKey;
 use tulpar_core::proto;
-use tulpar_core::time::Clock;
-use tulpar_ledger::{CommittedBatch, Ledger};
-use tulpar_trust::TrustStore;
+use tulpar_core::time::to_timestamp;
 use tulpar_trust::tls::NodeIdentity;
 
+use crate::audit::Auditor;
 use crate::client_auth::ClientAuth;
 use crate::config::Config;
+use crate::context::Context;
+use crate::deadlines::Deadlines;
 use crate::delivery::Delivery;
-use crate::error::ApiError;
-use crate::lifecycle::Lifecycle;
-use crate::locks::KeyedLocks;
-use crate::partners::RefusedDirectory;
-use crate::settle::Settle;
-use crate::state::State;
+use crate::inbound::Inbound;
+use crate::partners::Partners;
+use crate::submission::Submission;
 use crate::units::UnitKeys;
+use crate::witness::Witness;
 
-/// A committed ledger batch, as broadcast to watchers.
-pub(crate) type Committed = Arc<CommittedBatch>;
-
-/// An appended entry: its index and the checkpoint covering it.
-pub(crate) struct Appended {
-    pub(crate) index: u64,
-    pub(crate) checkpoint: proto::Checkpoint,
-}
-
-/// Everything the node's services and workers share.
-pub(crate) struct Shared {
+/// The node's components.
+pub(crate) struct Node {
     pub(crate) config: Config,
-    pub(crate) country: CountryCode,
-    pub(crate) ledger: Ledger,
-    pub(crate) state: State,
-    pub(crate) trust: Arc<TrustStore>,
-    pub(crate) identity: NodeIdentity,
-    pub(crate) units: UnitKeys,
-    pub(crate) ledger_key: SigningKey,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) locks: KeyedLocks,
-    /// Deliveries between recording a received object and its receipt, for readers judging receipts.
-    pub(crate) settle: Settle,
-    pub(crate) auth: ClientAuth,
-    pub(crate) delivery: Delivery,
-    /// The node's tasks, and the signal on which they and long-lived streams end.
-    pub(crate) lifecycle: Lifecycle,
-    /// Partners whose directory was refused, so it is not fetched again every interval.
-    pub(crate) refused_directories: std::sync::Mutex<HashMap<CountryCode, RefusedDirectory>>,
+    pub(crate) context: Arc<Context>,
+    /// The node's TLS identity, for both servers and for calls to partners.
+    pub(crate) identity: Arc<NodeIdentity>,
+    pub(crate) auth: Arc<ClientAuth>,
+    pub(crate) partners: Arc<Partners>,
+    pub(crate) delivery: Arc<Delivery>,
+    pub(crate) inbound: Arc<Inbound>,
+    pub(crate) submission: Submission,
+    pub(crate) witness: Arc<Witness>,
+    pub(crate) deadlines: Arc<Deadlines>,
+    pub(crate) auditor: Arc<Auditor>,
 }
 
-/// The entries of a committed batch with their indexes, in order.
-pub(crate) fn indexed(batch: &CommittedBatch) -> impl Iterator<Item = (u64, &proto::LedgerEntry)> {
-    (batch.first_index..).zip(&batch.entries)
-}
-
-impl Shared {
-    /// The ledger entry at `index`.
-    pub(crate) fn entry(&self, index: u64) -> Result<proto::LedgerEntry, ApiError> {
-        self.ledger.entry(index).map_err(ApiError::internal)
+impl Node {
+    /// Puts the components together over `context`.
+    pub(crate) fn new(
+        config: Config,
+        context: Arc<Context>,
+        identity: NodeIdentity,
+        units: UnitKeys,
+        auth: ClientAuth,
+    ) -> Self {
+        let auth = Arc::new(auth);
+        let identity = Arc::new(identity);
+        let partners = Arc::new(Partners::new(context.clone(), identity.clone(), &config));
+        let delivery = Arc::new(Delivery::new(
+            context.clone(),
+            partners.clone(),
+            config.delivery.clone(),
+        ));
+        let inbound = Arc::new(Inbound::new(
+            context.clone(),
+            auth.own_directory().clone(),
+            config.federation.max_clock_skew,
+        ));
+        let submission = Submission::new(context.clone(), units, delivery.clone());
+        let witness = Arc::new(Witness::new(context.clone(), partners.clone()));
+        let deadlines = Arc::new(Deadlines::new(context.clone()));
+        let auditor = Arc::new(Auditor::new(
+            context.clone(),
+            config.data_dir.clone(),
+            config.trust.own_directory.clone(),
+        ));
+        Self {
+            config,
+            context,
+            identity,
+            auth,
+            partners,
+            delivery,
+            inbound,
+            submission,
+            witness,
+            deadlines,
+            auditor,
+        }
     }
 
-    /// Entries `from..until`.
-    pub(crate) fn entries(
-        &self,
-        from: u64,
-        until: u64,
-    ) -> Result<Vec<(u64, proto::LedgerEntry)>, ApiError> {
-        self.ledger.entries(from..until).map_err(ApiError::internal)
-    }
-
-    /// Number of ledger entries.
-    pub(crate) fn ledger_size(&self) -> u64 {
-        self.ledger.size()
-    }
-
-    /// Appends `entry` and waits until it is durable and applied to the state view.
-    pub(crate) async fn append(&self, entry: proto::LedgerEntry) -> Result<Appended, ApiError> {
-        let mut appended = self.append_all(vec![entry]).await?;
-        appended
-            .pop()
-            .ok_or_else(|| ApiError::internal("the ledger appended nothing"))
-    }
-
-    /// Appends `entries` at consecutive indexes in one ledger request and waits until they are all
-    /// durable and applied to the state view.
-    pub(crate) async fn append_all(
-        &self,
-        entries: Vec<proto::LedgerEntry>,
-    ) -> Result<Vec<Appended>, ApiError> {
-        let appended = self.ledger.append_all(entries).await?;
-        let Some(first) = appended.first() else {
-            return Ok(Vec::new());
-        };
-        // One batch: every entry shares the first one's checkpoint.
-        let checkpoint = first.checkpoint.to_proto();
-        Ok(appended
-            .iter()
-            .map(|a| Appended {
-                index: a.index,
-                checkpoint: checkpoint.clone(),
+    /// What is known about each partner.
+    pub(crate) fn peer_statuses(&self) -> Vec<proto::PeerStatus> {
+        self.context
+            .partners()
+            .into_iter()
+            .map(|country| {
+                let status = self.delivery.status(country);
+                let directory = self.context.trust.directory(country);
+                let undeliverable = self
+                    .context
+                    .state
+                    .undeliverable(country)
+                    .unwrap_or_default();
+                let endpoints = match self.partners.partner_endpoint(country) {
+                    Ok(endpoint) => vec![endpoint],
+                    Err(_) => Vec::new(),
+                };
+                proto::PeerStatus {
+                    country: country.to_string(),
+                    endpoints,
+                    reachable: status.last_error.is_none() && status.last_contact.is_some(),
+                    last_contact: status.last_contact.map(to_timestamp),
+                    outbox_depth: self.context.state.outbox_depth(country),
+                    directory_version: directory.as_ref().map_or(0, |d| d.version()),
+                    directory_expires_at: directory.as_ref().map(|d| to_timestamp(d.expires_at())),
+                    last_error: status
+                        .last_error
+                        .or_else(|| self.partners.directory_refusal(country))
+                        .unwrap_or_default(),
+                    next_attempt_at: status.next_attempt.map(to_timestamp),
+                    undeliverable: undeliverable.count,
+                    last_undeliverable_reason: undeliverable.last_reason,
+                }
             })
-            .collect())
-    }
-
-    /// The latest signed checkpoint.
-    pub(crate) fn latest_checkpoint(&self) -> proto::Checkpoint {
-        self.ledger.latest_checkpoint().to_proto()
+            .collect()
     }
 }

@@ -1,17 +1,18 @@
 //! Partners: where to reach each, the channel to it, its directory kept fresh, and what is known of it
 //! for `ListPeers`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Result;
 use tonic::transport::Channel;
 use tulpar_core::codes::CountryCode;
 use tulpar_core::proto::{self};
-use tulpar_core::time::to_timestamp;
-use tulpar_trust::tls::{self};
+use tulpar_trust::tls::{self, NodeIdentity};
 
-use crate::delivery::{self};
-use crate::node::Shared;
+use crate::config::Config;
+
+use crate::context::Context;
 
 /// Why a partner cannot be reached.
 #[derive(Debug, thiserror::Error)]
@@ -46,28 +47,38 @@ pub(crate) struct RefusedDirectory {
 /// partner's focal point has to publish a new version, which takes people, not seconds.
 const DIRECTORY_REFUSAL_BACKOFF: std::time::Duration = std::time::Duration::from_secs(3600);
 
-impl Shared {
-    /// Whether `country` is a partner this node may exchange alerts with: pinned, with a verified
-    /// directory, and not this node's own country.
-    pub(crate) fn is_partner(&self, country: CountryCode) -> bool {
-        country != self.country && self.trust.directory(country).is_some()
-    }
+/// The partners in the trust store: where each is reached, and its directory kept fresh.
+pub(crate) struct Partners {
+    context: Arc<Context>,
+    identity: Arc<NodeIdentity>,
+    /// `federation.endpoints`: addresses that override those of partners' directories.
+    endpoints: std::collections::BTreeMap<CountryCode, String>,
+    connect_timeout: std::time::Duration,
+    request_timeout: std::time::Duration,
+    /// Partners whose directory was refused, so it is not fetched again every interval.
+    refused: std::sync::Mutex<HashMap<CountryCode, RefusedDirectory>>,
+}
 
-    /// The partners in the trust store.
-    pub(crate) fn partners(&self) -> Vec<CountryCode> {
-        self.trust
-            .countries()
-            .into_iter()
-            .filter(|c| *c != self.country)
-            .collect()
+impl Partners {
+    /// The partners of the node with `identity`, reached as `config` says.
+    pub(crate) fn new(context: Arc<Context>, identity: Arc<NodeIdentity>, config: &Config) -> Self {
+        Self {
+            context,
+            identity,
+            endpoints: config.federation.endpoints.clone(),
+            connect_timeout: config.delivery.connect_timeout,
+            request_timeout: config.delivery.request_timeout,
+            refused: Default::default(),
+        }
     }
 
     /// Where to reach `partner`: the configured override, else the first endpoint of its directory.
     pub(crate) fn partner_endpoint(&self, partner: CountryCode) -> Result<String, PartnerError> {
-        if let Some(endpoint) = self.config.federation.endpoints.get(&partner) {
+        if let Some(endpoint) = self.endpoints.get(&partner) {
             return Ok(endpoint.clone());
         }
         let directory = self
+            .context
             .trust
             .directory(partner)
             .ok_or(PartnerError::NoDirectory(partner))?;
@@ -84,100 +95,38 @@ impl Shared {
         partner: CountryCode,
         endpoint: &str,
     ) -> Result<Channel, PartnerError> {
-        let config = tls::federation_client_config(&self.identity, self.trust.clone(), partner)
-            .map_err(|source| PartnerError::Tls { partner, source })?;
-        let delivery = &self.config.delivery;
-        tulpar_rpc::tls_channel(
-            endpoint,
-            config,
-            delivery.connect_timeout,
-            delivery.request_timeout,
-        )
-        .map_err(PartnerError::Endpoint)
+        let config =
+            tls::federation_client_config(&self.identity, self.context.trust.clone(), partner)
+                .map_err(|source| PartnerError::Tls { partner, source })?;
+        tulpar_rpc::tls_channel(endpoint, config, self.connect_timeout, self.request_timeout)
+            .map_err(PartnerError::Endpoint)
     }
 
     /// Why `partner`'s directory was last refused, while refresh waits to fetch it again.
-    fn directory_refusal(&self, partner: CountryCode) -> Option<String> {
-        self.refused_directories
+    pub(crate) fn directory_refusal(&self, partner: CountryCode) -> Option<String> {
+        self.refused
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&partner)
             .map(|r| format!("directory refused: {}", r.why))
     }
-
-    /// What is known about each partner.
-    pub(crate) fn peer_statuses(&self) -> Vec<proto::PeerStatus> {
-        self.partners()
-            .into_iter()
-            .map(|country| {
-                let status = self.delivery.status(country);
-                let directory = self.trust.directory(country);
-                let undeliverable = self.state.undeliverable(country).unwrap_or_default();
-                let endpoints = match self.partner_endpoint(country) {
-                    Ok(endpoint) => vec![endpoint],
-                    Err(_) => Vec::new(),
-                };
-                proto::PeerStatus {
-                    country: country.to_string(),
-                    endpoints,
-                    reachable: status.last_error.is_none() && status.last_contact.is_some(),
-                    last_contact: status.last_contact.map(to_timestamp),
-                    outbox_depth: self.state.outbox_depth(country),
-                    directory_version: directory.as_ref().map_or(0, |d| d.version()),
-                    directory_expires_at: directory.as_ref().map(|d| to_timestamp(d.expires_at())),
-                    last_error: status
-                        .last_error
-                        .or_else(|| self.directory_refusal(country))
-                        .unwrap_or_default(),
-                    next_attempt_at: status.next_attempt.map(to_timestamp),
-                    undeliverable: undeliverable.count,
-                    last_undeliverable_reason: undeliverable.last_reason,
-                }
-            })
-            .collect()
-    }
-}
-
-/// Re-reads the trust store every `trust.reload_interval`, so `tulpar trust add` takes effect without a
-/// restart; starts delivery workers for partners that appear.
-pub(crate) fn start_trust_reload(shared: &Arc<Shared>) {
-    let mut known = shared.partners();
-    let node = shared.clone();
-    shared
-        .lifecycle
-        .every(shared.config.trust.reload_interval, move || {
-            if let Err(error) = node.trust.reload() {
-                tracing::error!(%error, "trust store reload failed; keeping the previous state");
-            }
-            for partner in node.partners() {
-                if !known.contains(&partner) {
-                    tracing::info!(peer.country = %partner, "new partner in the trust store");
-                    node.lifecycle
-                        .spawn(delivery::run_worker(node.clone(), partner));
-                    known.push(partner);
-                }
-            }
-            std::future::ready(())
-        });
 }
 
 /// Fetches each partner's directory every `trust.directory_refresh_interval` and accepts a newer one
 /// (new unit keys, revocations). Runs apart from delivery, so a slow partner never delays it.
-pub(crate) fn start_directory_refresh(shared: &Arc<Shared>) {
-    let node = shared.clone();
-    shared
-        .lifecycle
-        .every(shared.config.trust.directory_refresh_interval, move || {
-            let node = node.clone();
-            async move { refresh_directories(&node).await }
-        });
+pub(crate) fn start_directory_refresh(partners: &Arc<Partners>, interval: std::time::Duration) {
+    let node = partners.clone();
+    partners.context.lifecycle.every(interval, move || {
+        let partners = node.clone();
+        async move { refresh_directories(&partners).await }
+    });
 }
 
 /// One round of [`start_directory_refresh`].
-async fn refresh_directories(shared: &Shared) {
-    for partner in shared.partners() {
-        let waiting = shared
-            .refused_directories
+async fn refresh_directories(partners: &Partners) {
+    for partner in partners.context.partners() {
+        let waiting = partners
+            .refused
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&partner)
@@ -185,7 +134,7 @@ async fn refresh_directories(shared: &Shared) {
         if waiting {
             continue;
         }
-        match refresh_directory(shared, partner).await {
+        match refresh_directory(partners, partner).await {
             Ok(()) => {}
             Err(RefreshError::Failed(error)) => {
                 tracing::warn!(peer.country = %partner, %error, "directory refresh failed");
@@ -198,8 +147,8 @@ async fn refresh_directories(shared: &Shared) {
                     retry_in = %tulpar_core::time::fmt_duration(DIRECTORY_REFUSAL_BACKOFF),
                     "partner directory refused"
                 );
-                shared
-                    .refused_directories
+                partners
+                    .refused
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .insert(
@@ -228,12 +177,16 @@ impl From<anyhow::Error> for RefreshError {
     }
 }
 
-async fn refresh_directory(shared: &Shared, partner: CountryCode) -> Result<(), RefreshError> {
-    let known = shared.trust.directory(partner).map_or(0, |d| d.version());
-    let endpoint = shared
+async fn refresh_directory(partners: &Partners, partner: CountryCode) -> Result<(), RefreshError> {
+    let known = partners
+        .context
+        .trust
+        .directory(partner)
+        .map_or(0, |d| d.version());
+    let endpoint = partners
         .partner_endpoint(partner)
         .map_err(anyhow::Error::from)?;
-    let channel = shared
+    let channel = partners
         .connect_partner(partner, &endpoint)
         .map_err(anyhow::Error::from)?;
     // A directory past the limit is refused as it arrives, before it is buffered whole or decoded.
@@ -255,15 +208,16 @@ async fn refresh_directory(shared: &Shared, partner: CountryCode) -> Result<(), 
         Err(status) => return Err(RefreshError::Failed(status.into())),
     };
     if let Some(envelope) = response.into_inner().directory {
-        let accepted = shared
+        let accepted = partners
+            .context
             .trust
             .accept_directory(&envelope)
             .map_err(|e| match e {
                 tulpar_trust::store::StoreError::Io { .. } => RefreshError::Failed(e.into()),
                 refused => RefreshError::Refused(refused.to_string()),
             })?;
-        shared
-            .refused_directories
+        partners
+            .refused
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&partner);

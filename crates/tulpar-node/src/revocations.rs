@@ -244,20 +244,6 @@ impl OwnRevocations {
     }
 }
 
-/// Re-reads the own directory's revocations every `trust.reload_interval`, so that a revoked client
-/// certificate is refused within one interval, on open connections and streams too.
-pub(crate) fn start_refresher(shared: &Arc<crate::node::Shared>) {
-    let node = shared.clone();
-    shared
-        .lifecycle
-        .every(shared.config.trust.reload_interval, move || {
-            if let Err(error) = node.auth.refresh_certificate_revocations() {
-                tracing::error!(%error, "own directory not re-read; keeping its previous revocations");
-            }
-            std::future::ready(())
-        });
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use std::time::Duration;

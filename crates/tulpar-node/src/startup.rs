@@ -25,21 +25,21 @@ use crate::audit::Audit;
 use crate::auth::Principal;
 use crate::client_auth::{ClientAuth, ClientCertificate, ClientIdentity};
 use crate::config::{Config, DescriptorLimit};
-use crate::delivery::{self, Delivery};
+use crate::context::Context as NodeContext;
 use crate::lifecycle::Lifecycle;
 use crate::locks::KeyedLocks;
-use crate::node::Shared;
-use crate::partners::{start_directory_refresh, start_trust_reload};
+use crate::node::Node;
 use crate::revocations::OwnRevocations;
 use crate::service::{admin::Admin, alerts::Alerts, federation::Federation};
 use crate::settle::Settle;
 use crate::state::{State, StateView, VIEW_NAME};
 use crate::transport::{self, Identify};
 use crate::units::UnitKeys;
+use crate::{deadlines, partners, witness};
 
 /// A node that is serving.
 pub struct RunningNode {
-    shared: Arc<Shared>,
+    shared: Arc<Node>,
     client_addr: SocketAddr,
     federation_addr: SocketAddr,
 }
@@ -57,18 +57,19 @@ impl RunningNode {
 
     /// The node's country.
     pub fn country(&self) -> CountryCode {
-        self.shared.country
+        self.shared.context.country
     }
 
     /// Makes the next `count` writes of the ledger fail as on a full disk; `0` gives the space back.
     #[doc(hidden)]
     pub fn fail_next_ledger_writes(&self, count: u32) {
-        self.shared.ledger.fail_next_writes(count);
+        self.shared.context.ledger.fail_next_writes(count);
     }
 
     /// Records deadlines that have passed by the node's clock now, instead of waiting for the ticker.
     pub async fn check_deadlines(&self) -> Result<usize> {
         self.shared
+            .deadlines
             .record_missed_deadlines()
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))
@@ -78,9 +79,10 @@ impl RunningNode {
     /// returns the size each partner cosigned (`None`: nothing new to witness).
     pub async fn witness_now(&self) -> Result<Vec<(CountryCode, Option<u64>)>> {
         let mut cosigned = Vec::new();
-        for partner in self.shared.partners() {
+        for partner in self.shared.context.partners() {
             let size = self
                 .shared
+                .witness
                 .witness_round(partner)
                 .await
                 .map_err(anyhow::Error::msg)?;
@@ -92,10 +94,12 @@ impl RunningNode {
     /// Stops accepting calls, lets calls in flight and the workers' current rounds finish (at most
     /// [`crate::lifecycle::SHUTDOWN_GRACE`]), then closes the ledger.
     pub async fn shutdown(self) -> Result<()> {
-        let lifecycle = self.shared.lifecycle.clone();
+        let lifecycle = self.shared.context.lifecycle.clone();
         let stopped = lifecycle.stop().await;
-        // With every task ended this is the last handle: dropping it closes the ledger, durably.
-        let last = Arc::into_inner(self.shared).is_some();
+        // With every task ended these are the last handles: dropping the context closes the ledger,
+        // durably.
+        let context = Arc::into_inner(self.shared).map(|node| node.context);
+        let last = context.and_then(Arc::into_inner).is_some();
         match stopped {
             Ok(()) if last => Ok(()),
             Ok(()) => bail!("the ledger is still held after every task ended"),
@@ -131,7 +135,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     let client_addr = client_listener.local_addr()?;
     let federation_addr = federation_listener.local_addr()?;
 
-    let lifecycle = &shared.lifecycle;
+    let lifecycle = &shared.context.lifecycle;
     let federation_server = serve_federation(shared.clone(), federation_listener)?;
     let client_server = serve_clients(shared.clone(), client_listener)?;
     for (api, server) in [
@@ -144,20 +148,13 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
             }
         });
     }
-    for partner in shared.partners() {
-        lifecycle.spawn(delivery::run_worker(shared.clone(), partner));
-    }
-    crate::deadlines::start_ticker(&shared);
-    start_trust_reload(&shared);
-    crate::revocations::start_refresher(&shared);
-    start_directory_refresh(&shared);
-    crate::witness::start_witness(&shared);
+    start_workers(&shared);
     tracing::info!(
-        country = %shared.country,
+        country = %shared.context.country,
         client_api = %client_addr,
         federation = %federation_addr,
-        ledger.size = shared.ledger.size(),
-        partners = %shared.partners().iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+        ledger.size = shared.context.ledger.size(),
+        partners = %shared.context.partners().iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         "node started"
     );
     Ok(RunningNode {
@@ -168,7 +165,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
 }
 
 /// Opens everything the node needs, refusing with a clear message what is missing or inconsistent.
-fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Shared> {
+fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
     config.fit_descriptor_limit()?;
     let country = config.country;
     let node_dir = config
@@ -249,32 +246,77 @@ fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Shared> {
         certificates,
         clock.clone(),
     );
-    Ok(Shared {
+    let context = Arc::new(NodeContext {
         country,
         ledger,
         state,
         trust,
-        identity,
-        units,
         ledger_key,
         clock,
         locks: KeyedLocks::default(),
         settle: Settle::default(),
-        auth,
-        delivery: Delivery::default(),
         lifecycle: Lifecycle::default(),
-        refused_directories: Default::default(),
-        config,
-    })
+    });
+    Ok(Node::new(config, context, identity, units, auth))
+}
+
+/// Starts the node's workers: delivery to each partner, the deadline ticker, trust and revocation
+/// reloads, directory refresh, and witnessing.
+fn start_workers(node: &Arc<Node>) {
+    for partner in node.context.partners() {
+        node.delivery.start_worker(partner);
+    }
+    let config = &node.config;
+    deadlines::start_ticker(&node.deadlines, config.deadlines.check_interval);
+    start_trust_reload(node);
+    start_revocations_refresh(node);
+    partners::start_directory_refresh(&node.partners, config.trust.directory_refresh_interval);
+    witness::start_witness(&node.witness, config.witness.interval);
+}
+
+/// Re-reads the trust store every `trust.reload_interval`, so `tulpar trust add` takes effect without a
+/// restart; starts delivery workers for partners that appear.
+fn start_trust_reload(node: &Arc<Node>) {
+    let mut known = node.context.partners();
+    let (context, delivery) = (node.context.clone(), node.delivery.clone());
+    node.context
+        .lifecycle
+        .every(node.config.trust.reload_interval, move || {
+            if let Err(error) = context.trust.reload() {
+                tracing::error!(%error, "trust store reload failed; keeping the previous state");
+            }
+            for partner in context.partners() {
+                if !known.contains(&partner) {
+                    tracing::info!(peer.country = %partner, "new partner in the trust store");
+                    delivery.start_worker(partner);
+                    known.push(partner);
+                }
+            }
+            std::future::ready(())
+        });
+}
+
+/// Re-reads the own directory's revocations every `trust.reload_interval`, so that a revoked client
+/// certificate is refused within one interval, on open connections and streams too.
+fn start_revocations_refresh(node: &Arc<Node>) {
+    let auth = node.auth.clone();
+    node.context
+        .lifecycle
+        .every(node.config.trust.reload_interval, move || {
+            if let Err(error) = auth.refresh_certificate_revocations() {
+                tracing::error!(%error, "own directory not re-read; keeping its previous revocations");
+            }
+            std::future::ready(())
+        });
 }
 
 /// The federation server: partners only, identified by their certificate's country.
 fn serve_federation(
-    shared: Arc<Shared>,
+    shared: Arc<Node>,
     listener: TcpListener,
 ) -> Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>> {
-    let config = tls::federation_server_config(&shared.identity, shared.trust.clone())?;
-    let own = shared.country;
+    let config = tls::federation_server_config(&shared.identity, shared.context.trust.clone())?;
+    let own = shared.context.country;
     let identify: Identify<CountryCode> = Arc::new(move |chain: &[CertificateDer<'static>]| {
         let leaf = chain.first().ok_or("no certificate")?;
         // The handshake verified `leaf` with its intermediates against that country's CA.
@@ -291,12 +333,15 @@ fn serve_federation(
         identify,
         "federation",
         limits,
-        shared.lifecycle.tracker(),
+        shared.context.lifecycle.tracker(),
     );
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection()?;
-    let writable = shared.ledger.writable();
-    let (lifecycle, stopping) = (shared.lifecycle.clone(), shared.lifecycle.stopping());
+    let writable = shared.context.ledger.writable();
+    let (lifecycle, stopping) = (
+        shared.context.lifecycle.clone(),
+        shared.context.lifecycle.stopping(),
+    );
     let service = FederationServiceServer::new(Federation::new(shared))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -321,7 +366,7 @@ fn serve_federation(
 
 /// The client API server: this country's officers, focal points and systems.
 fn serve_clients(
-    shared: Arc<Shared>,
+    shared: Arc<Node>,
     listener: TcpListener,
 ) -> Result<impl std::future::Future<Output = Result<(), tonic::transport::Error>>> {
     let ca_pem = std::fs::read_to_string(&shared.config.tls.ca_certificate).with_context(|| {
@@ -332,7 +377,7 @@ fn serve_clients(
     })?;
     let national_ca = tls::cert_from_pem(&ca_pem).context("tls.ca_certificate")?;
     let config = tls::api_server_config(&shared.identity, &national_ca)?;
-    let country = shared.country;
+    let country = shared.context.country;
     let identify: Identify<ClientIdentity> =
         Arc::new(move |chain: &[CertificateDer<'static>]| {
             let Some(leaf) = chain.first() else {
@@ -353,18 +398,21 @@ fn serve_clients(
         identify,
         "client",
         limits,
-        shared.lifecycle.tracker(),
+        shared.context.lifecycle.tracker(),
     );
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection()?;
-    let audit = AuditServiceServer::new(Audit::new(shared.clone()))
+    let audit = AuditServiceServer::new(Audit::new(shared.auditor.clone(), shared.auth.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let admin = AdminServiceServer::new(Admin::new(shared.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let writable = shared.ledger.writable();
-    let (lifecycle, stopping) = (shared.lifecycle.clone(), shared.lifecycle.stopping());
+    let writable = shared.context.ledger.writable();
+    let (lifecycle, stopping) = (
+        shared.context.lifecycle.clone(),
+        shared.context.lifecycle.stopping(),
+    );
     let service = AlertServiceServer::new(Alerts::new(shared))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -499,15 +547,16 @@ pub async fn check(config: Config) -> Result<()> {
     let shared = open(config, Arc::new(SystemClock))?;
     println!(
         "{}: ledger of {} entries; units {}; partners {}",
-        shared.country,
-        shared.ledger.size(),
+        shared.context.country,
+        shared.context.ledger.size(),
         shared
-            .units
+            .submission
             .units()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", "),
         shared
+            .context
             .partners()
             .iter()
             .map(ToString::to_string)

@@ -22,8 +22,8 @@ use tulpar_core::proto::{self, AlertEventKind, ledger_entry::Kind};
 use tulpar_core::response::state_after;
 
 use crate::auth::Principal;
+use crate::context::{Context, indexed};
 use crate::error::ApiError;
-use crate::node::{Shared, indexed};
 use crate::state::id_bytes;
 
 mod buffer;
@@ -35,7 +35,7 @@ pub(crate) type EventStream = Pin<Box<dyn Stream<Item = Result<proto::AlertEvent
 
 /// Starts a subscription for `principal`.
 pub(crate) fn watch(
-    node: Arc<Shared>,
+    node: Arc<Context>,
     principal: Principal,
     request: proto::WatchAlertsRequest,
 ) -> Result<EventStream, ApiError> {
@@ -83,7 +83,7 @@ pub(crate) fn watch(
 }
 
 struct Subscriber {
-    node: Arc<Shared>,
+    node: Arc<Context>,
     principal: Principal,
     kinds: Vec<AlertEventKind>,
     sender: EventSender,
@@ -108,7 +108,7 @@ enum Paused {
 }
 
 impl Subscriber {
-    async fn run(self, start: u64, live: broadcast::Receiver<crate::node::Committed>) {
+    async fn run(self, start: u64, live: broadcast::Receiver<crate::context::Committed>) {
         let stopping = self.node.lifecycle.stopping();
         let mut next = start;
         let ended = tokio::select! {
@@ -134,7 +134,7 @@ impl Subscriber {
     async fn follow(
         &self,
         next: &mut u64,
-        mut live: Option<broadcast::Receiver<crate::node::Committed>>,
+        mut live: Option<broadcast::Receiver<crate::context::Committed>>,
     ) -> End {
         loop {
             // Subscribe before reading the size, so nothing committed in between is missed.
@@ -193,7 +193,7 @@ impl Subscriber {
     async fn live(
         &self,
         next: &mut u64,
-        receiver: &mut broadcast::Receiver<crate::node::Committed>,
+        receiver: &mut broadcast::Receiver<crate::context::Committed>,
     ) -> Result<Paused, End> {
         loop {
             let committed = tokio::select! {

@@ -13,8 +13,9 @@ use tulpar_ledger::note::{self, CheckpointBody};
 use tulpar_ledger::{SignedCheckpoint, verify_consistency_proof};
 use tulpar_trust::directory::Purpose;
 
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::node::Shared;
+use crate::partners::Partners;
 
 /// Why a round of presenting a checkpoint to a partner failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,18 +55,30 @@ fn is_bookkeeping(entry: &proto::LedgerEntry) -> bool {
     )
 }
 
-impl Shared {
+/// Both sides of witnessing: cosigning partners' checkpoints, and presenting this node's to them.
+pub(crate) struct Witness {
+    context: Arc<Context>,
+    partners: Arc<Partners>,
+}
+
+impl Witness {
+    /// Witnessing for `context`'s ledger, reaching `partners`.
+    pub(crate) fn new(context: Arc<Context>, partners: Arc<Partners>) -> Self {
+        Self { context, partners }
+    }
+
     /// The ledger keys of `partner`'s node valid for checkpoints now.
     fn checkpoint_keys(&self, partner: CountryCode) -> Vec<PublicKey> {
-        let Some(directory) = self.trust.directory(partner) else {
+        let Some(directory) = self.context.trust.directory(partner) else {
             return Vec::new();
         };
-        let now = self.clock.now();
+        let now = self.context.clock.now();
         directory
             .node_keys()
             .iter()
             .filter(|key| {
-                self.trust
+                self.context
+                    .trust
                     .check_node_key(partner, &key.key_id, Purpose::Checkpoint, now)
                     .is_ok()
             })
@@ -102,11 +115,12 @@ impl Shared {
     ) -> Result<String, ApiError> {
         let offered = self.partner_checkpoint(partner, &request.checkpoint)?;
         let _guard = self
+            .context
             .locks
             .lock(format!("witness/{partner}").into_bytes())
             .await;
         // The held checkpoint was verified when it was recorded; only its body is needed now.
-        let held = match self.state.witnessed(partner)? {
+        let held = match self.context.state.witnessed(partner)? {
             Some(text) => Some((recorded_body(&text)?, text)),
             None => None,
         };
@@ -132,7 +146,7 @@ impl Shared {
                     body.size
                 );
                 self.record(proto::LedgerEntry {
-                    recorded_at: Some(to_timestamp(self.clock.now())),
+                    recorded_at: Some(to_timestamp(self.context.clock.now())),
                     alert_id: String::new(),
                     kind: Some(Kind::EquivocationDetected(proto::EquivocationDetected {
                         country: partner.to_string(),
@@ -148,10 +162,14 @@ impl Shared {
                 )));
             }
         }
-        let cosignature = note::cosign(offered.note(), &origin(self.country), &self.ledger_key)
-            .map_err(ApiError::internal)?;
+        let cosignature = note::cosign(
+            offered.note(),
+            &origin(self.context.country),
+            &self.context.ledger_key,
+        )
+        .map_err(ApiError::internal)?;
         self.record(proto::LedgerEntry {
-            recorded_at: Some(to_timestamp(self.clock.now())),
+            recorded_at: Some(to_timestamp(self.context.clock.now())),
             alert_id: String::new(),
             kind: Some(Kind::CheckpointCosigned(proto::CheckpointCosigned {
                 country: partner.to_string(),
@@ -164,7 +182,7 @@ impl Shared {
     }
 
     async fn record(&self, entry: proto::LedgerEntry) -> Result<(), ApiError> {
-        self.append(entry).await.map(|_| ())
+        self.context.append(entry).await.map(|_| ())
     }
 
     /// The presenting side: one round with `partner`. Returns the size cosigned, or `None` when the
@@ -173,30 +191,36 @@ impl Shared {
         &self,
         partner: CountryCode,
     ) -> Result<Option<u64>, WitnessError> {
-        let latest = self.ledger.latest_checkpoint();
+        let latest = self.context.ledger.latest_checkpoint();
         if latest.size() == 0 {
             return Ok(None);
         }
-        let mut old_size = match self.state.cosigned_by(partner).map_err(ApiError::from)? {
+        let mut old_size = match self
+            .context
+            .state
+            .cosigned_by(partner)
+            .map_err(ApiError::from)?
+        {
             Some(text) => recorded_body(&text)?.size,
             None => 0,
         };
         if old_size > 0 && old_size <= latest.size() {
-            let since = self.entries(old_size, latest.size())?;
+            let since = self.context.entries(old_size, latest.size())?;
             if since.iter().all(|(_, entry)| is_bookkeeping(entry)) {
                 return Ok(None);
             }
         }
-        let endpoint = self.partner_endpoint(partner)?;
+        let endpoint = self.partners.partner_endpoint(partner)?;
         let mut client =
-            crate::transport::federation_client(self.connect_partner(partner, &endpoint)?);
+            crate::transport::federation_client(self.partners.connect_partner(partner, &endpoint)?);
         // A witness that lost track (or whose last cosignature this node never recorded) names its
         // size; one more try from there.
         for _ in 0..2 {
             let hashes = if old_size == 0 || old_size >= latest.size() {
                 Vec::new()
             } else {
-                self.ledger
+                self.context
+                    .ledger
                     .consistency_proof(old_size, latest.size())
                     .map_err(ApiError::from)?
                     .hashes
@@ -222,7 +246,7 @@ impl Shared {
                         return Err(WitnessError::BadCosignature(partner));
                     }
                     self.record(proto::LedgerEntry {
-                        recorded_at: Some(to_timestamp(self.clock.now())),
+                        recorded_at: Some(to_timestamp(self.context.clock.now())),
                         alert_id: String::new(),
                         kind: Some(Kind::CosignatureReceived(proto::CosignatureReceived {
                             country: partner.to_string(),
@@ -253,25 +277,23 @@ fn recorded_body(text: &str) -> Result<CheckpointBody, ApiError> {
     CheckpointBody::parse(&parsed.body).map_err(ApiError::internal)
 }
 
-/// Presents the latest checkpoint to every partner every `witness.interval`.
-pub(crate) fn start_witness(shared: &Arc<Shared>) {
-    let node = shared.clone();
-    shared
-        .lifecycle
-        .every(shared.config.witness.interval, move || {
-            let node = node.clone();
-            async move {
-                for partner in node.partners() {
-                    match node.witness_round(partner).await {
-                        Ok(Some(size)) => {
-                            tracing::debug!(peer.country = %partner, size, "checkpoint cosigned")
-                        }
-                        Ok(None) => {}
-                        Err(error) => {
-                            tracing::warn!(peer.country = %partner, %error, "witnessing failed")
-                        }
+/// Presents the latest checkpoint to every partner every `interval` (`witness.interval`).
+pub(crate) fn start_witness(witness: &Arc<Witness>, interval: std::time::Duration) {
+    let node = witness.clone();
+    witness.context.lifecycle.every(interval, move || {
+        let node = node.clone();
+        async move {
+            for partner in node.context.partners() {
+                match node.witness_round(partner).await {
+                    Ok(Some(size)) => {
+                        tracing::debug!(peer.country = %partner, size, "checkpoint cosigned")
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::warn!(peer.country = %partner, %error, "witnessing failed")
                     }
                 }
             }
-        });
+        }
+    });
 }

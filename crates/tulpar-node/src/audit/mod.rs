@@ -6,6 +6,7 @@
 mod reconcile;
 pub mod report;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -24,8 +25,9 @@ use tulpar_ledger::note::{CheckpointBody, Note};
 use tulpar_proto::pbjson_types::Timestamp;
 
 use crate::auth::Principal;
+use crate::client_auth::ClientAuth;
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::node::Shared;
 use crate::state::StoredAlert;
 use crate::witness::origin;
 use reconcile::Reconciliation;
@@ -43,22 +45,24 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
 /// The audit API.
 pub(crate) struct Audit {
-    node: Arc<Shared>,
+    auditor: Arc<Auditor>,
+    auth: Arc<ClientAuth>,
     /// One full verification at a time: it reads the whole ledger.
     verifying: Arc<Semaphore>,
 }
 
 impl Audit {
-    /// The service over `node`.
-    pub(crate) fn new(node: Arc<Shared>) -> Self {
+    /// The service over `auditor`, for the callers `auth` admits.
+    pub(crate) fn new(auditor: Arc<Auditor>, auth: Arc<ClientAuth>) -> Self {
         Self {
-            node,
+            auditor,
+            auth,
             verifying: Arc::new(Semaphore::new(1)),
         }
     }
 
     fn focal_point<T>(&self, request: &Request<T>) -> Result<Principal, ApiError> {
-        let principal = self.node.auth.authenticate(request)?;
+        let principal = self.auth.authenticate(request)?;
         if !principal.is_focal_point() {
             return Err(ApiError::PermissionDenied(format!(
                 "{principal} may not use the audit API; it is for focal points"
@@ -68,23 +72,45 @@ impl Audit {
     }
 }
 
-impl Shared {
+/// What the audit API reads: the ledger with its proofs, reconciliation with a partner, reports.
+pub(crate) struct Auditor {
+    context: Arc<Context>,
+    /// `data_dir`: where the ledger's segments are, for a full verification.
+    data_dir: PathBuf,
+    /// `trust.own_directory`: this country's keys, for checking entry signatures.
+    own_directory: PathBuf,
+}
+
+impl Auditor {
+    /// Auditing `context`'s ledger in `data_dir`, with this country's directory in `own_directory`.
+    pub(crate) fn new(context: Arc<Context>, data_dir: PathBuf, own_directory: PathBuf) -> Self {
+        Self {
+            context,
+            data_dir,
+            own_directory,
+        }
+    }
+
     /// A checker of entry signatures with this country's directory and the partners trusted now.
     pub(crate) fn entry_checker(&self) -> Result<EntryChecker, ApiError> {
-        let path = &self.config.trust.own_directory;
-        let own = tulpar_audit::read_own_directory(path, self.country).map_err(|e| {
+        let path = &self.own_directory;
+        let own = tulpar_audit::read_own_directory(path, self.context.country).map_err(|e| {
             ApiError::Unavailable(format!("trust.own_directory: {}: {e}", path.display()))
         })?;
-        Ok(EntryChecker::new(self.country, own, &self.trust))
+        Ok(EntryChecker::new(
+            self.context.country,
+            own,
+            &self.context.trust,
+        ))
     }
 
     /// The latest checkpoint, and the latest one partners cosigned with every partner's cosignature
     /// of that same checkpoint.
     pub(crate) fn checkpoints(&self) -> Result<proto::GetLatestCheckpointResponse, ApiError> {
-        let latest = self.latest_checkpoint();
+        let latest = self.context.latest_checkpoint();
         let mut best: Option<(CheckpointBody, Note, Vec<String>)> = None;
-        for partner in self.partners() {
-            let Some(text) = self.state.cosigned_by(partner)? else {
+        for partner in self.context.partners() {
+            let Some(text) = self.context.state.cosigned_by(partner)? else {
                 continue;
             };
             let note = Note::parse(&text).map_err(ApiError::internal)?;
@@ -122,6 +148,7 @@ impl Shared {
     /// Every alert record with its id, oldest first.
     fn all_alerts(&self) -> Result<Vec<(String, StoredAlert)>, ApiError> {
         let mut alerts = self
+            .context
             .state
             .alerts_newest_first(None)
             .map(|item| {
@@ -146,7 +173,7 @@ impl Shared {
     ) -> Result<proto::ReconcileReport, ApiError> {
         let mut violations = Vec::new();
         let partner = parse_partner(&request.partner, true, &mut violations);
-        if let Some(partner) = partner.filter(|p| !self.is_partner(*p)) {
+        if let Some(partner) = partner.filter(|p| !self.context.is_partner(*p)) {
             violations.push((
                 "partner".into(),
                 format!("{partner} is not a partner in this node's trust store"),
@@ -166,7 +193,7 @@ impl Shared {
             seconds => Duration::from_secs(u64::from(seconds)),
         };
         let mut run = Reconciliation {
-            node: self,
+            node: &self.context,
             checker: &checker,
             partner,
             size,
@@ -212,8 +239,8 @@ impl Shared {
 
     fn alarms(&self) -> Result<proto::ListAlarmsResponse, ApiError> {
         let mut alarms = Vec::new();
-        for index in self.state.alarms()? {
-            let entry = self.entry(index)?;
+        for index in self.context.state.alarms()? {
+            let entry = self.context.entry(index)?;
             if let Some(Kind::EquivocationDetected(evidence)) = entry.kind {
                 alarms.push(proto::Alarm {
                     ledger_index: index,
@@ -235,7 +262,7 @@ impl Shared {
                 format!("must not be less than start ({})", request.start),
             )));
         }
-        let tree_size = self.ledger_size();
+        let tree_size = self.context.ledger_size();
         let end = request
             .end
             .min(tree_size)
@@ -247,6 +274,7 @@ impl Shared {
         'page: while next < end {
             let until = end.min(next + ENTRIES_READ_AT_ONCE);
             for (index, raw) in self
+                .context
                 .ledger
                 .entries_bytes(next..until)
                 .map_err(ApiError::internal)?
@@ -274,7 +302,7 @@ impl Shared {
 
     /// The latest checkpoint's size when `requested` is 0, else `requested` if the ledger has it.
     fn tree_size(&self, field: &str, requested: u64) -> Result<u64, ApiError> {
-        let latest = self.ledger.latest_checkpoint().size();
+        let latest = self.context.ledger.latest_checkpoint().size();
         match requested {
             0 => Ok(latest),
             size if size <= latest => Ok(size),
@@ -296,7 +324,8 @@ impl Shared {
                 format!("must be less than the tree size ({size})"),
             )));
         }
-        self.ledger
+        self.context
+            .ledger
             .inclusion_proof(request.leaf_index, size)
             .map_err(ApiError::internal)
     }
@@ -312,7 +341,8 @@ impl Shared {
                 format!("must be between 1 and the new size ({new_size})"),
             )));
         }
-        self.ledger
+        self.context
+            .ledger
             .consistency_proof(request.old_size, new_size)
             .map_err(ApiError::internal)
     }
@@ -376,17 +406,17 @@ fn parse_period(
 /// Runs the full verification on a blocking thread, sending progress and then the result to `tx`.
 /// Stops early when the caller goes away or the node shuts down.
 fn verify_ledger(
-    node: Arc<Shared>,
+    node: Arc<Auditor>,
     checker: EntryChecker,
     tx: mpsc::Sender<Result<proto::VerifyLedgerProgress, Status>>,
 ) {
-    let total = node.ledger_size();
+    let total = node.context.ledger_size();
     let gone = AtomicBool::new(false);
     let mut last_sent = Instant::now();
     let mut revoked = Vec::new();
     let result = tulpar_ledger::verify_dir_entries(
-        &node.config.data_dir,
-        Some(&node.ledger.public_key()),
+        &node.data_dir,
+        Some(&node.context.ledger.public_key()),
         |progress| {
             if last_sent.elapsed() < PROGRESS_EVERY {
                 return;
@@ -405,7 +435,7 @@ fn verify_ledger(
             if gone.load(Ordering::Relaxed) {
                 return Err("the caller went away".into());
             }
-            if node.lifecycle.is_stopping() {
+            if node.context.lifecycle.is_stopping() {
                 return Err("the node is shutting down; verify again once it is back".into());
             }
             revoked.extend(checker.check(index, raw)?);
@@ -417,10 +447,10 @@ fn verify_ledger(
             // The proofs the node serves come from the stored tree: it must agree with the signed
             // checkpoints just checked against the segments. The segments may already hold a batch
             // the ledger has not published, so the comparison is at the smaller size.
-            let size = report.size.min(node.ledger_size());
+            let size = report.size.min(node.context.ledger_size());
             let agrees = size == 0
                 || matches!(
-                    (node.ledger.root_at(size), node.ledger.checkpoint_at(size)),
+                    (node.context.ledger.root_at(size), node.context.ledger.checkpoint_at(size)),
                     (Ok(stored), Ok(Some(checkpoint))) if stored == *checkpoint.root()
                 );
             let mut last = proto::VerifyLedgerProgress {
@@ -467,7 +497,7 @@ impl AuditService for Audit {
         request: Request<proto::GetLatestCheckpointRequest>,
     ) -> Result<Response<proto::GetLatestCheckpointResponse>, Status> {
         self.focal_point(&request)?;
-        Ok(Response::new(self.node.checkpoints()?))
+        Ok(Response::new(self.auditor.checkpoints()?))
     }
 
     async fn get_entries(
@@ -475,7 +505,9 @@ impl AuditService for Audit {
         request: Request<proto::GetEntriesRequest>,
     ) -> Result<Response<proto::GetEntriesResponse>, Status> {
         self.focal_point(&request)?;
-        Ok(Response::new(self.node.audit_entries(request.get_ref())?))
+        Ok(Response::new(
+            self.auditor.audit_entries(request.get_ref())?,
+        ))
     }
 
     async fn get_inclusion_proof(
@@ -484,7 +516,7 @@ impl AuditService for Audit {
     ) -> Result<Response<proto::InclusionProof>, Status> {
         self.focal_point(&request)?;
         Ok(Response::new(
-            self.node.audit_inclusion_proof(request.get_ref())?,
+            self.auditor.audit_inclusion_proof(request.get_ref())?,
         ))
     }
 
@@ -494,7 +526,7 @@ impl AuditService for Audit {
     ) -> Result<Response<proto::ConsistencyProof>, Status> {
         self.focal_point(&request)?;
         Ok(Response::new(
-            self.node.audit_consistency_proof(request.get_ref())?,
+            self.auditor.audit_consistency_proof(request.get_ref())?,
         ))
     }
 
@@ -505,23 +537,23 @@ impl AuditService for Audit {
         request: Request<proto::VerifyLedgerRequest>,
     ) -> Result<Response<Self::VerifyLedgerStream>, Status> {
         self.focal_point(&request)?;
-        let caller = self.node.auth.authenticate_caller(&request)?;
+        let caller = self.auth.authenticate_caller(&request)?;
         let permit = self.verifying.clone().try_acquire_owned().map_err(|_| {
             ApiError::ResourceExhausted(
                 "a verification of this ledger is already running; try again when it ends".into(),
             )
         })?;
-        let checker = self.node.entry_checker()?;
+        let checker = self.auditor.entry_checker()?;
         let (tx, rx) = mpsc::channel(16);
-        let node = self.node.clone();
-        self.node.lifecycle.spawn_blocking(move || {
+        let node = self.auditor.clone();
+        self.auditor.context.lifecycle.spawn_blocking(move || {
             let _permit = permit;
             verify_ledger(node, checker, tx);
         });
         // Ending the stream drops the receiver, which stops the verification.
         let stream = ReceiverStream::new(rx);
         Ok(Response::new(crate::service::guard::while_allowed(
-            self.node.clone(),
+            self.auth.clone(),
             caller,
             stream,
         )))
@@ -532,10 +564,11 @@ impl AuditService for Audit {
         request: Request<proto::ReconcileRequest>,
     ) -> Result<Response<proto::ReconcileReport>, Status> {
         self.focal_point(&request)?;
-        let node = self.node.clone();
-        let checkpoints = node.settle.settled(|| node.checkpoints()).await?;
+        let node = self.auditor.clone();
+        let checkpoints = node.context.settle.settled(|| node.checkpoints()).await?;
         let report = self
-            .node
+            .auditor
+            .context
             .lifecycle
             .spawn_blocking(move || node.reconcile(request.into_inner(), checkpoints))
             .await
@@ -548,9 +581,10 @@ impl AuditService for Audit {
         request: Request<proto::ExchangeReportRequest>,
     ) -> Result<Response<proto::ExchangeReport>, Status> {
         self.focal_point(&request)?;
-        let node = self.node.clone();
+        let node = self.auditor.clone();
         let report = self
-            .node
+            .auditor
+            .context
             .lifecycle
             .spawn_blocking(move || node.exchange_report(request.into_inner()))
             .await
@@ -563,6 +597,6 @@ impl AuditService for Audit {
         request: Request<proto::ListAlarmsRequest>,
     ) -> Result<Response<proto::ListAlarmsResponse>, Status> {
         self.focal_point(&request)?;
-        Ok(Response::new(self.node.alarms()?))
+        Ok(Response::new(self.auditor.alarms()?))
     }
 }

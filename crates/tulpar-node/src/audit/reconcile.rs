@@ -12,8 +12,8 @@ use tulpar_core::proto::{
 };
 use tulpar_core::time::{fmt_duration, from_timestamp};
 
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::node::Shared;
 use crate::state::StoredAlert;
 
 /// Something exchanged that needs a receipt: an alert or a response, in one direction.
@@ -47,7 +47,7 @@ struct FoundReceipt {
 
 /// Runs a reconciliation; reads only entries below `size`.
 pub(crate) struct Reconciliation<'a> {
-    pub(crate) node: &'a Shared,
+    pub(crate) node: &'a Context,
     pub(crate) checker: &'a EntryChecker,
     pub(crate) partner: CountryCode,
     pub(crate) size: u64,

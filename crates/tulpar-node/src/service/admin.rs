@@ -16,19 +16,19 @@ use crate::auth::Principal;
 use crate::client_auth::TokenRevocation;
 use crate::config::TokenConfig;
 use crate::error::ApiError;
-use crate::node::Shared;
+use crate::node::Node;
 
 /// Characters a revocation reason may have, as in a directory revocation.
 const MAX_REASON_CHARS: usize = 500;
 
 /// The admin API.
 pub(crate) struct Admin {
-    node: Arc<Shared>,
+    node: Arc<Node>,
 }
 
 impl Admin {
     /// The service over `node`.
-    pub(crate) fn new(node: Arc<Shared>) -> Self {
+    pub(crate) fn new(node: Arc<Node>) -> Self {
         Self { node }
     }
 
@@ -93,6 +93,7 @@ impl Admin {
         // Two administrators revoking the same token at once append one entry.
         let _lock = self
             .node
+            .context
             .locks
             .lock([b"token-revocation/".as_slice(), &token.sha256].concat())
             .await;
@@ -103,7 +104,7 @@ impl Admin {
             });
         }
         let entry = proto::LedgerEntry {
-            recorded_at: Some(to_timestamp(self.node.clock.now())),
+            recorded_at: Some(to_timestamp(self.node.context.clock.now())),
             alert_id: String::new(),
             kind: Some(Kind::TokenRevoked(proto::TokenRevoked {
                 name: token.name.clone(),
@@ -112,7 +113,7 @@ impl Admin {
                 sha256: token.sha256.to_vec(),
             })),
         };
-        let appended = self.node.append(entry).await?;
+        let appended = self.node.context.append(entry).await?;
         auth.notify_changed();
         tracing::warn!(
             token = %token.name,

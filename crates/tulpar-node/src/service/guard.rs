@@ -12,14 +12,13 @@ use std::sync::Arc;
 use futures_util::{Stream, StreamExt};
 use tonic::Status;
 
-use crate::client_auth::Caller;
-use crate::node::Shared;
+use crate::client_auth::{Caller, ClientAuth};
 
 /// A boxed response stream.
 pub(crate) type Guarded<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 struct Guard<S> {
-    node: Arc<Shared>,
+    auth: Arc<ClientAuth>,
     caller: Caller,
     /// `None` once the stream was ended: dropping it stops its work at once.
     inner: Option<Pin<Box<S>>>,
@@ -28,14 +27,14 @@ struct Guard<S> {
 }
 
 /// `stream`, ended with the caller's refusal as soon as `caller` is refused on a re-check.
-pub(crate) fn while_allowed<S, T>(node: Arc<Shared>, caller: Caller, stream: S) -> Guarded<T>
+pub(crate) fn while_allowed<S, T>(auth: Arc<ClientAuth>, caller: Caller, stream: S) -> Guarded<T>
 where
     S: Stream<Item = Result<T, Status>> + Send + 'static,
     T: Send + 'static,
 {
-    let changes = node.auth.subscribe();
+    let changes = auth.subscribe();
     let guard = Guard {
-        node,
+        auth,
         caller,
         inner: Some(Box::pin(stream)),
         changes,
@@ -53,7 +52,7 @@ where
                         guard.signals = changed.is_ok();
                     }
                 }
-                if let Err(refused) = guard.node.auth.check(&guard.caller) {
+                if let Err(refused) = guard.auth.check(&guard.caller) {
                     tracing::info!(
                         caller = %guard.caller.principal,
                         reason = %refused,

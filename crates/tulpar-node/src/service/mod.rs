@@ -1,4 +1,4 @@
-//! The gRPC services: one module per service, each a thin layer over [`crate::node::Shared`].
+//! The gRPC services: one module per service, each a thin layer over the components of [`crate::node::Node`].
 
 pub(crate) mod admin;
 pub(crate) mod alerts;

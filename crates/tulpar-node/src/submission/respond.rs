@@ -11,23 +11,12 @@ use tulpar_core::response::{check_transition, validate_response_kind};
 use tulpar_core::time::to_timestamp;
 use tulpar_core::validation::{Violations, quote};
 
+use super::Submission;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::node::Shared;
 use crate::state::{id_bytes, keys};
 
-/// Checks a delivered response's body (the origin's side of [`Shared::respond`]).
-pub(crate) fn check_response_body(response: &proto::AlertResponse) -> Result<(), Violations> {
-    match &response.kind {
-        Some(kind) => validate_response_kind(kind),
-        None => Err(Violations::single(
-            "kind",
-            "an acknowledgement or an outcome is required",
-        )),
-    }
-}
-
-impl Shared {
+impl Submission {
     /// Records a response by `unit` to received alert `alert_id`, signed with the unit's key, and queues
     /// it for the origin country. Returns only once it is durable.
     pub(crate) async fn respond(
@@ -86,24 +75,25 @@ impl Shared {
         }
         let _request_guard = match &request_id {
             Some(r) => Some(
-                self.locks
+                self.context
+                    .locks
                     .lock(keys::request(&principal.name, r.as_str()))
                     .await,
             ),
             None => None,
         };
         if let Some(r) = &request_id {
-            if let Some(record) = self.state.request(&principal.name, r.as_str())? {
+            if let Some(record) = self.context.state.request(&principal.name, r.as_str())? {
                 return self.replayed_response(record.ledger_index, r, &id, &unit, &kind);
             }
         }
         // Transitions of one alert are decided one at a time.
-        let _alert_guard = self.locks.lock(keys::alert(&id)).await;
-        let stored = self.visible_alert(principal, &id, alert_id)?;
+        let _alert_guard = self.context.locks.lock(keys::alert(&id)).await;
+        let stored = self.context.visible_alert(principal, &id, alert_id)?;
         if stored.direction != proto::Direction::Received as i32 {
             return Err(ApiError::FailedPrecondition(format!(
                 "alert {alert_id} was raised by {}; only its recipients answer it",
-                self.country
+                self.context.country
             )));
         }
         let status = stored
@@ -122,13 +112,13 @@ impl Shared {
         })?;
         let origin = CountryCode::parse(stored.origin_unit.get(..2).unwrap_or_default())
             .map_err(|_| ApiError::internal("stored alert has a bad origin unit"))?;
-        let now = self.clock.now();
+        let now = self.context.clock.now();
         let response_id = ResponseId::new_at(now);
         let response = proto::AlertResponse {
             response_id: response_id.to_string(),
             alert_id: alert_id.to_owned(),
             responder: Some(proto::Origin {
-                country: self.country.to_string(),
+                country: self.context.country.to_string(),
                 unit: unit.to_string(),
             }),
             created_at: Some(to_timestamp(now)),
@@ -155,7 +145,7 @@ impl Shared {
                 submitted_by: principal.name.clone(),
             })),
         };
-        let appended = self.append(entry).await?;
+        let appended = self.context.append(entry).await?;
         self.delivery.wake(&[origin]);
         tracing::info!(alert.id = alert_id, response.id = %response_id, ledger.index = appended.index, %unit, "response recorded");
         Ok(proto::RespondResponse {
@@ -176,7 +166,7 @@ impl Shared {
         unit: &UnitId,
         kind: &Kind,
     ) -> Result<proto::RespondResponse, ApiError> {
-        let entry = self.entry(index)?;
+        let entry = self.context.entry(index)?;
         let Some(EntryKind::ResponseSent(sent)) = entry.kind else {
             return Err(ApiError::AlreadyExists(
                 "this request_id was already used for another kind of request".into(),

@@ -1,0 +1,198 @@
+//! The handles every component of the node shares: the ledger, its state view, the trust store, the
+//! clock, the ledger key, and the node's lifecycle. Components hold an `Arc<Context>` and own the rest
+//! of what they need; none reaches into another's state.
+
+use std::sync::Arc;
+
+use tulpar_core::codes::{CountryCode, UnitId};
+use tulpar_core::envelope::{PayloadType, decode_recorded};
+use tulpar_core::keys::SigningKey;
+use tulpar_core::proto::{self, ledger_entry::Kind};
+use tulpar_core::time::Clock;
+use tulpar_core::validation::shorten;
+use tulpar_ledger::{CommittedBatch, Ledger};
+use tulpar_trust::TrustStore;
+
+use crate::auth::{AlertSide, Principal};
+use crate::error::ApiError;
+use crate::lifecycle::Lifecycle;
+use crate::locks::KeyedLocks;
+use crate::settle::Settle;
+use crate::state::{State, StoredAlert};
+
+/// A committed ledger batch, as broadcast to watchers.
+pub(crate) type Committed = Arc<CommittedBatch>;
+
+/// An appended entry: its index and the checkpoint covering it.
+pub(crate) struct Appended {
+    pub(crate) index: u64,
+    pub(crate) checkpoint: proto::Checkpoint,
+}
+
+/// The shared handles of the node.
+pub(crate) struct Context {
+    pub(crate) country: CountryCode,
+    pub(crate) ledger: Ledger,
+    pub(crate) state: State,
+    pub(crate) trust: Arc<TrustStore>,
+    /// Signs receipts and cosignatures (the ledger holds its own copy for checkpoints).
+    pub(crate) ledger_key: SigningKey,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Serialises work on one key (a request id, an alert, a received id) across calls.
+    pub(crate) locks: KeyedLocks,
+    /// Deliveries between recording a received object and its receipt, for readers judging receipts.
+    pub(crate) settle: Settle,
+    /// The node's tasks, and the signal on which they and long-lived streams end.
+    pub(crate) lifecycle: Lifecycle,
+}
+
+/// The entries of a committed batch with their indexes, in order.
+pub(crate) fn indexed(batch: &CommittedBatch) -> impl Iterator<Item = (u64, &proto::LedgerEntry)> {
+    (batch.first_index..).zip(&batch.entries)
+}
+
+impl Context {
+    /// Whether `country` is a partner this node may exchange alerts with: pinned, with a verified
+    /// directory, and not this node's own country.
+    pub(crate) fn is_partner(&self, country: CountryCode) -> bool {
+        country != self.country && self.trust.directory(country).is_some()
+    }
+
+    /// The partners in the trust store.
+    pub(crate) fn partners(&self) -> Vec<CountryCode> {
+        self.trust
+            .countries()
+            .into_iter()
+            .filter(|c| *c != self.country)
+            .collect()
+    }
+
+    /// The ledger entry at `index`.
+    pub(crate) fn entry(&self, index: u64) -> Result<proto::LedgerEntry, ApiError> {
+        self.ledger.entry(index).map_err(ApiError::internal)
+    }
+
+    /// Entries `from..until`.
+    pub(crate) fn entries(
+        &self,
+        from: u64,
+        until: u64,
+    ) -> Result<Vec<(u64, proto::LedgerEntry)>, ApiError> {
+        self.ledger.entries(from..until).map_err(ApiError::internal)
+    }
+
+    /// Number of ledger entries.
+    pub(crate) fn ledger_size(&self) -> u64 {
+        self.ledger.size()
+    }
+
+    /// Appends `entry` and waits until it is durable and applied to the state view.
+    pub(crate) async fn append(&self, entry: proto::LedgerEntry) -> Result<Appended, ApiError> {
+        let mut appended = self.append_all(vec![entry]).await?;
+        appended
+            .pop()
+            .ok_or_else(|| ApiError::internal("the ledger appended nothing"))
+    }
+
+    /// Appends `entries` at consecutive indexes in one ledger request and waits until they are all
+    /// durable and applied to the state view.
+    pub(crate) async fn append_all(
+        &self,
+        entries: Vec<proto::LedgerEntry>,
+    ) -> Result<Vec<Appended>, ApiError> {
+        let appended = self.ledger.append_all(entries).await?;
+        let Some(first) = appended.first() else {
+            return Ok(Vec::new());
+        };
+        // One batch: every entry shares the first one's checkpoint.
+        let checkpoint = first.checkpoint.to_proto();
+        Ok(appended
+            .iter()
+            .map(|a| Appended {
+                index: a.index,
+                checkpoint: checkpoint.clone(),
+            })
+            .collect())
+    }
+
+    /// The latest signed checkpoint.
+    pub(crate) fn latest_checkpoint(&self) -> proto::Checkpoint {
+        self.ledger.latest_checkpoint().to_proto()
+    }
+
+    /// The signed alert an `AlertSent`/`AlertReceived` entry at `index` holds.
+    pub(crate) fn alert_envelope(&self, index: u64) -> Result<proto::Envelope, ApiError> {
+        let entry = self.entry(index)?;
+        match entry.kind {
+            Some(Kind::AlertSent(sent)) => sent.alert,
+            Some(Kind::AlertReceived(received)) => received.alert,
+            _ => None,
+        }
+        .ok_or_else(|| ApiError::internal(format!("ledger entry {index} holds no alert")))
+    }
+
+    /// How an alert relates to this node, for visibility checks.
+    pub(crate) fn side_of<'a>(
+        &self,
+        stored: &StoredAlert,
+        origin: &'a mut Option<UnitId>,
+        recipient: &'a mut Option<tulpar_core::alert::RecipientSpec>,
+    ) -> Option<AlertSide<'a>> {
+        if stored.direction == proto::Direction::Sent as i32 {
+            *origin = UnitId::parse(&stored.origin_unit).ok();
+            origin.as_ref().map(|origin| AlertSide::Sent { origin })
+        } else {
+            let own = stored.recipients.first()?;
+            let units = own
+                .units
+                .iter()
+                .filter_map(|u| UnitId::parse(u).ok())
+                .collect();
+            *recipient = Some(tulpar_core::alert::RecipientSpec {
+                country: self.country,
+                units,
+            });
+            recipient
+                .as_ref()
+                .map(|recipient| AlertSide::Received { recipient })
+        }
+    }
+
+    /// Whether `principal` may see the alert `stored`.
+    pub(crate) fn may_see(&self, principal: &Principal, stored: &StoredAlert) -> bool {
+        let (mut origin, mut recipient) = (None, None);
+        self.side_of(stored, &mut origin, &mut recipient)
+            .is_some_and(|side| principal.may_see(side))
+    }
+
+    /// The full record of an alert: body, signature, lifecycle.
+    pub(crate) fn alert_record(&self, stored: StoredAlert) -> Result<proto::AlertRecord, ApiError> {
+        let envelope = self.alert_envelope(stored.ledger_index)?;
+        let alert = decode_recorded::<proto::Alert>(&envelope, PayloadType::Alert)
+            .map_err(ApiError::internal)?;
+        Ok(proto::AlertRecord {
+            alert: Some(alert),
+            signed_alert: Some(envelope),
+            direction: stored.direction,
+            ledger_index: stored.ledger_index,
+            recipients: stored.recipients,
+        })
+    }
+
+    /// The record of alert `id` if `principal` may see it; NOT_FOUND otherwise, so that ids of alerts
+    /// the caller may not see are not revealed either.
+    pub(crate) fn visible_alert(
+        &self,
+        principal: &Principal,
+        id: &[u8; 16],
+        text: &str,
+    ) -> Result<StoredAlert, ApiError> {
+        match self.state.alert(id)? {
+            Some(stored) if self.may_see(principal, &stored) => Ok(stored),
+            _ => Err(ApiError::NotFound(format!(
+                "alert {} not found",
+                shorten(text)
+            ))),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Submission: alerts raised by this country's units, and their acknowledgements and outcomes of
+//! alerts partners sent here (in `respond`), each signed with the unit's key, recorded, and queued for
+//! delivery.
+
+mod respond;
+
+use std::sync::Arc;
+
+use prost::Message;
+use tulpar_core::alert::{ValidAlert, validate_content};
+use tulpar_core::codes::CountryCode;
+use tulpar_core::envelope::{PayloadType, decode_recorded};
+use tulpar_core::ids::{AlertId, RequestId};
+use tulpar_core::proto::{self, ledger_entry::Kind};
+use tulpar_core::response::validate_response_kind;
+use tulpar_core::time::to_timestamp;
+use tulpar_core::validation::{Violations, quote};
+
+use crate::auth::Principal;
+use crate::context::Context;
+use crate::delivery::Delivery;
+use crate::error::ApiError;
+use crate::units::UnitKeys;
+
+/// What this country's units raise and answer.
+pub(crate) struct Submission {
+    context: Arc<Context>,
+    units: UnitKeys,
+    delivery: Arc<Delivery>,
+}
+
+/// Checks a delivered response's body (the origin's side of [`Submission::respond`]).
+pub(crate) fn check_response_body(response: &proto::AlertResponse) -> Result<(), Violations> {
+    match &response.kind {
+        Some(kind) => validate_response_kind(kind),
+        None => Err(Violations::single(
+            "kind",
+            "an acknowledgement or an outcome is required",
+        )),
+    }
+}
+
+/// `request_id` as given: empty for none.
+pub(crate) fn request_id(text: &str) -> Result<Option<RequestId>, ApiError> {
+    match text {
+        "" => Ok(None),
+        text => RequestId::parse(text)
+            .map(Some)
+            .map_err(|e| ApiError::Invalid(Violations::single("request_id", e.to_string()))),
+    }
+}
+
+impl Submission {
+    /// Signing with `units`' keys, and waking `delivery` for what is queued.
+    pub(crate) fn new(context: Arc<Context>, units: UnitKeys, delivery: Arc<Delivery>) -> Self {
+        Self {
+            context,
+            units,
+            delivery,
+        }
+    }
+
+    /// The units whose keys this node holds.
+    pub(crate) fn units(&self) -> impl Iterator<Item = &tulpar_core::codes::UnitId> {
+        self.units.units()
+    }
+
+    pub(crate) async fn submit_alert(
+        &self,
+        principal: &Principal,
+        request: proto::SubmitAlertRequest,
+    ) -> Result<proto::SubmitAlertResponse, ApiError> {
+        let request_id = request_id(&request.request_id)?;
+        let content = request
+            .content
+            .ok_or_else(|| ApiError::Invalid(Violations::single("content", "is required")))?;
+        // A retry of the same request waits for the first attempt and then gets its result.
+        let _guard = match &request_id {
+            Some(id) => Some(
+                self.context
+                    .locks
+                    .lock(crate::state::keys::request(&principal.name, id.as_str()))
+                    .await,
+            ),
+            None => None,
+        };
+        if let Some(id) = &request_id {
+            if let Some(record) = self.context.state.request(&principal.name, id.as_str())? {
+                if !record.response_id.is_empty() {
+                    return Err(ApiError::AlreadyExists(
+                        "this request_id was already used for an acknowledgement or outcome".into(),
+                    ));
+                }
+                let envelope = self.context.alert_envelope(record.ledger_index)?;
+                // A retry carries the same content; other content under a used id would otherwise
+                // be answered with the first alert and never raised.
+                let recorded = decode_recorded::<proto::Alert>(&envelope, PayloadType::Alert)
+                    .map_err(ApiError::internal)?;
+                if recorded.content.as_ref() != Some(&content) {
+                    return Err(ApiError::AlreadyExists(format!(
+                        "request_id {} was already used for alert {} with different content; \
+                         a new alert needs a new request_id",
+                        quote(id.as_str()),
+                        record.alert_id
+                    )));
+                }
+                return Ok(proto::SubmitAlertResponse {
+                    alert_id: record.alert_id,
+                    ledger_index: record.ledger_index,
+                    checkpoint: Some(self.context.latest_checkpoint()),
+                    signed_alert: Some(envelope),
+                    replayed: true,
+                });
+            }
+        }
+        let valid =
+            validate_content(content).map_err(|v| ApiError::Invalid(v.prefixed("content")))?;
+        if !principal.acts_for(valid.origin()) {
+            return Err(ApiError::PermissionDenied(format!(
+                "content.origin.unit: {principal} does not act for {}",
+                valid.origin()
+            )));
+        }
+        let mut violations = Vec::new();
+        for (i, recipient) in valid.recipients().iter().enumerate() {
+            let directory = match self.context.trust.directory(recipient.country) {
+                Some(directory) if recipient.country != self.context.country => directory,
+                _ => {
+                    violations.push((
+                        format!("content.recipients[{i}].country"),
+                        format!(
+                            "{} is not a partner in this node's trust store",
+                            recipient.country
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            // A unit the partner's directory does not list (a typo) could never answer.
+            for (j, unit) in recipient.units.iter().enumerate() {
+                if !directory.units().iter().any(|u| u.unit_id == *unit) {
+                    violations.push((
+                        format!("content.recipients[{i}].units[{j}]"),
+                        format!(
+                            "{unit} is not a unit in the directory of {} (version {})",
+                            recipient.country,
+                            directory.version()
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(violations) = Violations::from_pairs(violations) {
+            return Err(ApiError::Invalid(violations));
+        }
+        let now = self.context.clock.now();
+        let alert = ValidAlert::new(AlertId::new_at(now), now, valid);
+        let audience: Vec<&str> = alert
+            .content()
+            .recipients()
+            .iter()
+            .map(|r| r.country.as_str())
+            .collect();
+        let envelope = self
+            .units
+            .sign(
+                alert.content().origin(),
+                PayloadType::Alert,
+                audience.join(","),
+                alert.message().encode_to_vec(),
+            )
+            .await?;
+        let entry = proto::LedgerEntry {
+            recorded_at: Some(to_timestamp(now)),
+            alert_id: alert.id().to_string(),
+            kind: Some(Kind::AlertSent(proto::AlertSent {
+                alert: Some(envelope.clone()),
+                request_id: request_id
+                    .map(|id| id.as_str().to_owned())
+                    .unwrap_or_default(),
+                submitted_by: principal.name.clone(),
+            })),
+        };
+        let appended = self.context.append(entry).await?;
+        let partners: Vec<CountryCode> = alert
+            .content()
+            .recipients()
+            .iter()
+            .map(|r| r.country)
+            .collect();
+        self.delivery.wake(&partners);
+        tracing::info!(
+            alert.id = %alert.id(),
+            ledger.index = appended.index,
+            origin = %alert.content().origin(),
+            by = %principal,
+            "alert submitted"
+        );
+        Ok(proto::SubmitAlertResponse {
+            alert_id: alert.id().to_string(),
+            ledger_index: appended.index,
+            checkpoint: Some(appended.checkpoint),
+            signed_alert: Some(envelope),
+            replayed: false,
+        })
+    }
+}
