@@ -73,32 +73,47 @@ pub fn state_after(kind: &Kind) -> DeliveryState {
     }
 }
 
+/// Why a recipient may not give a response now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionRefused {
+    /// An acknowledgement (or a decline) was given already.
+    #[error("the alert was already acknowledged; an acknowledgement is given once")]
+    AlreadyAcknowledged,
+    /// An acknowledgement after the outcome.
+    #[error("an outcome was already recorded for the alert")]
+    AcknowledgedAfterOutcome,
+    /// An outcome before the acknowledgement.
+    #[error("acknowledge the alert before recording an outcome")]
+    NotAcknowledged,
+    /// An outcome after a decline.
+    #[error("the alert was declined; no outcome follows a decline")]
+    Declined,
+    /// A second outcome.
+    #[error("an outcome was already recorded; it is given once")]
+    OutcomeGiven,
+    /// The recipient's node refused the alert, so it was never delivered.
+    #[error("the alert was refused by this country's node and never delivered")]
+    NeverDelivered,
+    /// The recipient's state is not known.
+    #[error("the alert has no known state")]
+    UnknownState,
+}
+
 /// Whether a recipient in `state` may give a response of `kind` now; the reason when not.
-pub fn check_transition(state: DeliveryState, kind: &Kind) -> Result<(), String> {
+pub fn check_transition(state: DeliveryState, kind: &Kind) -> Result<(), TransitionRefused> {
     use DeliveryState as S;
+    use TransitionRefused as R;
     match (kind, state) {
         (Kind::Acknowledgement(_), S::Queued | S::Delivered) => Ok(()),
-        (Kind::Acknowledgement(_), S::Acknowledged | S::Declined) => {
-            Err("the alert was already acknowledged; an acknowledgement is given once".into())
-        }
-        (Kind::Acknowledgement(_), S::OutcomeRecorded) => {
-            Err("an outcome was already recorded for the alert".into())
-        }
+        (Kind::Acknowledgement(_), S::Acknowledged | S::Declined) => Err(R::AlreadyAcknowledged),
+        (Kind::Acknowledgement(_), S::OutcomeRecorded) => Err(R::AcknowledgedAfterOutcome),
         (Kind::Outcome(_), S::Acknowledged) => Ok(()),
-        (Kind::Outcome(_), S::Queued | S::Delivered) => {
-            Err("acknowledge the alert before recording an outcome".into())
-        }
-        (Kind::Outcome(_), S::Declined) => {
-            Err("the alert was declined; no outcome follows a decline".into())
-        }
-        (Kind::Outcome(_), S::OutcomeRecorded) => {
-            Err("an outcome was already recorded; it is given once".into())
-        }
+        (Kind::Outcome(_), S::Queued | S::Delivered) => Err(R::NotAcknowledged),
+        (Kind::Outcome(_), S::Declined) => Err(R::Declined),
+        (Kind::Outcome(_), S::OutcomeRecorded) => Err(R::OutcomeGiven),
         // Only an origin's view of a recipient is ever undeliverable; a recipient never answers it.
-        (_, S::Undeliverable) => {
-            Err("the alert was refused by this country's node and never delivered".into())
-        }
-        (_, S::Unspecified) => Err("the alert has no known state".into()),
+        (_, S::Undeliverable) => Err(R::NeverDelivered),
+        (_, S::Unspecified) => Err(R::UnknownState),
     }
 }
 
@@ -174,12 +189,27 @@ mod tests {
         let accept = ack(proto::AcknowledgementDecision::Accepted, "");
         let found = outcome(Some(OutcomeResult::NothingFound(proto::NothingFound {})));
         assert!(check_transition(S::Delivered, &accept).is_ok());
-        assert!(check_transition(S::Acknowledged, &accept).is_err());
-        assert!(check_transition(S::Declined, &accept).is_err());
-        assert!(check_transition(S::Delivered, &found).is_err());
+        assert_eq!(
+            check_transition(S::Acknowledged, &accept),
+            Err(TransitionRefused::AlreadyAcknowledged)
+        );
+        assert_eq!(
+            check_transition(S::Declined, &accept),
+            Err(TransitionRefused::AlreadyAcknowledged)
+        );
+        assert_eq!(
+            check_transition(S::Delivered, &found),
+            Err(TransitionRefused::NotAcknowledged)
+        );
         assert!(check_transition(S::Acknowledged, &found).is_ok());
-        assert!(check_transition(S::Declined, &found).is_err());
-        assert!(check_transition(S::OutcomeRecorded, &found).is_err());
+        assert_eq!(
+            check_transition(S::Declined, &found),
+            Err(TransitionRefused::Declined)
+        );
+        assert_eq!(
+            check_transition(S::OutcomeRecorded, &found),
+            Err(TransitionRefused::OutcomeGiven)
+        );
         assert_eq!(state_after(&found), S::OutcomeRecorded);
         assert_eq!(
             state_after(&ack(proto::AcknowledgementDecision::Declined, "x")),

@@ -18,6 +18,76 @@ use crate::error::ApiError;
 use crate::revocations::OwnRevocations;
 use crate::state::{ReceivedRecord, id_bytes, keys};
 
+/// Why a partner's delivery was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum ReceiveError {
+    /// The delivered object breaks rules; every violation is listed.
+    #[error("{0}")]
+    Invalid(Violations),
+    /// No verified directory of the partner is held, so nothing of it can be verified.
+    #[error("no verified directory of {0} in the trust store")]
+    NoDirectory(CountryCode),
+    /// The envelope's signature does not verify under any unit key of the partner.
+    #[error("{payload_type} from {partner}: {source}")]
+    Signature {
+        payload_type: PayloadType,
+        partner: CountryCode,
+        source: envelope::EnvelopeError,
+    },
+    /// The signing key is not one of the claimed unit's keys valid for this at that time.
+    #[error("{0}")]
+    Signer(tulpar_trust::directory::KeyRuleError),
+    /// No signature by the claimed unit at all.
+    #[error("not signed by {0}")]
+    NotSignedBy(UnitId),
+    /// A node delivered what a unit of another country signed.
+    #[error(
+        "{what} delivered by the {partner} node: only a unit's own node may deliver its {kind}"
+    )]
+    NotItsOwn {
+        what: String,
+        partner: CountryCode,
+        kind: &'static str,
+    },
+    /// The alert does not name this country among its recipients.
+    #[error("alert {alert_id} is not addressed to {country}")]
+    NotAddressedHere {
+        alert_id: String,
+        country: CountryCode,
+    },
+    /// The id was delivered before with other content (or by another partner).
+    #[error("{0} was already delivered with different content; ids are never reused")]
+    Reused(String),
+    /// A response to an alert this country never raised.
+    #[error("{country} raised no alert {alert_id}")]
+    UnknownAlert {
+        country: CountryCode,
+        alert_id: String,
+    },
+    /// A response from a country the alert was not sent to.
+    #[error("alert {alert_id} was not addressed to {partner}")]
+    NotSentTo {
+        alert_id: String,
+        partner: CountryCode,
+    },
+    /// A response from a unit the alert did not name.
+    #[error("alert {alert_id} was addressed to {addressed}, not to {responder}")]
+    NotARecipient {
+        alert_id: String,
+        addressed: String,
+        responder: String,
+    },
+    /// A fault of this node (storage, a task that did not finish).
+    #[error(transparent)]
+    Node(#[from] ApiError),
+}
+
+impl From<crate::state::StateError> for ReceiveError {
+    fn from(error: crate::state::StateError) -> Self {
+        Self::Node(error.into())
+    }
+}
+
 /// Receives partners' alerts and responses.
 pub(crate) struct Inbound {
     context: Arc<Context>,
@@ -84,12 +154,12 @@ impl Inbound {
         country: CountryCode,
         envelope: proto::Envelope,
         payload_type: PayloadType,
-    ) -> Result<UnitSigned<M>, ApiError> {
-        let directory = self.context.trust.directory(country).ok_or_else(|| {
-            ApiError::Refused(format!(
-                "no verified directory of {country} in the trust store"
-            ))
-        })?;
+    ) -> Result<UnitSigned<M>, ReceiveError> {
+        let directory = self
+            .context
+            .trust
+            .directory(country)
+            .ok_or(ReceiveError::NoDirectory(country))?;
         let resolve = |id: &KeyId| {
             directory
                 .units()
@@ -100,10 +170,14 @@ impl Inbound {
         };
         let verified = verifier
             .verify(&envelope, payload_type, &resolve)
-            .map_err(|e| ApiError::Refused(format!("{payload_type} from {country}: {e}")))?;
+            .map_err(|source| ReceiveError::Signature {
+                payload_type,
+                partner: country,
+                source,
+            })?;
         let message = verified
             .decode::<M>()
-            .map_err(|e| ApiError::Invalid(Violations::single("payload", e.to_string())))?;
+            .map_err(|e| ReceiveError::Invalid(Violations::single("payload", e.to_string())))?;
         Ok(UnitSigned {
             message,
             signers: verified.signers().to_vec(),
@@ -118,7 +192,7 @@ impl Inbound {
         signers: &[KeyId],
         purpose: Purpose,
         at: std::time::SystemTime,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ReceiveError> {
         let mut refusal = None;
         for key_id in signers {
             match self
@@ -127,11 +201,12 @@ impl Inbound {
                 .check_unit_key(unit.country(), unit, key_id, purpose, at)
             {
                 Ok(_) => return Ok(()),
-                Err(error) => refusal = Some(error.to_string()),
+                Err(error) => refusal = Some(error),
             }
         }
-        Err(ApiError::Refused(
-            refusal.unwrap_or_else(|| format!("not signed by {unit}")),
+        Err(refusal.map_or_else(
+            || ReceiveError::NotSignedBy(unit.clone()),
+            ReceiveError::Signer,
         ))
     }
 
@@ -207,7 +282,7 @@ impl Inbound {
         id: &[u8; 16],
         what: &str,
         envelope: &proto::Envelope,
-    ) -> Result<Option<Earlier>, ApiError> {
+    ) -> Result<Option<Earlier>, ReceiveError> {
         let Some(record) = self.context.state.received(id)? else {
             return Ok(None);
         };
@@ -218,9 +293,7 @@ impl Inbound {
             receipt,
         } = record;
         if payload_sha256 != payload_digest(envelope) || from_country != partner.as_str() {
-            return Err(ApiError::AlreadyExists(format!(
-                "{what} was already delivered with different content; ids are never reused"
-            )));
+            return Err(ReceiveError::Reused(what.to_owned()));
         }
         Ok(Some(match receipt {
             Some(receipt) => Earlier::Receipted(receipt),
@@ -238,7 +311,7 @@ impl Inbound {
         alert_id: &str,
         response_id: &str,
         envelope: &proto::Envelope,
-    ) -> Result<Option<proto::Envelope>, ApiError> {
+    ) -> Result<Option<proto::Envelope>, ReceiveError> {
         let what = if response_id.is_empty() {
             alert_id
         } else {
@@ -272,28 +345,28 @@ impl Inbound {
         verifier: &mut envelope::Verifier,
         partner: CountryCode,
         envelope: proto::Envelope,
-    ) -> Result<CheckedAlert, ApiError> {
+    ) -> Result<CheckedAlert, ReceiveError> {
         let signed = self.verify_unit_signed::<proto::Alert>(
             verifier,
             partner,
             envelope,
             PayloadType::Alert,
         )?;
-        let alert = validate_alert(signed.message).map_err(ApiError::Invalid)?;
+        let alert = validate_alert(signed.message).map_err(ReceiveError::Invalid)?;
         let origin = alert.content().origin().clone();
         if origin.country() != partner {
-            return Err(ApiError::Refused(format!(
-                "alert {} from {origin} delivered by the {partner} node: only a unit's own node may deliver its alerts",
-                alert.id()
-            )));
+            return Err(ReceiveError::NotItsOwn {
+                what: format!("alert {} from {origin}", alert.id()),
+                partner,
+                kind: "alerts",
+            });
         }
         self.check_unit_signer(&origin, &signed.signers, Purpose::Alert, alert.created_at())?;
         let Some(addressed) = alert.content().recipient(self.context.country) else {
-            return Err(ApiError::FailedPrecondition(format!(
-                "alert {} is not addressed to {}",
-                alert.id(),
-                self.context.country
-            )));
+            return Err(ReceiveError::NotAddressedHere {
+                alert_id: alert.id().to_string(),
+                country: self.context.country,
+            });
         };
         self.check_created_at(alert.created_at())?;
         self.check_own_units(alert.content().recipients(), &addressed.units)?;
@@ -307,11 +380,11 @@ impl Inbound {
 
     /// Refuses an alert dated further in this node's future than `federation.max_clock_skew`: its
     /// deadline counts from `created_at`, so it would never be overdue.
-    fn check_created_at(&self, created_at: std::time::SystemTime) -> Result<(), ApiError> {
+    fn check_created_at(&self, created_at: std::time::SystemTime) -> Result<(), ReceiveError> {
         let skew = self.max_clock_skew;
         let now = self.context.clock.now();
         match created_at.duration_since(now) {
-            Ok(ahead) if ahead > skew => Err(ApiError::Invalid(Violations::single(
+            Ok(ahead) if ahead > skew => Err(ReceiveError::Invalid(Violations::single(
                 "created_at",
                 format!(
                     "is {} ahead of this node's clock; at most {} is allowed \
@@ -330,7 +403,7 @@ impl Inbound {
         &self,
         recipients: &[tulpar_core::alert::RecipientSpec],
         units: &[UnitId],
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ReceiveError> {
         if units.is_empty() {
             return Ok(());
         }
@@ -354,7 +427,7 @@ impl Inbound {
             })
             .collect();
         match Violations::from_pairs(unknown) {
-            Some(violations) => Err(ApiError::Invalid(violations)),
+            Some(violations) => Err(ReceiveError::Invalid(violations)),
             None => Ok(()),
         }
     }
@@ -365,7 +438,7 @@ impl Inbound {
         self: &Arc<Self>,
         partner: CountryCode,
         envelopes: Vec<proto::Envelope>,
-    ) -> Vec<Result<CheckedAlert, ApiError>> {
+    ) -> Vec<Result<CheckedAlert, ReceiveError>> {
         let check = move |node: &Self, envelopes: Vec<proto::Envelope>| {
             // Alerts a unit signed together share one signature, checked once.
             let mut verifier = envelope::Verifier::default();
@@ -384,7 +457,9 @@ impl Inbound {
             .await
             .unwrap_or_else(|e| {
                 let why = format!("checking delivered alerts: {e}");
-                (0..count).map(|_| Err(ApiError::internal(&why))).collect()
+                (0..count)
+                    .map(|_| Err(ApiError::internal(&why).into()))
+                    .collect()
             })
     }
 
@@ -395,8 +470,8 @@ impl Inbound {
         self: &Arc<Self>,
         partner: CountryCode,
         envelopes: Vec<proto::Envelope>,
-    ) -> Vec<Result<proto::Envelope, ApiError>> {
-        let mut results: Vec<Option<Result<proto::Envelope, ApiError>>> =
+    ) -> Vec<Result<proto::Envelope, ReceiveError>> {
+        let mut results: Vec<Option<Result<proto::Envelope, ReceiveError>>> =
             std::iter::repeat_with(|| None)
                 .take(envelopes.len())
                 .collect();
@@ -425,7 +500,7 @@ impl Inbound {
         }
         results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(ApiError::internal("alert left unanswered"))))
+            .map(|r| r.unwrap_or_else(|| Err(ApiError::internal("alert left unanswered").into())))
             .collect()
     }
 
@@ -435,7 +510,7 @@ impl Inbound {
         &self,
         partner: CountryCode,
         mut alerts: Vec<(usize, CheckedAlert)>,
-    ) -> Vec<(usize, Result<proto::Envelope, ApiError>)> {
+    ) -> Vec<(usize, Result<proto::Envelope, ReceiveError>)> {
         // Locks are taken in id order, so calls delivering overlapping alerts cannot deadlock.
         alerts.sort_by_key(|(_, c)| c.id);
         let mut guards = Vec::with_capacity(alerts.len());
@@ -476,6 +551,7 @@ impl Inbound {
         let appended = match self.context.append_all(entries).await {
             Ok(appended) => appended,
             Err(error) => {
+                let error = ReceiveError::from(error);
                 answered.extend(new.iter().map(|(k, _)| (*k, Err(error.clone()))));
                 Vec::new()
             }
@@ -518,6 +594,7 @@ impl Inbound {
                 }
             }
             Err(error) => {
+                let error = ReceiveError::from(error);
                 for (k, ..) in receipted {
                     answered.push((k, Err(error.clone())));
                 }
@@ -531,7 +608,7 @@ impl Inbound {
         &self,
         partner: CountryCode,
         envelope: proto::Envelope,
-    ) -> Result<proto::Envelope, ApiError> {
+    ) -> Result<proto::Envelope, ReceiveError> {
         let signed = self.verify_unit_signed::<proto::AlertResponse>(
             &mut envelope::Verifier::default(),
             partner,
@@ -540,59 +617,62 @@ impl Inbound {
         )?;
         let response = signed.message;
         let responder = response.responder.clone().unwrap_or_default();
-        let unit = UnitId::parse(&responder.unit)
-            .map_err(|e| ApiError::Invalid(Violations::single("responder.unit", e.to_string())))?;
+        let unit = UnitId::parse(&responder.unit).map_err(|e| {
+            ReceiveError::Invalid(Violations::single("responder.unit", e.to_string()))
+        })?;
         if unit.country() != partner {
-            return Err(ApiError::Refused(format!(
-                "a response by {unit} delivered by the {partner} node: only a unit's own node may deliver its responses"
-            )));
+            return Err(ReceiveError::NotItsOwn {
+                what: format!("a response by {unit}"),
+                partner,
+                kind: "responses",
+            });
         }
         let created_at = response
             .created_at
             .as_ref()
             .and_then(from_timestamp)
-            .ok_or_else(|| ApiError::Invalid(Violations::single("created_at", "is required")))?;
+            .ok_or_else(|| {
+                ReceiveError::Invalid(Violations::single("created_at", "is required"))
+            })?;
         self.check_unit_signer(&unit, &signed.signers, Purpose::Response, created_at)?;
         let alert_key = id_bytes(&response.alert_id).ok_or_else(|| {
-            ApiError::Invalid(Violations::single(
+            ReceiveError::Invalid(Violations::single(
                 "alert_id",
                 format!("{} is not an alert id", quote(&response.alert_id)),
             ))
         })?;
         let response_key = id_bytes(&response.response_id).ok_or_else(|| {
-            ApiError::Invalid(Violations::single(
+            ReceiveError::Invalid(Violations::single(
                 "response_id",
                 format!("{} is not a response id", quote(&response.response_id)),
             ))
         })?;
-        crate::submission::check_response_body(&response).map_err(ApiError::Invalid)?;
+        crate::submission::check_response_body(&response).map_err(ReceiveError::Invalid)?;
         let stored = self
             .context
             .state
             .alert(&alert_key)?
             .filter(|a| a.direction == proto::Direction::Sent as i32)
-            .ok_or_else(|| {
-                ApiError::NotFound(format!(
-                    "{} raised no alert {}",
-                    self.context.country, response.alert_id
-                ))
+            .ok_or_else(|| ReceiveError::UnknownAlert {
+                country: self.context.country,
+                alert_id: response.alert_id.clone(),
             })?;
         let Some(recipient) = stored
             .recipients
             .iter()
             .find(|r| r.country == partner.as_str())
         else {
-            return Err(ApiError::Refused(format!(
-                "alert {} was not addressed to {partner}",
-                response.alert_id
-            )));
+            return Err(ReceiveError::NotSentTo {
+                alert_id: response.alert_id.clone(),
+                partner,
+            });
         };
         if !recipient.units.is_empty() && !recipient.units.iter().any(|u| *u == unit.as_str()) {
-            return Err(ApiError::Refused(format!(
-                "alert {} was addressed to {} in {partner}, not to {unit}",
-                response.alert_id,
-                recipient.units.join(", ")
-            )));
+            return Err(ReceiveError::NotARecipient {
+                alert_id: response.alert_id.clone(),
+                addressed: format!("{} in {partner}", recipient.units.join(", ")),
+                responder: unit.to_string(),
+            });
         }
         let _guard = self.context.locks.lock(keys::received(&response_key)).await;
         if let Some(receipt) = self

@@ -4,6 +4,8 @@
 
 mod respond;
 
+pub(crate) use respond::RespondError;
+
 use std::sync::Arc;
 
 use prost::Message;

@@ -42,6 +42,38 @@ pub(crate) enum WitnessError {
     KeepsRefusing(CountryCode),
 }
 
+/// Why a partner's checkpoint was not cosigned.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CheckpointError {
+    /// No checkpoint key of the partner's node is valid now.
+    #[error("checkpoint from {0}: no checkpoint key of the {0} node is known")]
+    NoKey(CountryCode),
+    /// The checkpoint does not verify under any of the partner's checkpoint keys.
+    #[error("checkpoint from {partner}: {source}")]
+    Unverified {
+        partner: CountryCode,
+        source: note::NoteError,
+    },
+    /// The witness holds a checkpoint of another size than the request assumed.
+    #[error("the witness holds a checkpoint of size {0}")]
+    Holds(u64),
+    /// The checkpoint contradicts the one cosigned before; the evidence is recorded.
+    #[error(
+        "checkpoint of size {offered} is not consistent with the cosigned one of size {held}; \
+         the evidence is recorded"
+    )]
+    Inconsistent { offered: u64, held: u64 },
+    /// A fault of this node (storage).
+    #[error(transparent)]
+    Node(#[from] ApiError),
+}
+
+impl From<crate::state::StateError> for CheckpointError {
+    fn from(error: crate::state::StateError) -> Self {
+        Self::Node(error.into())
+    }
+}
+
 /// The checkpoint origin (and signer name) of `country`'s ledger.
 pub(crate) fn origin(country: CountryCode) -> String {
     format!("tulpar/{country}")
@@ -91,18 +123,16 @@ impl Witness {
         &self,
         partner: CountryCode,
         text: &str,
-    ) -> Result<SignedCheckpoint, ApiError> {
+    ) -> Result<SignedCheckpoint, CheckpointError> {
         let origin = origin(partner);
-        let mut last_error = format!("no checkpoint key of the {partner} node is known");
+        let mut last_error = CheckpointError::NoKey(partner);
         for key in self.checkpoint_keys(partner) {
             match SignedCheckpoint::verify(text, Some(&origin), &key) {
                 Ok(checkpoint) => return Ok(checkpoint),
-                Err(error) => last_error = error.to_string(),
+                Err(source) => last_error = CheckpointError::Unverified { partner, source },
             }
         }
-        Err(ApiError::Refused(format!(
-            "checkpoint from {partner}: {last_error}"
-        )))
+        Err(last_error)
     }
 
     /// The witness side: checks a partner's checkpoint against the one it cosigned before, records and
@@ -112,7 +142,7 @@ impl Witness {
         &self,
         partner: CountryCode,
         request: proto::AddCheckpointRequest,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, CheckpointError> {
         let offered = self.partner_checkpoint(partner, &request.checkpoint)?;
         let _guard = self
             .context
@@ -126,7 +156,7 @@ impl Witness {
         };
         let held_size = held.as_ref().map_or(0, |(body, _)| body.size);
         if request.old_size != held_size || offered.size() < held_size {
-            return Err(ApiError::WitnessHolds(held_size));
+            return Err(CheckpointError::Holds(held_size));
         }
         if let Some((body, text)) = &held {
             let consistent = if offered.size() == body.size {
@@ -140,6 +170,10 @@ impl Witness {
                 verify_consistency_proof(&proof, &body.root, offered.root()).is_ok()
             };
             if !consistent {
+                let inconsistent = CheckpointError::Inconsistent {
+                    offered: offered.size(),
+                    held: body.size,
+                };
                 let reason = format!(
                     "checkpoint of size {} is not consistent with the cosigned one of size {}",
                     offered.size(),
@@ -157,9 +191,7 @@ impl Witness {
                 })
                 .await?;
                 tracing::error!(peer.country = %partner, %reason, "partner ledger equivocation detected");
-                return Err(ApiError::Aborted(format!(
-                    "{reason}; the evidence is recorded"
-                )));
+                return Err(inconsistent);
             }
         }
         let cosignature = note::cosign(

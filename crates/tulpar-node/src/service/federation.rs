@@ -55,7 +55,7 @@ impl FederationService for Federation {
             .deliver_alerts(partner, vec![envelope])
             .await
             .pop();
-        match result.unwrap_or_else(|| Err(ApiError::internal("no result"))) {
+        match result.unwrap_or_else(|| Err(ApiError::internal("no result").into())) {
             Ok(receipt) => Ok(Response::new(proto::DeliverAlertResponse {
                 receipt: Some(receipt),
             })),

@@ -7,7 +7,7 @@ use tulpar_core::ids::{RequestId, ResponseId};
 use tulpar_core::proto::{
     self, DeliveryState, alert_response::Kind, ledger_entry::Kind as EntryKind,
 };
-use tulpar_core::response::{check_transition, validate_response_kind};
+use tulpar_core::response::{TransitionRefused, check_transition, validate_response_kind};
 use tulpar_core::time::to_timestamp;
 use tulpar_core::validation::{Violations, quote};
 
@@ -15,6 +15,60 @@ use super::Submission;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::{id_bytes, keys};
+
+/// Why a response by one of this country's units was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RespondError {
+    /// The request breaks rules; every violation is listed.
+    #[error("{0}")]
+    Invalid(Violations),
+    /// The caller does not act for the unit that would answer.
+    #[error("{principal} does not act for {unit}")]
+    NotActingFor { principal: String, unit: UnitId },
+    /// The alert was raised here: only its recipients answer it.
+    #[error("alert {alert_id} was raised by {country}; only its recipients answer it")]
+    OwnAlert {
+        alert_id: String,
+        country: CountryCode,
+    },
+    /// The alert names other units of this country.
+    #[error("alert {alert_id} is addressed to {addressed}, not to {unit}")]
+    NotAddressedTo {
+        alert_id: String,
+        addressed: String,
+        unit: UnitId,
+    },
+    /// The alert's state does not allow this response now.
+    #[error("alert {alert_id}: {refused}")]
+    Transition {
+        alert_id: String,
+        refused: TransitionRefused,
+    },
+    /// The request id was used for another request.
+    #[error("{0}")]
+    RequestIdReused(String),
+    /// Not found, not visible, or a fault of this node (storage, signing).
+    #[error(transparent)]
+    Node(#[from] ApiError),
+}
+
+impl From<crate::state::StateError> for RespondError {
+    fn from(error: crate::state::StateError) -> Self {
+        Self::Node(error.into())
+    }
+}
+
+impl From<crate::units::SignError> for RespondError {
+    fn from(error: crate::units::SignError) -> Self {
+        Self::Node(error.into())
+    }
+}
+
+impl From<tulpar_ledger::LedgerError> for RespondError {
+    fn from(error: tulpar_ledger::LedgerError) -> Self {
+        Self::Node(error.into())
+    }
+}
 
 impl Submission {
     /// Records a response by `unit` to received alert `alert_id`, signed with the unit's key, and queues
@@ -26,7 +80,7 @@ impl Submission {
         alert_id: &str,
         unit: &str,
         kind: Kind,
-    ) -> Result<proto::RespondResponse, ApiError> {
+    ) -> Result<proto::RespondResponse, RespondError> {
         let mut violations = Vec::new();
         let request_id = match request_id {
             "" => None,
@@ -63,15 +117,16 @@ impl Submission {
             violations.extend(body.into_vec().into_iter().map(|v| (v.field, v.rule)));
         }
         if let Some(violations) = Violations::from_pairs(violations) {
-            return Err(ApiError::Invalid(violations));
+            return Err(RespondError::Invalid(violations));
         }
         let (Some(id), Some(unit)) = (id, unit) else {
-            return Err(ApiError::internal("checked above"));
+            return Err(ApiError::internal("checked above").into());
         };
         if !principal.acts_for(&unit) {
-            return Err(ApiError::PermissionDenied(format!(
-                "{principal} does not act for {unit}"
-            )));
+            return Err(RespondError::NotActingFor {
+                principal: principal.to_string(),
+                unit,
+            });
         }
         let _request_guard = match &request_id {
             Some(r) => Some(
@@ -91,24 +146,26 @@ impl Submission {
         let _alert_guard = self.context.locks.lock(keys::alert(&id)).await;
         let stored = self.context.visible_alert(principal, &id, alert_id)?;
         if stored.direction != proto::Direction::Received as i32 {
-            return Err(ApiError::FailedPrecondition(format!(
-                "alert {alert_id} was raised by {}; only its recipients answer it",
-                self.context.country
-            )));
+            return Err(RespondError::OwnAlert {
+                alert_id: alert_id.to_owned(),
+                country: self.context.country,
+            });
         }
         let status = stored
             .recipients
             .first()
             .ok_or_else(|| ApiError::internal("received alert without recipient status"))?;
         if !status.units.is_empty() && !status.units.iter().any(|u| *u == unit.as_str()) {
-            return Err(ApiError::FailedPrecondition(format!(
-                "alert {alert_id} is addressed to {}, not to {unit}",
-                status.units.join(", ")
-            )));
+            return Err(RespondError::NotAddressedTo {
+                alert_id: alert_id.to_owned(),
+                addressed: status.units.join(", "),
+                unit,
+            });
         }
         let state = DeliveryState::try_from(status.state).unwrap_or(DeliveryState::Unspecified);
-        check_transition(state, &kind).map_err(|reason| {
-            ApiError::FailedPrecondition(format!("alert {alert_id}: {reason}"))
+        check_transition(state, &kind).map_err(|refused| RespondError::Transition {
+            alert_id: alert_id.to_owned(),
+            refused,
         })?;
         let origin = CountryCode::parse(stored.origin_unit.get(..2).unwrap_or_default())
             .map_err(|_| ApiError::internal("stored alert has a bad origin unit"))?;
@@ -165,10 +222,10 @@ impl Submission {
         alert: &[u8; 16],
         unit: &UnitId,
         kind: &Kind,
-    ) -> Result<proto::RespondResponse, ApiError> {
+    ) -> Result<proto::RespondResponse, RespondError> {
         let entry = self.context.entry(index)?;
         let Some(EntryKind::ResponseSent(sent)) = entry.kind else {
-            return Err(ApiError::AlreadyExists(
+            return Err(RespondError::RequestIdReused(
                 "this request_id was already used for another kind of request".into(),
             ));
         };
@@ -184,7 +241,7 @@ impl Submission {
                 .is_some_and(|r| r.unit == unit.as_str())
             && response.kind.as_ref() == Some(kind);
         if !same {
-            return Err(ApiError::AlreadyExists(format!(
+            return Err(RespondError::RequestIdReused(format!(
                 "request_id {} was already used for response {} with different content; \
                  a new response needs a new request_id",
                 quote(request_id.as_str()),
