@@ -91,6 +91,18 @@ impl From<crate::state::StateError> for ApiError {
     }
 }
 
+impl From<crate::submission::SubmitError> for ApiError {
+    fn from(error: crate::submission::SubmitError) -> Self {
+        use crate::submission::SubmitError as E;
+        match error {
+            E::Invalid(violations) => Self::Invalid(violations),
+            E::NotActingFor { .. } => Self::PermissionDenied(error.to_string()),
+            E::RequestIdReused(message) => Self::AlreadyExists(message),
+            E::Node(error) => error,
+        }
+    }
+}
+
 impl From<crate::submission::RespondError> for ApiError {
     fn from(error: crate::submission::RespondError) -> Self {
         use crate::submission::RespondError as E;
@@ -119,6 +131,7 @@ macro_rules! status_through_api_error {
 }
 
 status_through_api_error!(
+    crate::submission::SubmitError,
     crate::submission::RespondError,
     crate::inbound::ReceiveError,
     crate::witness::CheckpointError

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use prost::Message;
 use tulpar_core::alert::{ValidAlert, validate_content};
-use tulpar_core::codes::CountryCode;
+use tulpar_core::codes::{CountryCode, UnitId};
 use tulpar_core::envelope::{PayloadType, decode_recorded};
 use tulpar_core::ids::{AlertId, RequestId};
 use tulpar_core::proto::{self, ledger_entry::Kind};
@@ -23,6 +23,35 @@ use crate::context::Context;
 use crate::delivery::Delivery;
 use crate::error::ApiError;
 use crate::units::UnitKeys;
+
+/// Why an alert was not raised.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SubmitError {
+    /// The request breaks rules; every violation is listed.
+    #[error("{0}")]
+    Invalid(Violations),
+    /// The caller does not act for the origin unit.
+    #[error("content.origin.unit: {principal} does not act for {unit}")]
+    NotActingFor { principal: String, unit: UnitId },
+    /// The request id was used for another request.
+    #[error("{0}")]
+    RequestIdReused(String),
+    /// A fault of this node (storage, signing).
+    #[error(transparent)]
+    Node(#[from] ApiError),
+}
+
+impl From<crate::state::StateError> for SubmitError {
+    fn from(error: crate::state::StateError) -> Self {
+        Self::Node(error.into())
+    }
+}
+
+impl From<crate::units::SignError> for SubmitError {
+    fn from(error: crate::units::SignError) -> Self {
+        Self::Node(error.into())
+    }
+}
 
 /// What this country's units raise and answer.
 pub(crate) struct Submission {
@@ -71,11 +100,11 @@ impl Submission {
         &self,
         principal: &Principal,
         request: proto::SubmitAlertRequest,
-    ) -> Result<proto::SubmitAlertResponse, ApiError> {
+    ) -> Result<proto::SubmitAlertResponse, SubmitError> {
         let request_id = request_id(&request.request_id)?;
         let content = request
             .content
-            .ok_or_else(|| ApiError::Invalid(Violations::single("content", "is required")))?;
+            .ok_or_else(|| SubmitError::Invalid(Violations::single("content", "is required")))?;
         // A retry of the same request waits for the first attempt and then gets its result.
         let _guard = match &request_id {
             Some(id) => Some(
@@ -89,7 +118,7 @@ impl Submission {
         if let Some(id) = &request_id {
             if let Some(record) = self.context.state.request(&principal.name, id.as_str())? {
                 if !record.response_id.is_empty() {
-                    return Err(ApiError::AlreadyExists(
+                    return Err(SubmitError::RequestIdReused(
                         "this request_id was already used for an acknowledgement or outcome".into(),
                     ));
                 }
@@ -99,7 +128,7 @@ impl Submission {
                 let recorded = decode_recorded::<proto::Alert>(&envelope, PayloadType::Alert)
                     .map_err(ApiError::internal)?;
                 if recorded.content.as_ref() != Some(&content) {
-                    return Err(ApiError::AlreadyExists(format!(
+                    return Err(SubmitError::RequestIdReused(format!(
                         "request_id {} was already used for alert {} with different content; \
                          a new alert needs a new request_id",
                         quote(id.as_str()),
@@ -116,12 +145,12 @@ impl Submission {
             }
         }
         let valid =
-            validate_content(content).map_err(|v| ApiError::Invalid(v.prefixed("content")))?;
+            validate_content(content).map_err(|v| SubmitError::Invalid(v.prefixed("content")))?;
         if !principal.acts_for(valid.origin()) {
-            return Err(ApiError::PermissionDenied(format!(
-                "content.origin.unit: {principal} does not act for {}",
-                valid.origin()
-            )));
+            return Err(SubmitError::NotActingFor {
+                principal: principal.to_string(),
+                unit: valid.origin().clone(),
+            });
         }
         let mut violations = Vec::new();
         for (i, recipient) in valid.recipients().iter().enumerate() {
@@ -153,7 +182,7 @@ impl Submission {
             }
         }
         if let Some(violations) = Violations::from_pairs(violations) {
-            return Err(ApiError::Invalid(violations));
+            return Err(SubmitError::Invalid(violations));
         }
         let now = self.context.clock.now();
         let alert = ValidAlert::new(AlertId::new_at(now), now, valid);
