@@ -71,16 +71,6 @@ pub(crate) fn check_response_body(response: &proto::AlertResponse) -> Result<(),
     }
 }
 
-/// `request_id` as given: empty for none.
-pub(crate) fn request_id(text: &str) -> Result<Option<RequestId>, ApiError> {
-    match text {
-        "" => Ok(None),
-        text => RequestId::parse(text)
-            .map(Some)
-            .map_err(|e| ApiError::Invalid(Violations::single("request_id", e.to_string()))),
-    }
-}
-
 impl Submission {
     /// Signing with `units`' keys, and waking `delivery` for what is queued.
     pub(crate) fn new(context: Arc<Context>, units: UnitKeys, delivery: Arc<Delivery>) -> Self {
@@ -96,12 +86,37 @@ impl Submission {
         self.units.units()
     }
 
+    /// Raises an alert from `request`: validated, signed with the origin unit's key, recorded, and
+    /// queued for each recipient country; a retry under the same request id replays the first result.
     pub(crate) async fn submit_alert(
         &self,
         principal: &Principal,
         request: proto::SubmitAlertRequest,
     ) -> Result<proto::SubmitAlertResponse, SubmitError> {
-        let request_id = request_id(&request.request_id)?;
+        let request_id = match request.request_id.as_str() {
+            "" => None,
+            text => match RequestId::parse(text) {
+                Ok(id) => Some(id),
+                // Not a retry of anything: every other violation of the request is named with it.
+                Err(error) => {
+                    let mut violations = vec![("request_id".to_owned(), error.to_string())];
+                    match request.content.map(validate_content) {
+                        None => violations.push(("content".into(), "is required".into())),
+                        Some(Err(content)) => violations.extend(
+                            content
+                                .prefixed("content")
+                                .into_vec()
+                                .into_iter()
+                                .map(|v| (v.field, v.rule)),
+                        ),
+                        Some(Ok(_)) => {}
+                    }
+                    let violations = Violations::from_pairs(violations)
+                        .ok_or_else(|| ApiError::internal("no violation"))?;
+                    return Err(SubmitError::Invalid(violations));
+                }
+            },
+        };
         let content = request
             .content
             .ok_or_else(|| SubmitError::Invalid(Violations::single("content", "is required")))?;

@@ -54,7 +54,7 @@ fn alert_id(text: &str) -> Result<[u8; 16], ApiError> {
         ApiError::Invalid(Violations::single(
             "alert_id",
             format!(
-                "{} is not an alert id (a UUID such as 0190c1a2-…)",
+                "{} is not an alert id (a version 7 UUID such as 0190c1a2-0000-7000-8000-000000000001)",
                 quote(text)
             ),
         ))
