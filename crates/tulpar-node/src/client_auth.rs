@@ -10,7 +10,6 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use ring::digest::{SHA256, digest};
 use rustls_pki_types::CertificateDer;
@@ -25,7 +24,7 @@ use crate::auth::Principal;
 use crate::config::TokenConfig;
 use crate::error::ApiError;
 use crate::revocations::{OwnRevocations, certificate_key_ids};
-use crate::state::StateError;
+use crate::state::{TokenRevocation, TokenRevocations};
 use crate::throttle::AuthThrottle;
 use crate::transport::Peer;
 
@@ -67,25 +66,6 @@ pub(crate) struct Caller {
     /// Who it is.
     pub(crate) principal: Principal,
     credential: Credential,
-}
-
-/// A token revocation recorded in the ledger.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TokenRevocation {
-    /// Why.
-    pub(crate) reason: String,
-    /// Who revoked it.
-    pub(crate) revoked_by: String,
-    /// When the entry was recorded.
-    pub(crate) revoked_at: SystemTime,
-    /// The index of the `TokenRevoked` entry.
-    pub(crate) ledger_index: u64,
-}
-
-/// Where token revocations are looked up: the state view, or a map in tests.
-pub(crate) trait TokenRevocations: Send + Sync {
-    /// The revocation of the token whose SHA-256 is `sha256`, if it was revoked.
-    fn token_revocation(&self, sha256: &[u8; 32]) -> Result<Option<TokenRevocation>, StateError>;
 }
 
 /// Maps requests to principals.

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use prost::Message;
 use tulpar_core::codes::UnitId;
@@ -11,6 +11,7 @@ use tulpar_trust::draft::{DEFAULT_VALIDITY, DirectoryDraft};
 use tulpar_trust::tls::Role;
 
 use super::*;
+use crate::state::StateError;
 
 #[derive(Default, Clone)]
 struct Revoked(Arc<Mutex<HashMap<[u8; 32], TokenRevocation>>>);

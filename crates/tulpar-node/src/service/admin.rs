@@ -13,10 +13,10 @@ use tulpar_core::validation::Violations;
 use tulpar_trust::tls::Role;
 
 use crate::auth::Principal;
-use crate::client_auth::TokenRevocation;
 use crate::config::TokenConfig;
 use crate::error::ApiError;
 use crate::node::Node;
+use crate::state::TokenRevocation;
 
 /// Characters a revocation reason may have, as in a directory revocation.
 const MAX_REASON_CHARS: usize = 500;

@@ -21,6 +21,7 @@ pub(crate) use apply::id_bytes;
 pub(crate) use records::{
     OutboxItem, ReceivedRecord, RequestRecord, StoredAlert, UndeliverableRecord,
 };
+pub(crate) use tokens::{TokenRevocation, TokenRevocations};
 
 /// Name of the sled tree holding the view.
 pub(crate) const VIEW_NAME: &str = "node-state";

@@ -1,12 +1,32 @@
 //! Revoked bearer tokens, from `TokenRevoked` ledger entries: `t/<32-byte token SHA-256>` holds the
 //! whole entry (its time and index with it), so that authentication finds a revocation with one lookup.
 
+use std::time::SystemTime;
+
 use prost::Message;
 use tulpar_core::proto::{self, ledger_entry::Kind};
 use tulpar_core::time::from_timestamp;
 
 use super::{State, StateError, Txn, keys};
-use crate::client_auth::{TokenRevocation, TokenRevocations};
+
+/// A token revocation recorded in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenRevocation {
+    /// Why.
+    pub(crate) reason: String,
+    /// Who revoked it.
+    pub(crate) revoked_by: String,
+    /// When the entry was recorded.
+    pub(crate) revoked_at: SystemTime,
+    /// The index of the `TokenRevoked` entry.
+    pub(crate) ledger_index: u64,
+}
+
+/// Where token revocations are looked up: the state view, or a map in tests.
+pub(crate) trait TokenRevocations: Send + Sync {
+    /// The revocation of the token whose SHA-256 is `sha256`, if it was revoked.
+    fn token_revocation(&self, sha256: &[u8; 32]) -> Result<Option<TokenRevocation>, StateError>;
+}
 
 /// What the view keeps of a revocation: the entry and its index.
 #[derive(Clone, PartialEq, prost::Message)]
