@@ -91,83 +91,19 @@ impl From<crate::state::StateError> for ApiError {
     }
 }
 
-impl From<crate::submission::SubmitError> for ApiError {
-    fn from(error: crate::submission::SubmitError) -> Self {
-        use crate::submission::SubmitError as E;
-        match error {
-            E::Invalid(violations) => Self::Invalid(violations),
-            E::NotActingFor { .. } => Self::PermissionDenied(error.to_string()),
-            E::RequestIdReused(message) => Self::AlreadyExists(message),
-            E::Node(error) => error,
-        }
-    }
-}
-
-impl From<crate::submission::RespondError> for ApiError {
-    fn from(error: crate::submission::RespondError) -> Self {
-        use crate::submission::RespondError as E;
-        match error {
-            E::Invalid(violations) => Self::Invalid(violations),
-            E::NotActingFor { .. } => Self::PermissionDenied(error.to_string()),
-            E::OwnAlert { .. } | E::NotAddressedTo { .. } | E::Transition { .. } => {
-                Self::FailedPrecondition(error.to_string())
-            }
-            E::RequestIdReused(message) => Self::AlreadyExists(message),
-            E::Node(error) => error,
-        }
-    }
-}
-
-/// An operation's own error becomes a status through its [`ApiError`], so the codes are chosen in this
-/// file only.
+/// An operation's own error becomes a status through its [`ApiError`]: each operation's error maps to
+/// an `ApiError` next to its definition, and only [`From<ApiError> for Status`] picks codes.
 macro_rules! status_through_api_error {
     ($($error:ty),+) => {$(
-        impl From<$error> for Status {
+        impl From<$error> for ::tonic::Status {
             fn from(error: $error) -> Self {
-                ApiError::from(error).into()
+                $crate::error::ApiError::from(error).into()
             }
         }
     )+};
 }
 
-status_through_api_error!(
-    crate::submission::SubmitError,
-    crate::submission::RespondError,
-    crate::inbound::ReceiveError,
-    crate::witness::CheckpointError
-);
-
-impl From<crate::inbound::ReceiveError> for ApiError {
-    fn from(error: crate::inbound::ReceiveError) -> Self {
-        use crate::inbound::ReceiveError as E;
-        match error {
-            E::Invalid(violations) => Self::Invalid(violations),
-            E::NoDirectory(_)
-            | E::Signature { .. }
-            | E::Signer(_)
-            | E::NotSignedBy(_)
-            | E::NotItsOwn { .. }
-            | E::NotSentTo { .. }
-            | E::NotARecipient { .. } => Self::Refused(error.to_string()),
-            E::NotAddressedHere { .. } => Self::FailedPrecondition(error.to_string()),
-            E::Reused(_) => Self::AlreadyExists(error.to_string()),
-            E::UnknownAlert { .. } => Self::NotFound(error.to_string()),
-            E::Node(error) => error,
-        }
-    }
-}
-
-impl From<crate::witness::CheckpointError> for ApiError {
-    fn from(error: crate::witness::CheckpointError) -> Self {
-        use crate::witness::CheckpointError as E;
-        match error {
-            E::NoKey(_) | E::Unverified { .. } => Self::Refused(error.to_string()),
-            E::Holds(size) => Self::WitnessHolds(size),
-            E::Inconsistent { .. } => Self::Aborted(error.to_string()),
-            E::Node(error) => error,
-        }
-    }
-}
+pub(crate) use status_through_api_error;
 
 impl From<ApiError> for Status {
     fn from(error: ApiError) -> Self {

@@ -88,6 +88,28 @@ impl From<crate::state::StateError> for ReceiveError {
     }
 }
 
+impl From<ReceiveError> for ApiError {
+    fn from(error: ReceiveError) -> Self {
+        use ReceiveError as E;
+        match error {
+            E::Invalid(violations) => Self::Invalid(violations),
+            E::NoDirectory(_)
+            | E::Signature { .. }
+            | E::Signer(_)
+            | E::NotSignedBy(_)
+            | E::NotItsOwn { .. }
+            | E::NotSentTo { .. }
+            | E::NotARecipient { .. } => Self::Refused(error.to_string()),
+            E::NotAddressedHere { .. } => Self::FailedPrecondition(error.to_string()),
+            E::Reused(_) => Self::AlreadyExists(error.to_string()),
+            E::UnknownAlert { .. } => Self::NotFound(error.to_string()),
+            E::Node(error) => error,
+        }
+    }
+}
+
+crate::error::status_through_api_error!(ReceiveError);
+
 /// Receives partners' alerts and responses.
 pub(crate) struct Inbound {
     context: Arc<Context>,

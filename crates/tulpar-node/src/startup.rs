@@ -21,7 +21,6 @@ use tulpar_trust::TrustStore;
 use tulpar_trust::keyfile;
 use tulpar_trust::tls::{self, NodeIdentity};
 
-use crate::audit::Audit;
 use crate::auth::Principal;
 use crate::client_auth::{ClientAuth, ClientCertificate, ClientIdentity};
 use crate::config::{Config, DescriptorLimit};
@@ -30,6 +29,7 @@ use crate::lifecycle::Lifecycle;
 use crate::locks::KeyedLocks;
 use crate::node::Node;
 use crate::revocations::OwnRevocations;
+use crate::service::audit::Audit;
 use crate::service::{admin::Admin, alerts::Alerts, federation::Federation};
 use crate::settle::Settle;
 use crate::state::{State, StateView, VIEW_NAME};

@@ -4,8 +4,6 @@
 
 mod respond;
 
-pub(crate) use respond::RespondError;
-
 use std::sync::Arc;
 
 use prost::Message;
@@ -46,6 +44,20 @@ impl From<crate::state::StateError> for SubmitError {
         Self::Node(error.into())
     }
 }
+
+impl From<SubmitError> for ApiError {
+    fn from(error: SubmitError) -> Self {
+        use SubmitError as E;
+        match error {
+            E::Invalid(violations) => Self::Invalid(violations),
+            E::NotActingFor { .. } => Self::PermissionDenied(error.to_string()),
+            E::RequestIdReused(message) => Self::AlreadyExists(message),
+            E::Node(error) => error,
+        }
+    }
+}
+
+crate::error::status_through_api_error!(SubmitError);
 
 impl From<crate::units::SignError> for SubmitError {
     fn from(error: crate::units::SignError) -> Self {

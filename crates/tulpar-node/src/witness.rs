@@ -74,6 +74,20 @@ impl From<crate::state::StateError> for CheckpointError {
     }
 }
 
+impl From<CheckpointError> for ApiError {
+    fn from(error: CheckpointError) -> Self {
+        use CheckpointError as E;
+        match error {
+            E::NoKey(_) | E::Unverified { .. } => Self::Refused(error.to_string()),
+            E::Holds(size) => Self::WitnessHolds(size),
+            E::Inconsistent { .. } => Self::Aborted(error.to_string()),
+            E::Node(error) => error,
+        }
+    }
+}
+
+crate::error::status_through_api_error!(CheckpointError);
+
 /// The checkpoint origin (and signer name) of `country`'s ledger.
 pub(crate) fn origin(country: CountryCode) -> String {
     format!("tulpar/{country}")

@@ -1,4 +1,4 @@
-//! `AuditService`: the focal point's proofs, verification, reconciliation and reports.
+//! What the focal point's `AuditService` reads: proofs, verification, reconciliation and reports.
 //!
 //! Everything it returns can be checked without trusting the node: entries come with their stored
 //! bytes (the Merkle leaf input), checkpoints are signed notes, proofs are RFC 9162 proofs.
@@ -12,20 +12,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use prost::Message;
-use tokio::sync::{Semaphore, mpsc};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status};
+use tokio::sync::mpsc;
+use tonic::Status;
 use tulpar_core::codes::CountryCode;
 use tulpar_core::ids::AlertId;
 use tulpar_core::limits::PAGE_BYTES;
-use tulpar_core::proto::{self, audit_service_server::AuditService, ledger_entry::Kind};
+use tulpar_core::proto::{self, ledger_entry::Kind};
 use tulpar_core::time::from_timestamp;
 use tulpar_core::validation::Violations;
 use tulpar_ledger::note::{CheckpointBody, Note};
 use tulpar_proto::pbjson_types::Timestamp;
 
-use crate::auth::Principal;
-use crate::client_auth::ClientAuth;
 use crate::context::Context;
 use crate::error::ApiError;
 use crate::state::StoredAlert;
@@ -43,38 +40,9 @@ const DEFAULT_LATE_AFTER: Duration = Duration::from_secs(3600);
 /// How often a running verification reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
-/// The audit API.
-pub(crate) struct Audit {
-    auditor: Arc<Auditor>,
-    auth: Arc<ClientAuth>,
-    /// One full verification at a time: it reads the whole ledger.
-    verifying: Arc<Semaphore>,
-}
-
-impl Audit {
-    /// The service over `auditor`, for the callers `auth` admits.
-    pub(crate) fn new(auditor: Arc<Auditor>, auth: Arc<ClientAuth>) -> Self {
-        Self {
-            auditor,
-            auth,
-            verifying: Arc::new(Semaphore::new(1)),
-        }
-    }
-
-    fn focal_point<T>(&self, request: &Request<T>) -> Result<Principal, ApiError> {
-        let principal = self.auth.authenticate(request)?;
-        if !principal.is_focal_point() {
-            return Err(ApiError::PermissionDenied(format!(
-                "{principal} may not use the audit API; it is for focal points"
-            )));
-        }
-        Ok(principal)
-    }
-}
-
 /// What the audit API reads: the ledger with its proofs, reconciliation with a partner, reports.
 pub(crate) struct Auditor {
-    context: Arc<Context>,
+    pub(crate) context: Arc<Context>,
     /// `data_dir`: where the ledger's segments are, for a full verification.
     data_dir: PathBuf,
     /// `trust.own_directory`: this country's keys, for checking entry signatures.
@@ -166,7 +134,7 @@ impl Auditor {
     /// Reconciles at `checkpoints`, which must be taken in [`crate::settle::Settle::settled`]: the
     /// receipts are judged up to its latest checkpoint, and a delivery in progress there would show
     /// as a receipt never issued.
-    fn reconcile(
+    pub(crate) fn reconcile(
         &self,
         request: proto::ReconcileRequest,
         checkpoints: proto::GetLatestCheckpointResponse,
@@ -213,7 +181,7 @@ impl Auditor {
         Ok(report)
     }
 
-    fn exchange_report(
+    pub(crate) fn exchange_report(
         &self,
         request: proto::ExchangeReportRequest,
     ) -> Result<proto::ExchangeReport, ApiError> {
@@ -237,7 +205,7 @@ impl Auditor {
         })
     }
 
-    fn alarms(&self) -> Result<proto::ListAlarmsResponse, ApiError> {
+    pub(crate) fn alarms(&self) -> Result<proto::ListAlarmsResponse, ApiError> {
         let mut alarms = Vec::new();
         for index in self.context.state.alarms()? {
             let entry = self.context.entry(index)?;
@@ -252,7 +220,7 @@ impl Auditor {
         Ok(proto::ListAlarmsResponse { alarms })
     }
 
-    fn audit_entries(
+    pub(crate) fn audit_entries(
         &self,
         request: &proto::GetEntriesRequest,
     ) -> Result<proto::GetEntriesResponse, ApiError> {
@@ -313,7 +281,7 @@ impl Auditor {
         }
     }
 
-    fn audit_inclusion_proof(
+    pub(crate) fn audit_inclusion_proof(
         &self,
         request: &proto::GetInclusionProofRequest,
     ) -> Result<proto::InclusionProof, ApiError> {
@@ -330,7 +298,7 @@ impl Auditor {
             .map_err(ApiError::internal)
     }
 
-    fn audit_consistency_proof(
+    pub(crate) fn audit_consistency_proof(
         &self,
         request: &proto::GetConsistencyProofRequest,
     ) -> Result<proto::ConsistencyProof, ApiError> {
@@ -405,7 +373,7 @@ fn parse_period(
 
 /// Runs the full verification on a blocking thread, sending progress and then the result to `tx`.
 /// Stops early when the caller goes away or the node shuts down.
-fn verify_ledger(
+pub(crate) fn verify_ledger(
     node: Arc<Auditor>,
     checker: EntryChecker,
     tx: mpsc::Sender<Result<proto::VerifyLedgerProgress, Status>>,
@@ -488,115 +456,4 @@ fn verify_ledger(
         tracing::error!(error = %last.error, "ledger verification failed");
     }
     let _ = tx.blocking_send(Ok(last));
-}
-
-#[tonic::async_trait]
-impl AuditService for Audit {
-    async fn get_latest_checkpoint(
-        &self,
-        request: Request<proto::GetLatestCheckpointRequest>,
-    ) -> Result<Response<proto::GetLatestCheckpointResponse>, Status> {
-        self.focal_point(&request)?;
-        Ok(Response::new(self.auditor.checkpoints()?))
-    }
-
-    async fn get_entries(
-        &self,
-        request: Request<proto::GetEntriesRequest>,
-    ) -> Result<Response<proto::GetEntriesResponse>, Status> {
-        self.focal_point(&request)?;
-        Ok(Response::new(
-            self.auditor.audit_entries(request.get_ref())?,
-        ))
-    }
-
-    async fn get_inclusion_proof(
-        &self,
-        request: Request<proto::GetInclusionProofRequest>,
-    ) -> Result<Response<proto::InclusionProof>, Status> {
-        self.focal_point(&request)?;
-        Ok(Response::new(
-            self.auditor.audit_inclusion_proof(request.get_ref())?,
-        ))
-    }
-
-    async fn get_consistency_proof(
-        &self,
-        request: Request<proto::GetConsistencyProofRequest>,
-    ) -> Result<Response<proto::ConsistencyProof>, Status> {
-        self.focal_point(&request)?;
-        Ok(Response::new(
-            self.auditor.audit_consistency_proof(request.get_ref())?,
-        ))
-    }
-
-    type VerifyLedgerStream = crate::service::guard::Guarded<proto::VerifyLedgerProgress>;
-
-    async fn verify_ledger(
-        &self,
-        request: Request<proto::VerifyLedgerRequest>,
-    ) -> Result<Response<Self::VerifyLedgerStream>, Status> {
-        self.focal_point(&request)?;
-        let caller = self.auth.authenticate_caller(&request)?;
-        let permit = self.verifying.clone().try_acquire_owned().map_err(|_| {
-            ApiError::ResourceExhausted(
-                "a verification of this ledger is already running; try again when it ends".into(),
-            )
-        })?;
-        let checker = self.auditor.entry_checker()?;
-        let (tx, rx) = mpsc::channel(16);
-        let node = self.auditor.clone();
-        self.auditor.context.lifecycle.spawn_blocking(move || {
-            let _permit = permit;
-            verify_ledger(node, checker, tx);
-        });
-        // Ending the stream drops the receiver, which stops the verification.
-        let stream = ReceiverStream::new(rx);
-        Ok(Response::new(crate::service::guard::while_allowed(
-            self.auth.clone(),
-            caller,
-            stream,
-        )))
-    }
-
-    async fn reconcile(
-        &self,
-        request: Request<proto::ReconcileRequest>,
-    ) -> Result<Response<proto::ReconcileReport>, Status> {
-        self.focal_point(&request)?;
-        let node = self.auditor.clone();
-        let checkpoints = node.context.settle.settled(|| node.checkpoints()).await?;
-        let report = self
-            .auditor
-            .context
-            .lifecycle
-            .spawn_blocking(move || node.reconcile(request.into_inner(), checkpoints))
-            .await
-            .map_err(ApiError::internal)??;
-        Ok(Response::new(report))
-    }
-
-    async fn get_exchange_report(
-        &self,
-        request: Request<proto::ExchangeReportRequest>,
-    ) -> Result<Response<proto::ExchangeReport>, Status> {
-        self.focal_point(&request)?;
-        let node = self.auditor.clone();
-        let report = self
-            .auditor
-            .context
-            .lifecycle
-            .spawn_blocking(move || node.exchange_report(request.into_inner()))
-            .await
-            .map_err(ApiError::internal)??;
-        Ok(Response::new(report))
-    }
-
-    async fn list_alarms(
-        &self,
-        request: Request<proto::ListAlarmsRequest>,
-    ) -> Result<Response<proto::ListAlarmsResponse>, Status> {
-        self.focal_point(&request)?;
-        Ok(Response::new(self.auditor.alarms()?))
-    }
 }

@@ -2,5 +2,6 @@
 
 pub(crate) mod admin;
 pub(crate) mod alerts;
+pub(crate) mod audit;
 pub(crate) mod federation;
 pub(crate) mod guard;

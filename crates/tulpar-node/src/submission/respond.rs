@@ -58,6 +58,23 @@ impl From<crate::state::StateError> for RespondError {
     }
 }
 
+impl From<RespondError> for ApiError {
+    fn from(error: RespondError) -> Self {
+        use RespondError as E;
+        match error {
+            E::Invalid(violations) => Self::Invalid(violations),
+            E::NotActingFor { .. } => Self::PermissionDenied(error.to_string()),
+            E::OwnAlert { .. } | E::NotAddressedTo { .. } | E::Transition { .. } => {
+                Self::FailedPrecondition(error.to_string())
+            }
+            E::RequestIdReused(message) => Self::AlreadyExists(message),
+            E::Node(error) => error,
+        }
+    }
+}
+
+crate::error::status_through_api_error!(RespondError);
+
 impl From<crate::units::SignError> for RespondError {
     fn from(error: crate::units::SignError) -> Self {
         Self::Node(error.into())
