@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use tonic::Code;
 use tulpar_core::proto::{self, AlertEventKind, ledger_entry::Kind};
 use tulpar_core::time::SystemClock;
@@ -69,15 +69,20 @@ async fn a_stopping_node_keeps_what_it_accepted_and_closes_its_ledger() -> Resul
         }
     };
     assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
-    assert!(
-        ended.message().contains("resume_from"),
-        "{}",
-        ended.message()
-    );
+    let info = tonic_types::StatusExt::get_details_error_info(&ended)
+        .with_context(|| format!("no ErrorInfo in {ended:?}"))?;
+    assert_eq!(info.reason, "NODE_STOPPING");
+    let resume_from: u64 = info.metadata["resume_from"].parse()?;
 
     // The ledger is closed (it opens at once, offline) and holds every alert answered OK.
-    let recorded: Vec<String> = kz
-        .ledger_entries()?
+    let entries = kz.ledger_entries()?;
+    // Resuming there misses nothing the stream had not sent, and asks for nothing past the ledger.
+    assert!(
+        resume_from > 0 && resume_from <= entries.len() as u64,
+        "resume_from {resume_from} of a ledger of {}",
+        entries.len()
+    );
+    let recorded: Vec<String> = entries
         .into_iter()
         .filter(|entry| matches!(entry.kind, Some(Kind::AlertSent(_))))
         .map(|entry| entry.alert_id)

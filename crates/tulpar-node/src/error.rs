@@ -144,6 +144,26 @@ const ERROR_DOMAIN: &str = "tulpar";
 const WITNESS_SIZE_REASON: &str = "WITNESS_SIZE_MISMATCH";
 const WITNESS_SIZE_KEY: &str = "size";
 
+/// The reason a watch stream ends because the node stops, and the metadata key of where to resume.
+const STOPPING_REASON: &str = "NODE_STOPPING";
+const RESUME_FROM_KEY: &str = "resume_from";
+
+/// How a watch stream ends when the node stops: UNAVAILABLE, with `resume_from` in a
+/// `google.rpc.ErrorInfo` (reason `NODE_STOPPING`, domain `tulpar`) and a `google.rpc.RetryInfo`.
+pub(crate) fn stopping(resume_from: u64) -> Status {
+    let mut details = ErrorDetails::with_error_info(
+        STOPPING_REASON,
+        ERROR_DOMAIN,
+        [(RESUME_FROM_KEY.to_owned(), resume_from.to_string())],
+    );
+    details.set_retry_info(Some(RETRY_UNAVAILABLE_AFTER));
+    Status::with_error_details(
+        Code::Unavailable,
+        format!("the node is shutting down; resume with resume_from = {resume_from}"),
+        details,
+    )
+}
+
 /// The size a witness says it holds, when `status` is its refusal for that reason.
 pub(crate) fn witness_size(status: &Status) -> Option<u64> {
     if status.code() != Code::FailedPrecondition {
@@ -159,6 +179,22 @@ pub(crate) fn witness_size(status: &Status) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_ended_by_shutdown_says_where_to_resume_in_its_details() {
+        let status = stopping(172);
+        assert_eq!(status.code(), Code::Unavailable);
+        let info = status.get_details_error_info().expect("ErrorInfo");
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("NODE_STOPPING", "tulpar")
+        );
+        assert_eq!(
+            info.metadata.get("resume_from").map(String::as_str),
+            Some("172")
+        );
+        assert!(status.get_details_retry_info().is_some());
+    }
 
     #[test]
     fn an_unwritable_ledger_is_unavailable_with_a_retry_hint() {

@@ -118,9 +118,7 @@ impl Subscriber {
         let end = ended.unwrap_or(End::Stopping(next));
         let status = match end {
             End::Gone => return,
-            End::Stopping(index) => Status::unavailable(format!(
-                "the node is shutting down; resume with resume_from = {index}"
-            )),
+            End::Stopping(index) => crate::error::stopping(index),
             End::Failed(error) => {
                 tracing::error!(%error, "watch stream failed");
                 Status::internal("the node could not read its ledger; resume later")
