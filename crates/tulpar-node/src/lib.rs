@@ -22,6 +22,8 @@ mod service;
 mod settle;
 mod startup;
 mod state;
+#[cfg(test)]
+pub(crate) mod testing;
 mod throttle;
 pub mod transport;
 mod units;

@@ -161,7 +161,7 @@ impl Shared {
         }
     }
 
-    async fn submit_alert(
+    pub(crate) async fn submit_alert(
         &self,
         principal: &Principal,
         request: proto::SubmitAlertRequest,

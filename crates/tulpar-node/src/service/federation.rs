@@ -762,3 +762,6 @@ impl FederationService for Federation {
         Ok(Response::new(proto::AddCheckpointResponse { cosignature }))
     }
 }
+
+#[cfg(test)]
+mod tests;
