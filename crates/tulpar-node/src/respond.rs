@@ -209,3 +209,6 @@ impl Shared {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,8 +1,8 @@
-//! A federation of two countries for unit tests, without servers, sockets or processes: KZ (unit
-//! KZ-AKTAU-PCU) and UZ (unit UZ-TASHKENT-PCU), made by the key ceremony `tulpar init` runs, each with a
-//! trust store that pins the other, in a temporary directory. Either node's [`Shared`] is opened from
-//! those files as start-up opens it, on one manual clock; the keys kept here sign what a partner's
-//! unit or node would send.
+//! A federation of two countries for unit tests, without servers, sockets or processes: KZ (units
+//! KZ-AKTAU-PCU and KZ-ALTYNKOL-PCU) and UZ (unit UZ-TASHKENT-PCU), made by the key ceremony `tulpar
+//! init` runs, each with a trust store that pins the other, in a temporary directory. Either node's
+//! [`Shared`] is opened from those files as start-up opens it, on one manual clock; the keys kept here
+//! sign what a partner's unit or node would send.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +30,8 @@ use crate::node::Shared;
 
 /// KZ's unit.
 pub(crate) const KZ_UNIT: &str = "KZ-AKTAU-PCU";
+/// KZ's second unit.
+pub(crate) const KZ_OTHER_UNIT: &str = "KZ-ALTYNKOL-PCU";
 /// UZ's unit.
 pub(crate) const UZ_UNIT: &str = "UZ-TASHKENT-PCU";
 
@@ -92,8 +94,8 @@ impl TestFederation {
         let start = UNIX_EPOCH + Duration::from_secs(seconds);
         let clock = Arc::new(ManualClock::new(start));
         let ceremony = start - Duration::from_secs(3600);
-        let kz = country(&dir, "KZ", KZ_UNIT, ceremony);
-        let uz = country(&dir, "UZ", UZ_UNIT, ceremony);
+        let kz = country(&dir, "KZ", &[KZ_UNIT, KZ_OTHER_UNIT], ceremony);
+        let uz = country(&dir, "UZ", &[UZ_UNIT], ceremony);
         for (own, partner) in [(&kz, &uz), (&uz, &kz)] {
             let store = TrustStore::open(&own.config.trust.store, clock.clone()).expect("store");
             let root = partner.made.root.public_key();
@@ -241,6 +243,20 @@ pub(crate) fn officer(unit: &str) -> Principal {
     }
 }
 
+/// An integrator acting for `units`.
+pub(crate) fn integrator(units: &[&str]) -> Principal {
+    let units: Vec<UnitId> = units
+        .iter()
+        .map(|u| UnitId::parse(u).expect("unit id"))
+        .collect();
+    Principal {
+        role: Role::Integrator,
+        country: units.first().expect("a unit").country(),
+        name: "token:integrator".into(),
+        units,
+    }
+}
+
 /// A ledger entry recorded now by `clock`.
 pub(crate) fn entry(clock: &ManualClock, alert_id: &str, kind: Kind) -> proto::LedgerEntry {
     proto::LedgerEntry {
@@ -268,11 +284,14 @@ impl NowTime for ManualClock {
 
 /// Runs `code`'s ceremony at `now` and lays its files out as `tulpar init` does, with an empty trust
 /// store and a configuration naming them.
-fn country(dir: &TempDir, code: &str, unit: &str, now: SystemTime) -> Country {
+fn country(dir: &TempDir, code: &str, units: &[&str], now: SystemTime) -> Country {
     let code = CountryCode::parse(code).expect("country code");
     let made = create_country(&CountryPlan {
         country: code,
-        units: vec![UnitId::parse(unit).expect("unit id")],
+        units: units
+            .iter()
+            .map(|u| UnitId::parse(u).expect("unit id"))
+            .collect(),
         endpoint: "127.0.0.1:1".into(),
         extra_hosts: Vec::new(),
         now,

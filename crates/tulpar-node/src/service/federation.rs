@@ -392,7 +392,7 @@ impl Shared {
     /// Delivers alerts from `partner`: each is checked, deduplicated by id, recorded and receipted
     /// as a single delivery would be, with one ledger append for all the new alerts and one for
     /// their receipts. Answers one result per envelope, in order.
-    async fn deliver_alerts(
+    pub(crate) async fn deliver_alerts(
         self: &Arc<Self>,
         partner: CountryCode,
         envelopes: Vec<proto::Envelope>,
@@ -528,7 +528,7 @@ impl Shared {
         answered
     }
 
-    async fn deliver_response(
+    pub(crate) async fn deliver_response(
         &self,
         partner: CountryCode,
         envelope: proto::Envelope,
