@@ -275,3 +275,6 @@ pub(crate) fn start_witness(shared: &Arc<Shared>) {
             }
         });
 }
+
+#[cfg(test)]
+mod tests;
