@@ -122,7 +122,7 @@ impl TestFederation {
     /// `name`: a second one with the same key is a fork of the first.
     pub(crate) fn ledger(&self, country: &Country, name: &str) -> Ledger {
         let (ledger, _) = Ledger::open(
-            &self.dir.path().join(name),
+            self.dir.path().join(name),
             LedgerOptions {
                 origin: crate::witness::origin(country.code),
                 signing_key: keyfile::read_private_key(&country.config.keys.ledger_key)
@@ -173,7 +173,12 @@ impl TestFederation {
     }
 
     /// A response by `unit` to `alert_id`, created now, signed with the unit's key.
-    pub(crate) fn response(&self, unit: &str, alert_id: &str, kind: ResponseKind) -> SignedResponse {
+    pub(crate) fn response(
+        &self,
+        unit: &str,
+        alert_id: &str,
+        kind: ResponseKind,
+    ) -> SignedResponse {
         let id = ResponseId::new_at(self.clock.now_time()).to_string();
         self.response_with(unit, &id, alert_id, kind)
     }

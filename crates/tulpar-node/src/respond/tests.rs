@@ -253,7 +253,12 @@ async fn an_alert_addressed_to_a_unit_is_answered_by_that_unit_only() {
     let kz = fed.open(&fed.kz);
     let mut content = tulpar_core::sample::alert_draft(UZ_UNIT, "KZ");
     content.recipients[0].units = vec![KZ_OTHER_UNIT.into()];
-    let alert = fed.alert_with(UZ_UNIT, AlertId::new_at(fed.clock.now()), fed.clock.now(), content);
+    let alert = fed.alert_with(
+        UZ_UNIT,
+        AlertId::new_at(fed.clock.now()),
+        fed.clock.now(),
+        content,
+    );
     kz.deliver_alerts(fed.uz.code, vec![alert.envelope])
         .await
         .pop()
@@ -281,9 +286,10 @@ async fn an_alert_addressed_to_a_unit_is_answered_by_that_unit_only() {
 
 #[test]
 fn a_delivered_response_needs_a_valid_body() {
-    assert!(check_response_body(&proto::AlertResponse::default()).is_err_and(|v| {
-        v.into_vec().iter().any(|v| v.field == "kind")
-    }));
+    assert!(
+        check_response_body(&proto::AlertResponse::default())
+            .is_err_and(|v| { v.into_vec().iter().any(|v| v.field == "kind") })
+    );
     let with = |kind| proto::AlertResponse {
         kind: Some(kind),
         ..Default::default()

@@ -81,7 +81,10 @@ async fn a_first_checkpoint_is_cosigned_and_held() {
         .await
         .expect("cosigned");
     assert_cosigned_by_kz(&fed, &request.checkpoint, &line);
-    assert_eq!(witnessed(&kz, fed.uz.code), Some(request.checkpoint.clone()));
+    assert_eq!(
+        witnessed(&kz, fed.uz.code),
+        Some(request.checkpoint.clone())
+    );
     match kinds_since(&kz, before).as_slice() {
         [Kind::CheckpointCosigned(recorded)] => {
             assert_eq!(recorded.country, "UZ");
@@ -130,8 +133,14 @@ async fn the_held_checkpoint_presented_again_is_cosigned_again() {
         .add_checkpoint(fed.uz.code, presented(&uz, 3))
         .await
         .expect("cosigned again");
-    assert_eq!(again, first, "the same checkpoint gets the same cosignature");
-    assert_eq!(witnessed(&kz, fed.uz.code), Some(presented(&uz, 3).checkpoint));
+    assert_eq!(
+        again, first,
+        "the same checkpoint gets the same cosignature"
+    );
+    assert_eq!(
+        witnessed(&kz, fed.uz.code),
+        Some(presented(&uz, 3).checkpoint)
+    );
     assert!(kz.state.alarms().expect("state").is_empty());
     // The cosignature is recorded again: one more entry per presentation.
     assert!(matches!(
@@ -178,7 +187,10 @@ async fn an_older_checkpoint_is_refused_naming_the_size_held() {
         assert_holds(kz.add_checkpoint(fed.uz.code, request).await, 7);
     }
     assert_eq!(kz.ledger_size(), before, "nothing is recorded");
-    assert_eq!(witnessed(&kz, fed.uz.code), Some(presented(&uz, 7).checkpoint));
+    assert_eq!(
+        witnessed(&kz, fed.uz.code),
+        Some(presented(&uz, 7).checkpoint)
+    );
 }
 
 #[tokio::test]
@@ -348,10 +360,7 @@ async fn a_round_is_skipped_while_the_ledger_is_empty_or_grew_only_by_witnessing
     let fed = TestFederation::new();
     let kz = fed.open(&fed.kz);
     assert_eq!(kz.ledger_size(), 0);
-    assert_eq!(
-        kz.witness_round(fed.uz.code).await.expect("no round"),
-        None
-    );
+    assert_eq!(kz.witness_round(fed.uz.code).await.expect("no round"), None);
     kz.submit_alert(
         &officer(KZ_UNIT),
         proto::SubmitAlertRequest {
@@ -387,7 +396,10 @@ async fn a_round_is_skipped_while_the_ledger_is_empty_or_grew_only_by_witnessing
     ))
     .await
     .expect("recorded");
-    assert_eq!(kz.state.cosigned_by(fed.uz.code).expect("state"), Some(cosigned));
+    assert_eq!(
+        kz.state.cosigned_by(fed.uz.code).expect("state"),
+        Some(cosigned)
+    );
     let checkpoints = kz.checkpoints().expect("checkpoints");
     assert_eq!(checkpoints.witnesses, vec!["UZ".to_owned()]);
     assert_eq!(
@@ -396,8 +408,5 @@ async fn a_round_is_skipped_while_the_ledger_is_empty_or_grew_only_by_witnessing
     );
 
     // Only the cosignature came since: nothing new to witness, and no partner is called.
-    assert_eq!(
-        kz.witness_round(fed.uz.code).await.expect("no round"),
-        None
-    );
+    assert_eq!(kz.witness_round(fed.uz.code).await.expect("no round"), None);
 }

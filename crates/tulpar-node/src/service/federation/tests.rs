@@ -49,7 +49,10 @@ fn indexes(kz: &Shared, select: impl Fn(&Kind) -> bool) -> Vec<u64> {
 }
 
 fn alerts_received(kz: &Shared, alert_id: &str) -> Vec<u64> {
-    indexes(kz, |k| matches!(k, Kind::AlertReceived(r) if decode_id(r.alert.as_ref()) == alert_id))
+    indexes(
+        kz,
+        |k| matches!(k, Kind::AlertReceived(r) if decode_id(r.alert.as_ref()) == alert_id),
+    )
 }
 
 fn receipts_issued(kz: &Shared) -> Vec<u64> {
@@ -89,18 +92,34 @@ async fn the_same_alert_delivered_twice_gets_the_same_receipt_and_one_entry() {
     assert_eq!(body.alert_id, alert.alert_id);
     assert_eq!(body.response_id, "");
     assert_eq!(
-        (body.sender_country.as_str(), body.recipient_country.as_str()),
+        (
+            body.sender_country.as_str(),
+            body.recipient_country.as_str()
+        ),
         ("UZ", "KZ")
     );
-    assert_eq!(body.payload_sha256, payload_digest(&alert.envelope).to_vec());
-    assert_eq!(alerts_received(&kz, &alert.alert_id), vec![body.ledger_index]);
+    assert_eq!(
+        body.payload_sha256,
+        payload_digest(&alert.envelope).to_vec()
+    );
+    assert_eq!(
+        alerts_received(&kz, &alert.alert_id),
+        vec![body.ledger_index]
+    );
 
     fed.clock.advance(std::time::Duration::from_secs(30));
     let again = deliver_one(&fed, &kz, &alert.envelope)
         .await
         .expect("repeated delivery receipted");
-    assert_eq!(again, receipt, "a repeated delivery gets the original receipt");
-    assert_eq!(kz.ledger_size(), size, "a repeated delivery records nothing");
+    assert_eq!(
+        again, receipt,
+        "a repeated delivery gets the original receipt"
+    );
+    assert_eq!(
+        kz.ledger_size(),
+        size,
+        "a repeated delivery records nothing"
+    );
     assert_eq!(alerts_received(&kz, &alert.alert_id).len(), 1);
     assert_eq!(receipts_issued(&kz).len(), 1);
 }
@@ -182,10 +201,7 @@ async fn the_same_alert_twice_in_one_call_is_recorded_once_and_both_get_its_rece
         ],
     )
     .await;
-    let receipts: Vec<_> = results
-        .into_iter()
-        .map(|r| r.expect("receipted"))
-        .collect();
+    let receipts: Vec<_> = results.into_iter().map(|r| r.expect("receipted")).collect();
     assert_eq!(receipts[0], receipts[2], "both copies get the same receipt");
     assert_eq!(receipt_body(&receipts[1]).alert_id, other.alert_id);
     assert_eq!(alerts_received(&kz, &alert.alert_id).len(), 1);
