@@ -409,3 +409,36 @@ async fn a_response_to_an_alert_this_node_did_not_raise_is_not_found() {
         assert_eq!(kz.ledger_size(), size);
     }
 }
+
+#[tokio::test]
+async fn an_alert_not_signed_by_its_origin_or_not_addressed_here_is_refused_unrecorded() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    // UZ's alert signed with a key of KZ's unit: not a key of any UZ unit.
+    let genuine = fed.alert(UZ_UNIT, "KZ");
+    let forged = tulpar_core::envelope::sign(
+        tulpar_core::envelope::PayloadType::Alert,
+        genuine.envelope.payload.clone(),
+        &[fed.kz.unit_key(KZ_UNIT)],
+    );
+    // A genuine UZ alert addressed to another country only.
+    let elsewhere = fed.alert(UZ_UNIT, "TJ");
+
+    let results = deliver(&fed, &kz, vec![forged, elsewhere.envelope]).await;
+    assert!(
+        matches!(&results[0], Err(ApiError::Refused(_))),
+        "{:?}",
+        results[0]
+    );
+    assert!(
+        matches!(&results[1], Err(ApiError::FailedPrecondition(m)) if m.contains("not addressed to KZ")),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(kz.ledger_size(), 0, "nothing is recorded");
+    assert!(kz.state.received(&genuine.key()).expect("state").is_none());
+    // The genuine alert under that id is still accepted.
+    deliver_one(&fed, &kz, &genuine.envelope)
+        .await
+        .expect("receipted");
+}
