@@ -16,7 +16,7 @@ use tulpar_core::envelope::{PayloadType, sign_message};
 use tulpar_core::ids::{AlertId, ResponseId};
 use tulpar_core::keys::SigningKey;
 use tulpar_core::proto::{self, alert_response::Kind as ResponseKind, ledger_entry::Kind};
-use tulpar_core::time::{ManualClock, to_timestamp};
+use tulpar_core::time::{Clock, ManualClock, to_timestamp};
 use tulpar_ledger::{Ledger, LedgerOptions};
 use tulpar_trust::TrustStore;
 use tulpar_trust::ceremony::{CountryPlan, NewCountry, create_country};
@@ -145,7 +145,7 @@ impl TestFederation {
 
     /// An alert from `unit` to `recipient` (a country), created now, signed with the unit's key.
     pub(crate) fn alert(&self, unit: &str, recipient: &str) -> SignedAlert {
-        let now = self.clock.now_time();
+        let now = self.clock.now();
         self.alert_with(
             unit,
             AlertId::new_at(now),
@@ -179,7 +179,7 @@ impl TestFederation {
         alert_id: &str,
         kind: ResponseKind,
     ) -> SignedResponse {
-        let id = ResponseId::new_at(self.clock.now_time()).to_string();
+        let id = ResponseId::new_at(self.clock.now()).to_string();
         self.response_with(unit, &id, alert_id, kind)
     }
 
@@ -191,7 +191,7 @@ impl TestFederation {
         alert_id: &str,
         kind: ResponseKind,
     ) -> SignedResponse {
-        let now = self.clock.now_time();
+        let now = self.clock.now();
         let country = self.of_unit(unit);
         let response = proto::AlertResponse {
             response_id: response_id.to_owned(),
@@ -265,7 +265,7 @@ pub(crate) fn integrator(units: &[&str]) -> Principal {
 /// A ledger entry recorded now by `clock`.
 pub(crate) fn entry(clock: &ManualClock, alert_id: &str, kind: Kind) -> proto::LedgerEntry {
     proto::LedgerEntry {
-        recorded_at: Some(to_timestamp(clock.now_time())),
+        recorded_at: Some(to_timestamp(clock.now())),
         alert_id: alert_id.to_owned(),
         kind: Some(kind),
     }
@@ -274,17 +274,6 @@ pub(crate) fn entry(clock: &ManualClock, alert_id: &str, kind: Kind) -> proto::L
 /// The decoded body of a signed receipt.
 pub(crate) fn receipt_body(receipt: &proto::Envelope) -> proto::DeliveryReceipt {
     proto::DeliveryReceipt::decode(receipt.payload.as_slice()).expect("a receipt")
-}
-
-/// The time of a manual clock, without naming the `Clock` trait at each use.
-trait NowTime {
-    fn now_time(&self) -> SystemTime;
-}
-
-impl NowTime for ManualClock {
-    fn now_time(&self) -> SystemTime {
-        tulpar_core::time::Clock::now(self)
-    }
 }
 
 /// Runs `code`'s ceremony at `now` and lays its files out as `tulpar init` does, with an empty trust
