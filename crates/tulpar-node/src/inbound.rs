@@ -535,6 +535,11 @@ impl Inbound {
     ) -> Vec<(usize, Result<proto::Envelope, ReceiveError>)> {
         // Locks are taken in id order, so calls delivering overlapping alerts cannot deadlock.
         alerts.sort_by_key(|(_, c)| c.id);
+        // A key's lock cannot be taken twice by one caller: the same id twice would hang the call.
+        debug_assert!(
+            alerts.windows(2).all(|pair| pair[0].1.id != pair[1].1.id),
+            "one round holds distinct ids (see deliver_alerts)"
+        );
         let mut guards = Vec::with_capacity(alerts.len());
         for (_, checked) in &alerts {
             guards.push(self.context.locks.lock(keys::received(&checked.id)).await);
@@ -742,3 +747,6 @@ impl Inbound {
         Ok(receipt)
     }
 }
+
+#[cfg(test)]
+mod tests;

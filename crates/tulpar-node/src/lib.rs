@@ -25,6 +25,8 @@ mod settle;
 mod startup;
 mod state;
 mod submission;
+#[cfg(test)]
+pub(crate) mod testing;
 mod throttle;
 pub mod transport;
 mod units;

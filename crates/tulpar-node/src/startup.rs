@@ -165,7 +165,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
 }
 
 /// Opens everything the node needs, refusing with a clear message what is missing or inconsistent.
-fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
+pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
     config.fit_descriptor_limit()?;
     let country = config.country;
     let node_dir = config

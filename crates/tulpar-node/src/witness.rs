@@ -343,3 +343,6 @@ pub(crate) fn start_witness(witness: &Arc<Witness>, interval: std::time::Duratio
         }
     });
 }
+
+#[cfg(test)]
+mod tests;

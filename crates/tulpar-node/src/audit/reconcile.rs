@@ -263,3 +263,6 @@ fn receipt(
     let body = decode_recorded(&envelope?, PayloadType::Receipt).ok()?;
     Some((direction, FoundReceipt { index, raw, body }))
 }
+
+#[cfg(test)]
+mod tests;

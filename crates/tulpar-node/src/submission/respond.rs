@@ -273,3 +273,6 @@ impl Submission {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,450 @@
+//! The witness rules: KZ's node shown checkpoints of UZ's ledger (bare ledgers signed with UZ's ledger
+//! key, two of them for a fork), and the presenting side's round as far as it goes without the network.
+
+use tonic::Status;
+use tulpar_core::codes::CountryCode;
+use tulpar_core::proto::{self, ledger_entry::Kind};
+use tulpar_ledger::note::{self, CheckpointBody};
+use tulpar_ledger::{Ledger, SignedCheckpoint};
+
+use super::CheckpointError;
+use crate::node::Node;
+use crate::testing::{KZ_UNIT, TestFederation, entry, officer};
+
+/// Appends `count` entries to `ledger`, each naming `tag` so that two ledgers grow apart.
+async fn grow(fed: &TestFederation, ledger: &Ledger, tag: &str, count: usize) {
+    let entries = (0..count)
+        .map(|i| {
+            entry(
+                &fed.clock,
+                &format!("{tag}-{}-{i}", ledger.size()),
+                Kind::CheckpointCosigned(proto::CheckpointCosigned::default()),
+            )
+        })
+        .collect();
+    ledger.append_all(entries).await.expect("appended");
+}
+
+/// `ledger`'s latest checkpoint presented with a proof from `old_size`.
+fn presented(ledger: &Ledger, old_size: u64) -> proto::AddCheckpointRequest {
+    let latest = ledger.latest_checkpoint();
+    let consistency_proof = if old_size == 0 || old_size >= latest.size() {
+        Vec::new()
+    } else {
+        ledger
+            .consistency_proof(old_size, latest.size())
+            .expect("proof")
+            .hashes
+    };
+    proto::AddCheckpointRequest {
+        old_size,
+        consistency_proof,
+        checkpoint: latest.note().to_owned(),
+    }
+}
+
+fn witnessed(kz: &Node, uz: CountryCode) -> Option<String> {
+    kz.context.state.witnessed(uz).expect("state")
+}
+
+/// The kinds of KZ's entries from `from` on.
+fn kinds_since(kz: &Node, from: u64) -> Vec<Kind> {
+    kz.context
+        .entries(from, kz.context.ledger_size())
+        .expect("entries")
+        .into_iter()
+        .filter_map(|(_, e)| e.kind)
+        .collect()
+}
+
+/// Checks that `line` is KZ's cosignature of `checkpoint`.
+fn assert_cosigned_by_kz(fed: &TestFederation, checkpoint: &str, line: &str) {
+    let cosigned = note::add_signature(checkpoint, line).expect("a signature line");
+    note::verify_cosignature(
+        &cosigned,
+        &crate::witness::origin(fed.kz.code),
+        &fed.kz.made.ledger.public_key(),
+    )
+    .expect("KZ's cosignature verifies");
+}
+
+#[tokio::test]
+async fn a_first_checkpoint_is_cosigned_and_held() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    let uz = fed.ledger(&fed.uz, "uz");
+    grow(&fed, &uz, "a", 3).await;
+    let request = presented(&uz, 0);
+    let before = kz.context.ledger_size();
+
+    let line = kz
+        .witness
+        .add_checkpoint(fed.uz.code, request.clone())
+        .await
+        .expect("cosigned");
+    assert_cosigned_by_kz(&fed, &request.checkpoint, &line);
+    assert_eq!(
+        witnessed(&kz, fed.uz.code),
+        Some(request.checkpoint.clone())
+    );
+    match kinds_since(&kz, before).as_slice() {
+        [Kind::CheckpointCosigned(recorded)] => {
+            assert_eq!(recorded.country, "UZ");
+            assert_eq!(recorded.checkpoint, request.checkpoint);
+            assert_eq!(recorded.cosignature, line);
+        }
+        other => panic!("expected one CheckpointCosigned entry, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_consistent_larger_checkpoint_is_cosigned_and_replaces_the_held_one() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    let uz = fed.ledger(&fed.uz, "uz");
+    grow(&fed, &uz, "a", 3).await;
+    kz.witness
+        .add_checkpoint(fed.uz.code, presented(&uz, 0))
+        .await
+        .expect("cosigned");
+    grow(&fed, &uz, "a", 4).await;
+
+    let request = presented(&uz, 3);
+    assert!(!request.consistency_proof.is_empty());
+    let line = kz
+        .witness
+        .add_checkpoint(fed.uz.code, request.clone())
+        .await
+        .expect("cosigned");
+    assert_cosigned_by_kz(&fed, &request.checkpoint, &line);
+    assert_eq!(witnessed(&kz, fed.uz.code), Some(request.checkpoint));
+    assert!(kz.context.state.alarms().expect("state").is_empty());
+}
+
+#[tokio::test]
+async fn the_held_checkpoint_presented_again_is_cosigned_again() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    let uz = fed.ledger(&fed.uz, "uz");
+    grow(&fed, &uz, "a", 3).await;
+    let first = kz
+        .witness
+        .add_checkpoint(fed.uz.code, presented(&uz, 0))
+        .await
+        .expect("cosigned");
+    let before = kz.context.ledger_size();
+
+    let again = kz
+        .witness
+        .add_checkpoint(fed.uz.code, presented(&uz, 3))
+        .await
+        .expect("cosigned again");
+    assert_eq!(
+        again, first,
+        "the same checkpoint gets the same cosignature"
+    );
+    assert_eq!(
+        witnessed(&kz, fed.uz.code),
+        Some(presented(&uz, 3).checkpoint)
+    );
+    assert!(kz.context.state.alarms().expect("state").is_empty());
+    // The cosignature is recorded again: one more entry per presentation.
+    assert!(matches!(
+        kinds_since(&kz, before).as_slice(),
+        [Kind::CheckpointCosigned(_)]
+    ));
+}
+
+/// Checks that `result` is the witness naming `held` as the size it holds, as a partner reads it from
+/// the status.
+fn assert_holds(result: Result<String, CheckpointError>, held: u64) {
+    match result {
+        Err(error @ CheckpointError::Holds(size)) => {
+            assert_eq!(size, held);
+            assert_eq!(
+                crate::error::witness_size(&Status::from(error)),
+                Some(held),
+                "the size travels in the status"
+            );
+        }
+        other => panic!("expected the witness to name size {held}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_older_checkpoint_is_refused_naming_the_size_held() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    let uz = fed.ledger(&fed.uz, "uz");
+    grow(&fed, &uz, "a", 3).await;
+    let old = presented(&uz, 0);
+    grow(&fed, &uz, "a", 4).await;
+    kz.witness
+        .add_checkpoint(fed.uz.code, presented(&uz, 0))
+        .await
+        .expect("cosigned at 7");
+    let before = kz.context.ledger_size();
+
+    // A rollback, whether or not the presenter names the size held.
+    for old_size in [7, 0] {
+        let request = proto::AddCheckpointRequest {
+            old_size,
+            ..old.clone()
+        };
+        assert_holds(kz.witness.add_checkpoint(fed.uz.code, request).await, 7);
+    }
+    assert_eq!(kz.context.ledger_size(), before, "nothing is recorded");
+    assert_eq!(
+        witnessed(&kz, fed.uz.code),
+        Some(presented(&uz, 7).checkpoint)
+    );
+}
+
+#[tokio::test]
+async fn a_presenter_naming_another_size_than_the_one_held_is_told_the_size() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    let uz = fed.ledger(&fed.uz, "uz");
+    grow(&fed, &uz, "a", 3).await;
+    kz.witness
+        .add_checkpoint(fed.uz.code, presented(&uz, 0))
+        .await
+        .expect("cosigned at 3");
+    grow(&fed, &uz, "a", 4).await;
+    let before = kz.context.ledger_size();
+
+    for old_size in [0, 2, 5] {
+        assert_holds(
+            kz.witness
+                .add_checkpoint(fed.uz.code, presented(&uz, old_size))
+                .await,
+            3,
+        );
+    }
+    assert_eq!(kz.context.ledger_size(), before);
+    // From the size named, the presenter succeeds.
+    kz.witness
+        .add_checkpoint(fed.uz.code, presented(&uz, 3))
+        .await
+        .expect("cosigned at 7");
+}
+
+/// Checks that `result` is the refusal of an inconsistent checkpoint and that KZ recorded exactly one
+/// equivocation alarm holding `known` and `conflicting`, without changing the checkpoint it holds.
+fn assert_equivocation(
+    fed: &TestFederation,
+    kz: &Node,
+    result: Result<String, CheckpointError>,
+    known: &str,
+    conflicting: &str,
+) {
+    match result {
+        Err(error @ CheckpointError::Inconsistent { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains("not consistent"), "{message}");
+            assert!(message.contains("evidence is recorded"), "{message}");
+        }
+        other => panic!("expected ABORTED, got {other:?}"),
+    }
+    let alarms = kz.context.state.alarms().expect("state");
+    assert_eq!(alarms.len(), 1, "one alarm");
+    let recorded = kz.context.entry(alarms[0]).expect("entry");
+    let Some(Kind::EquivocationDetected(evidence)) = recorded.kind else {
+        panic!("expected an EquivocationDetected entry, got {recorded:?}");
+    };
+    assert_eq!(evidence.country, "UZ");
+    assert_eq!(evidence.known_checkpoint, known);
+    assert_eq!(evidence.conflicting_checkpoint, conflicting);
+    assert_eq!(
+        witnessed(kz, fed.uz.code).as_deref(),
+        Some(known),
+        "the held checkpoint stays"
+    );
+}
+
+#[tokio::test]
+async fn a_fork_of_the_same_size_is_recorded_as_equivocation() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    let (uz, fork) = (fed.ledger(&fed.uz, "uz"), fed.ledger(&fed.uz, "uz-fork"));
+    grow(&fed, &uz, "a", 3).await;
+    grow(&fed, &fork, "b", 3).await;
+    let known = presented(&uz, 0).checkpoint;
+    kz.witness
+        .add_checkpoint(fed.uz.code, presented(&uz, 0))
+        .await
+        .expect("cosigned");
+
+    let conflicting = presented(&fork, 3);
+    assert_ne!(conflicting.checkpoint, known);
+    let result = kz
+        .witness
+        .add_checkpoint(fed.uz.code, conflicting.clone())
+        .await;
+    assert_equivocation(&fed, &kz, result, &known, &conflicting.checkpoint);
+}
+
+#[tokio::test]
+async fn a_larger_checkpoint_of_a_fork_is_recorded_as_equivocation() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    let (uz, fork) = (fed.ledger(&fed.uz, "uz"), fed.ledger(&fed.uz, "uz-fork"));
+    grow(&fed, &uz, "a", 3).await;
+    grow(&fed, &fork, "b", 6).await;
+    let known = presented(&uz, 0).checkpoint;
+    kz.witness
+        .add_checkpoint(fed.uz.code, presented(&uz, 0))
+        .await
+        .expect("cosigned");
+
+    // The fork's own proof from size 3 proves it extends its own first three entries, not UZ's.
+    let conflicting = presented(&fork, 3);
+    let result = kz
+        .witness
+        .add_checkpoint(fed.uz.code, conflicting.clone())
+        .await;
+    assert_equivocation(&fed, &kz, result, &known, &conflicting.checkpoint);
+}
+
+#[tokio::test]
+async fn a_larger_checkpoint_without_a_valid_proof_is_recorded_as_equivocation() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    let uz = fed.ledger(&fed.uz, "uz");
+    grow(&fed, &uz, "a", 3).await;
+    let known = presented(&uz, 0).checkpoint;
+    kz.witness
+        .add_checkpoint(fed.uz.code, presented(&uz, 0))
+        .await
+        .expect("cosigned");
+    grow(&fed, &uz, "a", 4).await;
+
+    // The ledger did not fork; only the proof is missing. The witness cannot tell the two apart.
+    let request = proto::AddCheckpointRequest {
+        consistency_proof: Vec::new(),
+        ..presented(&uz, 3)
+    };
+    let result = kz
+        .witness
+        .add_checkpoint(fed.uz.code, request.clone())
+        .await;
+    assert_equivocation(&fed, &kz, result, &known, &request.checkpoint);
+}
+
+#[tokio::test]
+async fn a_checkpoint_not_signed_by_the_partner_is_refused_and_nothing_recorded() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    let uz = fed.ledger(&fed.uz, "uz");
+    grow(&fed, &uz, "a", 3).await;
+    let genuine = uz.latest_checkpoint();
+    let body = CheckpointBody {
+        origin: crate::witness::origin(fed.uz.code),
+        size: genuine.size(),
+        root: *genuine.root(),
+    };
+    let stranger = tulpar_core::keys::SigningKey::generate().expect("key");
+    let forged = SignedCheckpoint::sign(body.clone(), &stranger).expect("signed");
+    // KZ's own ledger key over a checkpoint naming UZ: a node key, but not UZ's.
+    let by_kz = SignedCheckpoint::sign(body, &fed.kz.made.ledger).expect("signed");
+    // UZ's checkpoint with its size changed after signing.
+    let tampered = genuine.note().replacen("\n3\n", "\n4\n", 1);
+    assert_ne!(tampered, genuine.note());
+    // A checkpoint of KZ's own ledger, validly signed, presented by UZ.
+    let kz_ledger = fed.ledger(&fed.kz, "kz-bare");
+    grow(&fed, &kz_ledger, "k", 1).await;
+    let other_origin = kz_ledger.latest_checkpoint().note().to_owned();
+    let before = kz.context.ledger_size();
+
+    for (what, checkpoint) in [
+        ("stranger's key", forged.note().to_owned()),
+        ("KZ's key", by_kz.note().to_owned()),
+        ("tampered", tampered),
+        ("another origin", other_origin),
+    ] {
+        let request = proto::AddCheckpointRequest {
+            old_size: 0,
+            consistency_proof: Vec::new(),
+            checkpoint,
+        };
+        let result = kz.witness.add_checkpoint(fed.uz.code, request).await;
+        assert!(
+            matches!(&result, Err(error @ (CheckpointError::Unverified { .. } | CheckpointError::NoKey(_))) if error.to_string().starts_with("checkpoint from UZ")),
+            "{what}: {result:?}"
+        );
+    }
+    assert_eq!(kz.context.ledger_size(), before, "nothing is recorded");
+    assert_eq!(witnessed(&kz, fed.uz.code), None);
+    assert!(kz.context.state.alarms().expect("state").is_empty());
+}
+
+#[tokio::test]
+async fn a_round_is_skipped_while_the_ledger_is_empty_or_grew_only_by_witnessing() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    assert_eq!(kz.context.ledger_size(), 0);
+    assert_eq!(
+        kz.witness
+            .witness_round(fed.uz.code)
+            .await
+            .expect("no round"),
+        None
+    );
+    kz.submission
+        .submit_alert(
+            &officer(KZ_UNIT),
+            proto::SubmitAlertRequest {
+                content: Some(tulpar_core::sample::alert_draft(KZ_UNIT, "UZ")),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("submitted");
+
+    // UZ's node witnesses KZ's checkpoint, and KZ records the cosignature as its round would.
+    let uz = fed.open(&fed.uz);
+    let latest = kz.context.latest_checkpoint();
+    let line = uz
+        .witness
+        .add_checkpoint(
+            fed.kz.code,
+            proto::AddCheckpointRequest {
+                old_size: 0,
+                consistency_proof: Vec::new(),
+                checkpoint: latest.note.clone(),
+            },
+        )
+        .await
+        .expect("UZ cosigns");
+    let cosigned = note::add_signature(&latest.note, &line).expect("a signature line");
+    kz.context
+        .append(entry(
+            &fed.clock,
+            "",
+            Kind::CosignatureReceived(proto::CosignatureReceived {
+                country: "UZ".into(),
+                cosigned_checkpoint: cosigned.clone(),
+            }),
+        ))
+        .await
+        .expect("recorded");
+    assert_eq!(
+        kz.context.state.cosigned_by(fed.uz.code).expect("state"),
+        Some(cosigned)
+    );
+    let checkpoints = kz.auditor.checkpoints().expect("checkpoints");
+    assert_eq!(checkpoints.witnesses, vec!["UZ".to_owned()]);
+    assert_eq!(
+        checkpoints.cosigned_checkpoint.map(|c| c.size),
+        Some(latest.size)
+    );
+
+    // Only the cosignature came since: nothing new to witness, and no partner is called.
+    assert_eq!(
+        kz.witness
+            .witness_round(fed.uz.code)
+            .await
+            .expect("no round"),
+        None
+    );
+}
