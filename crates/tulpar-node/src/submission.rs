@@ -263,3 +263,6 @@ impl Submission {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
