@@ -6,6 +6,7 @@
 #![allow(missing_docs, unreachable_pub, clippy::all)]
 
 pub mod codec;
+pub mod http;
 
 /// Version 1 of the protocol.
 pub mod v1 {
@@ -13,7 +14,8 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/tulpar.v1.serde.rs"));
 }
 
-/// The encoded `FileDescriptorSet` of all v1 files, for gRPC server reflection.
+/// The encoded `FileDescriptorSet` of all v1 files and the files they import, for gRPC server
+/// reflection, with source comments and extension options (`google.api.http`) included.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/tulpar_descriptor.bin"));
 
