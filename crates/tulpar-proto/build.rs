@@ -3,14 +3,19 @@
 //! - prost messages, tonic services and proto3-JSON serde impls (pbjson) for `tulpar.v1`;
 //! - the encoded descriptor set for server reflection, `google.api.http` options included;
 //! - the HTTP route table (`http_routes.rs`) from those options (`build/http_rules.rs`,
-//!   `build/routes.rs`).
+//!   `build/routes.rs`);
+//! - the OpenAPI 3.1 document of the HTTP/JSON API (`openapi.json`, `build/openapi.rs`).
 
 use std::{env, fs, path::PathBuf};
 
 use prost::Message;
 
+#[path = "build/comments.rs"]
+mod comments;
 #[path = "build/http_rules.rs"]
 mod http_rules;
+#[path = "build/openapi.rs"]
+mod openapi;
 #[path = "build/routes.rs"]
 mod routes;
 
@@ -66,5 +71,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool = compiler.descriptor_pool();
     let bindings = http_rules::bindings(&pool)?;
     fs::write(out_dir.join("http_routes.rs"), routes::source(&bindings)?)?;
+    let version = env::var("CARGO_PKG_VERSION")?;
+    fs::write(
+        out_dir.join("openapi.json"),
+        openapi::document(&bindings, &version)?,
+    )?;
     Ok(())
 }

@@ -19,5 +19,10 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/tulpar_descriptor.bin"));
 
+/// The OpenAPI 3.1 document of the node's HTTP/JSON API, generated from the `.proto` files and their
+/// `google.api.http` options when this crate is built: pretty-printed JSON with sorted keys, the same
+/// bytes for the same `.proto` files. A copy is kept in `deploy/integration/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
+
 /// Well-known protobuf types (`Timestamp`) with proto3 JSON support.
 pub use pbjson_types;
