@@ -234,3 +234,15 @@ fn no_two_routes_overlap() {
         }
     }
 }
+
+/// Server reflection hands out the descriptors with the http options in them, so a client that
+/// reads them learns the routes too.
+#[test]
+fn reflection_descriptors_carry_the_http_options() {
+    let bytes = tulpar_proto::FILE_DESCRIPTOR_SET;
+    let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    for route in HTTP_ROUTES {
+        assert!(contains(route.template), "{} is missing", route.template);
+    }
+    assert!(contains("google/api/annotations.proto"));
+}
