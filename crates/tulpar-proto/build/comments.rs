@@ -27,7 +27,11 @@ pub(crate) fn of(file: &FileDescriptor, path: &[i32]) -> String {
 /// The first sentence of a comment, on one line: a short summary.
 pub(crate) fn first_sentence(comment: &str) -> String {
     let flat = comment.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.find(". ") {
+    let end = flat.match_indices(". ").map(|(i, _)| i).find(|&i| {
+        let before = &flat[..i];
+        !before.ends_with("e.g") && !before.ends_with("i.e")
+    });
+    match end {
         Some(end) => flat[..=end].to_owned(),
         None => flat,
     }
