@@ -4,7 +4,7 @@
 //! - the encoded descriptor set for server reflection, `google.api.http` options included;
 //! - the HTTP route table (`http_routes.rs`) from those options (`build/http_rules.rs`,
 //!   `build/routes.rs`);
-//! - the OpenAPI 3.1 document of the HTTP/JSON API (`openapi.json`, `build/openapi.rs`).
+//! - the OpenAPI 3.1 document of the HTTP/JSON API (`openapi.json`, `build/openapi*.rs`).
 
 use std::{env, fs, path::PathBuf};
 
@@ -16,6 +16,10 @@ mod comments;
 mod http_rules;
 #[path = "build/openapi.rs"]
 mod openapi;
+#[path = "build/openapi_errors.rs"]
+mod openapi_errors;
+#[path = "build/openapi_schemas.rs"]
+mod openapi_schemas;
 #[path = "build/routes.rs"]
 mod routes;
 
