@@ -146,7 +146,7 @@ fn operation(binding: &Binding, schemas: &mut Schemas) -> Result<Value, String> 
             "description": "The request's idempotency key (`requestId`), as a header: 1-128 letters, \
                 digits, '-', '_', '.' or ':'. A retry with the same key from the same caller returns \
                 the original result (`replayed` is true) and records nothing new; the same key with \
-                different content is refused with 409 (ALREADY_EXISTS) naming the key. Give the key \
+                different content is refused with 409 (ALREADY_EXISTS). Give the key \
                 here or as `requestId`, not both with different values. Use a fresh UUID per new \
                 request.",
             "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9._:-]+$"},

@@ -152,7 +152,7 @@ pub(crate) fn error_responses() -> Value {
             "INVALID_ARGUMENT: the request breaks rules; a google.rpc.BadRequest detail lists \
              every violation (field path and rule). Also a body, path or query value that is not \
              valid for the request message. FAILED_PRECONDITION: the request is valid but not now \
-             (e.g. an outcome before an acceptance). OUT_OF_RANGE: a range past the end."),
+             (e.g. an outcome before an acceptance, or a unit without a signing key)."),
         "Unauthenticated": response(
             "UNAUTHENTICATED: no credentials, or a token or certificate the node does not know or \
              has revoked."),
@@ -163,9 +163,8 @@ pub(crate) fn error_responses() -> Value {
             "NOT_FOUND: nothing visible to the caller under that name; also a path that names no \
              operation."),
         "Conflict": response(
-            "ALREADY_EXISTS: the idempotency key was used before with different content, or an id \
-             already names something else. ABORTED: the request contradicts what was recorded \
-             before."),
+            "ALREADY_EXISTS: the caller used the idempotency key before for another request \
+             (different content, or another kind of request)."),
         "PayloadTooLarge": response(
             "The body is larger than the node accepts (the limit of one gRPC message)."),
         "UnsupportedMediaType": response("The body is not `application/json`."),
