@@ -118,5 +118,47 @@ pub struct HttpRoute {
     pub server_streaming: bool,
 }
 
+impl HttpRoute {
+    /// Matches a request path (without the query string, not yet percent-decoded) against this
+    /// route's template, and returns each path variable's field with its raw text, in template order;
+    /// `None` when the path does not match. The method is not compared.
+    ///
+    /// ```
+    /// use tulpar_proto::http::HTTP_ROUTES;
+    ///
+    /// let acknowledge = HTTP_ROUTES.iter().find(|r| r.rpc == "Acknowledge").unwrap();
+    /// assert_eq!(
+    ///     acknowledge.match_path("/v1/alerts/0193-ab:acknowledge"),
+    ///     Some(vec![("alert_id", "0193-ab")])
+    /// );
+    /// assert_eq!(acknowledge.match_path("/v1/alerts/0193-ab"), None);
+    /// ```
+    pub fn match_path<'p>(&self, path: &'p str) -> Option<Vec<(&'static str, &'p str)>> {
+        let path = path.strip_prefix('/')?;
+        let last_segment = path.rfind('/').map_or(0, |slash| slash + 1);
+        let (path, verb) = match path[last_segment..].rfind(':') {
+            Some(colon) => (
+                &path[..last_segment + colon],
+                Some(&path[last_segment + colon + 1..]),
+            ),
+            None => (path, None),
+        };
+        if verb != self.verb {
+            return None;
+        }
+        let mut fields = Vec::new();
+        let mut parts = path.split('/');
+        for segment in self.segments {
+            let part = parts.next()?;
+            match segment {
+                PathSegment::Literal(text) if part == *text => {}
+                PathSegment::Field(field) if !part.is_empty() => fields.push((*field, part)),
+                _ => return None,
+            }
+        }
+        parts.next().is_none().then_some(fields)
+    }
+}
+
 /// Every HTTP route of the API, in the order the services and methods appear in the `.proto` files.
 pub const HTTP_ROUTES: &[HttpRoute] = include!(concat!(env!("OUT_DIR"), "/http_routes.rs"));

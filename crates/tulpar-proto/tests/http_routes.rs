@@ -246,3 +246,53 @@ fn reflection_descriptors_carry_the_http_options() {
     }
     assert!(contains("google/api/annotations.proto"));
 }
+
+/// Each path matches exactly the routes it should, with its variables.
+#[test]
+fn paths_match_their_routes() {
+    fn matching(method: HttpMethod, path: &str) -> Vec<(&'static str, Vec<(&'static str, &str)>)> {
+        HTTP_ROUTES
+            .iter()
+            .filter(|r| r.method == method)
+            .filter_map(|r| r.match_path(path).map(|vars| (r.rpc, vars)))
+            .collect()
+    }
+    assert_eq!(
+        matching(HttpMethod::Get, "/v1/alerts"),
+        [("ListAlerts", vec![])]
+    );
+    assert_eq!(
+        matching(HttpMethod::Get, "/v1/alerts:watch"),
+        [("WatchAlerts", vec![])]
+    );
+    assert_eq!(
+        matching(HttpMethod::Get, "/v1/alerts/01937f6c"),
+        [("GetAlert", vec![("alert_id", "01937f6c")])]
+    );
+    assert_eq!(
+        matching(HttpMethod::Post, "/v1/alerts/01937f6c:recordOutcome"),
+        [("RecordOutcome", vec![("alert_id", "01937f6c")])]
+    );
+    assert_eq!(
+        matching(HttpMethod::Get, "/v1/audit/entries/17/inclusionProof"),
+        [("GetInclusionProof", vec![("leaf_index", "17")])]
+    );
+    assert_eq!(
+        matching(HttpMethod::Get, "/v1/audit/partners/UZ:reconcile"),
+        [("Reconcile", vec![("partner", "UZ")])]
+    );
+    for unmatched in [
+        "/v1/alerts/",
+        "/v1/alerts//x",
+        "/v1/alerts/x/y",
+        "/v1/alerts:nothing",
+        "v1/alerts",
+        "/v1/alerts/x:acknowledge",
+    ] {
+        assert!(
+            matching(HttpMethod::Get, unmatched).is_empty(),
+            "{unmatched}"
+        );
+    }
+    assert!(matching(HttpMethod::Post, "/v1/alerts/:acknowledge").is_empty());
+}
