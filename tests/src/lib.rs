@@ -2,8 +2,9 @@
 //! ceremony, pinned trust both ways), nodes on loopback with real TLS, and API clients authenticated
 //! with bearer tokens.
 //!
-//! A node runs inside the test process by default ([`Country::start`]): it starts in milliseconds,
-//! its clock can be a manual one, and the test can call it directly ([`Country::node`]). A test that
+//! A node runs inside the test process by default ([`Country::start`]): there is no process to spawn
+//! and poll, its clock can be a manual one, and the test can call it directly ([`Country::node`],
+//! [`Country::start_in_process`]). A test that
 //! needs the real `tulpar-node` process (to kill it, read its log, measure it, or run the binary as
 //! shipped) starts it with [`Country::start_process`]. Both listen on the addresses chosen before
 //! `tulpar init`, since a country's federation endpoint is written into its signed directory.
@@ -194,6 +195,8 @@ pub struct Country {
     /// in-process node reads too; anything else (log settings, allocator variables) needs a process.
     pub node_env: Vec<(String, String)>,
     node: Option<Node>,
+    /// Whether a node process was ever started, so that there is a log to read.
+    logged: bool,
 }
 
 /// A running node of a [`Country`].
@@ -285,6 +288,7 @@ impl Federation {
                 tokens,
                 node_env: Vec::new(),
                 node: None,
+                logged: false,
             };
             country.write_config()?;
             made.insert(code.to_string(), country);
@@ -451,6 +455,7 @@ level = "info"
             .stderr(log)
             .spawn()?;
         self.node = Some(Node::Process(child));
+        self.logged = true;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(mut client) = self.client("focal-point").await {
@@ -491,8 +496,17 @@ level = "info"
         }
     }
 
-    /// The node process's log so far (a node running in-process writes none).
+    /// The node process's log so far.
+    ///
+    /// # Panics
+    /// If no node process was started: a node running in-process writes no log, and a test looking for
+    /// a line's absence would pass without reading one.
     pub fn log(&self) -> String {
+        assert!(
+            self.logged,
+            "the {} node never ran as a process, so it has no log; start it with start_process",
+            self.code
+        );
         std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
     }
 
