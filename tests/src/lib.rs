@@ -394,7 +394,7 @@ directory_refresh_interval = "1s"
 
 [delivery]
 initial_backoff = "100ms"
-max_backoff = "2s"
+max_backoff = "500ms"
 
 [log]
 level = "info"
