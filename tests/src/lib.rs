@@ -1,6 +1,13 @@
 //! A local federation for end-to-end tests: countries set up with the real `tulpar` command (key
-//! ceremony, pinned trust both ways), nodes run as real `tulpar-node` processes on loopback, and API
-//! clients authenticated with bearer tokens.
+//! ceremony, pinned trust both ways), nodes on loopback with real TLS, and API clients authenticated
+//! with bearer tokens.
+//!
+//! A node runs inside the test process by default ([`Country::start`]): there is no process to spawn
+//! and poll, its clock can be a manual one, and the test can call it directly ([`Country::node`],
+//! [`Country::start_in_process`]). A test that
+//! needs the real `tulpar-node` process (to kill it, read its log, measure it, or run the binary as
+//! shipped) starts it with [`Country::start_process`]. Both listen on the addresses chosen before
+//! `tulpar init`, since a country's federation endpoint is written into its signed directory.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -184,9 +191,20 @@ pub struct Country {
     /// Bearer tokens by name: one officer token per unit (named after the unit), "focal-point",
     /// "integrator" (acting for every unit) and "admin".
     pub tokens: BTreeMap<String, String>,
-    /// Environment of the node process, e.g. `TULPAR__LOG__LEVEL` overrides.
+    /// Environment of the node, e.g. `TULPAR__WITNESS__INTERVAL`: configuration overrides, which an
+    /// in-process node reads too; anything else (log settings, allocator variables) needs a process.
     pub node_env: Vec<(String, String)>,
-    node: Option<Child>,
+    node: Option<Node>,
+    /// Whether a node process was ever started, so that there is a log to read.
+    logged: bool,
+}
+
+/// A running node of a [`Country`].
+enum Node {
+    /// A `tulpar-node` process.
+    Process(Child),
+    /// The node's library, serving from inside the test process on its runtime.
+    InProcess(tulpar_node::RunningNode),
 }
 
 /// Several countries that trust each other.
@@ -270,6 +288,7 @@ impl Federation {
                 tokens,
                 node_env: Vec::new(),
                 node: None,
+                logged: false,
             };
             country.write_config()?;
             made.insert(code.to_string(), country);
@@ -303,10 +322,19 @@ impl Federation {
             .expect("country of the federation")
     }
 
-    /// Starts every node and waits until each serves.
+    /// Starts every node inside this process (see [`Country::start`]).
     pub async fn start_all(&mut self) -> Result<()> {
         for country in self.countries.values_mut() {
             country.start().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts every node as a `tulpar-node` process and waits until each serves (see
+    /// [`Country::start_process`]).
+    pub async fn start_all_processes(&mut self) -> Result<()> {
+        for country in self.countries.values_mut() {
+            country.start_process().await?;
         }
         Ok(())
     }
@@ -366,7 +394,7 @@ directory_refresh_interval = "1s"
 
 [delivery]
 initial_backoff = "100ms"
-max_backoff = "2s"
+max_backoff = "500ms"
 
 [log]
 level = "info"
@@ -379,8 +407,39 @@ level = "info"
         Ok(())
     }
 
-    /// Starts the node process and waits until its client API answers.
+    /// Starts the node inside this process with the system clock; see [`Country::start_with_clock`].
     pub async fn start(&mut self) -> Result<()> {
+        self.start_with_clock(std::sync::Arc::new(tulpar_core::time::SystemClock))
+            .await
+    }
+
+    /// Starts the node inside this process, on the test's runtime, with `clock`. It serves as soon as
+    /// this returns. A test that runs blocking work meanwhile (the `tulpar` command, a thread sleep)
+    /// needs a multi-threaded runtime, or the node cannot answer.
+    pub async fn start_with_clock(
+        &mut self,
+        clock: std::sync::Arc<dyn tulpar_core::time::Clock>,
+    ) -> Result<()> {
+        if self.node.is_some() {
+            bail!("the {} node is already running", self.code);
+        }
+        let node = self.start_in_process(clock).await?;
+        self.node = Some(Node::InProcess(node));
+        Ok(())
+    }
+
+    /// The node running inside this process, to drive it directly (deadlines, witnessing, faults).
+    pub fn node(&self) -> Result<&tulpar_node::RunningNode> {
+        match &self.node {
+            Some(Node::InProcess(node)) => Ok(node),
+            Some(Node::Process(_)) => bail!("the {} node runs as a process", self.code),
+            None => bail!("the {} node is not running", self.code),
+        }
+    }
+
+    /// Starts the node as a `tulpar-node` process, logging to `node.log` in its folder, and waits
+    /// until its client API answers.
+    pub async fn start_process(&mut self) -> Result<()> {
         if self.node.is_some() {
             bail!("the {} node is already running", self.code);
         }
@@ -395,7 +454,8 @@ level = "info"
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()?;
-        self.node = Some(child);
+        self.node = Some(Node::Process(child));
+        self.logged = true;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(mut client) = self.client("focal-point").await {
@@ -407,7 +467,7 @@ level = "info"
                     return Ok(());
                 }
             }
-            if let Some(child) = self.node.as_mut() {
+            if let Some(Node::Process(child)) = self.node.as_mut() {
                 if let Some(status) = child.try_wait()? {
                     self.node = None;
                     bail!(
@@ -428,41 +488,71 @@ level = "info"
         }
     }
 
-    /// The node process's id, while it runs.
+    /// The node process's id, while it runs; `None` for a node running in-process.
     pub fn pid(&self) -> Option<u32> {
-        self.node.as_ref().map(Child::id)
+        match &self.node {
+            Some(Node::Process(child)) => Some(child.id()),
+            _ => None,
+        }
     }
 
-    /// The node's log so far.
+    /// The node process's log so far.
+    ///
+    /// # Panics
+    /// If no node process was started: a node running in-process writes no log, and a test looking for
+    /// a line's absence would pass without reading one.
     pub fn log(&self) -> String {
+        assert!(
+            self.logged,
+            "the {} node never ran as a process, so it has no log; start it with start_process",
+            self.code
+        );
         std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
     }
 
-    /// Stops the node gracefully (SIGTERM) and waits for it.
-    pub fn stop(&mut self) -> Result<()> {
-        if let Some(mut child) = self.node.take() {
-            let pid = rustix::process::Pid::from_child(&child);
-            rustix::process::kill_process(pid, rustix::process::Signal::TERM)
-                .with_context(|| format!("SIGTERM to the {} node", self.code))?;
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while child.try_wait()?.is_none() {
-                if Instant::now() > deadline {
-                    child.kill()?;
-                    bail!("the {} node did not stop in time", self.code);
+    /// Stops the node gracefully and waits until it has: a process by SIGTERM, an in-process node by
+    /// its `shutdown`, which returns once its ledger is closed.
+    pub async fn stop(&mut self) -> Result<()> {
+        match self.node.take() {
+            None => Ok(()),
+            Some(Node::InProcess(node)) => node
+                .shutdown()
+                .await
+                .with_context(|| format!("stopping the {} node", self.code)),
+            Some(Node::Process(mut child)) => {
+                let pid = rustix::process::Pid::from_child(&child);
+                rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+                    .with_context(|| format!("SIGTERM to the {} node", self.code))?;
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while child.try_wait()?.is_none() {
+                    if Instant::now() > deadline {
+                        child.kill()?;
+                        bail!("the {} node did not stop in time", self.code);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                Ok(())
             }
         }
-        Ok(())
     }
 
-    /// Kills the node with SIGKILL, as a power cut would.
+    /// Kills the node process with SIGKILL, as a power cut would; an in-process node cannot be.
     pub fn kill(&mut self) -> Result<()> {
-        if let Some(mut child) = self.node.take() {
-            child.kill()?;
-            child.wait()?;
+        match self.node.take() {
+            None => Ok(()),
+            Some(Node::Process(mut child)) => {
+                child.kill()?;
+                child.wait()?;
+                Ok(())
+            }
+            Some(running @ Node::InProcess(_)) => {
+                self.node = Some(running);
+                bail!(
+                    "the {} node runs in-process; start it with start_process to kill it",
+                    self.code
+                )
+            }
         }
-        Ok(())
     }
 
     /// The national TLS CA certificate.
@@ -537,14 +627,33 @@ level = "info"
             .max_encoding_message_size(MAX_MESSAGE_BYTES))
     }
 
-    /// Runs this country's node inside the test process with `clock`, so that deadlines can be
-    /// driven without waiting.
+    /// Runs this country's node inside the test process with `clock`, handing it to the caller, who
+    /// stops it with `shutdown` (see [`Country::start_with_clock`] for one the country holds).
     pub async fn start_in_process(
         &self,
         clock: std::sync::Arc<dyn tulpar_core::time::Clock>,
     ) -> Result<tulpar_node::RunningNode> {
-        let config = tulpar_node::config::Config::load(&self.config_path())?;
-        tulpar_node::start_with_clock(config, clock).await
+        tulpar_node::start_with_clock(self.load_config()?, clock).await
+    }
+
+    /// The node's configuration as a process started by [`Country::start_process`] would read it: the
+    /// file, with this process's environment and [`Country::node_env`] over it.
+    fn load_config(&self) -> Result<tulpar_node::config::Config> {
+        let path = self.config_path();
+        for (name, _) in &self.node_env {
+            if !name.starts_with(tulpar_node::config::ENV_PREFIX)
+                || name.starts_with("TULPAR__LOG__")
+            {
+                bail!(
+                    "{name} is for a node process; start the {} node with start_process",
+                    self.code
+                );
+            }
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let env = std::env::vars().chain(self.node_env.iter().cloned());
+        Ok(tulpar_node::config::Config::from_toml(&text, &path, env)?)
     }
 
     /// This country's ledger in `dir` (its `data` folder, or a new one), opened offline with the node's
@@ -668,7 +777,8 @@ pub fn alert_with_attachment(
 
 impl Drop for Country {
     fn drop(&mut self) {
-        if let Some(mut child) = self.node.take() {
+        // An in-process node is dropped with its tasks still on the runtime, which ends with the test.
+        if let Some(Node::Process(mut child)) = self.node.take() {
             let _ = child.kill();
             let _ = child.wait();
         }

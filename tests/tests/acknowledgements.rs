@@ -245,9 +245,11 @@ async fn an_unanswered_urgent_alert_becomes_overdue() -> Result<()> {
         Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("TJ", &["TJ-DUSHANBE-PCU"])])?;
     federation.country("TJ").start().await?;
     let clock = Arc::new(ManualClock::new(SystemTime::now()));
-    let kz_node = federation.countries["KZ"]
-        .start_in_process(clock.clone())
+    federation
+        .country("KZ")
+        .start_with_clock(clock.clone())
         .await?;
+    let kz_node = federation.countries["KZ"].node()?;
     let mut kz = federation.countries["KZ"].client("KZ-AKTAU-PCU").await?;
     let mut overdue_events = watch(&mut kz, None, &[AlertEventKind::Overdue]).await?;
     let alert_id = kz
@@ -291,7 +293,7 @@ async fn an_unanswered_urgent_alert_becomes_overdue() -> Result<()> {
         .overdue;
     assert_eq!(overdue.len(), 1);
     assert_eq!(overdue[0].country, "TJ");
-    kz_node.shutdown().await?;
+    federation.country("KZ").stop().await?;
     Ok(())
 }
 

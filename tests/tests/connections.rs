@@ -16,7 +16,7 @@ use tulpar_tests::{Federation, alert_with_attachment, eventually};
 /// Connections one address may hold in the test node.
 const PER_ADDRESS: usize = 8;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_share_of_one_address_are_refused_and_idle_ones_closed() -> Result<()>
 {
     let mut federation = Federation::new(&[("KZ", &["KZ-AKTAU-PCU"])])?;
@@ -110,7 +110,8 @@ async fn a_watcher_that_never_reads_stops_nobody_and_a_slow_one_gets_everything_
         "TULPAR__LOG__LEVEL".into(),
         "info,tulpar_node::watch=debug".into(),
     ));
-    kz.start().await?;
+    // A process, whose log tells which watchers were left behind.
+    kz.start_process().await?;
     let request = || proto::WatchAlertsRequest {
         resume_from: None,
         kinds: vec![AlertEventKind::AlertSent as i32],

@@ -82,7 +82,8 @@ async fn the_container_ceremony_sets_up_a_federation_that_starts() -> Result<()>
         .find_map(|l| l.strip_prefix("TULPAR_TOKEN_OFFICER="))
         .context("officer token")?;
     let client_addr = format!("127.0.0.1:{}", free_port()?);
-    let mut node = Command::new(binary("tulpar-node")?)
+    let log_path = temp.path().join("kz-node.log");
+    let node = Command::new(binary("tulpar-node")?)
         .arg("--config")
         .arg(dir.join("kz/node.toml"))
         .env("TULPAR__CLIENT_API__LISTEN", &client_addr)
@@ -90,15 +91,25 @@ async fn the_container_ceremony_sets_up_a_federation_that_starts() -> Result<()>
             "TULPAR__FEDERATION__LISTEN",
             format!("127.0.0.1:{}", free_port()?),
         )
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path)?)
         .spawn()?;
+    let node = std::sync::Mutex::new(node);
     let whoami = tulpar_tests::eventually(
         std::time::Duration::from_secs(20),
         "the KZ node answering",
         || {
             let client_addr = client_addr.clone();
             let ca = dir.join("kz/node/tls-ca.crt");
+            // A node that could not start is reported with its log, not waited for.
+            let exited = node.lock().expect("node").try_wait();
+            let log_path = log_path.clone();
             async move {
+                if let Some(status) = exited? {
+                    anyhow::bail!(
+                        "the KZ node exited with {status}:\n{}",
+                        std::fs::read_to_string(&log_path).unwrap_or_default()
+                    );
+                }
                 let output = Command::new(binary("tulpar")?)
                     .args(["whoami", "--node", &client_addr, "--token", officer, "--ca"])
                     .arg(ca)
@@ -111,9 +122,16 @@ async fn the_container_ceremony_sets_up_a_federation_that_starts() -> Result<()>
         },
     )
     .await;
-    node.kill()?;
+    let mut node = node.into_inner().expect("node");
+    // Killing fails only if it already exited; waiting reaps it either way.
+    let _ = node.kill();
     node.wait()?;
-    let whoami = whoami?;
+    let whoami = whoami.with_context(|| {
+        format!(
+            "the KZ node's log:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        )
+    })?;
     assert!(
         whoami.contains("officer") && whoami.contains("KZ-AKTAU-PCU"),
         "{whoami}"

@@ -2,7 +2,6 @@
 //! a request id reused for other content, undecodable requests, errors that would echo megabytes,
 //! and bounds a partner could push past (dates, ids, units).
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
@@ -19,7 +18,7 @@ use tulpar_core::keys::SigningKey;
 use tulpar_core::limits::{MAX_RECIPIENT_UNITS, MAX_VIOLATIONS_LISTED};
 use tulpar_core::proto::{self, federation_service_client::FederationServiceClient};
 use tulpar_core::sample::alert_draft;
-use tulpar_core::time::{SystemClock, to_timestamp};
+use tulpar_core::time::to_timestamp;
 use tulpar_rpc::violations_of;
 use tulpar_tests::{Country, Federation, eventually};
 use tulpar_trust::keyfile;
@@ -59,9 +58,10 @@ async fn health(country: &Country, service: &str) -> Result<ServingStatus> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_makes_the_node_unavailable_until_space_is_back() -> Result<()> {
-    let federation = federation()?;
+    let mut federation = federation()?;
+    federation.country("KZ").start().await?;
     let kz_country = &federation.countries["KZ"];
-    let kz = kz_country.start_in_process(Arc::new(SystemClock)).await?;
+    let kz = kz_country.node()?;
     let mut officer = kz_country.client("KZ-AKTAU-PCU").await?;
     let first = officer
         .submit_alert(submit("before", alert_draft("KZ-AKTAU-PCU", "UZ")))
@@ -99,7 +99,7 @@ async fn a_full_disk_makes_the_node_unavailable_until_space_is_back() -> Result<
         .into_inner();
     assert!(!after.replayed);
     assert_eq!(after.ledger_index, first.ledger_index + 1);
-    kz.shutdown().await?;
+    federation.country("KZ").stop().await?;
     Ok(())
 }
 

@@ -218,7 +218,7 @@ async fn alerts_at_every_limit_travel_the_whole_path() -> Result<()> {
 
     // Several more, queued while UZ is down: at the limits, and with text alone at its limits
     // (about 0.9 MB each; twelve such alerts of 442 kB once jammed an outbox).
-    federation.country("UZ").stop()?;
+    federation.country("UZ").stop().await?;
     let mut sent = vec![first];
     for i in 1..=3 {
         let content = largest(&format!("queued {i}"));
@@ -417,7 +417,8 @@ async fn refused_items_are_set_aside_and_the_rest_flows() -> Result<()> {
         &format!("[federation]\nendpoints = {{ UZ = \"{small_partner}\" }}\n"),
     );
     std::fs::write(&kz_config, config)?;
-    federation.start_all().await?;
+    // Processes, whose logs tell how each side handled the refusals.
+    federation.start_all_processes().await?;
     let kz = &federation.countries["KZ"];
     let mut officer = kz.client("KZ-AKTAU-PCU").await?;
 

@@ -199,7 +199,7 @@ async fn a_token_revoked_by_name_is_refused_at_once_without_a_restart() -> Resul
     assert!(String::from_utf8_lossy(&out.stderr).contains("NotFound"));
 
     // The revocation is in the ledger, so it holds after a restart.
-    kz.stop()?;
+    kz.stop().await?;
     let revoked = kz
         .ledger_entries()?
         .into_iter()
@@ -265,7 +265,8 @@ fn client_from(country: &Country, source: IpAddr, token: &str) -> Result<TokenCl
 async fn three_thousand_wrong_tokens_are_throttled_and_logged_a_few_times() -> Result<()> {
     let mut federation = federation()?;
     let kz = federation.country("KZ");
-    kz.start().await?;
+    // A process, whose log is counted.
+    kz.start_process().await?;
     let attacker = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
     let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
     let log_before = kz.log().lines().count();
@@ -367,7 +368,7 @@ async fn a_node_with_the_password_token_refuses_to_start_and_check_says_why() ->
             && error.contains("token \"asycuda\" is the SHA-256 of \"password\""),
         "{error}"
     );
-    let error = kz.start().await.unwrap_err().to_string();
+    let error = kz.start_process().await.unwrap_err().to_string();
     assert!(error.contains("\"password\""), "{error}");
     Ok(())
 }

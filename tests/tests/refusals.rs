@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use prost::Message;
 use tonic::Code;
 use tulpar_core::alert::{ValidAlert, validate_content};
@@ -209,7 +209,10 @@ async fn several_alerts_in_one_call_are_each_checked_recorded_and_receipted() ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_with_a_certificate_from_another_countrys_ca_is_refused() -> Result<()> {
     let mut federation = federation()?;
-    federation.start_all().await?;
+    // KZ, whose log tells of the refusal, as a process.
+    federation.country("KZ").start_process().await?;
+    federation.country("UZ").start().await?;
+    federation.country("TJ").start().await?;
     // TJ's CA key, misused to make a certificate naming UZ.
     let tj = &federation.countries["TJ"];
     let (cert_pem, key_pem) = forge_node_cert(
@@ -282,6 +285,21 @@ async fn an_alert_signed_by_a_revoked_key_is_refused() -> Result<()> {
         );
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     };
+    // The version of UZ's directory KZ's trust store holds, as its focal point sees it.
+    let kz_focal = federation.countries["KZ"].client("focal-point").await?;
+    let uz_version = || {
+        let mut kz_focal = kz_focal.clone();
+        async move {
+            let peers = kz_focal
+                .list_peers(proto::ListPeersRequest {})
+                .await?
+                .into_inner()
+                .peers;
+            let uz = peers.into_iter().find(|p| p.country == "UZ");
+            anyhow::Ok(uz.map(|p| p.directory_version))
+        }
+    };
+    let version_before = uz_version().await?.context("UZ is a peer of KZ")?;
     // UZ's focal point revokes the unit key and publishes the new directory on the UZ node.
     run(Command::new(&tulpar)
         .args(["directory", "revoke-key", "--dir"])
@@ -292,18 +310,24 @@ async fn an_alert_signed_by_a_revoked_key_is_refused() -> Result<()> {
             "--reason",
             "key compromised",
         ]))?;
-    // The running KZ node fetches it by itself (directory_refresh_interval = 1s) and verifies it.
+    // The running KZ node fetches it by itself (directory_refresh_interval = 1s), verifies it, keeps
+    // it on disk and then in its trust store, which is what judges a delivery.
     let held = kz_dir.join("node/trust/UZ/directory.env");
     let before = std::fs::read(&held)?;
     tulpar_tests::eventually(
         Duration::from_secs(10),
-        "KZ to fetch UZ's new directory",
-        || {
-            let (held, before) = (held.clone(), before.clone());
-            async move { Ok((std::fs::read(held)? != before).then_some(())) }
+        "KZ to take UZ's new directory into its trust store",
+        || async {
+            let version = uz_version().await?;
+            Ok(version.is_some_and(|v| v > version_before).then_some(()))
         },
     )
     .await?;
+    assert_ne!(
+        std::fs::read(&held)?,
+        before,
+        "the new directory is kept on disk"
+    );
     let mut from_uz = federation.countries["UZ"].federation_client(&federation.countries["KZ"])?;
     let status = deliver(&mut from_uz, signed_alert("UZ-TASHKENT-PCU", &uz_key))
         .await

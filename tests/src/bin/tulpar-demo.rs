@@ -101,7 +101,7 @@ async fn main() -> Result<()> {
             ("TJ", &["TJ-DUSHANBE-PCU"]),
         ],
     )?;
-    federation.start_all().await?;
+    federation.start_all_processes().await?;
     for country in federation.countries.values() {
         println!(
             "  {} node: client API {}, federation {}, config {}",
@@ -295,7 +295,7 @@ async fn main() -> Result<()> {
     if exit {
         println!("\nDone; stopping the nodes.");
         for country in federation.countries.values_mut() {
-            country.stop()?;
+            country.stop().await?;
         }
         return Ok(());
     }
@@ -348,7 +348,7 @@ async fn main() -> Result<()> {
     }
     println!("\nStopping the nodes.");
     for country in federation.countries.values_mut() {
-        country.stop()?;
+        country.stop().await?;
     }
     Ok(())
 }

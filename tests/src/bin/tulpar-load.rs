@@ -174,7 +174,7 @@ async fn main() -> Result<()> {
         return watchers::run(&args).await;
     }
     let mut federation = federation()?;
-    federation.start_all().await?;
+    federation.start_all_processes().await?;
     let kz = federation.country("KZ");
     let client = kz.client("KZ-AKTAU-PCU").await?;
     let mut watcher = kz.client("focal-point").await?;

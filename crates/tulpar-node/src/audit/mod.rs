@@ -375,6 +375,7 @@ fn parse_period(
 /// Stops early when the caller goes away or the node shuts down.
 pub(crate) fn verify_ledger(
     node: Arc<Auditor>,
+    slot: tokio::sync::OwnedSemaphorePermit,
     checker: EntryChecker,
     tx: mpsc::Sender<Result<proto::VerifyLedgerProgress, Status>>,
 ) {
@@ -455,5 +456,7 @@ pub(crate) fn verify_ledger(
     } else {
         tracing::error!(error = %last.error, "ledger verification failed");
     }
+    // Free before the result is sent: a caller that reads it may verify again at once.
+    drop(slot);
     let _ = tx.blocking_send(Ok(last));
 }

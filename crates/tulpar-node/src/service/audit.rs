@@ -101,10 +101,10 @@ impl AuditService for Audit {
         let checker = self.auditor.entry_checker()?;
         let (tx, rx) = mpsc::channel(16);
         let node = self.auditor.clone();
-        self.auditor.context.lifecycle.spawn_blocking(move || {
-            let _permit = permit;
-            verify_ledger(node, checker, tx);
-        });
+        self.auditor
+            .context
+            .lifecycle
+            .spawn_blocking(move || verify_ledger(node, permit, checker, tx));
         // Ending the stream drops the receiver, which stops the verification.
         let stream = ReceiverStream::new(rx);
         Ok(Response::new(crate::service::guard::while_allowed(

@@ -65,7 +65,7 @@ pub(crate) async fn run(args: &[String]) -> Result<()> {
             }
         }
     }
-    federation.start_all().await?;
+    federation.start_all_processes().await?;
     let kz = federation.country("KZ");
     let pid = kz.pid().context("KZ is not running")?;
     tokio::time::sleep(Duration::from_secs(1)).await;
