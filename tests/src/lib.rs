@@ -9,6 +9,8 @@
 //! shipped) starts it with [`Country::start_process`]. Both listen on the addresses chosen before
 //! `tulpar init`, since a country's federation endpoint is written into its signed directory.
 
+pub mod http;
+
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -559,6 +561,12 @@ level = "info"
     pub fn national_ca(&self) -> Result<rustls_pki_types::CertificateDer<'static>> {
         let pem = std::fs::read_to_string(self.dir.join("node/tls-ca.crt"))?;
         Ok(tulpar_trust::tls::cert_from_pem(&pem)?)
+    }
+
+    /// A client of this node's HTTP/JSON API sending the token named `token` (none: anonymous).
+    pub fn http(&self, token: Option<&str>) -> Result<http::HttpClient> {
+        let token = token.map(|name| self.tokens[name].as_str());
+        http::HttpClient::new(self.client_addr, &self.national_ca()?, token)
     }
 
     /// A client of this node's API with the token named `token` (a unit id, "focal-point" or

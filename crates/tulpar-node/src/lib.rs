@@ -13,6 +13,7 @@ mod context;
 mod deadlines;
 mod delivery;
 pub mod error;
+mod http_api;
 mod inbound;
 pub mod lifecycle;
 mod locks;

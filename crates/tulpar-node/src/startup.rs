@@ -25,6 +25,7 @@ use crate::auth::Principal;
 use crate::client_auth::{ClientAuth, ClientCertificate, ClientIdentity};
 use crate::config::{Config, DescriptorLimit};
 use crate::context::Context as NodeContext;
+use crate::http_api::HttpApi;
 use crate::lifecycle::Lifecycle;
 use crate::locks::KeyedLocks;
 use crate::node::Node;
@@ -402,7 +403,8 @@ fn serve_clients(
     );
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = reflection()?;
-    let audit = AuditServiceServer::new(Audit::new(shared.auditor.clone(), shared.auth.clone()))
+    let audit = Arc::new(Audit::new(shared.auditor.clone(), shared.auth.clone()));
+    let audit_server = AuditServiceServer::from_arc(audit.clone())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let admin = AdminServiceServer::new(Admin::new(shared.clone()))
@@ -413,9 +415,17 @@ fn serve_clients(
         shared.context.lifecycle.clone(),
         shared.context.lifecycle.stopping(),
     );
-    let service = AlertServiceServer::new(Alerts::new(shared))
+    let alerts = Arc::new(Alerts::new(shared));
+    let alert_server = AlertServiceServer::from_arc(alerts.clone())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    // The same service objects answer gRPC and, for every other request, HTTP/JSON.
+    let grpc = tonic::service::Routes::new(health_service)
+        .add_service(reflection)
+        .add_service(alert_server)
+        .add_service(audit_server)
+        .add_service(admin);
+    let routes = Arc::new(HttpApi::new(alerts, audit)).with_grpc(grpc);
     Ok(async move {
         health.set_serving::<AlertServiceServer<Alerts>>().await;
         health.set_serving::<AuditServiceServer<Audit>>().await;
@@ -431,11 +441,8 @@ fn serve_clients(
             lifecycle.clone(),
         ));
         transport::server::<ClientIdentity>()
-            .add_service(health_service)
-            .add_service(reflection)
-            .add_service(service)
-            .add_service(audit)
-            .add_service(admin)
+            .accept_http1(true)
+            .add_routes(tonic::service::Routes::from(routes))
             .serve_with_incoming_shutdown(incoming, stopping)
             .await
     })

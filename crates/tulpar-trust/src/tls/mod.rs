@@ -233,7 +233,8 @@ pub fn api_server_config(
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
-    config.alpn_protocols = vec![ALPN_H2.to_vec()];
+    // HTTP/1.1 too: the client API also answers JSON over HTTP/1.1 (customs systems behind proxies).
+    config.alpn_protocols = vec![ALPN_H2.to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
