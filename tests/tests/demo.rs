@@ -34,6 +34,12 @@ fn the_demo_runs_the_scripted_exchange_and_verifies_both_ledgers() {
             stdout.contains("KZ: ok:") && stdout.contains("UZ: ok:"),
             "{stdout}"
         );
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("http api: https://127.0.0.1:")),
+            "{stdout}"
+        );
     }
     // A folder it did not make is never removed.
     let foreign = dir.path().join("foreign");

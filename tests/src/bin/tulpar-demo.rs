@@ -114,6 +114,12 @@ async fn main() -> Result<()> {
 
     let kz = &federation.countries["KZ"];
     let uz = &federation.countries["UZ"];
+    // The same client API as JSON over HTTPS, for customs systems and curl.
+    println!("http api: https://{}/v1", kz.client_addr);
+    println!(
+        "  KZ integrator token (acts for every KZ unit): {}",
+        kz.tokens["integrator"]
+    );
     let mut kz_officer = kz.client("KZ-AKTAU-PCU").await?;
     let mut uz_officer = uz.cert_client("officer", "UZ-TASHKENT-PCU").await?;
     let mut kz_events = kz_officer
@@ -340,6 +346,19 @@ async fn main() -> Result<()> {
         kz.config_path().display()
     );
     println!("  tail -f {}", kz.dir.join("node.log").display());
+    println!("\n  As a KZ customs system, over HTTP/JSON (routes in /v1/openapi.json):");
+    let curl = format!(
+        "curl --cacert {} -H 'Authorization: Bearer {}'",
+        kz.dir.join("node/tls-ca.crt").display(),
+        kz.tokens["integrator"]
+    );
+    println!("  {curl} https://{}/v1/alerts", kz.client_addr);
+    println!(
+        "  {curl} -H 'Content-Type: application/json' -H 'Idempotency-Key: my-first-alert' \\\n      --data @{} https://{}/v1/alerts",
+        example.display(),
+        kz.client_addr
+    );
+    println!("  {curl} -N https://{}/v1/alerts:watch", kz.client_addr);
     println!("Ctrl-C (or SIGTERM) stops every node.");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

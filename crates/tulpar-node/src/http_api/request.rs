@@ -208,9 +208,15 @@ fn camel(field: &str) -> String {
 }
 
 /// Decodes the gathered object as `M` by its proto3 JSON mapping; a mismatch is a 400 naming the
-/// JSON path where it is known.
+/// JSON path of the value refused (`content.priority`).
 pub(crate) fn decode<M: DeserializeOwned>(object: Map<String, Value>) -> Result<M, Refused> {
-    serde_json::from_value(Value::Object(object)).map_err(|e| invalid("body", e.to_string()))
+    serde_path_to_error::deserialize(Value::Object(object)).map_err(|error| {
+        let field = match error.path().to_string() {
+            path if path == "." => "body".to_owned(),
+            path => path,
+        };
+        invalid(&field, error.into_inner().to_string())
+    })
 }
 
 #[cfg(test)]
@@ -262,6 +268,22 @@ mod tests {
                 request.request_id.as_str()
             ),
             ("0193-ab", "KZ-AKTAU-PCU", "ack-1")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_value_of_the_wrong_type_is_named_by_its_json_path() {
+        let submit = route("SubmitAlert");
+        let object =
+            gather(submit, &[], None, &json_headers(), br#"{"priority": 7}"#).expect("gathered");
+        let refused = decode::<tulpar_proto::v1::SubmitAlertRequest>(object).expect_err("refused");
+        let body = axum::body::to_bytes(refused.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let status: Value = serde_json::from_slice(&body).expect("Status JSON");
+        assert_eq!(
+            status["details"][0]["fieldViolations"][0]["field"], "content.priority",
+            "{status}"
         );
     }
 
