@@ -145,9 +145,10 @@ impl Submission {
         if let Some(id) = &request_id {
             if let Some(record) = self.context.state.request(&principal.name, id.as_str())? {
                 if !record.response_id.is_empty() {
-                    return Err(SubmitError::RequestIdReused(
-                        "this request_id was already used for an acknowledgement or outcome".into(),
-                    ));
+                    return Err(SubmitError::RequestIdReused(format!(
+                        "request_id {} was already used for an acknowledgement or outcome",
+                        quote(id.as_str())
+                    )));
                 }
                 let envelope = self.context.alert_envelope(record.ledger_index)?;
                 // A retry carries the same content; other content under a used id would otherwise

@@ -242,9 +242,10 @@ impl Submission {
     ) -> Result<proto::RespondResponse, RespondError> {
         let entry = self.context.entry(index)?;
         let Some(EntryKind::ResponseSent(sent)) = entry.kind else {
-            return Err(RespondError::RequestIdReused(
-                "this request_id was already used for another kind of request".into(),
-            ));
+            return Err(RespondError::RequestIdReused(format!(
+                "request_id {} was already used for another kind of request",
+                quote(request_id.as_str())
+            )));
         };
         let envelope = sent
             .response

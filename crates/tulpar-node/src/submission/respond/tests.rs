@@ -208,6 +208,23 @@ async fn a_request_id_reused_for_another_response_is_refused() {
         }
         other => panic!("expected ALREADY_EXISTS, got {other:?}"),
     }
+    // Nor is a new alert under it: the refusal names the key, as an HTTP client's 409 does.
+    let raised = kz
+        .submission
+        .submit_alert(
+            &officer(KZ_UNIT),
+            proto::SubmitAlertRequest {
+                request_id: "ack-1".into(),
+                content: Some(tulpar_core::sample::alert_draft(KZ_UNIT, "UZ")),
+            },
+        )
+        .await;
+    match raised {
+        Err(crate::submission::SubmitError::RequestIdReused(message)) => {
+            assert!(message.contains("ack-1"), "{message}")
+        }
+        other => panic!("expected ALREADY_EXISTS, got {other:?}"),
+    }
     assert_eq!(kz.context.ledger_size(), size);
     assert_eq!(state(&kz, &alert_id), DeliveryState::Acknowledged);
 }
