@@ -271,6 +271,40 @@ pub(crate) fn entry(clock: &ManualClock, alert_id: &str, kind: Kind) -> proto::L
     }
 }
 
+/// Raises an alert from `unit` to `to` through `node`'s submission, as that unit's officer would.
+pub(crate) async fn raise(node: &Node, unit: &str, to: &str) -> proto::SubmitAlertResponse {
+    node.submission
+        .submit_alert(
+            &officer(unit),
+            proto::SubmitAlertRequest {
+                content: Some(tulpar_core::sample::alert_draft(unit, to)),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("submitted")
+}
+
+/// Records `alert` at `node` as received from UZ without its receipt, as a node that stopped between
+/// the two leaves it.
+pub(crate) async fn received_without_receipt(
+    clock: &ManualClock,
+    node: &Node,
+    alert: &SignedAlert,
+) -> crate::context::Appended {
+    node.context
+        .append(entry(
+            clock,
+            &alert.alert_id,
+            Kind::AlertReceived(proto::AlertReceived {
+                alert: Some(alert.envelope.clone()),
+                from_country: "UZ".into(),
+            }),
+        ))
+        .await
+        .expect("recorded")
+}
+
 /// The decoded body of a signed receipt.
 pub(crate) fn receipt_body(receipt: &proto::Envelope) -> proto::DeliveryReceipt {
     proto::DeliveryReceipt::decode(receipt.payload.as_slice()).expect("a receipt")

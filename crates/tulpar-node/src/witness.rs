@@ -58,10 +58,7 @@ pub(crate) enum CheckpointError {
     #[error("the witness holds a checkpoint of size {0}")]
     Holds(u64),
     /// The checkpoint contradicts the one cosigned before; the evidence is recorded.
-    #[error(
-        "checkpoint of size {offered} is not consistent with the cosigned one of size {held}; \
-         the evidence is recorded"
-    )]
+    #[error("{}; the evidence is recorded", inconsistency(*.offered, *.held))]
     Inconsistent { offered: u64, held: u64 },
     /// A fault of this node (storage).
     #[error(transparent)]
@@ -87,6 +84,12 @@ impl From<CheckpointError> for ApiError {
 }
 
 crate::error::status_through_api_error!(CheckpointError);
+
+/// Why a checkpoint of `offered` entries is evidence against the cosigned one of `held`, as recorded
+/// and as told to the presenter.
+fn inconsistency(offered: u64, held: u64) -> String {
+    format!("checkpoint of size {offered} is not consistent with the cosigned one of size {held}")
+}
 
 /// The checkpoint origin (and signer name) of `country`'s ledger.
 pub(crate) fn origin(country: CountryCode) -> String {
@@ -188,11 +191,7 @@ impl Witness {
                     offered: offered.size(),
                     held: body.size,
                 };
-                let reason = format!(
-                    "checkpoint of size {} is not consistent with the cosigned one of size {}",
-                    offered.size(),
-                    body.size
-                );
+                let reason = inconsistency(offered.size(), body.size);
                 self.record(proto::LedgerEntry {
                     recorded_at: Some(to_timestamp(self.context.clock.now())),
                     alert_id: String::new(),

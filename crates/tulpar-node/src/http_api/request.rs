@@ -17,7 +17,8 @@ pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Why a request could not become a message: the response already made.
 pub(crate) type Refused = Box<Response>;
 
-fn invalid(field: &str, rule: impl Into<String>) -> Refused {
+/// A 400 naming `field` and the rule it breaks.
+pub(super) fn invalid(field: &str, rule: impl Into<String>) -> Refused {
     let violations = tulpar_core::validation::Violations::single(field, rule);
     Box::new(super::status::status_response(
         &tulpar_rpc::invalid_argument(&violations),

@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 use tonic::{Code, Status};
-use tonic_types::StatusExt;
+use tonic_types::{ErrorDetails, StatusExt};
 
 /// The HTTP status of a gRPC code.
 pub(crate) fn http_status(code: Code) -> StatusCode {
@@ -30,7 +30,11 @@ pub(crate) fn http_status(code: Code) -> StatusCode {
 
 /// `status` as `google.rpc.Status` JSON, its details (BadRequest, ErrorInfo, RetryInfo) decoded.
 pub(crate) fn status_json(status: &Status) -> Value {
-    let details = status.get_error_details();
+    with_details(status, &status.get_error_details())
+}
+
+/// `status` as `google.rpc.Status` JSON with `details`, its details already decoded.
+fn with_details(status: &Status, details: &ErrorDetails) -> Value {
     let mut decoded = Vec::new();
     if let Some(bad_request) = details.bad_request() {
         let violations: Vec<Value> = bad_request
@@ -72,12 +76,12 @@ pub(crate) fn status_json(status: &Status) -> Value {
 /// The HTTP response for `status`: its mapped HTTP status, the Status JSON, and `Retry-After` when it
 /// carries a RetryInfo.
 pub(crate) fn status_response(status: &Status) -> Response {
-    let retry_after = status
-        .get_error_details()
+    let details = status.get_error_details();
+    let retry_after = details
         .retry_info()
         .and_then(|r| r.retry_delay)
         .map(|delay| delay.as_secs().max(1));
-    let mut response = json_response(http_status(status.code()), &status_json(status));
+    let mut response = json_response(http_status(status.code()), &with_details(status, &details));
     if let Some(seconds) = retry_after {
         response
             .headers_mut()

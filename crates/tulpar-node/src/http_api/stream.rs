@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tulpar_core::proto;
 
-use super::request::Refused;
+use super::request::{Refused, invalid};
 use super::status::status_json;
 
 /// An item of a streamed answer, with the SSE event id it resumes from, if any.
@@ -48,13 +48,10 @@ pub(crate) fn resume_from_last_event(
         .and_then(|text| text.trim().parse::<u64>().ok())
         .and_then(|index| index.checked_add(1))
         .ok_or_else(|| {
-            let violations = tulpar_core::validation::Violations::single(
+            invalid(
                 "Last-Event-ID",
                 "must be the id of an event this stream sent (a ledger index)",
-            );
-            Box::new(super::status::status_response(
-                &tulpar_rpc::invalid_argument(&violations),
-            ))
+            )
         })?;
     object.remove("resume_from");
     object.insert("resumeFrom".into(), Value::String(next.to_string()));

@@ -12,7 +12,8 @@ use super::Earlier;
 use super::ReceiveError;
 use crate::node::Node;
 use crate::testing::{
-    KZ_UNIT, SignedAlert, TestFederation, UZ_UNIT, accepted, entry, officer, receipt_body,
+    KZ_UNIT, SignedAlert, TestFederation, UZ_UNIT, accepted, entry, raise, receipt_body,
+    received_without_receipt,
 };
 
 fn uz(fed: &TestFederation) -> tulpar_core::codes::CountryCode {
@@ -254,18 +255,7 @@ async fn an_alert_recorded_without_its_receipt_gets_it_on_redelivery() {
     let kz = fed.open(&fed.kz);
     let alert = fed.alert(UZ_UNIT, "KZ");
     // As if the node stopped between recording the alert and recording its receipt.
-    let recorded = kz
-        .context
-        .append(entry(
-            &fed.clock,
-            &alert.alert_id,
-            Kind::AlertReceived(proto::AlertReceived {
-                alert: Some(alert.envelope.clone()),
-                from_country: "UZ".into(),
-            }),
-        ))
-        .await
-        .expect("recorded");
+    let recorded = received_without_receipt(&fed.clock, &kz, &alert).await;
     assert!(matches!(
         kz.inbound.earlier_delivery(fed.uz.code, &alert.key(), &alert.alert_id, &alert.envelope),
         Ok(Some(Earlier::Unreceipted { ledger_index })) if ledger_index == recorded.index
@@ -305,17 +295,7 @@ async fn an_alert_recorded_without_its_receipt_gets_it_on_redelivery() {
 /// KZ raises an alert to UZ; returns KZ's node and the alert's id.
 async fn sent_alert(fed: &TestFederation) -> (Arc<Node>, String) {
     let kz = fed.open(&fed.kz);
-    let submitted = kz
-        .submission
-        .submit_alert(
-            &officer(KZ_UNIT),
-            proto::SubmitAlertRequest {
-                content: Some(tulpar_core::sample::alert_draft(KZ_UNIT, "UZ")),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("submitted");
+    let submitted = raise(&kz, KZ_UNIT, "UZ").await;
     (kz, submitted.alert_id)
 }
 

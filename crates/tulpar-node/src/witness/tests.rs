@@ -9,7 +9,7 @@ use tulpar_ledger::{Ledger, SignedCheckpoint};
 
 use super::CheckpointError;
 use crate::node::Node;
-use crate::testing::{KZ_UNIT, TestFederation, entry, officer};
+use crate::testing::{KZ_UNIT, TestFederation, entry, raise};
 
 /// Appends `count` entries to `ledger`, each naming `tag` so that two ledgers grow apart.
 async fn grow(fed: &TestFederation, ledger: &Ledger, tag: &str, count: usize) {
@@ -390,16 +390,7 @@ async fn a_round_is_skipped_while_the_ledger_is_empty_or_grew_only_by_witnessing
             .expect("no round"),
         None
     );
-    kz.submission
-        .submit_alert(
-            &officer(KZ_UNIT),
-            proto::SubmitAlertRequest {
-                content: Some(tulpar_core::sample::alert_draft(KZ_UNIT, "UZ")),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("submitted");
+    raise(&kz, KZ_UNIT, "UZ").await;
 
     // UZ's node witnesses KZ's checkpoint, and KZ records the cosignature as its round would.
     let uz = fed.open(&fed.uz);

@@ -9,7 +9,10 @@ use tulpar_core::proto::{self, ReconcileFindingKind as FindingKind, ledger_entry
 use tulpar_core::time::{Clock, to_timestamp};
 
 use crate::node::Node;
-use crate::testing::{KZ_UNIT, TestFederation, UZ_UNIT, accepted, entry, officer, receipt_body};
+use crate::testing::{
+    KZ_UNIT, TestFederation, UZ_UNIT, accepted, entry, officer, receipt_body,
+    received_without_receipt,
+};
 
 /// KZ's reconciliation with UZ over a period around now; `late_after_seconds` 0 is the default hour.
 fn reconcile(fed: &TestFederation, kz: &Node, late_after_seconds: u32) -> proto::ReconcileReport {
@@ -44,19 +47,9 @@ fn findings(report: &proto::ReconcileReport) -> Vec<(FindingKind, String, String
         .collect()
 }
 
-/// An alert `node`'s officer of `unit` raises to `to`; returns its id and signed envelope.
+/// Raises an alert from `unit` to `to` at `node`: its id and signed envelope.
 async fn raise(node: &Node, unit: &str, to: &str) -> (String, proto::Envelope) {
-    let submitted = node
-        .submission
-        .submit_alert(
-            &officer(unit),
-            proto::SubmitAlertRequest {
-                content: Some(tulpar_core::sample::alert_draft(unit, to)),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("submitted");
+    let submitted = crate::testing::raise(node, unit, to).await;
     (
         submitted.alert_id,
         submitted.signed_alert.expect("signed alert"),
@@ -171,18 +164,7 @@ async fn something_received_without_a_receipt_issued_is_receipt_not_issued() {
     let kz = fed.open(&fed.kz);
     // Recorded as received, as if the node stopped before recording the receipt.
     let alert = fed.alert(UZ_UNIT, "KZ");
-    let recorded = kz
-        .context
-        .append(entry(
-            &fed.clock,
-            &alert.alert_id,
-            Kind::AlertReceived(proto::AlertReceived {
-                alert: Some(alert.envelope.clone()),
-                from_country: "UZ".into(),
-            }),
-        ))
-        .await
-        .expect("recorded");
+    let recorded = received_without_receipt(&fed.clock, &kz, &alert).await;
     let (sent, _) = raise(&kz, KZ_UNIT, "UZ").await;
     let response = fed.response(UZ_UNIT, &sent, accepted());
     let response_index = kz

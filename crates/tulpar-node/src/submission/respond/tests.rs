@@ -13,6 +13,7 @@ use crate::node::Node;
 use crate::submission::check_response_body;
 use crate::testing::{
     KZ_OTHER_UNIT, KZ_UNIT, TestFederation, UZ_UNIT, accepted, integrator, nothing_found, officer,
+    raise,
 };
 
 /// KZ's node with an alert from UZ delivered to it; returns the node and the alert's id.
@@ -233,17 +234,7 @@ async fn a_request_id_reused_for_another_response_is_refused() {
 async fn a_sent_alert_is_answered_only_by_its_recipients() {
     let fed = TestFederation::new();
     let kz = fed.open(&fed.kz);
-    let sent = kz
-        .submission
-        .submit_alert(
-            &officer(KZ_UNIT),
-            proto::SubmitAlertRequest {
-                content: Some(tulpar_core::sample::alert_draft(KZ_UNIT, "UZ")),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("submitted");
+    let sent = raise(&kz, KZ_UNIT, "UZ").await;
     let size = kz.context.ledger_size();
     failed_precondition(
         respond(&kz, "", &sent.alert_id, accepted()).await,
