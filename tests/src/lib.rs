@@ -10,6 +10,7 @@
 //! `tulpar init`, since a country's federation endpoint is written into its signed directory.
 
 pub mod http;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
@@ -346,6 +347,17 @@ impl Country {
     /// The node's configuration file.
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("node.toml")
+    }
+
+    /// Appends `toml` (e.g. a `[webhooks]` section) to the node's configuration file; the node reads
+    /// it when it next starts.
+    pub fn append_config(&self, toml: &str) -> Result<()> {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.config_path())?;
+        writeln!(file, "\n{toml}")?;
+        Ok(())
     }
 
     fn write_config(&self) -> Result<()> {

@@ -44,6 +44,8 @@ enum Command {
     /// Bearer tokens for customs systems: make one; revoke and list a node's (administrators).
     #[command(subcommand)]
     Token(cmd::token::Args),
+    /// Webhook subscriptions: their delivery state and a test message (administrators); new secrets.
+    Webhooks(cmd::webhooks::Args),
     /// Work with a node's ledger offline.
     #[command(subcommand)]
     Ledger(cmd::ledger::Args),
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
         Command::Cert(args) => cmd::cert::run(args),
         Command::Ledger(args) => cmd::ledger::run(args),
         Command::Token(args) => cmd::token::run(&cli.connection, &cli.output, args),
+        Command::Webhooks(args) => cmd::webhooks::run(&cli.connection, &cli.output, args),
     };
     match result {
         Ok(code) => code,

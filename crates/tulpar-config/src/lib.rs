@@ -20,11 +20,13 @@ use tulpar_trust::tls::Role;
 mod load;
 mod validate;
 mod weak_tokens;
+mod webhooks;
 
 #[cfg(test)]
 mod tests;
 
 pub use load::ENV_PREFIX;
+pub use webhooks::MAX_WEBHOOK_SUBSCRIPTIONS;
 
 /// A configuration that could not be loaded, naming the field and the rule.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +85,8 @@ pub struct Config {
     pub witness: WitnessConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Events pushed to customs systems' URLs.
+    pub webhooks: WebhooksConfig,
 }
 
 /// The client API.
@@ -241,6 +245,40 @@ pub struct WitnessConfig {
     pub interval: Duration,
 }
 
+/// Webhooks: each event a subscription may see, POSTed to its URL in ledger order, signed per
+/// Standard Webhooks, retried until the receiver takes it.
+#[derive(Debug, Clone)]
+pub struct WebhooksConfig {
+    /// First retry delay after a failed delivery.
+    pub initial_backoff: Duration,
+    /// Longest retry delay; a receiver that comes back gets its backlog within this time.
+    pub max_backoff: Duration,
+    /// Time limit for connecting to a receiver and for its answer.
+    pub timeout: Duration,
+    /// PEM bundle of the certificate authorities `https://` receivers are checked against.
+    pub ca_certificates: PathBuf,
+    /// Whether `http://` URLs are allowed for receivers on this machine (127.0.0.0/8, ::1,
+    /// localhost); other hosts always need `https://`.
+    pub allow_http_loopback: bool,
+    /// The subscriptions, in configuration order.
+    pub subscriptions: Vec<WebhookSubscription>,
+}
+
+/// One customs system's webhook subscription.
+#[derive(Debug, Clone)]
+pub struct WebhookSubscription {
+    /// Unique name, for `tulpar webhooks` and the cursor file.
+    pub name: String,
+    /// Where events are POSTed.
+    pub url: http::Uri,
+    /// The units it acts for: it gets what an integrator for these units may see.
+    pub units: Vec<UnitId>,
+    /// The event kinds it wants; empty for all.
+    pub events: Vec<tulpar_core::proto::AlertEventKind>,
+    /// File holding the shared secret, `whsec_…` (mode 0600).
+    pub secret_file: PathBuf,
+}
+
 /// Logging.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -279,7 +317,7 @@ impl TryFrom<String> for LogFormat {
 }
 
 /// Durations as people write them: "500ms", "30s", "15m", "4h", "1d", "1h 30m" (see `humantime`).
-mod duration {
+pub(crate) mod duration {
     use std::time::Duration;
 
     use serde::de::{Deserialize, Deserializer, Error};

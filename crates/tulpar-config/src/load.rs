@@ -36,6 +36,8 @@ pub(crate) struct RawConfig {
     pub(crate) witness: WitnessConfig,
     #[serde(default)]
     pub(crate) log: LogConfig,
+    #[serde(default)]
+    pub(crate) webhooks: crate::webhooks::RawWebhooks,
 }
 
 #[derive(Deserialize)]

@@ -312,3 +312,128 @@ fn connection_limits_have_defaults_and_name_the_field_when_wrong() {
         assert_eq!(got, field, "{rule}");
     }
 }
+
+const WEBHOOK: &str = r#"
+[[webhooks.subscriptions]]
+name = "risk-system"
+url = "https://risk.customs.kz/tulpar/events"
+units = ["KZ-AKTAU-PCU"]
+events = ["alert.received", "alert.acknowledged"]
+secret_file = "webhooks/risk-system.secret"
+"#;
+
+/// The example with `WEBHOOK` changed from `from` to `to` appended.
+fn with_webhook(from: &str, to: &str) -> String {
+    assert!(WEBHOOK.contains(from), "the subscription lacks {from}");
+    format!("{EXAMPLE}\n{}", WEBHOOK.replacen(from, to, 1))
+}
+
+/// `text` with http:// to this machine allowed.
+fn allowing_loopback(text: &str) -> String {
+    text.replacen(
+        "allow_http_loopback = false",
+        "allow_http_loopback = true",
+        1,
+    )
+}
+
+#[test]
+fn a_webhook_subscription_loads_with_defaults_and_its_secret_beside_the_file() {
+    let config = load(&with_webhook("", ""), &[]).unwrap();
+    let webhooks = &config.webhooks;
+    assert_eq!(webhooks.initial_backoff, Duration::from_secs(1));
+    assert_eq!(webhooks.max_backoff, Duration::from_secs(300));
+    assert!(!webhooks.allow_http_loopback);
+    let subscription = &webhooks.subscriptions[0];
+    assert_eq!(subscription.url.host(), Some("risk.customs.kz"));
+    assert_eq!(
+        subscription.secret_file,
+        Path::new("/etc/tulpar/webhooks/risk-system.secret")
+    );
+    assert_eq!(
+        subscription.events,
+        [
+            tulpar_core::proto::AlertEventKind::AlertReceived,
+            tulpar_core::proto::AlertEventKind::Acknowledged
+        ]
+    );
+    assert!(
+        load(EXAMPLE, &[])
+            .unwrap()
+            .webhooks
+            .subscriptions
+            .is_empty()
+    );
+}
+
+#[test]
+fn webhook_targets_are_https_unless_loopback_is_allowed() {
+    let https = "https://risk.customs.kz/tulpar/events";
+    let loopback = with_webhook(https, "http://127.0.0.1:8099/events");
+    let (field, rule) = invalid_field(load(&loopback, &[]));
+    assert_eq!(field, "webhooks.subscriptions[0].url");
+    assert!(rule.contains("allow_http_loopback"), "{rule}");
+    let allowed = allowing_loopback(&loopback);
+    assert!(load(&allowed, &[]).is_ok());
+    for url in ["http://localhost/x", "http://[::1]:9000/x"] {
+        assert!(load(&allowed.replace("http://127.0.0.1:8099/events", url), &[]).is_ok());
+    }
+    for (url, rule_part) in [
+        ("http://10.0.0.5/events", "only over https://"),
+        ("ftp://risk.customs.kz/x", "is not https://"),
+        ("/tulpar/events", "not an absolute URL"),
+        (
+            "https://user:pw@risk.customs.kz/x",
+            "no user name or password",
+        ),
+        ("not a url", "is not a URL"),
+    ] {
+        let text = allowing_loopback(&with_webhook(https, url));
+        let (field, rule) = invalid_field(load(&text, &[]));
+        assert_eq!(field, "webhooks.subscriptions[0].url", "{url}");
+        assert!(rule.contains(rule_part), "{url}: {rule}");
+    }
+}
+
+#[test]
+fn bad_webhook_subscriptions_name_the_field_and_the_rule() {
+    let cases = [
+        (
+            ("\"alert.received\"", "\"alert.arrived\""),
+            "webhooks.subscriptions[0].events[0]",
+            "is not one of alert.sent",
+        ),
+        (
+            ("\"KZ-AKTAU-PCU\"", "\"UZ-TASHKENT-PCU\""),
+            "webhooks.subscriptions[0].units[0]",
+            "is not a unit of KZ",
+        ),
+        (
+            ("units = [\"KZ-AKTAU-PCU\"]", "units = []"),
+            "webhooks.subscriptions[0].units",
+            "at least one",
+        ),
+        (
+            ("name = \"risk-system\"", "name = \"risk system/..\""),
+            "webhooks.subscriptions[0].name",
+            "letters, digits",
+        ),
+    ];
+    for ((from, to), field, rule_part) in cases {
+        let (got_field, rule) = invalid_field(load(&with_webhook(from, to), &[]));
+        assert_eq!(got_field, field, "{to}");
+        assert!(rule.contains(rule_part), "{to}: {rule}");
+    }
+    let short_cap = EXAMPLE.replacen("max_backoff = \"5m\"", "max_backoff = \"10ms\"", 1);
+    let (field, rule) = invalid_field(load(&short_cap, &[]));
+    assert_eq!(field, "webhooks.max_backoff");
+    assert!(rule.contains("initial_backoff"), "{rule}");
+    let twice = format!(
+        "{}{}",
+        with_webhook("", ""),
+        &WEBHOOK[WEBHOOK.find("[[webhooks").unwrap()..]
+    );
+    let (field, rule) = invalid_field(load(&twice, &[]));
+    assert_eq!(field, "webhooks.subscriptions[1].name");
+    assert!(rule.contains("already the name"), "{rule}");
+}

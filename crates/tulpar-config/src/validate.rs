@@ -21,7 +21,7 @@ pub(crate) struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn invalid(&self, field: &str, rule: impl Into<String>) -> ConfigError {
+    pub(crate) fn invalid(&self, field: &str, rule: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             path: self.path.to_owned(),
             field: field.to_owned(),
@@ -30,7 +30,7 @@ impl Validator<'_> {
     }
 
     /// Resolves a relative path against the configuration file's directory.
-    fn resolve(&self, path: &mut PathBuf) {
+    pub(crate) fn resolve(&self, path: &mut PathBuf) {
         if path.is_relative() {
             *path = self.base.join(&*path);
         }
@@ -62,6 +62,7 @@ impl Validator<'_> {
             ));
         }
         self.delivery(&raw.delivery)?;
+        let webhooks = self.webhooks(std::mem::take(&mut raw.webhooks), country)?;
         let (client, federation) = (&raw.client_api, &raw.federation);
         let client_connections = self.connections(
             "client_api",
@@ -122,6 +123,7 @@ impl Validator<'_> {
             delivery: raw.delivery,
             witness: raw.witness,
             log: raw.log,
+            webhooks,
         };
         for path in [
             &mut config.data_dir,
@@ -138,7 +140,7 @@ impl Validator<'_> {
         Ok(config)
     }
 
-    fn positive(&self, field: &str, duration: Duration) -> Result<(), ConfigError> {
+    pub(crate) fn positive(&self, field: &str, duration: Duration) -> Result<(), ConfigError> {
         if duration.is_zero() {
             return Err(self.invalid(field, "must be longer than zero"));
         }

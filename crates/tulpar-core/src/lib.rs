@@ -16,5 +16,6 @@ pub mod response;
 pub mod sample;
 pub mod time;
 pub mod validation;
+pub mod webhook;
 
 pub use tulpar_proto::v1 as proto;

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -26,6 +26,7 @@ use tulpar_core::proto::{
 use tulpar_core::time::{from_timestamp, to_timestamp};
 use tulpar_trust::directory::Purpose;
 
+use crate::backoff::Backoff;
 use crate::config::DeliveryConfig;
 use crate::context::Context;
 use crate::partners::Partners;
@@ -178,19 +179,16 @@ impl Delivery {
 async fn run_worker(node: Arc<Delivery>, country: CountryCode) {
     let partner = node.partner(country);
     let mut stopping = std::pin::pin!(node.context.lifecycle.stopping());
-    let (initial, max) = (node.settings.initial_backoff, node.settings.max_backoff);
-    let mut backoff: Option<Duration> = None;
+    let mut backoff = Backoff::new(node.settings.initial_backoff, node.settings.max_backoff);
     loop {
         let outcome = drain(&node, country, &partner).await;
         let wait = match outcome {
             Ok(()) => {
-                backoff = None;
+                backoff.reset();
                 None
             }
             Err(error) => {
-                let next = backoff.map_or(initial, |b| (b * 2).min(max));
-                backoff = Some(next);
-                let wait = jitter(next);
+                let wait = backoff.fail();
                 tracing::warn!(peer.country = %country, %error, retry_in_ms = wait.as_millis() as u64, "delivery failed");
                 let mut status = partner.status.lock().unwrap_or_else(|p| p.into_inner());
                 status.last_error = Some(error.to_string());
@@ -210,15 +208,6 @@ async fn run_worker(node: Arc<Delivery>, country: CountryCode) {
             () = &mut stopping => return,
         }
     }
-}
-
-/// A random wait between half and all of `backoff`, so that many nodes retrying do not move in step.
-fn jitter(backoff: Duration) -> Duration {
-    let mut byte = [0u8; 2];
-    let random = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut byte)
-        .map(|()| u16::from_le_bytes(byte))
-        .unwrap_or(u16::MAX);
-    backoff / 2 + backoff.mul_f64(f64::from(random) / f64::from(u16::MAX) / 2.0)
 }
 
 /// Delivers everything in `country`'s outbox, keeping up to `delivery.concurrency` calls in flight,
@@ -771,6 +760,8 @@ fn receipt_time(body: &proto::DeliveryReceipt) -> Result<SystemTime, ReceiptFaul
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn items(kinds: &str) -> Vec<(u64, OutboxItem)> {

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod auth;
+mod backoff;
 mod client_auth;
 pub mod config;
 mod context;
@@ -32,6 +33,7 @@ mod throttle;
 pub mod transport;
 mod units;
 mod watch;
+mod webhooks;
 mod witness;
 
 pub use startup::{RunningNode, check, run_until_signal, start, start_with_clock};

@@ -17,6 +17,7 @@ use crate::inbound::Inbound;
 use crate::partners::Partners;
 use crate::submission::Submission;
 use crate::units::UnitKeys;
+use crate::webhooks::Webhooks;
 use crate::witness::Witness;
 
 /// The node's components.
@@ -33,6 +34,7 @@ pub(crate) struct Node {
     pub(crate) witness: Arc<Witness>,
     pub(crate) deadlines: Arc<Deadlines>,
     pub(crate) auditor: Arc<Auditor>,
+    pub(crate) webhooks: Arc<Webhooks>,
 }
 
 impl Node {
@@ -43,6 +45,7 @@ impl Node {
         identity: NodeIdentity,
         units: UnitKeys,
         auth: ClientAuth,
+        webhooks: Webhooks,
     ) -> Self {
         let auth = Arc::new(auth);
         let identity = Arc::new(identity);
@@ -77,6 +80,7 @@ impl Node {
             witness,
             deadlines,
             auditor,
+            webhooks: Arc::new(webhooks),
         }
     }
 

@@ -36,6 +36,7 @@ use crate::settle::Settle;
 use crate::state::{State, StateView, VIEW_NAME};
 use crate::transport::{self, Identify};
 use crate::units::UnitKeys;
+use crate::webhooks::Webhooks;
 use crate::{deadlines, partners, witness};
 
 /// A node that is serving.
@@ -258,11 +259,12 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
         settle: Settle::default(),
         lifecycle: Lifecycle::default(),
     });
-    Ok(Node::new(config, context, identity, units, auth))
+    let webhooks = Webhooks::open(context.clone(), &config.webhooks, &config.data_dir)?;
+    Ok(Node::new(config, context, identity, units, auth, webhooks))
 }
 
 /// Starts the node's workers: delivery to each partner, the deadline ticker, trust and revocation
-/// reloads, directory refresh, and witnessing.
+/// reloads, directory refresh, witnessing, and delivery to each webhook subscription.
 fn start_workers(node: &Arc<Node>) {
     for partner in node.context.partners() {
         node.delivery.start_worker(partner);
@@ -273,6 +275,7 @@ fn start_workers(node: &Arc<Node>) {
     start_revocations_refresh(node);
     partners::start_directory_refresh(&node.partners, config.trust.directory_refresh_interval);
     witness::start_witness(&node.witness, config.witness.interval);
+    node.webhooks.start_workers();
 }
 
 /// Re-reads the trust store every `trust.reload_interval`, so `tulpar trust add` takes effect without a

@@ -74,8 +74,7 @@ pub(crate) fn watch(
     let lifecycle = node.lifecycle.clone();
     let subscriber = Subscriber {
         node,
-        principal,
-        kinds,
+        filter: EventFilter { principal, kinds },
         sender,
     };
     lifecycle.spawn(subscriber.run(start, live));
@@ -84,8 +83,7 @@ pub(crate) fn watch(
 
 struct Subscriber {
     node: Arc<Context>,
-    principal: Principal,
-    kinds: Vec<AlertEventKind>,
+    filter: EventFilter,
     sender: EventSender,
 }
 
@@ -151,7 +149,7 @@ impl Subscriber {
             match paused {
                 Ok(Paused::Full) => {
                     tracing::debug!(
-                        watcher = %self.principal.name,
+                        watcher = %self.filter.principal.name,
                         resume_from = *next,
                         "watch buffer full: the watcher lets go of the broadcast until its client drains it"
                     );
@@ -217,7 +215,11 @@ impl Subscriber {
     /// Puts the event of entry `index` (if any, and if the caller may see it) in the client's
     /// buffer; `false` if the buffer has no room for it now.
     fn offer(&self, index: u64, entry: &proto::LedgerEntry) -> Result<bool, End> {
-        let Some(event) = self.event(index, entry)? else {
+        let Some(event) = self
+            .filter
+            .event(&self.node, index, entry)
+            .map_err(End::Failed)?
+        else {
             return Ok(true);
         };
         match self.sender.try_send(event) {
@@ -226,13 +228,26 @@ impl Subscriber {
             Err(NotSent::Gone) => Err(End::Gone),
         }
     }
+}
 
-    /// The event of entry `index`, if any and if the caller may see it.
-    fn event(
+/// Which events of the ledger a subscriber gets: those of the kinds it asked for (all if none) that
+/// its principal may see. `WatchAlerts` and webhook subscriptions share it.
+pub(crate) struct EventFilter {
+    /// Who the events are for.
+    pub(crate) principal: Principal,
+    /// The kinds asked for; empty for all.
+    pub(crate) kinds: Vec<AlertEventKind>,
+}
+
+impl EventFilter {
+    /// The event of entry `index`, if any and if the principal may see it; `Err` names what could
+    /// not be read.
+    pub(crate) fn event(
         &self,
+        node: &Context,
         index: u64,
         entry: &proto::LedgerEntry,
-    ) -> Result<Option<proto::AlertEvent>, End> {
+    ) -> Result<Option<proto::AlertEvent>, String> {
         let Some((kind, country)) = event_of(entry) else {
             return Ok(None);
         };
@@ -255,18 +270,15 @@ impl Subscriber {
         let Some(id) = id_bytes(&entry.alert_id) else {
             return Ok(None);
         };
-        let stored = match self.node.state.alert(&id) {
+        let stored = match node.state.alert(&id) {
             Ok(Some(stored)) => stored,
             Ok(None) => return Ok(None),
-            Err(error) => return Err(End::Failed(error.to_string())),
+            Err(error) => return Err(error.to_string()),
         };
-        if !self.node.may_see(&self.principal, &stored) {
+        if !node.may_see(&self.principal, &stored) {
             return Ok(None);
         }
-        let record = self
-            .node
-            .alert_record(stored)
-            .map_err(|e| End::Failed(e.to_string()))?;
+        let record = node.alert_record(stored).map_err(|e| e.to_string())?;
         Ok(Some(proto::AlertEvent {
             ledger_index: index,
             recorded_at: entry.recorded_at,

@@ -12,3 +12,4 @@ mod layout;
 pub(crate) mod ledger;
 pub(crate) mod token;
 pub(crate) mod trust;
+pub(crate) mod webhooks;

@@ -1,4 +1,5 @@
-//! The admin API: revoking bearer tokens without a restart, and listing them with their state.
+//! The admin API: revoking bearer tokens without a restart, listing them with their state, and
+//! the webhook subscriptions' state and test messages.
 //!
 //! A revocation is a `TokenRevoked` ledger entry with who made it; the state view keeps it and
 //! [`ClientAuth`](crate::client_auth::ClientAuth) refuses the token from the moment the entry is
@@ -156,5 +157,32 @@ impl AdminService for Admin {
             .map(|token| Ok(Self::info(token, auth.token_revocation(token)?)))
             .collect::<Result<Vec<_>, ApiError>>()?;
         Ok(Response::new(proto::ListTokensResponse { tokens }))
+    }
+
+    async fn list_webhooks(
+        &self,
+        request: Request<proto::ListWebhooksRequest>,
+    ) -> Result<Response<proto::ListWebhooksResponse>, Status> {
+        self.admin(&request)?;
+        Ok(Response::new(proto::ListWebhooksResponse {
+            webhooks: self.node.webhooks.list(),
+        }))
+    }
+
+    async fn test_webhook(
+        &self,
+        request: Request<proto::TestWebhookRequest>,
+    ) -> Result<Response<proto::TestWebhookResponse>, Status> {
+        let principal = self.admin(&request)?;
+        let name = request.into_inner().name;
+        let answer = self.node.webhooks.test(name.trim()).await?;
+        tracing::info!(
+            webhook = name.trim(),
+            by = %principal.name,
+            accepted = answer.accepted,
+            http_status = answer.http_status,
+            "webhook test message sent"
+        );
+        Ok(Response::new(answer))
     }
 }
