@@ -25,22 +25,78 @@ const MARKER: &str = ".tulpar-demo";
 /// that the suggested command works without the source tree.
 const EXAMPLE_ALERT: &str = include_str!("../../../deploy/examples/alert-drugs-precursors.json");
 
-fn parse_args() -> Result<(PathBuf, bool)> {
-    let mut dir = PathBuf::from("tulpar-demo");
-    let mut exit = false;
+/// What the demo was asked for.
+struct Options {
+    /// The folder to set the federation up in.
+    dir: PathBuf,
+    /// Stop after the exchange instead of running on.
+    exit: bool,
+    /// A URL to subscribe to every KZ event, as a customs system's webhook receiver.
+    webhook: Option<String>,
+}
+
+fn parse_args() -> Result<Options> {
+    let mut options = Options {
+        dir: PathBuf::from("tulpar-demo"),
+        exit: false,
+        webhook: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--exit" => exit = true,
-            "--dir" => dir = args.next().context("--dir needs a folder")?.into(),
+            "--exit" => options.exit = true,
+            "--dir" => options.dir = args.next().context("--dir needs a folder")?.into(),
+            "--webhook" => {
+                options.webhook = Some(args.next().context("--webhook needs a URL")?);
+            }
             "-h" | "--help" => {
-                println!("usage: tulpar-demo [--dir FOLDER (default ./tulpar-demo)] [--exit]");
+                println!(
+                    "usage: tulpar-demo [--dir FOLDER (default ./tulpar-demo)] [--exit] \
+                     [--webhook URL (e.g. http://127.0.0.1:8099/events)]"
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?}; try --help"),
         }
     }
-    Ok((dir, exit))
+    Ok(options)
+}
+
+/// Subscribes `url` to the events of every KZ unit, with a secret made by `tulpar webhooks secret`;
+/// returns the secret. Retries are quick, for a receiver started after the demo.
+fn subscribe_webhook(
+    kz: &tulpar_tests::Country,
+    tulpar: &std::path::Path,
+    url: &str,
+) -> Result<String> {
+    let secret_file = kz.dir.join("webhook.secret");
+    let output = std::process::Command::new(tulpar)
+        .args(["webhooks", "secret"])
+        .arg(&secret_file)
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "tulpar webhooks secret: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let secret = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let units: Vec<String> = kz.units.iter().map(|u| format!("{u:?}")).collect();
+    kz.append_config(&format!(
+        r#"[webhooks]
+initial_backoff = "500ms"
+max_backoff = "5s"
+allow_http_loopback = true
+
+[[webhooks.subscriptions]]
+name = "integrator"
+url = {url:?}
+units = [{}]
+secret_file = "webhook.secret"
+"#,
+        units.join(", ")
+    ))?;
+    Ok(secret)
 }
 
 /// Today and tomorrow (UTC) as dates, the period the demo's exchanges fall in.
@@ -67,7 +123,7 @@ async fn next_event(events: &mut tonic::Streaming<proto::AlertEvent>) -> Result<
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let (dir, exit) = parse_args()?;
+    let Options { dir, exit, webhook } = parse_args()?;
     look_on_path();
     // Before any folder is touched: say at once what is missing.
     let tulpar = binary("tulpar")?;
@@ -101,6 +157,13 @@ async fn main() -> Result<()> {
             ("TJ", &["TJ-DUSHANBE-PCU"]),
         ],
     )?;
+    let webhook = match &webhook {
+        Some(url) => Some((
+            url,
+            subscribe_webhook(&federation.countries["KZ"], &tulpar, url)?,
+        )),
+        None => None,
+    };
     federation.start_all_processes().await?;
     for country in federation.countries.values() {
         println!(
@@ -120,6 +183,9 @@ async fn main() -> Result<()> {
         "  KZ integrator token (acts for every KZ unit): {}",
         kz.tokens["integrator"]
     );
+    if let Some((url, secret)) = &webhook {
+        println!("webhook: every KZ event is POSTed to {url}, signed with {secret}");
+    }
     let mut kz_officer = kz.client("KZ-AKTAU-PCU").await?;
     let mut uz_officer = uz.cert_client("officer", "UZ-TASHKENT-PCU").await?;
     let mut kz_events = kz_officer
@@ -359,6 +425,23 @@ async fn main() -> Result<()> {
         kz.client_addr
     );
     println!("  {curl} -N https://{}/v1/alerts:watch", kz.client_addr);
+    if let Some((url, secret)) = &webhook {
+        println!(
+            "\n  Receiving KZ's events at {url} (see deploy/integration/webhook_receiver.py):"
+        );
+        let port = url
+            .parse::<hyper::Uri>()
+            .ok()
+            .and_then(|uri| uri.port_u16())
+            .unwrap_or(80);
+        println!(
+            "  python3 deploy/integration/webhook_receiver.py --port {port} --secret {secret}"
+        );
+        println!(
+            "  TULPAR_TOKEN={} tulpar webhooks      # backlog, last success, last error",
+            kz.tokens["admin"]
+        );
+    }
     println!("Ctrl-C (or SIGTERM) stops every node.");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -113,7 +113,7 @@ fn print_webhook(webhook: &proto::WebhookInfo) {
     };
     println!("  for        {} ({events})", webhook.units.join(", "));
     println!(
-        "  backlog    {} ledger entries after index {} to look at",
+        "  backlog    {} ledger entries not yet looked at (from index {})",
         webhook.backlog_entries, webhook.next_index
     );
     println!(
