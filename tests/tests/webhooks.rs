@@ -381,3 +381,31 @@ async fn events_reach_an_https_receiver_checked_against_the_configured_ca() -> R
     assert_eq!(types, ["alert.sent", "alert.delivered"]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_to_start_with_a_secret_it_cannot_trust_naming_the_field() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut federation =
+        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    let kz = federation.country("KZ");
+    subscribe(kz, "https://risk.customs.kz/events", "")?;
+    let secret_file = kz.dir.join("risk-system.secret");
+    let field = "webhooks.subscriptions[0].secret_file";
+    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o644))?;
+    let error = format!("{:#}", kz.start().await.unwrap_err());
+    assert!(
+        error.contains(field) && error.contains("chmod 600"),
+        "{error}"
+    );
+    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::write(&secret_file, "hunter2")?;
+    let error = format!("{:#}", kz.start().await.unwrap_err());
+    assert!(error.contains(field) && error.contains("whsec_"), "{error}");
+    std::fs::remove_file(&secret_file)?;
+    let error = format!("{:#}", kz.start().await.unwrap_err());
+    assert!(
+        error.contains(field) && error.contains("cannot read"),
+        "{error}"
+    );
+    Ok(())
+}

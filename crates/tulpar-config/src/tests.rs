@@ -436,4 +436,11 @@ fn bad_webhook_subscriptions_name_the_field_and_the_rule() {
     let (field, rule) = invalid_field(load(&twice, &[]));
     assert_eq!(field, "webhooks.subscriptions[1].name");
     assert!(rule.contains("already the name"), "{rule}");
+    let subscription = &WEBHOOK[WEBHOOK.find("[[webhooks").unwrap()..];
+    let too_many: String = (0..=MAX_WEBHOOK_SUBSCRIPTIONS)
+        .map(|i| subscription.replace("risk-system\"", &format!("system-{i}\"")))
+        .collect();
+    let (field, rule) = invalid_field(load(&format!("{EXAMPLE}\n{too_many}"), &[]));
+    assert_eq!(field, "webhooks.subscriptions");
+    assert!(rule.contains("at most 64"), "{rule}");
 }

@@ -94,10 +94,10 @@ impl Webhooks {
         for (i, subscription) in config.subscriptions.iter().enumerate() {
             let field = format!("webhooks.subscriptions[{i}].secret_file");
             let path = &subscription.secret_file;
-            tulpar_trust::keyfile::check_private_permissions(path)
-                .with_context(|| field.clone())?;
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("{field}: cannot read {}", path.display()))?;
+            tulpar_trust::keyfile::check_private_permissions(path)
+                .with_context(|| field.clone())?;
             let secret = WebhookSecret::parse(&text)
                 .map_err(|e| anyhow::anyhow!("{field}: {}: {e}", path.display()))?;
             let cursor_path = cursor::path(data_dir, &subscription.name);
