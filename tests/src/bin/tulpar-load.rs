@@ -8,7 +8,15 @@
 //! target/release/tulpar-load throughput --alerts 20000 --concurrency 256
 //! target/release/tulpar-load latency --rate 200 --seconds 10
 //! target/release/tulpar-load roundtrip --rate 100 --seconds 10
+//! target/release/tulpar-load throughput --alerts 20000 --concurrency 256 --api http
+//! target/release/tulpar-load latency --rate 200 --seconds 10 --api http
 //! ```
+//!
+//! `--api` chooses the door alerts are submitted through: `grpc` (the default), `http` (`POST
+//! /v1/alerts` with proto3 JSON over HTTP/1.1 keep-alive connections, one per submitter in flight), or
+//! `http2` (the same over one HTTP/2 connection, as gRPC uses); see `tulpar-load/http_submit.rs`. The
+//! deliveries are watched over gRPC either way, so the time until KZ answered the submit compares the
+//! doors, and the delivery latency adds the same path after it.
 //!
 //! `--audit` (any mode) then times a focal point's audit of KZ's ledger: the node's full re-check with
 //! every entry's signatures (`VerifyLedger`), and `tulpar audit verify` downloading every entry and
@@ -33,15 +41,20 @@ use tokio::sync::Semaphore;
 use tulpar_core::proto::{self, AlertEventKind};
 use tulpar_tests::{Client, Federation};
 
+#[path = "tulpar-load/http_submit.rs"]
+mod http_submit;
 #[path = "tulpar-load/watchers.rs"]
 mod watchers;
 
+use http_submit::{HttpSubmitter, Version};
+
 fn usage() -> ! {
     eprintln!(
-        "usage: tulpar-load throughput [--alerts N] [--concurrency C] [--audit]\n       \
-         tulpar-load latency [--rate PER_SECOND] [--seconds S]\n       \
-         tulpar-load roundtrip [--rate PER_SECOND] [--seconds S]\n       \
-         tulpar-load watchers [--watchers N] [--stuck N] [--alerts N] [--attachment-kib K]"
+        "usage: tulpar-load throughput [--alerts N] [--concurrency C] [--api API] [--audit]\n       \
+         tulpar-load latency [--rate PER_SECOND] [--seconds S] [--api API]\n       \
+         tulpar-load roundtrip [--rate PER_SECOND] [--seconds S] [--api API]\n       \
+         tulpar-load watchers [--watchers N] [--stuck N] [--alerts N] [--attachment-kib K]\n\
+         API: grpc (the default), http (JSON over HTTP/1.1 keep-alive), http2 (JSON over HTTP/2)"
     );
     std::process::exit(2)
 }
@@ -59,17 +72,99 @@ fn federation() -> Result<Federation> {
                 "TULPAR__TRUST__DIRECTORY_REFRESH_INTERVAL".into(),
                 "15m".into(),
             ),
+            // Every connection of the load comes from 127.0.0.1: thousands of watchers, or one per
+            // HTTP/1.1 submitter beside the gRPC channels (the default allows 256 per address).
+            (
+                "TULPAR__CLIENT_API__MAX_CONNECTIONS_PER_ADDRESS".into(),
+                "4096".into(),
+            ),
         ]);
     }
     Ok(federation)
 }
 
+/// The value after `name` in `args`.
+fn option<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    let at = args.iter().position(|a| a == name)?;
+    Some(args.get(at + 1).unwrap_or_else(|| usage()))
+}
+
 fn flag(args: &[String], name: &str, default: u64) -> u64 {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
+    option(args, name)
         .map(|v| v.parse().unwrap_or_else(|_| usage()))
         .unwrap_or(default)
+}
+
+/// How alerts reach KZ: by gRPC, or through the HTTP/JSON door.
+#[derive(Clone)]
+enum Submitter {
+    Grpc(Client),
+    Http(Arc<HttpSubmitter>),
+}
+
+impl Submitter {
+    /// `args`' `--api`: the HTTP version for the HTTP/JSON door, none for gRPC.
+    fn api(args: &[String]) -> Option<Version> {
+        match option(args, "--api").unwrap_or("grpc") {
+            "grpc" => None,
+            "http" => Some(Version::Http1),
+            "http2" => Some(Version::Http2),
+            _ => usage(),
+        }
+    }
+
+    /// A submitter through `api`'s door, with HTTP/1.1 connections for `concurrency` submitters.
+    async fn new(
+        api: Option<Version>,
+        kz: &tulpar_tests::Country,
+        concurrency: usize,
+    ) -> Result<Self> {
+        const UNIT: &str = "KZ-AKTAU-PCU";
+        Ok(match api {
+            None => Self::Grpc(kz.client(UNIT).await?),
+            Some(version) => Self::Http(Arc::new(
+                HttpSubmitter::connect(kz, UNIT, version, concurrency).await?,
+            )),
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Grpc(_) => "gRPC",
+            Self::Http(http) => match http.version() {
+                Version::Http1 => "HTTP/1.1 JSON",
+                Version::Http2 => "HTTP/2 JSON",
+            },
+        }
+    }
+
+    /// Submits a sample alert and records when KZ answered.
+    async fn submit(&self, timings: &Mutex<Timings>) -> Result<()> {
+        let content = tulpar_core::sample::alert_draft("KZ-AKTAU-PCU", "UZ");
+        // Encoding the request is part of each door's cost: the clock starts before it.
+        let start = Instant::now();
+        let alert_id = match self {
+            Self::Grpc(client) => {
+                let request = proto::SubmitAlertRequest {
+                    request_id: String::new(),
+                    content: Some(content),
+                };
+                client
+                    .clone()
+                    .submit_alert(request)
+                    .await?
+                    .into_inner()
+                    .alert_id
+            }
+            Self::Http(http) => http.submit(&content).await?,
+        };
+        let answered = start.elapsed();
+        timings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .submitted(alert_id, start, answered);
+        Ok(())
+    }
 }
 
 /// Submission times by alert id, and the delivery latencies measured so far.
@@ -83,8 +178,8 @@ struct Timings {
 }
 
 impl Timings {
-    fn submitted(&mut self, id: String, at: Instant) {
-        self.answered.push(at.elapsed());
+    fn submitted(&mut self, id: String, at: Instant, answered: Duration) {
+        self.answered.push(answered);
         match self.early.remove(&id) {
             Some(delivered) => self.latencies.push(delivered.saturating_duration_since(at)),
             None => {
@@ -102,21 +197,6 @@ impl Timings {
             }
         }
     }
-}
-
-async fn submit(client: &mut Client, timings: &Mutex<Timings>) -> Result<()> {
-    let content = tulpar_core::sample::alert_draft("KZ-AKTAU-PCU", "UZ");
-    let start = Instant::now();
-    let request = proto::SubmitAlertRequest {
-        request_id: String::new(),
-        content: Some(content),
-    };
-    let response = client.submit_alert(request).await?.into_inner();
-    timings
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .submitted(response.alert_id, start);
-    Ok(())
 }
 
 /// A UZ officer who acknowledges every alert the moment it arrives.
@@ -173,10 +253,20 @@ async fn main() -> Result<()> {
     if mode == "watchers" {
         return watchers::run(&args).await;
     }
+    // Before any node starts: a wrong option exits without stopping them.
+    let api = Submitter::api(&args);
+    let concurrency = flag(&args, "--concurrency", 256) as usize;
+    // At a fixed rate only a few submits are in flight at once: 32 HTTP/1.1 connections leave room
+    // for bursts (more are opened if need be, and reported).
+    let pool = if mode == "throughput" {
+        concurrency
+    } else {
+        32
+    };
     let mut federation = federation()?;
     federation.start_all_processes().await?;
     let kz = federation.country("KZ");
-    let client = kz.client("KZ-AKTAU-PCU").await?;
+    let submitter = Submitter::new(api, kz, pool).await?;
     let mut watcher = kz.client("focal-point").await?;
     let timings = Arc::new(Mutex::new(Timings::default()));
     let roundtrip = mode == "roundtrip";
@@ -217,15 +307,14 @@ async fn main() -> Result<()> {
     let (label, total, started) = match mode.as_str() {
         "throughput" => {
             let alerts = flag(&args, "--alerts", 20_000);
-            let concurrency = flag(&args, "--concurrency", 256) as usize;
             let permits = Arc::new(Semaphore::new(concurrency));
             let started = Instant::now();
             let mut tasks = Vec::new();
             for _ in 0..alerts {
                 let permit = permits.clone().acquire_owned().await?;
-                let (mut client, timings) = (client.clone(), timings.clone());
+                let (submitter, timings) = (submitter.clone(), timings.clone());
                 tasks.push(tokio::spawn(async move {
-                    let result = submit(&mut client, &timings).await;
+                    let result = submitter.submit(&timings).await;
                     drop(permit);
                     result
                 }));
@@ -234,7 +323,10 @@ async fn main() -> Result<()> {
                 task.await??;
             }
             (
-                format!("throughput, concurrency {concurrency}"),
+                format!(
+                    "throughput, concurrency {concurrency}, {}",
+                    submitter.name()
+                ),
                 alerts,
                 started,
             )
@@ -249,9 +341,9 @@ async fn main() -> Result<()> {
             let mut tasks = Vec::new();
             for _ in 0..total {
                 ticker.tick().await;
-                let (mut client, timings) = (client.clone(), timings.clone());
+                let (submitter, timings) = (submitter.clone(), timings.clone());
                 tasks.push(tokio::spawn(
-                    async move { submit(&mut client, &timings).await },
+                    async move { submitter.submit(&timings).await },
                 ));
             }
             for task in tasks {
@@ -262,7 +354,11 @@ async fn main() -> Result<()> {
             } else {
                 "fixed rate"
             };
-            (format!("{what} {rate}/s"), total, started)
+            (
+                format!("{what} {rate}/s, {}", submitter.name()),
+                total,
+                started,
+            )
         }
         _ => usage(),
     };
@@ -299,9 +395,16 @@ async fn main() -> Result<()> {
     );
     report(
         &label,
-        "of which until KZ answered the submit",
+        "of which submit until KZ answered (durable at KZ)",
         &mut answered,
     );
+    if let Submitter::Http(http) = &submitter {
+        println!(
+            "{label}: {} connections opened, {} of them during the run",
+            http.opened(),
+            http.opened().saturating_sub(pool)
+        );
+    }
     listener.abort();
     for country in federation.countries.values() {
         let log = country.log();

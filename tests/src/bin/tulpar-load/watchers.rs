@@ -51,11 +51,6 @@ pub(crate) async fn run(args: &[String]) -> Result<()> {
     let attachment = crate::flag(args, "--attachment-kib", 800) as usize * 1024;
     let mut federation = crate::federation()?;
     for country in federation.countries.values_mut() {
-        // Every watcher comes from 127.0.0.1.
-        country.node_env.push((
-            "TULPAR__CLIENT_API__MAX_CONNECTIONS_PER_ADDRESS".into(),
-            "4096".into(),
-        ));
         if let Ok(extra) = std::env::var("TULPAR_LOAD_NODE_ENV") {
             // e.g. TULPAR_LOAD_NODE_ENV="MIMALLOC_PURGE_DELAY=0" to compare allocator settings.
             for pair in extra.split_whitespace() {
