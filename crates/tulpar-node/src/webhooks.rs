@@ -231,7 +231,10 @@ impl Webhooks {
                     last_save = Instant::now();
                 }
                 tokio::select! {
-                    _ = committed.recv() => continue,
+                    received = committed.recv() => match received {
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                        _ => continue,
+                    },
                     () = &mut stopping => break,
                 }
             }
@@ -326,7 +329,11 @@ impl Webhooks {
         subscription.update(|status| status.pending_event_id = Some(id.clone()));
         loop {
             let message = subscription.sign(&id, self.context.clock.now(), body.clone());
-            let answer = sender.send(&message).await;
+            // A send cut short by shutdown is repeated after the restart, under the same id.
+            let answer = tokio::select! {
+                answer = sender.send(&message) => answer,
+                () = stopping.as_mut() => return Err(Stopping),
+            };
             let Some(error) = answer.error() else {
                 backoff.reset();
                 subscription.update(|status| {
