@@ -203,7 +203,7 @@ impl EntryChecker {
             }
             Kind::DeadlineMissed(_) | Kind::TrustPinned(_) | Kind::DeliveryAbandoned(_) => {}
             // An administrator's act, recorded by this node: covered by its checkpoint alone.
-            Kind::TokenRevoked(_) => {}
+            Kind::TokenRevoked(_) | Kind::AccountEvent(_) => {}
         }
         Ok(revoked)
     }

@@ -44,6 +44,9 @@ enum Command {
     /// Bearer tokens for customs systems: make one; revoke and list a node's (administrators).
     #[command(subcommand)]
     Token(cmd::token::Args),
+    /// People's accounts for the console (administrators): add, list, disable, reset a password or TOTP.
+    #[command(subcommand)]
+    User(cmd::user::Args),
     /// Webhook subscriptions: their delivery state and a test message (administrators); new secrets.
     Webhooks(cmd::webhooks::Args),
     /// Work with a node's ledger offline.
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Cert(args) => cmd::cert::run(args),
         Command::Ledger(args) => cmd::ledger::run(args),
         Command::Token(args) => cmd::token::run(&cli.connection, &cli.output, args),
+        Command::User(args) => cmd::user::run(&cli.connection, &cli.output, args),
         Command::Webhooks(args) => cmd::webhooks::run(&cli.connection, &cli.output, args),
     };
     match result {

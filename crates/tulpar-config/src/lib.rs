@@ -26,6 +26,7 @@ mod webhooks;
 mod tests;
 
 pub use load::ENV_PREFIX;
+pub use weak_tokens::is_common as is_common_secret;
 pub use webhooks::MAX_WEBHOOK_SUBSCRIPTIONS;
 
 /// A configuration that could not be loaded, naming the field and the rule.
@@ -87,6 +88,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Events pushed to customs systems' URLs.
     pub webhooks: WebhooksConfig,
+    /// People's accounts and their sessions in the console.
+    pub console: ConsoleConfig,
 }
 
 /// The client API.
@@ -245,6 +248,25 @@ pub struct WitnessConfig {
     pub interval: Duration,
 }
 
+/// People's accounts: sign-in rules and sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Whether officers need a TOTP code too (focal points and administrators always do).
+    pub officer_totp_required: bool,
+    /// Failed sign-ins in a row that lock an account.
+    pub lockout_after: u32,
+    /// How long a locked account refuses sign-ins (an administrator's password reset lifts it sooner).
+    #[serde(deserialize_with = "duration::read")]
+    pub lockout_duration: Duration,
+    /// A session unused for this long ends.
+    #[serde(deserialize_with = "duration::read")]
+    pub session_idle_timeout: Duration,
+    /// A session ends this long after sign-in, used or not.
+    #[serde(deserialize_with = "duration::read")]
+    pub session_max_age: Duration,
+}
+
 /// Webhooks: each event a subscription may see, POSTed to its URL in ledger order, signed per
 /// Standard Webhooks, retried until the receiver takes it.
 #[derive(Debug, Clone)]
@@ -338,7 +360,8 @@ mod defaults {
     use std::time::Duration;
 
     use super::{
-        ConnectionLimits, DeadlinesConfig, DeliveryConfig, LogConfig, LogFormat, WitnessConfig,
+        ConnectionLimits, ConsoleConfig, DeadlinesConfig, DeliveryConfig, LogConfig, LogFormat,
+        WitnessConfig,
     };
 
     const MINUTE: u64 = 60;
@@ -391,6 +414,18 @@ mod defaults {
                 batch_size: 64,
                 connect_timeout: Duration::from_secs(5),
                 request_timeout: Duration::from_secs(15),
+            }
+        }
+    }
+
+    impl Default for ConsoleConfig {
+        fn default() -> Self {
+            Self {
+                officer_totp_required: false,
+                lockout_after: 5,
+                lockout_duration: Duration::from_secs(15 * MINUTE),
+                session_idle_timeout: Duration::from_secs(30 * MINUTE),
+                session_max_age: Duration::from_secs(10 * HOUR),
             }
         }
     }

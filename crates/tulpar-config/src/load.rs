@@ -38,6 +38,8 @@ pub(crate) struct RawConfig {
     pub(crate) log: LogConfig,
     #[serde(default)]
     pub(crate) webhooks: crate::webhooks::RawWebhooks,
+    #[serde(default)]
+    pub(crate) console: crate::ConsoleConfig,
 }
 
 #[derive(Deserialize)]

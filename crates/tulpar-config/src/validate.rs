@@ -98,9 +98,24 @@ impl Validator<'_> {
             ("delivery.connect_timeout", raw.delivery.connect_timeout),
             ("delivery.request_timeout", raw.delivery.request_timeout),
             ("witness.interval", raw.witness.interval),
+            ("console.lockout_duration", raw.console.lockout_duration),
+            (
+                "console.session_idle_timeout",
+                raw.console.session_idle_timeout,
+            ),
+            ("console.session_max_age", raw.console.session_max_age),
         ];
         for (field, duration) in durations {
             self.positive(field, duration)?;
+        }
+        if !(1..=100).contains(&raw.console.lockout_after) {
+            return Err(self.invalid("console.lockout_after", "must be between 1 and 100"));
+        }
+        if raw.console.session_max_age < raw.console.session_idle_timeout {
+            return Err(self.invalid(
+                "console.session_max_age",
+                "must not be shorter than console.session_idle_timeout",
+            ));
         }
         let mut config = Config {
             country,
@@ -124,6 +139,7 @@ impl Validator<'_> {
             witness: raw.witness,
             log: raw.log,
             webhooks,
+            console: raw.console,
         };
         for path in [
             &mut config.data_dir,

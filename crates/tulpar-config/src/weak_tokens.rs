@@ -102,6 +102,11 @@ pub(super) fn guessable(hashes: &[([u8; 32], &str)]) -> HashMap<[u8; 32], String
     found
 }
 
+/// Whether `secret` is one of the common secrets people and examples use, in any case.
+pub fn is_common(secret: &str) -> bool {
+    COMMON.iter().any(|word| word.eq_ignore_ascii_case(secret))
+}
+
 fn capitalised(word: &str) -> String {
     let mut chars = word.chars();
     match chars.next() {

@@ -109,6 +109,16 @@ impl ClientAuth {
     /// The caller of `request` with its credential. A bearer token wins over the connection's
     /// certificate, so a system can connect without a certificate of its own. A peer address that
     /// failed too often is refused before its credentials are looked at.
+    /// Refuses `addr` while it is throttled after failed authentications (any door: also sign-ins).
+    pub(crate) fn admit(&self, addr: IpAddr) -> Result<(), ApiError> {
+        self.throttle.admit(addr)
+    }
+
+    /// Counts a failed authentication from `addr` (a failed sign-in counts as one).
+    pub(crate) fn failed(&self, addr: IpAddr, error: &ApiError) {
+        self.throttle.failed(addr, error);
+    }
+
     pub(crate) fn authenticate_caller<T>(&self, request: &Request<T>) -> Result<Caller, ApiError> {
         let peer = request.extensions().get::<Peer<ClientIdentity>>();
         // Without a peer (only in tests) failures still count, under the unspecified address.

@@ -5,11 +5,13 @@
 //! all other state (alert records, outboxes, deadlines, idempotency records) is the [`state`] view, which
 //! only the ledger's commit loop writes and which is rebuilt from the ledger after a crash.
 
+mod accounts;
 pub mod audit;
 pub mod auth;
 mod backoff;
 mod client_auth;
 pub mod config;
+mod console;
 mod context;
 mod deadlines;
 mod delivery;

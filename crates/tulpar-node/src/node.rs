@@ -7,6 +7,7 @@ use tulpar_core::proto;
 use tulpar_core::time::to_timestamp;
 use tulpar_trust::tls::NodeIdentity;
 
+use crate::accounts::Accounts;
 use crate::audit::Auditor;
 use crate::client_auth::ClientAuth;
 use crate::config::Config;
@@ -35,6 +36,7 @@ pub(crate) struct Node {
     pub(crate) deadlines: Arc<Deadlines>,
     pub(crate) auditor: Arc<Auditor>,
     pub(crate) webhooks: Arc<Webhooks>,
+    pub(crate) accounts: Arc<Accounts>,
 }
 
 impl Node {
@@ -46,6 +48,7 @@ impl Node {
         units: UnitKeys,
         auth: ClientAuth,
         webhooks: Webhooks,
+        accounts: Accounts,
     ) -> Self {
         let auth = Arc::new(auth);
         let identity = Arc::new(identity);
@@ -81,6 +84,7 @@ impl Node {
             deadlines,
             auditor,
             webhooks: Arc::new(webhooks),
+            accounts: Arc::new(accounts),
         }
     }
 

@@ -21,9 +21,11 @@ use tulpar_trust::TrustStore;
 use tulpar_trust::keyfile;
 use tulpar_trust::tls::{self, NodeIdentity};
 
+use crate::accounts::Accounts;
 use crate::auth::Principal;
 use crate::client_auth::{ClientAuth, ClientCertificate, ClientIdentity};
 use crate::config::{Config, DescriptorLimit};
+use crate::console::Console;
 use crate::context::Context as NodeContext;
 use crate::http_api::HttpApi;
 use crate::lifecycle::Lifecycle;
@@ -260,7 +262,10 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
         lifecycle: Lifecycle::default(),
     });
     let webhooks = Webhooks::open(context.clone(), &config.webhooks, &config.data_dir)?;
-    Ok(Node::new(config, context, identity, units, auth, webhooks))
+    let accounts = Accounts::open(context.clone(), config.console.clone(), &config.data_dir)?;
+    Ok(Node::new(
+        config, context, identity, units, auth, webhooks, accounts,
+    ))
 }
 
 /// Starts the node's workers: delivery to each partner, the deadline ticker, trust and revocation
@@ -418,7 +423,8 @@ fn serve_clients(
         shared.context.lifecycle.clone(),
         shared.context.lifecycle.stopping(),
     );
-    let alerts = Arc::new(Alerts::new(shared));
+    let alerts = Arc::new(Alerts::new(shared.clone()));
+    let console = Console::new(shared, alerts.clone())?;
     let alert_server = AlertServiceServer::from_arc(alerts.clone())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -428,7 +434,7 @@ fn serve_clients(
         .add_service(alert_server)
         .add_service(audit_server)
         .add_service(admin);
-    let routes = Arc::new(HttpApi::new(alerts, audit)).with_grpc(grpc);
+    let routes = Arc::new(HttpApi::new(alerts, audit, console)).with_grpc(grpc);
     Ok(async move {
         health.set_serving::<AlertServiceServer<Alerts>>().await;
         health.set_serving::<AuditServiceServer<Audit>>().await;

@@ -12,4 +12,5 @@ mod layout;
 pub(crate) mod ledger;
 pub(crate) mod token;
 pub(crate) mod trust;
+pub(crate) mod user;
 pub(crate) mod webhooks;

@@ -47,20 +47,9 @@ pub(crate) fn gather(
         object.remove(&camel(field));
         object.insert((*field).to_owned(), Value::String(text.into_owned()));
     }
-    for pair in query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |text: &str| {
-            percent_encoding::percent_decode_str(&text.replace('+', " "))
-                .decode_utf8()
-                .map(|t| t.into_owned())
-        };
-        let (Ok(key), Ok(text)) = (decode(key), decode(raw)) else {
-            return Err(invalid("query", "is not UTF-8 once percent-decoded"));
-        };
+    let pairs = pairs(query.unwrap_or_default())
+        .ok_or_else(|| invalid("query", "is not UTF-8 once percent-decoded"))?;
+    for (key, text) in pairs {
         let Some(param) = route.query.iter().find(|p| p.name == key || p.field == key) else {
             return Err(invalid(
                 &key,
@@ -84,6 +73,23 @@ pub(crate) fn gather(
     }
     idempotency_key(route, headers, &mut object)?;
     Ok(object)
+}
+
+/// The `key=value` pairs of a query string or form body, percent- and `+`-decoded.
+pub(super) fn pairs(text: &str) -> Option<Vec<(String, String)>> {
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(&text.replace('+', " "))
+            .decode_utf8()
+            .map(|t| t.into_owned())
+            .ok()
+    };
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((decode(key)?, decode(raw)?))
+        })
+        .collect()
 }
 
 /// The body as an object: the whole message (`*`), one field of it, or nothing.

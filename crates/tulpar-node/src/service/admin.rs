@@ -1,5 +1,5 @@
-//! The admin API: revoking bearer tokens without a restart, listing them with their state, and
-//! the webhook subscriptions' state and test messages.
+//! The admin API: revoking bearer tokens without a restart, listing them with their state, the
+//! webhook subscriptions' state and test messages, and people's accounts.
 //!
 //! A revocation is a `TokenRevoked` ledger entry with who made it; the state view keeps it and
 //! [`ClientAuth`](crate::client_auth::ClientAuth) refuses the token from the moment the entry is
@@ -184,5 +184,65 @@ impl AdminService for Admin {
             "webhook test message sent"
         );
         Ok(Response::new(answer))
+    }
+
+    async fn add_user(
+        &self,
+        request: Request<proto::AddUserRequest>,
+    ) -> Result<Response<proto::UserResponse>, Status> {
+        let principal = self.admin(&request)?;
+        let accounts = &self.node.accounts;
+        Ok(Response::new(
+            accounts.add(&principal, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<proto::ListUsersRequest>,
+    ) -> Result<Response<proto::ListUsersResponse>, Status> {
+        self.admin(&request)?;
+        Ok(Response::new(proto::ListUsersResponse {
+            users: self.node.accounts.list().await,
+        }))
+    }
+
+    async fn disable_user(
+        &self,
+        request: Request<proto::DisableUserRequest>,
+    ) -> Result<Response<proto::UserResponse>, Status> {
+        let principal = self.admin(&request)?;
+        let name = request.into_inner().name;
+        Ok(Response::new(
+            self.node.accounts.disable(&principal, name.trim()).await?,
+        ))
+    }
+
+    async fn reset_password(
+        &self,
+        request: Request<proto::ResetPasswordRequest>,
+    ) -> Result<Response<proto::UserResponse>, Status> {
+        let principal = self.admin(&request)?;
+        let request = request.into_inner();
+        let accounts = &self.node.accounts;
+        Ok(Response::new(
+            accounts
+                .reset_password(&principal, request.name.trim(), request.password)
+                .await?,
+        ))
+    }
+
+    async fn reset_totp(
+        &self,
+        request: Request<proto::ResetTotpRequest>,
+    ) -> Result<Response<proto::UserResponse>, Status> {
+        let principal = self.admin(&request)?;
+        let name = request.into_inner().name;
+        Ok(Response::new(
+            self.node
+                .accounts
+                .reset_totp(&principal, name.trim())
+                .await?,
+        ))
     }
 }

@@ -62,7 +62,8 @@ fn alert_id(text: &str) -> Result<[u8; 16], ApiError> {
 }
 
 impl Alerts {
-    fn list_alerts(
+    /// The alerts `principal` may see that match `request` (for the console, which has its own caller).
+    pub(crate) fn list_alerts_for(
         &self,
         principal: &Principal,
         request: proto::ListAlertsRequest,
@@ -270,7 +271,7 @@ impl AlertService for Alerts {
     ) -> Result<Response<proto::ListAlertsResponse>, Status> {
         let principal = self.node.auth.authenticate(&request)?;
         Ok(Response::new(
-            self.list_alerts(&principal, request.into_inner())?,
+            self.list_alerts_for(&principal, request.into_inner())?,
         ))
     }
 

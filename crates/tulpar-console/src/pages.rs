@@ -1,0 +1,333 @@
+//! The pages, as HTML. Each takes what the node decided to show and the viewer's messages; every
+//! word comes from the catalogs, every value is escaped.
+
+use maud::{DOCTYPE, Markup, html};
+
+use crate::Messages;
+
+/// Where the console is served.
+pub const BASE: &str = "/console";
+
+/// Who is looking, for the page frame.
+pub struct Viewer<'a> {
+    /// The person's name as shown.
+    pub display_name: &'a str,
+    /// "officer", "focal-point" or "admin".
+    pub role: &'a str,
+    /// The unit an officer acts for.
+    pub unit: &'a str,
+    /// The node's country.
+    pub country: &'a str,
+    /// The session's token against cross-site requests, sent back with every form.
+    pub csrf: &'a str,
+}
+
+/// The frame every page shares: the bar with who is signed in, the language menu and signing out.
+fn page(
+    m: &Messages<'_>,
+    title: &str,
+    viewer: Option<&Viewer<'_>>,
+    languages: &[(String, String)],
+    content: Markup,
+) -> String {
+    let app = m.get("app-title");
+    html! {
+        (DOCTYPE)
+        html lang=(m.language()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — " (app) }
+                link rel="stylesheet" href={ (BASE) "/assets/console.css" };
+                script src={ (BASE) "/assets/console.js" } defer {}
+            }
+            body {
+                a class="skip" href="#content" { (m.get("skip-to-content")) }
+                header class="bar" {
+                    span class="brand" { (app) }
+                    @if let Some(viewer) = viewer {
+                        span class="who" {
+                            (m.with("signed-in-as", &[("name", viewer.display_name)]))
+                            " · "
+                            (role_line(m, viewer))
+                        }
+                        form method="post" action={ (BASE) "/language" } {
+                            input type="hidden" name="csrf" value=(viewer.csrf);
+                            label for="language" { (m.get("language-menu")) }
+                            select id="language" name="language" {
+                                @for (code, name) in languages {
+                                    option value=(code) selected[code == m.language()] { (name) }
+                                }
+                            }
+                            button class="quiet" type="submit" { (m.get("language-apply")) }
+                        }
+                        form method="post" action={ (BASE) "/sign-out" } {
+                            input type="hidden" name="csrf" value=(viewer.csrf);
+                            button class="quiet" type="submit" { (m.get("sign-out")) }
+                        }
+                    }
+                }
+                main id="content" { (content) }
+            }
+        }
+    }
+    .into_string()
+}
+
+fn role_line(m: &Messages<'_>, viewer: &Viewer<'_>) -> String {
+    match viewer.role {
+        "officer" => m.with("role-officer", &[("unit", viewer.unit)]),
+        "focal-point" => m.with("role-focal-point", &[("country", viewer.country)]),
+        _ => m.with("role-admin", &[("country", viewer.country)]),
+    }
+}
+
+/// Why the sign-in page is shown again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInNotice {
+    /// The name, password or code is wrong.
+    Wrong,
+    /// The account needs a TOTP code.
+    CodeNeeded,
+    /// The account is locked until this time (UTC).
+    Locked(String),
+    /// Too many sign-ins at once.
+    Busy,
+    /// Too many failed sign-ins from this address.
+    Throttled,
+    /// The node could not sign anyone in.
+    Failed,
+    /// The person signed out.
+    SignedOut,
+    /// The session ended (idle, too old, or the account disabled).
+    SessionEnded,
+    /// A form without a valid token against cross-site requests.
+    Expired,
+}
+
+/// The sign-in form, with `name` filled in again after a failure.
+pub fn sign_in(
+    m: &Messages<'_>,
+    languages: &[(String, String)],
+    notice: Option<&SignInNotice>,
+    name: &str,
+) -> String {
+    let title = m.get("sign-in-title");
+    let (class, text) = match notice {
+        None => ("", String::new()),
+        Some(SignInNotice::Wrong) => ("bad", m.get("sign-in-wrong")),
+        Some(SignInNotice::CodeNeeded) => ("bad", m.get("sign-in-code-needed")),
+        Some(SignInNotice::Locked(until)) => ("bad", m.with("sign-in-locked", &[("until", until)])),
+        Some(SignInNotice::Busy) => ("bad", m.get("sign-in-busy")),
+        Some(SignInNotice::Throttled) => ("bad", m.get("sign-in-throttled")),
+        Some(SignInNotice::Failed) => ("bad", m.get("sign-in-failed")),
+        Some(SignInNotice::SignedOut) => ("info", m.get("signed-out")),
+        Some(SignInNotice::SessionEnded) => ("info", m.get("session-ended")),
+        Some(SignInNotice::Expired) => ("bad", m.get("refused-csrf")),
+    };
+    let content = html! {
+        div class="card narrow" {
+            h1 { (title) }
+            p class="hint" { (m.get("app-tagline")) }
+            @if notice.is_some() {
+                div class={ "notice " (class) } role="alert" { (text) }
+            }
+            form method="post" action={ (BASE) "/sign-in" } {
+                input type="hidden" name="language" value=(m.language());
+                label for="name" { (m.get("sign-in-name")) }
+                input type="text" id="name" name="name" value=(name) autocomplete="username"
+                    autocapitalize="none" required autofocus[name.is_empty()];
+                label for="password" { (m.get("sign-in-password")) }
+                input type="password" id="password" name="password"
+                    autocomplete="current-password" required autofocus[!name.is_empty()];
+                label for="code" { (m.get("sign-in-code")) }
+                input type="text" id="code" name="code" inputmode="numeric"
+                    autocomplete="one-time-code" aria-describedby="code-hint";
+                p class="hint" id="code-hint" { (m.get("sign-in-code-hint")) }
+                div class="actions" {
+                    button type="submit" { (m.get("sign-in-submit")) }
+                }
+            }
+            p class="languages" {
+                @for (code, language) in languages {
+                    @if code != m.language() {
+                        a href={ (BASE) "/sign-in?language=" (code) } lang=(code) { (language) }
+                    }
+                }
+            }
+        }
+    };
+    page(m, &title, None, languages, content)
+}
+
+/// One recipient's cell of an alert's row.
+pub struct RecipientCell {
+    /// The recipient country.
+    pub country: String,
+    /// Its state, as a `DELIVERY_STATE_…` name.
+    pub state: &'static str,
+    /// Whether its acknowledgement is overdue.
+    pub overdue: bool,
+}
+
+/// One alert in a list.
+pub struct AlertRow {
+    /// Its id.
+    pub alert_id: String,
+    /// When it was created, RFC 3339 in UTC.
+    pub created: String,
+    /// `DIRECTION_…` name.
+    pub direction: &'static str,
+    /// `PRIORITY_…` name.
+    pub priority: &'static str,
+    /// `THREAT_CATEGORY_…` name.
+    pub category: &'static str,
+    /// The unit that raised it.
+    pub origin: String,
+    /// Each recipient country's state.
+    pub recipients: Vec<RecipientCell>,
+}
+
+/// A time for people: the viewer's local time (filled in by the page's script) above UTC.
+fn time(m: &Messages<'_>, rfc3339: &str) -> Markup {
+    let utc = rfc3339
+        .get(..16)
+        .map_or_else(|| rfc3339.to_owned(), |t| t.replace('T', " "));
+    html! {
+        time datetime=(rfc3339) {
+            span class="utc" { (m.with("time-utc", &[("time", &utc)])) }
+        }
+    }
+}
+
+/// The alerts the viewer may see, newest first.
+pub fn alerts(
+    m: &Messages<'_>,
+    viewer: &Viewer<'_>,
+    languages: &[(String, String)],
+    rows: &[AlertRow],
+    shown_at_most: Option<usize>,
+) -> String {
+    let title = m.get("alerts-title");
+    let content = html! {
+        h1 { (title) }
+        @if viewer.role == "admin" {
+            p class="notice info" { (m.get("admin-no-alerts")) }
+        } @else if rows.is_empty() {
+            p class="notice info" { (m.get("alerts-empty")) }
+        } @else {
+            table {
+                thead {
+                    tr {
+                        th scope="col" { (m.get("alerts-column-created")) }
+                        th scope="col" { (m.get("alerts-column-direction")) }
+                        th scope="col" { (m.get("alerts-column-priority")) }
+                        th scope="col" { (m.get("alerts-column-category")) }
+                        th scope="col" { (m.get("alerts-column-origin")) }
+                        th scope="col" { (m.get("alerts-column-recipients")) }
+                    }
+                }
+                tbody {
+                    @for row in rows {
+                        tr id={ "alert-" (row.alert_id) } {
+                            td { (time(m, &row.created)) }
+                            td { (m.code(row.direction)) }
+                            td class=[(row.priority == "PRIORITY_URGENT").then_some("urgent")] {
+                                (m.code(row.priority))
+                            }
+                            td { (m.code(row.category)) }
+                            td { (row.origin) }
+                            td {
+                                @for recipient in &row.recipients {
+                                    div class="state" {
+                                        (recipient.country) ": " (m.code(recipient.state))
+                                        @if recipient.overdue {
+                                            " · " span class="overdue" { (m.get("alerts-overdue")) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(count) = shown_at_most {
+                p class="hint" { (m.with("alerts-more", &[("count", &count.to_string())])) }
+            }
+        }
+    };
+    page(m, &title, Some(viewer), languages, content)
+}
+
+/// A page that does not exist.
+pub fn not_found(
+    m: &Messages<'_>,
+    viewer: Option<&Viewer<'_>>,
+    languages: &[(String, String)],
+) -> String {
+    let text = m.get("page-not-found");
+    let content = html! { h1 { (text) } p { a href={ (BASE) "/" } { (m.get("alerts-title")) } } };
+    page(m, &text, viewer, languages, content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Catalogs;
+
+    fn viewer() -> Viewer<'static> {
+        Viewer {
+            display_name: "Айгерим <Сейтова>",
+            role: "officer",
+            unit: "KZ-AKTAU-PCU",
+            country: "KZ",
+            csrf: "token-1",
+        }
+    }
+
+    #[test]
+    fn pages_speak_the_viewers_language_and_escape_what_they_show() {
+        let catalogs = Catalogs::load().expect("catalogs");
+        let languages = catalogs.languages();
+        let ru = catalogs.messages("ru");
+        let rows = [AlertRow {
+            alert_id: "01a2".into(),
+            created: "2026-11-29T09:00:00Z".into(),
+            direction: "DIRECTION_SENT",
+            priority: "PRIORITY_URGENT",
+            category: "THREAT_CATEGORY_DRUGS_AND_PRECURSORS",
+            origin: "KZ-AKTAU-PCU".into(),
+            recipients: vec![RecipientCell {
+                country: "UZ".into(),
+                state: "DELIVERY_STATE_DELIVERED",
+                overdue: true,
+            }],
+        }];
+        let html = alerts(&ru, &viewer(), &languages, &rows, None);
+        assert!(html.contains("<html lang=\"ru\">"));
+        for russian in [
+            "Оповещения",
+            "Срочный",
+            "Наркотики и прекурсоры",
+            "Доставлено",
+            "просрочено",
+        ] {
+            assert!(html.contains(russian), "{russian} missing");
+        }
+        assert!(html.contains("Айгерим &lt;Сейтова&gt;"), "escaped");
+        assert!(html.contains("name=\"csrf\" value=\"token-1\""));
+        assert!(html.contains("2026-11-29 09:00 UTC"));
+        let signing_in = sign_in(
+            &catalogs.messages("en"),
+            &languages,
+            Some(&SignInNotice::Locked("2026-11-29 10:00".into())),
+            "a.seitova",
+        );
+        assert!(signing_in.contains("locked until 2026-11-29 10:00"));
+        assert!(signing_in.contains("value=\"a.seitova\""));
+        assert!(
+            signing_in.contains("lang=\"ru\""),
+            "a link to the Russian page"
+        );
+    }
+}

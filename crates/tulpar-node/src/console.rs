@@ -1,0 +1,489 @@
+//! The console: pages for people under `/console/` on the client listener, over the node's TLS.
+//!
+//! A person signs in with an account ([`Accounts`](crate::accounts::Accounts)) and gets a session
+//! ([`sessions`]) held in an `HttpOnly; Secure; SameSite=Strict` cookie. Pages call the same service
+//! methods as the APIs with the account's principal, so the authorization table applies unchanged;
+//! this module only turns requests into calls and answers into pages of `tulpar-console`. Every state
+//! change is a POST that must come from the console's own pages: same origin (`Sec-Fetch-Site`,
+//! `Origin`) and, once signed in, the session's token.
+
+mod sessions;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use anyhow::Result;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use axum::response::Response;
+use tulpar_console::pages::{self, AlertRow, BASE, RecipientCell, SignInNotice, Viewer};
+use tulpar_console::{Catalogs, Messages};
+use tulpar_core::proto;
+
+use crate::accounts::SignInError;
+use crate::auth::Principal;
+use crate::client_auth::ClientIdentity;
+use crate::error::ApiError;
+use crate::node::Node;
+use crate::service::alerts::Alerts;
+use crate::transport::Peer;
+use sessions::{Session, Sessions};
+
+/// The session cookie; `__Host-` makes browsers insist on Secure, Path=/ and no Domain.
+const SESSION_COOKIE: &str = "__Host-tulpar-session";
+/// Most bytes of a form.
+const MAX_FORM_BYTES: usize = 16 * 1024;
+/// Alerts on the list page.
+const LIST_SIZE: u32 = 100;
+/// What pages may load: only the node's own files.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The console's pages over the node.
+pub(crate) struct Console {
+    node: Arc<Node>,
+    alerts: Arc<Alerts>,
+    catalogs: Catalogs,
+    sessions: Sessions,
+}
+
+/// A signed-in request: its session and who it acts as.
+struct SignedIn {
+    id: String,
+    session: Session,
+    principal: Principal,
+}
+
+impl Console {
+    /// The console over `node`, its pages in every language of the embedded catalogs.
+    pub(crate) fn new(node: Arc<Node>, alerts: Arc<Alerts>) -> Result<Self> {
+        let catalogs = Catalogs::load()?;
+        let settings = &node.config.console;
+        let sessions = Sessions::new(
+            node.context.clock.clone(),
+            settings.session_idle_timeout,
+            settings.session_max_age,
+        );
+        Ok(Self {
+            node,
+            alerts,
+            catalogs,
+            sessions,
+        })
+    }
+
+    /// Whether `path` is the console's.
+    pub(crate) fn serves(path: &str) -> bool {
+        path == BASE || path.starts_with(&format!("{BASE}/"))
+    }
+
+    /// Answers a request under `/console`.
+    pub(crate) async fn handle(&self, request: Request<Body>) -> Response {
+        let path = request.uri().path();
+        let rest = path.strip_prefix(BASE).unwrap_or_default().to_owned();
+        let method = request.method().clone();
+        match (method, rest.as_str()) {
+            (Method::GET, "" | "/") => self.home(request.headers()).await,
+            (Method::GET, "/sign-in") => self.sign_in_page(&request),
+            (Method::POST, "/sign-in") => self.sign_in(request).await,
+            (Method::POST, "/sign-out") => self.sign_out(request).await,
+            (Method::POST, "/language") => self.change_language(request).await,
+            (Method::GET, asset) if asset.starts_with("/assets/") => {
+                self.asset(asset.trim_start_matches("/assets/"))
+            }
+            _ => {
+                let signed_in = self.signed_in(request.headers()).await;
+                let language = self.language_of(signed_in.as_ref(), request.headers(), None);
+                let m = self.catalogs.messages(&language);
+                let viewer = signed_in.as_ref().map(|s| self.viewer(s));
+                let body = pages::not_found(&m, viewer.as_ref(), &self.catalogs.languages());
+                html(StatusCode::NOT_FOUND, body)
+            }
+        }
+    }
+
+    fn asset(&self, name: &str) -> Response {
+        match tulpar_console::assets::asset(name) {
+            Some(asset) => {
+                let mut response = Response::new(Body::from(asset.bytes));
+                let headers = response.headers_mut();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(asset.content_type),
+                );
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                headers.insert(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                );
+                response
+            }
+            None => {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = StatusCode::NOT_FOUND;
+                response
+            }
+        }
+    }
+
+    /// The session the request's cookie names, if it is alive and its account still enabled.
+    async fn signed_in(&self, headers: &HeaderMap) -> Option<SignedIn> {
+        let id = session_cookie(headers)?;
+        let session = self.sessions.touch(&id)?;
+        // An account disabled since sign-in ends its sessions at their next use.
+        let Some(principal) = self.node.accounts.principal(&session.account).await else {
+            self.sessions.end(&id);
+            return None;
+        };
+        Some(SignedIn {
+            id,
+            session,
+            principal,
+        })
+    }
+
+    fn viewer<'a>(&'a self, signed_in: &'a SignedIn) -> Viewer<'a> {
+        Viewer {
+            display_name: &signed_in.session.display_name,
+            role: signed_in.principal.role.as_str(),
+            unit: signed_in
+                .principal
+                .units
+                .first()
+                .map_or("", |unit| unit.as_str()),
+            country: self.node.context.country.as_str(),
+            csrf: &signed_in.session.csrf,
+        }
+    }
+
+    /// The session's language; else the one asked for, else the browser's first we have, else English.
+    fn language_of(
+        &self,
+        signed_in: Option<&SignedIn>,
+        headers: &HeaderMap,
+        asked: Option<&str>,
+    ) -> String {
+        if let Some(signed_in) = signed_in {
+            return signed_in.session.language.clone();
+        }
+        if let Some(asked) = asked.filter(|a| self.catalogs.has(a)) {
+            return asked.to_owned();
+        }
+        let accepted = headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        accepted
+            .split(',')
+            .filter_map(|tag| tag.split(';').next())
+            .filter_map(|tag| tag.trim().split('-').next())
+            .map(str::to_ascii_lowercase)
+            .find(|language| self.catalogs.has(language))
+            .unwrap_or_else(|| tulpar_console::catalogs::FALLBACK_LANGUAGE.to_owned())
+    }
+
+    async fn home(&self, headers: &HeaderMap) -> Response {
+        let Some(signed_in) = self.signed_in(headers).await else {
+            let notice = session_cookie(headers).map(|_| "?notice=session-ended");
+            return see_other(&format!("{BASE}/sign-in{}", notice.unwrap_or_default()));
+        };
+        let m = self.catalogs.messages(&signed_in.session.language);
+        let languages = self.catalogs.languages();
+        let viewer = self.viewer(&signed_in);
+        if signed_in.principal.role == tulpar_trust::tls::Role::Admin {
+            return html(
+                StatusCode::OK,
+                pages::alerts(&m, &viewer, &languages, &[], None),
+            );
+        }
+        let request = proto::ListAlertsRequest {
+            page_size: LIST_SIZE,
+            ..Default::default()
+        };
+        match self.alerts.list_alerts_for(&signed_in.principal, request) {
+            Ok(page) => {
+                let rows: Vec<AlertRow> = page.alerts.iter().map(alert_row).collect();
+                let more = (!page.next_page_token.is_empty()).then_some(rows.len());
+                html(
+                    StatusCode::OK,
+                    pages::alerts(&m, &viewer, &languages, &rows, more),
+                )
+            }
+            Err(error) => failure(error),
+        }
+    }
+
+    fn sign_in_page(&self, request: &Request<Body>) -> Response {
+        let query = form_fields(request.uri().query().unwrap_or_default());
+        let language = self.language_of(
+            None,
+            request.headers(),
+            query.get("language").map(String::as_str),
+        );
+        let notice = match query.get("notice").map(String::as_str) {
+            Some("signed-out") => Some(SignInNotice::SignedOut),
+            Some("session-ended") => Some(SignInNotice::SessionEnded),
+            _ => None,
+        };
+        let m = self.catalogs.messages(&language);
+        let body = pages::sign_in(&m, &self.catalogs.languages(), notice.as_ref(), "");
+        html(StatusCode::OK, body)
+    }
+
+    async fn sign_in(&self, request: Request<Body>) -> Response {
+        let addr = peer_address(&request);
+        let headers = request.headers().clone();
+        let authority = request.uri().authority().map(ToString::to_string);
+        let Some(form) = read_form(request).await else {
+            return self.refuse_form(&headers, None);
+        };
+        let language = self.language_of(None, &headers, form.get("language").map(String::as_str));
+        let m = self.catalogs.messages(&language);
+        let name = form.get("name").map_or("", |n| n.trim());
+        let again = |status: StatusCode, notice: SignInNotice| {
+            html(
+                status,
+                pages::sign_in(&m, &self.catalogs.languages(), Some(&notice), name),
+            )
+        };
+        if !same_origin(&headers, authority.as_deref()) {
+            return again(StatusCode::FORBIDDEN, SignInNotice::Expired);
+        }
+        if self.node.auth.admit(addr).is_err() {
+            return again(StatusCode::TOO_MANY_REQUESTS, SignInNotice::Throttled);
+        }
+        let password = form.get("password").map_or("", String::as_str);
+        let code = form.get("code").map_or("", String::as_str);
+        match self.node.accounts.sign_in(name, password, code, addr).await {
+            Ok(person) => {
+                let Ok(id) = self
+                    .sessions
+                    .open(name, &person.display_name, &person.language)
+                else {
+                    return again(StatusCode::SERVICE_UNAVAILABLE, SignInNotice::Failed);
+                };
+                tracing::info!(principal = %person.principal, peer.addr = %addr, "signed in to the console");
+                let mut response = see_other(&format!("{BASE}/"));
+                let cookie =
+                    format!("{SESSION_COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Strict");
+                if let Ok(value) = HeaderValue::from_str(&cookie) {
+                    response.headers_mut().insert(header::SET_COOKIE, value);
+                }
+                response
+            }
+            Err(error) => {
+                if matches!(error, SignInError::Wrong | SignInError::Locked(_)) {
+                    let failed = ApiError::Unauthenticated("console sign-in failed".into());
+                    self.node.auth.failed(addr, &failed);
+                }
+                match error {
+                    SignInError::Wrong => again(StatusCode::UNAUTHORIZED, SignInNotice::Wrong),
+                    SignInError::CodeNeeded => {
+                        again(StatusCode::UNAUTHORIZED, SignInNotice::CodeNeeded)
+                    }
+                    SignInError::Locked(until) => {
+                        again(StatusCode::TOO_MANY_REQUESTS, SignInNotice::Locked(until))
+                    }
+                    SignInError::Busy => again(StatusCode::SERVICE_UNAVAILABLE, SignInNotice::Busy),
+                    SignInError::Failed => {
+                        again(StatusCode::SERVICE_UNAVAILABLE, SignInNotice::Failed)
+                    }
+                }
+            }
+        }
+    }
+
+    /// A signed-in POST's form, once its origin and token are checked; otherwise the refusal.
+    async fn checked_form(
+        &self,
+        request: Request<Body>,
+    ) -> Result<(SignedIn, HashMap<String, String>), Response> {
+        let headers = request.headers().clone();
+        let authority = request.uri().authority().map(ToString::to_string);
+        let Some(signed_in) = self.signed_in(&headers).await else {
+            return Err(see_other(&format!("{BASE}/sign-in?notice=session-ended")));
+        };
+        let form = read_form(request).await;
+        let token_holds = form
+            .as_ref()
+            .and_then(|f| f.get("csrf"))
+            .is_some_and(|given| same_bytes(given.as_bytes(), signed_in.session.csrf.as_bytes()));
+        match form {
+            Some(form) if token_holds && same_origin(&headers, authority.as_deref()) => {
+                Ok((signed_in, form))
+            }
+            _ => Err(self.refuse_form(&headers, Some(&signed_in))),
+        }
+    }
+
+    /// 403 with the sign-in form and why, for a form that did not come from the console's own page.
+    fn refuse_form(&self, headers: &HeaderMap, signed_in: Option<&SignedIn>) -> Response {
+        tracing::warn!("console form refused: another origin, or no valid token");
+        let language = self.language_of(signed_in, headers, None);
+        let m: Messages<'_> = self.catalogs.messages(&language);
+        let body = pages::sign_in(
+            &m,
+            &self.catalogs.languages(),
+            Some(&SignInNotice::Expired),
+            "",
+        );
+        html(StatusCode::FORBIDDEN, body)
+    }
+
+    async fn sign_out(&self, request: Request<Body>) -> Response {
+        match self.checked_form(request).await {
+            Ok((signed_in, _)) => {
+                self.sessions.end(&signed_in.id);
+                tracing::info!(account = %signed_in.session.account, "signed out of the console");
+                let mut response = see_other(&format!("{BASE}/sign-in?notice=signed-out"));
+                let cleared = format!(
+                    "{SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"
+                );
+                if let Ok(value) = HeaderValue::from_str(&cleared) {
+                    response.headers_mut().insert(header::SET_COOKIE, value);
+                }
+                response
+            }
+            Err(refused) => refused,
+        }
+    }
+
+    async fn change_language(&self, request: Request<Body>) -> Response {
+        match self.checked_form(request).await {
+            Ok((signed_in, form)) => {
+                if let Some(language) = form.get("language").filter(|l| self.catalogs.has(l)) {
+                    self.sessions.set_language(&signed_in.id, language);
+                }
+                see_other(&format!("{BASE}/"))
+            }
+            Err(refused) => refused,
+        }
+    }
+}
+
+/// An alert as a row of the list.
+fn alert_row(record: &proto::AlertRecord) -> AlertRow {
+    let alert = record.alert.clone().unwrap_or_default();
+    let content = alert.content.unwrap_or_default();
+    let created = serde_json::to_value(alert.created_at.unwrap_or_default())
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    AlertRow {
+        alert_id: alert.alert_id,
+        created,
+        direction: proto::Direction::try_from(record.direction)
+            .unwrap_or_default()
+            .as_str_name(),
+        priority: content.priority().as_str_name(),
+        category: content.category().as_str_name(),
+        origin: content.origin.unwrap_or_default().unit,
+        recipients: record
+            .recipients
+            .iter()
+            .map(|recipient| RecipientCell {
+                country: recipient.country.clone(),
+                state: recipient.state().as_str_name(),
+                overdue: recipient.overdue,
+            })
+            .collect(),
+    }
+}
+
+/// A page, with the headers every console page carries.
+fn html(status: StatusCode, body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+fn see_other(location: &str) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// A fault while building a page: the status the APIs would answer, with its message.
+fn failure(error: ApiError) -> Response {
+    tracing::warn!(%error, "console page failed");
+    let status = tonic::Status::from(error);
+    let mut response = Response::new(Body::from(status.message().to_owned()));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Whether the browser says the request comes from the console's own pages: `Sec-Fetch-Site` (sent by
+/// current browsers) is same-origin or none, and any `Origin` is this host's.
+fn same_origin(headers: &HeaderMap, authority: Option<&str>) -> bool {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let site_ok = text(header::HeaderName::from_static("sec-fetch-site"))
+        .is_none_or(|site| matches!(site, "same-origin" | "none"));
+    // HTTP/2 carries the host as the URI's authority, HTTP/1.1 in the Host header.
+    let host = authority.or_else(|| text(header::HOST));
+    let origin_ok = text(header::ORIGIN)
+        .is_none_or(|origin| host.is_some_and(|host| origin == format!("https://{host}")));
+    site_ok && origin_ok
+}
+
+/// Reads an `application/x-www-form-urlencoded` body of at most [`MAX_FORM_BYTES`].
+async fn read_form(request: Request<Body>) -> Option<HashMap<String, String>> {
+    let bytes = axum::body::to_bytes(request.into_body(), MAX_FORM_BYTES)
+        .await
+        .ok()?;
+    Some(form_fields(std::str::from_utf8(&bytes).ok()?))
+}
+
+/// The fields of a form or query string; the first of a repeated name wins.
+fn form_fields(text: &str) -> HashMap<String, String> {
+    let mut fields = HashMap::new();
+    for (key, value) in crate::http_api::form_pairs(text).unwrap_or_default() {
+        fields.entry(key).or_insert(value);
+    }
+    fields
+}
+
+fn peer_address(request: &Request<Body>) -> IpAddr {
+    request
+        .extensions()
+        .get::<Peer<ClientIdentity>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |peer| peer.addr.ip())
+}
+
+/// Compares two tokens in time that does not depend on where they differ.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
