@@ -255,6 +255,7 @@ impl Accounts {
             user: Some(self.info(&name, &account)),
             totp: secret.map(|s| self.enrolment(&name, &s)),
             ledger_index: index,
+            changed: true,
         })
     }
 
@@ -358,6 +359,7 @@ impl Accounts {
             user: Some(self.info(name, &account)),
             totp: None,
             ledger_index: index,
+            changed: true,
         })
     }
 

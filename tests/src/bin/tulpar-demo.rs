@@ -99,6 +99,51 @@ secret_file = "webhook.secret"
     Ok(secret)
 }
 
+/// A person's account for the console, made with `tulpar user add` as the country's administrator;
+/// returns its random password and, for a focal point, the TOTP secret.
+fn add_account(
+    country: &tulpar_tests::Country,
+    tulpar: &std::path::Path,
+    name: &str,
+    role: &str,
+    unit: &str,
+    display_name: &str,
+) -> Result<(String, Option<String>)> {
+    use std::io::Write as _;
+    let mut bytes = [0u8; 12];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+    let password = hex::encode(bytes);
+    let mut child = std::process::Command::new(tulpar)
+        .env("TULPAR_NODE", country.client_addr.to_string())
+        .env("TULPAR_CA", country.dir.join("node/tls-ca.crt"))
+        .env("TULPAR_TOKEN", &country.tokens["admin"])
+        .args(["user", "add", name, "--role", role, "--unit", unit])
+        .args(["--display-name", display_name, "--language", "ru"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(format!("{password}\n").as_bytes())?;
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!(
+            "tulpar user add {name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let secret = printed
+        .lines()
+        .find(|l| l.trim_start().starts_with("otpauth://"))
+        .map(|uri| uri.trim().to_owned());
+    Ok((password, secret))
+}
+
 /// Today and tomorrow (UTC) as dates, the period the demo's exchanges fall in.
 fn today() -> (String, String) {
     let now = time::OffsetDateTime::now_utc().date();
@@ -186,6 +231,39 @@ async fn main() -> Result<()> {
     if let Some((url, secret)) = &webhook {
         println!("webhook: every KZ event is POSTed to {url}, signed with {secret}");
     }
+    // The console, for people: ready-made accounts on KZ and UZ.
+    let (aktau, _) = add_account(
+        kz,
+        &tulpar,
+        "aktau.officer",
+        "officer",
+        "KZ-AKTAU-PCU",
+        "Айгерим Сейтова",
+    )?;
+    let (tashkent, _) = add_account(
+        uz,
+        &tulpar,
+        "tashkent.officer",
+        "officer",
+        "UZ-TASHKENT-PCU",
+        "Бахтиёр Каримов",
+    )?;
+    let (focal, focal_totp) =
+        add_account(kz, &tulpar, "kz.focal", "focal-point", "", "Нурлан Абенов")?;
+    println!("console: https://{}/console/", kz.client_addr);
+    println!("  KZ-AKTAU-PCU officer: aktau.officer / {aktau}");
+    println!(
+        "  KZ focal point: kz.focal / {focal} (TOTP: {})",
+        focal_totp.unwrap_or_default()
+    );
+    println!(
+        "  UZ console https://{}/console/ — UZ-TASHKENT-PCU officer: tashkent.officer / {tashkent}",
+        uz.client_addr
+    );
+    println!(
+        "  the browser must trust each country's TLS CA ({}), or be told to accept its certificate",
+        kz.dir.join("node/tls-ca.crt").display()
+    );
     let mut kz_officer = kz.client("KZ-AKTAU-PCU").await?;
     let mut uz_officer = uz.cert_client("officer", "UZ-TASHKENT-PCU").await?;
     let mut kz_events = kz_officer

@@ -110,7 +110,7 @@ pub(crate) fn run(connection: &Connection, output: &Output, args: Args) -> Resul
 
 fn print_change(response: &proto::UserResponse) {
     let user = response.user.clone().unwrap_or_default();
-    if response.ledger_index == 0 {
+    if !response.changed {
         println!("{}: nothing to change", user.name);
     } else {
         println!(

@@ -1,0 +1,387 @@
+//! The console over HTTPS as a browser uses it: accounts made with `tulpar user`, signing in with a
+//! password (and a TOTP code for a focal point), the lock after five failures, a session cookie a page
+//! of another site cannot use, the alert list in Russian, signing out, and a disabled account's
+//! session ending.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use tulpar_core::proto;
+use tulpar_tests::http::{HttpAnswer, HttpClient};
+use tulpar_tests::{Country, Federation};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn admin(country: &Country) -> Result<Command> {
+    let mut command = country.tulpar()?;
+    command.env("TULPAR_TOKEN", &country.tokens["admin"]);
+    Ok(command)
+}
+
+/// Runs `command` with `input` on its standard input.
+fn run_with_input(command: &mut Command, input: &str) -> Result<String> {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(input.as_bytes())?;
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn form(fields: &[(&str, &str)]) -> Vec<u8> {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let encode = |s: &str| {
+                percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+            };
+            format!("{}={}", encode(k), encode(v))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+        .into_bytes()
+}
+
+const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+
+async fn sign_in(http: &HttpClient, name: &str, password: &str, code: &str) -> Result<HttpAnswer> {
+    let body = form(&[
+        ("name", name),
+        ("password", password),
+        ("code", code),
+        ("language", "en"),
+    ]);
+    http.call(
+        "POST",
+        "/console/sign-in",
+        &[FORM, ("sec-fetch-site", "same-origin")],
+        body,
+    )
+    .await
+}
+
+/// The session cookie a sign-in set, as a `cookie` header value.
+fn session(answer: &HttpAnswer) -> Result<String> {
+    let set = answer
+        .headers
+        .get("set-cookie")
+        .context("no cookie set")?
+        .to_str()?;
+    for attribute in ["Path=/", "Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(set.contains(attribute), "{set} lacks {attribute}");
+    }
+    assert!(set.starts_with("__Host-tulpar-session="), "{set}");
+    Ok(set.split(';').next().context("cookie")?.to_owned())
+}
+
+/// The token the page's forms carry.
+fn csrf(page: &str) -> Result<String> {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .context("no csrf field")?;
+    let rest = &page[at + 19..];
+    Ok(rest[..rest.find('"').context("end of value")?].to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_signs_in_sees_alerts_in_russian_and_signs_out() -> Result<()> {
+    let mut federation = Federation::new(&[
+        ("KZ", &["KZ-AKTAU-PCU", "KZ-ALTYNKOL-PCU"]),
+        ("UZ", &["UZ-TASHKENT-PCU"]),
+    ])?;
+    federation.start_all().await?;
+    let kz = &federation.countries["KZ"];
+    let added = run_with_input(
+        admin(kz)?.args([
+            "user",
+            "add",
+            "a.seitova",
+            "--role",
+            "officer",
+            "--unit",
+            "KZ-AKTAU-PCU",
+            "--display-name",
+            "Айгерим Сейтова",
+            "--language",
+            "ru",
+        ]),
+        &format!("{PASSWORD}\n"),
+    )?;
+    assert!(
+        added.contains("a.seitova (Айгерим Сейтова, officer of KZ-AKTAU-PCU): recorded"),
+        "{added}"
+    );
+    let mut officer = kz.client("KZ-AKTAU-PCU").await?;
+    let raised = officer
+        .submit_alert(proto::SubmitAlertRequest {
+            request_id: String::new(),
+            content: Some(tulpar_core::sample::alert_draft("KZ-AKTAU-PCU", "UZ")),
+        })
+        .await?
+        .into_inner();
+    let mut other = kz.client("KZ-ALTYNKOL-PCU").await?;
+    let not_hers = other
+        .submit_alert(proto::SubmitAlertRequest {
+            request_id: String::new(),
+            content: Some(tulpar_core::sample::alert_draft("KZ-ALTYNKOL-PCU", "UZ")),
+        })
+        .await?
+        .into_inner();
+
+    let browser = kz.http(None)?;
+    let first = browser.get("/console/").await?;
+    assert_eq!(first.status, 303);
+    assert_eq!(first.headers["location"], "/console/sign-in");
+    let page = browser
+        .call(
+            "GET",
+            "/console/sign-in",
+            &[("accept-language", "ru-RU,ru;q=0.9,en;q=0.5")],
+            Vec::new(),
+        )
+        .await?;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<html lang=\"ru\">") && page.body.contains("Вход"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.headers["content-security-policy"]
+            .to_str()?
+            .contains("default-src 'none'")
+    );
+
+    let signed_in = sign_in(&browser, "a.seitova", PASSWORD, "").await?;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let cookie = session(&signed_in)?;
+    let alerts = browser
+        .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
+        .await?;
+    assert_eq!(alerts.status, 200);
+    let html = &alerts.body;
+    assert!(
+        html.contains("<html lang=\"ru\">"),
+        "the account's language"
+    );
+    assert!(html.contains("Вы вошли как Айгерим Сейтова"));
+    assert!(html.contains(&format!("id=\"alert-{}\"", raised.alert_id)));
+    assert!(!html.contains(&not_hers.alert_id), "another unit's alert");
+    assert!(html.contains("Наркотики и прекурсоры"));
+    let token = csrf(html)?;
+
+    // A change of language without the page's token, or from another site, is refused.
+    let without = browser
+        .call(
+            "POST",
+            "/console/language",
+            &[FORM, ("cookie", &cookie)],
+            form(&[("language", "en")]),
+        )
+        .await?;
+    assert_eq!(without.status, 403);
+    let cross_site = browser
+        .call(
+            "POST",
+            "/console/language",
+            &[
+                FORM,
+                ("cookie", &cookie),
+                ("origin", "https://elsewhere.example"),
+            ],
+            form(&[("language", "en"), ("csrf", &token)]),
+        )
+        .await?;
+    assert_eq!(cross_site.status, 403);
+    let changed = browser
+        .call(
+            "POST",
+            "/console/language",
+            &[FORM, ("cookie", &cookie), ("sec-fetch-site", "same-origin")],
+            form(&[("language", "en"), ("csrf", &token)]),
+        )
+        .await?;
+    assert_eq!(changed.status, 303);
+    let english = browser
+        .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
+        .await?;
+    assert!(
+        english.body.contains("Signed in as Айгерим Сейтова"),
+        "{}",
+        english.body
+    );
+
+    let out = browser
+        .call(
+            "POST",
+            "/console/sign-out",
+            &[FORM, ("cookie", &cookie)],
+            form(&[("csrf", &token)]),
+        )
+        .await?;
+    assert_eq!(out.status, 303);
+    assert_eq!(
+        out.headers["location"],
+        "/console/sign-in?notice=signed-out"
+    );
+    let after = browser
+        .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
+        .await?;
+    assert_eq!(after.status, 303, "the session is gone");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_passwords_lock_an_account_and_a_disabled_account_loses_its_session()
+-> Result<()> {
+    let mut federation =
+        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    federation.start_all().await?;
+    let kz = &federation.countries["KZ"];
+    for name in ["a.seitova", "b.nurlanov"] {
+        run_with_input(
+            admin(kz)?.args([
+                "user",
+                "add",
+                name,
+                "--role",
+                "officer",
+                "--unit",
+                "KZ-AKTAU-PCU",
+                "--display-name",
+                name,
+            ]),
+            &format!("{PASSWORD}\n"),
+        )?;
+    }
+    let focal = run_with_input(
+        admin(kz)?.args([
+            "user",
+            "add",
+            "focal",
+            "--role",
+            "focal-point",
+            "--display-name",
+            "Focal",
+        ]),
+        &format!("{PASSWORD}\n"),
+    )?;
+    assert!(
+        focal.contains("otpauth://totp/Tulpar%20KZ:focal?secret="),
+        "{focal}"
+    );
+    let browser = kz.http(None)?;
+
+    for attempt in 1..=5 {
+        let refused = sign_in(&browser, "a.seitova", "not the password", "").await?;
+        if attempt < 5 {
+            assert_eq!(refused.status, 401, "attempt {attempt}");
+            assert!(
+                refused
+                    .body
+                    .contains("The name, password or code is wrong.")
+            );
+        } else {
+            assert_eq!(refused.status, 429);
+            assert!(
+                refused.body.contains("the account is locked until"),
+                "{}",
+                refused.body
+            );
+        }
+    }
+    let still = sign_in(&browser, "a.seitova", PASSWORD, "").await?;
+    assert_eq!(still.status, 429, "locked even with the right password");
+    let list = admin(kz)?.args(["user", "list"]).output()?;
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("a.seitova") && l.contains("locked")),
+        "{list}"
+    );
+
+    // A focal point without the code from the authenticator is asked for it.
+    let no_code = sign_in(&browser, "focal", PASSWORD, "").await?;
+    assert_eq!(no_code.status, 401);
+    assert!(
+        no_code
+            .body
+            .contains("needs the code from its authenticator app")
+    );
+
+    let signed_in = sign_in(&browser, "b.nurlanov", PASSWORD, "").await?;
+    let cookie = session(&signed_in)?;
+    let page = browser
+        .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
+        .await?;
+    assert_eq!(page.status, 200);
+    run_with_input(admin(kz)?.args(["user", "disable", "b.nurlanov"]), "")?;
+    let ended = browser
+        .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
+        .await?;
+    assert_eq!(ended.status, 303);
+    assert_eq!(
+        ended.headers["location"],
+        "/console/sign-in?notice=session-ended"
+    );
+
+    // Every step is in the ledger, without a secret.
+    let mut audit = kz.audit_client("focal-point").await?;
+    let size = audit
+        .get_latest_checkpoint(proto::GetLatestCheckpointRequest::default())
+        .await?
+        .into_inner()
+        .checkpoint
+        .context("checkpoint")?
+        .size;
+    let entries = audit
+        .get_entries(proto::GetEntriesRequest {
+            start: 0,
+            end: size,
+        })
+        .await?
+        .into_inner();
+    let events: Vec<String> = entries
+        .entries
+        .iter()
+        .filter_map(|e| match &e.entry.as_ref()?.kind {
+            Some(proto::ledger_entry::Kind::AccountEvent(event)) => {
+                Some(format!("{} {}", event.account, event.kind().as_str_name()))
+            }
+            _ => None,
+        })
+        .collect();
+    for expected in [
+        "a.seitova ACCOUNT_EVENT_KIND_ADDED",
+        "a.seitova ACCOUNT_EVENT_KIND_SIGN_IN_FAILED",
+        "a.seitova ACCOUNT_EVENT_KIND_LOCKED",
+        "b.nurlanov ACCOUNT_EVENT_KIND_SIGNED_IN",
+        "b.nurlanov ACCOUNT_EVENT_KIND_DISABLED",
+    ] {
+        assert!(
+            events.iter().any(|e| e == expected),
+            "{expected} missing from {events:?}"
+        );
+    }
+    let stored: Vec<u8> = entries.entries.iter().flat_map(|e| e.raw.clone()).collect();
+    assert!(
+        !stored
+            .windows(PASSWORD.len())
+            .any(|w| w == PASSWORD.as_bytes())
+    );
+    Ok(())
+}
