@@ -7,8 +7,10 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
+use std::time::Duration;
 use tulpar_core::proto;
-use tulpar_tests::http::{HttpAnswer, HttpClient};
+
+use tulpar_tests::http::{HttpAnswer, HttpClient, read_lines_until};
 use tulpar_tests::{Country, Federation};
 
 const PASSWORD: &str = "correct horse battery";
@@ -183,6 +185,42 @@ async fn an_officer_signs_in_sees_alerts_in_russian_and_signs_out() -> Result<()
     assert!(!html.contains(&not_hers.alert_id), "another unit's alert");
     assert!(html.contains("Наркотики и прекурсоры"));
     let token = csrf(html)?;
+
+    // The page's live stream hears an alert from UZ as it arrives, and its list then shows it.
+    let live = browser
+        .send(
+            "GET",
+            "/console/events",
+            &[("cookie", &cookie), ("accept", "text/event-stream")],
+            Vec::new(),
+        )
+        .await?;
+    assert_eq!(live.status(), 200);
+    let uz = &federation.countries["UZ"];
+    let mut uz_officer = uz.client("UZ-TASHKENT-PCU").await?;
+    let incoming = uz_officer
+        .submit_alert(proto::SubmitAlertRequest {
+            request_id: String::new(),
+            content: Some(tulpar_core::sample::alert_draft("UZ-TASHKENT-PCU", "KZ")),
+        })
+        .await?
+        .into_inner();
+    let heard = read_lines_until(live, Duration::from_secs(30), |line| {
+        line.contains(&incoming.alert_id) && line.contains("ALERT_EVENT_KIND_ALERT_RECEIVED")
+    })
+    .await?;
+    assert!(
+        heard.contains("\"priority\":\"PRIORITY_URGENT\""),
+        "{heard}"
+    );
+    let rows = browser
+        .call("GET", "/console/rows", &[("cookie", &cookie)], Vec::new())
+        .await?;
+    assert!(
+        rows.body
+            .contains(&format!("id=\"alert-{}\"", incoming.alert_id))
+    );
+    assert!(!rows.body.contains("<html"), "a fragment, not a page");
 
     // A change of language without the page's token, or from another site, is refused.
     let without = browser

@@ -1,12 +1,86 @@
-// Shows each time in the viewer's own time zone, with the UTC time the server wrote kept beside it.
+// The console's only script. It shows times in the viewer's own zone beside the UTC the server wrote,
+// keeps the alert list live (Server-Sent Events from the node, then the list fetched again), and,
+// once the person turns them on, sounds and notifies on an urgent arrival. Every word it shows comes
+// from the page, which took it from the catalogs.
 "use strict";
-document.querySelectorAll("time[datetime]").forEach(function (element) {
-  var at = new Date(element.getAttribute("datetime"));
-  if (isNaN(at.getTime())) { return; }
-  var local = document.createElement("span");
-  local.className = "local";
-  local.textContent = at.toLocaleString(document.documentElement.lang, {
-    dateStyle: "medium", timeStyle: "short"
+
+function localTimes(root) {
+  root.querySelectorAll("time[datetime]").forEach(function (element) {
+    if (element.querySelector(".local")) { return; }
+    var at = new Date(element.getAttribute("datetime"));
+    if (isNaN(at.getTime())) { return; }
+    var local = document.createElement("span");
+    local.className = "local";
+    local.textContent = at.toLocaleString(document.documentElement.lang, {
+      dateStyle: "medium", timeStyle: "short"
+    });
+    element.insertBefore(local, element.firstChild);
   });
-  element.insertBefore(local, element.firstChild);
-});
+}
+
+var signals = { on: false, audio: null };
+
+function beep() {
+  if (!signals.audio) { return; }
+  [0, 0.35].forEach(function (start) {
+    var tone = signals.audio.createOscillator();
+    var gain = signals.audio.createGain();
+    tone.frequency.value = 880;
+    gain.gain.value = 0.2;
+    tone.connect(gain).connect(signals.audio.destination);
+    tone.start(signals.audio.currentTime + start);
+    tone.stop(signals.audio.currentTime + start + 0.25);
+  });
+}
+
+function signalUrgent(button) {
+  if (!signals.on) { return; }
+  beep();
+  if (window.Notification && Notification.permission === "granted") {
+    new Notification(button.getAttribute("data-urgent-title"));
+  }
+}
+
+function setUpSignals() {
+  var button = document.getElementById("enable-signals");
+  if (!button) { return null; }
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    var Audio = window.AudioContext || window.webkitAudioContext;
+    if (Audio) { signals.audio = new Audio(); }
+    if (window.Notification && Notification.permission === "default") {
+      Notification.requestPermission();
+    }
+    signals.on = true;
+    button.textContent = button.getAttribute("data-enabled");
+    button.disabled = true;
+  });
+  return button;
+}
+
+function setUpLiveList(button) {
+  var list = document.getElementById("alert-list");
+  if (!list || !window.EventSource) { return; }
+  var refresh = function () {
+    fetch(list.getAttribute("data-rows"), { credentials: "same-origin" })
+      .then(function (answer) { return answer.ok ? answer.text() : null; })
+      .then(function (html) {
+        if (html === null) { return; }
+        list.innerHTML = html;
+        localTimes(list);
+      });
+  };
+  var source = new EventSource(list.getAttribute("data-live"));
+  // Whatever happened while the stream was not open is in the list fetched on (re)opening.
+  source.addEventListener("open", refresh);
+  source.addEventListener("message", function (message) {
+    var event = JSON.parse(message.data);
+    refresh();
+    if (event.kind === "ALERT_EVENT_KIND_ALERT_RECEIVED" && event.priority === "PRIORITY_URGENT" && button) {
+      signalUrgent(button);
+    }
+  });
+}
+
+localTimes(document);
+setUpLiveList(setUpSignals());

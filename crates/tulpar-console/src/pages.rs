@@ -213,7 +213,27 @@ pub fn alerts(
         h1 { (title) }
         @if viewer.role == "admin" {
             p class="notice info" { (m.get("admin-no-alerts")) }
-        } @else if rows.is_empty() {
+        } @else {
+            p class="signals" {
+                button type="button" id="enable-signals" hidden
+                    data-urgent-title=(m.get("signal-urgent-title"))
+                    data-enabled=(m.get("signals-enabled")) {
+                    (m.get("signals-enable"))
+                }
+            }
+            div id="alert-list" aria-live="polite"
+                data-live={ (BASE) "/events" } data-rows={ (BASE) "/rows" } {
+                (alert_list(m, rows, shown_at_most))
+            }
+        }
+    };
+    page(m, &title, Some(viewer), languages, content)
+}
+
+/// The list of alerts alone, which the page fetches again when an event comes.
+pub fn alert_list(m: &Messages<'_>, rows: &[AlertRow], shown_at_most: Option<usize>) -> Markup {
+    html! {
+        @if rows.is_empty() {
             p class="notice info" { (m.get("alerts-empty")) }
         } @else {
             table {
@@ -255,8 +275,7 @@ pub fn alerts(
                 p class="hint" { (m.with("alerts-more", &[("count", &count.to_string())])) }
             }
         }
-    };
-    page(m, &title, Some(viewer), languages, content)
+    }
 }
 
 /// A page that does not exist.

@@ -45,7 +45,24 @@ pub(crate) struct Console {
     node: Arc<Node>,
     alerts: Arc<Alerts>,
     catalogs: Catalogs,
-    sessions: Sessions,
+    sessions: Arc<Sessions>,
+}
+
+/// What the console's page hears of each event: enough to refresh its list and to signal an urgent
+/// arrival, not the alert itself (the page fetches what it shows).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PageEvent {
+    ledger_index: u64,
+    kind: &'static str,
+    alert_id: String,
+    priority: &'static str,
+}
+
+impl crate::http_api::StreamItem for PageEvent {
+    fn event_id(&self) -> Option<u64> {
+        Some(self.ledger_index)
+    }
 }
 
 /// A signed-in request: its session and who it acts as.
@@ -60,11 +77,11 @@ impl Console {
     pub(crate) fn new(node: Arc<Node>, alerts: Arc<Alerts>) -> Result<Self> {
         let catalogs = Catalogs::load()?;
         let settings = &node.config.console;
-        let sessions = Sessions::new(
+        let sessions = Arc::new(Sessions::new(
             node.context.clock.clone(),
             settings.session_idle_timeout,
             settings.session_max_age,
-        );
+        ));
         Ok(Self {
             node,
             alerts,
@@ -89,6 +106,8 @@ impl Console {
             (Method::POST, "/sign-in") => self.sign_in(request).await,
             (Method::POST, "/sign-out") => self.sign_out(request).await,
             (Method::POST, "/language") => self.change_language(request).await,
+            (Method::GET, "/rows") => self.rows(request.headers()).await,
+            (Method::GET, "/events") => self.events(request.headers()).await,
             (Method::GET, asset) if asset.starts_with("/assets/") => {
                 self.asset(asset.trim_start_matches("/assets/"))
             }
@@ -197,21 +216,68 @@ impl Console {
                 pages::alerts(&m, &viewer, &languages, &[], None),
             );
         }
+        match self.alert_rows(&signed_in) {
+            Ok((rows, more)) => html(
+                StatusCode::OK,
+                pages::alerts(&m, &viewer, &languages, &rows, more),
+            ),
+            Err(error) => failure(error),
+        }
+    }
+
+    /// The list of the home page alone, for the page to refresh itself when an event comes.
+    async fn rows(&self, headers: &HeaderMap) -> Response {
+        let Some(signed_in) = self.signed_in(headers).await else {
+            return empty(StatusCode::UNAUTHORIZED);
+        };
+        let m = self.catalogs.messages(&signed_in.session.language);
+        match self.alert_rows(&signed_in) {
+            Ok((rows, more)) => html(
+                StatusCode::OK,
+                pages::alert_list(&m, &rows, more).into_string(),
+            ),
+            Err(error) => failure(error),
+        }
+    }
+
+    /// The alerts the person may see, newest first, and how many are shown when there are more.
+    fn alert_rows(&self, signed_in: &SignedIn) -> Result<(Vec<AlertRow>, Option<usize>), ApiError> {
         let request = proto::ListAlertsRequest {
             page_size: LIST_SIZE,
             ..Default::default()
         };
-        match self.alerts.list_alerts_for(&signed_in.principal, request) {
-            Ok(page) => {
-                let rows: Vec<AlertRow> = page.alerts.iter().map(alert_row).collect();
-                let more = (!page.next_page_token.is_empty()).then_some(rows.len());
-                html(
-                    StatusCode::OK,
-                    pages::alerts(&m, &viewer, &languages, &rows, more),
-                )
-            }
-            Err(error) => failure(error),
-        }
+        let page = self.alerts.list_alerts_for(&signed_in.principal, request)?;
+        let rows: Vec<AlertRow> = page.alerts.iter().map(alert_row).collect();
+        let more = (!page.next_page_token.is_empty()).then_some(rows.len());
+        Ok((rows, more))
+    }
+
+    /// Server-Sent Events of what the person may see, live, for as long as the session lives.
+    async fn events(&self, headers: &HeaderMap) -> Response {
+        use futures_util::StreamExt;
+        let Some(signed_in) = self.signed_in(headers).await else {
+            return empty(StatusCode::UNAUTHORIZED);
+        };
+        let request = proto::WatchAlertsRequest::default();
+        let events = match crate::watch::watch(
+            self.node.context.clone(),
+            signed_in.principal.clone(),
+            request,
+        ) {
+            Ok(events) => events,
+            Err(error) => return failure(error),
+        };
+        let (sessions, id) = (self.sessions.clone(), signed_in.id.clone());
+        // A session that ended (sign-out, timeout, account disabled) stops its stream at the next event.
+        let events = events
+            .take_while(move |_| std::future::ready(sessions.is_open(&id)))
+            .map(|event| event.map(page_event));
+        let mut sse = HeaderMap::new();
+        sse.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        crate::http_api::stream_response(&sse, events)
     }
 
     fn sign_in_page(&self, request: &Request<Body>) -> Response {
@@ -362,6 +428,24 @@ impl Console {
     }
 }
 
+/// What the page hears of an event.
+fn page_event(event: proto::AlertEvent) -> PageEvent {
+    let priority = event
+        .alert
+        .as_ref()
+        .and_then(|record| record.alert.as_ref())
+        .and_then(|alert| alert.content.as_ref())
+        .map_or("PRIORITY_UNSPECIFIED", |content| {
+            content.priority().as_str_name()
+        });
+    PageEvent {
+        ledger_index: event.ledger_index,
+        kind: event.kind().as_str_name(),
+        alert_id: event.alert_id,
+        priority,
+    }
+}
+
 /// An alert as a row of the list.
 fn alert_row(record: &proto::AlertRecord) -> AlertRow {
     let alert = record.alert.clone().unwrap_or_default();
@@ -409,11 +493,18 @@ fn html(status: StatusCode, body: String) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // Not no-referrer: under it browsers send `Origin: null` with the page's own forms.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+fn empty(status: StatusCode) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
     response
 }
 

@@ -8,6 +8,8 @@ mod request;
 mod status;
 mod stream;
 
+pub(crate) use stream::{StreamItem, respond as stream_response};
+
 use std::sync::Arc;
 
 use axum::body::Body;

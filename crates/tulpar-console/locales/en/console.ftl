@@ -48,6 +48,9 @@ alerts-column-origin = From
 alerts-column-recipients = To, and their state
 alerts-overdue = overdue
 alerts-more = Only the newest { $count } are shown.
+signals-enable = Turn on sound and notifications for urgent alerts
+signals-enabled = Sound and notifications are on
+signal-urgent-title = Urgent alert received
 admin-no-alerts = Administrators see no alerts. Manage accounts with `tulpar user`.
 
 ## Refusals

@@ -46,6 +46,9 @@ alerts-column-origin = Отправитель
 alerts-column-recipients = Получатели и состояние
 alerts-overdue = просрочено
 alerts-more = Показаны только последние { $count }.
+signals-enable = Включить звук и уведомления о срочных оповещениях
+signals-enabled = Звук и уведомления включены
+signal-urgent-title = Получено срочное оповещение
 admin-no-alerts = Администраторы не видят оповещений. Учётными записями управляет команда `tulpar user`.
 
 ## Отказы

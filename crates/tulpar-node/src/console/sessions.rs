@@ -118,6 +118,14 @@ impl Sessions {
         Some(session.clone())
     }
 
+    /// Whether session `id` is still alive, without counting this as a use.
+    pub(crate) fn is_open(&self, id: &str) -> bool {
+        let now = self.clock.now();
+        self.lock()
+            .get(id)
+            .is_some_and(|session| self.alive(session, now))
+    }
+
     /// Changes the language of session `id`.
     pub(crate) fn set_language(&self, id: &str, language: &str) {
         if let Some(session) = self.lock().get_mut(id) {
