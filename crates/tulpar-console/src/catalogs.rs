@@ -139,6 +139,11 @@ impl Messages<'_> {
         self.language
     }
 
+    /// Whether there is a message `id` (in this language or English).
+    pub fn has(&self, id: &str) -> bool {
+        self.primary.has_message(id) || self.fallback.has_message(id)
+    }
+
     /// The message `id`.
     pub fn get(&self, id: &str) -> String {
         self.format(id, None)

@@ -5,6 +5,10 @@ use maud::{DOCTYPE, Markup, html};
 
 use crate::Messages;
 
+mod alert;
+
+pub use alert::{AlertView, AnswerView, AttachmentView, RecipientView, StepView, alert};
+
 /// Where the console is served.
 pub const BASE: &str = "/console";
 
@@ -23,7 +27,7 @@ pub struct Viewer<'a> {
 }
 
 /// The frame every page shares: the bar with who is signed in, the language menu and signing out.
-fn page(
+pub(crate) fn page(
     m: &Messages<'_>,
     title: &str,
     viewer: Option<&Viewer<'_>>,
@@ -189,7 +193,7 @@ pub struct AlertRow {
 }
 
 /// A time for people: the viewer's local time (filled in by the page's script) above UTC.
-fn time(m: &Messages<'_>, rfc3339: &str) -> Markup {
+pub(crate) fn time(m: &Messages<'_>, rfc3339: &str) -> Markup {
     let utc = rfc3339
         .get(..16)
         .map_or_else(|| rfc3339.to_owned(), |t| t.replace('T', " "));
@@ -250,7 +254,9 @@ pub fn alert_list(m: &Messages<'_>, rows: &[AlertRow], shown_at_most: Option<usi
                 tbody {
                     @for row in rows {
                         tr id={ "alert-" (row.alert_id) } {
-                            td { (time(m, &row.created)) }
+                            td {
+                                a href={ (BASE) "/alerts/" (row.alert_id) } { (time(m, &row.created)) }
+                            }
                             td { (m.code(row.direction)) }
                             td class=[(row.priority == "PRIORITY_URGENT").then_some("urgent")] {
                                 (m.code(row.priority))

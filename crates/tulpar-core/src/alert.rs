@@ -175,8 +175,10 @@ impl ValidAlert {
     }
 }
 
-/// Validates a draft: every rule of the domain, every violation reported.
-pub fn validate_content(content: proto::AlertContent) -> Result<ValidAlertContent, Violations> {
+/// Validates a draft, once its codes are normalised ([`crate::normalise`]): every rule of the
+/// domain, every violation reported.
+pub fn validate_content(mut content: proto::AlertContent) -> Result<ValidAlertContent, Violations> {
+    crate::normalise::alert_content(&mut content);
     let mut checker = Checker::default();
     let parts = check_content(&mut checker, &content);
     checker.finish()?;

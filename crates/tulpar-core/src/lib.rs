@@ -11,6 +11,7 @@ pub mod ids;
 pub mod keys;
 pub mod limits;
 pub mod merkle;
+pub mod normalise;
 pub mod pem;
 pub mod response;
 pub mod sample;

@@ -129,9 +129,11 @@ impl Submission {
                 }
             },
         };
-        let content = request
+        let mut content = request
             .content
             .ok_or_else(|| SubmitError::Invalid(Violations::single("content", "is required")))?;
+        // A retry is compared, and the alert signed, in the form codes take once normalised.
+        tulpar_core::normalise::alert_content(&mut content);
         // A retry of the same request waits for the first attempt and then gets its result.
         let _guard = match &request_id {
             Some(id) => Some(

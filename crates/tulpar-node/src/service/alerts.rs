@@ -62,6 +62,17 @@ fn alert_id(text: &str) -> Result<[u8; 16], ApiError> {
 }
 
 impl Alerts {
+    /// The alert `text` names, if `principal` may see it (for the console, which has its own caller).
+    pub(crate) fn get_alert_for(
+        &self,
+        principal: &Principal,
+        text: &str,
+    ) -> Result<proto::AlertRecord, ApiError> {
+        let id = alert_id(text)?;
+        let stored = self.node.context.visible_alert(principal, &id, text)?;
+        self.node.context.alert_record(stored)
+    }
+
     /// The alerts `principal` may see that match `request` (for the console, which has its own caller).
     pub(crate) fn list_alerts_for(
         &self,
@@ -260,9 +271,7 @@ impl AlertService for Alerts {
     ) -> Result<Response<proto::AlertRecord>, Status> {
         let principal = self.node.auth.authenticate(&request)?;
         let text = request.into_inner().alert_id;
-        let id = alert_id(&text)?;
-        let stored = self.node.context.visible_alert(&principal, &id, &text)?;
-        Ok(Response::new(self.node.context.alert_record(stored)?))
+        Ok(Response::new(self.get_alert_for(&principal, &text)?))
     }
 
     async fn list_alerts(

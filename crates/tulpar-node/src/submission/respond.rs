@@ -96,8 +96,9 @@ impl Submission {
         request_id: &str,
         alert_id: &str,
         unit: &str,
-        kind: Kind,
+        mut kind: Kind,
     ) -> Result<proto::RespondResponse, RespondError> {
+        tulpar_core::normalise::response_kind(&mut kind);
         let mut violations = Vec::new();
         let request_id = match request_id {
             "" => None,
