@@ -423,3 +423,98 @@ async fn five_wrong_passwords_lock_an_account_and_a_disabled_account_loses_its_s
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Result<()> {
+    let mut federation =
+        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    federation.start_all().await?;
+    let (kz, uz) = (&federation.countries["KZ"], &federation.countries["UZ"]);
+    run_with_input(
+        admin(uz)?.args([
+            "user", "add", "b.karimov", "--role", "officer", "--unit", "UZ-TASHKENT-PCU",
+            "--display-name", "Бахтиёр Каримов",
+        ]),
+        &format!("{PASSWORD}\n"),
+    )?;
+    let mut kz_officer = kz.client("KZ-AKTAU-PCU").await?;
+    let alert_id = kz_officer
+        .submit_alert(proto::SubmitAlertRequest {
+            request_id: String::new(),
+            content: Some(tulpar_core::sample::alert_draft("KZ-AKTAU-PCU", "UZ")),
+        })
+        .await?
+        .into_inner()
+        .alert_id;
+    let browser = uz.http(None)?;
+    let cookie = session(&sign_in(&browser, "b.karimov", PASSWORD, "").await?)?;
+    let page_path = format!("/console/alerts/{alert_id}");
+    let page = tulpar_tests::eventually(Duration::from_secs(30), "the alert reaches UZ", || {
+        let (browser, cookie, path) = (&browser, cookie.clone(), page_path.clone());
+        async move {
+            let page = browser.call("GET", &path, &[("cookie", &cookie)], Vec::new()).await?;
+            Ok((page.status == 200).then_some(page))
+        }
+    })
+    .await?;
+    assert!(page.body.contains("Ответ от имени UZ-TASHKENT-PCU"), "{}", page.body);
+    assert!(page.body.contains("CSQU3054383"), "every field of the content");
+    let token = csrf(&page.body)?;
+    let post = |what: &str, fields: Vec<(&str, &str)>| {
+        let mut fields = fields;
+        fields.extend([("csrf", token.as_str()), ("unit", "UZ-TASHKENT-PCU")]);
+        let body = form(&fields);
+        let path = format!("/console/alerts/{alert_id}/{what}");
+        let (browser, cookie) = (&browser, cookie.clone());
+        async move {
+            browser
+                .call("POST", &path, &[FORM, ("cookie", &cookie), ("sec-fetch-site", "same-origin")], body)
+                .await
+        }
+    };
+    let acknowledged = post("acknowledge", vec![("note", "берём в работу")]).await?;
+    assert_eq!(acknowledged.status, 303, "{}", acknowledged.body);
+
+    // A quantity that is no number is named, and nothing is recorded.
+    let refused = post(
+        "outcome",
+        vec![("result", "seizure"), ("seized_description", "героин"), ("seized_quantity", "много")],
+    )
+    .await?;
+    assert_eq!(refused.status, 200);
+    assert!(refused.body.contains("outcome.seizure.items[0].quantity"), "{}", refused.body);
+
+    let reported = post(
+        "outcome",
+        vec![
+            ("result", "seizure"),
+            ("seized_description", "героин в фальшстенке"),
+            ("seized_hs_code", "2939.11"),
+            ("seized_quantity", "120,5"),
+            ("seized_unit", "kg"),
+        ],
+    )
+    .await?;
+    assert_eq!(reported.status, 303, "{}", reported.body);
+    let mut uz_officer = uz.client("UZ-TASHKENT-PCU").await?;
+    let record = uz_officer
+        .get_alert(proto::GetAlertRequest { alert_id: alert_id.clone() })
+        .await?
+        .into_inner();
+    let outcome = record.recipients[0]
+        .timeline
+        .iter()
+        .find_map(|step| match step.response.as_ref()?.kind.as_ref()? {
+            proto::alert_response::Kind::Outcome(outcome) => Some(outcome.clone()),
+            _ => None,
+        })
+        .context("the outcome")?;
+    let Some(proto::outcome::Result::Seizure(seizure)) = outcome.result else {
+        bail!("not a seizure: {outcome:?}");
+    };
+    assert_eq!(seizure.items[0].hs_code, "293911");
+    assert_eq!(seizure.items[0].quantity, 120.5);
+    let answered_by = record.recipients[0].timeline.iter().filter_map(|s| s.response.as_ref()).count();
+    assert_eq!(answered_by, 2, "one acknowledgement, one outcome");
+    Ok(())
+}

@@ -104,3 +104,33 @@ async fn only_an_officer_of_the_origin_unit_raises_its_alert() {
     );
     assert_eq!(kz.context.ledger_size(), 0);
 }
+
+#[tokio::test]
+async fn codes_written_as_officers_write_them_are_signed_normalised_and_a_retry_still_replays() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    let mut draft = tulpar_core::sample::alert_draft(KZ_UNIT, "UZ");
+    let consignment = draft.consignment.as_mut().expect("a consignment");
+    consignment.containers = vec!["csqu 305438 3".into()];
+    consignment.goods[0].hs_code = "8433.90".into();
+    let first = kz
+        .submission
+        .submit_alert(&officer(KZ_UNIT), request("req-n", Some(draft.clone())))
+        .await
+        .expect("raised");
+    let signed = tulpar_core::envelope::decode_recorded::<proto::Alert>(
+        first.signed_alert.as_ref().expect("signed"),
+        tulpar_core::envelope::PayloadType::Alert,
+    )
+    .expect("an alert");
+    let consignment = signed.content.and_then(|c| c.consignment).expect("a consignment");
+    assert_eq!(consignment.containers, ["CSQU3054383"]);
+    assert_eq!(consignment.goods[0].hs_code, "843390");
+    let again = kz
+        .submission
+        .submit_alert(&officer(KZ_UNIT), request("req-n", Some(draft)))
+        .await
+        .expect("replayed");
+    assert!(again.replayed);
+    assert_eq!(again.alert_id, first.alert_id);
+}
