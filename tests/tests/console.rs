@@ -432,8 +432,15 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
     let (kz, uz) = (&federation.countries["KZ"], &federation.countries["UZ"]);
     run_with_input(
         admin(uz)?.args([
-            "user", "add", "b.karimov", "--role", "officer", "--unit", "UZ-TASHKENT-PCU",
-            "--display-name", "Бахтиёр Каримов",
+            "user",
+            "add",
+            "b.karimov",
+            "--role",
+            "officer",
+            "--unit",
+            "UZ-TASHKENT-PCU",
+            "--display-name",
+            "Бахтиёр Каримов",
         ]),
         &format!("{PASSWORD}\n"),
     )?;
@@ -452,13 +459,22 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
     let page = tulpar_tests::eventually(Duration::from_secs(30), "the alert reaches UZ", || {
         let (browser, cookie, path) = (&browser, cookie.clone(), page_path.clone());
         async move {
-            let page = browser.call("GET", &path, &[("cookie", &cookie)], Vec::new()).await?;
+            let page = browser
+                .call("GET", &path, &[("cookie", &cookie)], Vec::new())
+                .await?;
             Ok((page.status == 200).then_some(page))
         }
     })
     .await?;
-    assert!(page.body.contains("Ответ от имени UZ-TASHKENT-PCU"), "{}", page.body);
-    assert!(page.body.contains("CSQU3054383"), "every field of the content");
+    assert!(
+        page.body.contains("Ответ от имени UZ-TASHKENT-PCU"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("CSQU3054383"),
+        "every field of the content"
+    );
     let token = csrf(&page.body)?;
     let post = |what: &str, fields: Vec<(&str, &str)>| {
         let mut fields = fields;
@@ -468,7 +484,12 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
         let (browser, cookie) = (&browser, cookie.clone());
         async move {
             browser
-                .call("POST", &path, &[FORM, ("cookie", &cookie), ("sec-fetch-site", "same-origin")], body)
+                .call(
+                    "POST",
+                    &path,
+                    &[FORM, ("cookie", &cookie), ("sec-fetch-site", "same-origin")],
+                    body,
+                )
                 .await
         }
     };
@@ -478,11 +499,19 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
     // A quantity that is no number is named, and nothing is recorded.
     let refused = post(
         "outcome",
-        vec![("result", "seizure"), ("seized_description", "героин"), ("seized_quantity", "много")],
+        vec![
+            ("result", "seizure"),
+            ("seized_description", "героин"),
+            ("seized_quantity", "много"),
+        ],
     )
     .await?;
     assert_eq!(refused.status, 200);
-    assert!(refused.body.contains("outcome.seizure.items[0].quantity"), "{}", refused.body);
+    assert!(
+        refused.body.contains("outcome.seizure.items[0].quantity"),
+        "{}",
+        refused.body
+    );
 
     let reported = post(
         "outcome",
@@ -498,7 +527,9 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
     assert_eq!(reported.status, 303, "{}", reported.body);
     let mut uz_officer = uz.client("UZ-TASHKENT-PCU").await?;
     let record = uz_officer
-        .get_alert(proto::GetAlertRequest { alert_id: alert_id.clone() })
+        .get_alert(proto::GetAlertRequest {
+            alert_id: alert_id.clone(),
+        })
         .await?
         .into_inner();
     let outcome = record.recipients[0]
@@ -514,7 +545,11 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
     };
     assert_eq!(seizure.items[0].hs_code, "293911");
     assert_eq!(seizure.items[0].quantity, 120.5);
-    let answered_by = record.recipients[0].timeline.iter().filter_map(|s| s.response.as_ref()).count();
+    let answered_by = record.recipients[0]
+        .timeline
+        .iter()
+        .filter_map(|s| s.response.as_ref())
+        .count();
     assert_eq!(answered_by, 2, "one acknowledgement, one outcome");
     Ok(())
 }

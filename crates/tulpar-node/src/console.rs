@@ -90,9 +90,25 @@ impl Console {
         })
     }
 
-    /// Whether `path` is the console's.
-    pub(crate) fn serves(path: &str) -> bool {
-        path == BASE || path.starts_with(&format!("{BASE}/"))
+    /// `router` with the console's pages under [`BASE`].
+    pub(crate) fn mount(self: Arc<Self>, router: axum::Router) -> axum::Router {
+        // A wildcard matches at least one character, so the console's root needs its own routes.
+        [
+            BASE.to_owned(),
+            format!("{BASE}/"),
+            format!("{BASE}/{{*rest}}"),
+        ]
+        .into_iter()
+        .fold(router, |router, path| {
+            let console = self.clone();
+            router.route(
+                &path,
+                axum::routing::any(move |request: Request<Body>| {
+                    let console = console.clone();
+                    async move { console.handle(request).await }
+                }),
+            )
+        })
     }
 
     /// Answers a request under `/console`.

@@ -23,7 +23,6 @@ use tulpar_core::proto::alert_service_server::AlertService;
 use tulpar_core::proto::audit_service_server::AuditService;
 use tulpar_proto::http::{HTTP_ROUTES, HttpRoute};
 
-use crate::console::Console;
 use crate::service::{alerts::Alerts, audit::Audit};
 use request::{decode, gather};
 use status::{json_response, refusal, status_response};
@@ -35,17 +34,12 @@ pub(crate) const OPENAPI_PATH: &str = "/v1/openapi.json";
 pub(crate) struct HttpApi {
     alerts: Arc<Alerts>,
     audit: Arc<Audit>,
-    console: Console,
 }
 
 impl HttpApi {
-    /// The HTTP API over the same service objects the gRPC server serves, and the console beside it.
-    pub(crate) fn new(alerts: Arc<Alerts>, audit: Arc<Audit>, console: Console) -> Self {
-        Self {
-            alerts,
-            audit,
-            console,
-        }
+    /// The HTTP API over the same service objects the gRPC server serves.
+    pub(crate) fn new(alerts: Arc<Alerts>, audit: Arc<Audit>) -> Self {
+        Self { alerts, audit }
     }
 
     /// `routes` (the gRPC services) with every other request answered by this API.
@@ -73,9 +67,6 @@ impl HttpApi {
             .into_http();
         }
         let path = request.uri().path().to_owned();
-        if Console::serves(&path) {
-            return self.console.handle(request).await;
-        }
         if path == OPENAPI_PATH && request.method() == Method::GET {
             let mut response = Response::new(Body::from(tulpar_proto::OPENAPI_JSON));
             response.headers_mut().insert(

@@ -434,7 +434,8 @@ fn serve_clients(
         .add_service(alert_server)
         .add_service(audit_server)
         .add_service(admin);
-    let routes = Arc::new(HttpApi::new(alerts, audit, console)).with_grpc(grpc);
+    let routes = Arc::new(HttpApi::new(alerts, audit)).with_grpc(grpc);
+    let routes = Arc::new(console).mount(routes);
     Ok(async move {
         health.set_serving::<AlertServiceServer<Alerts>>().await;
         health.set_serving::<AuditServiceServer<Audit>>().await;

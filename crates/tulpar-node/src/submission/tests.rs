@@ -123,7 +123,10 @@ async fn codes_written_as_officers_write_them_are_signed_normalised_and_a_retry_
         tulpar_core::envelope::PayloadType::Alert,
     )
     .expect("an alert");
-    let consignment = signed.content.and_then(|c| c.consignment).expect("a consignment");
+    let consignment = signed
+        .content
+        .and_then(|c| c.consignment)
+        .expect("a consignment");
     assert_eq!(consignment.containers, ["CSQU3054383"]);
     assert_eq!(consignment.goods[0].hs_code, "843390");
     let again = kz
