@@ -242,6 +242,7 @@ fn every_enum_lists_all_its_values_each_described() {
     let doc = document();
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");
     let known = value_names!(
+        AccountEventKind,
         AcknowledgementDecision,
         AlertEventKind,
         DeliveryState,
