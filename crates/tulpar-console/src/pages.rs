@@ -6,8 +6,10 @@ use maud::{DOCTYPE, Markup, html};
 use crate::Messages;
 
 mod alert;
+mod compose;
 
 pub use alert::{AlertView, AnswerView, AttachmentView, RecipientView, StepView, alert};
+pub use compose::{ComposeView, TEMPLATES, compose};
 
 /// Where the console is served.
 pub const BASE: &str = "/console";
@@ -218,6 +220,9 @@ pub fn alerts(
         @if viewer.role == "admin" {
             p class="notice info" { (m.get("admin-no-alerts")) }
         } @else {
+            @if viewer.role == "officer" {
+                p { a class="button" href={ (BASE) "/compose" } { (m.get("compose-title")) } }
+            }
             p class="signals" {
                 button type="button" id="enable-signals" hidden
                     data-urgent-title=(m.get("signal-urgent-title"))

@@ -7,9 +7,9 @@
 //! change is a POST that must come from the console's own pages: same origin (`Sec-Fetch-Site`,
 //! `Origin`) and, once signed in, the session's token.
 
+mod compose;
 mod sessions;
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -46,6 +46,8 @@ pub(crate) struct Console {
     alerts: Arc<Alerts>,
     catalogs: Catalogs,
     sessions: Arc<Sessions>,
+    /// The code lists of the compose form, by field.
+    choices: std::collections::BTreeMap<&'static str, Vec<&'static str>>,
 }
 
 /// What the console's page hears of each event: enough to refresh its list and to signal an urgent
@@ -87,6 +89,7 @@ impl Console {
             alerts,
             catalogs,
             sessions,
+            choices: compose::choices(),
         })
     }
 
@@ -123,6 +126,11 @@ impl Console {
             (Method::POST, "/sign-out") => self.sign_out(request).await,
             (Method::POST, "/language") => self.change_language(request).await,
             (Method::GET, "/rows") => self.rows(request.headers()).await,
+            (Method::GET, "/compose") => {
+                let query = request.uri().query().unwrap_or_default().to_owned();
+                self.compose_page(request.headers(), &query).await
+            }
+            (Method::POST, "/compose") => self.compose(request).await,
             (Method::GET, "/events") => self.events(request.headers()).await,
             (Method::GET, rest) if rest.starts_with("/alerts/") => {
                 let rest = rest.trim_start_matches("/alerts/").to_owned();
@@ -182,6 +190,104 @@ impl Console {
             &view,
         );
         html(StatusCode::OK, page)
+    }
+
+    /// The form to write an alert, empty or filled in from a template.
+    async fn compose_page(&self, headers: &HeaderMap, query: &str) -> Response {
+        let Some(signed_in) = self.signed_in(headers).await else {
+            return see_other(&format!("{BASE}/sign-in?notice=session-ended"));
+        };
+        let query = form_fields(query);
+        let values = compose::template(query.text("template")).unwrap_or_default();
+        self.compose_form(&signed_in, values, Default::default())
+    }
+
+    fn compose_form(
+        &self,
+        signed_in: &SignedIn,
+        values: std::collections::BTreeMap<String, Vec<String>>,
+        refusal: std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Response {
+        if signed_in.principal.role != tulpar_trust::tls::Role::Officer {
+            return self.forbidden(signed_in);
+        }
+        let m = self.catalogs.messages(&signed_in.session.language);
+        let status = if refusal.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        let view = pages::ComposeView {
+            partners: self
+                .node
+                .context
+                .partners()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            choices: self
+                .choices
+                .iter()
+                .map(|(field, names)| (*field, names.as_slice()))
+                .collect(),
+            values,
+            refusal,
+            request_id: uuid::Uuid::now_v7().to_string(),
+        };
+        let body = pages::compose(
+            &m,
+            &self.viewer(signed_in),
+            &self.catalogs.languages(),
+            &view,
+        );
+        html(status, body)
+    }
+
+    /// Only officers write alerts: anyone else gets the not-found page, as for what they may not see.
+    fn forbidden(&self, signed_in: &SignedIn) -> Response {
+        let m = self.catalogs.messages(&signed_in.session.language);
+        let viewer = self.viewer(signed_in);
+        let body = pages::not_found(&m, Some(&viewer), &self.catalogs.languages());
+        html(StatusCode::FORBIDDEN, body)
+    }
+
+    /// The compose form sent: the alert raised as the officer's unit, or the form again with every
+    /// refusal at its field.
+    async fn compose(&self, request: Request<Body>) -> Response {
+        let (signed_in, form) = match self.checked_form(request).await {
+            Ok(checked) => checked,
+            Err(refused) => return refused,
+        };
+        let Some(unit) = signed_in.principal.units.first().cloned() else {
+            return self.forbidden(&signed_in);
+        };
+        let draft = match compose::draft(&form, &unit, &signed_in.session.language) {
+            Ok(draft) => draft,
+            Err(refusal) => return self.compose_form(&signed_in, compose::values(&form), refusal),
+        };
+        let request = proto::SubmitAlertRequest {
+            request_id: form.text("request_id").to_owned(),
+            content: Some(draft),
+        };
+        match self
+            .node
+            .submission
+            .submit_alert(&signed_in.principal, request)
+            .await
+            .map_err(ApiError::from)
+        {
+            Ok(raised) => see_other(&format!("{BASE}/alerts/{}", raised.alert_id)),
+            Err(ApiError::Invalid(violations)) => self.compose_form(
+                &signed_in,
+                compose::values(&form),
+                compose::refusal(violations),
+            ),
+            Err(error) => {
+                let refusal =
+                    std::collections::BTreeMap::from([(String::new(), vec![error.to_string()])]);
+                self.compose_form(&signed_in, compose::values(&form), refusal)
+            }
+        }
     }
 
     /// An attachment's bytes: images shown in the page, anything else downloaded.
@@ -530,10 +636,7 @@ impl Console {
     }
 
     /// A signed-in POST's form, once its origin and token are checked; otherwise the refusal.
-    async fn checked_form(
-        &self,
-        request: Request<Body>,
-    ) -> Result<(SignedIn, HashMap<String, String>), Response> {
+    async fn checked_form(&self, request: Request<Body>) -> Result<(SignedIn, Form), Response> {
         let headers = request.headers().clone();
         let authority = request.uri().authority().map(ToString::to_string);
         let Some(signed_in) = self.signed_in(&headers).await else {
@@ -598,7 +701,7 @@ impl Console {
 }
 
 /// The outcome the form describes; what is missing or malformed, named by field.
-fn outcome_of(form: &HashMap<String, String>) -> Result<proto::Outcome, Vec<(String, String)>> {
+fn outcome_of(form: &Form) -> Result<proto::Outcome, Vec<(String, String)>> {
     use proto::outcome::Result as Found;
     let field = |name: &str| form.get(name).map_or("", |v| v.trim()).to_owned();
     let result = match field("result").as_str() {
@@ -861,20 +964,45 @@ fn same_origin(headers: &HeaderMap, authority: Option<&str>) -> bool {
 }
 
 /// Reads an `application/x-www-form-urlencoded` body of at most [`MAX_FORM_BYTES`].
-async fn read_form(request: Request<Body>) -> Option<HashMap<String, String>> {
+async fn read_form(request: Request<Body>) -> Option<Form> {
     let bytes = axum::body::to_bytes(request.into_body(), MAX_FORM_BYTES)
         .await
         .ok()?;
     Some(form_fields(std::str::from_utf8(&bytes).ok()?))
 }
 
-/// The fields of a form or query string; the first of a repeated name wins.
-fn form_fields(text: &str) -> HashMap<String, String> {
-    let mut fields = HashMap::new();
-    for (key, value) in crate::http_api::form_pairs(text).unwrap_or_default() {
-        fields.entry(key).or_insert(value);
+/// The fields of a form or query string, in order.
+fn form_fields(text: &str) -> Form {
+    Form(crate::http_api::form_pairs(text).unwrap_or_default())
+}
+
+/// A submitted form's fields, in the order sent; a name may come several times (checkboxes).
+pub(crate) struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// The first value of `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&String> {
+        self.0.iter().find(|(key, _)| key == name).map(|(_, v)| v)
     }
-    fields
+
+    /// The first value of `name`, trimmed, or "".
+    pub(crate) fn text(&self, name: &str) -> &str {
+        self.get(name).map_or("", |v| v.trim())
+    }
+
+    /// Every non-empty value of `name`.
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(key, value)| key == name && !value.trim().is_empty())
+            .map(|(_, v)| v.trim())
+            .collect()
+    }
+
+    /// Every field, for filling a form in again.
+    pub(crate) fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
 }
 
 fn peer_address(request: &Request<Body>) -> IpAddr {

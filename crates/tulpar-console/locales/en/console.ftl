@@ -239,3 +239,17 @@ answer-not-inspected-reason = Why not inspected
 answer-refused = The node refused the answer:
 yes = yes
 no = no
+
+## Writing an alert
+
+compose-title = Write an alert
+compose-template = Start from a template:
+template-drugs = drugs and precursors
+template-cites = CITES wildlife and timber
+template-strategic = strategic goods (UNSCR 1540)
+template-firearms = firearms
+compose-choose = — choose —
+compose-containers-hint = One or more, separated by commas; spaces inside a number are fine: MSCU 123456 6.
+compose-locode-hint = UN/LOCODE, e.g. KZ AKX or UZTAS.
+compose-refused = The node did not send the alert. Correct what is marked:
+compose-submit = Sign and send

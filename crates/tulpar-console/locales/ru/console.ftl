@@ -237,3 +237,17 @@ answer-not-inspected-reason = Почему не досматривалось
 answer-refused = Узел отклонил ответ:
 yes = да
 no = нет
+
+## Составление оповещения
+
+compose-title = Составить оповещение
+compose-template = Начать с шаблона:
+template-drugs = наркотики и прекурсоры
+template-cites = дикая фауна и древесина (СИТЕС)
+template-strategic = стратегические товары (РСБ ООН 1540)
+template-firearms = оружие
+compose-choose = — выберите —
+compose-containers-hint = Один или несколько через запятую; пробелы внутри номера допустимы: MSCU 123456 6.
+compose-locode-hint = UN/LOCODE, например KZ AKX или UZTAS.
+compose-refused = Узел не отправил оповещение. Исправьте отмеченное:
+compose-submit = Подписать и отправить

@@ -1,0 +1,426 @@
+//! The compose form's fields as an alert draft, the node's refusals placed back at those fields, the
+//! code lists the form offers, and the templates per threat category.
+
+use std::collections::BTreeMap;
+
+use tulpar_core::codes::UnitId;
+use tulpar_core::proto;
+use tulpar_core::validation::Violations;
+
+use super::Form;
+
+/// The code lists of the form's selects and checkboxes: every value but `…_UNSPECIFIED`, by field.
+pub(super) fn choices() -> BTreeMap<&'static str, Vec<&'static str>> {
+    fn names<E>(name: impl Fn(&E) -> &'static str) -> Vec<&'static str>
+    where
+        E: TryFrom<i32>,
+    {
+        (1..)
+            .map_while(|n| E::try_from(n).ok())
+            .map(|value| name(&value))
+            .collect()
+    }
+    BTreeMap::from([
+        ("priority", names(proto::Priority::as_str_name)),
+        ("category", names(proto::ThreatCategory::as_str_name)),
+        ("transport_mode", names(proto::TransportMode::as_str_name)),
+        (
+            "requested_action",
+            names(proto::RequestedAction::as_str_name),
+        ),
+        (
+            "document_kind",
+            names(proto::TransportDocumentKind::as_str_name),
+        ),
+        ("indicator", names(proto::RiskIndicator::as_str_name)),
+        ("handling_code", names(proto::HandlingCode::as_str_name)),
+        (
+            "source_reliability",
+            names(proto::SourceReliability::as_str_name),
+        ),
+        (
+            "information_accuracy",
+            names(proto::InformationAccuracy::as_str_name),
+        ),
+    ])
+}
+
+/// What a template fills in, by form field; `None` for a name that is not a template.
+pub(super) fn template(name: &str) -> Option<BTreeMap<String, Vec<String>>> {
+    let (category, action, handling, indicators): (&str, &str, &str, &[&str]) = match name {
+        "drugs" => (
+            "THREAT_CATEGORY_DRUGS_AND_PRECURSORS",
+            "REQUESTED_ACTION_INSPECT_ON_ARRIVAL",
+            "HANDLING_CODE_H1",
+            &[
+                "RISK_INDICATOR_ROUTE_INCONSISTENT_WITH_GOODS",
+                "RISK_INDICATOR_CONCEALMENT_METHOD",
+            ],
+        ),
+        "cites" => (
+            "THREAT_CATEGORY_CITES_WILDLIFE_AND_TIMBER",
+            "REQUESTED_ACTION_HOLD",
+            "HANDLING_CODE_H1",
+            &[
+                "RISK_INDICATOR_DOCUMENT_ANOMALY",
+                "RISK_INDICATOR_HIGH_RISK_ORIGIN",
+            ],
+        ),
+        "strategic" => (
+            "THREAT_CATEGORY_STRATEGIC_GOODS_AND_DUAL_USE",
+            "REQUESTED_ACTION_HOLD",
+            "HANDLING_CODE_H2",
+            &[
+                "RISK_INDICATOR_HS_CODE_INCONSISTENT",
+                "RISK_INDICATOR_VAGUE_GOODS_DESCRIPTION",
+            ],
+        ),
+        "firearms" => (
+            "THREAT_CATEGORY_FIREARMS_AND_AMMUNITION",
+            "REQUESTED_ACTION_INSPECT_ON_ARRIVAL",
+            "HANDLING_CODE_H1",
+            &[
+                "RISK_INDICATOR_CONCEALMENT_METHOD",
+                "RISK_INDICATOR_KNOWN_SUSPECT_PARTY",
+            ],
+        ),
+        _ => return None,
+    };
+    let one = |value: &str| vec![value.to_owned()];
+    Some(BTreeMap::from([
+        ("category".to_owned(), one(category)),
+        ("requested_action".to_owned(), one(action)),
+        ("handling_code".to_owned(), one(handling)),
+        ("priority".to_owned(), one("PRIORITY_HIGH")),
+        ("source_reliability".to_owned(), one("SOURCE_RELIABILITY_B")),
+        (
+            "information_accuracy".to_owned(),
+            one("INFORMATION_ACCURACY_2"),
+        ),
+        (
+            "indicator".to_owned(),
+            indicators.iter().map(|i| (*i).to_owned()).collect(),
+        ),
+    ]))
+}
+
+/// The form's values by field, to fill it in again after a refusal.
+pub(super) fn values(form: &Form) -> BTreeMap<String, Vec<String>> {
+    let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in form.pairs() {
+        if name != "csrf" && name != "request_id" {
+            values.entry(name.clone()).or_default().push(value.clone());
+        }
+    }
+    values
+}
+
+/// The alert draft the form describes, raised by `unit` in the account's `language`. Numbers are read
+/// as officers write them (`18 400,5`); what does not read as a number is refused by field.
+pub(super) fn draft(
+    form: &Form,
+    unit: &UnitId,
+    language: &str,
+) -> Result<proto::AlertContent, BTreeMap<String, Vec<String>>> {
+    let mut refused: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let enumerated =
+        |field: &str, from: fn(&str) -> Option<i32>| from(form.text(field)).unwrap_or(0);
+    let mut number = |field: &str| -> f64 {
+        let text: String = form
+            .text(field)
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| if c == ',' { '.' } else { c })
+            .collect();
+        if text.is_empty() {
+            return 0.0;
+        }
+        text.parse().unwrap_or_else(|_| {
+            refused
+                .entry(field.to_owned())
+                .or_default()
+                .push(format!("{:?} is not a number", form.text(field)));
+            0.0
+        })
+    };
+    let weight = number("goods_weight");
+    let packages = number("goods_packages");
+    let party = |name: &str, country: &str| {
+        (!form.text(name).is_empty() || !form.text(country).is_empty()).then(|| proto::Party {
+            name: form.text(name).to_owned(),
+            country: form.text(country).to_owned(),
+            ..Default::default()
+        })
+    };
+    let place = |field: &str| {
+        (!form.text(field).is_empty()).then(|| proto::RoutePlace {
+            locode: form.text(field).to_owned(),
+            expected_arrival: None,
+        })
+    };
+    let vessel = (!form.text("vessel_name").is_empty() || !form.text("vessel_imo").is_empty())
+        .then(|| proto::Vessel {
+            name: form.text("vessel_name").to_owned(),
+            imo_number: form.text("vessel_imo").to_owned(),
+            voyage: String::new(),
+        });
+    let document = (!form.text("document_number").is_empty()).then(|| proto::TransportDocument {
+        kind: enumerated("document_kind", |n| {
+            proto::TransportDocumentKind::from_str_name(n).map(|k| k as i32)
+        }),
+        number: form.text("document_number").to_owned(),
+    });
+    let goods = (!form.text("goods_description").is_empty()).then(|| proto::GoodsItem {
+        description: form.text("goods_description").to_owned(),
+        hs_code: form.text("goods_hs_code").to_owned(),
+        packages: packages as u32,
+        gross_weight_kg: weight,
+        ..Default::default()
+    });
+    let content = proto::AlertContent {
+        origin: Some(proto::Origin {
+            country: unit.country().to_string(),
+            unit: unit.to_string(),
+        }),
+        recipients: form
+            .all("recipient")
+            .into_iter()
+            .map(|country| proto::Recipient {
+                country: country.to_owned(),
+                units: Vec::new(),
+            })
+            .collect(),
+        priority: enumerated("priority", |n| {
+            proto::Priority::from_str_name(n).map(|p| p as i32)
+        }),
+        category: enumerated("category", |n| {
+            proto::ThreatCategory::from_str_name(n).map(|c| c as i32)
+        }),
+        transport_mode: enumerated("transport_mode", |n| {
+            proto::TransportMode::from_str_name(n).map(|t| t as i32)
+        }),
+        consignment: Some(proto::Consignment {
+            containers: form
+                .text("containers")
+                .split([',', ';', '\n'])
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            transport_document: document,
+            conveyance: Some(proto::Conveyance {
+                vessel,
+                flight_number: form.text("flight_number").to_owned(),
+                train_number: form.text("train_number").to_owned(),
+                vehicle_plates: Vec::new(),
+            }),
+            route: Some(proto::Route {
+                loading: place("loading"),
+                discharge: place("discharge"),
+                ..Default::default()
+            }),
+            parties: Some(proto::Parties {
+                shipper: party("shipper_name", "shipper_country"),
+                consignee: party("consignee_name", "consignee_country"),
+                ..Default::default()
+            }),
+            goods: goods.into_iter().collect(),
+            permits: None,
+        }),
+        risk: Some(proto::RiskAssessment {
+            indicators: form
+                .all("indicator")
+                .into_iter()
+                .filter_map(proto::RiskIndicator::from_str_name)
+                .map(|i| i as i32)
+                .collect(),
+            notes: form.text("risk_notes").to_owned(),
+        }),
+        requested_action: enumerated("requested_action", |n| {
+            proto::RequestedAction::from_str_name(n).map(|a| a as i32)
+        }),
+        handling: Some(proto::Handling {
+            code: enumerated("handling_code", |n| {
+                proto::HandlingCode::from_str_name(n).map(|h| h as i32)
+            }),
+            restrictions: String::new(),
+            source_reliability: enumerated("source_reliability", |n| {
+                proto::SourceReliability::from_str_name(n).map(|r| r as i32)
+            }),
+            information_accuracy: enumerated("information_accuracy", |n| {
+                proto::InformationAccuracy::from_str_name(n).map(|a| a as i32)
+            }),
+        }),
+        narrative: form.text("narrative").to_owned(),
+        narrative_language: language.to_owned(),
+        attachments: Vec::new(),
+    };
+    if refused.is_empty() {
+        Ok(content)
+    } else {
+        Err(refused)
+    }
+}
+
+/// Where each part of the draft is on the form; the longest matching path wins.
+const FIELDS: &[(&str, &str)] = &[
+    ("content.recipients", "recipient"),
+    ("content.priority", "priority"),
+    ("content.category", "category"),
+    ("content.transport_mode", "transport_mode"),
+    ("content.requested_action", "requested_action"),
+    ("content.consignment.containers", "containers"),
+    (
+        "content.consignment.transport_document.kind",
+        "document_kind",
+    ),
+    ("content.consignment.transport_document", "document_number"),
+    (
+        "content.consignment.conveyance.vessel.imo_number",
+        "vessel_imo",
+    ),
+    ("content.consignment.conveyance.vessel", "vessel_name"),
+    (
+        "content.consignment.conveyance.train_number",
+        "train_number",
+    ),
+    (
+        "content.consignment.conveyance.flight_number",
+        "flight_number",
+    ),
+    ("content.consignment.route.loading", "loading"),
+    ("content.consignment.route.discharge", "discharge"),
+    (
+        "content.consignment.goods[0].description",
+        "goods_description",
+    ),
+    ("content.consignment.goods[0].hs_code", "goods_hs_code"),
+    ("content.consignment.goods[0].packages", "goods_packages"),
+    (
+        "content.consignment.goods[0].gross_weight_kg",
+        "goods_weight",
+    ),
+    (
+        "content.consignment.parties.shipper.country",
+        "shipper_country",
+    ),
+    ("content.consignment.parties.shipper", "shipper_name"),
+    (
+        "content.consignment.parties.consignee.country",
+        "consignee_country",
+    ),
+    ("content.consignment.parties.consignee", "consignee_name"),
+    ("content.consignment", "containers"),
+    ("content.risk.indicators", "indicator"),
+    ("content.risk", "risk_notes"),
+    ("content.handling.code", "handling_code"),
+    ("content.handling.source_reliability", "source_reliability"),
+    (
+        "content.handling.information_accuracy",
+        "information_accuracy",
+    ),
+    ("content.narrative", "narrative"),
+];
+
+/// The node's violations, each at the form field it concerns ("" when none matches).
+pub(super) fn refusal(violations: Violations) -> BTreeMap<String, Vec<String>> {
+    let mut placed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for violation in violations.into_vec() {
+        let field = FIELDS
+            .iter()
+            .filter(|(path, _)| {
+                violation.field == *path
+                    || violation.field.starts_with(&format!("{path}."))
+                    || violation.field.starts_with(&format!("{path}["))
+            })
+            .max_by_key(|(path, _)| path.len())
+            .map_or("", |(_, field)| field);
+        let rule = if field.is_empty() {
+            format!("{}: {}", violation.field, violation.rule)
+        } else {
+            violation.rule
+        };
+        placed.entry(field.to_owned()).or_default().push(rule);
+    }
+    placed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Form {
+        Form(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_filled_in_form_is_a_valid_draft_and_a_broken_one_is_refused_at_its_fields() {
+        let unit = UnitId::parse("KZ-AKTAU-PCU").unwrap();
+        let mut fields = vec![
+            ("recipient", "UZ"),
+            ("priority", "PRIORITY_URGENT"),
+            ("category", "THREAT_CATEGORY_DRUGS_AND_PRECURSORS"),
+            ("transport_mode", "TRANSPORT_MODE_RAIL"),
+            ("requested_action", "REQUESTED_ACTION_INSPECT_ON_ARRIVAL"),
+            ("containers", "csqu 305438 3, MSKU-123456-5"),
+            ("goods_description", "Spare parts"),
+            ("goods_hs_code", "8433.90"),
+            ("goods_weight", "18 400,5"),
+            ("indicator", "RISK_INDICATOR_FIRST_TIME_CONSIGNEE"),
+            ("handling_code", "HANDLING_CODE_H1"),
+            ("source_reliability", "SOURCE_RELIABILITY_B"),
+            ("information_accuracy", "INFORMATION_ACCURACY_2"),
+            ("narrative", "Consignee registered three weeks ago."),
+        ];
+        let filled = draft(&form(&fields), &unit, "ru").expect("a draft");
+        assert_eq!(
+            filled.consignment.as_ref().unwrap().goods[0].gross_weight_kg,
+            18400.5
+        );
+        tulpar_core::alert::validate_content(filled).expect("valid once normalised");
+
+        fields.retain(|(k, _)| *k != "recipient" && *k != "priority");
+        for field in &mut fields {
+            if field.0 == "containers" {
+                field.1 = "MSCU1234567";
+            }
+        }
+        let broken = draft(&form(&fields), &unit, "ru").expect("a draft");
+        let violations = tulpar_core::alert::validate_content(broken)
+            .err()
+            .expect("refused")
+            .prefixed("content");
+        let placed = refusal(violations);
+        assert!(placed.contains_key("recipient"), "{placed:?}");
+        assert!(placed.contains_key("priority"), "{placed:?}");
+        assert!(
+            placed["containers"][0].contains("check digit"),
+            "{placed:?}"
+        );
+
+        let unreadable = draft(&form(&[("goods_weight", "много")]), &unit, "ru").unwrap_err();
+        assert!(unreadable["goods_weight"][0].contains("not a number"));
+    }
+
+    #[test]
+    fn every_template_fills_in_known_codes() {
+        let choices = choices();
+        for name in tulpar_console::pages::TEMPLATES {
+            let values = template(name).expect("a template");
+            for (field, chosen) in values {
+                for value in chosen {
+                    assert!(
+                        choices[field.as_str()].contains(&value.as_str()),
+                        "{name}: {field} {value}"
+                    );
+                }
+            }
+        }
+        assert!(template("unknown").is_none());
+    }
+}
