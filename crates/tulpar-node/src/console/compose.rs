@@ -391,10 +391,10 @@ mod tests {
             }
         }
         let broken = draft(&form(&fields), &unit, "ru").expect("a draft");
-        let violations = tulpar_core::alert::validate_content(broken)
-            .err()
-            .expect("refused")
-            .prefixed("content");
+        let Err(violations) = tulpar_core::alert::validate_content(broken) else {
+            panic!("a broken draft is refused");
+        };
+        let violations = violations.prefixed("content");
         let placed = refusal(violations);
         assert!(placed.contains_key("recipient"), "{placed:?}");
         assert!(placed.contains_key("priority"), "{placed:?}");
