@@ -553,3 +553,107 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
     assert_eq!(answered_by, 2, "one acknowledgement, one outcome");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_writes_an_alert_from_a_template_and_sees_refusals_at_their_fields() -> Result<()>
+{
+    let mut federation =
+        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    federation.start_all().await?;
+    let kz = &federation.countries["KZ"];
+    run_with_input(
+        admin(kz)?.args([
+            "user",
+            "add",
+            "a.seitova",
+            "--role",
+            "officer",
+            "--unit",
+            "KZ-AKTAU-PCU",
+            "--display-name",
+            "Айгерим Сейтова",
+        ]),
+        &format!("{PASSWORD}\n"),
+    )?;
+    let browser = kz.http(None)?;
+    let cookie = session(&sign_in(&browser, "a.seitova", PASSWORD, "").await?)?;
+    let page = browser
+        .call(
+            "GET",
+            "/console/compose?template=drugs",
+            &[("cookie", &cookie)],
+            Vec::new(),
+        )
+        .await?;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("value=\"THREAT_CATEGORY_DRUGS_AND_PRECURSORS\" selected"),
+        "the template chose the category"
+    );
+    let token = csrf(&page.body)?;
+    let mut fields = vec![
+        ("csrf", token.as_str()),
+        ("request_id", "01a226b7-d10c-7396-95f5-b6dcd2082368"),
+        ("recipient", "UZ"),
+        ("priority", "PRIORITY_URGENT"),
+        ("category", "THREAT_CATEGORY_DRUGS_AND_PRECURSORS"),
+        ("transport_mode", "TRANSPORT_MODE_RAIL"),
+        ("requested_action", "REQUESTED_ACTION_INSPECT_ON_ARRIVAL"),
+        ("containers", "csqu 305438 4"),
+        ("goods_description", "Spare parts"),
+        ("goods_hs_code", "8433.90"),
+        ("handling_code", "HANDLING_CODE_H1"),
+        ("source_reliability", "SOURCE_RELIABILITY_B"),
+        ("information_accuracy", "INFORMATION_ACCURACY_2"),
+        ("indicator", "RISK_INDICATOR_FIRST_TIME_CONSIGNEE"),
+        ("narrative", "First import of the consignee."),
+    ];
+    let send = |fields: Vec<(&str, &str)>| {
+        let body = form(&fields);
+        let (browser, cookie) = (&browser, cookie.clone());
+        async move {
+            browser
+                .call(
+                    "POST",
+                    "/console/compose",
+                    &[FORM, ("cookie", &cookie), ("sec-fetch-site", "same-origin")],
+                    body,
+                )
+                .await
+        }
+    };
+    let refused = send(fields.clone()).await?;
+    assert_eq!(refused.status, 422);
+    let at_field = refused
+        .body
+        .find("id=\"containers\"")
+        .context("the containers field")?;
+    let error = refused.body[at_field..]
+        .find("check digit")
+        .context("the refusal")?;
+    assert!(error < 600, "the refusal is at the containers field");
+    assert!(
+        refused.body.contains("value=\"csqu 305438 4\""),
+        "what was typed is kept"
+    );
+    fields[7] = ("containers", "csqu 305438 3");
+    let sent = send(fields).await?;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let location = sent.headers["location"].to_str()?.to_owned();
+    let alert_id = location.trim_start_matches("/console/alerts/");
+    let mut officer = kz.client("KZ-AKTAU-PCU").await?;
+    let record = officer
+        .get_alert(proto::GetAlertRequest {
+            alert_id: alert_id.into(),
+        })
+        .await?
+        .into_inner();
+    let content = record.alert.and_then(|a| a.content).context("content")?;
+    assert_eq!(
+        content.consignment.context("consignment")?.containers,
+        ["CSQU3054383"]
+    );
+    assert_eq!(content.narrative_language, "ru", "the account's language");
+    Ok(())
+}
