@@ -43,8 +43,6 @@ const MIN_PASSWORD_CHARS: usize = 12;
 const MAX_PASSWORD_BYTES: usize = 1024;
 /// Sign-ins waiting for a hashing slot before more are refused as busy.
 const MAX_WAITING_SIGN_INS: usize = 16;
-/// Languages an account may choose.
-pub(crate) const LANGUAGES: &[&str] = &["en", "ru"];
 
 /// The node's people.
 pub(crate) struct Accounts {
@@ -52,6 +50,8 @@ pub(crate) struct Accounts {
     settings: ConsoleConfig,
     store: Mutex<Store>,
     hashing: Arc<Semaphore>,
+    /// The languages the console has catalogs for, which an account may choose.
+    languages: Vec<String>,
     /// Hashes waiting for a slot.
     queued: AtomicUsize,
     /// Compared against when the name is unknown, so such a sign-in costs what a real one does.
@@ -90,11 +90,12 @@ pub(crate) enum SignInError {
 }
 
 impl Accounts {
-    /// Opens the account store in `data_dir`.
+    /// Opens the account store in `data_dir`; accounts may choose among `languages`.
     pub(crate) fn open(
         context: Arc<Context>,
         settings: ConsoleConfig,
         data_dir: &Path,
+        languages: Vec<String>,
     ) -> Result<Self> {
         let store = Store::open(&data_dir.join("accounts.json"))?;
         let decoy_hash = hash_password("decoy password for unknown names")?;
@@ -104,6 +105,7 @@ impl Accounts {
             settings,
             store: Mutex::new(store),
             hashing: Arc::new(Semaphore::new(cores)),
+            languages,
             queued: AtomicUsize::new(0),
             decoy_hash,
         })
@@ -179,13 +181,13 @@ impl Accounts {
                 ),
             )),
         }
-        if !LANGUAGES.contains(&request.language.as_str()) {
+        if !self.languages.contains(&request.language) {
             violations.push((
                 "language".to_owned(),
                 format!(
-                    "{:?} is not one of {}",
+                    "{:?} is not one of {} (the languages of the console's catalogs)",
                     request.language,
-                    LANGUAGES.join(", ")
+                    self.languages.join(", ")
                 ),
             ));
         }

@@ -262,7 +262,17 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
         lifecycle: Lifecycle::default(),
     });
     let webhooks = Webhooks::open(context.clone(), &config.webhooks, &config.data_dir)?;
-    let accounts = Accounts::open(context.clone(), config.console.clone(), &config.data_dir)?;
+    let languages = tulpar_console::Catalogs::load()?
+        .languages()
+        .into_iter()
+        .map(|(code, _)| code)
+        .collect();
+    let accounts = Accounts::open(
+        context.clone(),
+        config.console.clone(),
+        &config.data_dir,
+        languages,
+    )?;
     Ok(Node::new(
         config, context, identity, units, auth, webhooks, accounts,
     ))
