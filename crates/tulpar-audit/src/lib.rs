@@ -3,6 +3,7 @@
 //! [`EntryChecker`], so a focal point and an operator reading the segments directly reach the same
 //! verdict.
 
+pub mod report;
 pub mod signatures;
 
 pub use signatures::{
