@@ -6,9 +6,14 @@
 // reloading. Every page has no serious or critical accessibility violation (axe-core). Screenshots of
 // each page go to $SCREENSHOTS.
 //
-//   DEMO_OUT=<the demo's output> SCREENSHOTS=<folder> node --test tests/browser/
+// A focal point signs in with a TOTP code, sees the partners, opens the exchange report with its chart,
+// and downloads a CSV identical to `tulpar audit report --csv` for the same period.
+//
+//   DEMO_OUT=<the demo's output> TULPAR=<the tulpar binary> SCREENSHOTS=<folder> node --test tests/browser/
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { readFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
@@ -142,6 +147,68 @@ test("an alert raised at KZ is answered at UZ, each side watching live in Russia
     await uz.click("text=Выйти");
     await uz.waitForSelector("#name");
     assert.match(await uz.textContent(".notice"), /Вы вышли/);
+  } finally {
+    await chrome.close();
+  }
+});
+
+/// The current TOTP code (RFC 6238: SHA-1, six digits, 30 s) of a base32 secret, as an app computes it.
+function totp(secret) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const char of secret.replace(/=+$/, "")) {
+    bits += alphabet.indexOf(char.toUpperCase()).toString(2).padStart(5, "0");
+  }
+  const key = Buffer.from(bits.match(/.{8}/g).map((byte) => parseInt(byte, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30)));
+  const tag = createHmac("sha1", key).update(counter).digest();
+  const offset = tag[tag.length - 1] & 0x0f;
+  return String((tag.readUInt32BE(offset) & 0x7fffffff) % 1000000).padStart(6, "0");
+}
+
+test("a focal point signs in with a code, sees the partners, and downloads the report's CSV", async () => {
+  const focalPassword = found(/kz\.focal \/ (\S+)/, "the focal point's password")[1];
+  const secret = found(/kz%2Efocal\?secret=([A-Z2-7]+)/, "the focal point's TOTP secret")[1];
+  const focalToken = found(/As KZ's focal point, in the KZ shell:\s*export TULPAR_TOKEN=(\S+)/,
+    "the focal point's token")[1];
+  const [, cliFrom, cliTo] = found(/tulpar audit report --from (\S+) --to (\S+)/, "the report period");
+  const [, kzNode, kzCa] = found(/export TULPAR_NODE=(\S+)\s+export TULPAR_CA=(\S+kz\S+)/, "KZ's node");
+  const chrome = await browser();
+  try {
+    const context = await chrome.newContext({
+      ignoreHTTPSErrors: true, bypassCSP: true, locale: "ru-RU", acceptDownloads: true,
+      viewport: { width: 1366, height: 768 },
+    });
+    const page = await context.newPage();
+    await page.goto(kzConsole);
+    await page.fill("#name", "kz.focal");
+    await page.fill("#password", focalPassword);
+    await page.click("button[type=submit]");
+    assert.match(await page.textContent(".notice"), /нужен код/);
+    await page.fill("#password", focalPassword);
+    await page.fill("#code", totp(secret));
+    await page.click("button[type=submit]");
+    await page.waitForSelector("text=Партнёры");
+    assert.match(await page.textContent("main"), /UZ/);
+    assert.deepEqual(await accessibilityViolations(page), []);
+    await page.screenshot({ path: `${screenshots}/focal-home.png`, fullPage: true });
+
+    await page.click("text=Отчёт об обмене");
+    await page.fill("#from", cliFrom.split("-").reverse().join("."));
+    await page.fill("#to", cliFrom);
+    await page.click("button:has-text('Показать')");
+    await page.waitForSelector("svg.chart");
+    assert.deepEqual(await accessibilityViolations(page), []);
+    await page.screenshot({ path: `${screenshots}/report.png`, fullPage: true });
+    const [download] = await Promise.all([
+      page.waitForEvent("download"), page.click("text=Скачать CSV"),
+    ]);
+    const downloaded = readFileSync(await download.path(), "utf8");
+    const cli = execFileSync(process.env.TULPAR ?? "target/debug/tulpar",
+      ["audit", "report", "--from", cliFrom, "--to", cliTo, "--csv"],
+      { env: { ...process.env, TULPAR_NODE: kzNode, TULPAR_CA: kzCa, TULPAR_TOKEN: focalToken } });
+    assert.equal(downloaded, cli.toString(), "the console's CSV is tulpar audit report --csv");
   } finally {
     await chrome.close();
   }

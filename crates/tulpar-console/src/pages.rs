@@ -7,9 +7,11 @@ use crate::Messages;
 
 mod alert;
 mod compose;
+mod focal;
 
 pub use alert::{AlertView, AnswerView, AttachmentView, RecipientView, StepView, alert};
 pub use compose::{ComposeView, TEMPLATES, compose};
+pub use focal::{PartnerRow, ReportRow, ReportView, partners, report};
 
 /// Where the console is served.
 pub const BASE: &str = "/console";
@@ -213,9 +215,13 @@ pub fn alerts(
     languages: &[(String, String)],
     rows: &[AlertRow],
     shown_at_most: Option<usize>,
+    partner_rows: Option<&[PartnerRow]>,
 ) -> String {
     let title = m.get("alerts-title");
     let content = html! {
+        @if let Some(partner_rows) = partner_rows {
+            (partners(m, partner_rows))
+        }
         h1 { (title) }
         @if viewer.role == "admin" {
             p class="notice info" { (m.get("admin-no-alerts")) }
@@ -333,7 +339,7 @@ mod tests {
                 overdue: true,
             }],
         }];
-        let html = alerts(&ru, &viewer(), &languages, &rows, None);
+        let html = alerts(&ru, &viewer(), &languages, &rows, None, None);
         assert!(html.contains("<html lang=\"ru\">"));
         for russian in [
             "Оповещения",

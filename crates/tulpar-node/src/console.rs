@@ -8,6 +8,7 @@
 //! `Origin`) and, once signed in, the session's token.
 
 mod compose;
+mod focal;
 mod sessions;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -126,6 +127,11 @@ impl Console {
             (Method::POST, "/sign-out") => self.sign_out(request).await,
             (Method::POST, "/language") => self.change_language(request).await,
             (Method::GET, "/rows") => self.rows(request.headers()).await,
+            (Method::GET, "/report" | "/report.csv") => {
+                let query = request.uri().query().unwrap_or_default().to_owned();
+                let csv = rest.ends_with(".csv");
+                self.report(request.headers(), &query, csv).await
+            }
             (Method::GET, "/compose") => {
                 let query = request.uri().query().unwrap_or_default().to_owned();
                 self.compose_page(request.headers(), &query).await
@@ -488,13 +494,15 @@ impl Console {
         if signed_in.principal.role == tulpar_trust::tls::Role::Admin {
             return html(
                 StatusCode::OK,
-                pages::alerts(&m, &viewer, &languages, &[], None),
+                pages::alerts(&m, &viewer, &languages, &[], None, None),
             );
         }
+        let partners = (signed_in.principal.role == tulpar_trust::tls::Role::FocalPoint)
+            .then(|| focal::partner_rows(&self.node));
         match self.alert_rows(&signed_in) {
             Ok((rows, more)) => html(
                 StatusCode::OK,
-                pages::alerts(&m, &viewer, &languages, &rows, more),
+                pages::alerts(&m, &viewer, &languages, &rows, more, partners.as_deref()),
             ),
             Err(error) => failure(error),
         }

@@ -253,3 +253,35 @@ compose-containers-hint = One or more, separated by commas; spaces inside a numb
 compose-locode-hint = UN/LOCODE, e.g. KZ AKX or UZTAS.
 compose-refused = The node did not send the alert. Correct what is marked:
 compose-submit = Sign and send
+
+## The focal point
+
+decimal-separator = .
+partners-title = Partners
+partners-country = Country
+partners-state = State
+partners-last-contact = Last contact
+partners-outbox = Waiting to go
+partners-undeliverable = Refused for good
+partners-directory = Directory version
+partners-reachable = reachable
+partners-unreachable = unreachable
+report-title = Exchange report
+report-from = From (first day)
+report-to = To (last day)
+report-dates-hint = Dates as 29.11.2026 or 2026-11-29, in UTC.
+report-show = Show
+report-empty = No alerts were exchanged in this period.
+report-chart = Alerts by threat category, sent and received
+report-partner = Partner
+report-alerts = Alerts
+report-delivered = Delivered
+report-delivery-time = Delivery time, median / 90%
+report-answer-time = Answer time, median / 90%
+report-answered = Answers
+report-outcomes = Outcomes
+report-overdue = Overdue
+report-seconds = { $value } s
+report-times-hint = Times run from the alert's creation to the receipt or the answer.
+report-csv = Download CSV
+report-refused = The period is not valid:

@@ -251,3 +251,35 @@ compose-containers-hint = Один или несколько через запя
 compose-locode-hint = UN/LOCODE, например KZ AKX или UZTAS.
 compose-refused = Узел не отправил оповещение. Исправьте отмеченное:
 compose-submit = Подписать и отправить
+
+## Национальный координатор
+
+decimal-separator = ,
+partners-title = Партнёры
+partners-country = Страна
+partners-state = Состояние
+partners-last-contact = Последняя связь
+partners-outbox = Ожидают отправки
+partners-undeliverable = Отклонено окончательно
+partners-directory = Версия справочника
+partners-reachable = доступен
+partners-unreachable = недоступен
+report-title = Отчёт об обмене
+report-from = С (первый день)
+report-to = По (последний день)
+report-dates-hint = Даты в виде 29.11.2026 или 2026-11-29, по UTC.
+report-show = Показать
+report-empty = За этот период оповещениями не обменивались.
+report-chart = Оповещения по категориям угроз, отправленные и полученные
+report-partner = Партнёр
+report-alerts = Оповещения
+report-delivered = Доставлено
+report-delivery-time = Время доставки, медиана / 90%
+report-answer-time = Время ответа, медиана / 90%
+report-answered = Ответы
+report-outcomes = Результаты
+report-overdue = Просрочено
+report-seconds = { $value } с
+report-times-hint = Время отсчитывается от создания оповещения до квитанции или ответа.
+report-csv = Скачать CSV
+report-refused = Период указан неверно:

@@ -1,0 +1,247 @@
+//! The focal point's pages: partners at a glance, and the exchange report for a period (page and CSV),
+//! from the same figures as `AuditService` and `tulpar audit report`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use tulpar_console::pages::{self, PartnerRow, ReportRow, ReportView};
+use tulpar_core::proto;
+use tulpar_core::time::to_timestamp;
+use tulpar_trust::tls::Role;
+
+use super::{BASE, Console, SignedIn, empty, failure, form_fields, html, rfc3339, see_other};
+use crate::error::ApiError;
+use crate::node::Node;
+
+/// Days shown when the page names no period.
+const DEFAULT_DAYS: u64 = 30;
+const DAY: u64 = 24 * 60 * 60;
+
+/// Each partner's state, for the focal point's home page.
+pub(super) fn partner_rows(node: &Node) -> Vec<PartnerRow> {
+    node.peer_statuses()
+        .into_iter()
+        .map(|peer| PartnerRow {
+            country: peer.country,
+            reachable: peer.reachable,
+            last_contact: peer
+                .last_contact
+                .map(|t| rfc3339(Some(t)))
+                .unwrap_or_default(),
+            outbox: peer.outbox_depth,
+            undeliverable: peer.undeliverable,
+            last_error: peer.last_error,
+            directory_version: peer.directory_version,
+        })
+        .collect()
+}
+
+/// A day written as officers write it, `DD.MM.YYYY`, or as `YYYY-MM-DD`: its midnight (UTC).
+fn day(text: &str) -> Option<SystemTime> {
+    let text = text.trim();
+    let (year, month, day) = if let Some((d, rest)) = text.split_once('.') {
+        let (m, y) = rest.split_once('.')?;
+        (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+    } else {
+        let mut parts = text.splitn(3, '-');
+        let y = parts.next()?.parse().ok()?;
+        let m = parts.next()?.parse().ok()?;
+        let d = parts.next()?.parse().ok()?;
+        (y, m, d)
+    };
+    days_from_civil(year, month, day).map(|days| UNIX_EPOCH + Duration::from_secs(days * DAY))
+}
+
+/// Days since 1970-01-01 of a date in the proleptic Gregorian calendar (from 1970 on).
+fn days_from_civil(year: i64, month: u32, day: u32) -> Option<u64> {
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1970..=9999).contains(&year) || day == 0 || day > days_in_month {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    u64::try_from(era * 146_097 + doe - 719_468).ok()
+}
+
+/// `YYYY-MM-DD` of a midnight.
+fn date(at: SystemTime) -> String {
+    let days = at
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / DAY);
+    // civil_from_days, the inverse of the above.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+impl Console {
+    /// The exchange report for the period the query names, as a page or (`csv`) as its CSV.
+    pub(super) async fn report(&self, headers: &HeaderMap, query: &str, csv: bool) -> Response {
+        let Some(signed_in) = self.signed_in(headers).await else {
+            return see_other(&format!("{BASE}/sign-in?notice=session-ended"));
+        };
+        if signed_in.principal.role != Role::FocalPoint {
+            return self.forbidden(&signed_in);
+        }
+        let query = form_fields(query);
+        let today = {
+            let now = self.node.context.clock.now();
+            let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            UNIX_EPOCH + Duration::from_secs(secs - secs % DAY)
+        };
+        let given = |name: &str, default: SystemTime| match query.text(name) {
+            "" => Ok(default),
+            text => day(text)
+                .ok_or_else(|| format!("{name}: {text:?} is not a date such as 29.11.2026")),
+        };
+        let period = given(
+            "from",
+            today - Duration::from_secs((DEFAULT_DAYS - 1) * DAY),
+        )
+        .and_then(|from| Ok((from, given("to", today)?)));
+        let m = self.catalogs.messages(&signed_in.session.language);
+        let (from, to) = match period {
+            Ok(period) => period,
+            Err(refused) => {
+                let view = ReportView {
+                    from: query.text("from").to_owned(),
+                    to: query.text("to").to_owned(),
+                    rows: Vec::new(),
+                    refused: Some(format!("{} {refused}", m.get("report-refused"))),
+                };
+                return self.report_page(&signed_in, &view, StatusCode::UNPROCESSABLE_ENTITY);
+            }
+        };
+        let request = proto::ExchangeReportRequest {
+            partner: String::new(),
+            from: Some(to_timestamp(from)),
+            // The last day is included: the period ends at the next midnight.
+            to: Some(to_timestamp(to + Duration::from_secs(DAY))),
+        };
+        let report = match self.node.auditor.exchange_report(request) {
+            Ok(report) => report,
+            Err(ApiError::Invalid(violations)) => {
+                let rules: Vec<String> = violations
+                    .into_vec()
+                    .into_iter()
+                    .map(|v| format!("{}: {}", v.field, v.rule))
+                    .collect();
+                let view = ReportView {
+                    from: date(from),
+                    to: date(to),
+                    rows: Vec::new(),
+                    refused: Some(format!("{} {}", m.get("report-refused"), rules.join("; "))),
+                };
+                return self.report_page(&signed_in, &view, StatusCode::UNPROCESSABLE_ENTITY);
+            }
+            Err(error) => return failure(error),
+        };
+        if csv {
+            let mut response = Response::new(Body::from(tulpar_audit::report::report_csv(&report)));
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            let name = format!(
+                "attachment; filename=\"tulpar-{}-report-{}-{}.csv\"",
+                self.node.context.country,
+                date(from),
+                date(to)
+            );
+            match HeaderValue::from_str(&name) {
+                Ok(value) => {
+                    headers.insert(header::CONTENT_DISPOSITION, value);
+                }
+                Err(_) => return empty(StatusCode::INTERNAL_SERVER_ERROR),
+            }
+            return response;
+        }
+        let view = ReportView {
+            from: date(from),
+            to: date(to),
+            rows: report.rows.iter().map(report_row).collect(),
+            refused: None,
+        };
+        self.report_page(&signed_in, &view, StatusCode::OK)
+    }
+
+    fn report_page(&self, signed_in: &SignedIn, view: &ReportView, status: StatusCode) -> Response {
+        let m = self.catalogs.messages(&signed_in.session.language);
+        let body = pages::report(
+            &m,
+            &self.viewer(signed_in),
+            &self.catalogs.languages(),
+            view,
+        );
+        html(status, body)
+    }
+}
+
+fn report_row(figures: &proto::ExchangeFigures) -> ReportRow {
+    ReportRow {
+        partner: figures.partner.clone(),
+        direction: figures.direction().as_str_name(),
+        alerts: figures.alerts,
+        delivered: figures.delivered,
+        delivery: (
+            figures.delivery_seconds_median,
+            figures.delivery_seconds_p90,
+        ),
+        acknowledgement: (
+            figures.acknowledgement_seconds_median,
+            figures.acknowledgement_seconds_p90,
+        ),
+        answered: (figures.acknowledged, figures.declined),
+        outcomes: [
+            figures.outcomes_seizure,
+            figures.outcomes_nothing_found,
+            figures.outcomes_not_inspected,
+            figures.outcomes_did_not_arrive,
+        ],
+        overdue: figures.overdue,
+        by_category: figures
+            .by_category
+            .iter()
+            .map(|count| (count.category().as_str_name(), count.count))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_read_as_officers_write_them_and_back() {
+        let day_of = |text: &str| day(text).map(date);
+        assert_eq!(day_of("29.11.2026").as_deref(), Some("2026-11-29"));
+        assert_eq!(day_of("2026-11-29").as_deref(), Some("2026-11-29"));
+        assert_eq!(day_of("1.3.2024").as_deref(), Some("2024-03-01"));
+        assert_eq!(day_of("29.02.2024").as_deref(), Some("2024-02-29"));
+        assert_eq!(day_of("29.02.2026"), None);
+        assert_eq!(day_of("31.04.2026"), None);
+        assert_eq!(day_of("yesterday"), None);
+        assert_eq!(day(" 1970-01-01 "), Some(UNIX_EPOCH));
+    }
+}
