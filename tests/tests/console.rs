@@ -221,6 +221,35 @@ async fn an_officer_signs_in_sees_alerts_in_russian_and_signs_out() -> Result<()
             .contains(&format!("id=\"alert-{}\"", incoming.alert_id))
     );
     assert!(!rows.body.contains("<html"), "a fragment, not a page");
+    assert!(
+        rows.body.contains("class=\"countdown\" data-deadline="),
+        "awaiting acknowledgement"
+    );
+
+    // Filtered to received alerts, the list and its live refresh show only those.
+    let received = browser
+        .call(
+            "GET",
+            "/console/?direction=DIRECTION_RECEIVED",
+            &[("cookie", &cookie)],
+            Vec::new(),
+        )
+        .await?;
+    assert!(
+        received
+            .body
+            .contains(&format!("id=\"alert-{}\"", incoming.alert_id))
+    );
+    assert!(
+        !received
+            .body
+            .contains(&format!("id=\"alert-{}\"", raised.alert_id))
+    );
+    assert!(
+        received
+            .body
+            .contains("data-rows=\"/console/rows?direction=DIRECTION_RECEIVED\"")
+    );
 
     // A change of language without the page's token, or from another site, is refused.
     let without = browser

@@ -68,6 +68,7 @@ function setUpLiveList(button) {
         if (html === null) { return; }
         list.innerHTML = html;
         localTimes(list);
+        countdowns();
       });
   };
   var source = new EventSource(list.getAttribute("data-live"));
@@ -82,5 +83,29 @@ function setUpLiveList(button) {
   });
 }
 
+// Each awaited acknowledgement counts down to its deadline, and turns to "overdue" when it passes.
+function countdowns() {
+  var list = document.getElementById("alert-list");
+  if (!list) { return; }
+  var template = list.getAttribute("data-left");
+  list.querySelectorAll(".countdown[data-deadline]").forEach(function (element) {
+    var left = new Date(element.getAttribute("data-deadline")).getTime() - Date.now();
+    if (isNaN(left)) { return; }
+    if (left <= 0) {
+      element.textContent = list.getAttribute("data-overdue");
+      element.className = "overdue";
+      return;
+    }
+    var seconds = Math.floor(left / 1000);
+    var hours = Math.floor(seconds / 3600);
+    var minutes = Math.floor((seconds % 3600) / 60);
+    var two = function (n) { return String(n).padStart(2, "0"); };
+    var text = (hours > 0 ? hours + ":" + two(minutes) : String(minutes)) + ":" + two(seconds % 60);
+    element.textContent = template.replace("{left}", text);
+  });
+}
+
 localTimes(document);
+countdowns();
+setInterval(countdowns, 1000);
 setUpLiveList(setUpSignals());

@@ -176,6 +176,8 @@ pub struct RecipientCell {
     pub state: &'static str,
     /// Whether its acknowledgement is overdue.
     pub overdue: bool,
+    /// The acknowledgement deadline (RFC 3339) while an acknowledgement is still awaited, else empty.
+    pub deadline: String,
 }
 
 /// One alert in a list.
@@ -208,18 +210,92 @@ pub(crate) fn time(m: &Messages<'_>, rfc3339: &str) -> Markup {
     }
 }
 
+/// The list's filters: what is chosen, and what may be.
+pub struct Filters<'a> {
+    /// The query string of the chosen filters, for the list's live refresh.
+    pub query: String,
+    /// The chosen `DIRECTION_…`, `THREAT_CATEGORY_…` and `DELIVERY_STATE_…` names and partner, or "".
+    pub direction: String,
+    /// See `direction`.
+    pub category: String,
+    /// See `direction`.
+    pub state: String,
+    /// See `direction`.
+    pub country: String,
+    /// Only alerts with an overdue recipient.
+    pub overdue: bool,
+    /// The categories to choose from.
+    pub categories: &'a [&'static str],
+    /// The states to choose from.
+    pub states: &'a [&'static str],
+    /// The partner countries to choose from.
+    pub countries: Vec<String>,
+}
+
+/// What the home page lists.
+pub struct ListView<'a> {
+    /// The alerts, newest first.
+    pub rows: Vec<AlertRow>,
+    /// How many are shown when there are more.
+    pub shown_at_most: Option<usize>,
+    /// For a focal point, each partner's state.
+    pub partners: Option<Vec<PartnerRow>>,
+    /// The filters.
+    pub filters: Filters<'a>,
+}
+
+fn filters(m: &Messages<'_>, filters: &Filters<'_>) -> Markup {
+    let select = |name: &str, label: &str, chosen: &str, options: &[&str]| {
+        html! {
+            div {
+                label for={ "filter-" (name) } { (m.get(label)) }
+                select id={ "filter-" (name) } name=(name) {
+                    option value="" { (m.get("filter-any")) }
+                    @for option in options {
+                        option value=(option) selected[*option == chosen] { (m.code(option)) }
+                    }
+                }
+            }
+        }
+    };
+    html! {
+        form method="get" action={ (BASE) "/" } class="filters" {
+            (select("direction", "alert-direction", &filters.direction, &["DIRECTION_SENT", "DIRECTION_RECEIVED"]))
+            (select("category", "field-category", &filters.category, filters.categories))
+            (select("state", "alert-state", &filters.state, filters.states))
+            div {
+                label for="filter-country" { (m.get("field-country")) }
+                select id="filter-country" name="country" {
+                    option value="" { (m.get("filter-any")) }
+                    @for country in &filters.countries {
+                        option value=(country) selected[*country == filters.country] { (country) }
+                    }
+                }
+            }
+            label class="choice" {
+                input type="checkbox" name="overdue" value="true" checked[filters.overdue];
+                " " (m.get("filter-overdue"))
+            }
+            button type="submit" { (m.get("filter-apply")) }
+        }
+    }
+}
+
 /// The alerts the viewer may see, newest first.
 pub fn alerts(
     m: &Messages<'_>,
     viewer: &Viewer<'_>,
     languages: &[(String, String)],
-    rows: &[AlertRow],
-    shown_at_most: Option<usize>,
-    partner_rows: Option<&[PartnerRow]>,
+    view: &ListView<'_>,
 ) -> String {
     let title = m.get("alerts-title");
+    let rows_url = if view.filters.query.is_empty() {
+        format!("{BASE}/rows")
+    } else {
+        format!("{BASE}/rows?{}", view.filters.query)
+    };
     let content = html! {
-        @if let Some(partner_rows) = partner_rows {
+        @if let Some(partner_rows) = &view.partners {
             (partners(m, partner_rows))
         }
         h1 { (title) }
@@ -236,9 +312,12 @@ pub fn alerts(
                     (m.get("signals-enable"))
                 }
             }
+            (filters(m, &view.filters))
             div id="alert-list" aria-live="polite"
-                data-live={ (BASE) "/events" } data-rows={ (BASE) "/rows" } {
-                (alert_list(m, rows, shown_at_most))
+                data-live={ (BASE) "/events" } data-rows=(rows_url)
+                data-left=(m.with("alerts-left", &[("left", "{left}")]))
+                data-overdue=(m.get("alerts-overdue")) {
+                (alert_list(m, &view.rows, view.shown_at_most))
             }
         }
     };
@@ -264,7 +343,8 @@ pub fn alert_list(m: &Messages<'_>, rows: &[AlertRow], shown_at_most: Option<usi
                 }
                 tbody {
                     @for row in rows {
-                        tr id={ "alert-" (row.alert_id) } {
+                        tr id={ "alert-" (row.alert_id) }
+                            class=[row.recipients.iter().any(|r| r.overdue).then_some("alarm")] {
                             td {
                                 a href={ (BASE) "/alerts/" (row.alert_id) } { (time(m, &row.created)) }
                             }
@@ -280,6 +360,8 @@ pub fn alert_list(m: &Messages<'_>, rows: &[AlertRow], shown_at_most: Option<usi
                                         (recipient.country) ": " (m.code(recipient.state))
                                         @if recipient.overdue {
                                             " · " span class="overdue" { (m.get("alerts-overdue")) }
+                                        } @else if !recipient.deadline.is_empty() {
+                                            " · " span class="countdown" data-deadline=(recipient.deadline) {}
                                         }
                                     }
                                 }
@@ -337,9 +419,28 @@ mod tests {
                 country: "UZ".into(),
                 state: "DELIVERY_STATE_DELIVERED",
                 overdue: true,
+                deadline: String::new(),
             }],
         }];
-        let html = alerts(&ru, &viewer(), &languages, &rows, None, None);
+        let view = ListView {
+            rows: rows.into(),
+            shown_at_most: None,
+            partners: None,
+            filters: Filters {
+                query: "category=THREAT_CATEGORY_CASH".into(),
+                direction: String::new(),
+                category: "THREAT_CATEGORY_CASH".into(),
+                state: String::new(),
+                country: String::new(),
+                overdue: false,
+                categories: &["THREAT_CATEGORY_CASH"],
+                states: &[],
+                countries: vec!["UZ".into()],
+            },
+        };
+        let html = alerts(&ru, &viewer(), &languages, &view);
+        assert!(html.contains("data-rows=\"/console/rows?category=THREAT_CATEGORY_CASH\""));
+        assert!(html.contains("value=\"THREAT_CATEGORY_CASH\" selected"));
         assert!(html.contains("<html lang=\"ru\">"));
         for russian in [
             "Оповещения",

@@ -49,6 +49,8 @@ pub(crate) struct Console {
     sessions: Arc<Sessions>,
     /// The code lists of the compose form, by field.
     choices: std::collections::BTreeMap<&'static str, Vec<&'static str>>,
+    /// The delivery states the list can be filtered by.
+    states: Vec<&'static str>,
 }
 
 /// What the console's page hears of each event: enough to refresh its list and to signal an urgent
@@ -91,6 +93,10 @@ impl Console {
             catalogs,
             sessions,
             choices: compose::choices(),
+            states: (1..)
+                .map_while(|n| proto::DeliveryState::try_from(n).ok())
+                .map(|state| state.as_str_name())
+                .collect(),
         })
     }
 
@@ -121,12 +127,18 @@ impl Console {
         let rest = path.strip_prefix(BASE).unwrap_or_default().to_owned();
         let method = request.method().clone();
         match (method, rest.as_str()) {
-            (Method::GET, "" | "/") => self.home(request.headers()).await,
+            (Method::GET, "" | "/") => {
+                let query = request.uri().query().unwrap_or_default().to_owned();
+                self.home(request.headers(), &query).await
+            }
             (Method::GET, "/sign-in") => self.sign_in_page(&request),
             (Method::POST, "/sign-in") => self.sign_in(request).await,
             (Method::POST, "/sign-out") => self.sign_out(request).await,
             (Method::POST, "/language") => self.change_language(request).await,
-            (Method::GET, "/rows") => self.rows(request.headers()).await,
+            (Method::GET, "/rows") => {
+                let query = request.uri().query().unwrap_or_default().to_owned();
+                self.rows(request.headers(), &query).await
+            }
             (Method::GET, "/report" | "/report.csv") => {
                 let query = request.uri().query().unwrap_or_default().to_owned();
                 let csv = rest.ends_with(".csv");
@@ -483,7 +495,7 @@ impl Console {
             .unwrap_or_else(|| tulpar_console::catalogs::FALLBACK_LANGUAGE.to_owned())
     }
 
-    async fn home(&self, headers: &HeaderMap) -> Response {
+    async fn home(&self, headers: &HeaderMap, query: &str) -> Response {
         let Some(signed_in) = self.signed_in(headers).await else {
             let notice = session_cookie(headers).map(|_| "?notice=session-ended");
             return see_other(&format!("{BASE}/sign-in{}", notice.unwrap_or_default()));
@@ -491,30 +503,50 @@ impl Console {
         let m = self.catalogs.messages(&signed_in.session.language);
         let languages = self.catalogs.languages();
         let viewer = self.viewer(&signed_in);
-        if signed_in.principal.role == tulpar_trust::tls::Role::Admin {
-            return html(
-                StatusCode::OK,
-                pages::alerts(&m, &viewer, &languages, &[], None, None),
-            );
+        let query = form_fields(query);
+        let filters = pages::Filters {
+            query: filter_query(&query),
+            direction: query.text("direction").to_owned(),
+            category: query.text("category").to_owned(),
+            state: query.text("state").to_owned(),
+            country: query.text("country").to_owned(),
+            overdue: query.text("overdue") == "true",
+            categories: self.choices.get("category").map_or(&[], Vec::as_slice),
+            states: &self.states,
+            countries: self
+                .node
+                .context
+                .partners()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        };
+        let mut view = pages::ListView {
+            rows: Vec::new(),
+            shown_at_most: None,
+            partners: (signed_in.principal.role == tulpar_trust::tls::Role::FocalPoint)
+                .then(|| focal::partner_rows(&self.node)),
+            filters,
+        };
+        if signed_in.principal.role != tulpar_trust::tls::Role::Admin {
+            match self.alert_rows(&signed_in, &query) {
+                Ok((rows, more)) => (view.rows, view.shown_at_most) = (rows, more),
+                Err(error) => return failure(error),
+            }
         }
-        let partners = (signed_in.principal.role == tulpar_trust::tls::Role::FocalPoint)
-            .then(|| focal::partner_rows(&self.node));
-        match self.alert_rows(&signed_in) {
-            Ok((rows, more)) => html(
-                StatusCode::OK,
-                pages::alerts(&m, &viewer, &languages, &rows, more, partners.as_deref()),
-            ),
-            Err(error) => failure(error),
-        }
+        html(
+            StatusCode::OK,
+            pages::alerts(&m, &viewer, &languages, &view),
+        )
     }
 
     /// The list of the home page alone, for the page to refresh itself when an event comes.
-    async fn rows(&self, headers: &HeaderMap) -> Response {
+    async fn rows(&self, headers: &HeaderMap, query: &str) -> Response {
         let Some(signed_in) = self.signed_in(headers).await else {
             return empty(StatusCode::UNAUTHORIZED);
         };
         let m = self.catalogs.messages(&signed_in.session.language);
-        match self.alert_rows(&signed_in) {
+        match self.alert_rows(&signed_in, &form_fields(query)) {
             Ok((rows, more)) => html(
                 StatusCode::OK,
                 pages::alert_list(&m, &rows, more).into_string(),
@@ -524,9 +556,26 @@ impl Console {
     }
 
     /// The alerts the person may see, newest first, and how many are shown when there are more.
-    fn alert_rows(&self, signed_in: &SignedIn) -> Result<(Vec<AlertRow>, Option<usize>), ApiError> {
+    fn alert_rows(
+        &self,
+        signed_in: &SignedIn,
+        filters: &Form,
+    ) -> Result<(Vec<AlertRow>, Option<usize>), ApiError> {
+        let code =
+            |field: &str, from: fn(&str) -> Option<i32>| from(filters.text(field)).unwrap_or(0);
         let request = proto::ListAlertsRequest {
             page_size: LIST_SIZE,
+            direction: code("direction", |n| {
+                proto::Direction::from_str_name(n).map(|d| d as i32)
+            }),
+            category: code("category", |n| {
+                proto::ThreatCategory::from_str_name(n).map(|c| c as i32)
+            }),
+            state: code("state", |n| {
+                proto::DeliveryState::from_str_name(n).map(|s| s as i32)
+            }),
+            country: filters.text("country").to_owned(),
+            overdue_only: filters.text("overdue") == "true",
             ..Default::default()
         };
         let page = self.alerts.list_alerts_for(&signed_in.principal, request)?;
@@ -852,6 +901,25 @@ fn rfc3339(at: Option<tulpar_proto::pbjson_types::Timestamp>) -> String {
         .unwrap_or_default()
 }
 
+/// What a query value may hold unencoded besides letters and digits: enough for code names.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'-')
+    .remove(b'.');
+
+/// The list filters of `query` as a query string again, for the list's live refresh.
+fn filter_query(query: &Form) -> String {
+    ["direction", "category", "state", "country", "overdue"]
+        .into_iter()
+        .filter(|name| !query.text(name).is_empty())
+        .map(|name| {
+            let value = percent_encoding::utf8_percent_encode(query.text(name), QUERY_VALUE);
+            format!("{name}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// What the page hears of an event.
 fn page_event(event: proto::AlertEvent) -> PageEvent {
     let priority = event
@@ -891,6 +959,14 @@ fn alert_row(record: &proto::AlertRecord) -> AlertRow {
                 country: recipient.country.clone(),
                 state: recipient.state().as_str_name(),
                 overdue: recipient.overdue,
+                deadline: if matches!(
+                    recipient.state(),
+                    proto::DeliveryState::Queued | proto::DeliveryState::Delivered
+                ) {
+                    rfc3339(recipient.acknowledgement_deadline)
+                } else {
+                    String::new()
+                },
             })
             .collect(),
     }

@@ -51,6 +51,10 @@ alerts-more = Only the newest { $count } are shown.
 signals-enable = Turn on sound and notifications for urgent alerts
 signals-enabled = Sound and notifications are on
 signal-urgent-title = Urgent alert received
+filter-any = any
+filter-overdue = Overdue only
+filter-apply = Filter
+alerts-left = { $left } left to acknowledge
 admin-no-alerts = Administrators see no alerts. Manage accounts with `tulpar user`.
 
 ## Refusals

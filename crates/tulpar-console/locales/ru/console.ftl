@@ -49,6 +49,10 @@ alerts-more = Показаны только последние { $count }.
 signals-enable = Включить звук и уведомления о срочных оповещениях
 signals-enabled = Звук и уведомления включены
 signal-urgent-title = Получено срочное оповещение
+filter-any = любое
+filter-overdue = Только просроченные
+filter-apply = Отобрать
+alerts-left = осталось { $left } на подтверждение
 admin-no-alerts = Администраторы не видят оповещений. Учётными записями управляет команда `tulpar user`.
 
 ## Отказы
