@@ -1,13 +1,18 @@
-//! The compose form's fields as an alert draft, the node's refusals placed back at those fields, the
-//! code lists the form offers, and the templates per threat category.
+//! Writing an alert: the compose page, the form's fields as an alert draft, the node's refusals placed
+//! back at those fields, the code lists the form offers, and the templates per threat category.
 
 use std::collections::BTreeMap;
 
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::response::Response;
+use tulpar_console::pages::{self, BASE};
 use tulpar_core::codes::UnitId;
 use tulpar_core::proto;
 use tulpar_core::validation::Violations;
 
-use super::Form;
+use super::{Console, Form, SignedIn, form_fields, html, see_other};
+use crate::error::ApiError;
 
 /// The code lists of the form's selects and checkboxes: every value but `…_UNSPECIFIED`, by field.
 pub(super) fn choices() -> BTreeMap<&'static str, Vec<&'static str>> {
@@ -343,6 +348,96 @@ pub(super) fn refusal(violations: Violations) -> BTreeMap<String, Vec<String>> {
         placed.entry(field.to_owned()).or_default().push(rule);
     }
     placed
+}
+
+impl Console {
+    /// The form to write an alert, empty or filled in from a template.
+    pub(super) async fn compose_page(&self, headers: &HeaderMap, query: &str) -> Response {
+        let Some(signed_in) = self.signed_in(headers).await else {
+            return see_other(&format!("{BASE}/sign-in?notice=session-ended"));
+        };
+        let query = form_fields(query);
+        let values = template(query.text("template")).unwrap_or_default();
+        self.compose_form(&signed_in, values, Default::default())
+    }
+
+    pub(super) fn compose_form(
+        &self,
+        signed_in: &SignedIn,
+        values: std::collections::BTreeMap<String, Vec<String>>,
+        refusal: std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Response {
+        if signed_in.principal.role != tulpar_trust::tls::Role::Officer {
+            return self.forbidden(signed_in);
+        }
+        let m = self.catalogs.messages(&signed_in.session.language);
+        let status = if refusal.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        let view = pages::ComposeView {
+            partners: self
+                .node
+                .context
+                .partners()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            choices: self
+                .choices
+                .iter()
+                .map(|(field, names)| (*field, names.as_slice()))
+                .collect(),
+            values,
+            refusal,
+            request_id: uuid::Uuid::now_v7().to_string(),
+        };
+        let body = pages::compose(
+            &m,
+            &self.viewer(signed_in),
+            &self.catalogs.languages(),
+            &view,
+        );
+        html(status, body)
+    }
+
+    /// The compose form sent: the alert raised as the officer's unit, or the form again with every
+    /// refusal at its field.
+    pub(super) async fn compose(&self, request: Request<Body>) -> Response {
+        let (signed_in, form) = match self.checked_form(request).await {
+            Ok(checked) => checked,
+            Err(refused) => return refused,
+        };
+        let Some(unit) = signed_in.principal.units.first().cloned() else {
+            return self.forbidden(&signed_in);
+        };
+        let draft = match draft(&form, &unit, &signed_in.session.language) {
+            Ok(draft) => draft,
+            Err(refusal) => return self.compose_form(&signed_in, values(&form), refusal),
+        };
+        let request = proto::SubmitAlertRequest {
+            request_id: form.text("request_id").to_owned(),
+            content: Some(draft),
+        };
+        match self
+            .node
+            .submission
+            .submit_alert(&signed_in.principal, request)
+            .await
+            .map_err(ApiError::from)
+        {
+            Ok(raised) => see_other(&format!("{BASE}/alerts/{}", raised.alert_id)),
+            Err(ApiError::Invalid(violations)) => {
+                self.compose_form(&signed_in, values(&form), refusal(violations))
+            }
+            Err(error) => {
+                let refusal =
+                    std::collections::BTreeMap::from([(String::new(), vec![error.to_string()])]);
+                self.compose_form(&signed_in, values(&form), refusal)
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,297 @@
+//! One alert's page, its attachments, and the answers given on it.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::response::Response;
+use tulpar_console::pages::{self, BASE};
+use tulpar_core::proto;
+
+use super::{Console, Form, empty, failure, html, rfc3339, see_other};
+use crate::auth::Principal;
+use crate::error::ApiError;
+
+impl Console {
+    /// The page of one alert, with what the node refused of the last answer, if anything.
+    pub(super) async fn alert_page(
+        &self,
+        headers: &HeaderMap,
+        alert_id: &str,
+        refusal: Vec<(String, String)>,
+    ) -> Response {
+        let Some(signed_in) = self.signed_in(headers).await else {
+            return see_other(&format!("{BASE}/sign-in?notice=session-ended"));
+        };
+        let record = match self.alerts.get_alert_for(&signed_in.principal, alert_id) {
+            Ok(record) => record,
+            Err(ApiError::NotFound(_) | ApiError::Invalid(_) | ApiError::PermissionDenied(_)) => {
+                return self.not_found(headers).await;
+            }
+            Err(error) => return failure(error),
+        };
+        let m = self.catalogs.messages(&signed_in.session.language);
+        let mut view = alert_view(&record);
+        view.refusal = refusal;
+        view.answer = answer_view(&signed_in.principal, &record);
+        let page = pages::alert(
+            &m,
+            &self.viewer(&signed_in),
+            &self.catalogs.languages(),
+            &view,
+        );
+        html(StatusCode::OK, page)
+    }
+
+    /// An attachment's bytes: images shown in the page, anything else downloaded.
+    pub(super) async fn attachment(
+        &self,
+        headers: &HeaderMap,
+        alert_id: &str,
+        index: &str,
+    ) -> Response {
+        let Some(signed_in) = self.signed_in(headers).await else {
+            return empty(StatusCode::UNAUTHORIZED);
+        };
+        let Ok(record) = self.alerts.get_alert_for(&signed_in.principal, alert_id) else {
+            return empty(StatusCode::NOT_FOUND);
+        };
+        let attachment = index.parse::<usize>().ok().and_then(|i| {
+            record
+                .alert
+                .and_then(|a| a.content)
+                .and_then(|c| c.attachments.into_iter().nth(i))
+        });
+        let Some(attachment) = attachment else {
+            return empty(StatusCode::NOT_FOUND);
+        };
+        // Only images the browser can show are served as themselves; everything else is a download.
+        let shown = matches!(
+            attachment.media_type.as_str(),
+            "image/jpeg" | "image/png" | "image/gif" | "image/webp"
+        );
+        let mut response = Response::new(Body::from(attachment.content));
+        let headers = response.headers_mut();
+        let media_type = if shown {
+            attachment.media_type.as_str()
+        } else {
+            "application/octet-stream"
+        };
+        if let Ok(value) = HeaderValue::from_str(media_type) {
+            headers.insert(header::CONTENT_TYPE, value);
+        }
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+        if !shown {
+            let name: String = attachment
+                .file_name
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                .collect();
+            if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+                headers.insert(header::CONTENT_DISPOSITION, value);
+            }
+        }
+        response
+    }
+
+    /// An answer from the alert page's forms: acknowledge, decline or report the outcome.
+    pub(super) async fn answer(
+        &self,
+        request: Request<Body>,
+        alert_id: &str,
+        what: &str,
+    ) -> Response {
+        let headers = request.headers().clone();
+        let (signed_in, form) = match self.checked_form(request).await {
+            Ok(checked) => checked,
+            Err(refused) => return refused,
+        };
+        let field = |name: &str| form.get(name).map_or("", |v| v.trim()).to_owned();
+        let kind = match what {
+            "acknowledge" | "decline" => {
+                let decision = if what == "acknowledge" {
+                    proto::AcknowledgementDecision::Accepted
+                } else {
+                    proto::AcknowledgementDecision::Declined
+                };
+                proto::alert_response::Kind::Acknowledgement(proto::Acknowledgement {
+                    decision: decision as i32,
+                    note: field("note"),
+                })
+            }
+            "outcome" => match outcome_of(&form) {
+                Ok(outcome) => proto::alert_response::Kind::Outcome(outcome),
+                Err(refusal) => return self.alert_page(&headers, alert_id, refusal).await,
+            },
+            _ => return self.not_found(&headers).await,
+        };
+        let answered = self
+            .node
+            .submission
+            .respond(
+                &signed_in.principal,
+                &field("request_id"),
+                alert_id,
+                &field("unit"),
+                kind,
+            )
+            .await;
+        match answered.map_err(ApiError::from) {
+            Ok(_) => see_other(&format!("{BASE}/alerts/{alert_id}")),
+            Err(ApiError::Invalid(violations)) => {
+                let refusal = violations
+                    .into_vec()
+                    .into_iter()
+                    .map(|v| (v.field, v.rule))
+                    .collect();
+                self.alert_page(&headers, alert_id, refusal).await
+            }
+            Err(error) => {
+                let refusal = vec![(String::new(), error.to_string())];
+                self.alert_page(&headers, alert_id, refusal).await
+            }
+        }
+    }
+}
+
+/// The outcome the form describes; what is missing or malformed, named by field.
+fn outcome_of(form: &Form) -> Result<proto::Outcome, Vec<(String, String)>> {
+    use proto::outcome::Result as Found;
+    let field = |name: &str| form.get(name).map_or("", |v| v.trim()).to_owned();
+    let result = match field("result").as_str() {
+        "nothing-found" => Found::NothingFound(proto::NothingFound {}),
+        "did-not-arrive" => Found::DidNotArrive(proto::DidNotArrive {}),
+        "not-inspected" => Found::NotInspected(proto::NotInspected {
+            reason: field("reason"),
+        }),
+        "seizure" => {
+            // Officers write decimal commas; the node takes the decimal point.
+            let quantity = field("seized_quantity").replace(',', ".");
+            let Ok(quantity) = quantity.parse::<f64>() else {
+                return Err(vec![(
+                    "outcome.seizure.items[0].quantity".into(),
+                    format!("{quantity:?} is not a number"),
+                )]);
+            };
+            Found::Seizure(proto::Seizure {
+                items: vec![proto::SeizedItem {
+                    description: field("seized_description"),
+                    hs_code: field("seized_hs_code"),
+                    quantity,
+                    unit: field("seized_unit"),
+                }],
+                case_reference: String::new(),
+            })
+        }
+        other => {
+            return Err(vec![(
+                "outcome.result".into(),
+                format!("{other:?} is not one of the choices"),
+            )]);
+        }
+    };
+    Ok(proto::Outcome {
+        result: Some(result),
+        note: field("note"),
+    })
+}
+
+/// The alert as its page shows it.
+fn alert_view(record: &proto::AlertRecord) -> pages::AlertView {
+    let alert = record.alert.clone().unwrap_or_default();
+    let mut content = alert.content.clone().unwrap_or_default();
+    let attachments = content
+        .attachments
+        .iter()
+        .enumerate()
+        .map(|(index, a)| pages::AttachmentView {
+            index,
+            file_name: a.file_name.clone(),
+            media_type: a.media_type.clone(),
+            size_bytes: a.size_bytes,
+        })
+        .collect();
+    content.attachments.clear();
+    let signer = record
+        .signed_alert
+        .as_ref()
+        .and_then(|e| e.signatures.first())
+        .map(|s| s.key_id.clone())
+        .unwrap_or_default();
+    pages::AlertView {
+        alert_id: alert.alert_id.clone(),
+        created: rfc3339(alert.created_at),
+        direction: proto::Direction::try_from(record.direction)
+            .unwrap_or_default()
+            .as_str_name(),
+        signed_by: content.origin.clone().unwrap_or_default().unit,
+        key_id: signer,
+        content: serde_json::to_value(&content).unwrap_or_default(),
+        attachments,
+        recipients: record
+            .recipients
+            .iter()
+            .map(|recipient| pages::RecipientView {
+                country: recipient.country.clone(),
+                units: recipient.units.clone(),
+                state: recipient.state().as_str_name(),
+                overdue: recipient.overdue,
+                deadline: rfc3339(recipient.acknowledgement_deadline),
+                steps: recipient
+                    .timeline
+                    .iter()
+                    .map(|step| pages::StepView {
+                        state: step.state().as_str_name(),
+                        at: rfc3339(step.at),
+                        actor: step.actor.clone(),
+                        answer: step
+                            .response
+                            .as_ref()
+                            .and_then(|r| r.kind.as_ref())
+                            .and_then(|kind| match kind {
+                                proto::alert_response::Kind::Acknowledgement(a) => {
+                                    serde_json::to_value(a).ok()
+                                }
+                                proto::alert_response::Kind::Outcome(o) => {
+                                    serde_json::to_value(o).ok()
+                                }
+                            }),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        answer: None,
+        refusal: Vec::new(),
+    }
+}
+
+/// What `principal` may answer on a received alert, as which unit; `None` when nothing is left.
+fn answer_view(principal: &Principal, record: &proto::AlertRecord) -> Option<pages::AnswerView> {
+    if record.direction() != proto::Direction::Received {
+        return None;
+    }
+    let recipient = record.recipients.first()?;
+    let unit = principal.units.iter().find(|unit| {
+        recipient.units.is_empty() || recipient.units.iter().any(|u| u == unit.as_str())
+    })?;
+    let state = recipient.state();
+    let may_acknowledge = matches!(
+        state,
+        proto::DeliveryState::Queued | proto::DeliveryState::Delivered
+    );
+    let may_report_outcome = state == proto::DeliveryState::Acknowledged;
+    if !may_acknowledge && !may_report_outcome {
+        return None;
+    }
+    Some(pages::AnswerView {
+        unit: unit.to_string(),
+        request_id: uuid::Uuid::now_v7().to_string(),
+        may_acknowledge,
+        may_report_outcome,
+    })
+}
