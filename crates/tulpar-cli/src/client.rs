@@ -2,7 +2,8 @@
 //! caller is (a bearer token, or a client certificate from the national CA).
 //!
 //! Settings come from flags, else environment variables, else a profile file (TOML with the same names:
-//! `node`, `ca`, `token`, `cert`, `key`; relative paths are read from the profile's folder).
+//! `node`, `ca`, `token`, `cert`, `key`, or the variables' `TULPAR_NODE`, `TULPAR_CA`, …; relative paths
+//! are read from the profile's folder).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,10 +46,16 @@ pub(crate) struct Connection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Profile {
+    // The environment variables' names are accepted too, as the README writes them.
+    #[serde(alias = "TULPAR_NODE")]
     node: Option<String>,
+    #[serde(alias = "TULPAR_CA")]
     ca: Option<PathBuf>,
+    #[serde(alias = "TULPAR_TOKEN")]
     token: Option<String>,
+    #[serde(alias = "TULPAR_CERT")]
     cert: Option<PathBuf>,
+    #[serde(alias = "TULPAR_KEY")]
     key: Option<PathBuf>,
 }
 
@@ -193,4 +200,26 @@ pub(crate) fn describe(status: &tonic::Status) -> String {
         "the node refused the request:\n  {}",
         violations.join("\n  ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Profile;
+
+    #[test]
+    fn a_profile_takes_the_settings_by_their_names_or_their_variables_names() {
+        let short: Profile =
+            toml::from_str("node = \"127.0.0.1:7400\"\nca = \"kz/ca.crt\"").unwrap();
+        let long: Profile = toml::from_str(
+            "TULPAR_NODE = \"127.0.0.1:7400\"\nTULPAR_CA = \"kz/ca.crt\"\nTULPAR_TOKEN = \"t\"",
+        )
+        .unwrap();
+        assert_eq!(short.node, long.node);
+        assert_eq!(short.ca, long.ca);
+        assert_eq!(long.token.as_deref(), Some("t"));
+        assert!(
+            toml::from_str::<Profile>("TULPAR_CAA = \"x\"").is_err(),
+            "a typo is refused"
+        );
+    }
 }

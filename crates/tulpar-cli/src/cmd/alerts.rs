@@ -200,7 +200,7 @@ fn summary_row(record: &proto::AlertRecord) -> String {
         .as_str_name()
         .trim_start_matches("THREAT_CATEGORY_");
     format!(
-        "{}  {:<8}  {}  {:<7}  {:<22}  {:<20}  {}",
+        "{}  {:<9}  {}  {:<8}  {:<22}  {:<20}  {}",
         alert.alert_id,
         direction,
         time(&alert.created_at),
@@ -211,19 +211,219 @@ fn summary_row(record: &proto::AlertRecord) -> String {
     )
 }
 
+/// A code list's value for people: `THREAT_CATEGORY_CASH` → `cash`.
+fn code_name(name: &str, prefix: &str) -> String {
+    name.trim_start_matches(prefix)
+        .replace('_', " ")
+        .to_lowercase()
+}
+
+/// Every part of an alert's content an officer reads, one labelled line each.
+fn print_content(content: &proto::AlertContent) {
+    let line = |label: &str, value: String| {
+        if !value.trim().is_empty() {
+            println!("  {label:<18} {value}");
+        }
+    };
+    line(
+        "transport",
+        code_name(content.transport_mode().as_str_name(), "TRANSPORT_MODE_"),
+    );
+    if let Some(consignment) = &content.consignment {
+        line("containers", consignment.containers.join(", "));
+        if let Some(document) = &consignment.transport_document {
+            line(
+                "document",
+                format!(
+                    "{} {}",
+                    code_name(document.kind().as_str_name(), "TRANSPORT_DOCUMENT_KIND_"),
+                    document.number
+                ),
+            );
+        }
+        if let Some(conveyance) = &consignment.conveyance {
+            if let Some(vessel) = &conveyance.vessel {
+                line(
+                    "vessel",
+                    format!(
+                        "{} IMO {} {}",
+                        vessel.name, vessel.imo_number, vessel.voyage
+                    ),
+                );
+            }
+            line("flight", conveyance.flight_number.clone());
+            line("train", conveyance.train_number.clone());
+            line("vehicles", conveyance.vehicle_plates.join(", "));
+        }
+        if let Some(route) = &consignment.route {
+            let place = |p: &Option<proto::RoutePlace>| {
+                p.as_ref().map(|p| p.locode.clone()).unwrap_or_default()
+            };
+            let transit: Vec<String> = route.transit.iter().map(|p| p.locode.clone()).collect();
+            line(
+                "route",
+                [
+                    place(&route.loading),
+                    transit.join(" → "),
+                    place(&route.discharge),
+                    place(&route.final_destination),
+                ]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(" → "),
+            );
+        }
+        if let Some(parties) = &consignment.parties {
+            for (label, party) in [
+                ("shipper", &parties.shipper),
+                ("consignee", &parties.consignee),
+                ("notify party", &parties.notify_party),
+                ("declarant", &parties.declarant),
+            ] {
+                if let Some(party) = party {
+                    line(
+                        label,
+                        format!("{} ({}) {}", party.name, party.country, party.address),
+                    );
+                }
+            }
+        }
+        for goods in &consignment.goods {
+            let value = goods
+                .declared_value
+                .as_ref()
+                .map(|v| format!(", {} {}", v.amount, v.currency))
+                .unwrap_or_default();
+            line(
+                "goods",
+                format!(
+                    "{} (HS {}), {} {}, {} kg{value}",
+                    goods.description,
+                    goods.hs_code,
+                    goods.packages,
+                    goods.package_kind,
+                    goods.gross_weight_kg
+                ),
+            );
+        }
+    }
+    if let Some(risk) = &content.risk {
+        let indicators: Vec<String> = risk
+            .indicators()
+            .map(|i| code_name(i.as_str_name(), "RISK_INDICATOR_"))
+            .collect();
+        line("risk", indicators.join(", "));
+        line("risk notes", risk.notes.clone());
+    }
+    line(
+        "requested",
+        code_name(
+            content.requested_action().as_str_name(),
+            "REQUESTED_ACTION_",
+        ),
+    );
+    if let Some(handling) = &content.handling {
+        line(
+            "handling",
+            format!(
+                "{}, source {}, information {}{}",
+                code_name(handling.code().as_str_name(), "HANDLING_CODE_").to_uppercase(),
+                code_name(
+                    handling.source_reliability().as_str_name(),
+                    "SOURCE_RELIABILITY_"
+                )
+                .to_uppercase(),
+                code_name(
+                    handling.information_accuracy().as_str_name(),
+                    "INFORMATION_ACCURACY_"
+                ),
+                if handling.restrictions.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", handling.restrictions)
+                }
+            ),
+        );
+    }
+    line("narrative", content.narrative.clone());
+    for attachment in &content.attachments {
+        line(
+            "attachment",
+            format!(
+                "{} ({}, {} bytes)",
+                attachment.file_name, attachment.media_type, attachment.size_bytes
+            ),
+        );
+    }
+}
+
+/// What an answer said: the note of an acknowledgement, or the outcome with what was seized.
+fn answer_line(response: &proto::AlertResponse) -> String {
+    use proto::alert_response::Kind;
+    use proto::outcome::Result as Found;
+    match &response.kind {
+        Some(Kind::Acknowledgement(ack)) if !ack.note.is_empty() => format!("  \"{}\"", ack.note),
+        Some(Kind::Outcome(outcome)) => {
+            let found = match &outcome.result {
+                Some(Found::Seizure(seizure)) => {
+                    let items: Vec<String> = seizure
+                        .items
+                        .iter()
+                        .map(|i| {
+                            let hs = if i.hs_code.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" (HS {})", i.hs_code)
+                            };
+                            format!("{} {} {}{hs}", i.description, i.quantity, i.unit)
+                        })
+                        .collect();
+                    format!("seized: {}", items.join("; "))
+                }
+                Some(Found::NothingFound(_)) => "nothing found".to_owned(),
+                Some(Found::NotInspected(not)) => format!("not inspected: {}", not.reason),
+                Some(Found::DidNotArrive(_)) => "did not arrive".to_owned(),
+                None => String::new(),
+            };
+            let note = if outcome.note.is_empty() {
+                String::new()
+            } else {
+                format!(" \"{}\"", outcome.note)
+            };
+            format!("  {found}{note}")
+        }
+        _ => String::new(),
+    }
+}
+
 fn print_record(record: &proto::AlertRecord) {
     println!("{}", summary_row(record));
+    if let Some(content) = record.alert.as_ref().and_then(|a| a.content.as_ref()) {
+        print_content(content);
+    }
     for recipient in &record.recipients {
         let units = if recipient.units.is_empty() {
             String::new()
         } else {
             format!(" ({})", recipient.units.join(", "))
         };
+        let awaited = matches!(
+            DeliveryState::try_from(recipient.state),
+            Ok(DeliveryState::Queued | DeliveryState::Delivered)
+        );
+        let deadline = if awaited {
+            format!(
+                "; acknowledge by {}",
+                time(&recipient.acknowledgement_deadline)
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "  {}{units}: {}; acknowledge by {}",
+            "  {}{units}: {}{deadline}",
             recipient.country,
             state_name(recipient.state),
-            time(&recipient.acknowledgement_deadline)
         );
         for event in &recipient.timeline {
             let what = if event.deadline_missed {
@@ -249,6 +449,9 @@ fn print_record(record: &proto::AlertRecord) {
             }
             if !event.reason.is_empty() {
                 line.push_str(&format!("  [{}]", event.reason));
+            }
+            if let Some(response) = &event.response {
+                line.push_str(&answer_line(response));
             }
             println!("{line}");
         }
@@ -390,6 +593,11 @@ async fn alert_call(mut client: Client, command: AlertCall, output: &Output) -> 
             }
             if response.alerts.is_empty() {
                 eprintln!("no alerts");
+            } else {
+                println!(
+                    "{:<36}  {:<9}  {:<20}  {:<8}  {:<22}  {:<20}  recipients",
+                    "alert", "direction", "created", "priority", "category", "origin"
+                );
             }
             for record in &response.alerts {
                 println!("{}", summary_row(record));
