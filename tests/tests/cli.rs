@@ -179,3 +179,54 @@ async fn an_officer_sends_and_a_partner_officer_answers_from_the_command_line() 
     assert!(text(&anonymous).contains("--token"), "{}", text(&anonymous));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_attaches_a_photo_and_reads_the_alert_by_a_prefix_of_its_id() -> Result<()> {
+    let mut federation =
+        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    federation.start_all().await?;
+    let kz = &federation.countries["KZ"];
+    let officer = [("TULPAR_TOKEN", kz.tokens["KZ-AKTAU-PCU"].clone())];
+    let photo = kz.dir.join("seal.png");
+    std::fs::write(
+        &photo,
+        b"\x89PNG\r\n\x1a\n not really a picture, but bytes all the same",
+    )?;
+    let draft = examples().join("alert-drugs-precursors.json");
+    let sent = tulpar(
+        kz,
+        &officer,
+        &[
+            "alert",
+            "send",
+            draft.to_str().unwrap_or_default(),
+            "--attach",
+            photo.to_str().unwrap_or_default(),
+        ],
+    )?;
+    assert!(sent.status.success(), "{}", text(&sent));
+    let alert_id = String::from_utf8_lossy(&sent.stdout).trim().to_owned();
+
+    let shown = tulpar(kz, &officer, &["alert", "show", &alert_id[..13]])?;
+    assert!(shown.status.success(), "{}", text(&shown));
+    let shown = text(&shown);
+    assert!(shown.starts_with(&alert_id), "{shown}");
+    assert!(
+        shown.contains("attachment         seal.png (image/png, 53 bytes)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("containers"),
+        "the content is shown: {shown}"
+    );
+    let short = tulpar(kz, &officer, &["alert", "show", "01"])?;
+    assert!(
+        text(&short).contains("at least 4 characters"),
+        "{}",
+        text(&short)
+    );
+
+    let listed = text(&tulpar(kz, &officer, &["alert", "list"])?);
+    assert!(listed.starts_with("alert "), "a header first: {listed}");
+    Ok(())
+}

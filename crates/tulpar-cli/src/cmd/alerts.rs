@@ -34,6 +34,42 @@ pub(crate) struct SendArgs {
     /// Idempotency key: sending again with the same key returns the first result. Default: a new one.
     #[arg(long)]
     request_id: Option<String>,
+    /// A file to attach (a photo, a scanned document), added to the draft's; may be repeated.
+    #[arg(long = "attach", value_name = "FILE")]
+    attachments: Vec<PathBuf>,
+}
+
+/// A file as an attachment: its bytes, size and SHA-256, and a media type from its extension.
+fn attachment(path: &std::path::Path) -> Result<proto::Attachment> {
+    let content =
+        std::fs::read(path).with_context(|| format!("--attach: cannot read {}", path.display()))?;
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_lowercase();
+    let media_type = match extension.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "pdf" => "application/pdf",
+        "txt" => "text/plain",
+        "xml" => "application/xml",
+        "json" => "application/json",
+        _ => "application/octet-stream",
+    };
+    Ok(proto::Attachment {
+        file_name: path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("attachment")
+            .to_owned(),
+        media_type: media_type.to_owned(),
+        sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, &content)),
+        size_bytes: content.len() as u64,
+        content,
+    })
 }
 
 /// List alerts.
@@ -59,7 +95,7 @@ pub(crate) struct ListArgs {
 /// Answer a received alert.
 #[derive(Debug, clap::Args)]
 pub(crate) struct AnswerArgs {
-    /// The alert id.
+    /// The alert id, or a unique prefix of it (at least 4 characters).
     alert_id: String,
     /// The answering unit (needed when you act for several).
     #[arg(long)]
@@ -100,7 +136,7 @@ pub(crate) enum AlertCall {
     List(ListArgs),
     /// Show one alert with its lifecycle per recipient.
     Show {
-        /// The alert id.
+        /// The alert id, or a unique prefix of it (at least 4 characters).
         alert_id: String,
     },
     /// Follow events live (new alerts, deliveries, answers, overdue) until interrupted.
@@ -397,6 +433,112 @@ fn answer_line(response: &proto::AlertResponse) -> String {
     }
 }
 
+/// What an event's alert is, for a watcher: priority, sender, first container, and the deadline while
+/// an acknowledgement is awaited.
+fn event_details(record: &proto::AlertRecord) -> String {
+    let content = record
+        .alert
+        .as_ref()
+        .and_then(|a| a.content.clone())
+        .unwrap_or_default();
+    let container = content
+        .consignment
+        .as_ref()
+        .and_then(|c| c.containers.first().cloned())
+        .unwrap_or_default();
+    let awaited = record.recipients.iter().find(|r| {
+        matches!(
+            DeliveryState::try_from(r.state),
+            Ok(DeliveryState::Queued | DeliveryState::Delivered)
+        )
+    });
+    let deadline = awaited
+        .map(|r| format!(", acknowledge by {}", time(&r.acknowledgement_deadline)))
+        .unwrap_or_default();
+    let priority = code_name(content.priority().as_str_name(), "PRIORITY_");
+    let priority = if content.priority() == proto::Priority::Urgent {
+        paint(&priority, Tone::Bad)
+    } else {
+        priority
+    };
+    format!(
+        "  {priority} from {} {container}{deadline}",
+        content.origin.unwrap_or_default().unit
+    )
+}
+
+/// Before following live, what is waiting: alerts still to be acknowledged, and overdue ones.
+async fn print_waiting(client: &mut Client) -> Result<()> {
+    let request = proto::ListAlertsRequest {
+        page_size: 100,
+        state: DeliveryState::Delivered as i32,
+        ..Default::default()
+    };
+    let waiting = call(client.list_alerts(request)).await?.alerts;
+    let overdue = call(client.list_alerts(proto::ListAlertsRequest {
+        page_size: 100,
+        overdue_only: true,
+        ..Default::default()
+    }))
+    .await?
+    .alerts;
+    let mut shown = Vec::new();
+    for record in waiting.iter().chain(&overdue) {
+        let id = record
+            .alert
+            .as_ref()
+            .map(|a| a.alert_id.clone())
+            .unwrap_or_default();
+        if !shown.contains(&id) {
+            println!("waiting  {}", summary_row(record));
+            shown.push(id);
+        }
+    }
+    if !shown.is_empty() {
+        println!("-- live from here --");
+    }
+    Ok(())
+}
+
+/// The alert id `given` names: itself when whole, else the one visible alert it is a prefix of.
+async fn full_alert_id(client: &mut Client, given: &str) -> Result<String> {
+    let given = given.trim().to_lowercase();
+    if given.len() == 36 {
+        return Ok(given);
+    }
+    if given.len() < 4 {
+        bail!("{given:?}: give at least 4 characters of the alert id");
+    }
+    let mut request = proto::ListAlertsRequest {
+        page_size: 500,
+        ..Default::default()
+    };
+    let mut found = Vec::new();
+    // Bounded: at most 20 pages of the newest alerts are searched.
+    for _ in 0..20 {
+        let page = call(client.list_alerts(request.clone())).await?;
+        found.extend(
+            page.alerts
+                .iter()
+                .filter_map(|r| r.alert.as_ref().map(|a| a.alert_id.clone()))
+                .filter(|id| id.starts_with(&given)),
+        );
+        if page.next_page_token.is_empty() || found.len() > 1 {
+            break;
+        }
+        request.page_token = page.next_page_token;
+    }
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("no alert you may see has an id starting with {given:?}"),
+        many => bail!(
+            "{given:?} starts {} alert ids ({}); give more of it",
+            many.len(),
+            many.join(", ")
+        ),
+    }
+}
+
 fn print_record(record: &proto::AlertRecord) {
     println!("{}", summary_row(record));
     if let Some(content) = record.alert.as_ref().and_then(|a| a.content.as_ref()) {
@@ -537,6 +679,9 @@ async fn alert_call(mut client: Client, command: AlertCall, output: &Output) -> 
                     unit,
                 });
             }
+            for path in &args.attachments {
+                content.attachments.push(attachment(path)?);
+            }
             let request_id = args.request_id.unwrap_or_else(|| {
                 tulpar_core::ids::AlertId::new_at(std::time::SystemTime::now()).to_string()
             });
@@ -604,6 +749,7 @@ async fn alert_call(mut client: Client, command: AlertCall, output: &Output) -> 
             }
         }
         AlertCall::Show { alert_id } => {
+            let alert_id = full_alert_id(&mut client, &alert_id).await?;
             let record = call(client.get_alert(proto::GetAlertRequest { alert_id })).await?;
             if output.json {
                 return print_json(&record);
@@ -611,6 +757,9 @@ async fn alert_call(mut client: Client, command: AlertCall, output: &Output) -> 
             print_record(&record);
         }
         AlertCall::Watch { resume_from } => {
+            if resume_from.is_none() && !output.json {
+                print_waiting(&mut client).await?;
+            }
             let mut events = call(client.watch_alerts(proto::WatchAlertsRequest {
                 resume_from,
                 kinds: Vec::new(),
@@ -643,12 +792,13 @@ async fn alert_call(mut client: Client, command: AlertCall, output: &Output) -> 
                     continue;
                 }
                 println!(
-                    "#{:<6} {}  {:<16} {} {}",
+                    "#{:<6} {}  {:<16} {} {}{}",
                     event.ledger_index,
                     time(&event.recorded_at),
                     kind,
                     event.alert_id,
-                    event.country
+                    event.country,
+                    event.alert.as_ref().map(event_details).unwrap_or_default()
                 );
             }
         }
@@ -674,7 +824,7 @@ async fn alert_call(mut client: Client, command: AlertCall, output: &Output) -> 
             let outcome = outcome_of(&args)?;
             let request = proto::RecordOutcomeRequest {
                 request_id: String::new(),
-                alert_id: args.answer.alert_id.clone(),
+                alert_id: full_alert_id(&mut client, &args.answer.alert_id).await?,
                 unit: args.answer.unit.clone().unwrap_or_default(),
                 outcome: Some(outcome),
             };
@@ -700,7 +850,7 @@ async fn answer(
 ) -> Result<()> {
     let request = proto::AcknowledgeRequest {
         request_id: String::new(),
-        alert_id: args.alert_id,
+        alert_id: full_alert_id(client, &args.alert_id).await?,
         unit: args.unit.unwrap_or_default(),
         acknowledgement: Some(proto::Acknowledgement {
             decision: decision as i32,
