@@ -54,6 +54,26 @@ impl HttpClient {
         })
     }
 
+    /// A client of the node at `addr` that presents `certificate` (chain and key), as a browser with a
+    /// person's certificate installed does.
+    pub fn with_certificate(
+        addr: SocketAddr,
+        national_ca: &CertificateDer<'static>,
+        certificate: (
+            Vec<CertificateDer<'static>>,
+            rustls_pki_types::PrivateKeyDer<'static>,
+        ),
+    ) -> Result<Self> {
+        let config = tulpar_trust::tls::api_client_config(national_ca, Some(certificate))?;
+        let mut config = (*config).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Self {
+            addr,
+            tls: Arc::new(config),
+            token: None,
+        })
+    }
+
     /// Announces a JSON body of `length` bytes without sending it and returns the status the node
     /// answers at once, as a client learns a body is refused before it has uploaded it.
     pub async fn announce_body(&self, method: &str, path: &str, length: usize) -> Result<u16> {

@@ -625,6 +625,26 @@ level = "info"
         role: &str,
         subject: &str,
     ) -> Result<AlertServiceClient<Channel>> {
+        let config = tulpar_trust::tls::api_client_config(
+            &self.national_ca()?,
+            Some(self.client_certificate(role, subject)?),
+        )?;
+        let channel = channel(self.client_addr, config)?;
+        Ok(AlertServiceClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+
+    /// A client certificate for `role` and `subject` from the national CA (`tulpar cert issue`, once),
+    /// with its key.
+    pub fn client_certificate(
+        &self,
+        role: &str,
+        subject: &str,
+    ) -> Result<(
+        Vec<rustls_pki_types::CertificateDer<'static>>,
+        rustls_pki_types::PrivateKeyDer<'static>,
+    )> {
         let out = self.dir.join("certs");
         let cert = out.join(format!("{subject}.{role}.crt"));
         if !cert.exists() {
@@ -639,12 +659,7 @@ level = "info"
         let key = rustls_pki_types::PrivateKeyDer::from_pem_file(
             out.join(format!("{subject}.{role}.key")),
         )?;
-        let config =
-            tulpar_trust::tls::api_client_config(&self.national_ca()?, Some((chain, key)))?;
-        let channel = channel(self.client_addr, config)?;
-        Ok(AlertServiceClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+        Ok((chain, key))
     }
 
     /// Runs this country's node inside the test process with `clock`, handing it to the caller, who

@@ -686,3 +686,68 @@ async fn an_officer_writes_an_alert_from_a_template_and_sees_refusals_at_their_f
     assert_eq!(content.narrative_language, "ru", "the account's language");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_with_the_certificate_the_browser_presents() -> Result<()> {
+    let mut federation =
+        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    federation.start_all().await?;
+    let kz = &federation.countries["KZ"];
+    let certificate = kz.client_certificate("officer", "KZ-AKTAU-PCU")?;
+    let browser = HttpClient::with_certificate(kz.client_addr, &kz.national_ca()?, certificate)?;
+    let page = browser.get("/console/sign-in").await?;
+    assert!(
+        page.body.contains("/console/sign-in-certificate"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Sign in with your certificate (cert:officer/KZ-AKTAU-PCU)"),
+        "{}",
+        page.body
+    );
+    let signed_in = browser
+        .call(
+            "POST",
+            "/console/sign-in-certificate",
+            &[FORM, ("sec-fetch-site", "same-origin")],
+            form(&[("language", "en")]),
+        )
+        .await?;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let cookie = session(&signed_in)?;
+    let home = browser
+        .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
+        .await?;
+    assert_eq!(home.status, 200);
+    assert!(
+        home.body.contains("Officer of KZ-AKTAU-PCU"),
+        "{}",
+        home.body
+    );
+
+    // Without a certificate on the connection there is nothing to sign in with.
+    let plain = kz.http(None)?;
+    assert!(
+        !plain
+            .get("/console/sign-in")
+            .await?
+            .body
+            .contains("sign-in-certificate")
+    );
+    let refused = plain
+        .call(
+            "POST",
+            "/console/sign-in-certificate",
+            &[FORM, ("sec-fetch-site", "same-origin")],
+            form(&[("language", "en")]),
+        )
+        .await?;
+    assert_eq!(refused.status, 401);
+    assert!(
+        refused.body.contains("presented no certificate"),
+        "{}",
+        refused.body
+    );
+    Ok(())
+}

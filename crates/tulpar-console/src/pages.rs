@@ -111,14 +111,18 @@ pub enum SignInNotice {
     SessionEnded,
     /// A form without a valid token against cross-site requests.
     Expired,
+    /// No client certificate of a person came with the certificate sign-in.
+    NoCertificate,
 }
 
-/// The sign-in form, with `name` filled in again after a failure.
+/// The sign-in form, with `name` filled in again after a failure, and a button to sign in with the
+/// client certificate the browser presented (`certificate` names whom it names).
 pub fn sign_in(
     m: &Messages<'_>,
     languages: &[(String, String)],
     notice: Option<&SignInNotice>,
     name: &str,
+    certificate: Option<&str>,
 ) -> String {
     let title = m.get("sign-in-title");
     let (class, text) = match notice {
@@ -132,6 +136,7 @@ pub fn sign_in(
         Some(SignInNotice::SignedOut) => ("info", m.get("signed-out")),
         Some(SignInNotice::SessionEnded) => ("info", m.get("session-ended")),
         Some(SignInNotice::Expired) => ("bad", m.get("refused-csrf")),
+        Some(SignInNotice::NoCertificate) => ("bad", m.get("sign-in-no-certificate")),
     };
     let content = html! {
         div class="card narrow" {
@@ -154,6 +159,14 @@ pub fn sign_in(
                 p class="hint" id="code-hint" { (m.get("sign-in-code-hint")) }
                 div class="actions" {
                     button type="submit" { (m.get("sign-in-submit")) }
+                }
+            }
+            @if let Some(holder) = certificate {
+                form method="post" action={ (BASE) "/sign-in-certificate" } class="certificate" {
+                    input type="hidden" name="language" value=(m.language());
+                    button type="submit" class="secondary" {
+                        (m.with("sign-in-certificate", &[("name", holder)]))
+                    }
                 }
             }
             p class="languages" {
@@ -459,7 +472,9 @@ mod tests {
             &languages,
             Some(&SignInNotice::Locked("2026-11-29 10:00".into())),
             "a.seitova",
+            Some("cert:officer/KZ-AKTAU-PCU"),
         );
+        assert!(signing_in.contains("Sign in with your certificate (cert:officer/KZ-AKTAU-PCU)"));
         assert!(signing_in.contains("locked until 2026-11-29 10:00"));
         assert!(signing_in.contains("value=\"a.seitova\""));
         assert!(

@@ -503,6 +503,30 @@ impl Accounts {
         }
     }
 
+    /// Records a sign-in to the console with a client certificate, under the principal it names.
+    pub(crate) async fn record_certificate_sign_in(
+        &self,
+        principal: &Principal,
+        address: IpAddr,
+    ) -> Result<(), ApiError> {
+        let unit = principal
+            .units
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let detail = format!("certificate from {address}");
+        self.record(
+            &principal.name,
+            AccountEventKind::SignedIn,
+            &principal.name,
+            principal.role.as_str(),
+            &unit,
+            &detail,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// The principal of an enabled account, for a session being used.
     pub(crate) async fn principal(&self, name: &str) -> Option<Principal> {
         let store = self.store.lock().await;

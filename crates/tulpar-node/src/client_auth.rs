@@ -39,6 +39,11 @@ pub(crate) struct ClientCertificate {
 }
 
 impl ClientCertificate {
+    /// Who the certificate names.
+    pub(crate) fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
     /// The holder of `leaf`, already mapped to `principal`.
     pub(crate) fn new(
         principal: Principal,
@@ -66,6 +71,13 @@ pub(crate) struct Caller {
     /// Who it is.
     pub(crate) principal: Principal,
     credential: Credential,
+}
+
+impl Caller {
+    /// Whether the caller presented a client certificate (not a bearer token).
+    pub(crate) fn is_certificate(&self) -> bool {
+        matches!(self.credential, Credential::Certificate { .. })
+    }
 }
 
 /// Maps requests to principals.

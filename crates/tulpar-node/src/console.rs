@@ -118,6 +118,7 @@ impl Console {
             }
             (Method::GET, "/sign-in") => self.sign_in_page(&request),
             (Method::POST, "/sign-in") => self.sign_in(request).await,
+            (Method::POST, "/sign-in-certificate") => self.sign_in_with_certificate(request).await,
             (Method::POST, "/sign-out") => self.sign_out(request).await,
             (Method::POST, "/language") => self.change_language(request).await,
             (Method::GET, "/rows") => {
@@ -201,8 +202,18 @@ impl Console {
     async fn signed_in(&self, headers: &HeaderMap) -> Option<SignedIn> {
         let id = session_cookie(headers)?;
         let session = self.sessions.touch(&id)?;
-        // An account disabled since sign-in ends its sessions at their next use.
-        let Some(principal) = self.node.accounts.principal(&session.account).await else {
+        // An account disabled, or a certificate revoked, since sign-in ends its sessions at their next
+        // use.
+        let principal = match &session.certificate {
+            Some(caller) => self
+                .node
+                .auth
+                .check(caller)
+                .ok()
+                .map(|()| caller.principal.clone()),
+            None => self.node.accounts.principal(&session.account).await,
+        };
+        let Some(principal) = principal else {
             self.sessions.end(&id);
             return None;
         };
@@ -266,8 +277,68 @@ impl Console {
             _ => None,
         };
         let m = self.catalogs.messages(&language);
-        let body = pages::sign_in(&m, &self.catalogs.languages(), notice.as_ref(), "");
+        let certificate = certificate_of(request).map(|c| c.principal().name.clone());
+        let body = pages::sign_in(
+            &m,
+            &self.catalogs.languages(),
+            notice.as_ref(),
+            "",
+            certificate.as_deref(),
+        );
         html(StatusCode::OK, body)
+    }
+
+    /// A sign-in with the client certificate the browser presented on this connection: a session for
+    /// the person it names (officers, focal points, administrators), recorded in the ledger.
+    async fn sign_in_with_certificate(&self, request: Request<Body>) -> Response {
+        let addr = peer_address(&request);
+        let headers = request.headers().clone();
+        let authority = request.uri().authority().map(ToString::to_string);
+        let (parts, body) = request.into_parts();
+        let as_grpc = tonic::Request::from_parts(
+            tonic::metadata::MetadataMap::new(),
+            parts.extensions.clone(),
+            (),
+        );
+        let form = read_form(Request::from_parts(parts, body)).await;
+        let language = self.language_of(
+            None,
+            &headers,
+            form.as_ref()
+                .and_then(|f| f.get("language"))
+                .map(String::as_str),
+        );
+        let m = self.catalogs.messages(&language);
+        let again = |status: StatusCode, notice: SignInNotice| {
+            html(
+                status,
+                pages::sign_in(&m, &self.catalogs.languages(), Some(&notice), "", None),
+            )
+        };
+        if !same_origin(&headers, authority.as_deref()) {
+            return again(StatusCode::FORBIDDEN, SignInNotice::Expired);
+        }
+        let caller = match self.node.auth.authenticate_caller(&as_grpc) {
+            Ok(caller) if caller.is_certificate() => caller,
+            _ => return again(StatusCode::UNAUTHORIZED, SignInNotice::NoCertificate),
+        };
+        if caller.principal.role == tulpar_trust::tls::Role::Integrator {
+            return again(StatusCode::FORBIDDEN, SignInNotice::NoCertificate);
+        }
+        let name = caller.principal.name.clone();
+        if let Err(error) = self
+            .node
+            .accounts
+            .record_certificate_sign_in(&caller.principal, addr)
+            .await
+        {
+            return failure(error);
+        }
+        let Ok(id) = self.sessions.open(&name, &name, &language, Some(caller)) else {
+            return again(StatusCode::SERVICE_UNAVAILABLE, SignInNotice::Failed);
+        };
+        tracing::info!(principal = %name, peer.addr = %addr, "signed in to the console with a certificate");
+        session_started(&id)
     }
 
     async fn sign_in(&self, request: Request<Body>) -> Response {
@@ -283,7 +354,7 @@ impl Console {
         let again = |status: StatusCode, notice: SignInNotice| {
             html(
                 status,
-                pages::sign_in(&m, &self.catalogs.languages(), Some(&notice), name),
+                pages::sign_in(&m, &self.catalogs.languages(), Some(&notice), name, None),
             )
         };
         if !same_origin(&headers, authority.as_deref()) {
@@ -298,18 +369,12 @@ impl Console {
             Ok(person) => {
                 let Ok(id) = self
                     .sessions
-                    .open(name, &person.display_name, &person.language)
+                    .open(name, &person.display_name, &person.language, None)
                 else {
                     return again(StatusCode::SERVICE_UNAVAILABLE, SignInNotice::Failed);
                 };
                 tracing::info!(principal = %person.principal, peer.addr = %addr, "signed in to the console");
-                let mut response = see_other(&format!("{BASE}/"));
-                let cookie =
-                    format!("{SESSION_COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Strict");
-                if let Ok(value) = HeaderValue::from_str(&cookie) {
-                    response.headers_mut().insert(header::SET_COOKIE, value);
-                }
-                response
+                session_started(&id)
             }
             Err(error) => {
                 if matches!(error, SignInError::Wrong | SignInError::Locked(_)) {
@@ -363,6 +428,7 @@ impl Console {
             &self.catalogs.languages(),
             Some(&SignInNotice::Expired),
             "",
+            None,
         );
         html(StatusCode::FORBIDDEN, body)
     }
@@ -430,6 +496,24 @@ fn html(status: StatusCode, body: String) -> Response {
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
+}
+
+/// A redirect to the home page that sets the session cookie.
+fn session_started(id: &str) -> Response {
+    let mut response = see_other(&format!("{BASE}/"));
+    let cookie = format!("{SESSION_COOKIE}={id}; Path=/; Secure; HttpOnly; SameSite=Strict");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The client certificate the connection presented, if any.
+fn certificate_of(request: &Request<Body>) -> Option<&crate::client_auth::ClientCertificate> {
+    request
+        .extensions()
+        .get::<Peer<ClientIdentity>>()
+        .and_then(|peer| peer.identity.as_ref())
 }
 
 fn empty(status: StatusCode) -> Response {

@@ -20,8 +20,10 @@ const MAX_SESSIONS_PER_ACCOUNT: usize = 8;
 /// A signed-in person's session.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
-    /// The account's name.
+    /// The account's name, or the certificate's principal name for a certificate sign-in.
     pub(crate) account: String,
+    /// For a sign-in with a client certificate: the caller, checked again (revocation) at each use.
+    pub(crate) certificate: Option<crate::client_auth::Caller>,
     /// The person's name as shown.
     pub(crate) display_name: String,
     /// The language pages are in.
@@ -61,6 +63,7 @@ impl Sessions {
         account: &str,
         display_name: &str,
         language: &str,
+        certificate: Option<crate::client_auth::Caller>,
     ) -> Result<String, ring::error::Unspecified> {
         let (id, csrf) = (random_token()?, random_token()?);
         let now = self.clock.now();
@@ -89,6 +92,7 @@ impl Sessions {
             id.clone(),
             Session {
                 account: account.to_owned(),
+                certificate,
                 display_name: display_name.to_owned(),
                 language: language.to_owned(),
                 csrf,
@@ -175,7 +179,7 @@ mod tests {
     #[test]
     fn a_session_ends_when_idle_or_too_old_and_use_keeps_it_alive() {
         let (clock, sessions) = sessions();
-        let id = sessions.open("a.seitova", "Айгерим", "ru").unwrap();
+        let id = sessions.open("a.seitova", "Айгерим", "ru", None).unwrap();
         let session = sessions.touch(&id).unwrap();
         assert_eq!(session.csrf.len(), 43);
         assert_ne!(session.csrf, id);
@@ -185,7 +189,7 @@ mod tests {
         }
         clock.advance(Duration::from_secs(29 * 60));
         assert!(sessions.touch(&id).is_none(), "ten hours after sign-in");
-        let idle = sessions.open("a.seitova", "Айгерим", "ru").unwrap();
+        let idle = sessions.open("a.seitova", "Айгерим", "ru", None).unwrap();
         clock.advance(Duration::from_secs(30 * 60));
         assert!(sessions.touch(&idle).is_none(), "idle half an hour");
         assert!(sessions.touch("made-up").is_none());
@@ -194,14 +198,14 @@ mod tests {
     #[test]
     fn an_account_holds_a_bounded_number_of_sessions() {
         let (clock, sessions) = sessions();
-        let first = sessions.open("a.seitova", "Айгерим", "ru").unwrap();
+        let first = sessions.open("a.seitova", "Айгерим", "ru", None).unwrap();
         for _ in 0..MAX_SESSIONS_PER_ACCOUNT {
             clock.advance(Duration::from_secs(1));
-            sessions.open("a.seitova", "Айгерим", "ru").unwrap();
+            sessions.open("a.seitova", "Айгерим", "ru", None).unwrap();
         }
         assert_eq!(sessions.count(), MAX_SESSIONS_PER_ACCOUNT);
         assert!(sessions.touch(&first).is_none(), "the oldest made room");
-        let other = sessions.open("b.karimov", "Бахтиёр", "ru").unwrap();
+        let other = sessions.open("b.karimov", "Бахтиёр", "ru", None).unwrap();
         sessions.end(&other);
         assert!(sessions.touch(&other).is_none());
     }
