@@ -702,7 +702,8 @@ async fn a_person_signs_in_with_the_certificate_the_browser_presents() -> Result
         page.body
     );
     assert!(
-        page.body.contains("Sign in with your certificate (cert:officer/KZ-AKTAU-PCU)"),
+        page.body
+            .contains("Sign in with your certificate (cert:officer/KZ-AKTAU-PCU)"),
         "{}",
         page.body
     );
@@ -748,6 +749,140 @@ async fn a_person_signs_in_with_the_certificate_the_browser_presents() -> Result
         refused.body.contains("presented no certificate"),
         "{}",
         refused.body
+    );
+    Ok(())
+}
+
+/// The current TOTP code of a base32 secret (RFC 6238: SHA-1, six digits, 30 s).
+fn totp_code(secret: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut value, mut key) = (0u32, 0u64, Vec::new());
+    for byte in secret.bytes() {
+        let Some(index) = ALPHABET.iter().position(|b| *b == byte) else {
+            continue;
+        };
+        value = (value << 5) | index as u64;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            key.push((value >> bits) as u8);
+        }
+    }
+    let step = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 30)
+        .unwrap_or_default();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &key);
+    let tag = ring::hmac::sign(&key, &step.to_be_bytes());
+    let tag = tag.as_ref();
+    let offset = usize::from(tag[19] & 0x0f);
+    let code = u32::from_be_bytes([
+        tag[offset],
+        tag[offset + 1],
+        tag[offset + 2],
+        tag[offset + 3],
+    ]) & 0x7fff_ffff;
+    format!("{:06}", code % 1_000_000)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_focal_point_sees_the_partners_and_disables_an_account() -> Result<()> {
+    let mut federation =
+        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    federation.start_all().await?;
+    let kz = &federation.countries["KZ"];
+    run_with_input(
+        admin(kz)?.args([
+            "user",
+            "add",
+            "a.seitova",
+            "--role",
+            "officer",
+            "--unit",
+            "KZ-AKTAU-PCU",
+            "--display-name",
+            "Айгерим Сейтова",
+        ]),
+        &format!("{PASSWORD}\n"),
+    )?;
+    let added = run_with_input(
+        admin(kz)?.args([
+            "user",
+            "add",
+            "focal",
+            "--role",
+            "focal-point",
+            "--display-name",
+            "Focal",
+        ]),
+        &format!("{PASSWORD}\n"),
+    )?;
+    let secret = added
+        .split("secret=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .context("the TOTP secret")?
+        .to_owned();
+    let browser = kz.http(None)?;
+    let officer_cookie = session(&sign_in(&browser, "a.seitova", PASSWORD, "").await?)?;
+    let not_for_officers = browser
+        .call(
+            "GET",
+            "/console/accounts",
+            &[("cookie", &officer_cookie)],
+            Vec::new(),
+        )
+        .await?;
+    assert_eq!(not_for_officers.status, 403);
+
+    let cookie = session(&sign_in(&browser, "focal", PASSWORD, &totp_code(&secret)).await?)?;
+    let home = browser
+        .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
+        .await?;
+    assert!(
+        home.body.contains("Партнёры") && home.body.contains("<td>UZ</td>"),
+        "{}",
+        home.body
+    );
+    assert!(
+        home.body.contains("связи ещё не было"),
+        "not yet contacted is not unreachable"
+    );
+    let accounts = browser
+        .call(
+            "GET",
+            "/console/accounts",
+            &[("cookie", &cookie)],
+            Vec::new(),
+        )
+        .await?;
+    assert_eq!(accounts.status, 200);
+    assert!(accounts.body.contains("Айгерим Сейтова"));
+    let token = csrf(&accounts.body)?;
+    let disabled = browser
+        .call(
+            "POST",
+            "/console/accounts/a.seitova/disable",
+            &[FORM, ("cookie", &cookie), ("sec-fetch-site", "same-origin")],
+            form(&[("csrf", &token)]),
+        )
+        .await?;
+    assert_eq!(disabled.status, 303);
+    let ended = browser
+        .call(
+            "GET",
+            "/console/",
+            &[("cookie", &officer_cookie)],
+            Vec::new(),
+        )
+        .await?;
+    assert_eq!(ended.status, 303, "the officer's session ended");
+    let list =
+        String::from_utf8_lossy(&admin(kz)?.args(["user", "list"]).output()?.stdout).into_owned();
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("a.seitova") && l.contains("disabled")),
+        "{list}"
     );
     Ok(())
 }

@@ -11,7 +11,9 @@ mod focal;
 
 pub use alert::{AlertView, AnswerView, AttachmentView, RecipientView, StepView, alert};
 pub use compose::{ComposeView, TEMPLATES, compose};
-pub use focal::{PartnerRow, ReportRow, ReportView, partners, report};
+pub use focal::{
+    AccountRow, AlarmView, PartnerRow, ReportRow, ReportView, accounts, partners, report,
+};
 
 /// Where the console is served.
 pub const BASE: &str = "/console";
@@ -251,8 +253,8 @@ pub struct ListView<'a> {
     pub rows: Vec<AlertRow>,
     /// How many are shown when there are more.
     pub shown_at_most: Option<usize>,
-    /// For a focal point, each partner's state.
-    pub partners: Option<Vec<PartnerRow>>,
+    /// For a focal point, each partner's state and any alarms.
+    pub partners: Option<(Vec<PartnerRow>, Vec<AlarmView>)>,
     /// The filters.
     pub filters: Filters<'a>,
 }
@@ -308,8 +310,8 @@ pub fn alerts(
         format!("{BASE}/rows?{}", view.filters.query)
     };
     let content = html! {
-        @if let Some(partner_rows) = &view.partners {
-            (partners(m, partner_rows))
+        @if let Some((partner_rows, alarms)) = &view.partners {
+            (partners(m, partner_rows, alarms))
         }
         h1 { (title) }
         @if viewer.role == "admin" {

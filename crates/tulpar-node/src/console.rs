@@ -130,6 +130,16 @@ impl Console {
                 let csv = rest.ends_with(".csv");
                 self.report(request.headers(), &query, csv).await
             }
+            (Method::GET, "/accounts") => self.accounts_page(request.headers()).await,
+            (Method::POST, rest)
+                if rest.starts_with("/accounts/") && rest.ends_with("/disable") =>
+            {
+                let name = rest
+                    .trim_start_matches("/accounts/")
+                    .trim_end_matches("/disable")
+                    .to_owned();
+                self.disable_account(request, &name).await
+            }
             (Method::GET, "/compose") => {
                 let query = request.uri().query().unwrap_or_default().to_owned();
                 self.compose_page(request.headers(), &query).await

@@ -10,8 +10,8 @@ use crate::Messages;
 pub struct PartnerRow {
     /// The partner country.
     pub country: String,
-    /// Whether the last call reached it.
-    pub reachable: bool,
+    /// Whether the last call reached it; `None` before any contact.
+    pub reachable: Option<bool>,
     /// The last contact, RFC 3339 (empty if never).
     pub last_contact: String,
     /// Items waiting for it.
@@ -24,9 +24,32 @@ pub struct PartnerRow {
     pub directory_version: u64,
 }
 
-/// The partners' table of the focal point's home page.
-pub fn partners(m: &Messages<'_>, rows: &[PartnerRow]) -> Markup {
+/// Evidence that a partner's ledger forked, as the focal point's home page shows it.
+pub struct AlarmView {
+    /// When it was recorded, RFC 3339.
+    pub recorded_at: String,
+    /// The partner.
+    pub country: String,
+    /// Why the two checkpoints cannot both be true.
+    pub reason: String,
+    /// The checkpoint held before and the conflicting one (signed notes).
+    pub checkpoints: [String; 2],
+}
+
+/// The partners' table of the focal point's home page, with any alarms above it.
+pub fn partners(m: &Messages<'_>, rows: &[PartnerRow], alarms: &[AlarmView]) -> Markup {
     html! {
+        @for alarm in alarms {
+            section class="card alarm" role="alert" {
+                h2 class="overdue" { (m.with("alarm-title", &[("country", &alarm.country)])) }
+                p { (time(m, &alarm.recorded_at)) " · " (alarm.reason) }
+                details {
+                    summary { (m.get("alarm-evidence")) }
+                    pre { (alarm.checkpoints[0]) }
+                    pre { (alarm.checkpoints[1]) }
+                }
+            }
+        }
         section class="card" {
             h2 { (m.get("partners-title")) }
             table {
@@ -42,11 +65,14 @@ pub fn partners(m: &Messages<'_>, rows: &[PartnerRow]) -> Markup {
                 }
                 tbody {
                     @for row in rows {
-                        tr class=[(!row.reachable).then_some("alarm")] {
+                        tr class=[(row.reachable == Some(false)).then_some("alarm")] {
                             td { (row.country) }
                             td {
-                                @if row.reachable { (m.get("partners-reachable")) }
-                                @else { strong class="overdue" { (m.get("partners-unreachable")) } }
+                                @match row.reachable {
+                                    Some(true) => (m.get("partners-reachable")),
+                                    Some(false) => strong class="overdue" { (m.get("partners-unreachable")) },
+                                    None => (m.get("partners-no-contact")),
+                                }
                                 @if !row.last_error.is_empty() { br; span class="hint" { (row.last_error) } }
                             }
                             td {
@@ -59,9 +85,86 @@ pub fn partners(m: &Messages<'_>, rows: &[PartnerRow]) -> Markup {
                     }
                 }
             }
-            p { a class="button" href={ (BASE) "/report" } { (m.get("report-title")) } }
+            p {
+                a class="button" href={ (BASE) "/report" } { (m.get("report-title")) } " "
+                a class="button" href={ (BASE) "/accounts" } { (m.get("accounts-title")) }
+            }
         }
     }
+}
+
+/// One person's account, for the accounts page.
+pub struct AccountRow {
+    /// The sign-in name.
+    pub name: String,
+    /// The person's name.
+    pub display_name: String,
+    /// "officer", "focal-point" or "admin".
+    pub role: String,
+    /// The unit of an officer.
+    pub unit: String,
+    /// Whether it is disabled.
+    pub disabled: bool,
+    /// Until when it is locked, RFC 3339, if it is.
+    pub locked_until: String,
+    /// The last sign-in, RFC 3339, if any.
+    pub last_sign_in: String,
+}
+
+/// The country's accounts, each with a button to disable it.
+pub fn accounts(
+    m: &Messages<'_>,
+    viewer: &Viewer<'_>,
+    languages: &[(String, String)],
+    rows: &[AccountRow],
+) -> String {
+    let title = m.get("accounts-title");
+    let content = html! {
+        p { a href={ (BASE) "/" } { (m.get("alert-back")) } }
+        h1 { (title) }
+        p class="hint" { (m.get("accounts-hint")) }
+        table {
+            thead {
+                tr {
+                    th scope="col" { (m.get("sign-in-name")) }
+                    th scope="col" { (m.get("accounts-person")) }
+                    th scope="col" { (m.get("accounts-role")) }
+                    th scope="col" { (m.get("partners-state")) }
+                    th scope="col" { (m.get("accounts-last-sign-in")) }
+                    th scope="col" {}
+                }
+            }
+            tbody {
+                @for row in rows {
+                    tr {
+                        td { (row.name) }
+                        td { (row.display_name) }
+                        td {
+                            (m.get(&format!("accounts-role-{}", row.role)))
+                            @if !row.unit.is_empty() { " · " (row.unit) }
+                        }
+                        td {
+                            @if row.disabled { strong class="overdue" { (m.get("accounts-disabled")) } }
+                            @else if !row.locked_until.is_empty() {
+                                strong class="overdue" { (m.get("accounts-locked")) } " " (time(m, &row.locked_until))
+                            }
+                            @else { (m.get("accounts-active")) }
+                        }
+                        td { @if row.last_sign_in.is_empty() { "—" } @else { (time(m, &row.last_sign_in)) } }
+                        td {
+                            @if !row.disabled {
+                                form method="post" action={ (BASE) "/accounts/" (row.name) "/disable" } {
+                                    input type="hidden" name="csrf" value=(viewer.csrf);
+                                    button type="submit" class="secondary" { (m.get("accounts-disable")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(m, &title, Some(viewer), languages, content)
 }
 
 /// One line of the report: a partner and a direction.

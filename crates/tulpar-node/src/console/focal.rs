@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use tulpar_console::pages::{self, PartnerRow, ReportRow, ReportView};
+use tulpar_console::pages::{self, AccountRow, AlarmView, PartnerRow, ReportRow, ReportView};
 use tulpar_core::proto;
 use tulpar_core::time::to_timestamp;
 use tulpar_trust::tls::Role;
@@ -19,13 +19,33 @@ use crate::node::Node;
 const DEFAULT_DAYS: u64 = 30;
 const DAY: u64 = 24 * 60 * 60;
 
+/// The alarms of partners' forked ledgers, for the focal point's home page.
+pub(super) fn alarms(node: &Node) -> Result<Vec<AlarmView>, ApiError> {
+    Ok(node
+        .auditor
+        .alarms()?
+        .alarms
+        .into_iter()
+        .map(|alarm| {
+            let evidence = alarm.equivocation.unwrap_or_default();
+            AlarmView {
+                recorded_at: rfc3339(alarm.recorded_at),
+                country: evidence.country,
+                reason: evidence.reason,
+                checkpoints: [evidence.known_checkpoint, evidence.conflicting_checkpoint],
+            }
+        })
+        .collect())
+}
+
 /// Each partner's state, for the focal point's home page.
 pub(super) fn partner_rows(node: &Node) -> Vec<PartnerRow> {
     node.peer_statuses()
         .into_iter()
         .map(|peer| PartnerRow {
             country: peer.country,
-            reachable: peer.reachable,
+            reachable: (peer.last_contact.is_some() || !peer.last_error.is_empty())
+                .then_some(peer.reachable),
             last_contact: peer
                 .last_contact
                 .map(|t| rfc3339(Some(t)))
@@ -184,6 +204,66 @@ impl Console {
             refused: None,
         };
         self.report_page(&signed_in, &view, StatusCode::OK)
+    }
+
+    /// The country's accounts (focal points and administrators).
+    pub(super) async fn accounts_page(&self, headers: &HeaderMap) -> Response {
+        let Some(signed_in) = self.signed_in(headers).await else {
+            return see_other(&format!("{BASE}/sign-in?notice=session-ended"));
+        };
+        if !matches!(signed_in.principal.role, Role::FocalPoint | Role::Admin) {
+            return self.forbidden(&signed_in);
+        }
+        let rows: Vec<AccountRow> = self
+            .node
+            .accounts
+            .list()
+            .await
+            .into_iter()
+            .map(|user| AccountRow {
+                name: user.name,
+                display_name: user.display_name,
+                role: user.role,
+                unit: user.unit,
+                disabled: user.disabled,
+                locked_until: user
+                    .locked_until
+                    .map(|t| rfc3339(Some(t)))
+                    .unwrap_or_default(),
+                last_sign_in: user
+                    .last_sign_in_at
+                    .map(|t| rfc3339(Some(t)))
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let m = self.catalogs.messages(&signed_in.session.language);
+        let body = pages::accounts(
+            &m,
+            &self.viewer(&signed_in),
+            &self.catalogs.languages(),
+            &rows,
+        );
+        html(StatusCode::OK, body)
+    }
+
+    /// Disables an account from the accounts page; recorded in the ledger as done by the viewer.
+    pub(super) async fn disable_account(
+        &self,
+        request: axum::http::Request<Body>,
+        name: &str,
+    ) -> Response {
+        let (signed_in, _) = match self.checked_form(request).await {
+            Ok(checked) => checked,
+            Err(refused) => return refused,
+        };
+        if !matches!(signed_in.principal.role, Role::FocalPoint | Role::Admin) {
+            return self.forbidden(&signed_in);
+        }
+        match self.node.accounts.disable(&signed_in.principal, name).await {
+            Ok(_) => see_other(&format!("{BASE}/accounts")),
+            Err(ApiError::NotFound(_)) => self.forbidden(&signed_in),
+            Err(error) => failure(error),
+        }
     }
 
     fn report_page(&self, signed_in: &SignedIn, view: &ReportView, status: StatusCode) -> Response {

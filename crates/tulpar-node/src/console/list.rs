@@ -58,10 +58,15 @@ impl Console {
         let mut view = pages::ListView {
             rows: Vec::new(),
             shown_at_most: None,
-            partners: (signed_in.principal.role == tulpar_trust::tls::Role::FocalPoint)
-                .then(|| focal::partner_rows(&self.node)),
+            partners: None,
             filters,
         };
+        if signed_in.principal.role == tulpar_trust::tls::Role::FocalPoint {
+            match focal::alarms(&self.node) {
+                Ok(alarms) => view.partners = Some((focal::partner_rows(&self.node), alarms)),
+                Err(error) => return failure(error),
+            }
+        }
         if signed_in.principal.role != tulpar_trust::tls::Role::Admin {
             match self.alert_rows(&signed_in, &query) {
                 Ok((rows, more)) => (view.rows, view.shown_at_most) = (rows, more),
