@@ -455,10 +455,15 @@ impl Accounts {
     /// Counts a failure, locking the account when it is one too many; the error to answer.
     async fn failed(&self, name: &str, account: &StoredAccount, detail: &str) -> SignInError {
         let now = self.now();
-        let failures = account.failures + 1;
-        let lock = failures >= self.settings.lockout_after;
         let until = now + self.settings.lockout_duration.as_secs();
-        let written = self.store.lock().await.write(|accounts| {
+        // Counted from the stored value under the lock, so failures at the same moment all count.
+        let mut failures = account.failures + 1;
+        let mut store = self.store.lock().await;
+        if let Some(stored) = store.get(name) {
+            failures = stored.failures + 1;
+        }
+        let lock = failures >= self.settings.lockout_after;
+        let written = store.write(|accounts| {
             if let Some(stored) = accounts.get_mut(name) {
                 stored.failures = if lock { 0 } else { failures };
                 if lock {
@@ -466,6 +471,7 @@ impl Accounts {
                 }
             }
         });
+        drop(store);
         if let Err(error) = written {
             tracing::error!(
                 error = format!("{error:#}"),
