@@ -574,6 +574,29 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
     };
     assert_eq!(seizure.items[0].hs_code, "293911");
     assert_eq!(seizure.items[0].quantity, 120.5);
+    // The alert for a spreadsheet: every field in the officer's language, decimal commas.
+    let export = browser
+        .call(
+            "GET",
+            &format!("/console/alerts/{alert_id}/export.csv"),
+            &[("cookie", &cookie)],
+            Vec::new(),
+        )
+        .await?;
+    assert_eq!(export.status, 200);
+    assert!(
+        export.body.starts_with('\u{feff}'),
+        "a byte order mark for Excel"
+    );
+    assert!(
+        export
+            .body
+            .contains("Груз › Контейнеры;CSQU3054383, MSKU1234565"),
+        "{}",
+        export.body
+    );
+    assert!(export.body.contains("Количество;120,5"), "{}", export.body);
+    assert!(export.body.contains("Код ТН ВЭД;293911"), "{}", export.body);
     let answered_by = record.recipients[0]
         .timeline
         .iter()
@@ -858,6 +881,22 @@ async fn a_focal_point_sees_the_partners_and_disables_an_account() -> Result<()>
         .await?;
     assert_eq!(accounts.status, 200);
     assert!(accounts.body.contains("Айгерим Сейтова"));
+    let excel = browser
+        .call(
+            "GET",
+            "/console/report-excel.csv?from=01.11.2026&to=2026-11-30",
+            &[("cookie", &cookie)],
+            Vec::new(),
+        )
+        .await?;
+    assert_eq!(excel.status, 200);
+    assert!(
+        excel
+            .body
+            .starts_with("\u{feff}Партнёр;Направление;Оповещения"),
+        "{}",
+        excel.body
+    );
     let token = csrf(&accounts.body)?;
     let disabled = browser
         .call(

@@ -6,6 +6,7 @@
 
 pub mod assets;
 pub mod catalogs;
+pub mod excel;
 pub mod pages;
 
 pub use catalogs::{Catalogs, Messages};

@@ -125,10 +125,14 @@ impl Console {
                 let query = request.uri().query().unwrap_or_default().to_owned();
                 self.rows(request.headers(), &query).await
             }
-            (Method::GET, "/report" | "/report.csv") => {
+            (Method::GET, "/report" | "/report.csv" | "/report-excel.csv") => {
                 let query = request.uri().query().unwrap_or_default().to_owned();
-                let csv = rest.ends_with(".csv");
-                self.report(request.headers(), &query, csv).await
+                let format = match rest.as_str() {
+                    "/report.csv" => focal::ReportFormat::Csv,
+                    "/report-excel.csv" => focal::ReportFormat::Excel,
+                    _ => focal::ReportFormat::Page,
+                };
+                self.report(request.headers(), &query, format).await
             }
             (Method::GET, "/accounts") => self.accounts_page(request.headers()).await,
             (Method::POST, rest)
@@ -150,7 +154,10 @@ impl Console {
                 let rest = rest.trim_start_matches("/alerts/").to_owned();
                 match rest.split_once("/attachments/") {
                     Some((id, index)) => self.attachment(request.headers(), id, index).await,
-                    None => self.alert_page(request.headers(), &rest, Vec::new()).await,
+                    None => match rest.strip_suffix("/export.csv") {
+                        Some(id) => self.alert_export(request.headers(), id).await,
+                        None => self.alert_page(request.headers(), &rest, Vec::new()).await,
+                    },
                 }
             }
             (Method::POST, rest) if rest.starts_with("/alerts/") => {
@@ -505,6 +512,24 @@ fn html(status: StatusCode, body: String) -> Response {
         HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// A CSV file to download, named `file_name`.
+fn download(text: String, file_name: &str) -> Response {
+    let mut response = Response::new(Body::from(text));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
     response
 }
 

@@ -306,3 +306,15 @@ accounts-disabled = disabled
 accounts-locked = locked until
 accounts-active = active
 accounts-disable = Disable
+
+## Spreadsheet exports
+
+excel-delivery-median = Delivery, median, s
+excel-delivery-p90 = Delivery, 90%, s
+excel-answer-median = Answer, median, s
+excel-answer-p90 = Answer, 90%, s
+excel-field = Field
+excel-value = Value
+excel-signed-by = Signed by
+report-excel = Download for Excel
+alert-export = Download for Excel

@@ -304,3 +304,15 @@ accounts-disabled = отключена
 accounts-locked = заблокирована до
 accounts-active = действует
 accounts-disable = Отключить
+
+## Выгрузки для таблиц
+
+excel-delivery-median = Доставка, медиана, с
+excel-delivery-p90 = Доставка, 90%, с
+excel-answer-median = Ответ, медиана, с
+excel-answer-p90 = Ответ, 90%, с
+excel-field = Поле
+excel-value = Значение
+excel-signed-by = Подписано
+report-excel = Скачать для Excel
+alert-export = Скачать для Excel

@@ -141,6 +141,7 @@ pub fn alert(
         p class="hint" {
             (m.with("alert-signed-by", &[("unit", &alert.signed_by), ("key", &alert.key_id)]))
         }
+        p { a href={ (BASE) "/alerts/" (alert.alert_id) "/export.csv" } download { (m.get("alert-export")) } }
         @if let Some(answer) = &alert.answer {
             (answer_forms(m, viewer, alert, answer))
         }

@@ -332,7 +332,11 @@ pub fn report(
             p class="hint" { (m.get("report-times-hint")) }
         }
         @if view.refused.is_none() {
-            p { a class="button" href={ (BASE) "/report.csv?" (PreEscaped(&query)) } download { (m.get("report-csv")) } }
+            p {
+                a class="button" href={ (BASE) "/report.csv?" (PreEscaped(&query)) } download { (m.get("report-csv")) }
+                " "
+                a class="button" href={ (BASE) "/report-excel.csv?" (PreEscaped(&query)) } download { (m.get("report-excel")) }
+            }
         }
     };
     page(m, &title, Some(viewer), languages, content)

@@ -6,7 +6,7 @@ use axum::response::Response;
 use tulpar_console::pages::{self, BASE};
 use tulpar_core::proto;
 
-use super::{Console, Form, empty, failure, html, rfc3339, see_other};
+use super::{Console, Form, download, empty, failure, html, rfc3339, see_other};
 use crate::auth::Principal;
 use crate::error::ApiError;
 
@@ -39,6 +39,20 @@ impl Console {
             &view,
         );
         html(StatusCode::OK, page)
+    }
+
+    /// One alert, every field on a line, as CSV for a spreadsheet in the viewer's language.
+    pub(super) async fn alert_export(&self, headers: &HeaderMap, alert_id: &str) -> Response {
+        let Some(signed_in) = self.signed_in(headers).await else {
+            return empty(StatusCode::UNAUTHORIZED);
+        };
+        let Ok(record) = self.alerts.get_alert_for(&signed_in.principal, alert_id) else {
+            return empty(StatusCode::NOT_FOUND);
+        };
+        let m = self.catalogs.messages(&signed_in.session.language);
+        let view = alert_view(&record);
+        let name = format!("tulpar-alert-{}.csv", view.alert_id);
+        download(tulpar_console::excel::alert(&m, &view), &name)
     }
 
     /// An attachment's bytes: images shown in the page, anything else downloaded.

@@ -4,16 +4,27 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use tulpar_console::pages::{self, AccountRow, AlarmView, PartnerRow, ReportRow, ReportView};
 use tulpar_core::proto;
 use tulpar_core::time::to_timestamp;
 use tulpar_trust::tls::Role;
 
-use super::{BASE, Console, SignedIn, empty, failure, form_fields, html, rfc3339, see_other};
+use super::{BASE, Console, SignedIn, download, failure, form_fields, html, rfc3339, see_other};
 use crate::error::ApiError;
 use crate::node::Node;
+
+/// How the report is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReportFormat {
+    /// The page, with its chart.
+    Page,
+    /// The CSV of `tulpar audit report --csv`.
+    Csv,
+    /// CSV for spreadsheets in the viewer's language and regional settings.
+    Excel,
+}
 
 /// Days shown when the page names no period.
 const DEFAULT_DAYS: u64 = 30;
@@ -115,8 +126,13 @@ fn date(at: SystemTime) -> String {
 }
 
 impl Console {
-    /// The exchange report for the period the query names, as a page or (`csv`) as its CSV.
-    pub(super) async fn report(&self, headers: &HeaderMap, query: &str, csv: bool) -> Response {
+    /// The exchange report for the period the query names, as a page or a CSV.
+    pub(super) async fn report(
+        &self,
+        headers: &HeaderMap,
+        query: &str,
+        format: ReportFormat,
+    ) -> Response {
         let Some(signed_in) = self.signed_in(headers).await else {
             return see_other(&format!("{BASE}/sign-in?notice=session-ended"));
         };
@@ -176,26 +192,22 @@ impl Console {
             }
             Err(error) => return failure(error),
         };
-        if csv {
-            let mut response = Response::new(Body::from(tulpar_audit::report::report_csv(&report)));
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            );
-            let name = format!(
-                "attachment; filename=\"tulpar-{}-report-{}-{}.csv\"",
-                self.node.context.country,
-                date(from),
-                date(to)
-            );
-            match HeaderValue::from_str(&name) {
-                Ok(value) => {
-                    headers.insert(header::CONTENT_DISPOSITION, value);
-                }
-                Err(_) => return empty(StatusCode::INTERNAL_SERVER_ERROR),
+        let name = format!(
+            "tulpar-{}-report-{}-{}.csv",
+            self.node.context.country,
+            date(from),
+            date(to)
+        );
+        match format {
+            ReportFormat::Csv => {
+                return download(tulpar_audit::report::report_csv(&report), &name);
             }
-            return response;
+            ReportFormat::Excel => {
+                let rows: Vec<ReportRow> = report.rows.iter().map(report_row).collect();
+                let categories = self.choices.get("category").map_or(&[][..], Vec::as_slice);
+                return download(tulpar_console::excel::report(&m, &rows, categories), &name);
+            }
+            ReportFormat::Page => {}
         }
         let view = ReportView {
             from: date(from),
