@@ -635,6 +635,41 @@ level = "info"
             .max_encoding_message_size(MAX_MESSAGE_BYTES))
     }
 
+    /// An account for a person, made with `tulpar user add` as the country's administrator, the password
+    /// given on standard input; what the command printed (with a TOTP URI for roles that need one).
+    pub fn add_user(
+        &self,
+        name: &str,
+        role: &str,
+        unit: &str,
+        display_name: &str,
+        password: &str,
+    ) -> Result<String> {
+        use std::io::Write;
+        let mut child = self
+            .tulpar()?
+            .env("TULPAR_TOKEN", &self.tokens["admin"])
+            .args(["user", "add", name, "--role", role, "--unit", unit])
+            .args(["--display-name", display_name, "--language", "ru"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        child
+            .stdin
+            .take()
+            .context("stdin")?
+            .write_all(format!("{password}\n").as_bytes())?;
+        let output = child.wait_with_output()?;
+        if !output.status.success() {
+            bail!(
+                "tulpar user add {name}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
     /// A client certificate for `role` and `subject` from the national CA (`tulpar cert issue`, once),
     /// with its key.
     pub fn client_certificate(

@@ -3,8 +3,7 @@
 //! of another site cannot use, the alert list in Russian, signing out, and a disabled account's
 //! session ending.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use std::time::Duration;
@@ -19,28 +18,6 @@ fn admin(country: &Country) -> Result<Command> {
     let mut command = country.tulpar()?;
     command.env("TULPAR_TOKEN", &country.tokens["admin"]);
     Ok(command)
-}
-
-/// Runs `command` with `input` on its standard input.
-fn run_with_input(command: &mut Command, input: &str) -> Result<String> {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(input.as_bytes())?;
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
-        bail!(
-            "{command:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn form(fields: &[(&str, &str)]) -> Vec<u8> {
@@ -107,21 +84,12 @@ async fn an_officer_signs_in_sees_alerts_in_russian_and_signs_out() -> Result<()
     ])?;
     federation.start_all().await?;
     let kz = &federation.countries["KZ"];
-    let added = run_with_input(
-        admin(kz)?.args([
-            "user",
-            "add",
-            "a.seitova",
-            "--role",
-            "officer",
-            "--unit",
-            "KZ-AKTAU-PCU",
-            "--display-name",
-            "Айгерим Сейтова",
-            "--language",
-            "ru",
-        ]),
-        &format!("{PASSWORD}\n"),
+    let added = kz.add_user(
+        "a.seitova",
+        "officer",
+        "KZ-AKTAU-PCU",
+        "Айгерим Сейтова",
+        PASSWORD,
     )?;
     assert!(
         added.contains("a.seitova (Айгерим Сейтова, officer of KZ-AKTAU-PCU): recorded"),
@@ -320,33 +288,9 @@ async fn five_wrong_passwords_lock_an_account_and_a_disabled_account_loses_its_s
     federation.start_all().await?;
     let kz = &federation.countries["KZ"];
     for name in ["a.seitova", "b.nurlanov"] {
-        run_with_input(
-            admin(kz)?.args([
-                "user",
-                "add",
-                name,
-                "--role",
-                "officer",
-                "--unit",
-                "KZ-AKTAU-PCU",
-                "--display-name",
-                name,
-            ]),
-            &format!("{PASSWORD}\n"),
-        )?;
+        kz.add_user(name, "officer", "KZ-AKTAU-PCU", name, PASSWORD)?;
     }
-    let focal = run_with_input(
-        admin(kz)?.args([
-            "user",
-            "add",
-            "focal",
-            "--role",
-            "focal-point",
-            "--display-name",
-            "Focal",
-        ]),
-        &format!("{PASSWORD}\n"),
-    )?;
+    let focal = kz.add_user("focal", "focal-point", "", "Focal", PASSWORD)?;
     assert!(
         focal.contains("otpauth://totp/Tulpar%20KZ:focal?secret="),
         "{focal}"
@@ -396,7 +340,14 @@ async fn five_wrong_passwords_lock_an_account_and_a_disabled_account_loses_its_s
         .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
         .await?;
     assert_eq!(page.status, 200);
-    run_with_input(admin(kz)?.args(["user", "disable", "b.nurlanov"]), "")?;
+    let disabled = admin(kz)?
+        .args(["user", "disable", "b.nurlanov"])
+        .output()?;
+    assert!(
+        disabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&disabled.stderr)
+    );
     let ended = browser
         .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
         .await?;
@@ -459,19 +410,12 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
         Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
     federation.start_all().await?;
     let (kz, uz) = (&federation.countries["KZ"], &federation.countries["UZ"]);
-    run_with_input(
-        admin(uz)?.args([
-            "user",
-            "add",
-            "b.karimov",
-            "--role",
-            "officer",
-            "--unit",
-            "UZ-TASHKENT-PCU",
-            "--display-name",
-            "Бахтиёр Каримов",
-        ]),
-        &format!("{PASSWORD}\n"),
+    uz.add_user(
+        "b.karimov",
+        "officer",
+        "UZ-TASHKENT-PCU",
+        "Бахтиёр Каримов",
+        PASSWORD,
     )?;
     let mut kz_officer = kz.client("KZ-AKTAU-PCU").await?;
     let alert_id = kz_officer
@@ -613,19 +557,12 @@ async fn an_officer_writes_an_alert_from_a_template_and_sees_refusals_at_their_f
         Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
     federation.start_all().await?;
     let kz = &federation.countries["KZ"];
-    run_with_input(
-        admin(kz)?.args([
-            "user",
-            "add",
-            "a.seitova",
-            "--role",
-            "officer",
-            "--unit",
-            "KZ-AKTAU-PCU",
-            "--display-name",
-            "Айгерим Сейтова",
-        ]),
-        &format!("{PASSWORD}\n"),
+    kz.add_user(
+        "a.seitova",
+        "officer",
+        "KZ-AKTAU-PCU",
+        "Айгерим Сейтова",
+        PASSWORD,
     )?;
     let browser = kz.http(None)?;
     let cookie = session(&sign_in(&browser, "a.seitova", PASSWORD, "").await?)?;
@@ -814,32 +751,14 @@ async fn a_focal_point_sees_the_partners_and_disables_an_account() -> Result<()>
         Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
     federation.start_all().await?;
     let kz = &federation.countries["KZ"];
-    run_with_input(
-        admin(kz)?.args([
-            "user",
-            "add",
-            "a.seitova",
-            "--role",
-            "officer",
-            "--unit",
-            "KZ-AKTAU-PCU",
-            "--display-name",
-            "Айгерим Сейтова",
-        ]),
-        &format!("{PASSWORD}\n"),
+    kz.add_user(
+        "a.seitova",
+        "officer",
+        "KZ-AKTAU-PCU",
+        "Айгерим Сейтова",
+        PASSWORD,
     )?;
-    let added = run_with_input(
-        admin(kz)?.args([
-            "user",
-            "add",
-            "focal",
-            "--role",
-            "focal-point",
-            "--display-name",
-            "Focal",
-        ]),
-        &format!("{PASSWORD}\n"),
-    )?;
+    let added = kz.add_user("focal", "focal-point", "", "Focal", PASSWORD)?;
     let secret = added
         .split("secret=")
         .nth(1)

@@ -156,6 +156,25 @@ impl Validator<'_> {
         Ok(config)
     }
 
+    /// The unit ids of `{field}.units`, each a unit of `country`.
+    pub(crate) fn units(
+        &self,
+        field: &str,
+        raw: &[String],
+        country: CountryCode,
+    ) -> Result<Vec<UnitId>, ConfigError> {
+        let mut units = Vec::new();
+        for (i, unit) in raw.iter().enumerate() {
+            let unit_field = format!("{field}.units[{i}]");
+            let unit = UnitId::parse(unit).map_err(|e| self.invalid(&unit_field, e.to_string()))?;
+            if unit.country() != country {
+                return Err(self.invalid(&unit_field, format!("{unit} is not a unit of {country}")));
+            }
+            units.push(unit);
+        }
+        Ok(units)
+    }
+
     pub(crate) fn positive(&self, field: &str, duration: Duration) -> Result<(), ConfigError> {
         if duration.is_zero() {
             return Err(self.invalid(field, "must be longer than zero"));
@@ -188,15 +207,7 @@ impl Validator<'_> {
                 ),
             )
         })?;
-        let mut units = Vec::new();
-        for (i, unit) in raw.units.iter().enumerate() {
-            let unit_field = format!("{field}.units[{i}]");
-            let unit = UnitId::parse(unit).map_err(|e| self.invalid(&unit_field, e.to_string()))?;
-            if unit.country() != country {
-                return Err(self.invalid(&unit_field, format!("{unit} is not a unit of {country}")));
-            }
-            units.push(unit);
-        }
+        let units = self.units(field, &raw.units, country)?;
         let needs_units = matches!(role, Role::Officer | Role::Integrator);
         if needs_units && units.is_empty() {
             return Err(self.invalid(

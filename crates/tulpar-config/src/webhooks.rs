@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tulpar_core::codes::{CountryCode, UnitId};
+use tulpar_core::codes::CountryCode;
 use tulpar_core::webhook::{EVENT_TYPES, event_kind};
 
 use crate::validate::Validator;
@@ -136,15 +136,7 @@ impl Validator<'_> {
                 "names the units the subscription acts for (at least one)",
             ));
         }
-        let mut units = Vec::new();
-        for (i, unit) in raw.units.iter().enumerate() {
-            let unit_field = format!("{field}.units[{i}]");
-            let unit = UnitId::parse(unit).map_err(|e| self.invalid(&unit_field, e.to_string()))?;
-            if unit.country() != country {
-                return Err(self.invalid(&unit_field, format!("{unit} is not a unit of {country}")));
-            }
-            units.push(unit);
-        }
+        let units = self.units(field, &raw.units, country)?;
         let mut events = Vec::new();
         for (i, name) in raw.events.iter().enumerate() {
             let kind = event_kind(name).ok_or_else(|| {

@@ -40,6 +40,13 @@ pub enum CatalogError {
     },
 }
 
+/// The codes of the languages there are catalogs for, without loading them.
+pub fn language_codes() -> Vec<&'static str> {
+    let mut codes: Vec<&'static str> = EMBEDDED.iter().map(|(language, _, _)| *language).collect();
+    codes.dedup();
+    codes
+}
+
 /// Every language's catalogs.
 pub struct Catalogs {
     bundles: BTreeMap<String, Bundle>,
@@ -235,6 +242,8 @@ mod tests {
     fn every_catalog_loads() {
         let catalogs = Catalogs::load().expect("catalogs load");
         let languages = catalogs.languages();
+        let codes: Vec<&str> = languages.iter().map(|(code, _)| code.as_str()).collect();
+        assert_eq!(language_codes(), codes);
         assert!(languages.contains(&("en".into(), "English".into())));
         assert!(languages.contains(&("ru".into(), "Русский".into())));
     }

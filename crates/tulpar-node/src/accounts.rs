@@ -22,7 +22,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use tokio::sync::{Mutex, Semaphore};
 use tulpar_core::codes::UnitId;
 use tulpar_core::proto::{self, AccountEventKind, ledger_entry::Kind};
-use tulpar_core::time::to_timestamp;
+use tulpar_core::time::{to_timestamp, unix_seconds};
 use tulpar_core::validation::Violations;
 use tulpar_trust::tls::Role;
 
@@ -663,7 +663,7 @@ fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 fn unix(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    u64::try_from(unix_seconds(time)).unwrap_or(0)
 }
 
 fn fmt_unix(secs: u64) -> String {

@@ -262,10 +262,9 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
         lifecycle: Lifecycle::default(),
     });
     let webhooks = Webhooks::open(context.clone(), &config.webhooks, &config.data_dir)?;
-    let languages = tulpar_console::Catalogs::load()?
-        .languages()
+    let languages = tulpar_console::catalogs::language_codes()
         .into_iter()
-        .map(|(code, _)| code)
+        .map(str::to_owned)
         .collect();
     let accounts = Accounts::open(
         context.clone(),

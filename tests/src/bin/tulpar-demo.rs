@@ -99,44 +99,20 @@ secret_file = "webhook.secret"
     Ok(secret)
 }
 
-/// A person's account for the console, made with `tulpar user add` as the country's administrator;
-/// returns its random password and, for a focal point, the TOTP secret.
+/// A person's account for the console with a random password; the password and, for a focal point,
+/// the TOTP URI.
 fn add_account(
     country: &tulpar_tests::Country,
-    tulpar: &std::path::Path,
     name: &str,
     role: &str,
     unit: &str,
     display_name: &str,
 ) -> Result<(String, Option<String>)> {
-    use std::io::Write as _;
     let mut bytes = [0u8; 12];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
     let password = hex::encode(bytes);
-    let mut child = std::process::Command::new(tulpar)
-        .env("TULPAR_NODE", country.client_addr.to_string())
-        .env("TULPAR_CA", country.dir.join("node/tls-ca.crt"))
-        .env("TULPAR_TOKEN", &country.tokens["admin"])
-        .args(["user", "add", name, "--role", role, "--unit", unit])
-        .args(["--display-name", display_name, "--language", "ru"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    child
-        .stdin
-        .take()
-        .context("stdin")?
-        .write_all(format!("{password}\n").as_bytes())?;
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
-        bail!(
-            "tulpar user add {name}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let printed = String::from_utf8_lossy(&output.stdout);
+    let printed = country.add_user(name, role, unit, display_name, &password)?;
     let secret = printed
         .lines()
         .find(|l| l.trim_start().starts_with("otpauth://"))
@@ -234,7 +210,6 @@ async fn main() -> Result<()> {
     // The console, for people: ready-made accounts on KZ and UZ.
     let (aktau, _) = add_account(
         kz,
-        &tulpar,
         "aktau.officer",
         "officer",
         "KZ-AKTAU-PCU",
@@ -242,14 +217,12 @@ async fn main() -> Result<()> {
     )?;
     let (tashkent, _) = add_account(
         uz,
-        &tulpar,
         "tashkent.officer",
         "officer",
         "UZ-TASHKENT-PCU",
         "Бахтиёр Каримов",
     )?;
-    let (focal, focal_totp) =
-        add_account(kz, &tulpar, "kz.focal", "focal-point", "", "Нурлан Абенов")?;
+    let (focal, focal_totp) = add_account(kz, "kz.focal", "focal-point", "", "Нурлан Абенов")?;
     println!("console: https://{}/console/", kz.client_addr);
     println!("  KZ-AKTAU-PCU officer: aktau.officer / {aktau}");
     println!(

@@ -72,57 +72,19 @@ pub(super) fn partner_rows(node: &Node) -> Vec<PartnerRow> {
 /// A day written as officers write it, `DD.MM.YYYY`, or as `YYYY-MM-DD`: its midnight (UTC).
 fn day(text: &str) -> Option<SystemTime> {
     let text = text.trim();
-    let (year, month, day) = if let Some((d, rest)) = text.split_once('.') {
-        let (m, y) = rest.split_once('.')?;
-        (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+    let shape = if text.contains('.') {
+        "[day padding:none].[month padding:none].[year]"
     } else {
-        let mut parts = text.splitn(3, '-');
-        let y = parts.next()?.parse().ok()?;
-        let m = parts.next()?.parse().ok()?;
-        let d = parts.next()?.parse().ok()?;
-        (y, m, d)
+        "[year]-[month]-[day]"
     };
-    days_from_civil(year, month, day).map(|days| UNIX_EPOCH + Duration::from_secs(days * DAY))
+    let format = time::format_description::parse(shape).ok()?;
+    let date = time::Date::parse(text, &format).ok()?;
+    Some(date.midnight().assume_utc().into())
 }
 
-/// Days since 1970-01-01 of a date in the proleptic Gregorian calendar (from 1970 on).
-fn days_from_civil(year: i64, month: u32, day: u32) -> Option<u64> {
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        _ => return None,
-    };
-    if !(1970..=9999).contains(&year) || day == 0 || day > days_in_month {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    u64::try_from(era * 146_097 + doe - 719_468).ok()
-}
-
-/// `YYYY-MM-DD` of a midnight.
+/// `YYYY-MM-DD` of a time (UTC).
 fn date(at: SystemTime) -> String {
-    let days = at
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / DAY);
-    // civil_from_days, the inverse of the above.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    time::OffsetDateTime::from(at).date().to_string()
 }
 
 impl Console {
