@@ -8,6 +8,8 @@ the signed checkpoint. Exits non-zero on the first thing that does not hold.
 """
 
 import argparse
+import base64
+import hashlib
 import json
 import sys
 import threading
@@ -71,18 +73,39 @@ def main():
     print(f"UZ received it (UZ ledger index {arrived[0].get('ledgerIndex', '0')})")
 
     uz.acknowledge(alert_id, key=f"{key}-ack")
-    uz.record_outcome(alert_id, {"nothingFound": {}}, key=f"{key}-outcome")
-    print("UZ acknowledged it and reported that nothing was found")
+    report = b"Inspection report: 40 cartons opened, nothing irregular found.\n"
+    attachment = {
+        "fileName": "inspection-report.txt",
+        "mediaType": "text/plain",
+        "sha256": hashlib.sha256(report).hexdigest(),
+        "sizeBytes": str(len(report)),
+        "content": base64.b64encode(report).decode(),
+    }
+    found = {"nothingFound": {}, "attachments": [attachment]}
+    first = uz.record_outcome(alert_id, found, key=f"{key}-outcome")
+    print("UZ acknowledged it and reported that nothing was found, with its inspection report")
+    correction = {
+        "didNotArrive": {},
+        "correction": {
+            "correctsResponseId": first["responseId"],
+            "reason": "The report was for another container; this one never arrived",
+        },
+    }
+    corrected = uz.record_outcome(alert_id, correction, key=f"{key}-correction")
+    print("UZ corrected the outcome: the consignment did not arrive")
 
     deadline = time.time() + 30
     while time.time() < deadline:
         record = kz.alert(alert_id)
-        if record["recipients"][0].get("state") == "DELIVERY_STATE_OUTCOME_RECORDED":
+        answers = [e.get("response", {}) for e in record["recipients"][0].get("timeline", [])]
+        if any(a.get("responseId") == corrected["responseId"] for a in answers):
             break
         time.sleep(0.2)
     else:
-        raise AssertionError("KZ never saw the outcome")
-    print("KZ sees the outcome")
+        raise AssertionError("KZ never saw the corrected outcome")
+    name, media_type, content = kz.response_attachment(alert_id, first["responseId"], 0)
+    assert (name, media_type, content) == ("inspection-report.txt", "text/plain", report)
+    print("KZ sees both outcomes, the correction last, and fetched the report attached to the first")
 
     entry, checkpoint = focal.verified_entry(int(record.get("ledgerIndex", "0")))
     assert entry["entry"]["alertId"] == alert_id

@@ -93,6 +93,18 @@ class Node:
             "POST", f"/v1/alerts/{urllib.parse.quote(alert_id)}:recordOutcome", {"outcome": outcome}, headers
         )
 
+    def response_attachment(self, alert_id, response_id, index=0):
+        """GetResponseAttachment: a photo or document of an outcome, as (file name, media type, bytes),
+        checked against its SHA-256 (GetAlert's timeline lists attachments without their bytes)."""
+        path = "/v1/alerts/{}/responses/{}/attachments/{}".format(
+            urllib.parse.quote(alert_id), urllib.parse.quote(response_id), int(index)
+        )
+        attachment = self.call("GET", path)
+        content = base64.b64decode(attachment.get("content", ""))
+        if hashlib.sha256(content).hexdigest() != attachment.get("sha256"):
+            raise ValueError(f"attachment {index} of response {response_id} does not match its SHA-256")
+        return attachment["fileName"], attachment["mediaType"], content
+
     def watch(self, resume_from=None):
         """WatchAlerts: yields events as they come (newline-delimited JSON); ends on an error line."""
         query = {"resumeFrom": resume_from} if resume_from is not None else None

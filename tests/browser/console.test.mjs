@@ -1,9 +1,10 @@
 // The console in headless Chromium against a running demo federation, as people use it: the KZ and UZ
 // officers sign in (in Russian) and keep their alert lists open; the KZ officer writes an alert from a
 // template (a broken container number is refused at its field) and sends it; it appears at UZ without
-// reloading; the UZ officer opens it, acknowledges it and reports a seizure written as officers
-// write it (HS "2939.11", quantity "120,5"), and the KZ officer's open list shows the outcome without
-// reloading. Every page has no serious or critical accessibility violation (axe-core). Screenshots of
+// reloading; the UZ officer opens it, acknowledges it, reports a seizure of two kinds of goods written
+// as officers write it (HS "2939.11", quantity "120,5") with a photo, and corrects it with a reason;
+// the KZ officer's open list shows the outcome without reloading, and its page the photo and both
+// outcomes. Every page has no serious or critical accessibility violation (axe-core). Screenshots of
 // each page go to $SCREENSHOTS.
 //
 // A focal point signs in with a TOTP code, sees the partners, opens the exchange report with its chart,
@@ -16,9 +17,11 @@ import { execFileSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { readFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const require = createRequire(import.meta.url);
+const photo = fileURLToPath(new URL("../fixtures/seized.png", import.meta.url));
 const demo = readFileSync(process.env.DEMO_OUT, "utf8");
 const screenshots = process.env.SCREENSHOTS ?? "target/console-screenshots";
 mkdirSync(screenshots, { recursive: true });
@@ -48,6 +51,18 @@ async function accessibilityViolations(page) {
   return result.violations
     .filter((v) => v.impact === "serious" || v.impact === "critical")
     .map((v) => `${v.id}: ${v.help} (${v.nodes.length})`);
+}
+
+/// Whether the image `selector` finds has loaded and has a size.
+async function shown(page, selector) {
+  const image = page.locator(selector).first();
+  await image.scrollIntoViewIfNeeded();
+  // Lazily loaded: wait for it to finish, either way.
+  await image.evaluate((img) => img.complete || new Promise((done) => {
+    img.addEventListener("load", done, { once: true });
+    img.addEventListener("error", done, { once: true });
+  }));
+  return image.evaluate((img) => img.naturalWidth > 0);
 }
 
 /// A signed-in page of `name` in a context of its own.
@@ -126,23 +141,45 @@ test("an alert raised at KZ is answered at UZ, each side watching live in Russia
     await uz.click("text=Подтвердить: принимаем в работу");
     await uz.waitForSelector("input[value=seizure]");
     await uz.check("input[value=seizure]");
-    await uz.fill("#seized-description", "Героин в фальшстенке контейнера");
-    await uz.fill("#seized-hs", "2939.11");
-    await uz.fill("#seized-quantity", "120,5");
-    await uz.fill("#seized-unit", "kg");
-    await uz.click("text=Сообщить результат");
+    const row = (name, n) => uz.locator(`input[name=${name}]`).nth(n);
+    await row("seized_description", 0).fill("Героин в фальшстенке контейнера");
+    await row("seized_hs_code", 0).fill("2939.11");
+    await row("seized_quantity", 0).fill("120,5");
+    await row("seized_unit", 0).fill("kg");
+    await row("seized_description", 1).fill("Прекурсоры");
+    await row("seized_quantity", 1).fill("3");
+    await row("seized_unit", 1).fill("л");
+    await uz.setInputFiles("#outcome-attachments", photo);
+    await uz.click("button:has-text('Сообщить результат')");
     await uz.waitForSelector("text=Результат сообщён");
     const answered = await uz.textContent("main");
     assert.match(answered, /293911/, "the HS code as the node normalised it");
     assert.match(answered, /120\.5/);
+    assert.match(answered, /Прекурсоры/, "the second row of seized goods");
     assert.doesNotMatch(answered, /Узел отклонил/);
+    assert.ok(await shown(uz, "img[alt='seized.png']"), "the photo is shown on the timeline");
+    assert.deepEqual(await accessibilityViolations(uz), []);
     await uz.screenshot({ path: `${screenshots}/alert-answered.png`, fullPage: true });
+
+    // The unit corrects its outcome with a reason; both stay on the timeline.
+    await uz.fill("#correction-reason", "Экспертиза: сахар, а не героин");
+    await uz.check("input[value=nothing-found]");
+    await uz.click("button:has-text('Отправить исправление')");
+    await uz.waitForSelector("text=позже исправлено");
+    assert.match(await uz.textContent("main"), /Экспертиза: сахар/);
+    await uz.screenshot({ path: `${screenshots}/alert-corrected.png`, fullPage: true });
 
     await kz.waitForFunction(
       () => document.querySelector("#alert-list tbody tr")?.textContent.includes("Результат сообщён"),
       null, { timeout: 15000 },
     );
     await kz.screenshot({ path: `${screenshots}/alerts-kz.png` });
+    // The sender sees the seizure with its photo, and the correction after it.
+    await kz.click("#alert-list tbody tr:first-child a");
+    await kz.waitForSelector("text=позже исправлено", { timeout: 15000 });
+    assert.ok(await shown(kz, "img[alt='seized.png']"), "the photo reached the sender");
+    assert.match(await kz.textContent("main"), /Экспертиза: сахар/);
+    await kz.screenshot({ path: `${screenshots}/alert-kz.png`, fullPage: true });
 
     await uz.click("text=Выйти");
     await uz.waitForSelector("#name");

@@ -60,7 +60,7 @@ fn seizure() -> proto::Outcome {
             }],
             case_reference: "UZ-2026-0042".into(),
         })),
-        note: String::new(),
+        ..Default::default()
     }
 }
 
@@ -362,5 +362,168 @@ async fn a_watcher_resuming_from_its_last_index_gets_exactly_what_it_missed() ->
         "{}",
         status.message()
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_with_a_photo_is_corrected_by_its_unit_and_both_stay_on_record() -> Result<()> {
+    let mut federation = Federation::new(&[
+        ("KZ", &["KZ-AKTAU-PCU", "KZ-ALTYNKOL-PCU"]),
+        ("UZ", &["UZ-TASHKENT-PCU", "UZ-TERMEZ-PCU"]),
+    ])?;
+    federation.start_all().await?;
+    let mut kz_officer = federation.countries["KZ"].client("KZ-AKTAU-PCU").await?;
+    let mut kz_events = watch(&mut kz_officer, None, &[AlertEventKind::OutcomeRecorded]).await?;
+    let mut tashkent = federation.countries["UZ"].client("UZ-TASHKENT-PCU").await?;
+    let mut termez = federation.countries["UZ"].client("UZ-TERMEZ-PCU").await?;
+    let alert_id = kz_officer
+        .submit_alert(submit_request("c1", "UZ"))
+        .await?
+        .into_inner()
+        .alert_id;
+    let acknowledge = proto::AcknowledgeRequest {
+        alert_id: alert_id.clone(),
+        acknowledgement: Some(proto::Acknowledgement {
+            decision: proto::AcknowledgementDecision::Accepted as i32,
+            note: String::new(),
+        }),
+        ..Default::default()
+    };
+    eventually(WAIT, "the alert at UZ", || {
+        let (mut tashkent, request) = (tashkent.clone(), acknowledge.clone());
+        async move {
+            match tashkent.acknowledge(request).await {
+                Err(status) if status.code() == Code::NotFound => Ok(None),
+                other => Ok(Some(other?)),
+            }
+        }
+    })
+    .await?;
+    let photo = include_bytes!("../fixtures/seized.png").to_vec();
+    let mut with_photo = seizure();
+    with_photo.attachments = vec![tulpar_core::alert::attachment_of(
+        "pallets.png",
+        None,
+        photo.clone(),
+    )];
+    let record = |outcome: proto::Outcome| proto::RecordOutcomeRequest {
+        alert_id: alert_id.clone(),
+        outcome: Some(outcome),
+        ..Default::default()
+    };
+    let first = tashkent
+        .record_outcome(record(with_photo))
+        .await?
+        .into_inner();
+
+    // A second outcome must say what it corrects and why, name the latest one, and come from its unit.
+    let mut corrected = proto::Outcome {
+        result: Some(proto::outcome::Result::NothingFound(proto::NothingFound {})),
+        ..Default::default()
+    };
+    let status = tashkent
+        .record_outcome(record(corrected.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("outcome.correction"),
+        "{}",
+        status.message()
+    );
+    corrected.correction = Some(proto::OutcomeCorrection {
+        corrects_response_id: first.response_id.clone(),
+        reason: String::new(),
+    });
+    let status = tashkent
+        .record_outcome(record(corrected.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("outcome.correction.reason"),
+        "{}",
+        status.message()
+    );
+    let reason = "The powder was tested: sugar, not heroin";
+    corrected.correction.as_mut().unwrap().reason = reason.into();
+    let status = termez
+        .record_outcome(record(corrected.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status.message().contains("only that unit"),
+        "{}",
+        status.message()
+    );
+    let correction = tashkent
+        .record_outcome(record(corrected.clone()))
+        .await?
+        .into_inner();
+    let status = tashkent
+        .record_outcome(record(corrected.clone()))
+        .await
+        .unwrap_err();
+    assert!(
+        status.message().contains("the latest one"),
+        "{}",
+        status.message()
+    );
+
+    // The sender hears of both, keeps both on the timeline, and the photo comes whole on request.
+    for _ in 0..2 {
+        let event = next_event(&mut kz_events).await?;
+        assert_eq!(event.kind, AlertEventKind::OutcomeRecorded as i32);
+    }
+    let get = proto::GetAlertRequest {
+        alert_id: alert_id.clone(),
+    };
+    let sent = kz_officer.get_alert(get.clone()).await?.into_inner();
+    let outcomes: Vec<&proto::AlertResponse> = sent.recipients[0]
+        .timeline
+        .iter()
+        .filter(|e| e.state == DeliveryState::OutcomeRecorded as i32)
+        .filter_map(|e| e.response.as_ref())
+        .collect();
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!(outcomes[0].response_id, first.response_id);
+    assert_eq!(outcomes[1].response_id, correction.response_id);
+    let Some(proto::alert_response::Kind::Outcome(listed)) = &outcomes[0].kind else {
+        anyhow::bail!("the first outcome is not an outcome");
+    };
+    assert!(
+        listed.attachments[0].content.is_empty(),
+        "the timeline keeps no bytes"
+    );
+    assert_eq!(listed.attachments[0].size_bytes, photo.len() as u64);
+    let Some(proto::alert_response::Kind::Outcome(latest)) = &outcomes[1].kind else {
+        anyhow::bail!("the correction is not an outcome");
+    };
+    assert_eq!(latest.correction.as_ref().unwrap().reason, reason);
+    let ask = |index: u32| proto::GetResponseAttachmentRequest {
+        alert_id: alert_id.clone(),
+        response_id: first.response_id.clone(),
+        index,
+    };
+    let whole = kz_officer
+        .get_response_attachment(ask(0))
+        .await?
+        .into_inner();
+    assert_eq!(whole.content, photo);
+    assert_eq!(whole.media_type, "image/png");
+    let on_uz = tashkent.get_response_attachment(ask(0)).await?.into_inner();
+    assert_eq!(on_uz.sha256, whole.sha256);
+    let status = kz_officer
+        .get_response_attachment(ask(1))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    let mut other_unit = federation.countries["KZ"].client("KZ-ALTYNKOL-PCU").await?;
+    let status = other_unit
+        .get_response_attachment(ask(0))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
     Ok(())
 }

@@ -37,6 +37,32 @@ fn form(fields: &[(&str, &str)]) -> Vec<u8> {
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 
+/// A `multipart/form-data` body of `fields` and one file (input name, file name, bytes), as a browser
+/// sends a form with a file input; with its content type.
+fn multipart(fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> (String, Vec<u8>) {
+    const BOUNDARY: &str = "----tulpar-test-boundary";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    let (input, file_name, bytes) = file;
+    body.extend_from_slice(
+        format!(
+            "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"{input}\"; \
+             filename=\"{file_name}\"\r\ncontent-type: image/png\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={BOUNDARY}"), body)
+}
+
 async fn sign_in(http: &HttpClient, name: &str, password: &str, code: &str) -> Result<HttpAnswer> {
     let body = form(&[
         ("name", name),
@@ -486,17 +512,40 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
         refused.body
     );
 
-    let reported = post(
-        "outcome",
-        vec![
-            ("result", "seizure"),
-            ("seized_description", "героин в фальшстенке"),
-            ("seized_hs_code", "2939.11"),
-            ("seized_quantity", "120,5"),
-            ("seized_unit", "kg"),
-        ],
-    )
-    .await?;
+    // The outcome form sends files: multipart, rows of seized goods, a photo.
+    let photo = include_bytes!("../fixtures/seized.png");
+    let post_files = |fields: Vec<(&str, &str)>, file: &[u8]| {
+        let mut fields = fields;
+        fields.extend([("csrf", token.as_str()), ("unit", "UZ-TASHKENT-PCU")]);
+        let (content_type, body) = multipart(&fields, ("attachments", "seized.png", file));
+        let path = format!("/console/alerts/{alert_id}/outcome");
+        let (browser, cookie) = (&browser, cookie.clone());
+        async move {
+            let headers = [
+                ("content-type", content_type.as_str()),
+                ("cookie", &cookie),
+                ("sec-fetch-site", "same-origin"),
+            ];
+            browser.call("POST", &path, &headers, body).await
+        }
+    };
+    let seizure = vec![
+        ("result", "seizure"),
+        ("seized_description", "героин в фальшстенке"),
+        ("seized_hs_code", "2939.11"),
+        ("seized_quantity", "120,5"),
+        ("seized_unit", "kg"),
+        ("seized_description", ""),
+        ("seized_hs_code", ""),
+        ("seized_quantity", ""),
+        ("seized_unit", ""),
+    ];
+    // More than a form may carry is refused before anything is read into an answer.
+    let oversized = vec![0u8; tulpar_core::limits::MAX_ALERT_BYTES + 300 * 1024];
+    let refused = post_files(seizure.clone(), &oversized).await?;
+    assert_eq!(refused.status, 413, "{}", refused.body);
+    assert!(refused.body.contains("не более 4 МиБ"), "{}", refused.body);
+    let reported = post_files(seizure, photo).await?;
     assert_eq!(reported.status, 303, "{}", reported.body);
     let mut uz_officer = uz.client("UZ-TASHKENT-PCU").await?;
     let record = uz_officer
@@ -513,11 +562,53 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
             _ => None,
         })
         .context("the outcome")?;
+    assert_eq!(outcome.attachments[0].file_name, "seized.png");
+    assert_eq!(outcome.attachments[0].media_type, "image/png");
     let Some(proto::outcome::Result::Seizure(seizure)) = outcome.result else {
         bail!("not a seizure: {outcome:?}");
     };
+    assert_eq!(seizure.items.len(), 1, "the empty row is skipped");
     assert_eq!(seizure.items[0].hs_code, "293911");
     assert_eq!(seizure.items[0].quantity, 120.5);
+    let page = browser
+        .call("GET", &page_path, &[("cookie", &cookie)], Vec::new())
+        .await?;
+    let response_id = record.recipients[0]
+        .timeline
+        .iter()
+        .rev()
+        .find_map(|step| step.response.as_ref())
+        .map(|r| r.response_id.clone())
+        .context("the outcome's response")?;
+    let shown = format!("/console/alerts/{alert_id}/responses/{response_id}/attachments/0");
+    assert!(page.body.contains(&shown), "the photo on the timeline");
+    let image = browser
+        .call("GET", &shown, &[("cookie", &cookie)], Vec::new())
+        .await?;
+    assert_eq!(image.status, 200);
+    assert_eq!(image.header("content-type").as_deref(), Some("image/png"));
+    assert_eq!(image.bytes, photo);
+
+    // The unit corrects its outcome with a reason, from the form the page now offers.
+    assert!(
+        page.body
+            .contains(&format!("name=\"corrects\" value=\"{response_id}\""))
+    );
+    let corrected = post(
+        "outcome",
+        vec![
+            ("result", "nothing-found"),
+            ("corrects", &response_id),
+            ("correction_reason", "экспертиза: сахар"),
+        ],
+    )
+    .await?;
+    assert_eq!(corrected.status, 303, "{}", corrected.body);
+    let page = browser
+        .call("GET", &page_path, &[("cookie", &cookie)], Vec::new())
+        .await?;
+    assert!(page.body.contains("class=\"superseded\""), "{}", page.body);
+    assert!(page.body.contains("экспертиза: сахар"));
     // The alert for a spreadsheet: every field in the officer's language, decimal commas.
     let export = browser
         .call(

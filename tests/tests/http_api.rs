@@ -93,7 +93,7 @@ async fn an_alert_raised_watched_answered_and_audited_over_http() -> Result<()> 
     assert_eq!(ack.status, 200, "{}", ack.body);
     let outcome = serde_json::to_value(proto::Outcome {
         result: Some(proto::outcome::Result::NothingFound(proto::NothingFound {})),
-        note: String::new(),
+        ..Default::default()
     })?;
     let recorded = uz_officer
         .post(

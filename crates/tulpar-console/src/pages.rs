@@ -398,7 +398,17 @@ pub fn not_found(
     viewer: Option<&Viewer<'_>>,
     languages: &[(String, String)],
 ) -> String {
-    let text = m.get("page-not-found");
+    notice(m, viewer, languages, "page-not-found")
+}
+
+/// A page that says one thing, message `id`, with the way back to the alerts.
+pub fn notice(
+    m: &Messages<'_>,
+    viewer: Option<&Viewer<'_>>,
+    languages: &[(String, String)],
+    id: &str,
+) -> String {
+    let text = m.get(id);
     let content = html! { h1 { (text) } p { a href={ (BASE) "/" } { (m.get("alerts-title")) } } };
     page(m, &text, viewer, languages, content)
 }

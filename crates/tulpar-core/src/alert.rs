@@ -672,7 +672,9 @@ fn check_handling(c: &mut Checker, handling: &proto::Handling) {
     );
 }
 
-fn check_attachments(c: &mut Checker, attachments: &[proto::Attachment]) {
+/// Checks attachments (of an alert or an outcome) against the contract's limits, and each one's
+/// name, media type, size and digest.
+pub(crate) fn check_attachments(c: &mut Checker, attachments: &[proto::Attachment]) {
     c.at_most("attachments", attachments, MAX_ATTACHMENTS);
     let total: usize = attachments.iter().map(|a| a.content.len()).sum();
     if total > MAX_ATTACHMENTS_TOTAL_BYTES {
@@ -745,6 +747,41 @@ fn is_language_tag(tag: &str) -> bool {
         && primary.bytes().all(|b| b.is_ascii_lowercase())
         && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
         && tag.len() <= 35
+}
+
+/// A file as an attachment: its size and SHA-256 computed, and its media type the one `declared` (by a
+/// browser, say) when that is specific, else guessed from the file name's extension.
+pub fn attachment_of(
+    file_name: &str,
+    declared: Option<&str>,
+    content: Vec<u8>,
+) -> proto::Attachment {
+    let extension = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_lowercase())
+        .unwrap_or_default();
+    let guessed = match extension.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "pdf" => "application/pdf",
+        "txt" => "text/plain",
+        "xml" => "application/xml",
+        "json" => "application/json",
+        _ => "application/octet-stream",
+    };
+    let media_type = declared
+        .filter(|d| is_media_type(d) && *d != "application/octet-stream")
+        .unwrap_or(guessed);
+    let digest = ring::digest::digest(&ring::digest::SHA256, &content);
+    proto::Attachment {
+        file_name: file_name.to_owned(),
+        media_type: media_type.to_owned(),
+        sha256: hex::encode(digest),
+        size_bytes: content.len() as u64,
+        content,
+    }
 }
 
 fn is_media_type(value: &str) -> bool {

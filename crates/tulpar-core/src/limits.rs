@@ -27,6 +27,8 @@ pub const MAX_ATTACHMENT_BYTES: usize = 2 * MIB;
 pub const MAX_ATTACHMENTS: usize = 8;
 /// Largest total of attachments in one alert.
 pub const MAX_ATTACHMENTS_TOTAL_BYTES: usize = 4 * MIB;
+/// Most corrections of one country's outcome to one alert: each stays on the timeline.
+pub const MAX_OUTCOME_CORRECTIONS: usize = 10;
 /// Largest serialized alert, attachments included.
 pub const MAX_ALERT_BYTES: usize = 6 * MIB;
 /// Most recipient countries in one alert.

@@ -68,13 +68,17 @@ pub fn alert_content(content: &mut proto::AlertContent) {
 
 /// Normalises the codes of an answer in place.
 pub fn response_kind(kind: &mut Kind) {
-    if let Kind::Outcome(outcome) = kind
-        && let Some(proto::outcome::Result::Seizure(seizure)) = &mut outcome.result
-    {
+    let Kind::Outcome(outcome) = kind else {
+        return;
+    };
+    if let Some(proto::outcome::Result::Seizure(seizure)) = &mut outcome.result {
         for item in &mut seizure.items {
             digits_only(&mut item.hs_code);
             trim(&mut item.unit);
         }
+    }
+    if let Some(correction) = &mut outcome.correction {
+        trim(&mut correction.corrects_response_id);
     }
 }
 
@@ -107,6 +111,14 @@ fn digits_only(text: &mut String) {
     if separated {
         text.retain(|c| c.is_ascii_digit());
     }
+}
+
+/// A number as officers write it, with a decimal comma and grouped thousands, as Rust and proto3
+/// JSON read it: `12 500,50` → `12500.50`. Whether it is a number is for the caller to find.
+pub fn decimal(text: &str) -> String {
+    let mut text = text.to_owned();
+    amount(&mut text);
+    text
 }
 
 /// An amount with a decimal comma and grouped thousands: `12 500,50` → `12500.50`.
@@ -189,7 +201,7 @@ mod tests {
                 }],
                 case_reference: String::new(),
             })),
-            note: String::new(),
+            ..Default::default()
         });
         response_kind(&mut seizure);
         let Kind::Outcome(outcome) = seizure else {

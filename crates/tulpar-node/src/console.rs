@@ -35,8 +35,11 @@ use sessions::{Session, Sessions};
 
 /// The session cookie; `__Host-` makes browsers insist on Secure, Path=/ and no Domain.
 const SESSION_COOKIE: &str = "__Host-tulpar-session";
-/// Most bytes of a form.
-const MAX_FORM_BYTES: usize = 16 * 1024;
+/// Most bytes of a form's text fields: an alert's longest texts in Cyrillic, percent-encoded.
+const MAX_FORM_BYTES: usize = 256 * 1024;
+/// Most bytes of a form with files: an alert's attachments with room for its fields; what exceeds the
+/// contract below this is refused at its field by validation.
+const MAX_UPLOAD_BYTES: usize = tulpar_core::limits::MAX_ALERT_BYTES + MAX_FORM_BYTES;
 /// Alerts on the list page.
 const LIST_SIZE: u32 = 100;
 /// What pages may load: only the node's own files.
@@ -317,7 +320,7 @@ impl Console {
             parts.extensions.clone(),
             (),
         );
-        let form = read_form(Request::from_parts(parts, body)).await;
+        let form = read_form(Request::from_parts(parts, body)).await.ok();
         let language = self.language_of(
             None,
             &headers,
@@ -362,7 +365,7 @@ impl Console {
         let addr = peer_address(&request);
         let headers = request.headers().clone();
         let authority = request.uri().authority().map(ToString::to_string);
-        let Some(form) = read_form(request).await else {
+        let Ok(form) = read_form(request).await else {
             return self.refuse_form(&headers, None);
         };
         let language = self.language_of(None, &headers, form.get("language").map(String::as_str));
@@ -422,16 +425,27 @@ impl Console {
         let Some(signed_in) = self.signed_in(&headers).await else {
             return Err(see_other(&format!("{BASE}/sign-in?notice=session-ended")));
         };
-        let form = read_form(request).await;
-        let token_holds = form
-            .as_ref()
-            .and_then(|f| f.get("csrf"))
-            .is_some_and(|given| same_bytes(given.as_bytes(), signed_in.session.csrf.as_bytes()));
-        match form {
-            Some(form) if token_holds && same_origin(&headers, authority.as_deref()) => {
-                Ok((signed_in, form))
+        let form = match read_form(request).await {
+            Ok(form) => form,
+            Err(FormRefused::TooLarge) => {
+                let m = self.catalogs.messages(&signed_in.session.language);
+                let page = pages::notice(
+                    &m,
+                    Some(&self.viewer(&signed_in)),
+                    &self.catalogs.languages(),
+                    "page-too-large",
+                );
+                return Err(html(StatusCode::PAYLOAD_TOO_LARGE, page));
             }
-            _ => Err(self.refuse_form(&headers, Some(&signed_in))),
+            Err(FormRefused::Malformed) => return Err(self.refuse_form(&headers, Some(&signed_in))),
+        };
+        let token_holds = form
+            .get("csrf")
+            .is_some_and(|given| same_bytes(given.as_bytes(), signed_in.session.csrf.as_bytes()));
+        if token_holds && same_origin(&headers, authority.as_deref()) {
+            Ok((signed_in, form))
+        } else {
+            Err(self.refuse_form(&headers, Some(&signed_in)))
         }
     }
 
@@ -599,26 +613,96 @@ fn same_origin(headers: &HeaderMap, authority: Option<&str>) -> bool {
     site_ok && origin_ok
 }
 
-/// Reads an `application/x-www-form-urlencoded` body of at most [`MAX_FORM_BYTES`].
-async fn read_form(request: Request<Body>) -> Option<Form> {
+/// Why a submitted form was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FormRefused {
+    /// More bytes than [`MAX_FORM_BYTES`] of fields or [`MAX_UPLOAD_BYTES`] in all.
+    TooLarge,
+    /// Not a form, or not UTF-8 where text is expected.
+    Malformed,
+}
+
+/// Reads a form: `application/x-www-form-urlencoded` of at most [`MAX_FORM_BYTES`], or
+/// `multipart/form-data` (forms with files) of at most [`MAX_UPLOAD_BYTES`] in all.
+async fn read_form(request: Request<Body>) -> Result<Form, FormRefused> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if content_type.starts_with("multipart/form-data") {
+        return read_multipart(request.into_body(), &content_type).await;
+    }
     let bytes = axum::body::to_bytes(request.into_body(), MAX_FORM_BYTES)
         .await
-        .ok()?;
-    Some(form_fields(std::str::from_utf8(&bytes).ok()?))
+        .map_err(|_| FormRefused::TooLarge)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| FormRefused::Malformed)?;
+    Ok(form_fields(text))
+}
+
+/// The fields and files of a `multipart/form-data` body; a file input left empty sends no file.
+async fn read_multipart(body: Body, content_type: &str) -> Result<Form, FormRefused> {
+    let boundary = multer::parse_boundary(content_type).map_err(|_| FormRefused::Malformed)?;
+    let limits = multer::SizeLimit::new().whole_stream(MAX_UPLOAD_BYTES as u64);
+    let constraints = multer::Constraints::new().size_limit(limits);
+    let mut multipart =
+        multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints);
+    let refused = |error: multer::Error| match error {
+        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
+            FormRefused::TooLarge
+        }
+        _ => FormRefused::Malformed,
+    };
+    let mut form = Form::default();
+    let mut field_bytes = 0;
+    while let Some(field) = multipart.next_field().await.map_err(refused)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field.file_name().map(str::to_owned);
+        let declared = field.content_type().map(ToString::to_string);
+        let bytes = field.bytes().await.map_err(refused)?;
+        match file_name {
+            Some(file_name) if file_name.is_empty() && bytes.is_empty() => {}
+            Some(file_name) => form.files.push((
+                name,
+                tulpar_core::alert::attachment_of(&file_name, declared.as_deref(), bytes.into()),
+            )),
+            None => {
+                field_bytes += bytes.len();
+                if field_bytes > MAX_FORM_BYTES {
+                    return Err(FormRefused::TooLarge);
+                }
+                let value = String::from_utf8(bytes.into()).map_err(|_| FormRefused::Malformed)?;
+                form.fields.push((name, value));
+            }
+        }
+    }
+    Ok(form)
 }
 
 /// The fields of a form or query string, in order.
 fn form_fields(text: &str) -> Form {
-    Form(crate::http_api::form_pairs(text).unwrap_or_default())
+    Form {
+        fields: crate::http_api::form_pairs(text).unwrap_or_default(),
+        files: Vec::new(),
+    }
 }
 
 /// A submitted form's fields, in the order sent; a name may come several times (checkboxes).
-pub(crate) struct Form(Vec<(String, String)>);
+#[derive(Default)]
+pub(crate) struct Form {
+    fields: Vec<(String, String)>,
+    /// Files sent by file inputs, with the input's name.
+    files: Vec<(String, proto::Attachment)>,
+}
 
 impl Form {
     /// The first value of `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&String> {
-        self.0.iter().find(|(key, _)| key == name).map(|(_, v)| v)
+        self.fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, v)| v)
     }
 
     /// The first value of `name`, trimmed, or "".
@@ -628,16 +712,34 @@ impl Form {
 
     /// Every non-empty value of `name`.
     pub(crate) fn all(&self, name: &str) -> Vec<&str> {
-        self.0
+        self.fields
             .iter()
             .filter(|(key, value)| key == name && !value.trim().is_empty())
             .map(|(_, v)| v.trim())
             .collect()
     }
 
+    /// Every value of `name`, empty ones too, trimmed: the columns of a table of inputs line up.
+    pub(crate) fn column(&self, name: &str) -> Vec<&str> {
+        self.fields
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, v)| v.trim())
+            .collect()
+    }
+
+    /// The files sent under `name`, as attachments.
+    pub(crate) fn files(&self, name: &str) -> Vec<proto::Attachment> {
+        self.files
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, file)| file.clone())
+            .collect()
+    }
+
     /// Every field, for filling a form in again.
     pub(crate) fn pairs(&self) -> &[(String, String)] {
-        &self.0
+        &self.fields
     }
 }
 

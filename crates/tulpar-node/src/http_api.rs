@@ -135,6 +135,7 @@ impl HttpApi {
         match route.rpc {
             "SubmitAlert" => unary!(alerts, submit_alert),
             "GetAlert" => unary!(alerts, get_alert),
+            "GetResponseAttachment" => unary!(alerts, get_response_attachment),
             "ListAlerts" => unary!(alerts, list_alerts),
             "WatchAlerts" => {
                 if let Err(refused) = stream::resume_from_last_event(&parts.headers, &mut object) {

@@ -77,6 +77,12 @@ pub(crate) enum ReceiveError {
         addressed: String,
         responder: String,
     },
+    /// A correction of an outcome that is not the latest, or by another unit, or one too many.
+    #[error("alert {alert_id}: {refused}")]
+    Correction {
+        alert_id: String,
+        refused: tulpar_core::response::CorrectionRefused,
+    },
     /// A fault of this node (storage, a task that did not finish).
     #[error(transparent)]
     Node(#[from] ApiError),
@@ -99,7 +105,8 @@ impl From<ReceiveError> for ApiError {
             | E::NotSignedBy(_)
             | E::NotItsOwn { .. }
             | E::NotSentTo { .. }
-            | E::NotARecipient { .. } => Self::Refused(error.to_string()),
+            | E::NotARecipient { .. }
+            | E::Correction { .. } => Self::Refused(error.to_string()),
             E::NotAddressedHere { .. } => Self::FailedPrecondition(error.to_string()),
             E::Reused(_) => Self::AlreadyExists(error.to_string()),
             E::UnknownAlert { .. } => Self::NotFound(error.to_string()),
@@ -713,6 +720,14 @@ impl Inbound {
             .await?
         {
             return Ok(receipt);
+        }
+        // After the repeat check: a correction delivered again is itself the latest outcome by now.
+        if let Some(proto::alert_response::Kind::Outcome(outcome)) = &response.kind {
+            tulpar_core::response::check_correction(&recipient.timeline, unit.as_str(), outcome)
+                .map_err(|refused| ReceiveError::Correction {
+                    alert_id: response.alert_id.clone(),
+                    refused,
+                })?;
         }
         // Until its receipt is recorded: see crate::settle.
         let receiving = self.context.settle.receiving().await;

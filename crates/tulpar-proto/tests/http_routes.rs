@@ -21,6 +21,13 @@ const INTENDED: &[(&str, &str, HttpMethod, &str, HttpBody)] = &[
     ),
     (
         "AlertService",
+        "GetResponseAttachment",
+        HttpMethod::Get,
+        "/v1/alerts/{alert_id}/responses/{response_id}/attachments/{index}",
+        HttpBody::None,
+    ),
+    (
+        "AlertService",
         "ListAlerts",
         HttpMethod::Get,
         "/v1/alerts",

@@ -324,7 +324,12 @@ async fn main() -> Result<()> {
                     }],
                     case_reference: "UZ-2026-0042".into(),
                 })),
-                note: String::new(),
+                attachments: vec![tulpar_core::alert::attachment_of(
+                    "seized-pallets.png",
+                    None,
+                    include_bytes!("../../fixtures/seized.png").to_vec(),
+                )],
+                ..Default::default()
             }),
         })
         .await?;

@@ -43,33 +43,11 @@ pub(crate) struct SendArgs {
 fn attachment(path: &std::path::Path) -> Result<proto::Attachment> {
     let content =
         std::fs::read(path).with_context(|| format!("--attach: cannot read {}", path.display()))?;
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_lowercase();
-    let media_type = match extension.as_str() {
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "pdf" => "application/pdf",
-        "txt" => "text/plain",
-        "xml" => "application/xml",
-        "json" => "application/json",
-        _ => "application/octet-stream",
-    };
-    Ok(proto::Attachment {
-        file_name: path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("attachment")
-            .to_owned(),
-        media_type: media_type.to_owned(),
-        sha256: hex::encode(ring::digest::digest(&ring::digest::SHA256, &content)),
-        size_bytes: content.len() as u64,
-        content,
-    })
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("attachment");
+    Ok(tulpar_core::alert::attachment_of(name, None, content))
 }
 
 /// List alerts.
@@ -125,6 +103,15 @@ pub(crate) struct OutcomeArgs {
     /// The consignment never arrived.
     #[arg(long)]
     did_not_arrive: bool,
+    /// A photo of what was found, or a document such as the seizure report; may be repeated.
+    #[arg(long = "attach", value_name = "FILE")]
+    attachments: Vec<PathBuf>,
+    /// Correct the outcome recorded earlier: its response id, as `alert show` prints it. Needs --reason.
+    #[arg(long, value_name = "RESPONSE_ID", requires = "reason")]
+    corrects: Option<String>,
+    /// Why the earlier outcome was wrong, with --corrects.
+    #[arg(long, requires = "corrects")]
+    reason: Option<String>,
 }
 
 /// Alert commands that talk to a node.
@@ -149,8 +136,20 @@ pub(crate) enum AlertCall {
     Ack(AnswerArgs),
     /// Decline a received alert, with the reason as --note.
     Decline(AnswerArgs),
-    /// Report the inspection outcome of an acknowledged alert.
+    /// Report the inspection outcome of an acknowledged alert, or correct it with --corrects.
     Outcome(OutcomeArgs),
+    /// Save an attachment of an answer (a photo of an outcome) to a file.
+    Attachment {
+        /// The alert id, or a unique prefix of it (at least 4 characters).
+        alert_id: String,
+        /// The response id, as `alert show` prints it.
+        response_id: String,
+        /// Which attachment, from 0, in the order `alert show` lists them.
+        index: u32,
+        /// Where to write it; the attachment's own name in the current directory by default.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Commands about the node itself.
@@ -427,7 +426,24 @@ fn answer_line(response: &proto::AlertResponse) -> String {
             } else {
                 format!(" \"{}\"", outcome.note)
             };
-            format!("  {found}{note}")
+            let correction = outcome.correction.as_ref().map_or(String::new(), |c| {
+                format!(" (corrects {}: \"{}\")", c.corrects_response_id, c.reason)
+            });
+            let attached: Vec<String> = outcome
+                .attachments
+                .iter()
+                .enumerate()
+                .map(|(n, a)| format!("{n}: {} ({} bytes)", a.file_name, a.size_bytes))
+                .collect();
+            let attached = if attached.is_empty() {
+                String::new()
+            } else {
+                format!(" [attached {}]", attached.join(", "))
+            };
+            format!(
+                "  {found}{note}{correction}{attached} [response {}]",
+                response.response_id
+            )
         }
         _ => String::new(),
     }
@@ -643,9 +659,23 @@ fn outcome_of(args: &OutcomeArgs) -> Result<proto::Outcome> {
             "say what happened: --seizure, --nothing-found, --not-inspected REASON or --did-not-arrive"
         );
     };
+    let attachments = args
+        .attachments
+        .iter()
+        .map(|path| attachment(path))
+        .collect::<Result<Vec<_>>>()?;
+    let correction = args
+        .corrects
+        .as_ref()
+        .map(|corrects| proto::OutcomeCorrection {
+            corrects_response_id: corrects.clone(),
+            reason: args.reason.clone().unwrap_or_default(),
+        });
     Ok(proto::Outcome {
         result: Some(result),
         note: args.answer.note.clone(),
+        attachments,
+        correction,
     })
 }
 
@@ -836,6 +866,35 @@ async fn alert_call(mut client: Client, command: AlertCall, output: &Output) -> 
             eprintln!(
                 "outcome recorded (ledger #{}); it is on its way to the sender",
                 response.ledger_index
+            );
+        }
+        AlertCall::Attachment {
+            alert_id,
+            response_id,
+            index,
+            out,
+        } => {
+            let request = proto::GetResponseAttachmentRequest {
+                alert_id: full_alert_id(&mut client, &alert_id).await?,
+                response_id,
+                index,
+            };
+            let attachment = call(client.get_response_attachment(request)).await?;
+            // The name came from a partner: only its last component is used, never a path.
+            let path = out.unwrap_or_else(|| {
+                let name = std::path::Path::new(&attachment.file_name)
+                    .file_name()
+                    .map_or_else(|| "attachment".into(), |n| n.to_owned());
+                PathBuf::from(name)
+            });
+            std::fs::write(&path, &attachment.content)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "{} ({}, {} bytes) written to {}",
+                attachment.file_name,
+                attachment.media_type,
+                attachment.content.len(),
+                path.display()
             );
         }
     }

@@ -63,6 +63,7 @@ admin-no-alerts = Administrators see no alerts. Manage accounts with `tulpar use
 
 refused-csrf = This form has expired or came from another site. Reload the page and try again.
 page-not-found = There is no such page.
+page-too-large = The form is too large: an alert or an outcome takes at most 4 MiB of files, 2 MiB each.
 
 ## Code lists
 
@@ -210,6 +211,8 @@ field-nothingFound = Nothing found
 field-notInspected = Not inspected
 field-reason = Reason
 field-didNotArrive = Did not arrive
+field-correction = Corrects an earlier outcome
+field-correctsResponseId = Outcome corrected
 
 ## One alert
 
@@ -243,6 +246,15 @@ answer-seized-quantity = Quantity
 answer-seized-unit = Unit of quantity
 answer-not-inspected-reason = Why not inspected
 answer-refused = The node refused the answer:
+alert-step-superseded = corrected later
+answer-correct-title = Correct the outcome
+answer-correct-hint = The outcome you reported stays on record; the correction replaces it in reports and is sent to the sender.
+answer-correct-reason = Why the earlier outcome was wrong
+answer-correct = Send the correction
+answer-seized-items = Goods seized
+answer-case-reference = Case or seizure report number
+answer-attachments = Photos and documents
+answer-attachments-hint = Up to 8 files, 2 MiB each and 4 MiB in all.
 yes = yes
 no = no
 

@@ -61,6 +61,7 @@ admin-no-alerts = Администраторы не видят оповещен�
 
 refused-csrf = Срок действия формы истёк, или она отправлена с другого сайта. Обновите страницу и повторите попытку.
 page-not-found = Такой страницы нет.
+page-too-large = Форма слишком велика: к оповещению или результату можно приложить не более 4 МиБ файлов, по 2 МиБ каждый.
 
 ## Справочники
 
@@ -208,6 +209,8 @@ field-nothingFound = Ничего не обнаружено
 field-notInspected = Не досматривался
 field-reason = Причина
 field-didNotArrive = Груз не прибыл
+field-correction = Исправляет прежний результат
+field-correctsResponseId = Исправленный результат
 
 ## Одно оповещение
 
@@ -241,6 +244,15 @@ answer-seized-quantity = Количество
 answer-seized-unit = Единица измерения
 answer-not-inspected-reason = Почему не досматривалось
 answer-refused = Узел отклонил ответ:
+alert-step-superseded = позже исправлено
+answer-correct-title = Исправить результат
+answer-correct-hint = Сообщённый результат сохраняется в журнале; исправление заменяет его в отчётах и отправляется отправителю.
+answer-correct-reason = Почему прежний результат неверен
+answer-correct = Отправить исправление
+answer-seized-items = Изъятые товары
+answer-case-reference = Номер дела или протокола изъятия
+answer-attachments = Фотографии и документы
+answer-attachments-hint = До 8 файлов, по 2 МиБ, всего не более 4 МиБ.
 yes = да
 no = нет
 

@@ -27,8 +27,14 @@ pub struct StepView {
     pub at: String,
     /// Who signed it: a unit, or "node:<country>" for receipts.
     pub actor: String,
+    /// The answer's response id, if it is an answer.
+    pub response_id: String,
     /// The answer's own fields (acknowledgement or outcome) in proto3 JSON, if it is an answer.
     pub answer: Option<Value>,
+    /// An outcome's photos and documents, without their bytes.
+    pub attachments: Vec<AttachmentView>,
+    /// Whether a later outcome corrects this one.
+    pub superseded: bool,
 }
 
 /// A recipient country's state and timeline.
@@ -55,8 +61,10 @@ pub struct AnswerView {
     pub request_id: String,
     /// Whether it is still to be acknowledged or declined.
     pub may_acknowledge: bool,
-    /// Whether an outcome may be reported.
+    /// Whether an outcome may be reported (or corrected, with `corrects`).
     pub may_report_outcome: bool,
+    /// The response id of the outcome the viewer's unit gave and may correct.
+    pub corrects: Option<String>,
 }
 
 /// The alert as the page shows it.
@@ -101,7 +109,8 @@ fn value(m: &Messages<'_>, key: &str, value_of: &Value) -> Markup {
                 @for (name, inner) in fields {
                     @if name != "attachments" {
                         dt { (label(m, key, name)) }
-                        dd { (value(m, name, inner)) }
+                        // An empty message says all by being there (nothing found, did not arrive).
+                        dd { @if inner.as_object().is_none_or(|o| !o.is_empty()) { (value(m, name, inner)) } }
                     }
                 }
             }
@@ -157,11 +166,18 @@ pub fn alert(
                 p { (m.get("alert-deadline")) " " (time(m, &recipient.deadline)) }
                 ol class="timeline" {
                     @for step in &recipient.steps {
-                        li {
+                        li class=[step.superseded.then_some("superseded")] {
                             strong { (m.code(step.state)) }
                             " · " (time(m, &step.at)) " · "
                             (m.with("alert-step-by", &[("actor", &step.actor)]))
+                            @if step.superseded { " · " em { (m.get("alert-step-superseded")) } }
                             @if let Some(answer) = &step.answer { (value(m, "answer", answer)) }
+                            @if !step.attachments.is_empty() {
+                                (attachment_list(m, &format!(
+                                    "{BASE}/alerts/{}/responses/{}/attachments",
+                                    alert.alert_id, step.response_id
+                                ), &step.attachments))
+                            }
                         }
                     }
                 }
@@ -172,24 +188,34 @@ pub fn alert(
             (value(m, "content", &alert.content))
             @if !alert.attachments.is_empty() {
                 h3 { (m.get("alert-attachments")) }
-                ul class="attachments" {
-                    @for attachment in &alert.attachments {
-                        @let href = format!("{BASE}/alerts/{}/attachments/{}", alert.alert_id, attachment.index);
-                        li {
-                            @if attachment.media_type.starts_with("image/") {
-                                img src=(href) alt=(attachment.file_name) loading="lazy";
-                            }
-                            a href=(href) download=(attachment.file_name) { (attachment.file_name) }
-                            " (" (attachment.media_type) ", "
-                            (m.with("alert-attachment-size", &[("size", &attachment.size_bytes.to_string())])) ")"
-                        }
-                    }
-                }
+                (attachment_list(m, &format!("{BASE}/alerts/{}/attachments", alert.alert_id), &alert.attachments))
             }
         }
     };
     page(m, &title, Some(viewer), languages, content)
 }
+
+/// Attachments as a list: images shown, each one a link to its bytes under `base`.
+fn attachment_list(m: &Messages<'_>, base: &str, attachments: &[AttachmentView]) -> Markup {
+    html! {
+        ul class="attachments" {
+            @for attachment in attachments {
+                @let href = format!("{base}/{}", attachment.index);
+                li {
+                    @if attachment.media_type.starts_with("image/") {
+                        img src=(href) alt=(attachment.file_name) loading="lazy";
+                    }
+                    a href=(href) download=(attachment.file_name) { (attachment.file_name) }
+                    " (" (attachment.media_type) ", "
+                    (m.with("alert-attachment-size", &[("size", &attachment.size_bytes.to_string())])) ")"
+                }
+            }
+        }
+    }
+}
+
+/// Rows of seized goods offered in the outcome form; rows left empty are skipped.
+const SEIZED_ROWS: usize = 3;
 
 fn answer_forms(
     m: &Messages<'_>,
@@ -226,10 +252,17 @@ fn answer_forms(
                 }
             }
             @if answer.may_report_outcome {
-                form method="post" action=(action("outcome")) {
+                form method="post" action=(action("outcome")) enctype="multipart/form-data" {
                     input type="hidden" name="csrf" value=(viewer.csrf);
                     input type="hidden" name="unit" value=(answer.unit);
                     input type="hidden" name="request_id" value=(answer.request_id);
+                    @if let Some(corrects) = &answer.corrects {
+                        h3 { (m.get("answer-correct-title")) }
+                        p class="hint" { (m.get("answer-correct-hint")) }
+                        input type="hidden" name="corrects" value=(corrects);
+                        label for="correction-reason" { (m.get("answer-correct-reason")) }
+                        input type="text" id="correction-reason" name="correction_reason" required;
+                    }
                     fieldset {
                         legend { (m.get("answer-outcome-kind")) }
                         @for (kind, id) in [
@@ -244,19 +277,45 @@ fn answer_forms(
                             }
                         }
                     }
-                    label for="seized-description" { (m.get("answer-seized-description")) }
-                    input type="text" id="seized-description" name="seized_description";
-                    label for="seized-hs" { (m.get("answer-seized-hs")) }
-                    input type="text" id="seized-hs" name="seized_hs_code";
-                    label for="seized-quantity" { (m.get("answer-seized-quantity")) }
-                    input type="text" id="seized-quantity" name="seized_quantity" inputmode="decimal";
-                    label for="seized-unit" { (m.get("answer-seized-unit")) }
-                    input type="text" id="seized-unit" name="seized_unit";
+                    fieldset class="seized" {
+                        legend { (m.get("answer-seized-items")) }
+                        @for row in 0..SEIZED_ROWS {
+                            div class="row" {
+                                @let n = row + 1;
+                                label {
+                                    span { (m.get("answer-seized-description")) " " (n) }
+                                    input type="text" name="seized_description";
+                                }
+                                label {
+                                    span { (m.get("answer-seized-hs")) }
+                                    input type="text" name="seized_hs_code" inputmode="numeric";
+                                }
+                                label {
+                                    span { (m.get("answer-seized-quantity")) }
+                                    input type="text" name="seized_quantity" inputmode="decimal";
+                                }
+                                label {
+                                    span { (m.get("answer-seized-unit")) }
+                                    input type="text" name="seized_unit";
+                                }
+                            }
+                        }
+                        label for="case-reference" { (m.get("answer-case-reference")) }
+                        input type="text" id="case-reference" name="case_reference";
+                    }
                     label for="not-inspected-reason" { (m.get("answer-not-inspected-reason")) }
                     input type="text" id="not-inspected-reason" name="reason";
                     label for="outcome-note" { (m.get("answer-note")) }
                     input type="text" id="outcome-note" name="note";
-                    div class="actions" { button type="submit" { (m.get("answer-outcome")) } }
+                    label for="outcome-attachments" { (m.get("answer-attachments")) }
+                    input type="file" id="outcome-attachments" name="attachments" multiple
+                        accept="image/*,application/pdf";
+                    p class="hint" { (m.get("answer-attachments-hint")) }
+                    div class="actions" {
+                        button type="submit" {
+                            (m.get(if answer.corrects.is_some() { "answer-correct" } else { "answer-outcome" }))
+                        }
+                    }
                 }
             }
         }

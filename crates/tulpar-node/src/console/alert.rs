@@ -55,25 +55,37 @@ impl Console {
         download(tulpar_console::excel::alert(&m, &view), &name)
     }
 
-    /// An attachment's bytes: images shown in the page, anything else downloaded.
+    /// An attachment's bytes: images shown in the page, anything else downloaded. `owner` is the
+    /// alert's id for its own attachments, or `<alert id>/responses/<response id>` for an answer's.
     pub(super) async fn attachment(
         &self,
         headers: &HeaderMap,
-        alert_id: &str,
+        owner: &str,
         index: &str,
     ) -> Response {
         let Some(signed_in) = self.signed_in(headers).await else {
             return empty(StatusCode::UNAUTHORIZED);
         };
-        let Ok(record) = self.alerts.get_alert_for(&signed_in.principal, alert_id) else {
+        let Ok(index) = index.parse::<u32>() else {
             return empty(StatusCode::NOT_FOUND);
         };
-        let attachment = index.parse::<usize>().ok().and_then(|i| {
-            record
-                .alert
-                .and_then(|a| a.content)
-                .and_then(|c| c.attachments.into_iter().nth(i))
-        });
+        let principal = &signed_in.principal;
+        let attachment = match owner.split_once("/responses/") {
+            Some((alert_id, response_id)) => self
+                .alerts
+                .response_attachment_for(principal, alert_id, response_id, index)
+                .ok(),
+            None => self
+                .alerts
+                .get_alert_for(principal, owner)
+                .ok()
+                .and_then(|record| {
+                    record
+                        .alert
+                        .and_then(|a| a.content)
+                        .and_then(|c| c.attachments.into_iter().nth(index as usize))
+                }),
+        };
         let Some(attachment) = attachment else {
             return empty(StatusCode::NOT_FOUND);
         };
@@ -173,35 +185,21 @@ impl Console {
     }
 }
 
-/// The outcome the form describes; what is missing or malformed, named by field.
+/// The outcome the form describes; what is missing or malformed, named by field. Seized items are rows
+/// of inputs; a row left empty is skipped.
 fn outcome_of(form: &Form) -> Result<proto::Outcome, Vec<(String, String)>> {
     use proto::outcome::Result as Found;
-    let field = |name: &str| form.get(name).map_or("", |v| v.trim()).to_owned();
+    let field = |name: &str| form.text(name).to_owned();
     let result = match field("result").as_str() {
         "nothing-found" => Found::NothingFound(proto::NothingFound {}),
         "did-not-arrive" => Found::DidNotArrive(proto::DidNotArrive {}),
         "not-inspected" => Found::NotInspected(proto::NotInspected {
             reason: field("reason"),
         }),
-        "seizure" => {
-            // Officers write decimal commas; the node takes the decimal point.
-            let quantity = field("seized_quantity").replace(',', ".");
-            let Ok(quantity) = quantity.parse::<f64>() else {
-                return Err(vec![(
-                    "outcome.seizure.items[0].quantity".into(),
-                    format!("{quantity:?} is not a number"),
-                )]);
-            };
-            Found::Seizure(proto::Seizure {
-                items: vec![proto::SeizedItem {
-                    description: field("seized_description"),
-                    hs_code: field("seized_hs_code"),
-                    quantity,
-                    unit: field("seized_unit"),
-                }],
-                case_reference: String::new(),
-            })
-        }
+        "seizure" => Found::Seizure(proto::Seizure {
+            items: seized_items(form)?,
+            case_reference: field("case_reference"),
+        }),
         other => {
             return Err(vec![(
                 "outcome.result".into(),
@@ -209,27 +207,66 @@ fn outcome_of(form: &Form) -> Result<proto::Outcome, Vec<(String, String)>> {
             )]);
         }
     };
+    let correction = form
+        .get("corrects")
+        .map(|corrects| proto::OutcomeCorrection {
+            corrects_response_id: corrects.trim().to_owned(),
+            reason: field("correction_reason"),
+        });
     Ok(proto::Outcome {
         result: Some(result),
         note: field("note"),
+        attachments: form.files("attachments"),
+        correction,
     })
+}
+
+/// The rows of seized goods the form fills in, in order, without the empty ones.
+fn seized_items(form: &Form) -> Result<Vec<proto::SeizedItem>, Vec<(String, String)>> {
+    let columns = [
+        form.column("seized_description"),
+        form.column("seized_hs_code"),
+        form.column("seized_quantity"),
+        form.column("seized_unit"),
+    ];
+    let rows = columns.iter().map(Vec::len).max().unwrap_or(0);
+    let cell = |column: usize, row: usize| columns[column].get(row).copied().unwrap_or("");
+    let mut items = Vec::new();
+    let mut refused = Vec::new();
+    for row in 0..rows {
+        if (0..columns.len()).all(|column| cell(column, row).is_empty()) {
+            continue;
+        }
+        let quantity_text = tulpar_core::normalise::decimal(cell(2, row));
+        let quantity = match quantity_text.parse::<f64>() {
+            Ok(quantity) => quantity,
+            Err(_) => {
+                refused.push((
+                    format!("outcome.seizure.items[{}].quantity", items.len()),
+                    format!("{quantity_text:?} is not a number"),
+                ));
+                0.0
+            }
+        };
+        items.push(proto::SeizedItem {
+            description: cell(0, row).to_owned(),
+            hs_code: cell(1, row).to_owned(),
+            quantity,
+            unit: cell(3, row).to_owned(),
+        });
+    }
+    if refused.is_empty() {
+        Ok(items)
+    } else {
+        Err(refused)
+    }
 }
 
 /// The alert as its page shows it.
 fn alert_view(record: &proto::AlertRecord) -> pages::AlertView {
     let alert = record.alert.clone().unwrap_or_default();
     let mut content = alert.content.clone().unwrap_or_default();
-    let attachments = content
-        .attachments
-        .iter()
-        .enumerate()
-        .map(|(index, a)| pages::AttachmentView {
-            index,
-            file_name: a.file_name.clone(),
-            media_type: a.media_type.clone(),
-            size_bytes: a.size_bytes,
-        })
-        .collect();
+    let attachments = attachment_views(&content.attachments);
     content.attachments.clear();
     let signer = record
         .signed_alert
@@ -263,6 +300,23 @@ fn alert_view(record: &proto::AlertRecord) -> pages::AlertView {
                         state: step.state().as_str_name(),
                         at: rfc3339(step.at),
                         actor: step.actor.clone(),
+                        response_id: step
+                            .response
+                            .as_ref()
+                            .map_or_else(String::new, |r| r.response_id.clone()),
+                        attachments: outcome(step)
+                            .map(|o| attachment_views(&o.attachments))
+                            .unwrap_or_default(),
+                        superseded: outcome(step).is_some_and(|_| {
+                            let id = step.response.as_ref().map(|r| r.response_id.as_str());
+                            recipient.timeline.iter().filter_map(outcome).any(|later| {
+                                later
+                                    .correction
+                                    .as_ref()
+                                    .map(|c| c.corrects_response_id.as_str())
+                                    == id
+                            })
+                        }),
                         answer: step
                             .response
                             .as_ref()
@@ -284,6 +338,27 @@ fn alert_view(record: &proto::AlertRecord) -> pages::AlertView {
     }
 }
 
+/// The outcome a step records, if it records one.
+fn outcome(step: &proto::TimelineEvent) -> Option<&proto::Outcome> {
+    match step.response.as_ref()?.kind.as_ref()? {
+        proto::alert_response::Kind::Outcome(outcome) => Some(outcome),
+        proto::alert_response::Kind::Acknowledgement(_) => None,
+    }
+}
+
+fn attachment_views(attachments: &[proto::Attachment]) -> Vec<pages::AttachmentView> {
+    attachments
+        .iter()
+        .enumerate()
+        .map(|(index, a)| pages::AttachmentView {
+            index,
+            file_name: a.file_name.clone(),
+            media_type: a.media_type.clone(),
+            size_bytes: a.size_bytes,
+        })
+        .collect()
+}
+
 /// What `principal` may answer on a received alert, as which unit; `None` when nothing is left.
 fn answer_view(principal: &Principal, record: &proto::AlertRecord) -> Option<pages::AnswerView> {
     if record.direction() != proto::Direction::Received {
@@ -298,7 +373,27 @@ fn answer_view(principal: &Principal, record: &proto::AlertRecord) -> Option<pag
         state,
         proto::DeliveryState::Queued | proto::DeliveryState::Delivered
     );
-    let may_report_outcome = state == proto::DeliveryState::Acknowledged;
+    // The outcome recorded is corrected by the unit that gave it, and only while corrections are left.
+    let latest = recipient
+        .timeline
+        .iter()
+        .rev()
+        .find(|step| outcome(step).is_some())
+        .and_then(|step| step.response.as_ref());
+    let corrects = latest
+        .filter(|_| state == proto::DeliveryState::OutcomeRecorded)
+        .filter(|response| {
+            response
+                .responder
+                .as_ref()
+                .is_some_and(|r| r.unit == unit.as_str())
+        })
+        .filter(|_| {
+            let outcomes = recipient.timeline.iter().filter(|s| outcome(s).is_some());
+            outcomes.count() <= tulpar_core::limits::MAX_OUTCOME_CORRECTIONS
+        })
+        .map(|response| response.response_id.clone());
+    let may_report_outcome = state == proto::DeliveryState::Acknowledged || corrects.is_some();
     if !may_acknowledge && !may_report_outcome {
         return None;
     }
@@ -307,5 +402,6 @@ fn answer_view(principal: &Principal, record: &proto::AlertRecord) -> Option<pag
         request_id: uuid::Uuid::now_v7().to_string(),
         may_acknowledge,
         may_report_outcome,
+        corrects,
     })
 }

@@ -131,12 +131,7 @@ pub(super) fn draft(
     let enumerated =
         |field: &str, from: fn(&str) -> Option<i32>| from(form.text(field)).unwrap_or(0);
     let mut number = |field: &str| -> f64 {
-        let text: String = form
-            .text(field)
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .map(|c| if c == ',' { '.' } else { c })
-            .collect();
+        let text = tulpar_core::normalise::decimal(form.text(field));
         if text.is_empty() {
             return 0.0;
         }
@@ -445,12 +440,13 @@ mod tests {
     use super::*;
 
     fn form(pairs: &[(&str, &str)]) -> Form {
-        Form(
-            pairs
+        Form {
+            fields: pairs
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
-        )
+            files: Vec::new(),
+        }
     }
 
     #[test]

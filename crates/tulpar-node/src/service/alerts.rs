@@ -5,8 +5,11 @@ use std::sync::Arc;
 use prost::Message;
 use tonic::{Request, Response, Status};
 use tulpar_core::codes::{CountryCode, UnitId};
+use tulpar_core::envelope::{PayloadType, decode_recorded};
 use tulpar_core::limits::PAGE_BYTES;
-use tulpar_core::proto::{self, alert_service_server::AlertService};
+use tulpar_core::proto::{
+    self, alert_service_server::AlertService, ledger_entry::Kind as EntryKind,
+};
 use tulpar_core::time::from_timestamp;
 use tulpar_core::validation::{Violations, quote};
 use tulpar_proto::pbjson_types::Timestamp;
@@ -71,6 +74,56 @@ impl Alerts {
         let id = alert_id(text)?;
         let stored = self.node.context.visible_alert(principal, &id, text)?;
         self.node.context.alert_record(stored)
+    }
+
+    /// Attachment `index` of response `response_id` on visible alert `alert_text`, read whole from the
+    /// ledger entry that recorded the response (the state view keeps no attachment bytes).
+    pub(crate) fn response_attachment_for(
+        &self,
+        principal: &Principal,
+        alert_text: &str,
+        response_id: &str,
+        index: u32,
+    ) -> Result<proto::Attachment, ApiError> {
+        let id = alert_id(alert_text)?;
+        let stored = self
+            .node
+            .context
+            .visible_alert(principal, &id, alert_text)?;
+        let step = stored
+            .recipients
+            .iter()
+            .flat_map(|r| &r.timeline)
+            .find(|e| {
+                e.response
+                    .as_ref()
+                    .is_some_and(|r| r.response_id == response_id)
+            })
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "alert {alert_text} has no response {}",
+                    quote(response_id)
+                ))
+            })?;
+        let entry = self.node.context.entry(step.ledger_index)?;
+        let envelope = match entry.kind {
+            Some(EntryKind::ResponseSent(sent)) => sent.response,
+            Some(EntryKind::ResponseReceived(received)) => received.response,
+            _ => None,
+        }
+        .ok_or_else(|| ApiError::internal("a response step does not record a response"))?;
+        let response = decode_recorded::<proto::AlertResponse>(&envelope, PayloadType::Response)
+            .map_err(ApiError::internal)?;
+        let attachments = match response.kind {
+            Some(proto::alert_response::Kind::Outcome(outcome)) => outcome.attachments,
+            _ => Vec::new(),
+        };
+        let count = attachments.len();
+        attachments.into_iter().nth(index as usize).ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "response {response_id} has {count} attachment(s); there is no index {index}"
+            ))
+        })
     }
 
     /// The alerts `principal` may see that match `request` (for the console, which has its own caller).
@@ -272,6 +325,20 @@ impl AlertService for Alerts {
         let principal = self.node.auth.authenticate(&request)?;
         let text = request.into_inner().alert_id;
         Ok(Response::new(self.get_alert_for(&principal, &text)?))
+    }
+
+    async fn get_response_attachment(
+        &self,
+        request: Request<proto::GetResponseAttachmentRequest>,
+    ) -> Result<Response<proto::Attachment>, Status> {
+        let principal = self.node.auth.authenticate(&request)?;
+        let request = request.into_inner();
+        Ok(Response::new(self.response_attachment_for(
+            &principal,
+            &request.alert_id,
+            &request.response_id,
+            request.index,
+        )?))
     }
 
     async fn list_alerts(

@@ -12,7 +12,7 @@ use tulpar_core::codes::CountryCode;
 use tulpar_core::envelope::{PayloadType, decode_recorded, payload_digest};
 use tulpar_core::ids::AlertId;
 use tulpar_core::proto::{self, DeliveryState, ledger_entry::Kind};
-use tulpar_core::response::state_after;
+use tulpar_core::response::{state_after, without_attachment_content};
 use tulpar_core::time::{from_timestamp, to_timestamp};
 use tulpar_proto::pbjson_types::Timestamp;
 
@@ -518,7 +518,7 @@ impl StateView {
                 at: response.created_at,
                 actor: response.responder.clone().unwrap_or_default().unit,
                 ledger_index: index,
-                response: Some(response),
+                response: Some(without_attachment_content(response)),
                 ..Default::default()
             },
         );

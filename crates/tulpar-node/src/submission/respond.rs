@@ -7,7 +7,10 @@ use tulpar_core::ids::{RequestId, ResponseId};
 use tulpar_core::proto::{
     self, DeliveryState, alert_response::Kind, ledger_entry::Kind as EntryKind,
 };
-use tulpar_core::response::{TransitionRefused, check_transition, validate_response_kind};
+use tulpar_core::response::{
+    CorrectionRefused, TransitionRefused, check_correction, check_transition,
+    validate_response_kind,
+};
 use tulpar_core::time::to_timestamp;
 use tulpar_core::validation::{Violations, quote};
 
@@ -44,6 +47,12 @@ pub(crate) enum RespondError {
         alert_id: String,
         refused: TransitionRefused,
     },
+    /// A correction of an outcome that is not the latest, or by another unit, or one too many.
+    #[error("alert {alert_id}: {refused}")]
+    Correction {
+        alert_id: String,
+        refused: CorrectionRefused,
+    },
     /// The request id was used for another request.
     #[error("{0}")]
     RequestIdReused(String),
@@ -64,9 +73,10 @@ impl From<RespondError> for ApiError {
         match error {
             E::Invalid(violations) => Self::Invalid(violations),
             E::NotActingFor { .. } => Self::PermissionDenied(error.to_string()),
-            E::OwnAlert { .. } | E::NotAddressedTo { .. } | E::Transition { .. } => {
-                Self::FailedPrecondition(error.to_string())
-            }
+            E::OwnAlert { .. }
+            | E::NotAddressedTo { .. }
+            | E::Transition { .. }
+            | E::Correction { .. } => Self::FailedPrecondition(error.to_string()),
             E::RequestIdReused(message) => Self::AlreadyExists(message),
             E::Node(error) => error,
         }
@@ -185,6 +195,14 @@ impl Submission {
             alert_id: alert_id.to_owned(),
             refused,
         })?;
+        if let Kind::Outcome(outcome) = &kind {
+            check_correction(&status.timeline, unit.as_str(), outcome).map_err(|refused| {
+                RespondError::Correction {
+                    alert_id: alert_id.to_owned(),
+                    refused,
+                }
+            })?;
+        }
         let origin = CountryCode::parse(stored.origin_unit.get(..2).unwrap_or_default())
             .map_err(|_| ApiError::internal("stored alert has a bad origin unit"))?;
         let now = self.context.clock.now();

@@ -34,7 +34,7 @@ fn outcome(created: SystemTime, seconds: u64, result: OutcomeResult) -> proto::T
         response: Some(AlertResponse {
             kind: Some(alert_response::Kind::Outcome(proto::Outcome {
                 result: Some(result),
-                note: String::new(),
+                ..Default::default()
             })),
             ..Default::default()
         }),
