@@ -104,24 +104,33 @@ test("an alert raised at KZ is answered at UZ, each side watching live in Russia
       await uz.locator("#alert-list tbody tr").count(),
     ];
 
-    // The KZ officer writes the alert from the drugs template; a container number with a wrong check
-    // digit is refused at its field, and the corrected form is sent.
+    // The KZ officer writes the alert from the drugs template; a container, an IMO and an air waybill
+    // number with wrong check digits are each refused at their field, and the corrected form is sent.
     await kz.click("a.button");
     await kz.click("text=наркотики и прекурсоры");
     await kz.check("input[name=recipient][value=UZ]");
     await kz.selectOption("#priority", "PRIORITY_URGENT");
     await kz.selectOption("#transport_mode", "TRANSPORT_MODE_RAIL");
     await kz.fill("#containers", "csqu 305438 4");
+    await kz.fill("#vessel_imo", "IMO 9074728");
+    await kz.selectOption("#document_kind", "TRANSPORT_DOCUMENT_KIND_AIR_WAYBILL");
+    await kz.fill("#document_number", "020-12345676");
     await kz.fill("#goods_description", "Запасные части для сельхозтехники");
     await kz.fill("#goods_hs_code", "8433.90");
     await kz.fill("#goods_weight", "18 400,5");
     await kz.fill("#narrative", "Получатель зарегистрирован три недели назад, первая поставка.");
     await kz.click("button:has-text('Подписать и отправить')");
     await kz.waitForSelector(".field.refused #containers");
-    assert.match(await kz.textContent(".field.refused .error"), /check digit/);
+    // Each broken number is refused at its own field, in Russian, in one round trip.
+    for (const field of ["containers", "vessel_imo", "document_number"]) {
+      assert.match(await kz.textContent(`#${field}-error`), /контрольная цифра не сходится/, field);
+    }
     assert.deepEqual(await accessibilityViolations(kz), []);
     await kz.screenshot({ path: `${screenshots}/compose-refused.png`, fullPage: true });
     await kz.fill("#containers", "csqu 305438 3");
+    await kz.fill("#vessel_imo", "");
+    await kz.selectOption("#document_kind", "");
+    await kz.fill("#document_number", "");
     await kz.click("button:has-text('Подписать и отправить')");
     await kz.waitForSelector("text=Получатели и их ответы");
     const sent = Date.now();

@@ -511,6 +511,11 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
         "{}",
         refused.body
     );
+    assert!(
+        refused.body.contains("«много» — не число"),
+        "the rule in the officer's language: {}",
+        refused.body
+    );
 
     // The outcome form sends files: multipart, rows of seized goods, a photo.
     let photo = include_bytes!("../fixtures/seized.png");
@@ -710,8 +715,8 @@ async fn an_officer_writes_an_alert_from_a_template_and_sees_refusals_at_their_f
         .find("id=\"containers\"")
         .context("the containers field")?;
     let error = refused.body[at_field..]
-        .find("check digit")
-        .context("the refusal")?;
+        .find("контрольная цифра не сходится (ожидается 3)")
+        .context("the refusal, in the officer's language")?;
     assert!(error < 600, "the refusal is at the containers field");
     assert!(
         refused.body.contains("value=\"csqu 305438 4\""),

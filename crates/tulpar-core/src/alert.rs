@@ -199,7 +199,7 @@ pub fn validate_alert(alert: proto::Alert) -> Result<ValidAlert, Violations> {
     let id = checker.code("alert_id", &alert.alert_id, AlertId::parse);
     let created_at = match &alert.created_at {
         None => {
-            checker.fail("created_at", "is required");
+            checker.required("created_at");
             None
         }
         Some(ts) => {
@@ -232,7 +232,7 @@ pub fn validate_alert(alert: proto::Alert) -> Result<ValidAlert, Violations> {
     let parts = match &alert.content {
         Some(content) => checker.within("content", |c| check_content(c, content)),
         None => {
-            checker.fail("content", "is required");
+            checker.required("content");
             None
         }
     };
@@ -286,7 +286,7 @@ fn check_content(c: &mut Checker, content: &proto::AlertContent) -> Option<Conte
     );
     match &content.consignment {
         Some(consignment) => c.within("consignment", |c| check_consignment(c, consignment)),
-        None => c.fail("consignment", "is required"),
+        None => c.required("consignment"),
     }
     match &content.risk {
         Some(risk) => c.within("risk", |c| check_risk(c, risk)),
@@ -299,7 +299,7 @@ fn check_content(c: &mut Checker, content: &proto::AlertContent) -> Option<Conte
     );
     match &content.handling {
         Some(handling) => c.within("handling", |c| check_handling(c, handling)),
-        None => c.fail("handling", "is required"),
+        None => c.required("handling"),
     }
     c.text("narrative", &content.narrative, 20_000, true);
     if !content.narrative_language.is_empty() && !is_language_tag(&content.narrative_language) {
@@ -317,7 +317,7 @@ fn check_content(c: &mut Checker, content: &proto::AlertContent) -> Option<Conte
 
 fn check_origin(c: &mut Checker, origin: Option<&proto::Origin>) -> Option<UnitId> {
     let Some(origin) = origin else {
-        c.fail("origin", "is required");
+        c.required("origin");
         return None;
     };
     c.within("origin", |c| {
@@ -581,7 +581,7 @@ fn check_goods(c: &mut Checker, goods: &proto::GoodsItem) {
         c.within("declared_value", |c| {
             if let Some(currency) = c.code("currency", &value.currency, Currency::parse) {
                 if value.amount.is_empty() {
-                    c.fail("amount", "is required");
+                    c.required("amount");
                 } else if let Err(invalid) = parse_amount(&currency, &value.amount) {
                     c.fail("amount", invalid.to_string());
                 }
@@ -688,7 +688,7 @@ pub(crate) fn check_attachments(c: &mut Checker, attachments: &[proto::Attachmen
     c.each("attachments", attachments, |c, attachment| {
         let name = &attachment.file_name;
         if name.trim().is_empty() {
-            c.fail("file_name", "is required");
+            c.required("file_name");
         } else if name.contains(['/', '\\']) {
             c.fail(
                 "file_name",

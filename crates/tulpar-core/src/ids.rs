@@ -9,10 +9,7 @@ use uuid::{Uuid, Version};
 use crate::codes::InvalidCode;
 
 fn invalid(value: &str, rule: &str) -> InvalidCode {
-    InvalidCode {
-        value: crate::validation::shorten(value).into_owned(),
-        rule: rule.to_owned(),
-    }
+    InvalidCode::new(value, rule)
 }
 
 /// Parses a canonical (lowercase, hyphenated) UUIDv7.

@@ -49,7 +49,7 @@ pub fn validate_response_kind(kind: &Kind) -> Result<(), Violations> {
                 c.within("correction", |c| {
                     let corrects = &correction.corrects_response_id;
                     if corrects.is_empty() {
-                        c.fail("corrects_response_id", "is required");
+                        c.required("corrects_response_id");
                     } else if ResponseId::parse(corrects).is_err() {
                         c.fail(
                             "corrects_response_id",

@@ -28,8 +28,42 @@ pub fn quote(value: &str) -> String {
 pub struct Violation {
     /// Path of the field, as proto field names with indexes.
     pub field: String,
-    /// What is wrong with it, for people.
+    /// What is wrong with it, for people, in English.
     pub rule: String,
+    /// The same rule as a message id and its arguments, for pages in other languages; `None` where
+    /// only the English text exists.
+    pub local: Option<LocalRule>,
+}
+
+/// A broken rule as a translator renders it: a message id (the catalogs hold it as `violation-<id>`)
+/// and the values it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalRule {
+    /// The message id, without the `violation-` prefix.
+    pub id: &'static str,
+    /// Named values, e.g. `("max", "100")`.
+    pub args: Vec<(&'static str, String)>,
+}
+
+impl LocalRule {
+    /// Rule `id` naming `args`.
+    pub fn new(id: &'static str, args: &[(&'static str, &dyn fmt::Display)]) -> Self {
+        Self {
+            id,
+            args: args.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        }
+    }
+}
+
+impl Violation {
+    /// A violation of `field` worded only in English.
+    pub fn new(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            rule: rule.into(),
+            local: None,
+        }
+    }
 }
 
 impl fmt::Display for Violation {
@@ -45,18 +79,21 @@ pub struct Violations(Vec<Violation>);
 impl Violations {
     /// A single violation.
     pub fn single(field: impl Into<String>, rule: impl Into<String>) -> Self {
-        Self(vec![Violation {
-            field: field.into(),
-            rule: rule.into(),
-        }])
+        Self(vec![Violation::new(field, rule)])
     }
 
     /// The violations of `(field, rule)` pairs, or `None` when there are none.
     pub fn from_pairs(pairs: Vec<(String, String)>) -> Option<Self> {
-        let found: Vec<Violation> = pairs
-            .into_iter()
-            .map(|(field, rule)| Violation { field, rule })
-            .collect();
+        Self::from_vec(
+            pairs
+                .into_iter()
+                .map(|(field, rule)| Violation::new(field, rule))
+                .collect(),
+        )
+    }
+
+    /// The violations found, or `None` when there are none.
+    pub fn from_vec(found: Vec<Violation>) -> Option<Self> {
         (!found.is_empty()).then_some(Self(found))
     }
 
@@ -72,7 +109,7 @@ impl Violations {
                 .into_iter()
                 .map(|v| Violation {
                     field: join(v.field),
-                    rule: v.rule,
+                    ..v
                 })
                 .collect(),
         )
@@ -157,10 +194,21 @@ impl Checker {
 
     /// Records a violation of `field` (relative to the current position; "" for the position itself).
     pub(crate) fn fail(&mut self, field: &str, rule: impl Into<String>) {
+        self.fail_as(field, rule, None);
+    }
+
+    /// Records a violation as [`fail`](Self::fail) does, with its rule for translation.
+    pub(crate) fn fail_as(
+        &mut self,
+        field: &str,
+        rule: impl Into<String>,
+        local: Option<LocalRule>,
+    ) {
         let field = self.path_of(field);
         self.found.push(Violation {
             field,
             rule: rule.into(),
+            local,
         });
     }
 
@@ -194,7 +242,8 @@ impl Checker {
         match parse(value) {
             Ok(code) => Some(code),
             Err(invalid) => {
-                self.fail(field, invalid.to_string());
+                let local = invalid.local.clone();
+                self.fail_as(field, invalid.to_string(), local);
                 None
             }
         }
@@ -205,16 +254,22 @@ impl Checker {
     pub(crate) fn text(&mut self, field: &str, value: &str, max_chars: usize, multiline: bool) {
         let chars = value.chars().count();
         if chars > max_chars {
-            self.fail(
+            self.fail_as(
                 field,
                 format!("has {chars} characters; at most {max_chars} are allowed"),
+                Some(LocalRule::new(
+                    "too-long",
+                    &[("chars", &chars), ("max", &max_chars)],
+                )),
             );
         }
         let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
         if let Some(bad) = value.chars().find(|c| c.is_control() && !allowed(*c)) {
-            self.fail(
+            let code = format!("U+{:04X}", u32::from(bad));
+            self.fail_as(
                 field,
-                format!("contains the control character U+{:04X}", u32::from(bad)),
+                format!("contains the control character {code}"),
+                Some(LocalRule::new("control-character", &[("code", &code)])),
             );
         }
     }
@@ -228,18 +283,27 @@ impl Checker {
         multiline: bool,
     ) {
         if value.trim().is_empty() {
-            self.fail(field, "is required");
+            self.required(field);
         } else {
             self.text(field, value, max_chars, multiline);
         }
     }
 
+    /// Records that `field` is required and missing.
+    pub(crate) fn required(&mut self, field: &str) {
+        self.fail_as(field, "is required", Some(LocalRule::new("required", &[])));
+    }
+
     /// Checks a list is at most `max` long.
     pub(crate) fn at_most<I>(&mut self, field: &str, items: &[I], max: usize) {
         if items.len() > max {
-            self.fail(
+            self.fail_as(
                 field,
                 format!("has {} items; at most {max} are allowed", items.len()),
+                Some(LocalRule::new(
+                    "too-many",
+                    &[("count", &items.len()), ("max", &max)],
+                )),
             );
         }
     }
@@ -252,7 +316,11 @@ impl Checker {
         name: &str,
     ) -> Option<E> {
         if raw == 0 {
-            self.fail(field, format!("is required (one of the {name} values)"));
+            self.fail_as(
+                field,
+                format!("is required (one of the {name} values)"),
+                Some(LocalRule::new("choose", &[])),
+            );
             return None;
         }
         match E::try_from(raw) {

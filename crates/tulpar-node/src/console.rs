@@ -23,6 +23,7 @@ use axum::response::Response;
 use tulpar_console::pages::{self, BASE, SignInNotice, Viewer};
 use tulpar_console::{Catalogs, Messages};
 use tulpar_core::proto;
+use tulpar_core::validation::{LocalRule, Violation};
 
 use crate::accounts::SignInError;
 use crate::auth::Principal;
@@ -611,6 +612,28 @@ fn same_origin(headers: &HeaderMap, authority: Option<&str>) -> bool {
     let origin_ok = text(header::ORIGIN)
         .is_none_or(|origin| host.is_some_and(|host| origin == format!("https://{host}")));
     site_ok && origin_ok
+}
+
+/// A violation's rule in the viewer's language where the catalogs word it, else in English.
+pub(crate) fn localized(m: &Messages<'_>, violation: &Violation) -> String {
+    let Some(local) = &violation.local else {
+        return violation.rule.clone();
+    };
+    let id = format!("violation-{}", local.id);
+    if !m.has(&id) {
+        return violation.rule.clone();
+    }
+    let args: Vec<(&str, &str)> = local.args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    m.with(&id, &args)
+}
+
+/// What a form field that should hold a number holds instead.
+pub(crate) fn not_a_number(field: &str, value: &str) -> Violation {
+    Violation {
+        field: field.to_owned(),
+        rule: format!("{value:?} is not a number"),
+        local: Some(LocalRule::new("number", &[("value", &value)])),
+    }
 }
 
 /// Why a submitted form was not read.

@@ -14,7 +14,7 @@ use tulpar_core::ids::{AlertId, RequestId};
 use tulpar_core::proto::{self, ledger_entry::Kind};
 use tulpar_core::response::validate_response_kind;
 use tulpar_core::time::to_timestamp;
-use tulpar_core::validation::{Violations, quote};
+use tulpar_core::validation::{Violation, Violations, quote};
 
 use crate::auth::Principal;
 use crate::context::Context;
@@ -111,19 +111,15 @@ impl Submission {
                 Ok(id) => Some(id),
                 // Not a retry of anything: every other violation of the request is named with it.
                 Err(error) => {
-                    let mut violations = vec![("request_id".to_owned(), error.to_string())];
+                    let mut violations = vec![Violation::new("request_id", error.to_string())];
                     match request.content.map(validate_content) {
-                        None => violations.push(("content".into(), "is required".into())),
-                        Some(Err(content)) => violations.extend(
-                            content
-                                .prefixed("content")
-                                .into_vec()
-                                .into_iter()
-                                .map(|v| (v.field, v.rule)),
-                        ),
+                        None => violations.push(Violation::new("content", "is required")),
+                        Some(Err(content)) => {
+                            violations.extend(content.prefixed("content").into_vec())
+                        }
                         Some(Ok(_)) => {}
                     }
-                    let violations = Violations::from_pairs(violations)
+                    let violations = Violations::from_vec(violations)
                         .ok_or_else(|| ApiError::internal("no violation"))?;
                     return Err(SubmitError::Invalid(violations));
                 }

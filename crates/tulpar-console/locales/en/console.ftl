@@ -330,3 +330,20 @@ excel-value = Value
 excel-signed-by = Signed by
 report-excel = Download for Excel
 alert-export = Download for Excel
+
+# Rules the node refuses, shown at the field; { $value } is the value as given.
+violation-required = is required
+violation-choose = choose one
+violation-too-long = is { $chars } characters long; at most { $max } are allowed
+violation-too-many = has { $count } items; at most { $max } are allowed
+violation-control-character = contains the control character { $code }
+violation-number = “{ $value }” is not a number
+violation-character = “{ $value }” contains “{ $character }”, which is not allowed here
+violation-check-digit = “{ $value }”: the check digit does not match (expected { $expected })
+violation-container-shape = “{ $value }” is not a container number (4 letters ending in U, J or Z, then 7 digits)
+violation-imo-shape = “{ $value }” is not an IMO number (7 digits)
+violation-awb-shape = “{ $value }” is not an air waybill number (3-digit airline prefix, then 8 digits)
+violation-locode-shape = “{ $value }” is not a UN/LOCODE (country code, then 3 letters or digits)
+violation-hs-shape = “{ $value }” is not an HS code (6 digits)
+violation-hs-chapter = “{ $value }” is in chapter { $chapter }, which the Harmonized System does not use
+violation-country = “{ $value }” is not a country code (ISO 3166-1, two letters)

@@ -328,3 +328,20 @@ excel-value = Значение
 excel-signed-by = Подписано
 report-excel = Скачать для Excel
 alert-export = Скачать для Excel
+
+# Правила, по которым узел отклоняет значение; показываются у поля; { $value } — значение, как введено.
+violation-required = обязательное поле
+violation-choose = выберите значение
+violation-too-long = длина { $chars } символов; допускается не более { $max }
+violation-too-many = { $count } элементов; допускается не более { $max }
+violation-control-character = содержит управляющий символ { $code }
+violation-number = «{ $value }» — не число
+violation-character = «{ $value }» содержит недопустимый здесь символ «{ $character }»
+violation-check-digit = «{ $value }»: контрольная цифра не сходится (ожидается { $expected })
+violation-container-shape = «{ $value }» — не номер контейнера (4 буквы, последняя U, J или Z, затем 7 цифр)
+violation-imo-shape = «{ $value }» — не номер ИМО (7 цифр)
+violation-awb-shape = «{ $value }» — не номер авианакладной (префикс авиакомпании из 3 цифр, затем 8 цифр)
+violation-locode-shape = «{ $value }» — не код UN/LOCODE (код страны, затем 3 буквы или цифры)
+violation-hs-shape = «{ $value }» — не код ТН ВЭД (6 цифр)
+violation-hs-chapter = «{ $value }» относится к группе { $chapter }, которая не используется в Гармонизированной системе
+violation-country = «{ $value }» — не код страны (ISO 3166-1, две буквы)

@@ -36,17 +36,18 @@ impl AirWaybill {
         let (prefix, serial) = match bytes.len() {
             11 => bytes.split_at(3),
             12 if matches!(bytes[3], b'-' | b' ') => (&bytes[..3], &bytes[4..]),
-            _ => return Err(InvalidCode::new(s, SHAPE)),
+            _ => return Err(InvalidCode::new(s, SHAPE).local("awb-shape", &[])),
         };
         if !prefix.iter().chain(serial).all(u8::is_ascii_digit) {
-            return Err(InvalidCode::new(s, SHAPE));
+            return Err(InvalidCode::new(s, SHAPE).local("awb-shape", &[]));
         }
         let expected = check_digit_of(&serial[..7]);
         if serial[7] - b'0' != expected {
             return Err(InvalidCode::new(
                 s,
                 format!("fails the air waybill check digit (expected {expected})"),
-            ));
+            )
+            .local("check-digit", &[("expected", &expected)]));
         }
         let mut canonical = [b'-'; 12];
         canonical[..3].copy_from_slice(prefix);

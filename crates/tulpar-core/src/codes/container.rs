@@ -45,12 +45,12 @@ impl ContainerNumber {
     /// `U`, `J` or `Z` and whose check digit verifies.
     pub fn parse(s: &str) -> Result<Self, InvalidCode> {
         let Ok(bytes) = <[u8; 11]>::try_from(s.as_bytes()) else {
-            return Err(InvalidCode::new(s, SHAPE));
+            return Err(InvalidCode::new(s, SHAPE).local("container-shape", &[]));
         };
         let well_formed = bytes[..4].iter().all(u8::is_ascii_uppercase)
             && bytes[4..].iter().all(u8::is_ascii_digit);
         if !well_formed {
-            return Err(InvalidCode::new(s, SHAPE));
+            return Err(InvalidCode::new(s, SHAPE).local("container-shape", &[]));
         }
         let category = bytes[3];
         if !matches!(category, b'U' | b'J' | b'Z') {
@@ -68,7 +68,8 @@ impl ContainerNumber {
             return Err(InvalidCode::new(
                 s,
                 format!("fails the ISO 6346 check digit (expected {expected})"),
-            ));
+            )
+            .local("check-digit", &[("expected", &expected)]));
         }
         Ok(Self(bytes))
     }

@@ -30,16 +30,16 @@ impl CountryCode {
         const RULE: &str = "is not an ISO 3166-1 alpha-2 country code";
         let bytes = s.as_bytes();
         let [a, b] = bytes else {
-            return Err(InvalidCode::new(
-                s,
-                format!("{RULE} (two upper-case letters)"),
-            ));
+            return Err(
+                InvalidCode::new(s, format!("{RULE} (two upper-case letters)"))
+                    .local("country", &[]),
+            );
         };
         if !a.is_ascii_alphabetic() || !b.is_ascii_alphabetic() {
-            return Err(InvalidCode::new(
-                s,
-                format!("{RULE} (two upper-case letters)"),
-            ));
+            return Err(
+                InvalidCode::new(s, format!("{RULE} (two upper-case letters)"))
+                    .local("country", &[]),
+            );
         }
         let upper = [a.to_ascii_uppercase(), b.to_ascii_uppercase()];
         let known = index_of(upper).is_some();
@@ -52,7 +52,7 @@ impl CountryCode {
             } else {
                 format!("{RULE} (two upper-case letters)")
             };
-            return Err(InvalidCode::new(s, rule));
+            return Err(InvalidCode::new(s, rule).local("country", &[]));
         }
         if !known {
             let rule = match s {
@@ -63,7 +63,7 @@ impl CountryCode {
                 }
                 _ => RULE.to_owned(),
             };
-            return Err(InvalidCode::new(s, rule));
+            return Err(InvalidCode::new(s, rule).local("country", &[]));
         }
         Ok(Self(upper))
     }

@@ -15,7 +15,7 @@ use super::InvalidCode;
 /// Checks the chapter (first two digits) of a code already known to be all digits and at least 2 long.
 fn check_chapter(s: &str) -> Result<(), InvalidCode> {
     let chapter = &s[..2];
-    match chapter {
+    let refused = match chapter {
         "00" => Err(InvalidCode::new(
             s,
             "is in chapter 00, which does not exist (the Harmonized System has chapters 01 to 97)",
@@ -32,7 +32,8 @@ fn check_chapter(s: &str) -> Result<(), InvalidCode> {
             ),
         )),
         _ => Ok(()),
-    }
+    };
+    refused.map_err(|e| e.local("hs-chapter", &[("chapter", &chapter)]))
 }
 
 /// A 6-digit Harmonized System subheading, e.g. `847130` (portable computers), in chapters 01 to 97 except
@@ -53,10 +54,10 @@ impl HsCode {
     /// Accepts exactly 6 digits, without dots or spaces, in an HS chapter.
     pub fn parse(s: &str) -> Result<Self, InvalidCode> {
         let Ok(bytes) = <[u8; 6]>::try_from(s.as_bytes()) else {
-            return Err(InvalidCode::new(s, HS_SHAPE));
+            return Err(InvalidCode::new(s, HS_SHAPE).local("hs-shape", &[]));
         };
         if !bytes.iter().all(u8::is_ascii_digit) {
-            return Err(InvalidCode::new(s, HS_SHAPE));
+            return Err(InvalidCode::new(s, HS_SHAPE).local("hs-shape", &[]));
         }
         check_chapter(s)?;
         Ok(Self(bytes))

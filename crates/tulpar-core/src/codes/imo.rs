@@ -40,17 +40,18 @@ impl ImoNumber {
             .or_else(|| s.strip_prefix("IMO"))
             .unwrap_or(s);
         let Ok(bytes) = <[u8; 7]>::try_from(digits.as_bytes()) else {
-            return Err(InvalidCode::new(s, SHAPE));
+            return Err(InvalidCode::new(s, SHAPE).local("imo-shape", &[]));
         };
         if !bytes.iter().all(u8::is_ascii_digit) {
-            return Err(InvalidCode::new(s, SHAPE));
+            return Err(InvalidCode::new(s, SHAPE).local("imo-shape", &[]));
         }
         let expected = check_digit_of(&bytes[..6]);
         if bytes[6] - b'0' != expected {
             return Err(InvalidCode::new(
                 s,
                 format!("fails the IMO number check digit (expected {expected})"),
-            ));
+            )
+            .local("check-digit", &[("expected", &expected)]));
         }
         Ok(Self(bytes))
     }

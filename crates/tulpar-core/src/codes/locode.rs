@@ -34,14 +34,14 @@ impl UnLocode {
     /// country code.
     pub fn parse(s: &str) -> Result<Self, InvalidCode> {
         let Ok(bytes) = <[u8; 5]>::try_from(s.as_bytes()) else {
-            return Err(InvalidCode::new(s, SHAPE));
+            return Err(InvalidCode::new(s, SHAPE).local("locode-shape", &[]));
         };
         let well_formed = bytes[..2].iter().all(u8::is_ascii_uppercase)
             && bytes[2..]
                 .iter()
                 .all(|&b| b.is_ascii_uppercase() || (b'2'..=b'9').contains(&b));
         if !well_formed {
-            return Err(InvalidCode::new(s, SHAPE));
+            return Err(InvalidCode::new(s, SHAPE).local("locode-shape", &[]));
         }
         let prefix = &s[..2];
         if CountryCode::parse(prefix).is_err() {

@@ -62,11 +62,13 @@ mod locode;
 mod transport;
 mod unit;
 
+use crate::validation::LocalRule;
 pub use awb::AirWaybill;
 pub use container::ContainerNumber;
 pub use control_list::ControlListEntry;
 pub use country::CountryCode;
 pub use currency::{Currency, parse_amount};
+
 pub use documents::{DocumentNumber, PermitNumber};
 pub use hs::{HsCode, NationalTariffCode};
 pub use imo::ImoNumber;
@@ -86,6 +88,8 @@ pub struct InvalidCode {
     pub value: String,
     /// The rule the value breaks, worded to read after the quoted value.
     pub rule: String,
+    /// The rule for translation, where the catalogs word it; its arguments include `value`.
+    pub local: Option<LocalRule>,
 }
 
 impl InvalidCode {
@@ -95,7 +99,20 @@ impl InvalidCode {
         Self {
             value: crate::validation::shorten(value).into_owned(),
             rule: rule.into(),
+            local: None,
         }
+    }
+
+    /// The same refusal, worded for translation as `violation-<id>` with `args` and the value.
+    pub(crate) fn local(
+        mut self,
+        id: &'static str,
+        args: &[(&'static str, &dyn std::fmt::Display)],
+    ) -> Self {
+        let mut rule = LocalRule::new(id, args);
+        rule.args.push(("value", self.value.clone()));
+        self.local = Some(rule);
+        self
     }
 }
 
@@ -114,7 +131,8 @@ pub(crate) fn check_reference(
         return Err(InvalidCode::new(
             s,
             format!("contains {bad:?}; {what} allows only {allowed_text}"),
-        ));
+        )
+        .local("character", &[("character", &bad)]));
     }
     let len = s.chars().count();
     if len < min {
@@ -129,7 +147,8 @@ pub(crate) fn check_reference(
         return Err(InvalidCode::new(
             s,
             format!("is too long for {what} ({len} characters, at most {max})"),
-        ));
+        )
+        .local("too-long", &[("chars", &len), ("max", &max)]));
     }
     Ok(())
 }

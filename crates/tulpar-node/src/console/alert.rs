@@ -6,9 +6,12 @@ use axum::response::Response;
 use tulpar_console::pages::{self, BASE};
 use tulpar_core::proto;
 
-use super::{Console, Form, download, empty, failure, html, rfc3339, see_other};
+use super::{
+    Console, Form, download, empty, failure, html, localized, not_a_number, rfc3339, see_other,
+};
 use crate::auth::Principal;
 use crate::error::ApiError;
+use tulpar_core::validation::Violation;
 
 impl Console {
     /// The page of one alert, with what the node refused of the last answer, if anything.
@@ -16,7 +19,7 @@ impl Console {
         &self,
         headers: &HeaderMap,
         alert_id: &str,
-        refusal: Vec<(String, String)>,
+        refusal: Vec<Violation>,
     ) -> Response {
         let Some(signed_in) = self.signed_in(headers).await else {
             return see_other(&format!("{BASE}/sign-in?notice=session-ended"));
@@ -30,7 +33,10 @@ impl Console {
         };
         let m = self.catalogs.messages(&signed_in.session.language);
         let mut view = alert_view(&record);
-        view.refusal = refusal;
+        view.refusal = refusal
+            .iter()
+            .map(|v| (v.field.clone(), localized(&m, v)))
+            .collect();
         view.answer = answer_view(&signed_in.principal, &record);
         let page = pages::alert(
             &m,
@@ -170,15 +176,11 @@ impl Console {
         match answered.map_err(ApiError::from) {
             Ok(_) => see_other(&format!("{BASE}/alerts/{alert_id}")),
             Err(ApiError::Invalid(violations)) => {
-                let refusal = violations
-                    .into_vec()
-                    .into_iter()
-                    .map(|v| (v.field, v.rule))
-                    .collect();
-                self.alert_page(&headers, alert_id, refusal).await
+                self.alert_page(&headers, alert_id, violations.into_vec())
+                    .await
             }
             Err(error) => {
-                let refusal = vec![(String::new(), error.to_string())];
+                let refusal = vec![Violation::new("", error.to_string())];
                 self.alert_page(&headers, alert_id, refusal).await
             }
         }
@@ -187,7 +189,7 @@ impl Console {
 
 /// The outcome the form describes; what is missing or malformed, named by field. Seized items are rows
 /// of inputs; a row left empty is skipped.
-fn outcome_of(form: &Form) -> Result<proto::Outcome, Vec<(String, String)>> {
+fn outcome_of(form: &Form) -> Result<proto::Outcome, Vec<Violation>> {
     use proto::outcome::Result as Found;
     let field = |name: &str| form.text(name).to_owned();
     let result = match field("result").as_str() {
@@ -201,8 +203,8 @@ fn outcome_of(form: &Form) -> Result<proto::Outcome, Vec<(String, String)>> {
             case_reference: field("case_reference"),
         }),
         other => {
-            return Err(vec![(
-                "outcome.result".into(),
+            return Err(vec![Violation::new(
+                "outcome.result",
                 format!("{other:?} is not one of the choices"),
             )]);
         }
@@ -222,7 +224,7 @@ fn outcome_of(form: &Form) -> Result<proto::Outcome, Vec<(String, String)>> {
 }
 
 /// The rows of seized goods the form fills in, in order, without the empty ones.
-fn seized_items(form: &Form) -> Result<Vec<proto::SeizedItem>, Vec<(String, String)>> {
+fn seized_items(form: &Form) -> Result<Vec<proto::SeizedItem>, Vec<Violation>> {
     let columns = [
         form.column("seized_description"),
         form.column("seized_hs_code"),
@@ -241,10 +243,8 @@ fn seized_items(form: &Form) -> Result<Vec<proto::SeizedItem>, Vec<(String, Stri
         let quantity = match quantity_text.parse::<f64>() {
             Ok(quantity) => quantity,
             Err(_) => {
-                refused.push((
-                    format!("outcome.seizure.items[{}].quantity", items.len()),
-                    format!("{quantity_text:?} is not a number"),
-                ));
+                let field = format!("outcome.seizure.items[{}].quantity", items.len());
+                refused.push(not_a_number(&field, cell(2, row)));
                 0.0
             }
         };

@@ -9,9 +9,9 @@ use axum::response::Response;
 use tulpar_console::pages::{self, BASE};
 use tulpar_core::codes::UnitId;
 use tulpar_core::proto;
-use tulpar_core::validation::Violations;
+use tulpar_core::validation::{Violation, Violations};
 
-use super::{Console, Form, SignedIn, form_fields, html, see_other};
+use super::{Console, Form, SignedIn, form_fields, html, localized, not_a_number, see_other};
 use crate::error::ApiError;
 
 /// The code lists of the form's selects and checkboxes: every value but `…_UNSPECIFIED`, by field.
@@ -126,8 +126,8 @@ pub(super) fn draft(
     form: &Form,
     unit: &UnitId,
     language: &str,
-) -> Result<proto::AlertContent, BTreeMap<String, Vec<String>>> {
-    let mut refused: BTreeMap<String, Vec<String>> = BTreeMap::new();
+) -> Result<proto::AlertContent, Refusal> {
+    let mut refused = Refusal::new();
     let enumerated =
         |field: &str, from: fn(&str) -> Option<i32>| from(form.text(field)).unwrap_or(0);
     let mut number = |field: &str| -> f64 {
@@ -139,7 +139,7 @@ pub(super) fn draft(
             refused
                 .entry(field.to_owned())
                 .or_default()
-                .push(format!("{:?} is not a number", form.text(field)));
+                .push(not_a_number(field, form.text(field)));
             0.0
         })
     };
@@ -322,9 +322,12 @@ const FIELDS: &[(&str, &str)] = &[
     ("content.narrative", "narrative"),
 ];
 
+/// Violations by the form field they concern ("" for what concerns none).
+pub(super) type Refusal = BTreeMap<String, Vec<Violation>>;
+
 /// The node's violations, each at the form field it concerns ("" when none matches).
-pub(super) fn refusal(violations: Violations) -> BTreeMap<String, Vec<String>> {
-    let mut placed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+pub(super) fn refusal(violations: Violations) -> Refusal {
+    let mut placed = Refusal::new();
     for violation in violations.into_vec() {
         let field = FIELDS
             .iter()
@@ -335,12 +338,7 @@ pub(super) fn refusal(violations: Violations) -> BTreeMap<String, Vec<String>> {
             })
             .max_by_key(|(path, _)| path.len())
             .map_or("", |(_, field)| field);
-        let rule = if field.is_empty() {
-            format!("{}: {}", violation.field, violation.rule)
-        } else {
-            violation.rule
-        };
-        placed.entry(field.to_owned()).or_default().push(rule);
+        placed.entry(field.to_owned()).or_default().push(violation);
     }
     placed
 }
@@ -360,7 +358,7 @@ impl Console {
         &self,
         signed_in: &SignedIn,
         values: std::collections::BTreeMap<String, Vec<String>>,
-        refusal: std::collections::BTreeMap<String, Vec<String>>,
+        refusal: Refusal,
     ) -> Response {
         if signed_in.principal.role != tulpar_trust::tls::Role::Officer {
             return self.forbidden(signed_in);
@@ -385,7 +383,19 @@ impl Console {
                 .map(|(field, names)| (*field, names.as_slice()))
                 .collect(),
             values,
-            refusal,
+            refusal: refusal
+                .into_iter()
+                .map(|(field, violations)| {
+                    let rules = violations
+                        .iter()
+                        .map(|v| match field.as_str() {
+                            "" => format!("{}: {}", v.field, localized(&m, v)),
+                            _ => localized(&m, v),
+                        })
+                        .collect();
+                    (field, rules)
+                })
+                .collect(),
             request_id: uuid::Uuid::now_v7().to_string(),
         };
         let body = pages::compose(
@@ -428,7 +438,7 @@ impl Console {
             }
             Err(error) => {
                 let refusal =
-                    std::collections::BTreeMap::from([(String::new(), vec![error.to_string()])]);
+                    Refusal::from([(String::new(), vec![Violation::new("", error.to_string())])]);
                 self.compose_form(&signed_in, values(&form), refusal)
             }
         }
@@ -490,12 +500,12 @@ mod tests {
         assert!(placed.contains_key("recipient"), "{placed:?}");
         assert!(placed.contains_key("priority"), "{placed:?}");
         assert!(
-            placed["containers"][0].contains("check digit"),
+            placed["containers"][0].rule.contains("check digit"),
             "{placed:?}"
         );
 
         let unreadable = draft(&form(&[("goods_weight", "много")]), &unit, "ru").unwrap_err();
-        assert!(unreadable["goods_weight"][0].contains("not a number"));
+        assert!(unreadable["goods_weight"][0].rule.contains("not a number"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tulpar_core::response::{
     validate_response_kind,
 };
 use tulpar_core::time::to_timestamp;
-use tulpar_core::validation::{Violations, quote};
+use tulpar_core::validation::{Violation, Violations, quote};
 
 use super::Submission;
 use crate::auth::Principal;
@@ -113,13 +113,13 @@ impl Submission {
         let request_id = match request_id {
             "" => None,
             text => RequestId::parse(text)
-                .map_err(|e| violations.push(("request_id".into(), e.to_string())))
+                .map_err(|e| violations.push(Violation::new("request_id", e.to_string())))
                 .ok(),
         };
         let id = id_bytes(alert_id);
         if id.is_none() {
-            violations.push((
-                "alert_id".into(),
+            violations.push(Violation::new(
+                "alert_id",
                 format!("{} is not an alert id", quote(alert_id)),
             ));
         }
@@ -129,22 +129,22 @@ impl Submission {
                 match principal.units.as_slice() {
                     [only] => Some(only.clone()),
                     _ => {
-                        violations.push((
-                            "unit".into(),
-                            "is required: name the unit that answers".into(),
+                        violations.push(Violation::new(
+                            "unit",
+                            "is required: name the unit that answers",
                         ));
                         None
                     }
                 }
             }
             text => UnitId::parse(text)
-                .map_err(|e| violations.push(("unit".into(), e.to_string())))
+                .map_err(|e| violations.push(Violation::new("unit", e.to_string())))
                 .ok(),
         };
         if let Err(body) = validate_response_kind(&kind) {
-            violations.extend(body.into_vec().into_iter().map(|v| (v.field, v.rule)));
+            violations.extend(body.into_vec());
         }
-        if let Some(violations) = Violations::from_pairs(violations) {
+        if let Some(violations) = Violations::from_vec(violations) {
             return Err(RespondError::Invalid(violations));
         }
         let (Some(id), Some(unit)) = (id, unit) else {
