@@ -723,8 +723,86 @@ async fn an_officer_writes_an_alert_from_a_template_and_sees_refusals_at_their_f
         "what was typed is kept"
     );
     fields[7] = ("containers", "csqu 305438 3");
-    let sent = send(fields).await?;
+
+    // Checked on demand, nothing is sent; saved, the draft is listed and comes back as typed.
+    let mut checking = fields.clone();
+    checking.push(("action", "check"));
+    let checked = send(checking).await?;
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    assert!(
+        checked.body.contains("Узел не нашёл ошибок"),
+        "{}",
+        checked.body
+    );
+    let mut saving = fields.clone();
+    saving.push(("action", "save"));
+    let saved = send(saving).await?;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(saved.body.contains("Черновик сохранён"), "{}", saved.body);
+    let draft_id = saved
+        .body
+        .split("name=\"draft\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .filter(|id| !id.is_empty())
+        .context("the saved draft's id")?
+        .to_owned();
+    let compose = |query: String| {
+        let (browser, cookie) = (&browser, cookie.clone());
+        async move {
+            let path = format!("/console/compose{query}");
+            browser
+                .call("GET", &path, &[("cookie", &cookie)], Vec::new())
+                .await
+        }
+    };
+    let listed = compose(String::new()).await?;
+    assert!(
+        listed
+            .body
+            .contains(&format!("/console/compose?draft={draft_id}"))
+    );
+    assert!(
+        listed.body.contains("→ UZ · csqu 305438 3"),
+        "{}",
+        listed.body
+    );
+    let resumed = compose(format!("?draft={draft_id}")).await?;
+    assert!(
+        resumed.body.contains("value=\"csqu 305438 3\""),
+        "{}",
+        resumed.body
+    );
+    assert!(resumed.body.contains("value=\"8433.90\""));
+
+    // Sent from the draft with a file attached, the alert carries the file and the draft is gone.
+    let mut sending = fields.clone();
+    sending.push(("draft", &draft_id));
+    let (content_type, body) = multipart(
+        &sending,
+        (
+            "attachments",
+            "waybill.png",
+            include_bytes!("../fixtures/seized.png"),
+        ),
+    );
+    let sent = browser
+        .call(
+            "POST",
+            "/console/compose",
+            &[
+                ("content-type", &content_type),
+                ("cookie", &cookie),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            body,
+        )
+        .await?;
     assert_eq!(sent.status, 303, "{}", sent.body);
+    assert!(
+        !compose(String::new()).await?.body.contains(&draft_id),
+        "the draft is deleted"
+    );
     let location = sent.headers["location"].to_str()?.to_owned();
     let alert_id = location.trim_start_matches("/console/alerts/");
     let mut officer = kz.client("KZ-AKTAU-PCU").await?;
@@ -740,6 +818,26 @@ async fn an_officer_writes_an_alert_from_a_template_and_sees_refusals_at_their_f
         ["CSQU3054383"]
     );
     assert_eq!(content.narrative_language, "ru", "the account's language");
+    assert_eq!(content.attachments[0].file_name, "waybill.png");
+    assert_eq!(content.attachments[0].media_type, "image/png");
+
+    // Twenty drafts are kept, not more.
+    let mut saving = fields.clone();
+    saving.push(("action", "save"));
+    for _ in 0..20 {
+        assert!(
+            send(saving.clone())
+                .await?
+                .body
+                .contains("Черновик сохранён")
+        );
+    }
+    let full = send(saving).await?;
+    assert!(
+        full.body.contains("хранится не более 20 черновиков"),
+        "{}",
+        full.body
+    );
     Ok(())
 }
 

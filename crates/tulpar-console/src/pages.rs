@@ -10,7 +10,7 @@ mod compose;
 mod focal;
 
 pub use alert::{AlertView, AnswerView, AttachmentView, RecipientView, StepView, alert};
-pub use compose::{ComposeView, TEMPLATES, compose};
+pub use compose::{ComposeView, DraftRow, TEMPLATES, compose};
 pub use focal::{
     AccountRow, AlarmView, PartnerRow, ReportRow, ReportView, accounts, partners, report,
 };

@@ -9,6 +9,7 @@
 
 mod alert;
 mod compose;
+mod drafts;
 mod focal;
 mod list;
 mod sessions;
@@ -53,6 +54,8 @@ pub(crate) struct Console {
     alerts: Arc<Alerts>,
     catalogs: Catalogs,
     sessions: Arc<Sessions>,
+    /// Officers' saved drafts.
+    drafts: drafts::Drafts,
     /// The code lists of the compose form, by field.
     choices: std::collections::BTreeMap<&'static str, Vec<&'static str>>,
     /// The delivery states the list can be filtered by.
@@ -76,11 +79,13 @@ impl Console {
             settings.session_idle_timeout,
             settings.session_max_age,
         ));
+        let drafts = drafts::Drafts::new(&node.config.data_dir);
         Ok(Self {
             node,
             alerts,
             catalogs,
             sessions,
+            drafts,
             choices: compose::choices(),
             states: (1..)
                 .map_while(|n| proto::DeliveryState::try_from(n).ok())
@@ -153,6 +158,13 @@ impl Console {
                 self.compose_page(request.headers(), &query).await
             }
             (Method::POST, "/compose") => self.compose(request).await,
+            (Method::POST, rest) if rest.starts_with("/drafts/") && rest.ends_with("/delete") => {
+                let id = rest
+                    .trim_start_matches("/drafts/")
+                    .trim_end_matches("/delete")
+                    .to_owned();
+                self.delete_draft(request, &id).await
+            }
             (Method::GET, "/events") => self.events(request.headers()).await,
             (Method::GET, rest) if rest.starts_with("/alerts/") => {
                 let rest = rest.trim_start_matches("/alerts/").to_owned();
@@ -501,6 +513,14 @@ fn rfc3339(at: Option<tulpar_proto::pbjson_types::Timestamp>) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// Unix `seconds` in RFC 3339, as pages show times.
+fn rfc3339_seconds(seconds: i64) -> String {
+    rfc3339(Some(tulpar_proto::pbjson_types::Timestamp {
+        seconds,
+        nanos: 0,
+    }))
 }
 
 /// A page, with the headers every console page carries.

@@ -271,6 +271,18 @@ compose-containers-hint = One or more, separated by commas; spaces inside a numb
 compose-locode-hint = UN/LOCODE, e.g. KZ AKX or UZTAS.
 compose-refused = The node did not send the alert. Correct what is marked:
 compose-submit = Sign and send
+compose-check = Check without sending
+compose-save = Save as a draft
+compose-checked = The node found nothing wrong: the alert can be sent.
+compose-saved = Saved as a draft. Open it from the list above to go on.
+compose-saved-without-files = Saved as a draft, without its files: drafts keep text only. Attach the files again when you send.
+compose-drafts-full = Not saved: at most 20 drafts are kept. Send or delete one first.
+compose-attach-again = Browsers do not keep chosen files: attach them again before sending.
+compose-drafts = Your drafts
+compose-draft-empty = (nothing filled in yet)
+compose-draft-delete = Delete
+compose-attachments = Photos and documents
+compose-attachments-hint = Drafts do not keep files.
 
 ## The focal point
 

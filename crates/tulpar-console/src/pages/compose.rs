@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use maud::{Markup, html};
 
-use super::{BASE, Viewer, page};
+use super::{BASE, Viewer, page, time};
 use crate::Messages;
 
 /// The templates, by name: the catalogs hold each one's title as `template-<name>`.
@@ -24,6 +24,22 @@ pub struct ComposeView<'a> {
     pub refusal: BTreeMap<String, Vec<String>>,
     /// A fresh request id, so that sending the form twice raises one alert.
     pub request_id: String,
+    /// The draft the form was resumed from or saved as; "" for none.
+    pub draft_id: String,
+    /// The person's saved drafts, the last saved first.
+    pub drafts: Vec<DraftRow>,
+    /// A message id to show above the form (saved, checked, files to attach again).
+    pub notice: Option<&'static str>,
+}
+
+/// A saved draft in the list above the form.
+pub struct DraftRow {
+    /// Its id.
+    pub id: String,
+    /// When it was last saved, RFC 3339.
+    pub saved_at: String,
+    /// What tells it apart: recipients, a container or the goods.
+    pub summary: String,
 }
 
 impl ComposeView<'_> {
@@ -103,6 +119,28 @@ pub fn compose(
                 " "
             }
         }
+        @if !form.drafts.is_empty() {
+            section class="card drafts" {
+                h2 { (m.get("compose-drafts")) }
+                ul {
+                    @for draft in &form.drafts {
+                        li {
+                            a href={ (BASE) "/compose?draft=" (draft.id) } {
+                                @if draft.summary.is_empty() { (m.get("compose-draft-empty")) } @else { (draft.summary) }
+                            }
+                            " · " (time(m, &draft.saved_at))
+                            form method="post" action={ (BASE) "/drafts/" (draft.id) "/delete" } class="inline" {
+                                input type="hidden" name="csrf" value=(viewer.csrf);
+                                button type="submit" class="quiet" { (m.get("compose-draft-delete")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(notice) = form.notice {
+            div class="notice" role="status" { (m.get(notice)) }
+        }
         @if !form.refusal.is_empty() {
             div class="notice bad" role="alert" {
                 (m.get("compose-refused"))
@@ -111,9 +149,10 @@ pub fn compose(
                 }
             }
         }
-        form method="post" action={ (BASE) "/compose" } class="card compose" {
+        form method="post" action={ (BASE) "/compose" } class="card compose" enctype="multipart/form-data" {
             input type="hidden" name="csrf" value=(viewer.csrf);
             input type="hidden" name="request_id" value=(form.request_id);
+            input type="hidden" name="draft" value=(form.draft_id);
             fieldset {
                 legend { (m.get("field-recipients")) }
                 @for country in &form.partners {
@@ -184,7 +223,19 @@ pub fn compose(
                     p class="error" { @for rule in rules { (rule) br; } }
                 }
             }
-            div class="actions" { button type="submit" { (m.get("compose-submit")) } }
+            div class={ "field" @if form.refusal.contains_key("attachments") { " refused" } } {
+                label for="attachments" { (m.get("compose-attachments")) }
+                input type="file" id="attachments" name="attachments" multiple;
+                p class="hint" { (m.get("answer-attachments-hint")) " " (m.get("compose-attachments-hint")) }
+                @if let Some(rules) = form.refusal.get("attachments") {
+                    p class="error" id="attachments-error" { @for rule in rules { (rule) br; } }
+                }
+            }
+            div class="actions" {
+                button type="submit" { (m.get("compose-submit")) }
+                button type="submit" name="action" value="check" class="secondary" { (m.get("compose-check")) }
+                button type="submit" name="action" value="save" class="secondary" { (m.get("compose-save")) }
+            }
         }
     };
     page(m, &title, Some(viewer), languages, content)

@@ -11,7 +11,11 @@ use tulpar_core::codes::UnitId;
 use tulpar_core::proto;
 use tulpar_core::validation::{Violation, Violations};
 
-use super::{Console, Form, SignedIn, form_fields, html, localized, not_a_number, see_other};
+use super::drafts::{Draft, SaveRefused};
+use super::{
+    Console, Form, SignedIn, failure, form_fields, html, localized, not_a_number, rfc3339_seconds,
+    see_other,
+};
 use crate::error::ApiError;
 
 /// The code lists of the form's selects and checkboxes: every value but `…_UNSPECIFIED`, by field.
@@ -111,13 +115,7 @@ pub(super) fn template(name: &str) -> Option<BTreeMap<String, Vec<String>>> {
 
 /// The form's values by field, to fill it in again after a refusal.
 pub(super) fn values(form: &Form) -> BTreeMap<String, Vec<String>> {
-    let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, value) in form.pairs() {
-        if name != "csrf" && name != "request_id" {
-            values.entry(name.clone()).or_default().push(value.clone());
-        }
-    }
-    values
+    values_of(form.pairs())
 }
 
 /// The alert draft the form describes, raised by `unit` in the account's `language`. Numbers are read
@@ -253,7 +251,7 @@ pub(super) fn draft(
         }),
         narrative: form.text("narrative").to_owned(),
         narrative_language: language.to_owned(),
-        attachments: Vec::new(),
+        attachments: form.files("attachments"),
     };
     if refused.is_empty() {
         Ok(content)
@@ -320,6 +318,7 @@ const FIELDS: &[(&str, &str)] = &[
         "information_accuracy",
     ),
     ("content.narrative", "narrative"),
+    ("content.attachments", "attachments"),
 ];
 
 /// Violations by the form field they concern ("" for what concerns none).
@@ -343,22 +342,42 @@ pub(super) fn refusal(violations: Violations) -> Refusal {
     placed
 }
 
+/// What the compose page says above the form besides refusals: a message id.
+type Notice = Option<&'static str>;
+
+/// Form fields that are the form's machinery, not the alert's.
+const MACHINERY: &[&str] = &["csrf", "request_id", "action", "draft"];
+
 impl Console {
-    /// The form to write an alert, empty or filled in from a template.
+    /// The form to write an alert: empty, filled in from a template, or a saved draft resumed.
     pub(super) async fn compose_page(&self, headers: &HeaderMap, query: &str) -> Response {
         let Some(signed_in) = self.signed_in(headers).await else {
             return see_other(&format!("{BASE}/sign-in?notice=session-ended"));
         };
         let query = form_fields(query);
+        let draft_id = query.text("draft");
+        if !draft_id.is_empty() {
+            let person = &signed_in.principal.name;
+            return match self.drafts.get(person, draft_id) {
+                Ok(Some(draft)) => {
+                    let values = values_of(&draft.fields);
+                    self.compose_form(&signed_in, values, Refusal::new(), &draft.id, None)
+                }
+                Ok(None) => self.not_found(headers).await,
+                Err(error) => failure(ApiError::internal(error)),
+            };
+        }
         let values = template(query.text("template")).unwrap_or_default();
-        self.compose_form(&signed_in, values, Default::default())
+        self.compose_form(&signed_in, values, Refusal::new(), "", None)
     }
 
     pub(super) fn compose_form(
         &self,
         signed_in: &SignedIn,
-        values: std::collections::BTreeMap<String, Vec<String>>,
+        values: BTreeMap<String, Vec<String>>,
         refusal: Refusal,
+        draft_id: &str,
+        notice: Notice,
     ) -> Response {
         if signed_in.principal.role != tulpar_trust::tls::Role::Officer {
             return self.forbidden(signed_in);
@@ -368,6 +387,10 @@ impl Console {
             StatusCode::OK
         } else {
             StatusCode::UNPROCESSABLE_ENTITY
+        };
+        let drafts = match self.drafts.list(&signed_in.principal.name) {
+            Ok(drafts) => drafts,
+            Err(error) => return failure(ApiError::internal(error)),
         };
         let view = pages::ComposeView {
             partners: self
@@ -397,6 +420,16 @@ impl Console {
                 })
                 .collect(),
             request_id: uuid::Uuid::now_v7().to_string(),
+            draft_id: draft_id.to_owned(),
+            drafts: drafts
+                .iter()
+                .map(|draft| pages::DraftRow {
+                    id: draft.id.clone(),
+                    saved_at: rfc3339_seconds(draft.saved_at),
+                    summary: summary(&draft.fields),
+                })
+                .collect(),
+            notice,
         };
         let body = pages::compose(
             &m,
@@ -407,8 +440,9 @@ impl Console {
         html(status, body)
     }
 
-    /// The compose form sent: the alert raised as the officer's unit, or the form again with every
-    /// refusal at its field.
+    /// The compose form sent: saved as a draft, checked, or sent, by the button pressed. Sent, the
+    /// alert is raised as the officer's unit; refused, the form comes again with every refusal at
+    /// its field.
     pub(super) async fn compose(&self, request: Request<Body>) -> Response {
         let (signed_in, form) = match self.checked_form(request).await {
             Ok(checked) => checked,
@@ -417,9 +451,31 @@ impl Console {
         let Some(unit) = signed_in.principal.units.first().cloned() else {
             return self.forbidden(&signed_in);
         };
+        let draft_id = form.text("draft").to_owned();
+        // Browsers never fill a file input in again: a form shown again says so.
+        let files_dropped: Notice =
+            (!form.files("attachments").is_empty()).then_some("compose-attach-again");
+        let again = |refusal: Refusal, notice: Notice| {
+            self.compose_form(&signed_in, values(&form), refusal, &draft_id, notice)
+        };
+        match form.text("action") {
+            "save" => return self.save_draft(&signed_in, &form, &draft_id),
+            "check" => {
+                return match draft(&form, &unit, &signed_in.session.language) {
+                    Err(refusal) => again(refusal, files_dropped),
+                    Ok(content) => match tulpar_core::alert::validate_content(content) {
+                        Ok(_) => again(Refusal::new(), files_dropped.or(Some("compose-checked"))),
+                        Err(violations) => {
+                            again(refusal(violations.prefixed("content")), files_dropped)
+                        }
+                    },
+                };
+            }
+            _ => {}
+        }
         let draft = match draft(&form, &unit, &signed_in.session.language) {
             Ok(draft) => draft,
-            Err(refusal) => return self.compose_form(&signed_in, values(&form), refusal),
+            Err(refusal) => return again(refusal, files_dropped),
         };
         let request = proto::SubmitAlertRequest {
             request_id: form.text("request_id").to_owned(),
@@ -432,17 +488,113 @@ impl Console {
             .await
             .map_err(ApiError::from)
         {
-            Ok(raised) => see_other(&format!("{BASE}/alerts/{}", raised.alert_id)),
-            Err(ApiError::Invalid(violations)) => {
-                self.compose_form(&signed_in, values(&form), refusal(violations))
+            Ok(raised) => {
+                if !draft_id.is_empty() {
+                    // The alert is raised whatever happens to the draft; a draft left over is harmless.
+                    if let Err(error) = self.drafts.delete(&signed_in.principal.name, &draft_id) {
+                        tracing::warn!(%error, "a sent draft was not deleted");
+                    }
+                }
+                see_other(&format!("{BASE}/alerts/{}", raised.alert_id))
             }
+            Err(ApiError::Invalid(violations)) => again(refusal(violations), files_dropped),
             Err(error) => {
                 let refusal =
                     Refusal::from([(String::new(), vec![Violation::new("", error.to_string())])]);
-                self.compose_form(&signed_in, values(&form), refusal)
+                again(refusal, files_dropped)
             }
         }
     }
+
+    /// The form's text fields kept as a draft of the person's, to resume later.
+    fn save_draft(&self, signed_in: &SignedIn, form: &Form, draft_id: &str) -> Response {
+        let id = match uuid::Uuid::parse_str(draft_id) {
+            Ok(id) => id.to_string(),
+            Err(_) => uuid::Uuid::now_v7().to_string(),
+        };
+        let fields = form
+            .pairs()
+            .iter()
+            .filter(|(name, _)| !MACHINERY.contains(&name.as_str()))
+            .cloned()
+            .collect();
+        let draft = Draft {
+            id: id.clone(),
+            saved_at: tulpar_core::time::unix_seconds(self.node.context.clock.now()),
+            fields,
+        };
+        let values = values(form);
+        let files_dropped = !form.files("attachments").is_empty();
+        match self.drafts.save(&signed_in.principal.name, draft) {
+            Ok(()) => {
+                let notice = if files_dropped {
+                    "compose-saved-without-files"
+                } else {
+                    "compose-saved"
+                };
+                self.compose_form(signed_in, values, Refusal::new(), &id, Some(notice))
+            }
+            Err(SaveRefused::Full) => self.compose_form(
+                signed_in,
+                values,
+                Refusal::new(),
+                draft_id,
+                Some("compose-drafts-full"),
+            ),
+            Err(SaveRefused::Storage(error)) => failure(ApiError::internal(error)),
+        }
+    }
+
+    /// Deletes one of the person's drafts, then shows the compose page.
+    pub(super) async fn delete_draft(&self, request: Request<Body>, id: &str) -> Response {
+        let (signed_in, _) = match self.checked_form(request).await {
+            Ok(checked) => checked,
+            Err(refused) => return refused,
+        };
+        match self.drafts.delete(&signed_in.principal.name, id) {
+            Ok(_) => see_other(&format!("{BASE}/compose")),
+            Err(error) => failure(ApiError::internal(error)),
+        }
+    }
+}
+
+/// A draft's fields by name, to fill the form in.
+fn values_of(fields: &[(String, String)]) -> BTreeMap<String, Vec<String>> {
+    let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in fields {
+        if !MACHINERY.contains(&name.as_str()) {
+            values.entry(name.clone()).or_default().push(value.clone());
+        }
+    }
+    values
+}
+
+/// A line that tells drafts apart: recipients, then the first containers or goods written.
+fn summary(fields: &[(String, String)]) -> String {
+    let all = |name: &str| -> Vec<&str> {
+        fields
+            .iter()
+            .filter(|(n, v)| n == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim())
+            .collect()
+    };
+    let mut parts = Vec::new();
+    let recipients = all("recipient");
+    if !recipients.is_empty() {
+        parts.push(format!("→ {}", recipients.join(", ")));
+    }
+    for name in [
+        "containers",
+        "goods_description",
+        "vessel_name",
+        "document_number",
+    ] {
+        if let Some(value) = all(name).first() {
+            parts.push(value.chars().take(60).collect());
+            break;
+        }
+    }
+    parts.join(" · ")
 }
 
 #[cfg(test)]
