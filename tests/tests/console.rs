@@ -474,6 +474,26 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
         page.body.contains("CSQU3054383"),
         "every field of the content"
     );
+    // The list finds it by a container number as officers type it, and names a search too short.
+    let home = |query: &str| {
+        let (browser, cookie, path) = (&browser, cookie.clone(), format!("/console/?{query}"));
+        async move {
+            browser
+                .call("GET", &path, &[("cookie", &cookie)], Vec::new())
+                .await
+        }
+    };
+    let found = home("search=csqu+305438").await?;
+    assert!(found.body.contains(&alert_id), "{}", found.body);
+    let none = home("search=TGHU9999").await?;
+    assert!(!none.body.contains(&alert_id));
+    let short = home("search=cs").await?;
+    assert_eq!(short.status, 200);
+    assert!(
+        short.body.contains("от 3 до 100 символов"),
+        "{}",
+        short.body
+    );
     let token = csrf(&page.body)?;
     let post = |what: &str, fields: Vec<(&str, &str)>| {
         let mut fields = fields;

@@ -238,3 +238,70 @@ async fn every_answered_alert_survives_a_sigkill_of_the_sender() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_found_by_container_document_or_train_number_and_by_priority() -> Result<()> {
+    let mut federation = federation()?;
+    federation.start_all().await?;
+    let mut kz = federation.country("KZ").client("KZ-AKTAU-PCU").await?;
+    let both = submit(&mut kz, "s1", &["UZ"]).await?.alert_id;
+    let mut routine = draft(&["UZ"]);
+    routine.priority = proto::Priority::Routine as i32;
+    routine.consignment.as_mut().unwrap().containers = vec!["MSKU1234565".into()];
+    let one = kz
+        .submit_alert(proto::SubmitAlertRequest {
+            request_id: "s2".into(),
+            content: Some(routine),
+        })
+        .await?
+        .into_inner()
+        .alert_id;
+    let mut uz = federation.country("UZ").client("UZ-TASHKENT-PCU").await?;
+    eventually(WAIT, "both alerts at UZ", || {
+        let mut uz = uz.clone();
+        async move { Ok((received_count(&mut uz).await? == 2).then_some(())) }
+    })
+    .await?;
+    let found = |search: &str, priority: proto::Priority| proto::ListAlertsRequest {
+        search: search.into(),
+        priority: priority as i32,
+        ..Default::default()
+    };
+    let ids = |response: proto::ListAlertsResponse| -> Vec<String> {
+        response
+            .alerts
+            .into_iter()
+            .filter_map(|r| r.alert.map(|a| a.alert_id))
+            .collect()
+    };
+    let any = proto::Priority::Unspecified;
+    // Written as officers write them: lower case, spaces, hyphens.
+    let msku = uz.list_alerts(found("msku 1234", any)).await?.into_inner();
+    assert_eq!(ids(msku), [one.clone(), both.clone()]);
+    let csqu = uz.list_alerts(found("CSQU-305", any)).await?.into_inner();
+    assert_eq!(ids(csqu), [both.as_str()]);
+    let document = uz
+        .list_alerts(found("smgs 24 118", any))
+        .await?
+        .into_inner();
+    assert_eq!(ids(document).len(), 2, "the transport document of both");
+    let nothing = uz.list_alerts(found("TGHU999", any)).await?.into_inner();
+    assert!(nothing.alerts.is_empty());
+    let urgent = uz
+        .list_alerts(found("", proto::Priority::Urgent))
+        .await?
+        .into_inner();
+    assert_eq!(ids(urgent), [both.as_str()]);
+    let sent = kz
+        .list_alerts(found("msku1234565", proto::Priority::Routine))
+        .await?;
+    assert_eq!(ids(sent.into_inner()), [one]);
+    let status = uz.list_alerts(found("ms", any)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().starts_with("search: "),
+        "{}",
+        status.message()
+    );
+    Ok(())
+}

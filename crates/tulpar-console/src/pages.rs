@@ -237,10 +237,18 @@ pub struct Filters<'a> {
     pub state: String,
     /// See `direction`.
     pub country: String,
+    /// The chosen `PRIORITY_…` name, or "".
+    pub priority: String,
+    /// A container, document, vessel, flight, train or plate number to search for, as typed.
+    pub search: String,
     /// Only alerts with an overdue recipient.
     pub overdue: bool,
+    /// What the node refused of the filters, in the viewer's language.
+    pub problem: Option<String>,
     /// The categories to choose from.
     pub categories: &'a [&'static str],
+    /// The priorities to choose from.
+    pub priorities: &'a [&'static str],
     /// The states to choose from.
     pub states: &'a [&'static str],
     /// The partner countries to choose from.
@@ -274,9 +282,17 @@ fn filters(m: &Messages<'_>, filters: &Filters<'_>) -> Markup {
         }
     };
     html! {
-        form method="get" action={ (BASE) "/" } class="filters" {
+        form method="get" action={ (BASE) "/" } class="filters" role="search" {
+            div class="search" {
+                label for="filter-search" { (m.get("filter-search")) }
+                input type="search" id="filter-search" name="search" value=(filters.search)
+                    placeholder=(m.get("filter-search-hint"))
+                    aria-invalid=[filters.problem.as_ref().map(|_| "true")]
+                    aria-describedby=[filters.problem.as_ref().map(|_| "filter-problem")];
+            }
             (select("direction", "alert-direction", &filters.direction, &["DIRECTION_SENT", "DIRECTION_RECEIVED"]))
             (select("category", "field-category", &filters.category, filters.categories))
+            (select("priority", "field-priority", &filters.priority, filters.priorities))
             (select("state", "alert-state", &filters.state, filters.states))
             div {
                 label for="filter-country" { (m.get("field-country")) }
@@ -292,6 +308,9 @@ fn filters(m: &Messages<'_>, filters: &Filters<'_>) -> Markup {
                 " " (m.get("filter-overdue"))
             }
             button type="submit" { (m.get("filter-apply")) }
+            @if let Some(problem) = &filters.problem {
+                p class="error" id="filter-problem" role="alert" { (problem) }
+            }
         }
     }
 }
@@ -457,8 +476,12 @@ mod tests {
                 category: "THREAT_CATEGORY_CASH".into(),
                 state: String::new(),
                 country: String::new(),
+                priority: String::new(),
+                search: String::new(),
                 overdue: false,
+                problem: None,
                 categories: &["THREAT_CATEGORY_CASH"],
+                priorities: &[],
                 states: &[],
                 countries: vec!["UZ".into()],
             },

@@ -93,6 +93,13 @@ fn upper(text: &mut String) {
     *text = text.trim().to_uppercase();
 }
 
+/// A code as it is compared, whoever wrote it: upper case without spaces or hyphens.
+pub fn compact(text: &str) -> String {
+    let mut text = text.to_owned();
+    compact_upper(&mut text);
+    text
+}
+
 /// Upper case without spaces or hyphens: `mscu-784512 0` → `MSCU7845120`.
 fn compact_upper(text: &mut String) {
     *text = text

@@ -243,10 +243,38 @@ impl Index {
             views: view_trees,
             db,
         };
+        index.drop_retired_views(&seen)?;
         for (view, tree) in &index.views {
             index.finish_view_commit(view.as_ref(), tree)?;
         }
         Ok(index)
+    }
+
+    /// Drops the trees of views no longer registered: a version that changes what a view stores
+    /// gives it a new name, so the new one is rebuilt from the segments and the old one goes.
+    fn drop_retired_views(
+        &self,
+        registered: &std::collections::HashSet<String>,
+    ) -> Result<(), LedgerError> {
+        for name in self.db.tree_names() {
+            let Some(view) = name.strip_prefix(b"view/") else {
+                continue;
+            };
+            let view = String::from_utf8_lossy(view).into_owned();
+            if registered.contains(&view) {
+                continue;
+            }
+            self.db
+                .drop_tree(&name)
+                .map_err(LedgerError::index("drop retired view"))?;
+            for key in [legacy_view_marker(&view), redo_key(&view)] {
+                self.meta
+                    .remove(key)
+                    .map_err(LedgerError::index("remove retired view marker"))?;
+            }
+            tracing::info!(view, "dropped a view this version no longer keeps");
+        }
+        Ok(())
     }
 
     /// Applies again the redo record of a view batch a crash interrupted, if any.

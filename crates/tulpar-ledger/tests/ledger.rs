@@ -207,6 +207,45 @@ fn a_view_marker_kept_in_meta_by_earlier_versions_is_honoured() {
     assert_eq!(count(&ledger, "ALERT-1"), 4);
 }
 
+/// The same count under a new name, as a version that changes a view's encoding registers it.
+struct CountByAlertRenamed;
+
+impl View for CountByAlertRenamed {
+    fn name(&self) -> &str {
+        "count-2"
+    }
+
+    fn apply(
+        &self,
+        index: u64,
+        entry: &LedgerEntry,
+        txn: &mut ViewTxn<'_>,
+    ) -> Result<(), ViewError> {
+        CountByAlert.apply(index, entry, txn)
+    }
+}
+
+#[test]
+fn a_renamed_view_is_rebuilt_from_the_segments_and_the_retired_one_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = common::open_with(dir.path(), vec![Arc::new(CountByAlert)]);
+    fill(&ledger, 21, 1, 30);
+    drop(ledger);
+    let (ledger, report) = common::open_with(dir.path(), vec![Arc::new(CountByAlertRenamed)]);
+    assert_eq!(report.replayed, 21, "the new view saw every entry");
+    assert!(ledger.view_tree("count").is_none());
+    let renamed = ledger.view_tree("count-2").unwrap();
+    let n = renamed.get("ALERT-1").unwrap().unwrap();
+    assert_eq!(u64::from_be_bytes(n.as_ref().try_into().unwrap()), 3);
+    drop((renamed, ledger));
+    // Had the old tree stayed, going back would find its marker and apply nothing.
+    let (_, report) = common::open_with(dir.path(), vec![Arc::new(CountByAlert)]);
+    assert_eq!(
+        report.replayed, 21,
+        "the retired view was dropped, so it is rebuilt whole"
+    );
+}
+
 #[test]
 fn torn_or_corrupt_last_record_is_cut_on_open_and_reported() {
     for damage in ["truncate", "flip"] {

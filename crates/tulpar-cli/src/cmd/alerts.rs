@@ -65,6 +65,13 @@ pub(crate) struct ListArgs {
     /// Only overdue alerts.
     #[arg(long)]
     overdue: bool,
+    /// Only alerts with a container, document, vessel (name or IMO), flight, train or plate number
+    /// containing this text; case, spaces and '-' are ignored.
+    #[arg(long)]
+    search: Option<String>,
+    /// Only alerts of this priority: routine, high or urgent.
+    #[arg(long)]
+    priority: Option<String>,
     /// At most this many (newest first).
     #[arg(long, default_value_t = 50)]
     limit: u32,
@@ -741,12 +748,26 @@ async fn alert_call(mut client: Client, command: AlertCall, output: &Output) -> 
                 Some("received") => Direction::Received,
                 Some(other) => bail!("--direction {other:?}: use sent or received"),
             };
+            let priority = match args.priority.as_deref() {
+                None => 0,
+                Some(name) => {
+                    let full = format!("PRIORITY_{}", name.to_uppercase());
+                    proto::Priority::from_str_name(&full)
+                        .filter(|p| *p != proto::Priority::Unspecified)
+                        .map(|p| p as i32)
+                        .with_context(|| {
+                            format!("--priority {name:?}: use routine, high or urgent")
+                        })?
+                }
+            };
             let mut request = proto::ListAlertsRequest {
                 page_size: args.limit,
                 direction: direction as i32,
                 country: args.country.unwrap_or_default(),
                 unit: args.unit.unwrap_or_default(),
                 overdue_only: args.overdue,
+                search: args.search.unwrap_or_default(),
+                priority,
                 ..Default::default()
             };
             // A page holds at most PAGE_BYTES of alerts, so it may end before `--limit`: follow the

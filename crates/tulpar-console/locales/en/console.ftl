@@ -56,6 +56,8 @@ signal-urgent-title = Urgent alert received
 filter-any = any
 filter-overdue = Overdue only
 filter-apply = Filter
+filter-search = Container, document or vessel
+filter-search-hint = e.g. MSCU 784512
 alerts-left = { $left } left to acknowledge
 admin-no-alerts = Administrators see no alerts. Manage accounts with `tulpar user`.
 
@@ -359,3 +361,4 @@ violation-locode-shape = “{ $value }” is not a UN/LOCODE (country code, then
 violation-hs-shape = “{ $value }” is not an HS code (6 digits)
 violation-hs-chapter = “{ $value }” is in chapter { $chapter }, which the Harmonized System does not use
 violation-country = “{ $value }” is not a country code (ISO 3166-1, two letters)
+violation-search-length = give { $min } to { $max } characters (spaces and “-” do not count)

@@ -54,6 +54,8 @@ signal-urgent-title = Получено срочное оповещение
 filter-any = любое
 filter-overdue = Только просроченные
 filter-apply = Отобрать
+filter-search = Контейнер, документ или судно
+filter-search-hint = например, MSCU 784512
 alerts-left = осталось { $left } на подтверждение
 admin-no-alerts = Администраторы не видят оповещений. Учётными записями управляет команда `tulpar user`.
 
@@ -357,3 +359,4 @@ violation-locode-shape = «{ $value }» — не код UN/LOCODE (код стр
 violation-hs-shape = «{ $value }» — не код ТН ВЭД (6 цифр)
 violation-hs-chapter = «{ $value }» относится к группе { $chapter }, которая не используется в Гармонизированной системе
 violation-country = «{ $value }» — не код страны (ISO 3166-1, две буквы)
+violation-search-length = от { $min } до { $max } символов (пробелы и «-» не считаются)

@@ -6,8 +6,8 @@ use tulpar_console::pages::{self, AlertRow, RecipientCell};
 use tulpar_core::proto;
 
 use super::{
-    BASE, Console, Form, LIST_SIZE, SignedIn, empty, failure, focal, form_fields, html, rfc3339,
-    see_other, session_cookie,
+    BASE, Console, Form, LIST_SIZE, SignedIn, empty, failure, focal, form_fields, html, localized,
+    rfc3339, see_other, session_cookie,
 };
 use crate::error::ApiError;
 
@@ -44,8 +44,12 @@ impl Console {
             category: query.text("category").to_owned(),
             state: query.text("state").to_owned(),
             country: query.text("country").to_owned(),
+            priority: query.text("priority").to_owned(),
+            search: query.text("search").to_owned(),
             overdue: query.text("overdue") == "true",
+            problem: None,
             categories: self.choices.get("category").map_or(&[], Vec::as_slice),
+            priorities: self.choices.get("priority").map_or(&[], Vec::as_slice),
             states: &self.states,
             countries: self
                 .node
@@ -70,6 +74,14 @@ impl Console {
         if signed_in.principal.role != tulpar_trust::tls::Role::Admin {
             match self.alert_rows(&signed_in, &query) {
                 Ok((rows, more)) => (view.rows, view.shown_at_most) = (rows, more),
+                Err(ApiError::Invalid(violations)) => {
+                    let problems: Vec<String> = violations
+                        .as_slice()
+                        .iter()
+                        .map(|v| format!("{}: {}", m.get("filter-search"), localized(&m, v)))
+                        .collect();
+                    view.filters.problem = Some(problems.join("; "));
+                }
                 Err(error) => return failure(error),
             }
         }
@@ -113,7 +125,11 @@ impl Console {
             state: code("state", |n| {
                 proto::DeliveryState::from_str_name(n).map(|s| s as i32)
             }),
+            priority: code("priority", |n| {
+                proto::Priority::from_str_name(n).map(|p| p as i32)
+            }),
             country: filters.text("country").to_owned(),
+            search: filters.text("search").to_owned(),
             overdue_only: filters.text("overdue") == "true",
             ..Default::default()
         };
@@ -160,15 +176,23 @@ const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
 
 /// The list filters of `query` as a query string again, for the list's live refresh.
 fn filter_query(query: &Form) -> String {
-    ["direction", "category", "state", "country", "overdue"]
-        .into_iter()
-        .filter(|name| !query.text(name).is_empty())
-        .map(|name| {
-            let value = percent_encoding::utf8_percent_encode(query.text(name), QUERY_VALUE);
-            format!("{name}={value}")
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+    [
+        "direction",
+        "category",
+        "priority",
+        "state",
+        "country",
+        "search",
+        "overdue",
+    ]
+    .into_iter()
+    .filter(|name| !query.text(name).is_empty())
+    .map(|name| {
+        let value = percent_encoding::utf8_percent_encode(query.text(name), QUERY_VALUE);
+        format!("{name}={value}")
+    })
+    .collect::<Vec<_>>()
+    .join("&")
 }
 
 /// What the page hears of an event.

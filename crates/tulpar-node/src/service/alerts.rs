@@ -11,7 +11,7 @@ use tulpar_core::proto::{
     self, alert_service_server::AlertService, ledger_entry::Kind as EntryKind,
 };
 use tulpar_core::time::from_timestamp;
-use tulpar_core::validation::{Violations, quote};
+use tulpar_core::validation::{LocalRule, Violation, Violations, quote};
 use tulpar_proto::pbjson_types::Timestamp;
 
 use crate::auth::Principal;
@@ -204,10 +204,13 @@ struct AlertFilter {
     country: Option<CountryCode>,
     unit: Option<UnitId>,
     category: i32,
+    priority: i32,
     state: i32,
     after: Option<std::time::SystemTime>,
     before: Option<std::time::SystemTime>,
     overdue_only: bool,
+    /// In search form; "" for no search.
+    search: String,
 }
 
 impl AlertFilter {
@@ -216,27 +219,40 @@ impl AlertFilter {
         let country = match request.country.as_str() {
             "" => None,
             text => CountryCode::parse(text)
-                .map_err(|e| violations.push(("country".to_owned(), e.to_string())))
+                .map_err(|e| violations.push(Violation::new("country", e.to_string())))
                 .ok(),
         };
         let unit = match request.unit.as_str() {
             "" => None,
             text => UnitId::parse(text)
-                .map_err(|e| violations.push(("unit".to_owned(), e.to_string())))
+                .map_err(|e| violations.push(Violation::new("unit", e.to_string())))
                 .ok(),
         };
-        let time = |field: &str, ts: &Option<Timestamp>, out: &mut Vec<(String, String)>| {
+        let time = |field: &str, ts: &Option<Timestamp>, out: &mut Vec<Violation>| {
             ts.as_ref().and_then(|ts| {
                 let time = from_timestamp(ts);
                 if time.is_none() {
-                    out.push((field.to_owned(), "is not a valid timestamp".to_owned()));
+                    out.push(Violation::new(field, "is not a valid timestamp"));
                 }
                 time
             })
         };
         let after = time("created_after", &request.created_after, &mut violations);
         let before = time("created_before", &request.created_before, &mut violations);
-        if let Some(violations) = Violations::from_pairs(violations) {
+        let search = crate::state::search_key(&request.search);
+        if !request.search.is_empty() && !(3..=100).contains(&search.chars().count()) {
+            violations.push(Violation {
+                local: Some(LocalRule::new(
+                    "search-length",
+                    &[("min", &3), ("max", &100)],
+                )),
+                ..Violation::new(
+                    "search",
+                    "is 3 to 100 characters, not counting spaces and '-'",
+                )
+            });
+        }
+        if let Some(violations) = Violations::from_vec(violations) {
             return Err(ApiError::Invalid(violations));
         }
         Ok(Self {
@@ -244,10 +260,12 @@ impl AlertFilter {
             country,
             unit,
             category: request.category,
+            priority: request.priority,
             state: request.state,
             after,
             before,
             overdue_only: request.overdue_only,
+            search,
         })
     }
 
@@ -282,10 +300,17 @@ impl AlertFilter {
         if self.category != 0 && self.category != stored.category {
             return false;
         }
+        if self.priority != 0 && self.priority != stored.priority {
+            return false;
+        }
         if self.state != 0 && !stored.recipients.iter().any(|r| r.state == self.state) {
             return false;
         }
         if self.overdue_only && !stored.recipients.iter().any(|r| r.overdue) {
+            return false;
+        }
+        if !self.search.is_empty() && !stored.search_terms.iter().any(|t| t.contains(&self.search))
+        {
             return false;
         }
         let created = stored.created_at.as_ref().and_then(from_timestamp);

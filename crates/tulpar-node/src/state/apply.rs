@@ -24,6 +24,35 @@ pub(crate) fn id_bytes(text: &str) -> Option<[u8; 16]> {
     AlertId::parse(text).ok().map(|id| *id.as_bytes())
 }
 
+/// The numbers and names an alert is searched by, in search form, each once.
+fn search_terms(content: &proto::AlertContent) -> Vec<String> {
+    let Some(consignment) = &content.consignment else {
+        return Vec::new();
+    };
+    let mut terms: Vec<&str> = consignment.containers.iter().map(String::as_str).collect();
+    if let Some(document) = &consignment.transport_document {
+        terms.push(&document.number);
+    }
+    if let Some(conveyance) = &consignment.conveyance {
+        if let Some(vessel) = &conveyance.vessel {
+            terms.extend([vessel.name.as_str(), vessel.imo_number.as_str()]);
+        }
+        terms.extend([
+            conveyance.flight_number.as_str(),
+            conveyance.train_number.as_str(),
+        ]);
+        terms.extend(conveyance.vehicle_plates.iter().map(String::as_str));
+    }
+    let mut keys: Vec<String> = terms
+        .into_iter()
+        .map(super::search_key)
+        .filter(|k| !k.is_empty())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 fn unix_ms(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -136,6 +165,7 @@ impl StateView {
             priority: content.priority,
             created_at: alert.created_at,
             recipients: Vec::new(),
+            search_terms: search_terms(&content),
         };
         for recipient in &content.recipients {
             let Ok(country) = CountryCode::parse(&recipient.country) else {
@@ -209,6 +239,7 @@ impl StateView {
         let stored = StoredAlert {
             ledger_index: index,
             direction: proto::Direction::Received as i32,
+            search_terms: search_terms(&content),
             origin_unit: content.origin.unwrap_or_default().unit,
             category: content.category,
             priority: content.priority,

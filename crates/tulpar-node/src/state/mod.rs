@@ -24,7 +24,13 @@ pub(crate) use records::{
 pub(crate) use tokens::{TokenRevocation, TokenRevocations};
 
 /// Name of the sled tree holding the view.
-pub(crate) const VIEW_NAME: &str = "node-state";
+// Renamed whenever what the view stores changes, so that it is rebuilt from the segments.
+pub(crate) const VIEW_NAME: &str = "node-state-2";
+
+/// Text as searches compare it: upper case, without spaces or '-'.
+pub(crate) fn search_key(text: &str) -> String {
+    tulpar_core::normalise::compact(text)
+}
 
 /// What can go wrong reading or updating the state view.
 #[derive(Debug, thiserror::Error)]

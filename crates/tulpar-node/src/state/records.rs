@@ -28,6 +28,10 @@ pub(crate) struct StoredAlert {
     /// One per recipient country (on a received alert: only this country).
     #[prost(message, repeated, tag = "7")]
     pub(crate) recipients: Vec<proto::RecipientStatus>,
+    /// What a search finds it by: its container, document, vessel, flight, train and plate numbers,
+    /// each in [`search_key`](crate::state::search_key) form.
+    #[prost(string, repeated, tag = "8")]
+    pub(crate) search_terms: Vec<String>,
 }
 
 /// Something waiting in a partner's outbox.

@@ -72,6 +72,7 @@ fn alert(
                 ..Default::default()
             })
             .collect(),
+        search_terms: Vec::new(),
     }
 }
 
