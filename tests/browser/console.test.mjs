@@ -65,13 +65,13 @@ async function shown(page, selector) {
   return image.evaluate((img) => img.naturalWidth > 0);
 }
 
-/// A signed-in page of `name` in a context of its own.
-async function signIn(chrome, url, name, password) {
+/// A signed-in page of `name` in a context of its own (`device` overrides the laptop's screen).
+async function signIn(chrome, url, name, password, device = {}) {
   // The node's certificate comes from the country's own CA, which this throwaway profile does not
   // hold; axe is injected as a script, which the console's CSP would rightly refuse.
   const context = await chrome.newContext({
     ignoreHTTPSErrors: true, bypassCSP: true, locale: "ru-RU", timezoneId: "Asia/Tashkent",
-    viewport: { width: 1366, height: 768 },
+    viewport: { width: 1366, height: 768 }, ...device,
   });
   const page = await context.newPage();
   await page.goto(url);
@@ -244,7 +244,12 @@ test("a focal point signs in with a code, sees the partners, and downloads the r
     await page.fill("#from", cliFrom.split("-").reverse().join("."));
     await page.fill("#to", cliFrom);
     await page.click("button:has-text('Показать')");
-    await page.waitForSelector("svg.chart");
+    await page.waitForSelector("svg.chart.months");
+    // The month's bars hold the demo's exchange, and the times chart one row per partner and direction.
+    const month = cliFrom.slice(0, 7);
+    assert.match(await page.textContent("table.months"), new RegExp(month));
+    assert.ok(await page.locator("svg.chart.months rect").count() > 0, "bars of alerts per month");
+    assert.ok(await page.locator("svg.chart.times rect").count() >= 4, "median and 90% bars");
     assert.deepEqual(await accessibilityViolations(page), []);
     await page.screenshot({ path: `${screenshots}/report.png`, fullPage: true });
     const [download] = await Promise.all([
@@ -255,6 +260,53 @@ test("a focal point signs in with a code, sees the partners, and downloads the r
       ["audit", "report", "--from", cliFrom, "--to", cliTo, "--csv"],
       { env: { ...process.env, TULPAR_NODE: kzNode, TULPAR_CA: kzCa, TULPAR_TOKEN: focalToken } });
     assert.equal(downloaded, cli.toString(), "the console's CSV is tulpar audit report --csv");
+
+    // Reconciliation with UZ over the same days, then the ledger verified now with a live progress bar.
+    await page.goto(`${kzConsole}reconcile?partner=UZ&from=${cliFrom}&to=${cliFrom}`);
+    await page.waitForSelector("dl.summary");
+    assert.deepEqual(await accessibilityViolations(page), []);
+    await page.screenshot({ path: `${screenshots}/reconcile.png`, fullPage: true });
+    await page.goto(`${kzConsole}verify`);
+    await page.click("#verify-start");
+    await page.waitForSelector("#verify-result.notice", { timeout: 60000 });
+    assert.match(await page.textContent("#verify-result"), /Все записи проверены/);
+    const [value, max] = await page.evaluate(() => {
+      const bar = document.getElementById("verify-progress");
+      return [bar.value, bar.max];
+    });
+    assert.ok(max > 1 && value === max, `the bar is full: ${value} of ${max}`);
+    assert.deepEqual(await accessibilityViolations(page), []);
+    await page.screenshot({ path: `${screenshots}/verify.png`, fullPage: true });
+  } finally {
+    await chrome.close();
+  }
+});
+
+test("every page loads in at most 300 KB and fits a tablet held upright", async () => {
+  const chrome = await browser();
+  try {
+    const tablet = { viewport: { width: 768, height: 1024 }, isMobile: true, hasTouch: true };
+    const page = await signIn(chrome, kzConsole, "aktau.officer", kzPassword, tablet);
+    const alert = await page.getAttribute("#alert-list tbody tr:first-child a", "href");
+    for (const path of ["", alert.replace(/^\/console\//, ""), "compose?template=drugs"]) {
+      // A fresh page with the cache off: everything the page needs is fetched and counted.
+      const fresh = await page.context().newPage();
+      const client = await fresh.context().newCDPSession(fresh);
+      await client.send("Network.enable");
+      await client.send("Network.setCacheDisabled", { cacheDisabled: true });
+      let bytes = 0;
+      client.on("Network.loadingFinished", (event) => { bytes += event.encodedDataLength; });
+      // Not "networkidle": the list keeps its event stream open.
+      await fresh.goto(`${kzConsole}${path}`, { waitUntil: "load" });
+      await fresh.waitForTimeout(1000);
+      console.log(`/console/${path}: ${bytes} bytes on first load`);
+      assert.ok(bytes > 0 && bytes <= 300 * 1024, `/console/${path}: ${bytes} bytes`);
+      const overflow = await fresh.evaluate(() =>
+        document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(overflow <= 0, `/console/${path} is ${overflow} px wider than the tablet`);
+      await fresh.screenshot({ path: `${screenshots}/tablet-${path.split(/[/?]/)[0] || "alerts"}.png` });
+      await fresh.close();
+    }
   } finally {
     await chrome.close();
   }

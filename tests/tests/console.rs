@@ -1014,10 +1014,107 @@ async fn a_focal_point_sees_the_partners_and_disables_an_account() -> Result<()>
         .await?;
     assert_eq!(accounts.status, 200);
     assert!(accounts.body.contains("Айгерим Сейтова"));
+    let mut officer = kz.client("KZ-AKTAU-PCU").await?;
+    officer
+        .submit_alert(proto::SubmitAlertRequest {
+            request_id: "report-1".into(),
+            content: Some(tulpar_core::sample::alert_draft("KZ-AKTAU-PCU", "UZ")),
+        })
+        .await?;
+
+    // The report from the first of last month to today: a bar per month, this one with the alert.
+    let today = time::OffsetDateTime::now_utc().date();
+    let first = today.replace_day(1)?;
+    let from = (first - time::Duration::days(1)).replace_day(1)?;
+    let dotted = format!(
+        "{:02}.{:02}.{}",
+        from.day(),
+        u8::from(from.month()),
+        from.year()
+    );
+    let report = browser
+        .call(
+            "GET",
+            &format!("/console/report?from={dotted}&to={today}"),
+            &[("cookie", &cookie)],
+            Vec::new(),
+        )
+        .await?;
+    assert_eq!(report.status, 200, "{}", report.body);
+    assert!(
+        report.body.contains("class=\"chart months\""),
+        "{}",
+        report.body
+    );
+    assert!(report.body.contains("class=\"chart times\""));
+    let this_month = format!(
+        "<th scope=\"row\">{}</th><td>1</td><td>0</td>",
+        &today.to_string()[..7]
+    );
+    let last_month = format!(
+        "<th scope=\"row\">{}</th><td>0</td><td>0</td>",
+        &from.to_string()[..7]
+    );
+    assert!(report.body.contains(&this_month), "{}", report.body);
+    assert!(report.body.contains(&last_month), "{}", report.body);
+    // Reconciled with UZ: the alert is counted; verified now: every entry, streamed to the end.
+    let reconciled = browser
+        .call(
+            "GET",
+            &format!("/console/reconcile?partner=UZ&from={dotted}&to={today}"),
+            &[("cookie", &cookie)],
+            Vec::new(),
+        )
+        .await?;
+    assert_eq!(reconciled.status, 200, "{}", reconciled.body);
+    assert!(
+        reconciled.body.contains("оповещений: 1"),
+        "{}",
+        reconciled.body
+    );
+    let verify_page = browser
+        .call("GET", "/console/verify", &[("cookie", &cookie)], Vec::new())
+        .await?;
+    let events = verify_page
+        .body
+        .split("data-events=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .context("the verification's events")?
+        .replace("&amp;", "&");
+    let refused = browser
+        .call(
+            "GET",
+            "/console/verify/events",
+            &[("cookie", &cookie)],
+            Vec::new(),
+        )
+        .await?;
+    assert_eq!(refused.status, 403, "no token, no verification");
+    let verified = browser
+        .call(
+            "GET",
+            &events,
+            &[("cookie", &cookie), ("accept", "text/event-stream")],
+            Vec::new(),
+        )
+        .await?;
+    assert_eq!(verified.status, 200);
+    let last = verified
+        .body
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("data:"))
+        .context("an event")?;
+    assert!(
+        last.contains("\"done\":true") && last.contains("\"ok\":true"),
+        "{last}"
+    );
+    assert!(last.contains("Все записи проверены"), "{last}");
     let excel = browser
         .call(
             "GET",
-            "/console/report-excel.csv?from=01.11.2026&to=2026-11-30",
+            &format!("/console/report-excel.csv?from={dotted}&to={today}"),
             &[("cookie", &cookie)],
             Vec::new(),
         )

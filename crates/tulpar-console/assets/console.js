@@ -105,7 +105,55 @@ function countdowns() {
   });
 }
 
+// "Verify the ledger now": the node streams its progress; the stream is closed once done, or the
+// browser would open it again and start another verification.
+function setUpVerify() {
+  var section = document.getElementById("verify");
+  if (!section || !window.EventSource) { return; }
+  var start = document.getElementById("verify-start");
+  var bar = document.getElementById("verify-progress");
+  var count = document.getElementById("verify-count");
+  var result = document.getElementById("verify-result");
+  start.addEventListener("click", function () {
+    start.disabled = true;
+    result.textContent = "";
+    result.className = "";
+    var source = new EventSource(section.getAttribute("data-events"));
+    source.addEventListener("message", function (message) {
+      var progress = JSON.parse(message.data);
+      if (progress.error) {
+        source.close();
+        result.textContent = progress.error.message || "";
+        result.className = "notice bad";
+        start.disabled = false;
+        return;
+      }
+      var total = Number(progress.total || 0);
+      var checked = Number(progress.checked || 0);
+      bar.max = Math.max(total, 1);
+      bar.value = checked;
+      count.textContent = count.getAttribute("data-template")
+        .replace("{checked}", checked).replace("{total}", total);
+      if (progress.done) {
+        source.close();
+        result.textContent = progress.message;
+        result.className = progress.ok ? "notice good" : "notice bad";
+        start.disabled = false;
+      }
+    });
+    source.addEventListener("error", function (event) {
+      source.close();
+      start.disabled = false;
+      if (event.data) {
+        result.textContent = (JSON.parse(event.data).message || "");
+        result.className = "notice bad";
+      }
+    });
+  });
+}
+
 localTimes(document);
 countdowns();
+setUpVerify();
 setInterval(countdowns, 1000);
 setUpLiveList(setUpSignals());

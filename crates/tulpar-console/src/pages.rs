@@ -12,7 +12,8 @@ mod focal;
 pub use alert::{AlertView, AnswerView, AttachmentView, RecipientView, StepView, alert};
 pub use compose::{ComposeView, DraftRow, TEMPLATES, compose};
 pub use focal::{
-    AccountRow, AlarmView, PartnerRow, ReportRow, ReportView, accounts, partners, report,
+    AccountRow, AlarmView, FindingRow, MonthRow, PartnerRow, ReconcileView, ReportRow, ReportView,
+    accounts, partners, reconcile, report, verify,
 };
 
 /// Where the console is served.

@@ -32,6 +32,7 @@ use crate::client_auth::ClientIdentity;
 use crate::error::ApiError;
 use crate::node::Node;
 use crate::service::alerts::Alerts;
+use crate::service::audit::Audit;
 use crate::transport::Peer;
 use sessions::{Session, Sessions};
 
@@ -52,6 +53,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 pub(crate) struct Console {
     node: Arc<Node>,
     alerts: Arc<Alerts>,
+    audit: Arc<Audit>,
     catalogs: Catalogs,
     sessions: Arc<Sessions>,
     /// Officers' saved drafts.
@@ -71,7 +73,7 @@ struct SignedIn {
 
 impl Console {
     /// The console over `node`, its pages in every language of the embedded catalogs.
-    pub(crate) fn new(node: Arc<Node>, alerts: Arc<Alerts>) -> Result<Self> {
+    pub(crate) fn new(node: Arc<Node>, alerts: Arc<Alerts>, audit: Arc<Audit>) -> Result<Self> {
         let catalogs = Catalogs::load()?;
         let settings = &node.config.console;
         let sessions = Arc::new(Sessions::new(
@@ -83,6 +85,7 @@ impl Console {
         Ok(Self {
             node,
             alerts,
+            audit,
             catalogs,
             sessions,
             drafts,
@@ -144,6 +147,15 @@ impl Console {
                 self.report(request.headers(), &query, format).await
             }
             (Method::GET, "/accounts") => self.accounts_page(request.headers()).await,
+            (Method::GET, "/verify") => self.verify_page(request.headers()).await,
+            (Method::GET, "/verify/events") => {
+                let query = request.uri().query().unwrap_or_default().to_owned();
+                self.verify_events(request.headers(), &query).await
+            }
+            (Method::GET, "/reconcile") => {
+                let query = request.uri().query().unwrap_or_default().to_owned();
+                self.reconcile_page(request.headers(), &query).await
+            }
             (Method::POST, rest)
                 if rest.starts_with("/accounts/") && rest.ends_with("/disable") =>
             {

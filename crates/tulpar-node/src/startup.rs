@@ -433,7 +433,7 @@ fn serve_clients(
         shared.context.lifecycle.stopping(),
     );
     let alerts = Arc::new(Alerts::new(shared.clone()));
-    let console = Console::new(shared, alerts.clone())?;
+    let console = Console::new(shared, alerts.clone(), audit.clone())?;
     let alert_server = AlertServiceServer::from_arc(alerts.clone())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);

@@ -87,6 +87,8 @@ pub fn partners(m: &Messages<'_>, rows: &[PartnerRow], alarms: &[AlarmView]) -> 
             }
             p {
                 a class="button" href={ (BASE) "/report" } { (m.get("report-title")) } " "
+                a class="button" href={ (BASE) "/reconcile" } { (m.get("reconcile-title")) } " "
+                a class="button" href={ (BASE) "/verify" } { (m.get("verify-title")) } " "
                 a class="button" href={ (BASE) "/accounts" } { (m.get("accounts-title")) }
             }
         }
@@ -199,8 +201,26 @@ pub struct ReportView {
     pub to: String,
     /// The rows.
     pub rows: Vec<ReportRow>,
+    /// Alerts per calendar month, oldest first.
+    pub months: Vec<MonthRow>,
     /// Why the period was refused, if it was.
     pub refused: Option<String>,
+}
+
+/// Alerts of one calendar month by direction and category.
+pub struct MonthRow {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Sent alerts per `THREAT_CATEGORY_…` name.
+    pub sent: Vec<(&'static str, u64)>,
+    /// Received alerts per `THREAT_CATEGORY_…` name.
+    pub received: Vec<(&'static str, u64)>,
+}
+
+impl MonthRow {
+    fn total(counts: &[(&'static str, u64)]) -> u64 {
+        counts.iter().map(|(_, n)| n).sum()
+    }
 }
 
 fn seconds(m: &Messages<'_>, value: f64) -> String {
@@ -215,54 +235,154 @@ fn seconds(m: &Messages<'_>, value: f64) -> String {
     )
 }
 
-/// Bars of alerts per category, one per direction, as inline SVG with the figures in its title.
-fn chart(m: &Messages<'_>, rows: &[ReportRow]) -> Markup {
+/// Every category that has alerts in `months`, in a stable order, for colours and the legend.
+fn month_categories(months: &[MonthRow]) -> Vec<&'static str> {
     let mut categories: Vec<&'static str> = Vec::new();
-    for row in rows {
-        for (category, count) in &row.by_category {
+    for month in months {
+        for (category, count) in month.sent.iter().chain(&month.received) {
             if *count > 0 && !categories.contains(category) {
                 categories.push(category);
             }
         }
     }
-    let count = |category: &str, direction: &str| -> u64 {
-        rows.iter()
-            .filter(|r| r.direction == direction)
-            .flat_map(|r| r.by_category.iter())
-            .filter(|(c, _)| *c == category)
-            .map(|(_, n)| n)
-            .sum()
-    };
-    let most = categories
+    categories.sort_unstable();
+    categories
+}
+
+/// The pieces of a bar stacked upwards from `base`: (top, height, category, count) of each category
+/// with alerts.
+fn stacked(
+    counts: &[(&'static str, u64)],
+    base: u64,
+    scale: impl Fn(u64) -> u64,
+) -> Vec<(u64, u64, &'static str, u64)> {
+    let mut top = base;
+    counts
         .iter()
-        .flat_map(|c| [count(c, "DIRECTION_SENT"), count(c, "DIRECTION_RECEIVED")])
+        .filter(|(_, n)| *n > 0)
+        .map(|(category, n)| {
+            let height = scale(*n).max(1);
+            top = top.saturating_sub(height);
+            (top, height, *category, *n)
+        })
+        .collect()
+}
+
+/// Alerts per month: for each month a bar of sent and one of received alerts, each stacked by
+/// category, as inline SVG; every piece names its figures in its title, and a table follows.
+fn month_chart(m: &Messages<'_>, months: &[MonthRow]) -> Markup {
+    let categories = month_categories(months);
+    let most = months
+        .iter()
+        .flat_map(|month| {
+            [
+                MonthRow::total(&month.sent),
+                MonthRow::total(&month.received),
+            ]
+        })
         .max()
         .unwrap_or(0)
         .max(1);
-    let (bar, gap, width) = (22u64, 18u64, 640u64);
-    let height = categories.len() as u64 * (2 * bar + gap) + 10;
-    // Room is left at the right for the figure beside the longest bar.
-    let scale = |n: u64| n * (width - 300) / most;
+    let (bar, gap, top, chart_height) = (18u64, 22u64, 20u64, 200u64);
+    let width = 60 + months.len() as u64 * (2 * bar + gap);
+    let height = top + chart_height + 40;
+    let scale = |n: u64| n * chart_height / most;
+    let class_of = |category: &str| {
+        let index = categories.iter().position(|c| *c == category).unwrap_or(0);
+        format!("cat cat-{}", index % 12)
+    };
     html! {
-        svg class="chart" role="img" viewBox={ "0 0 " (width) " " (height) } width=(width) height=(height)
-            aria-labelledby="chart-title" {
-            title id="chart-title" { (m.get("report-chart")) }
-            @for (i, category) in categories.iter().enumerate() {
-                @let y = i as u64 * (2 * bar + gap);
-                text x="0" y=(y + bar + 4) class="label" { (m.code(category)) }
-                @for (j, direction) in ["DIRECTION_SENT", "DIRECTION_RECEIVED"].iter().enumerate() {
-                    @let n = count(category, direction);
-                    rect x="250" y=(y + j as u64 * bar) width=(scale(n).max(1)) height=(bar - 4)
-                        class=(if j == 0 { "sent" } else { "received" }) {
-                        title { (m.code(direction)) ": " (n) }
+        h2 { (m.get("report-months")) }
+        svg class="chart months" role="img" viewBox={ "0 0 " (width) " " (height) } width=(width) height=(height)
+            aria-labelledby="months-title" {
+            title id="months-title" { (m.get("report-months")) }
+            text x="0" y=(top + 4) class="figure" { (most) }
+            line x1="40" y1=(top + chart_height) x2=(width) y2=(top + chart_height) class="axis" {}
+            @for (i, month) in months.iter().enumerate() {
+                @let x = 50 + i as u64 * (2 * bar + gap);
+                @for (j, (direction, counts)) in [("DIRECTION_SENT", &month.sent), ("DIRECTION_RECEIVED", &month.received)].into_iter().enumerate() {
+                    @for (y, h, category, n) in stacked(counts, top + chart_height, scale) {
+                        rect x=(x + j as u64 * bar) y=(y) width=(bar - 2) height=(h) class=(class_of(category)) {
+                            title { (month.month) ", " (m.code(direction)) ", " (m.code(category)) ": " (n) }
+                        }
                     }
-                    text x=(256 + scale(n)) y=(y + j as u64 * bar + bar - 8) class="figure" { (n) }
+                    text x=(x + j as u64 * bar + 3) y=(top + chart_height + 14) class="tick" {
+                        (if j == 0 { "↑" } else { "↓" })
+                    }
+                }
+                text x=(x) y=(top + chart_height + 32) class="label" { (month.month) }
+            }
+        }
+        p class="legend" {
+            "↑ " (m.code("DIRECTION_SENT")) " · ↓ " (m.code("DIRECTION_RECEIVED")) " · "
+            @for category in &categories {
+                span class={ "swatch " (class_of(category)) } {} (m.code(category)) " "
+            }
+        }
+        table class="months" {
+            thead {
+                tr {
+                    th scope="col" { (m.get("report-month")) }
+                    th scope="col" { (m.code("DIRECTION_SENT")) }
+                    th scope="col" { (m.code("DIRECTION_RECEIVED")) }
+                }
+            }
+            tbody {
+                @for month in months {
+                    tr {
+                        th scope="row" { (month.month) }
+                        td { (MonthRow::total(&month.sent)) }
+                        td { (MonthRow::total(&month.received)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Delivery and answer times per partner and direction, median and 90th percentile, as bars.
+fn times_chart(m: &Messages<'_>, rows: &[ReportRow]) -> Markup {
+    let most = rows
+        .iter()
+        .flat_map(|r| {
+            [
+                r.delivery.1,
+                r.acknowledgement.1,
+                r.delivery.0,
+                r.acknowledgement.0,
+            ]
+        })
+        .fold(0.0_f64, f64::max)
+        .max(1.0);
+    let (bar, gap, width) = (12u64, 16u64, 640u64);
+    let height = rows.len() as u64 * (4 * bar + gap) + 10;
+    let scale = |seconds: f64| ((seconds / most) * (width - 330) as f64).round().max(1.0) as u64;
+    html! {
+        h2 { (m.get("report-times")) }
+        svg class="chart times" role="img" viewBox={ "0 0 " (width) " " (height) } width=(width) height=(height)
+            aria-labelledby="times-title" {
+            title id="times-title" { (m.get("report-times")) }
+            @for (i, row) in rows.iter().enumerate() {
+                @let y = i as u64 * (4 * bar + gap);
+                text x="0" y=(y + 2 * bar) class="label" { (row.partner) " · " (m.code(row.direction)) }
+                @for (j, (what, class, value)) in [
+                    ("report-delivery-median", "delivery", row.delivery.0),
+                    ("report-delivery-p90", "delivery p90", row.delivery.1),
+                    ("report-answer-median", "answer", row.acknowledgement.0),
+                    ("report-answer-p90", "answer p90", row.acknowledgement.1),
+                ].into_iter().enumerate() {
+                    rect x="200" y=(y + j as u64 * bar) width=(scale(value)) height=(bar - 2) class=(class) {
+                        title { (m.get(what)) ": " (seconds(m, value)) }
+                    }
+                    text x=(206 + scale(value)) y=(y + j as u64 * bar + bar - 3) class="figure" { (seconds(m, value)) }
                 }
             }
         }
         p class="legend" {
-            span class="swatch sent" {} (m.code("DIRECTION_SENT")) " "
-            span class="swatch received" {} (m.code("DIRECTION_RECEIVED"))
+            span class="swatch delivery" {} (m.get("report-delivery-median")) " "
+            span class="swatch delivery p90" {} (m.get("report-delivery-p90")) " "
+            span class="swatch answer" {} (m.get("report-answer-median")) " "
+            span class="swatch answer p90" {} (m.get("report-answer-p90"))
         }
     }
 }
@@ -292,7 +412,9 @@ pub fn report(
         } @else if view.rows.is_empty() {
             p class="notice info" { (m.get("report-empty")) }
         } @else {
-            (chart(m, &view.rows))
+            (month_chart(m, &view.months))
+            (times_chart(m, &view.rows))
+            h2 { (m.get("report-partners")) }
             table {
                 thead {
                     tr {
@@ -336,6 +458,123 @@ pub fn report(
                 a class="button" href={ (BASE) "/report.csv?" (PreEscaped(&query)) } download { (m.get("report-csv")) }
                 " "
                 a class="button" href={ (BASE) "/report-excel.csv?" (PreEscaped(&query)) } download { (m.get("report-excel")) }
+            }
+        }
+    };
+    page(m, &title, Some(viewer), languages, content)
+}
+
+/// The page that verifies the ledger now, its progress live from `events` (Server-Sent Events).
+pub fn verify(
+    m: &Messages<'_>,
+    viewer: &Viewer<'_>,
+    languages: &[(String, String)],
+    events: &str,
+) -> String {
+    let title = m.get("verify-title");
+    let content = html! {
+        p { a href={ (BASE) "/" } { (m.get("alert-back")) } }
+        h1 { (title) }
+        p class="hint" { (m.get("verify-hint")) }
+        section class="card" id="verify" data-events=(events) {
+            button type="button" id="verify-start" { (m.get("verify-start")) }
+            label for="verify-progress" { (m.get("verify-progress")) }
+            progress id="verify-progress" value="0" max="1" {}
+            p id="verify-count" aria-live="polite" data-template=(m.with("verify-count", &[("checked", "{checked}"), ("total", "{total}")])) {}
+            div id="verify-result" role="status" {}
+            noscript { p class="notice bad" { (m.get("verify-needs-script")) } }
+        }
+    };
+    page(m, &title, Some(viewer), languages, content)
+}
+
+/// One reconciliation finding as the page lists it.
+pub struct FindingRow {
+    /// `RECONCILE_FINDING_KIND_…` name.
+    pub kind: &'static str,
+    /// The alert concerned.
+    pub alert_id: String,
+    /// The entry in this node's ledger.
+    pub ledger_index: u64,
+    /// What is wrong, for people.
+    pub detail: String,
+}
+
+/// The reconciliation page's contents.
+pub struct ReconcileView {
+    /// The partners to choose from.
+    pub partners: Vec<String>,
+    /// The partner chosen, or "".
+    pub partner: String,
+    /// The first day, as typed or `YYYY-MM-DD`.
+    pub from: String,
+    /// The last day, as typed or `YYYY-MM-DD`.
+    pub to: String,
+    /// Sent, of them receipted; received, of them receipted; when a reconciliation ran.
+    pub counts: Option<[u64; 4]>,
+    /// What did not match.
+    pub findings: Vec<FindingRow>,
+    /// Why the request was refused, if it was.
+    pub refused: Option<String>,
+}
+
+/// Every alert and response exchanged with a partner in a period matched against receipts.
+pub fn reconcile(
+    m: &Messages<'_>,
+    viewer: &Viewer<'_>,
+    languages: &[(String, String)],
+    view: &ReconcileView,
+) -> String {
+    let title = m.get("reconcile-title");
+    let content = html! {
+        p { a href={ (BASE) "/" } { (m.get("alert-back")) } }
+        h1 { (title) }
+        form method="get" action={ (BASE) "/reconcile" } class="period" {
+            label for="partner" { (m.get("report-partner")) }
+            select id="partner" name="partner" required {
+                option value="" { (m.get("compose-choose")) }
+                @for partner in &view.partners {
+                    option value=(partner) selected[*partner == view.partner] { (partner) }
+                }
+            }
+            label for="from" { (m.get("report-from")) }
+            input type="text" id="from" name="from" value=(view.from) inputmode="numeric";
+            label for="to" { (m.get("report-to")) }
+            input type="text" id="to" name="to" value=(view.to) inputmode="numeric";
+            p class="hint" { (m.get("report-dates-hint")) }
+            button type="submit" { (m.get("reconcile-run")) }
+        }
+        @if let Some(refused) = &view.refused {
+            div class="notice bad" role="alert" { (refused) }
+        }
+        @if let Some([sent, sent_receipted, received, received_receipted]) = view.counts {
+            dl class="summary" {
+                dt { (m.code("DIRECTION_SENT")) } dd { (m.with("reconcile-receipted", &[("count", &sent.to_string()), ("receipted", &sent_receipted.to_string())])) }
+                dt { (m.code("DIRECTION_RECEIVED")) } dd { (m.with("reconcile-receipted", &[("count", &received.to_string()), ("receipted", &received_receipted.to_string())])) }
+            }
+            @if view.findings.is_empty() {
+                p class="notice good" { (m.get("reconcile-clean")) }
+            } @else {
+                table {
+                    thead {
+                        tr {
+                            th scope="col" { (m.get("reconcile-finding")) }
+                            th scope="col" { (m.get("reconcile-alert")) }
+                            th scope="col" { (m.get("reconcile-entry")) }
+                            th scope="col" { (m.get("reconcile-detail")) }
+                        }
+                    }
+                    tbody {
+                        @for finding in &view.findings {
+                            tr {
+                                td class="overdue" { (m.code(finding.kind)) }
+                                td { a href={ (BASE) "/alerts/" (finding.alert_id) } { (finding.alert_id) } }
+                                td { "#" (finding.ledger_index) }
+                                td { (finding.detail) }
+                            }
+                        }
+                    }
+                }
             }
         }
     };

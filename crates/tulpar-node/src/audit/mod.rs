@@ -205,6 +205,31 @@ impl Auditor {
         })
     }
 
+    /// The exchange report's figures per calendar month (UTC) of `from..to`, the first and last month
+    /// cut to the period; at most [`MAX_MONTHS`], the latest. Each month starts at its first instant.
+    pub(crate) fn monthly_figures(
+        &self,
+        from: SystemTime,
+        to: SystemTime,
+    ) -> Result<Vec<(SystemTime, Vec<proto::ExchangeFigures>)>, ApiError> {
+        let alerts = self.all_alerts()?;
+        let months = calendar_months(from, to);
+        let skip = months.len().saturating_sub(MAX_MONTHS);
+        Ok(months
+            .into_iter()
+            .skip(skip)
+            .map(|(start, end)| {
+                let period = Period {
+                    partner: None,
+                    from: start.max(from),
+                    to: end.min(to),
+                };
+                let rows = exchange_figures(&period, alerts.iter().map(|(_, stored)| stored));
+                (start, rows)
+            })
+            .collect())
+    }
+
     pub(crate) fn alarms(&self) -> Result<proto::ListAlarmsResponse, ApiError> {
         let mut alarms = Vec::new();
         for index in self.context.state.alarms()? {
@@ -336,6 +361,36 @@ fn parse_partner(
     }
 }
 
+/// Most months [`Auditor::monthly_figures`] gives.
+pub(crate) const MAX_MONTHS: usize = 36;
+
+/// The calendar months (UTC) that `from..to` touches, each as its first instant and the next month's.
+fn calendar_months(from: SystemTime, to: SystemTime) -> Vec<(SystemTime, SystemTime)> {
+    let first_of = |at: SystemTime| {
+        let date = time::OffsetDateTime::from(at).date();
+        date.replace_day(1).unwrap_or(date)
+    };
+    let next = |month: time::Date| {
+        let (year, month) = match month.month() {
+            time::Month::December => (month.year() + 1, time::Month::January),
+            other => (month.year(), other.next()),
+        };
+        time::Date::from_calendar_date(year, month, 1).ok()
+    };
+    let instant = |date: time::Date| SystemTime::from(date.midnight().assume_utc());
+    let mut months = Vec::new();
+    if from >= to {
+        return months;
+    }
+    let mut month = Some(first_of(from));
+    while let Some(start) = month.filter(|m| instant(*m) < to) {
+        let end = next(start);
+        months.push((instant(start), end.map_or(to, instant)));
+        month = end;
+    }
+    months
+}
+
 fn parse_period(
     partner: Option<CountryCode>,
     from: Option<&Timestamp>,
@@ -459,4 +514,31 @@ pub(crate) fn verify_ledger(
     // Free before the result is sent: a caller that reads it may verify again at once.
     drop(slot);
     let _ = tx.blocking_send(Ok(last));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_period_is_cut_into_the_calendar_months_it_touches() {
+        let at = |text: &str| -> SystemTime {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .unwrap()
+                .into()
+        };
+        let months = calendar_months(at("2026-11-15T00:00:00Z"), at("2027-02-02T00:00:00Z"));
+        let starts: Vec<SystemTime> = months.iter().map(|(start, _)| *start).collect();
+        let expected = ["2026-11-01", "2026-12-01", "2027-01-01", "2027-02-01"]
+            .map(|day| at(&format!("{day}T00:00:00Z")));
+        assert_eq!(starts, expected);
+        assert_eq!(
+            months[1].1,
+            at("2027-01-01T00:00:00Z"),
+            "December ends at New Year"
+        );
+        let within = calendar_months(at("2026-11-02T00:00:00Z"), at("2026-11-30T00:00:00Z"));
+        assert_eq!(within.len(), 1);
+        assert!(calendar_months(at("2026-11-02T00:00:00Z"), at("2026-11-02T00:00:00Z")).is_empty());
+    }
 }

@@ -6,12 +6,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use tulpar_console::pages::{self, AccountRow, AlarmView, PartnerRow, ReportRow, ReportView};
+use tulpar_console::pages::{
+    self, AccountRow, AlarmView, FindingRow, MonthRow, PartnerRow, ReconcileView, ReportRow,
+    ReportView,
+};
 use tulpar_core::proto;
 use tulpar_core::time::to_timestamp;
 use tulpar_trust::tls::Role;
 
-use super::{BASE, Console, SignedIn, download, failure, form_fields, html, rfc3339, see_other};
+use super::{
+    BASE, Console, Form, SignedIn, download, empty, failure, form_fields, html, localized, rfc3339,
+    same_bytes, see_other,
+};
 use crate::error::ApiError;
 use crate::node::Node;
 
@@ -88,6 +94,169 @@ fn date(at: SystemTime) -> String {
 }
 
 impl Console {
+    /// The first and last day (midnights, UTC) the query's `from` and `to` name, the last
+    /// [`DEFAULT_DAYS`] to today when it names none; why not, naming the field, when one is no date.
+    fn period(&self, query: &Form) -> Result<(SystemTime, SystemTime), String> {
+        let today = {
+            let now = self.node.context.clock.now();
+            let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            UNIX_EPOCH + Duration::from_secs(secs - secs % DAY)
+        };
+        let given = |name: &str, default: SystemTime| match query.text(name) {
+            "" => Ok(default),
+            text => day(text)
+                .ok_or_else(|| format!("{name}: {text:?} is not a date such as 29.11.2026")),
+        };
+        let from = given(
+            "from",
+            today - Duration::from_secs((DEFAULT_DAYS - 1) * DAY),
+        )?;
+        Ok((from, given("to", today)?))
+    }
+
+    /// The page that verifies the ledger now, for focal points.
+    pub(super) async fn verify_page(&self, headers: &HeaderMap) -> Response {
+        let Some(signed_in) = self.signed_in(headers).await else {
+            return see_other(&format!("{BASE}/sign-in?notice=session-ended"));
+        };
+        if signed_in.principal.role != Role::FocalPoint {
+            return self.forbidden(&signed_in);
+        }
+        let m = self.catalogs.messages(&signed_in.session.language);
+        let events = format!("{BASE}/verify/events?csrf={}", signed_in.session.csrf);
+        let viewer = self.viewer(&signed_in);
+        html(
+            StatusCode::OK,
+            pages::verify(&m, &viewer, &self.catalogs.languages(), &events),
+        )
+    }
+
+    /// A verification of the whole ledger started now, its progress as Server-Sent Events; the last
+    /// event says in the viewer's language what was found. The session's token must come with it, as
+    /// with a form: it starts work a page of another site must not start.
+    pub(super) async fn verify_events(&self, headers: &HeaderMap, query: &str) -> Response {
+        use futures_util::StreamExt;
+        let Some(signed_in) = self.signed_in(headers).await else {
+            return empty(StatusCode::UNAUTHORIZED);
+        };
+        let token_holds = form_fields(query)
+            .get("csrf")
+            .is_some_and(|given| same_bytes(given.as_bytes(), signed_in.session.csrf.as_bytes()));
+        if !token_holds || signed_in.principal.role != Role::FocalPoint {
+            return empty(StatusCode::FORBIDDEN);
+        }
+        let m = self.catalogs.messages(&signed_in.session.language);
+        let busy = m.get("verify-busy");
+        let (ok_text, failed_text) = (m.get("verify-ok"), m.get("verify-failed"));
+        let revoked_text = m.get("verify-revoked");
+        let events = match self.audit.start_verification() {
+            Ok(progress) => progress
+                .map(move |item| {
+                    item.map(|p| VerifyEvent::of(&p, &ok_text, &failed_text, &revoked_text))
+                })
+                .boxed(),
+            Err(ApiError::ResourceExhausted(_)) => {
+                let event = VerifyEvent {
+                    done: true,
+                    message: busy,
+                    ..VerifyEvent::default()
+                };
+                futures_util::stream::iter([Ok::<_, tonic::Status>(event)]).boxed()
+            }
+            Err(error) => return failure(error),
+        };
+        let (sessions, id) = (self.sessions.clone(), signed_in.id.clone());
+        let events = events.take_while(move |_| std::future::ready(sessions.is_open(&id)));
+        let mut sse = HeaderMap::new();
+        sse.insert(
+            axum::http::header::ACCEPT,
+            axum::http::HeaderValue::from_static("text/event-stream"),
+        );
+        crate::http_api::stream_response(&sse, events)
+    }
+
+    /// Every alert and response exchanged with a partner in a period, matched against receipts.
+    pub(super) async fn reconcile_page(&self, headers: &HeaderMap, query: &str) -> Response {
+        let Some(signed_in) = self.signed_in(headers).await else {
+            return see_other(&format!("{BASE}/sign-in?notice=session-ended"));
+        };
+        if signed_in.principal.role != Role::FocalPoint {
+            return self.forbidden(&signed_in);
+        }
+        let m = self.catalogs.messages(&signed_in.session.language);
+        let query = form_fields(query);
+        let partner = query.text("partner").to_owned();
+        let mut view = ReconcileView {
+            partners: self
+                .node
+                .context
+                .partners()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            partner: partner.clone(),
+            from: query.text("from").to_owned(),
+            to: query.text("to").to_owned(),
+            counts: None,
+            findings: Vec::new(),
+            refused: None,
+        };
+        let mut status = StatusCode::OK;
+        match self.period(&query) {
+            Err(refused) => {
+                view.refused = Some(format!("{} {refused}", m.get("report-refused")));
+                status = StatusCode::UNPROCESSABLE_ENTITY;
+            }
+            Ok((from, to)) => {
+                (view.from, view.to) = (date(from), date(to));
+                if !partner.is_empty() {
+                    let request = proto::ReconcileRequest {
+                        partner,
+                        from: Some(to_timestamp(from)),
+                        to: Some(to_timestamp(to + Duration::from_secs(DAY))),
+                        late_after_seconds: 0,
+                    };
+                    match self.audit.reconcile_now(request).await {
+                        Ok(report) => {
+                            view.counts = Some([
+                                report.sent,
+                                report.sent_receipted,
+                                report.received,
+                                report.received_receipted,
+                            ]);
+                            view.findings = report
+                                .findings
+                                .iter()
+                                .map(|f| FindingRow {
+                                    kind: f.kind().as_str_name(),
+                                    alert_id: f.alert_id.clone(),
+                                    ledger_index: f.ledger_index,
+                                    detail: f.detail.clone(),
+                                })
+                                .collect();
+                        }
+                        Err(ApiError::Invalid(violations)) => {
+                            let rules: Vec<String> = violations
+                                .as_slice()
+                                .iter()
+                                .map(|v| format!("{}: {}", v.field, localized(&m, v)))
+                                .collect();
+                            view.refused =
+                                Some(format!("{} {}", m.get("report-refused"), rules.join("; ")));
+                            status = StatusCode::UNPROCESSABLE_ENTITY;
+                        }
+                        Err(error) => return failure(error),
+                    }
+                }
+            }
+        }
+        let viewer = self.viewer(&signed_in);
+        html(
+            status,
+            pages::reconcile(&m, &viewer, &self.catalogs.languages(), &view),
+        )
+    }
+
     /// The exchange report for the period the query names, as a page or a CSV.
     pub(super) async fn report(
         &self,
@@ -102,21 +271,7 @@ impl Console {
             return self.forbidden(&signed_in);
         }
         let query = form_fields(query);
-        let today = {
-            let now = self.node.context.clock.now();
-            let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            UNIX_EPOCH + Duration::from_secs(secs - secs % DAY)
-        };
-        let given = |name: &str, default: SystemTime| match query.text(name) {
-            "" => Ok(default),
-            text => day(text)
-                .ok_or_else(|| format!("{name}: {text:?} is not a date such as 29.11.2026")),
-        };
-        let period = given(
-            "from",
-            today - Duration::from_secs((DEFAULT_DAYS - 1) * DAY),
-        )
-        .and_then(|from| Ok((from, given("to", today)?)));
+        let period = self.period(&query);
         let m = self.catalogs.messages(&signed_in.session.language);
         let (from, to) = match period {
             Ok(period) => period,
@@ -125,6 +280,7 @@ impl Console {
                     from: query.text("from").to_owned(),
                     to: query.text("to").to_owned(),
                     rows: Vec::new(),
+                    months: Vec::new(),
                     refused: Some(format!("{} {refused}", m.get("report-refused"))),
                 };
                 return self.report_page(&signed_in, &view, StatusCode::UNPROCESSABLE_ENTITY);
@@ -148,6 +304,7 @@ impl Console {
                     from: date(from),
                     to: date(to),
                     rows: Vec::new(),
+                    months: Vec::new(),
                     refused: Some(format!("{} {}", m.get("report-refused"), rules.join("; "))),
                 };
                 return self.report_page(&signed_in, &view, StatusCode::UNPROCESSABLE_ENTITY);
@@ -171,10 +328,19 @@ impl Console {
             }
             ReportFormat::Page => {}
         }
+        let until = to + Duration::from_secs(DAY);
+        let months = match self.node.auditor.monthly_figures(from, until) {
+            Ok(months) => months
+                .iter()
+                .map(|(start, rows)| month_row(*start, rows))
+                .collect(),
+            Err(error) => return failure(error),
+        };
         let view = ReportView {
             from: date(from),
             to: date(to),
             rows: report.rows.iter().map(report_row).collect(),
+            months,
             refused: None,
         };
         self.report_page(&signed_in, &view, StatusCode::OK)
@@ -249,6 +415,65 @@ impl Console {
             view,
         );
         html(status, body)
+    }
+}
+
+/// What the verify page hears of the verification.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+struct VerifyEvent {
+    checked: u64,
+    total: u64,
+    done: bool,
+    ok: bool,
+    /// On the last event: what was found, in the viewer's language.
+    message: String,
+}
+
+impl VerifyEvent {
+    fn of(progress: &proto::VerifyLedgerProgress, ok: &str, failed: &str, revoked: &str) -> Self {
+        let message = match (progress.done, progress.ok) {
+            (false, _) => String::new(),
+            (true, true) if progress.revoked_signatures.is_empty() => ok.to_owned(),
+            (true, true) => format!("{ok} {revoked} {}", progress.revoked_signatures.len()),
+            (true, false) => format!("{failed} {}", progress.error),
+        };
+        Self {
+            checked: progress.checked,
+            total: progress.total,
+            done: progress.done,
+            ok: progress.ok,
+            message,
+        }
+    }
+}
+
+impl crate::http_api::StreamItem for VerifyEvent {
+    fn event_id(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// One month's alerts by direction and category, summed over partners.
+fn month_row(start: SystemTime, rows: &[proto::ExchangeFigures]) -> MonthRow {
+    let sum = |direction: proto::Direction| {
+        let mut counts: Vec<(&'static str, u64)> = Vec::new();
+        for count in rows
+            .iter()
+            .filter(|r| r.direction() == direction)
+            .flat_map(|r| &r.by_category)
+        {
+            let name = count.category().as_str_name();
+            match counts.iter_mut().find(|(c, _)| *c == name) {
+                Some((_, n)) => *n += count.count,
+                None => counts.push((name, count.count)),
+            }
+        }
+        counts
+    };
+    MonthRow {
+        month: date(start)[..7].to_owned(),
+        sent: sum(proto::Direction::Sent),
+        received: sum(proto::Direction::Received),
     }
 }
 

@@ -25,6 +25,43 @@ pub(crate) struct Audit {
 }
 
 impl Audit {
+    /// Starts the full verification of the ledger, whose progress and result the stream gives; one
+    /// at a time. Ending the stream drops its receiver, which stops the verification. The caller has
+    /// checked that a focal point asks (the console checks its own sessions).
+    pub(crate) fn start_verification(
+        &self,
+    ) -> Result<ReceiverStream<Result<proto::VerifyLedgerProgress, Status>>, ApiError> {
+        let permit = self.verifying.clone().try_acquire_owned().map_err(|_| {
+            ApiError::ResourceExhausted(
+                "a verification of this ledger is already running; try again when it ends".into(),
+            )
+        })?;
+        let checker = self.auditor.entry_checker()?;
+        let (tx, rx) = mpsc::channel(16);
+        let node = self.auditor.clone();
+        self.auditor
+            .context
+            .lifecycle
+            .spawn_blocking(move || verify_ledger(node, permit, checker, tx));
+        Ok(ReceiverStream::new(rx))
+    }
+
+    /// Reconciles with a partner at the ledger's settled checkpoints, off the async threads. The
+    /// caller has checked that a focal point asks.
+    pub(crate) async fn reconcile_now(
+        &self,
+        request: proto::ReconcileRequest,
+    ) -> Result<proto::ReconcileReport, ApiError> {
+        let node = self.auditor.clone();
+        let checkpoints = node.context.settle.settled(|| node.checkpoints()).await?;
+        self.auditor
+            .context
+            .lifecycle
+            .spawn_blocking(move || node.reconcile(request, checkpoints))
+            .await
+            .map_err(ApiError::internal)?
+    }
+
     /// The service over `auditor`, for the callers `auth` admits.
     pub(crate) fn new(auditor: Arc<Auditor>, auth: Arc<ClientAuth>) -> Self {
         Self {
@@ -93,20 +130,7 @@ impl AuditService for Audit {
     ) -> Result<Response<Self::VerifyLedgerStream>, Status> {
         self.focal_point(&request)?;
         let caller = self.auth.authenticate_caller(&request)?;
-        let permit = self.verifying.clone().try_acquire_owned().map_err(|_| {
-            ApiError::ResourceExhausted(
-                "a verification of this ledger is already running; try again when it ends".into(),
-            )
-        })?;
-        let checker = self.auditor.entry_checker()?;
-        let (tx, rx) = mpsc::channel(16);
-        let node = self.auditor.clone();
-        self.auditor
-            .context
-            .lifecycle
-            .spawn_blocking(move || verify_ledger(node, permit, checker, tx));
-        // Ending the stream drops the receiver, which stops the verification.
-        let stream = ReceiverStream::new(rx);
+        let stream = self.start_verification()?;
         Ok(Response::new(crate::service::guard::while_allowed(
             self.auth.clone(),
             caller,
@@ -119,16 +143,9 @@ impl AuditService for Audit {
         request: Request<proto::ReconcileRequest>,
     ) -> Result<Response<proto::ReconcileReport>, Status> {
         self.focal_point(&request)?;
-        let node = self.auditor.clone();
-        let checkpoints = node.context.settle.settled(|| node.checkpoints()).await?;
-        let report = self
-            .auditor
-            .context
-            .lifecycle
-            .spawn_blocking(move || node.reconcile(request.into_inner(), checkpoints))
-            .await
-            .map_err(ApiError::internal)??;
-        Ok(Response::new(report))
+        Ok(Response::new(
+            self.reconcile_now(request.into_inner()).await?,
+        ))
     }
 
     async fn get_exchange_report(
