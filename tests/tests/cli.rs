@@ -130,6 +130,7 @@ async fn an_officer_sends_and_a_partner_officer_answers_from_the_command_line() 
         &uz_officer,
         &["alert", "ack", &alert_id, "--note", "held at Tashkent"],
     )?;
+    let photo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/seized.png"));
     assert!(acked.status.success(), "{}", text(&acked));
     let outcome = tulpar(
         uz,
@@ -142,9 +143,28 @@ async fn an_officer_sends_and_a_partner_officer_answers_from_the_command_line() 
             "Heroin:12.5:kg:293911",
             "--case-reference",
             "UZ-1",
+            "--attach",
+            photo.to_str().unwrap_or_default(),
         ],
     )?;
     assert!(outcome.status.success(), "{}", text(&outcome));
+    let first = String::from_utf8_lossy(&outcome.stdout).trim().to_owned();
+    let corrected = tulpar(
+        uz,
+        &uz_officer,
+        &[
+            "alert",
+            "outcome",
+            &alert_id,
+            "--seizure",
+            "Heroin:21.5:kg:293911",
+            "--corrects",
+            &first,
+            "--reason",
+            "the scales were misread",
+        ],
+    )?;
+    assert!(corrected.status.success(), "{}", text(&corrected));
 
     // Back in KZ, the focal point sees the outcome.
     let focal = [("TULPAR_TOKEN", kz.tokens["focal-point"].clone())];
@@ -160,6 +180,41 @@ async fn an_officer_sends_and_a_partner_officer_answers_from_the_command_line() 
     )
     .await?;
     assert!(text(&shown).contains("UZ-TASHKENT-PCU"), "{}", text(&shown));
+    // Both outcomes are listed, the correction with its reason; the photo is saved whole.
+    let shown = tulpar_tests::eventually(
+        std::time::Duration::from_secs(20),
+        "the correction at KZ",
+        || async {
+            let output = tulpar(kz, &focal, &["alert", "show", &alert_id])?;
+            Ok(String::from_utf8_lossy(&output.stdout)
+                .contains("the scales were misread")
+                .then_some(output))
+        },
+    )
+    .await?;
+    let shown = text(&shown);
+    assert!(shown.contains(&format!("(corrects {first}: ")), "{shown}");
+    assert!(
+        shown.contains("[attached 0: seized.png (212 bytes)]"),
+        "{shown}"
+    );
+    let saved = tempfile::tempdir()?;
+    let saved = saved.path().join("photo.png");
+    let fetched = tulpar(
+        kz,
+        &focal,
+        &[
+            "alert",
+            "attachment",
+            &alert_id,
+            &first,
+            "0",
+            "--out",
+            saved.to_str().unwrap_or_default(),
+        ],
+    )?;
+    assert!(fetched.status.success(), "{}", text(&fetched));
+    assert_eq!(std::fs::read(&saved)?, std::fs::read(photo)?);
     let peers = tulpar(kz, &focal, &["peers", "--json"])?;
     assert!(
         String::from_utf8_lossy(&peers.stdout).contains("\"country\": \"UZ\""),
@@ -219,6 +274,12 @@ async fn an_officer_attaches_a_photo_and_reads_the_alert_by_a_prefix_of_its_id()
         shown.contains("containers"),
         "the content is shown: {shown}"
     );
+    // Times in the officer's zone (here a POSIX TZ string: Tashkent, UTC+5), the offset written.
+    let mut in_tashkent = officer.to_vec();
+    in_tashkent.push(("TZ", "UZT-5".to_owned()));
+    let local = text(&tulpar(kz, &in_tashkent, &["alert", "show", &alert_id])?);
+    assert!(local.contains(" +05:00"), "{local}");
+    assert!(!local.contains("Z\n"), "no UTC time left: {local}");
     let short = tulpar(kz, &officer, &["alert", "show", "01"])?;
     assert!(
         text(&short).contains("at least 4 characters"),

@@ -105,6 +105,32 @@ function countdowns() {
   });
 }
 
+// On an alert's page, each recipient's state and timeline follow the events of that alert: the page
+// is fetched again and only that part replaced, so a form being filled in is left alone.
+function setUpLiveAlert() {
+  var part = document.getElementById("recipients");
+  if (!part || !window.EventSource) { return; }
+  var alertId = part.getAttribute("data-alert");
+  var refresh = function () {
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (answer) { return answer.ok ? answer.text() : null; })
+      .then(function (html) {
+        if (html === null) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("recipients");
+        if (!fresh) { return; }
+        part.innerHTML = fresh.innerHTML;
+        localTimes(part);
+      });
+  };
+  var source = new EventSource(part.getAttribute("data-live"));
+  var opened = 0;
+  // A reopened stream may have missed an event: the part is fetched again then too.
+  source.addEventListener("open", function () { if (opened++ > 0) { refresh(); } });
+  source.addEventListener("message", function (message) {
+    if (JSON.parse(message.data).alert_id === alertId) { refresh(); }
+  });
+}
+
 // "Verify the ledger now": the node streams its progress; the stream is closed once done, or the
 // browser would open it again and start another verification.
 function setUpVerify() {
@@ -155,5 +181,6 @@ function setUpVerify() {
 localTimes(document);
 countdowns();
 setUpVerify();
+setUpLiveAlert();
 setInterval(countdowns, 1000);
 setUpLiveList(setUpSignals());

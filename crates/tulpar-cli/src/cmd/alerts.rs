@@ -181,11 +181,28 @@ pub(crate) fn print_json<M: Serialize>(message: &M) -> Result<()> {
     Ok(())
 }
 
+/// A time for people: in the zone of the machine (`TZ`, else the system's), with its UTC offset,
+/// e.g. `2026-11-29 16:30:05 +05:00`; `--json` keeps RFC 3339 in UTC.
 pub(crate) fn time(ts: &Option<tulpar_proto::pbjson_types::Timestamp>) -> String {
     ts.as_ref()
         .and_then(from_timestamp)
-        .map(tulpar_trust::directory::fmt_time)
+        .map(local_time)
         .unwrap_or_else(|| "-".into())
+}
+
+/// `at` in the local zone with its offset; in UTC (RFC 3339) beyond the years a calendar writes.
+pub(crate) fn local_time(at: std::time::SystemTime) -> String {
+    let utc: Option<chrono::DateTime<chrono::Utc>> = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| chrono::DateTime::from_timestamp(i64::try_from(d.as_secs()).ok()?, 0));
+    match utc {
+        Some(utc) => utc
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S %:z")
+            .to_string(),
+        None => tulpar_trust::directory::fmt_time(at),
+    }
 }
 
 fn state_name(state: i32) -> &'static str {

@@ -154,7 +154,7 @@ pub fn alert(
         @if let Some(answer) = &alert.answer {
             (answer_forms(m, viewer, alert, answer))
         }
-        section class="card" {
+        section class="card" id="recipients" data-live={ (BASE) "/events" } data-alert=(alert.alert_id) {
             h2 { (m.get("alert-recipients")) }
             @for recipient in &alert.recipients {
                 h3 {
