@@ -127,7 +127,7 @@ function setUpLiveAlert() {
   // A reopened stream may have missed an event: the part is fetched again then too.
   source.addEventListener("open", function () { if (opened++ > 0) { refresh(); } });
   source.addEventListener("message", function (message) {
-    if (JSON.parse(message.data).alert_id === alertId) { refresh(); }
+    if (JSON.parse(message.data).alertId === alertId) { refresh(); }
   });
 }
 
