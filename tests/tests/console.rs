@@ -1004,6 +1004,8 @@ async fn a_focal_point_sees_the_partners_and_disables_an_account() -> Result<()>
         home.body.contains("связи ещё не было"),
         "not yet contacted is not unreachable"
     );
+    assert!(home.body.contains("Последняя заверенная контрольная точка"));
+    assert!(home.body.contains("пока нет"), "no cosignature yet");
     let accounts = browser
         .call(
             "GET",

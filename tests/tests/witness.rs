@@ -46,6 +46,15 @@ async fn partners_cosign_consistent_checkpoints_and_record_a_rewritten_history()
     assert!(uz.witness_now().await?[0].1.is_some());
     // KZ's ledger grew only by witnessing bookkeeping since: nothing new to present.
     assert_eq!(kz.witness_now().await?[0].1, None);
+    // KZ's partner status names the checkpoint UZ cosigned, when, and the last delivery to UZ.
+    let peers = officer
+        .list_peers(proto::ListPeersRequest {})
+        .await?
+        .into_inner();
+    let uz_status = &peers.peers[0];
+    assert_eq!(uz_status.cosigned_size, cosigned_size);
+    assert!(uz_status.cosigned_at.is_some());
+    assert!(uz_status.last_delivery.is_some());
 
     // A KZ history rewritten and re-signed with KZ's own ledger key: same size, another root.
     let kz_key = keyfile::read_private_key(&kz_country.dir.join("node/ledger.key"))?;

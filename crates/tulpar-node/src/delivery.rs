@@ -39,6 +39,8 @@ pub(crate) struct PartnerStatus {
     pub(crate) last_contact: Option<SystemTime>,
     /// The last delivery failure, cleared by a success.
     pub(crate) last_error: Option<String>,
+    /// The last successful delivery to it.
+    pub(crate) last_delivery: Option<SystemTime>,
     /// When the worker tries again, while backing off.
     pub(crate) next_attempt: Option<SystemTime>,
 }
@@ -267,7 +269,9 @@ async fn drain(
                 }
                 Some(Ok(())) => {
                     let mut status = partner.status.lock().unwrap_or_else(|p| p.into_inner());
-                    status.last_contact = Some(node.context.clock.now());
+                    let now = node.context.clock.now();
+                    status.last_contact = Some(now);
+                    status.last_delivery = Some(now);
                     status.last_error = None;
                     status.next_attempt = None;
                 }

@@ -101,6 +101,15 @@ impl Node {
                     .state
                     .undeliverable(country)
                     .unwrap_or_default();
+                let cosigned_size = self
+                    .context
+                    .state
+                    .cosigned_by(country)
+                    .ok()
+                    .flatten()
+                    .and_then(|note| note.lines().nth(1)?.parse::<u64>().ok())
+                    .unwrap_or(0);
+                let cosigned_at = self.context.state.cosigned_at(country).ok().flatten();
                 let endpoints = match self.partners.partner_endpoint(country) {
                     Ok(endpoint) => vec![endpoint],
                     Err(_) => Vec::new(),
@@ -120,6 +129,9 @@ impl Node {
                     next_attempt_at: status.next_attempt.map(to_timestamp),
                     undeliverable: undeliverable.count,
                     last_undeliverable_reason: undeliverable.last_reason,
+                    last_delivery: status.last_delivery.map(to_timestamp),
+                    cosigned_size,
+                    cosigned_at: cosigned_at.map(to_timestamp),
                 }
             })
             .collect()

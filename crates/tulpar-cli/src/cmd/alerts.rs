@@ -1006,8 +1006,15 @@ async fn node_call(mut client: Client, command: NodeCall, output: &Output) -> Re
                 return print_json(&response);
             }
             println!(
-                "{:<3} {:<10} {:<22} {:>7} {:>13} {:>9}  endpoint / last error / last refused",
-                "cc", "reachable", "last contact", "outbox", "undeliverable", "directory"
+                "{:<3} {:<10} {:<26} {:<26} {:>7} {:>13} {:>9} {:>9}  endpoint / last error / last refused",
+                "cc",
+                "reachable",
+                "last contact",
+                "last delivery",
+                "outbox",
+                "undeliverable",
+                "directory",
+                "cosigned"
             );
             for peer in &response.peers {
                 let mut detail = if peer.last_error.is_empty() {
@@ -1026,13 +1033,22 @@ async fn node_call(mut client: Client, command: NodeCall, output: &Output) -> Re
                 } else {
                     paint(&format!("{:<10}", "no"), Tone::Bad)
                 };
+                if peer.cosigned_size > 0 {
+                    detail.push_str(&format!("; cosigned {}", time(&peer.cosigned_at)));
+                }
                 println!(
-                    "{:<3} {reachable} {:<22} {:>7} {:>13} {:>9}  {detail}",
+                    "{:<3} {reachable} {:<26} {:<26} {:>7} {:>13} {:>9} {:>9}  {detail}",
                     peer.country,
                     time(&peer.last_contact),
+                    time(&peer.last_delivery),
                     peer.outbox_depth,
                     peer.undeliverable,
                     format!("v{}", peer.directory_version),
+                    if peer.cosigned_size > 0 {
+                        format!("#{}", peer.cosigned_size)
+                    } else {
+                        "-".to_owned()
+                    },
                 );
             }
         }

@@ -22,6 +22,12 @@ pub struct PartnerRow {
     pub last_error: String,
     /// The version of its directory this node holds.
     pub directory_version: u64,
+    /// The last delivery to it, RFC 3339 (empty if none since the node started).
+    pub last_delivery: String,
+    /// The size of the latest checkpoint of this node it cosigned (0: none) and when, RFC 3339.
+    pub cosigned: (u64, String),
+    /// Whether that cosignature is older than a day (or missing while there is contact).
+    pub cosignature_stale: bool,
 }
 
 /// Evidence that a partner's ledger forked, as the focal point's home page shows it.
@@ -58,6 +64,8 @@ pub fn partners(m: &Messages<'_>, rows: &[PartnerRow], alarms: &[AlarmView]) -> 
                         th scope="col" { (m.get("partners-country")) }
                         th scope="col" { (m.get("partners-state")) }
                         th scope="col" { (m.get("partners-last-contact")) }
+                        th scope="col" { (m.get("partners-last-delivery")) }
+                        th scope="col" { (m.get("partners-cosigned")) }
                         th scope="col" { (m.get("partners-outbox")) }
                         th scope="col" { (m.get("partners-undeliverable")) }
                         th scope="col" { (m.get("partners-directory")) }
@@ -77,6 +85,15 @@ pub fn partners(m: &Messages<'_>, rows: &[PartnerRow], alarms: &[AlarmView]) -> 
                             }
                             td {
                                 @if row.last_contact.is_empty() { "—" } @else { (time(m, &row.last_contact)) }
+                            }
+                            td {
+                                @if row.last_delivery.is_empty() { "—" } @else { (time(m, &row.last_delivery)) }
+                            }
+                            td class=[row.cosignature_stale.then_some("overdue")] {
+                                @if row.cosigned.0 == 0 { (m.get("partners-never-cosigned")) } @else {
+                                    (m.with("partners-cosigned-size", &[("size", &row.cosigned.0.to_string())]))
+                                    br; (time(m, &row.cosigned.1))
+                                }
                             }
                             td { (row.outbox) }
                             td class=[(row.undeliverable > 0).then_some("overdue")] { (row.undeliverable) }

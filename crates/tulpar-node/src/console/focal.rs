@@ -32,6 +32,9 @@ pub(super) enum ReportFormat {
     Excel,
 }
 
+/// A partner's cosignature older than this is shown as stale (as the monitoring rule would alert).
+const COSIGNATURE_STALE: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Days shown when the page names no period.
 const DEFAULT_DAYS: u64 = 30;
 const DAY: u64 = 24 * 60 * 60;
@@ -71,6 +74,29 @@ pub(super) fn partner_rows(node: &Node) -> Vec<PartnerRow> {
             undeliverable: peer.undeliverable,
             last_error: peer.last_error,
             directory_version: peer.directory_version,
+            last_delivery: peer
+                .last_delivery
+                .map(|t| rfc3339(Some(t)))
+                .unwrap_or_default(),
+            cosignature_stale: {
+                let cosigned = peer
+                    .cosigned_at
+                    .as_ref()
+                    .and_then(tulpar_core::time::from_timestamp);
+                let now = node.context.clock.now();
+                match cosigned {
+                    Some(at) => now
+                        .duration_since(at)
+                        .is_ok_and(|age| age > COSIGNATURE_STALE),
+                    None => peer.last_contact.is_some(),
+                }
+            },
+            cosigned: (
+                peer.cosigned_size,
+                peer.cosigned_at
+                    .map(|t| rfc3339(Some(t)))
+                    .unwrap_or_default(),
+            ),
         })
         .collect()
 }

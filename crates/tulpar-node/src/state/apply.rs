@@ -113,12 +113,20 @@ impl StateView {
                 keys::witnessed,
                 cosigned.checkpoint.clone(),
             ),
-            Some(Kind::CosignatureReceived(received)) => witnessing(
-                txn,
-                &received.country,
-                keys::cosigned,
-                received.cosigned_checkpoint.clone(),
-            ),
+            Some(Kind::CosignatureReceived(received)) => {
+                if let Ok(country) = CountryCode::parse(&received.country) {
+                    txn.insert(
+                        keys::cosigned_at(country),
+                        recorded_at.seconds.to_be_bytes().to_vec(),
+                    );
+                }
+                witnessing(
+                    txn,
+                    &received.country,
+                    keys::cosigned,
+                    received.cosigned_checkpoint.clone(),
+                )
+            }
             Some(Kind::EquivocationDetected(_)) => {
                 txn.insert(keys::alarm(index), Vec::new());
                 Ok(Skip::No)

@@ -26,6 +26,8 @@ pub(crate) const OVERDUE: &[u8] = b"v/";
 pub(crate) const WITNESSED: &[u8] = b"w/";
 /// The latest checkpoint of this node a partner cosigned (with the cosignature), by partner: `c/<CC>`.
 pub(crate) const COSIGNED: &[u8] = b"c/";
+/// When the latest cosignature of a partner was recorded, unix seconds (8 bytes), by partner: `a/<CC>`.
+pub(crate) const COSIGNED_AT: &[u8] = b"a/";
 /// Ledger indexes of entries that are alarms for focal points: `m/<8-byte index>`.
 pub(crate) const ALARMS: &[u8] = b"m/";
 /// Items a partner refused for good, counted with the last reason, by partner: `u/<CC>`.
@@ -120,6 +122,10 @@ pub(crate) fn witnessed(country: CountryCode) -> Vec<u8> {
 
 pub(crate) fn cosigned(country: CountryCode) -> Vec<u8> {
     key(COSIGNED, &[country.as_str().as_bytes()])
+}
+
+pub(crate) fn cosigned_at(country: CountryCode) -> Vec<u8> {
+    key(COSIGNED_AT, &[country.as_str().as_bytes()])
 }
 
 pub(crate) fn alarm(index: u64) -> Vec<u8> {

@@ -248,6 +248,22 @@ impl State {
         self.text(&keys::cosigned(partner))
     }
 
+    /// When `partner`'s latest cosignature of this node's checkpoints was recorded.
+    pub(crate) fn cosigned_at(
+        &self,
+        partner: CountryCode,
+    ) -> Result<Option<SystemTime>, StateError> {
+        let Some(bytes) = self.tree.get(keys::cosigned_at(partner))? else {
+            return Ok(None);
+        };
+        let seconds = <[u8; 8]>::try_from(bytes.as_ref())
+            .map(i64::from_be_bytes)
+            .map_err(|_| StateError::Corrupt("cosignature time".into()))?;
+        Ok(tulpar_core::time::from_timestamp(
+            &tulpar_proto::pbjson_types::Timestamp { seconds, nanos: 0 },
+        ))
+    }
+
     fn text(&self, key: &[u8]) -> Result<Option<String>, StateError> {
         self.tree
             .get(key)?
