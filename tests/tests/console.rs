@@ -474,6 +474,14 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
         page.body.contains("CSQU3054383"),
         "every field of the content"
     );
+    // Codes with their names in the officer's language: the country, the place, the HS chapter.
+    for named in [
+        "Казахстан (KZ)",
+        "KZAKX — Актау",
+        "группа 84: Машины и оборудование",
+    ] {
+        assert!(page.body.contains(named), "{named}: {}", page.body);
+    }
     // The list finds it by a container number as officers type it, and names a search too short.
     let home = |query: &str| {
         let (browser, cookie, path) = (&browser, cookie.clone(), format!("/console/?{query}"));

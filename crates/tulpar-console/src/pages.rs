@@ -300,7 +300,7 @@ fn filters(m: &Messages<'_>, filters: &Filters<'_>) -> Markup {
                 select id="filter-country" name="country" {
                     option value="" { (m.get("filter-any")) }
                     @for country in &filters.countries {
-                        option value=(country) selected[*country == filters.country] { (country) }
+                        option value=(country) selected[*country == filters.country] { (alert::country(m, country)) }
                     }
                 }
             }

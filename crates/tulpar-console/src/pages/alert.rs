@@ -100,6 +100,16 @@ fn label(m: &Messages<'_>, parent: &str, key: &str) -> String {
         .map_or_else(|| key.to_owned(), |id| m.get(&id))
 }
 
+/// A country by its name in the viewer's language with its code, or its code where no name is held.
+pub(crate) fn country(m: &Messages<'_>, code: &str) -> String {
+    let id = format!("country-{code}");
+    if m.has(&id) {
+        format!("{} ({code})", m.get(&id))
+    } else {
+        code.to_owned()
+    }
+}
+
 /// Any value of the content, laid out as nested definition lists.
 fn value(m: &Messages<'_>, key: &str, value_of: &Value) -> Markup {
     match value_of {
@@ -125,6 +135,25 @@ fn value(m: &Messages<'_>, key: &str, value_of: &Value) -> Markup {
             ol { @for item in items { li { (value(m, key, item)) } } }
         },
         Value::String(text) if m.has(&format!("enum-{text}")) => html! { (m.code(text)) },
+        Value::String(text)
+            if key == "country" || key.ends_with("Country") || key == "transitCountries" =>
+        {
+            html! { (country(m, text)) }
+        }
+        Value::String(text) if key == "locode" => match m.has(&format!("place-{text}")) {
+            true => html! { (text) " — " (m.get(&format!("place-{text}"))) },
+            false => html! { (text) },
+        },
+        Value::String(text) if key == "hsCode" && text.len() >= 2 => {
+            let id = format!("hs-chapter-{}", &text[..2]);
+            match m.has(&id) {
+                true => html! {
+                    (text) " · "
+                    span class="hint" { (m.with("hs-chapter", &[("chapter", &text[..2]), ("name", &m.get(&id))])) }
+                },
+                false => html! { (text) },
+            }
+        }
         Value::String(text) if key.ends_with("At") || key == "expectedArrival" => time(m, text),
         Value::String(text) => html! { (text) },
         Value::Bool(yes) => html! { (m.get(if *yes { "yes" } else { "no" })) },
@@ -158,7 +187,7 @@ pub fn alert(
             h2 { (m.get("alert-recipients")) }
             @for recipient in &alert.recipients {
                 h3 {
-                    (recipient.country)
+                    (country(m, &recipient.country))
                     @if !recipient.units.is_empty() { " (" (recipient.units.join(", ")) ")" }
                     ": " (m.code(recipient.state))
                     @if recipient.overdue { " · " span class="overdue" { (m.get("alerts-overdue")) } }

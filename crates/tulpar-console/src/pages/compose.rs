@@ -159,7 +159,7 @@ pub fn compose(
                     label class="choice" {
                         input type="checkbox" name="recipient" value=(country)
                             checked[form.chosen("recipient", country)];
-                        " " (country)
+                        " " (super::alert::country(m, country))
                     }
                 }
                 @if let Some(rules) = form.refusal.get("recipient") {
