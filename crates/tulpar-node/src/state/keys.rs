@@ -26,14 +26,33 @@ pub(crate) const OVERDUE: &[u8] = b"v/";
 pub(crate) const WITNESSED: &[u8] = b"w/";
 /// The latest checkpoint of this node a partner cosigned (with the cosignature), by partner: `c/<CC>`.
 pub(crate) const COSIGNED: &[u8] = b"c/";
-/// When the latest cosignature of a partner was recorded, unix seconds (8 bytes), by partner: `a/<CC>`.
-pub(crate) const COSIGNED_AT: &[u8] = b"a/";
+/// When the latest cosignature of a partner was recorded, unix seconds (8 bytes), by partner: `k/<CC>`.
+pub(crate) const COSIGNED_AT: &[u8] = b"k/";
 /// Ledger indexes of entries that are alarms for focal points: `m/<8-byte index>`.
 pub(crate) const ALARMS: &[u8] = b"m/";
 /// Items a partner refused for good, counted with the last reason, by partner: `u/<CC>`.
 pub(crate) const UNDELIVERABLE: &[u8] = b"u/";
 /// Revoked bearer tokens by the token's SHA-256: `t/<32 bytes>`.
 pub(crate) const REVOKED_TOKENS: &[u8] = b"t/";
+
+/// Every prefix, so that a test can hold them distinct.
+#[cfg(test)]
+const PREFIXES: &[&[u8]] = &[
+    ALERTS,
+    OUTBOX,
+    OUTBOX_BY_OBJECT,
+    REQUESTS,
+    RECEIVED,
+    DEADLINES,
+    DEADLINE_BY_ALERT,
+    OVERDUE,
+    WITNESSED,
+    COSIGNED,
+    COSIGNED_AT,
+    ALARMS,
+    UNDELIVERABLE,
+    REVOKED_TOKENS,
+];
 
 fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut out = prefix.to_vec();
@@ -134,4 +153,21 @@ pub(crate) fn alarm(index: u64) -> Vec<u8> {
 
 pub(crate) fn revoked_token(sha256: &[u8; 32]) -> Vec<u8> {
     key(REVOKED_TOKENS, &[sha256])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_record_has_a_prefix_of_its_own() {
+        let mut seen = std::collections::HashSet::new();
+        for prefix in PREFIXES {
+            assert!(
+                seen.insert(*prefix),
+                "{} is used twice",
+                String::from_utf8_lossy(prefix)
+            );
+        }
+    }
 }
