@@ -117,7 +117,10 @@ fn value(m: &Messages<'_>, key: &str, value_of: &Value) -> Markup {
         Value::Object(fields) => html! {
             dl {
                 @for (name, inner) in fields {
-                    @if name != "attachments" {
+                    // An empty part (no parties, no conveyance) says nothing, but an empty outcome
+                    // result is the result.
+                    @let empty = inner.as_object().is_some_and(serde_json::Map::is_empty);
+                    @if name != "attachments" && (!empty || matches!(name.as_str(), "nothingFound" | "didNotArrive")) {
                         dt { (label(m, key, name)) }
                         // An empty message says all by being there (nothing found, did not arrive).
                         dd { @if inner.as_object().is_none_or(|o| !o.is_empty()) { (value(m, name, inner)) } }
