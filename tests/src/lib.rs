@@ -754,6 +754,14 @@ level = "info"
 
     /// A federation client to `partner`'s node presenting this country's node certificate.
     pub fn federation_client(&self, partner: &Country) -> Result<FederationServiceClient<Channel>> {
+        Ok(tulpar_node::transport::federation_client(
+            self.federation_channel(partner)?,
+        ))
+    }
+
+    /// A channel to `partner`'s federation listener as this node (mutual TLS with this node's
+    /// identity), for any service.
+    pub fn federation_channel(&self, partner: &Country) -> Result<Channel> {
         let identity = tulpar_trust::tls::NodeIdentity::load(&self.dir.join("node"))?;
         let store = std::sync::Arc::new(tulpar_trust::TrustStore::open(
             &self.dir.join("node/trust"),
@@ -761,8 +769,13 @@ level = "info"
         )?);
         let partner_code = tulpar_core::codes::CountryCode::parse(&partner.code)?;
         let config = tulpar_trust::tls::federation_client_config(&identity, store, partner_code)?;
-        let channel = channel(partner.federation_addr, config)?;
-        Ok(tulpar_node::transport::federation_client(channel))
+        channel(partner.federation_addr, config)
+    }
+
+    /// A channel to this node's client API with no credentials (TLS against the national CA).
+    pub fn client_channel(&self) -> Result<Channel> {
+        let config = tulpar_trust::tls::api_client_config(&self.national_ca()?, None)?;
+        channel(self.client_addr, config)
     }
 }
 

@@ -354,7 +354,8 @@ fn serve_federation(
         shared.context.lifecycle.tracker(),
     );
     let (health, health_service) = tonic_health::server::health_reporter();
-    let reflection = reflection()?;
+    let (reflection, reflection_v1alpha) =
+        reflection(&[<FederationServiceServer<Federation> as NamedService>::NAME])?;
     let writable = shared.context.ledger.writable();
     let (lifecycle, stopping) = (
         shared.context.lifecycle.clone(),
@@ -376,6 +377,7 @@ fn serve_federation(
         transport::server::<CountryCode>()
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, stopping)
             .await
@@ -419,7 +421,11 @@ fn serve_clients(
         shared.context.lifecycle.tracker(),
     );
     let (health, health_service) = tonic_health::server::health_reporter();
-    let reflection = reflection()?;
+    let (reflection, reflection_v1alpha) = reflection(&[
+        <AlertServiceServer<Alerts> as NamedService>::NAME,
+        <AuditServiceServer<Audit> as NamedService>::NAME,
+        <AdminServiceServer<Admin> as NamedService>::NAME,
+    ])?;
     let audit = Arc::new(Audit::new(shared.auditor.clone(), shared.auth.clone()));
     let audit_server = AuditServiceServer::from_arc(audit.clone())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -440,6 +446,7 @@ fn serve_clients(
     // The same service objects answer gRPC and, for every other request, HTTP/JSON.
     let grpc = tonic::service::Routes::new(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(alert_server)
         .add_service(audit_server)
         .add_service(admin);
@@ -548,16 +555,37 @@ async fn report_health(
     }
 }
 
-fn reflection() -> Result<
+/// Server reflection in both versions clients speak (`grpc.reflection.v1` and, for older grpcurl and
+/// grpcio-reflection, `v1alpha`), listing only `services` (with health and reflection itself).
+fn reflection(
+    services: &[&str],
+) -> Result<(
     tonic_reflection::server::v1::ServerReflectionServer<
         impl tonic_reflection::server::v1::ServerReflection,
     >,
-> {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(tulpar_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+)> {
+    let builder = || {
+        let health = tonic_health::pb::health_server::SERVICE_NAME;
+        [health].iter().chain(services).fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(tulpar_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+            |builder, name| builder.with_service_name(*name),
+        )
+    };
+    // Listing any service by name drops the reflection services from the list: name them too.
+    let v1 = builder()
+        .with_service_name("grpc.reflection.v1.ServerReflection")
         .build_v1()
-        .context("server reflection")
+        .context("server reflection v1")?;
+    let v1alpha = builder()
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection")
+        .build_v1alpha()
+        .context("server reflection v1alpha")?;
+    Ok((v1, v1alpha))
 }
 
 /// Runs the node until SIGINT or SIGTERM, then shuts down gracefully.
