@@ -305,3 +305,54 @@ async fn alerts_are_found_by_container_document_or_train_number_and_by_priority(
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_that_comes_back_is_served_before_the_backoff_would_end() -> Result<()> {
+    let mut federation = federation()?;
+    // After a failure KZ backs off for two minutes: only asking whether UZ is up, or UZ saying so,
+    // can deliver sooner.
+    let path = federation.country("KZ").config_path();
+    let config = std::fs::read_to_string(&path)?
+        .replace(
+            r#"initial_backoff = "100ms""#,
+            r#"initial_backoff = "120s""#,
+        )
+        .replace(r#"max_backoff = "500ms""#, r#"max_backoff = "120s""#);
+    std::fs::write(&path, config)?;
+    // And UZ would not call KZ on its own for an hour (directories are refreshed hourly).
+    let path = federation.country("UZ").config_path();
+    let config = std::fs::read_to_string(&path)?.replace(
+        r#"directory_refresh_interval = "1s""#,
+        r#"directory_refresh_interval = "1h""#,
+    );
+    std::fs::write(&path, config)?;
+    federation.start_all().await?;
+    federation.country("UZ").stop().await?;
+    let mut kz = federation.country("KZ").client("KZ-AKTAU-PCU").await?;
+    let alert_id = submit(&mut kz, "while-down", &["UZ"]).await?.alert_id;
+    let focal = federation.country("KZ").client("focal-point").await?;
+    eventually(WAIT, "KZ backing off from UZ", || {
+        let mut focal = focal.clone();
+        async move {
+            let peers = focal
+                .list_peers(proto::ListPeersRequest {})
+                .await?
+                .into_inner();
+            let uz = peers.peers.into_iter().find(|p| p.country == "UZ");
+            Ok(uz.filter(|p| p.next_attempt_at.is_some()).map(|_| ()))
+        }
+    })
+    .await?;
+    federation.country("UZ").start().await?;
+    let started = std::time::Instant::now();
+    let delivered = until_all(&mut kz, &alert_id, DeliveryState::Delivered).await?;
+    eprintln!(
+        "delivered {} ms after UZ was up",
+        started.elapsed().as_millis()
+    );
+    assert_eq!(
+        delivered.recipients[0].state,
+        DeliveryState::Delivered as i32
+    );
+    Ok(())
+}

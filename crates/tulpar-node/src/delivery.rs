@@ -204,10 +204,63 @@ async fn run_worker(node: Arc<Delivery>, country: CountryCode) {
                 None => std::future::pending().await,
             }
         };
+        // While backing off, the partner is asked every PROBE_INTERVAL whether it is up: a partner
+        // that comes back (restarted, or a partition healed) is served at once, not at the end of a
+        // backoff that may have grown to its cap. The question itself tells it we are up.
+        let probing = async {
+            if wait.is_none() {
+                return std::future::pending().await;
+            }
+            loop {
+                tokio::time::sleep(PROBE_INTERVAL).await;
+                if probe(&node, country, &partner).await {
+                    tracing::info!(peer.country = %country, "partner is up again; delivering now");
+                    return;
+                }
+            }
+        };
         tokio::select! {
             () = sleep => {}
+            () = probing => {}
             () = partner.wake.notified() => {}
             () = &mut stopping => return,
+        }
+    }
+}
+
+/// How often a partner is asked whether it is up while deliveries to it back off.
+const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a probe waits for its answer.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether `country`'s node answers a cheap call (its checkpoint) now. Every federation call counts
+/// as contact at the partner, so this also ends any backoff of its deliveries to this node.
+async fn probe(node: &Delivery, country: CountryCode, partner: &Partner) -> bool {
+    let Ok(channel) = partner_channel(node, country, partner) else {
+        return false;
+    };
+    let mut client = crate::transport::federation_client(channel);
+    let call = client.get_checkpoint(proto::GetCheckpointRequest {});
+    matches!(tokio::time::timeout(PROBE_TIMEOUT, call).await, Ok(Ok(_)))
+}
+
+impl Delivery {
+    /// Tells every partner this node is up (at start), so that deliveries to it waiting out a
+    /// backoff start at once; a partner that does not answer is asked again by its worker's probes.
+    pub(crate) fn announce(self: &Arc<Self>) {
+        for country in self.context.partners() {
+            let node = self.clone();
+            self.context.lifecycle.spawn(async move {
+                let partner = node.partner(country);
+                if probe(&node, country, &partner).await {
+                    let now = node.context.clock.now();
+                    partner
+                        .status
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .last_contact = Some(now);
+                }
+            });
         }
     }
 }

@@ -277,12 +277,13 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
     ))
 }
 
-/// Starts the node's workers: delivery to each partner, the deadline ticker, trust and revocation
+/// Starts the node's workers: delivery to each partner (telling each this node is up), the deadline ticker, trust and revocation
 /// reloads, directory refresh, witnessing, and delivery to each webhook subscription.
 fn start_workers(node: &Arc<Node>) {
     for partner in node.context.partners() {
         node.delivery.start_worker(partner);
     }
+    node.delivery.announce();
     let config = &node.config;
     deadlines::start_ticker(&node.deadlines, config.deadlines.check_interval);
     start_trust_reload(node);
