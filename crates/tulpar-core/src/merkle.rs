@@ -60,6 +60,10 @@ pub enum ProofError {
     /// The recomputed root does not match.
     #[error("recomputed root does not match the expected root")]
     RootMismatch,
+    /// The proof leads to the new root, but from another old root than the one given: the tree it
+    /// proves does not extend the old tree. With both roots signed by one log, proof of a fork.
+    #[error("the proof leads to the new root from another old root: the trees diverge")]
+    Diverges,
     /// A proof hash is not 32 bytes.
     #[error("proof hash {position} has {len} bytes, expected 32")]
     BadHash {

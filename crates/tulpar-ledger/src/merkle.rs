@@ -110,6 +110,9 @@ pub fn verify_consistency(
     if s_n != 0 {
         return Err(ProofError::WrongLength { got: proof.len() });
     }
+    if &s_r == new_root && &f_r != old_root {
+        return Err(ProofError::Diverges);
+    }
     if &f_r != old_root || &s_r != new_root {
         return Err(ProofError::RootMismatch);
     }

@@ -10,7 +10,7 @@ use tulpar_core::keys::PublicKey;
 use tulpar_core::proto::{self, ledger_entry::Kind};
 use tulpar_core::time::to_timestamp;
 use tulpar_ledger::note::{self, CheckpointBody};
-use tulpar_ledger::{SignedCheckpoint, verify_consistency_proof};
+use tulpar_ledger::{ProofError, SignedCheckpoint, verify_consistency_proof};
 use tulpar_trust::directory::Purpose;
 
 use crate::context::Context;
@@ -57,6 +57,17 @@ pub(crate) enum CheckpointError {
     /// The witness holds a checkpoint of another size than the request assumed.
     #[error("the witness holds a checkpoint of size {0}")]
     Holds(u64),
+    /// The consistency proof proves nothing (missing, malformed, leading to no signed root): the
+    /// presenter's mistake, not evidence of a fork.
+    #[error(
+        "consistency_proof from size {held} to {offered} does not verify ({error}); send the proof \
+         the log computes for these sizes"
+    )]
+    BadProof {
+        offered: u64,
+        held: u64,
+        error: ProofError,
+    },
     /// The checkpoint contradicts the one cosigned before; the evidence is recorded.
     #[error("{}; the evidence is recorded", inconsistency(*.offered, *.held))]
     Inconsistent { offered: u64, held: u64 },
@@ -77,6 +88,10 @@ impl From<CheckpointError> for ApiError {
         match error {
             E::NoKey(_) | E::Unverified { .. } => Self::Refused(error.to_string()),
             E::Holds(size) => Self::WitnessHolds(size),
+            E::BadProof { .. } => Self::Invalid(tulpar_core::validation::Violations::single(
+                "consistency_proof",
+                error.to_string(),
+            )),
             E::Inconsistent { .. } => Self::Aborted(error.to_string()),
             E::Node(error) => error,
         }
@@ -104,16 +119,25 @@ fn is_bookkeeping(entry: &proto::LedgerEntry) -> bool {
     )
 }
 
+/// Entries a witness round reads at a time to see whether anything but bookkeeping was appended.
+const SCAN_CHUNK: u64 = 256;
+
 /// Both sides of witnessing: cosigning partners' checkpoints, and presenting this node's to them.
 pub(crate) struct Witness {
     context: Arc<Context>,
     partners: Arc<Partners>,
+    /// The digest of the last checkpoint refused for a bad proof, per partner: logged once.
+    last_refused: std::sync::Mutex<std::collections::HashMap<CountryCode, Vec<u8>>>,
 }
 
 impl Witness {
     /// Witnessing for `context`'s ledger, reaching `partners`.
     pub(crate) fn new(context: Arc<Context>, partners: Arc<Partners>) -> Self {
-        Self { context, partners }
+        Self {
+            context,
+            partners,
+            last_refused: Default::default(),
+        }
     }
 
     /// The ledger keys of `partner`'s node valid for checkpoints now.
@@ -176,17 +200,42 @@ impl Witness {
             return Err(CheckpointError::Holds(held_size));
         }
         if let Some((body, text)) = &held {
-            let consistent = if offered.size() == body.size {
-                *offered.root() == body.root
+            // Only a proven fork is evidence: two signed checkpoints of one size with other roots, or
+            // a proof that takes the offered root back to another tree than the one held. A proof
+            // that proves nothing is the presenter's mistake, refused without an alarm.
+            let forked = if offered.size() == body.size {
+                *offered.root() != body.root
             } else {
                 let proof = proto::ConsistencyProof {
                     old_size: body.size,
                     new_size: offered.size(),
                     hashes: request.consistency_proof.clone(),
                 };
-                verify_consistency_proof(&proof, &body.root, offered.root()).is_ok()
+                match verify_consistency_proof(&proof, &body.root, offered.root()) {
+                    Ok(()) => false,
+                    Err(ProofError::Diverges) => true,
+                    Err(error) => {
+                        let refused = CheckpointError::BadProof {
+                            offered: offered.size(),
+                            held: body.size,
+                            error,
+                        };
+                        self.log_refusal(partner, offered.note(), &refused);
+                        return Err(refused);
+                    }
+                }
             };
-            if !consistent {
+            if offered.size() == body.size && !forked {
+                // The held checkpoint again: the same cosignature (signatures are deterministic),
+                // and nothing recorded, however often it comes.
+                return note::cosign(
+                    offered.note(),
+                    &origin(self.context.country),
+                    &self.context.ledger_key,
+                )
+                .map_err(|e| ApiError::internal(e).into());
+            }
+            if forked {
                 let inconsistent = CheckpointError::Inconsistent {
                     offered: offered.size(),
                     held: body.size,
@@ -226,6 +275,31 @@ impl Witness {
         Ok(cosignature)
     }
 
+    /// Whether entries `from..until` are all witnessing bookkeeping, read [`SCAN_CHUNK`] at a time and
+    /// stopping at the first that is not, so a round holds a bounded part of the ledger in memory.
+    fn only_bookkeeping(&self, from: u64, until: u64) -> Result<bool, ApiError> {
+        let mut start = from;
+        while start < until {
+            let end = until.min(start + SCAN_CHUNK);
+            let entries = self.context.entries(start, end)?;
+            if !entries.iter().all(|(_, entry)| is_bookkeeping(entry)) {
+                return Ok(false);
+            }
+            start = end;
+        }
+        Ok(true)
+    }
+
+    /// Logs a refused proof once per distinct checkpoint and partner, however often it is sent.
+    fn log_refusal(&self, partner: CountryCode, checkpoint: &str, error: &CheckpointError) {
+        let digest = ring::digest::digest(&ring::digest::SHA256, checkpoint.as_bytes());
+        let mut last = self.last_refused.lock().unwrap_or_else(|p| p.into_inner());
+        if last.get(&partner).map(|d| d.as_slice()) != Some(digest.as_ref()) {
+            last.insert(partner, digest.as_ref().to_vec());
+            tracing::warn!(peer.country = %partner, %error, "checkpoint refused");
+        }
+    }
+
     async fn record(&self, entry: proto::LedgerEntry) -> Result<(), ApiError> {
         self.context.append(entry).await.map(|_| ())
     }
@@ -249,11 +323,11 @@ impl Witness {
             Some(text) => recorded_body(&text)?.size,
             None => 0,
         };
-        if old_size > 0 && old_size <= latest.size() {
-            let since = self.context.entries(old_size, latest.size())?;
-            if since.iter().all(|(_, entry)| is_bookkeeping(entry)) {
-                return Ok(None);
-            }
+        if old_size > 0
+            && old_size <= latest.size()
+            && self.only_bookkeeping(old_size, latest.size())?
+        {
+            return Ok(None);
         }
         let endpoint = self.partners.partner_endpoint(partner)?;
         let mut client =
