@@ -73,6 +73,21 @@ pub(crate) enum DeliveryError {
     },
 }
 
+impl DeliveryError {
+    /// Whether the partner could not be reached (down, or the network between): worth asking again
+    /// soon whether it is up. A partner that answered with a refusal is left to the backoff.
+    fn partner_unreachable(&self) -> bool {
+        match self {
+            Self::Unreachable(_) => true,
+            Self::Refused(refusal) => matches!(
+                refusal.code,
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
+            ),
+            _ => false,
+        }
+    }
+}
+
 /// What is wrong with a partner's receipt.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ReceiptFault {
@@ -184,6 +199,9 @@ async fn run_worker(node: Arc<Delivery>, country: CountryCode) {
     let mut backoff = Backoff::new(node.settings.initial_backoff, node.settings.max_backoff);
     loop {
         let outcome = drain(&node, country, &partner).await;
+        let unreachable = outcome
+            .as_ref()
+            .is_err_and(DeliveryError::partner_unreachable);
         let wait = match outcome {
             Ok(()) => {
                 backoff.reset();
@@ -204,11 +222,13 @@ async fn run_worker(node: Arc<Delivery>, country: CountryCode) {
                 None => std::future::pending().await,
             }
         };
-        // While backing off, the partner is asked every PROBE_INTERVAL whether it is up: a partner
-        // that comes back (restarted, or a partition healed) is served at once, not at the end of a
-        // backoff that may have grown to its cap. The question itself tells it we are up.
+        // While backing off from a partner that could not be reached, it is asked every
+        // PROBE_INTERVAL whether it is up: a partner that comes back (restarted, or a partition
+        // healed) is served at once, not at the end of a backoff that may have grown to its cap. The
+        // question itself tells it we are up. A partner that answered with a refusal is left to the
+        // backoff, which asking would defeat.
         let probing = async {
-            if wait.is_none() {
+            if wait.is_none() || !unreachable {
                 return std::future::pending().await;
             }
             loop {
@@ -910,6 +930,16 @@ mod tests {
 
     fn refused(code: tonic::Code, message: &str) -> Refusal {
         Refusal::new(code, message)
+    }
+
+    #[test]
+    fn only_a_partner_out_of_reach_is_asked_whether_it_is_up() {
+        let error = |code| DeliveryError::Refused(refused(code, "x"));
+        assert!(error(tonic::Code::Unavailable).partner_unreachable());
+        assert!(error(tonic::Code::DeadlineExceeded).partner_unreachable());
+        assert!(!error(tonic::Code::FailedPrecondition).partner_unreachable());
+        assert!(!error(tonic::Code::ResourceExhausted).partner_unreachable());
+        assert!(!DeliveryError::NothingToDeliver(3).partner_unreachable());
     }
 
     #[test]
