@@ -29,6 +29,13 @@
 //! target/release/tulpar-load watchers --watchers 2000 --stuck 3 --alerts 60
 //! ```
 //!
+//! `comeback` times how soon a partner that was down is served once it is back (see
+//! `tulpar-load/comeback.rs`):
+//!
+//! ```sh
+//! target/release/tulpar-load comeback --alerts 2000 --down-seconds 92
+//! ```
+//!
 //! `roundtrip` times the full round trip instead: submitted at KZ, delivered, acknowledged by a UZ
 //! officer who watches live, and the signed acknowledgement durable back in KZ's ledger.
 
@@ -41,6 +48,8 @@ use tokio::sync::Semaphore;
 use tulpar_core::proto::{self, AlertEventKind};
 use tulpar_tests::{Client, Federation};
 
+#[path = "tulpar-load/comeback.rs"]
+mod comeback;
 #[path = "tulpar-load/http_submit.rs"]
 mod http_submit;
 #[path = "tulpar-load/watchers.rs"]
@@ -53,7 +62,8 @@ fn usage() -> ! {
         "usage: tulpar-load throughput [--alerts N] [--concurrency C] [--api API] [--audit]\n       \
          tulpar-load latency [--rate PER_SECOND] [--seconds S] [--api API]\n       \
          tulpar-load roundtrip [--rate PER_SECOND] [--seconds S] [--api API]\n       \
-         tulpar-load watchers [--watchers N] [--stuck N] [--alerts N] [--attachment-kib K]\n\
+         tulpar-load watchers [--watchers N] [--stuck N] [--alerts N] [--attachment-kib K]\n       \
+         tulpar-load comeback [--alerts N] [--down-seconds S]\n\
          API: grpc (the default), http (JSON over HTTP/1.1 keep-alive), http2 (JSON over HTTP/2)"
     );
     std::process::exit(2)
@@ -252,6 +262,9 @@ async fn main() -> Result<()> {
     let mode = args.first().cloned().unwrap_or_else(|| usage());
     if mode == "watchers" {
         return watchers::run(&args).await;
+    }
+    if mode == "comeback" {
+        return comeback::run(&args).await;
     }
     // Before any node starts: a wrong option exits without stopping them.
     let api = Submitter::api(&args);
