@@ -37,6 +37,13 @@ fn form(fields: &[(&str, &str)]) -> Vec<u8> {
 
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 
+/// A page as a signed-in browser asks for it: with the session `cookie`.
+async fn get(browser: &HttpClient, cookie: &str, path: &str) -> Result<HttpAnswer> {
+    browser
+        .call("GET", path, &[("cookie", cookie)], Vec::new())
+        .await
+}
+
 /// A `multipart/form-data` body of `fields` and one file (input name, file name, bytes), as a browser
 /// sends a form with a file input; with its content type.
 fn multipart(fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> (String, Vec<u8>) {
@@ -165,9 +172,7 @@ async fn an_officer_signs_in_sees_alerts_in_russian_and_signs_out() -> Result<()
     let signed_in = sign_in(&browser, "a.seitova", PASSWORD, "").await?;
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
     let cookie = session(&signed_in)?;
-    let alerts = browser
-        .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
-        .await?;
+    let alerts = get(&browser, &cookie, "/console/").await?;
     assert_eq!(alerts.status, 200);
     let html = &alerts.body;
     assert!(
@@ -207,9 +212,7 @@ async fn an_officer_signs_in_sees_alerts_in_russian_and_signs_out() -> Result<()
         heard.contains("\"priority\":\"PRIORITY_URGENT\""),
         "{heard}"
     );
-    let rows = browser
-        .call("GET", "/console/rows", &[("cookie", &cookie)], Vec::new())
-        .await?;
+    let rows = get(&browser, &cookie, "/console/rows").await?;
     assert!(
         rows.body
             .contains(&format!("id=\"alert-{}\"", incoming.alert_id))
@@ -221,14 +224,7 @@ async fn an_officer_signs_in_sees_alerts_in_russian_and_signs_out() -> Result<()
     );
 
     // Filtered to received alerts, the list and its live refresh show only those.
-    let received = browser
-        .call(
-            "GET",
-            "/console/?direction=DIRECTION_RECEIVED",
-            &[("cookie", &cookie)],
-            Vec::new(),
-        )
-        .await?;
+    let received = get(&browser, &cookie, "/console/?direction=DIRECTION_RECEIVED").await?;
     assert!(
         received
             .body
@@ -277,9 +273,7 @@ async fn an_officer_signs_in_sees_alerts_in_russian_and_signs_out() -> Result<()
         )
         .await?;
     assert_eq!(changed.status, 303);
-    let english = browser
-        .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
-        .await?;
+    let english = get(&browser, &cookie, "/console/").await?;
     assert!(
         english.body.contains("Signed in as Айгерим Сейтова"),
         "{}",
@@ -299,9 +293,7 @@ async fn an_officer_signs_in_sees_alerts_in_russian_and_signs_out() -> Result<()
         out.headers["location"],
         "/console/sign-in?notice=signed-out"
     );
-    let after = browser
-        .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
-        .await?;
+    let after = get(&browser, &cookie, "/console/").await?;
     assert_eq!(after.status, 303, "the session is gone");
     Ok(())
 }
@@ -362,9 +354,7 @@ async fn five_wrong_passwords_lock_an_account_and_a_disabled_account_loses_its_s
 
     let signed_in = sign_in(&browser, "b.nurlanov", PASSWORD, "").await?;
     let cookie = session(&signed_in)?;
-    let page = browser
-        .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
-        .await?;
+    let page = get(&browser, &cookie, "/console/").await?;
     assert_eq!(page.status, 200);
     let disabled = admin(kz)?
         .args(["user", "disable", "b.nurlanov"])
@@ -374,9 +364,7 @@ async fn five_wrong_passwords_lock_an_account_and_a_disabled_account_loses_its_s
         "{}",
         String::from_utf8_lossy(&disabled.stderr)
     );
-    let ended = browser
-        .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
-        .await?;
+    let ended = get(&browser, &cookie, "/console/").await?;
     assert_eq!(ended.status, 303);
     assert_eq!(
         ended.headers["location"],
@@ -458,9 +446,7 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
     let page = tulpar_tests::eventually(Duration::from_secs(30), "the alert reaches UZ", || {
         let (browser, cookie, path) = (&browser, cookie.clone(), page_path.clone());
         async move {
-            let page = browser
-                .call("GET", &path, &[("cookie", &cookie)], Vec::new())
-                .await?;
+            let page = get(browser, &cookie, &path).await?;
             Ok((page.status == 200).then_some(page))
         }
     })
@@ -483,19 +469,11 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
         assert!(page.body.contains(named), "{named}: {}", page.body);
     }
     // The list finds it by a container number as officers type it, and names a search too short.
-    let home = |query: &str| {
-        let (browser, cookie, path) = (&browser, cookie.clone(), format!("/console/?{query}"));
-        async move {
-            browser
-                .call("GET", &path, &[("cookie", &cookie)], Vec::new())
-                .await
-        }
-    };
-    let found = home("search=csqu+305438").await?;
+    let found = get(&browser, &cookie, "/console/?search=csqu+305438").await?;
     assert!(found.body.contains(&alert_id), "{}", found.body);
-    let none = home("search=TGHU9999").await?;
+    let none = get(&browser, &cookie, "/console/?search=TGHU9999").await?;
     assert!(!none.body.contains(&alert_id));
-    let short = home("search=cs").await?;
+    let short = get(&browser, &cookie, "/console/?search=cs").await?;
     assert_eq!(short.status, 200);
     assert!(
         short.body.contains("от 3 до 100 символов"),
@@ -603,9 +581,7 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
     assert_eq!(seizure.items.len(), 1, "the empty row is skipped");
     assert_eq!(seizure.items[0].hs_code, "293911");
     assert_eq!(seizure.items[0].quantity, 120.5);
-    let page = browser
-        .call("GET", &page_path, &[("cookie", &cookie)], Vec::new())
-        .await?;
+    let page = get(&browser, &cookie, &page_path).await?;
     let response_id = record.recipients[0]
         .timeline
         .iter()
@@ -615,9 +591,7 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
         .context("the outcome's response")?;
     let shown = format!("/console/alerts/{alert_id}/responses/{response_id}/attachments/0");
     assert!(page.body.contains(&shown), "the photo on the timeline");
-    let image = browser
-        .call("GET", &shown, &[("cookie", &cookie)], Vec::new())
-        .await?;
+    let image = get(&browser, &cookie, &shown).await?;
     assert_eq!(image.status, 200);
     assert_eq!(image.header("content-type").as_deref(), Some("image/png"));
     assert_eq!(image.bytes, photo);
@@ -637,20 +611,16 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
     )
     .await?;
     assert_eq!(corrected.status, 303, "{}", corrected.body);
-    let page = browser
-        .call("GET", &page_path, &[("cookie", &cookie)], Vec::new())
-        .await?;
+    let page = get(&browser, &cookie, &page_path).await?;
     assert!(page.body.contains("class=\"superseded\""), "{}", page.body);
     assert!(page.body.contains("экспертиза: сахар"));
     // The alert for a spreadsheet: every field in the officer's language, decimal commas.
-    let export = browser
-        .call(
-            "GET",
-            &format!("/console/alerts/{alert_id}/export.csv"),
-            &[("cookie", &cookie)],
-            Vec::new(),
-        )
-        .await?;
+    let export = get(
+        &browser,
+        &cookie,
+        &format!("/console/alerts/{alert_id}/export.csv"),
+    )
+    .await?;
     assert_eq!(export.status, 200);
     assert!(
         export.body.starts_with('\u{feff}'),
@@ -690,14 +660,7 @@ async fn an_officer_writes_an_alert_from_a_template_and_sees_refusals_at_their_f
     )?;
     let browser = kz.http(None)?;
     let cookie = session(&sign_in(&browser, "a.seitova", PASSWORD, "").await?)?;
-    let page = browser
-        .call(
-            "GET",
-            "/console/compose?template=drugs",
-            &[("cookie", &cookie)],
-            Vec::new(),
-        )
-        .await?;
+    let page = get(&browser, &cookie, "/console/compose?template=drugs").await?;
     assert_eq!(page.status, 200);
     assert!(
         page.body
@@ -775,16 +738,7 @@ async fn an_officer_writes_an_alert_from_a_template_and_sees_refusals_at_their_f
         .filter(|id| !id.is_empty())
         .context("the saved draft's id")?
         .to_owned();
-    let compose = |query: String| {
-        let (browser, cookie) = (&browser, cookie.clone());
-        async move {
-            let path = format!("/console/compose{query}");
-            browser
-                .call("GET", &path, &[("cookie", &cookie)], Vec::new())
-                .await
-        }
-    };
-    let listed = compose(String::new()).await?;
+    let listed = get(&browser, &cookie, "/console/compose").await?;
     assert!(
         listed
             .body
@@ -795,7 +749,12 @@ async fn an_officer_writes_an_alert_from_a_template_and_sees_refusals_at_their_f
         "{}",
         listed.body
     );
-    let resumed = compose(format!("?draft={draft_id}")).await?;
+    let resumed = get(
+        &browser,
+        &cookie,
+        &format!("/console/compose?draft={draft_id}"),
+    )
+    .await?;
     assert!(
         resumed.body.contains("value=\"csqu 305438 3\""),
         "{}",
@@ -828,7 +787,10 @@ async fn an_officer_writes_an_alert_from_a_template_and_sees_refusals_at_their_f
         .await?;
     assert_eq!(sent.status, 303, "{}", sent.body);
     assert!(
-        !compose(String::new()).await?.body.contains(&draft_id),
+        !get(&browser, &cookie, "/console/compose")
+            .await?
+            .body
+            .contains(&draft_id),
         "the draft is deleted"
     );
     let location = sent.headers["location"].to_str()?.to_owned();
@@ -899,9 +861,7 @@ async fn a_person_signs_in_with_the_certificate_the_browser_presents() -> Result
         .await?;
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
     let cookie = session(&signed_in)?;
-    let home = browser
-        .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
-        .await?;
+    let home = get(&browser, &cookie, "/console/").await?;
     assert_eq!(home.status, 200);
     assert!(
         home.body.contains("Officer of KZ-AKTAU-PCU"),
@@ -989,20 +949,11 @@ async fn a_focal_point_sees_the_partners_and_disables_an_account() -> Result<()>
         .to_owned();
     let browser = kz.http(None)?;
     let officer_cookie = session(&sign_in(&browser, "a.seitova", PASSWORD, "").await?)?;
-    let not_for_officers = browser
-        .call(
-            "GET",
-            "/console/accounts",
-            &[("cookie", &officer_cookie)],
-            Vec::new(),
-        )
-        .await?;
+    let not_for_officers = get(&browser, &officer_cookie, "/console/accounts").await?;
     assert_eq!(not_for_officers.status, 403);
 
     let cookie = session(&sign_in(&browser, "focal", PASSWORD, &totp_code(&secret)).await?)?;
-    let home = browser
-        .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
-        .await?;
+    let home = get(&browser, &cookie, "/console/").await?;
     assert!(
         home.body.contains("Партнёры") && home.body.contains("<td>UZ</td>"),
         "{}",
@@ -1012,23 +963,14 @@ async fn a_focal_point_sees_the_partners_and_disables_an_account() -> Result<()>
     tulpar_tests::eventually(Duration::from_secs(10), "UZ shown reachable", || {
         let (browser, cookie) = (&browser, cookie.clone());
         async move {
-            let home = browser
-                .call("GET", "/console/", &[("cookie", &cookie)], Vec::new())
-                .await?;
+            let home = get(browser, &cookie, "/console/").await?;
             Ok(home.body.contains("доступен").then_some(()))
         }
     })
     .await?;
     assert!(home.body.contains("Последняя заверенная контрольная точка"));
     assert!(home.body.contains("пока нет"), "no cosignature yet");
-    let accounts = browser
-        .call(
-            "GET",
-            "/console/accounts",
-            &[("cookie", &cookie)],
-            Vec::new(),
-        )
-        .await?;
+    let accounts = get(&browser, &cookie, "/console/accounts").await?;
     assert_eq!(accounts.status, 200);
     assert!(accounts.body.contains("Айгерим Сейтова"));
     let mut officer = kz.client("KZ-AKTAU-PCU").await?;
@@ -1049,14 +991,12 @@ async fn a_focal_point_sees_the_partners_and_disables_an_account() -> Result<()>
         u8::from(from.month()),
         from.year()
     );
-    let report = browser
-        .call(
-            "GET",
-            &format!("/console/report?from={dotted}&to={today}"),
-            &[("cookie", &cookie)],
-            Vec::new(),
-        )
-        .await?;
+    let report = get(
+        &browser,
+        &cookie,
+        &format!("/console/report?from={dotted}&to={today}"),
+    )
+    .await?;
     assert_eq!(report.status, 200, "{}", report.body);
     assert!(
         report.body.contains("class=\"chart months\""),
@@ -1075,23 +1015,19 @@ async fn a_focal_point_sees_the_partners_and_disables_an_account() -> Result<()>
     assert!(report.body.contains(&this_month), "{}", report.body);
     assert!(report.body.contains(&last_month), "{}", report.body);
     // Reconciled with UZ: the alert is counted; verified now: every entry, streamed to the end.
-    let reconciled = browser
-        .call(
-            "GET",
-            &format!("/console/reconcile?partner=UZ&from={dotted}&to={today}"),
-            &[("cookie", &cookie)],
-            Vec::new(),
-        )
-        .await?;
+    let reconciled = get(
+        &browser,
+        &cookie,
+        &format!("/console/reconcile?partner=UZ&from={dotted}&to={today}"),
+    )
+    .await?;
     assert_eq!(reconciled.status, 200, "{}", reconciled.body);
     assert!(
         reconciled.body.contains("оповещений: 1"),
         "{}",
         reconciled.body
     );
-    let verify_page = browser
-        .call("GET", "/console/verify", &[("cookie", &cookie)], Vec::new())
-        .await?;
+    let verify_page = get(&browser, &cookie, "/console/verify").await?;
     let events = verify_page
         .body
         .split("data-events=\"")
@@ -1099,14 +1035,7 @@ async fn a_focal_point_sees_the_partners_and_disables_an_account() -> Result<()>
         .and_then(|rest| rest.split('"').next())
         .context("the verification's events")?
         .replace("&amp;", "&");
-    let refused = browser
-        .call(
-            "GET",
-            "/console/verify/events",
-            &[("cookie", &cookie)],
-            Vec::new(),
-        )
-        .await?;
+    let refused = get(&browser, &cookie, "/console/verify/events").await?;
     assert_eq!(refused.status, 403, "no token, no verification");
     let verified = browser
         .call(
@@ -1128,14 +1057,12 @@ async fn a_focal_point_sees_the_partners_and_disables_an_account() -> Result<()>
         "{last}"
     );
     assert!(last.contains("Все записи проверены"), "{last}");
-    let excel = browser
-        .call(
-            "GET",
-            &format!("/console/report-excel.csv?from={dotted}&to={today}"),
-            &[("cookie", &cookie)],
-            Vec::new(),
-        )
-        .await?;
+    let excel = get(
+        &browser,
+        &cookie,
+        &format!("/console/report-excel.csv?from={dotted}&to={today}"),
+    )
+    .await?;
     assert_eq!(excel.status, 200);
     assert!(
         excel
@@ -1154,14 +1081,7 @@ async fn a_focal_point_sees_the_partners_and_disables_an_account() -> Result<()>
         )
         .await?;
     assert_eq!(disabled.status, 303);
-    let ended = browser
-        .call(
-            "GET",
-            "/console/",
-            &[("cookie", &officer_cookie)],
-            Vec::new(),
-        )
-        .await?;
+    let ended = get(&browser, &officer_cookie, "/console/").await?;
     assert_eq!(ended.status, 303, "the officer's session ended");
     let list =
         String::from_utf8_lossy(&admin(kz)?.args(["user", "list"]).output()?.stdout).into_owned();

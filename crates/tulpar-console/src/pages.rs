@@ -366,16 +366,14 @@ pub fn alert_list(m: &Messages<'_>, rows: &[AlertRow], shown_at_most: Option<usi
             p class="notice info" { (m.get("alerts-empty")) }
         } @else {
             table {
-                thead {
-                    tr {
-                        th scope="col" { (m.get("alerts-column-created")) }
-                        th scope="col" { (m.get("alerts-column-direction")) }
-                        th scope="col" { (m.get("alerts-column-priority")) }
-                        th scope="col" { (m.get("alerts-column-category")) }
-                        th scope="col" { (m.get("alerts-column-origin")) }
-                        th scope="col" { (m.get("alerts-column-recipients")) }
-                    }
-                }
+                (column_heads(m, &[
+                    "alerts-column-created",
+                    "alerts-column-direction",
+                    "alerts-column-priority",
+                    "alerts-column-category",
+                    "alerts-column-origin",
+                    "alerts-column-recipients",
+                ]))
                 tbody {
                     @for row in rows {
                         tr id={ "alert-" (row.alert_id) }
@@ -409,6 +407,13 @@ pub fn alert_list(m: &Messages<'_>, rows: &[AlertRow], shown_at_most: Option<usi
                 p class="hint" { (m.with("alerts-more", &[("count", &count.to_string())])) }
             }
         }
+    }
+}
+
+/// A table's head: one column header per message id, in the viewer's language.
+pub(crate) fn column_heads(m: &Messages<'_>, ids: &[&str]) -> Markup {
+    html! {
+        thead { tr { @for id in ids { th scope="col" { (m.get(id)) } } } }
     }
 }
 

@@ -269,6 +269,16 @@ impl Console {
         })
     }
 
+    /// The partner countries' codes, for the pages' choices.
+    fn partner_codes(&self) -> Vec<String> {
+        self.node
+            .context
+            .partners()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
     fn viewer<'a>(&'a self, signed_in: &'a SignedIn) -> Viewer<'a> {
         Viewer {
             display_name: &signed_in.session.display_name,
@@ -564,18 +574,28 @@ fn html(status: StatusCode, body: String) -> Response {
 
 /// A CSV file to download, named `file_name`.
 fn download(text: String, file_name: &str) -> Response {
-    let mut response = Response::new(Body::from(text));
+    file_response(Body::from(text), "text/csv; charset=utf-8", Some(file_name))
+}
+
+/// A file of `media_type`, never cached or sniffed; a download named `download_as` when given.
+fn file_response(body: Body, media_type: &str, download_as: Option<&str>) -> Response {
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(media_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
     headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-store"),
     );
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
-        headers.insert(header::CONTENT_DISPOSITION, value);
+    if let Some(name) = download_as {
+        if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+            headers.insert(header::CONTENT_DISPOSITION, value);
+        }
     }
     response
 }
@@ -763,6 +783,12 @@ impl Form {
     /// The first value of `name`, trimmed, or "".
     pub(crate) fn text(&self, name: &str) -> &str {
         self.get(name).map_or("", |v| v.trim())
+    }
+
+    /// The value of `name` read as a proto enum's value name (`PRIORITY_URGENT`) by `from_name`; 0
+    /// (unset, which validation names) for none or an unknown name.
+    pub(crate) fn code<E: Into<i32>>(&self, name: &str, from_name: fn(&str) -> Option<E>) -> i32 {
+        from_name(self.text(name)).map_or(0, Into::into)
     }
 
     /// Every non-empty value of `name`.

@@ -107,8 +107,8 @@ impl Node {
                     .cosigned_by(country)
                     .ok()
                     .flatten()
-                    .and_then(|note| note.lines().nth(1)?.parse::<u64>().ok())
-                    .unwrap_or(0);
+                    .and_then(|note| crate::witness::recorded_body(&note).ok())
+                    .map_or(0, |body| body.size);
                 let cosigned_at = self.context.state.cosigned_at(country).ok().flatten();
                 let endpoints = match self.partners.partner_endpoint(country) {
                     Ok(endpoint) => vec![endpoint],

@@ -391,7 +391,7 @@ impl Witness {
 }
 
 /// The body of a checkpoint note read back from this node's own ledger.
-fn recorded_body(text: &str) -> Result<CheckpointBody, ApiError> {
+pub(crate) fn recorded_body(text: &str) -> Result<CheckpointBody, ApiError> {
     let parsed = note::Note::parse(text).map_err(ApiError::internal)?;
     CheckpointBody::parse(&parsed.body).map_err(ApiError::internal)
 }

@@ -3,7 +3,7 @@
 
 use maud::{Markup, PreEscaped, html};
 
-use super::{BASE, Viewer, page, time};
+use super::{BASE, Viewer, column_heads, page, time};
 use crate::Messages;
 
 /// One partner's state.
@@ -59,18 +59,16 @@ pub fn partners(m: &Messages<'_>, rows: &[PartnerRow], alarms: &[AlarmView]) -> 
         section class="card" {
             h2 { (m.get("partners-title")) }
             table {
-                thead {
-                    tr {
-                        th scope="col" { (m.get("partners-country")) }
-                        th scope="col" { (m.get("partners-state")) }
-                        th scope="col" { (m.get("partners-last-contact")) }
-                        th scope="col" { (m.get("partners-last-delivery")) }
-                        th scope="col" { (m.get("partners-cosigned")) }
-                        th scope="col" { (m.get("partners-outbox")) }
-                        th scope="col" { (m.get("partners-undeliverable")) }
-                        th scope="col" { (m.get("partners-directory")) }
-                    }
-                }
+                (column_heads(m, &[
+                    "partners-country",
+                    "partners-state",
+                    "partners-last-contact",
+                    "partners-last-delivery",
+                    "partners-cosigned",
+                    "partners-outbox",
+                    "partners-undeliverable",
+                    "partners-directory",
+                ]))
                 tbody {
                     @for row in rows {
                         tr class=[(row.reachable == Some(false)).then_some("alarm")] {
@@ -433,19 +431,17 @@ pub fn report(
             (times_chart(m, &view.rows))
             h2 { (m.get("report-partners")) }
             table {
-                thead {
-                    tr {
-                        th scope="col" { (m.get("report-partner")) }
-                        th scope="col" { (m.get("alert-direction")) }
-                        th scope="col" { (m.get("report-alerts")) }
-                        th scope="col" { (m.get("report-delivered")) }
-                        th scope="col" { (m.get("report-delivery-time")) }
-                        th scope="col" { (m.get("report-answer-time")) }
-                        th scope="col" { (m.get("report-answered")) }
-                        th scope="col" { (m.get("report-outcomes")) }
-                        th scope="col" { (m.get("report-overdue")) }
-                    }
-                }
+                (column_heads(m, &[
+                    "report-partner",
+                    "alert-direction",
+                    "report-alerts",
+                    "report-delivered",
+                    "report-delivery-time",
+                    "report-answer-time",
+                    "report-answered",
+                    "report-outcomes",
+                    "report-overdue",
+                ]))
                 tbody {
                     @for row in &view.rows {
                         tr {
@@ -573,14 +569,12 @@ pub fn reconcile(
                 p class="notice good" { (m.get("reconcile-clean")) }
             } @else {
                 table {
-                    thead {
-                        tr {
-                            th scope="col" { (m.get("reconcile-finding")) }
-                            th scope="col" { (m.get("reconcile-alert")) }
-                            th scope="col" { (m.get("reconcile-entry")) }
-                            th scope="col" { (m.get("reconcile-detail")) }
-                        }
-                    }
+                    (column_heads(m, &[
+                        "reconcile-finding",
+                        "reconcile-alert",
+                        "reconcile-entry",
+                        "reconcile-detail",
+                    ]))
                     tbody {
                         @for finding in &view.findings {
                             tr {

@@ -1,13 +1,14 @@
 //! One alert's page, its attachments, and the answers given on it.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::Response;
 use tulpar_console::pages::{self, BASE};
 use tulpar_core::proto;
 
 use super::{
-    Console, Form, download, empty, failure, html, localized, not_a_number, rfc3339, see_other,
+    Console, Form, download, empty, failure, file_response, html, localized, not_a_number, rfc3339,
+    see_other,
 };
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -100,35 +101,19 @@ impl Console {
             attachment.media_type.as_str(),
             "image/jpeg" | "image/png" | "image/gif" | "image/webp"
         );
-        let mut response = Response::new(Body::from(attachment.content));
-        let headers = response.headers_mut();
-        let media_type = if shown {
-            attachment.media_type.as_str()
-        } else {
-            "application/octet-stream"
-        };
-        if let Ok(value) = HeaderValue::from_str(media_type) {
-            headers.insert(header::CONTENT_TYPE, value);
+        if shown {
+            return file_response(Body::from(attachment.content), &attachment.media_type, None);
         }
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("private, no-store"),
-        );
-        if !shown {
-            let name: String = attachment
-                .file_name
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-                .collect();
-            if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-                headers.insert(header::CONTENT_DISPOSITION, value);
-            }
-        }
-        response
+        let name: String = attachment
+            .file_name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .collect();
+        file_response(
+            Body::from(attachment.content),
+            "application/octet-stream",
+            Some(&name),
+        )
     }
 
     /// An answer from the alert page's forms: acknowledge, decline or report the outcome.

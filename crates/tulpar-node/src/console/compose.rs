@@ -126,8 +126,6 @@ pub(super) fn draft(
     language: &str,
 ) -> Result<proto::AlertContent, Refusal> {
     let mut refused = Refusal::new();
-    let enumerated =
-        |field: &str, from: fn(&str) -> Option<i32>| from(form.text(field)).unwrap_or(0);
     let mut number = |field: &str| -> f64 {
         let text = tulpar_core::normalise::decimal(form.text(field));
         if text.is_empty() {
@@ -163,9 +161,7 @@ pub(super) fn draft(
             voyage: String::new(),
         });
     let document = (!form.text("document_number").is_empty()).then(|| proto::TransportDocument {
-        kind: enumerated("document_kind", |n| {
-            proto::TransportDocumentKind::from_str_name(n).map(|k| k as i32)
-        }),
+        kind: form.code("document_kind", proto::TransportDocumentKind::from_str_name),
         number: form.text("document_number").to_owned(),
     });
     let goods = (!form.text("goods_description").is_empty()).then(|| proto::GoodsItem {
@@ -188,15 +184,9 @@ pub(super) fn draft(
                 units: Vec::new(),
             })
             .collect(),
-        priority: enumerated("priority", |n| {
-            proto::Priority::from_str_name(n).map(|p| p as i32)
-        }),
-        category: enumerated("category", |n| {
-            proto::ThreatCategory::from_str_name(n).map(|c| c as i32)
-        }),
-        transport_mode: enumerated("transport_mode", |n| {
-            proto::TransportMode::from_str_name(n).map(|t| t as i32)
-        }),
+        priority: form.code("priority", proto::Priority::from_str_name),
+        category: form.code("category", proto::ThreatCategory::from_str_name),
+        transport_mode: form.code("transport_mode", proto::TransportMode::from_str_name),
         consignment: Some(proto::Consignment {
             containers: form
                 .text("containers")
@@ -234,20 +224,18 @@ pub(super) fn draft(
                 .collect(),
             notes: form.text("risk_notes").to_owned(),
         }),
-        requested_action: enumerated("requested_action", |n| {
-            proto::RequestedAction::from_str_name(n).map(|a| a as i32)
-        }),
+        requested_action: form.code("requested_action", proto::RequestedAction::from_str_name),
         handling: Some(proto::Handling {
-            code: enumerated("handling_code", |n| {
-                proto::HandlingCode::from_str_name(n).map(|h| h as i32)
-            }),
+            code: form.code("handling_code", proto::HandlingCode::from_str_name),
             restrictions: String::new(),
-            source_reliability: enumerated("source_reliability", |n| {
-                proto::SourceReliability::from_str_name(n).map(|r| r as i32)
-            }),
-            information_accuracy: enumerated("information_accuracy", |n| {
-                proto::InformationAccuracy::from_str_name(n).map(|a| a as i32)
-            }),
+            source_reliability: form.code(
+                "source_reliability",
+                proto::SourceReliability::from_str_name,
+            ),
+            information_accuracy: form.code(
+                "information_accuracy",
+                proto::InformationAccuracy::from_str_name,
+            ),
         }),
         narrative: form.text("narrative").to_owned(),
         narrative_language: language.to_owned(),
@@ -393,13 +381,7 @@ impl Console {
             Err(error) => return failure(ApiError::internal(error)),
         };
         let view = pages::ComposeView {
-            partners: self
-                .node
-                .context
-                .partners()
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            partners: self.partner_codes(),
             choices: self
                 .choices
                 .iter()

@@ -213,13 +213,7 @@ impl Console {
         let query = form_fields(query);
         let partner = query.text("partner").to_owned();
         let mut view = ReconcileView {
-            partners: self
-                .node
-                .context
-                .partners()
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            partners: self.partner_codes(),
             partner: partner.clone(),
             from: query.text("from").to_owned(),
             to: query.text("to").to_owned(),

@@ -51,13 +51,7 @@ impl Console {
             categories: self.choices.get("category").map_or(&[], Vec::as_slice),
             priorities: self.choices.get("priority").map_or(&[], Vec::as_slice),
             states: &self.states,
-            countries: self
-                .node
-                .context
-                .partners()
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
+            countries: self.partner_codes(),
         };
         let mut view = pages::ListView {
             rows: Vec::new(),
@@ -112,22 +106,12 @@ impl Console {
         signed_in: &SignedIn,
         filters: &Form,
     ) -> Result<(Vec<AlertRow>, Option<usize>), ApiError> {
-        let code =
-            |field: &str, from: fn(&str) -> Option<i32>| from(filters.text(field)).unwrap_or(0);
         let request = proto::ListAlertsRequest {
             page_size: LIST_SIZE,
-            direction: code("direction", |n| {
-                proto::Direction::from_str_name(n).map(|d| d as i32)
-            }),
-            category: code("category", |n| {
-                proto::ThreatCategory::from_str_name(n).map(|c| c as i32)
-            }),
-            state: code("state", |n| {
-                proto::DeliveryState::from_str_name(n).map(|s| s as i32)
-            }),
-            priority: code("priority", |n| {
-                proto::Priority::from_str_name(n).map(|p| p as i32)
-            }),
+            direction: filters.code("direction", proto::Direction::from_str_name),
+            category: filters.code("category", proto::ThreatCategory::from_str_name),
+            state: filters.code("state", proto::DeliveryState::from_str_name),
+            priority: filters.code("priority", proto::Priority::from_str_name),
             country: filters.text("country").to_owned(),
             search: filters.text("search").to_owned(),
             overdue_only: filters.text("overdue") == "true",
