@@ -29,6 +29,19 @@ use tulpar_core::proto::alert_service_client::AlertServiceClient;
 use tulpar_core::proto::audit_service_client::AuditServiceClient;
 use tulpar_core::proto::federation_service_client::FederationServiceClient;
 
+/// The name of every federation set up here (`federation.name`).
+pub const FEDERATION: &str = "local.tulpar.example";
+
+/// The checkpoint origin of `country`'s ledger in these federations.
+pub fn origin(country: &str) -> String {
+    format!("{FEDERATION}/{country}")
+}
+
+/// The cosigner name of `country`'s node in these federations.
+pub fn witness_name(country: &str) -> String {
+    format!("{FEDERATION}/{country}/witness")
+}
+
 /// An API client of one node, authenticated by a bearer token.
 pub type Client = AlertServiceClient<InterceptedService<Channel, Bearer>>;
 
@@ -389,6 +402,7 @@ data_dir = "data"
 listen = "{client}"
 
 {tokens}[federation]
+name = "{federation_name}"
 listen = "{federation}"
 
 [tls]
@@ -416,6 +430,7 @@ level = "info"
             code = self.code,
             client = self.client_addr,
             federation = self.federation_addr,
+            federation_name = FEDERATION,
         );
         std::fs::write(self.config_path(), config)?;
         Ok(())
@@ -732,7 +747,7 @@ level = "info"
         let (ledger, _) = tulpar_ledger::Ledger::open(
             dir,
             tulpar_ledger::LedgerOptions {
-                origin: format!("tulpar/{}", self.code),
+                origin: origin(&self.code),
                 signing_key: tulpar_trust::keyfile::read_private_key(
                     &self.dir.join("node/ledger.key"),
                 )?,

@@ -170,13 +170,18 @@ async fn a_focal_point_checks_the_ledger_without_trusting_the_node() -> Result<(
     assert_eq!(checkpoints.witnesses, ["UZ"]);
     let latest = SignedCheckpoint::verify(
         &checkpoints.checkpoint.context("checkpoint")?.note,
-        Some("tulpar/KZ"),
+        Some(&tulpar_tests::origin("KZ")),
         &key,
     )?;
     let cosigned_note = checkpoints.cosigned_checkpoint.context("cosigned")?.note;
-    let cosigned = SignedCheckpoint::verify(&cosigned_note, Some("tulpar/KZ"), &key)?;
+    let cosigned =
+        SignedCheckpoint::verify(&cosigned_note, Some(&tulpar_tests::origin("KZ")), &key)?;
     let uz_key = ledger_key(uz)?;
-    tulpar_ledger::note::verify_cosignature(&cosigned_note, "tulpar/UZ", &uz_key)?;
+    tulpar_ledger::note::verify_cosignature(
+        &cosigned_note,
+        &tulpar_tests::witness_name("UZ"),
+        &uz_key,
+    )?;
 
     // Every entry, raw: the recomputed root is the signed one.
     let (frontier, entries) = download(&mut focal, latest.size()).await?;

@@ -108,7 +108,7 @@ async fn an_alert_reaches_both_partners_with_signed_receipts() -> Result<()> {
         assert!(
             receipt
                 .checkpoint
-                .starts_with(&format!("tulpar/{}\n", recipient.country))
+                .starts_with(&format!("{}\n", tulpar_tests::origin(&recipient.country)))
         );
     }
 

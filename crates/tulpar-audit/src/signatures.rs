@@ -27,9 +27,18 @@ use tulpar_trust::directory::{
     DirectoryError, KeyRuleError, Purpose, VerifiedDirectory, verify_directory,
 };
 
-/// The origin line of `country`'s checkpoints, as its node signs them.
-fn origin(country: CountryCode) -> String {
-    format!("tulpar/{country}")
+/// A verifier key recorded in an entry (an outside log's or an external witness's, as configured
+/// when the entry was made), which must be of `kind`.
+fn recorded_key(
+    text: &str,
+    kind: note::VerifierKind,
+    field: &str,
+) -> Result<note::VerifierKey, String> {
+    let key = note::VerifierKey::parse(text).map_err(|e| format!("{field}: {e}"))?;
+    if key.kind != kind {
+        return Err(format!("{field}: {text:?} is not a key of the right type"));
+    }
+    Ok(key)
 }
 
 /// A signature that verifies, made by a key revoked at the time it claims.
@@ -116,6 +125,8 @@ enum Holder<'a> {
 /// Checks entry signatures against this country's directory and the trust store's partners.
 pub struct EntryChecker {
     country: CountryCode,
+    /// The federation's name, which origins and witness names are made of.
+    federation: String,
     /// Remembers batch signatures already checked: entries signed together cost one check.
     verifier: std::sync::Mutex<envelope::Verifier>,
     directories: BTreeMap<CountryCode, Arc<VerifiedDirectory>>,
@@ -123,9 +134,14 @@ pub struct EntryChecker {
 }
 
 impl EntryChecker {
-    /// A checker for the ledger of `country`, whose own directory is `own`, with the partners `trust`
-    /// holds now.
-    pub fn new(country: CountryCode, own: VerifiedDirectory, trust: &TrustStore) -> Self {
+    /// A checker for the ledger of `country` in the federation named `federation`, whose own
+    /// directory is `own`, with the partners `trust` holds now.
+    pub fn new(
+        country: CountryCode,
+        federation: &str,
+        own: VerifiedDirectory,
+        trust: &TrustStore,
+    ) -> Self {
         let mut directories = BTreeMap::new();
         let mut pinned_roots = BTreeMap::new();
         for partner in trust.countries() {
@@ -140,6 +156,7 @@ impl EntryChecker {
         directories.insert(country, Arc::new(own));
         Self {
             country,
+            federation: federation.to_owned(),
             verifier: Default::default(),
             directories,
             pinned_roots,
@@ -184,6 +201,43 @@ impl EntryChecker {
                 note(self.receipt(from, received.receipt.as_ref())?);
             }
             Kind::DirectoryAccepted(accepted) => self.directory(accepted.directory.as_ref())?,
+            Kind::CheckpointCosigned(cosigned) if cosigned.country.is_empty() => {
+                let log = recorded_key(
+                    &cosigned.log_key,
+                    note::VerifierKind::Log,
+                    "checkpoint_cosigned.log_key",
+                )?;
+                SignedCheckpoint::verify(&cosigned.checkpoint, Some(&log.name), &log.key)
+                    .map_err(|e| format!("checkpoint of {}: {e}", log.name))?;
+                let with_ours = note::add_signature(&cosigned.checkpoint, &cosigned.cosignature)
+                    .map_err(|e| format!("cosignature: {e}"))?;
+                note(self.cosignature(self.country, &with_ours, recorded_at)?);
+            }
+            Kind::CosignatureReceived(received) if received.country.is_empty() => {
+                let witness = recorded_key(
+                    &received.witness_key,
+                    note::VerifierKind::Cosigner,
+                    "cosignature_received.witness_key",
+                )?;
+                note(self.checkpoint(self.country, &received.cosigned_checkpoint, recorded_at)?);
+                note::verify_cosignature(
+                    &received.cosigned_checkpoint,
+                    &witness.name,
+                    &witness.key,
+                )
+                .map_err(|e| format!("cosignature of {}: {e}", witness.name))?;
+            }
+            Kind::EquivocationDetected(evidence) if evidence.country.is_empty() => {
+                let log = recorded_key(
+                    &evidence.log_key,
+                    note::VerifierKind::Log,
+                    "equivocation_detected.log_key",
+                )?;
+                for text in [&evidence.known_checkpoint, &evidence.conflicting_checkpoint] {
+                    SignedCheckpoint::verify(text, Some(&log.name), &log.key)
+                        .map_err(|e| format!("checkpoint of {}: {e}", log.name))?;
+                }
+            }
             Kind::CheckpointCosigned(cosigned) => {
                 let partner = country(&cosigned.country, "checkpoint_cosigned.country")?;
                 note(self.checkpoint(partner, &cosigned.checkpoint, recorded_at)?);
@@ -364,21 +418,21 @@ impl EntryChecker {
         text: &str,
         at: SystemTime,
     ) -> Result<Option<(KeyId, SystemTime)>, String> {
-        let name = origin(country);
+        let name = note::ledger_origin(&self.federation, country);
         self.note_signed(country, at, |key| {
             SignedCheckpoint::verify(text, Some(&name), key).is_ok()
         })
         .map_err(|e| format!("checkpoint of {country}: {e}"))
     }
 
-    /// Checks that `text` carries a cosignature by `country`'s node.
+    /// Checks that `text` carries a `cosignature/v1` by `country`'s node.
     fn cosignature(
         &self,
         country: CountryCode,
         text: &str,
         at: SystemTime,
     ) -> Result<Option<(KeyId, SystemTime)>, String> {
-        let name = origin(country);
+        let name = note::witness_name(&self.federation, country);
         self.note_signed(country, at, |key| {
             note::verify_cosignature(text, &name, key).is_ok()
         })

@@ -52,6 +52,9 @@ enum Command {
     /// Work with a node's ledger offline.
     #[command(subcommand)]
     Ledger(cmd::ledger::Args),
+    /// Witnessing with logs and witnesses outside the federation (C2SP tlog-witness).
+    #[command(subcommand)]
+    Witness(cmd::witness::Args),
     /// Audit the node (focal points): verify, reconcile with a partner, report, alarms.
     #[command(subcommand)]
     Audit(cmd::audit::Args),
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Trust(args) => cmd::trust::run(args),
         Command::Cert(args) => cmd::cert::run(args),
         Command::Ledger(args) => cmd::ledger::run(args),
+        Command::Witness(args) => cmd::witness::run(args),
         Command::Token(args) => cmd::token::run(&cli.connection, &cli.output, args),
         Command::User(args) => cmd::user::run(&cli.connection, &cli.output, args),
         Command::Webhooks(args) => cmd::webhooks::run(&cli.connection, &cli.output, args),

@@ -21,6 +21,7 @@ mod load;
 mod validate;
 mod weak_tokens;
 mod webhooks;
+mod witness;
 
 #[cfg(test)]
 mod tests;
@@ -28,6 +29,7 @@ mod tests;
 pub use load::ENV_PREFIX;
 pub use weak_tokens::is_common as is_common_secret;
 pub use webhooks::MAX_WEBHOOK_SUBSCRIPTIONS;
+pub use witness::MAX_EXTERNAL_WITNESSES;
 
 /// A configuration that could not be loaded, naming the field and the rule.
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +134,9 @@ pub struct TokenConfig {
 /// The federation API.
 #[derive(Debug, Clone)]
 pub struct FederationConfig {
+    /// The federation's name, agreed by its members: ledger origins are `<name>/<CC>` and witness
+    /// names `<name>/<CC>/witness`.
+    pub name: String,
     /// Address to listen on.
     pub listen: SocketAddr,
     /// Endpoints to use for partners instead of those in their directories.
@@ -239,13 +244,39 @@ pub struct DeliveryConfig {
     pub request_timeout: Duration,
 }
 
-/// Witnessing.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// Witnessing: partners and external witnesses cosigning this node's checkpoints, and this node
+/// cosigning theirs and outside logs' (C2SP tlog-witness).
+#[derive(Debug, Clone)]
 pub struct WitnessConfig {
-    /// How often this node's checkpoint is sent to partners for cosigning.
-    #[serde(deserialize_with = "duration::read")]
+    /// How often this node's checkpoint is presented to partners and external witnesses.
     pub interval: Duration,
+    /// How many cosignatures (partners' and external witnesses' together) a checkpoint needs to count
+    /// as witnessed; `None`: every partner's and every external witness's.
+    pub quorum: Option<usize>,
+    /// Time limit of one request to an external witness.
+    pub timeout: Duration,
+    /// PEM bundle of the certificate authorities `https://` witnesses are checked against.
+    pub ca_certificates: PathBuf,
+    /// Witnesses outside the federation asked to cosign each checkpoint.
+    pub witnesses: Vec<ExternalWitness>,
+    /// Logs outside the federation this node cosigns when they ask.
+    pub logs: Vec<WitnessedLog>,
+}
+
+/// A C2SP tlog-witness this node asks to cosign its checkpoints.
+#[derive(Debug, Clone)]
+pub struct ExternalWitness {
+    /// Its submission prefix: `add-checkpoint` is POSTed to `<url>/add-checkpoint`.
+    pub url: http::Uri,
+    /// Its cosigner name and `cosignature/v1` key.
+    pub key: tulpar_ledger::note::VerifierKey,
+}
+
+/// A log outside the federation this node witnesses.
+#[derive(Debug, Clone)]
+pub struct WitnessedLog {
+    /// Its origin (the key's name) and checkpoint key.
+    pub key: tulpar_ledger::note::VerifierKey,
 }
 
 /// People's accounts: sign-in rules and sessions.
@@ -361,7 +392,6 @@ mod defaults {
 
     use super::{
         ConnectionLimits, ConsoleConfig, DeadlinesConfig, DeliveryConfig, LogConfig, LogFormat,
-        WitnessConfig,
     };
 
     const MINUTE: u64 = 60;
@@ -379,6 +409,11 @@ mod defaults {
     const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * MINUTE);
     pub(super) fn idle_timeout() -> Duration {
         IDLE_TIMEOUT
+    }
+    /// The federation name of a configuration that names none; any federation that leaves it unset
+    /// shares it, so each should set its own.
+    pub(super) fn federation_name() -> String {
+        "tulpar".to_owned()
     }
 
     pub(super) const CLIENT_CONNECTIONS: ConnectionLimits = ConnectionLimits {
@@ -426,14 +461,6 @@ mod defaults {
                 lockout_duration: Duration::from_secs(15 * MINUTE),
                 session_idle_timeout: Duration::from_secs(30 * MINUTE),
                 session_max_age: Duration::from_secs(10 * HOUR),
-            }
-        }
-    }
-
-    impl Default for WitnessConfig {
-        fn default() -> Self {
-            Self {
-                interval: Duration::from_secs(60),
             }
         }
     }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::validate::Validator;
 use crate::{
     Config, ConfigError, DeadlinesConfig, DeliveryConfig, KeysConfig, LogConfig, TlsConfig,
-    TrustConfig, WitnessConfig,
+    TrustConfig,
 };
 
 /// Prefix of environment variables that override configuration values.
@@ -33,7 +33,7 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) delivery: DeliveryConfig,
     #[serde(default)]
-    pub(crate) witness: WitnessConfig,
+    pub(crate) witness: crate::witness::RawWitness,
     #[serde(default)]
     pub(crate) log: LogConfig,
     #[serde(default)]
@@ -71,6 +71,8 @@ pub(crate) struct RawToken {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFederation {
+    #[serde(default = "crate::defaults::federation_name")]
+    pub(crate) name: String,
     pub(crate) listen: SocketAddr,
     #[serde(default)]
     pub(crate) endpoints: BTreeMap<String, String>,

@@ -379,7 +379,7 @@ fn webhook_targets_are_https_unless_loopback_is_allowed() {
         assert!(load(&allowed.replace("http://127.0.0.1:8099/events", url), &[]).is_ok());
     }
     for (url, rule_part) in [
-        ("http://10.0.0.5/events", "only over https://"),
+        ("http://10.0.0.5/events", "but over https://"),
         ("ftp://risk.customs.kz/x", "is not https://"),
         ("/tulpar/events", "not an absolute URL"),
         (

@@ -9,6 +9,9 @@ use tulpar_core::limits::MAX_ALERTS_PER_CALL;
 use tulpar_trust::tls::Role;
 
 use crate::defaults::{CLIENT_CONNECTIONS, FEDERATION_CONNECTIONS};
+
+/// Longest federation name: origins and witness names are written into every checkpoint.
+const MAX_FEDERATION_NAME_BYTES: usize = 200;
 use crate::load::{RawConfig, RawToken};
 use crate::{
     ClientApiConfig, Config, ConfigError, ConnectionLimits, DeliveryConfig, FederationConfig,
@@ -62,6 +65,8 @@ impl Validator<'_> {
             ));
         }
         self.delivery(&raw.delivery)?;
+        let witness = self.witness(std::mem::take(&mut raw.witness))?;
+        self.federation_name(&raw.federation.name)?;
         let webhooks = self.webhooks(std::mem::take(&mut raw.webhooks), country)?;
         let (client, federation) = (&raw.client_api, &raw.federation);
         let client_connections = self.connections(
@@ -97,7 +102,6 @@ impl Validator<'_> {
             ("deadlines.check_interval", raw.deadlines.check_interval),
             ("delivery.connect_timeout", raw.delivery.connect_timeout),
             ("delivery.request_timeout", raw.delivery.request_timeout),
-            ("witness.interval", raw.witness.interval),
             ("console.lockout_duration", raw.console.lockout_duration),
             (
                 "console.session_idle_timeout",
@@ -126,6 +130,7 @@ impl Validator<'_> {
                 connections: client_connections,
             },
             federation: FederationConfig {
+                name: raw.federation.name,
                 listen: raw.federation.listen,
                 endpoints,
                 connections: federation_connections,
@@ -136,7 +141,7 @@ impl Validator<'_> {
             trust: raw.trust,
             deadlines: raw.deadlines,
             delivery: raw.delivery,
-            witness: raw.witness,
+            witness,
             log: raw.log,
             webhooks,
             console: raw.console,
@@ -173,6 +178,24 @@ impl Validator<'_> {
             units.push(unit);
         }
         Ok(units)
+    }
+
+    /// A federation name must make origins (`<name>/<CC>`) that signed notes accept.
+    fn federation_name(&self, name: &str) -> Result<(), ConfigError> {
+        let fine = !name.is_empty()
+            && name.len() <= MAX_FEDERATION_NAME_BYTES
+            && !name.ends_with('/')
+            && name.chars().all(|c| c.is_ascii_graphic() && c != '+');
+        if !fine {
+            return Err(self.invalid(
+                "federation.name",
+                format!(
+                    "{name:?} is not 1 to {MAX_FEDERATION_NAME_BYTES} printable ASCII characters \
+                     without spaces or '+', not ending in '/', such as \"pcu-mou.example\""
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn positive(&self, field: &str, duration: Duration) -> Result<(), ConfigError> {

@@ -163,7 +163,7 @@ impl Validator<'_> {
 
     /// An absolute `https://` URL without credentials or fragment; `http://` only for this machine
     /// and only when allowed.
-    fn url(
+    pub(crate) fn url(
         &self,
         field: &str,
         text: &str,
@@ -199,7 +199,7 @@ impl Validator<'_> {
             }
             "http" => Err(self.invalid(
                 field,
-                "is http:// to another machine: events leave it only over https://",
+                "is http:// to another machine: nothing leaves this node but over https://",
             )),
             other => Err(self.invalid(field, format!("{other}:// is not https://"))),
         }

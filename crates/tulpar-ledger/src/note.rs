@@ -1,27 +1,41 @@
-//! Checkpoints as C2SP signed notes (`tlog-checkpoint`, `signed-note`).
+//! Checkpoints as C2SP signed notes (`tlog-checkpoint`, `signed-note`), and their C2SP
+//! `tlog-cosignature` cosignatures.
 //!
 //! ```text
-//! tulpar/KZ
+//! pcu-mou.example/KZ
 //! 4711
 //! <base64 root hash>
 //!
-//! — tulpar/KZ <base64(key hash || Ed25519 signature)>
+//! — pcu-mou.example/KZ <base64(key hash || Ed25519 signature)>
+//! — pcu-mou.example/UZ/witness <base64(key hash || timestamp || Ed25519 signature)>
 //! ```
 //!
-//! The signature covers the body: every byte before the blank line, including the final newline. The
-//! key hash is the first 4 bytes of SHA-256(name || 0x0A || 0x01 || raw public key), 0x01 being the
-//! signed-note Ed25519 algorithm. Witnesses add their own lines in the same form (cosignatures), so a
-//! note may carry several signatures; only the ones a verifier knows are checked.
+//! The log's signature covers the body: every byte before the blank line, including the final
+//! newline. Its key hash is the first 4 bytes of SHA-256(name || 0x0A || 0x01 || raw public key), 0x01
+//! being the signed-note Ed25519 algorithm.
+//!
+//! A cosignature (`cosignature/v1`) is a witness's statement that, as of its timestamp, this is the
+//! largest consistent checkpoint of the log it has seen. Its key hash uses the algorithm byte 0x04,
+//! and its blob is the 8-byte big-endian POSIX timestamp followed by an Ed25519 signature over
+//! `"cosignature/v1\ntime <timestamp>\n" || body`. A note may carry several signatures; a verifier
+//! checks the ones it knows by name and key hash and ignores the rest.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ring::digest;
+use tulpar_core::codes::CountryCode;
 use tulpar_core::keys::{PublicKey, SIGNATURE_LEN, SigningKey};
 
 use crate::merkle::Hash;
 
 /// Signed-note algorithm byte for Ed25519.
 const ALG_ED25519: u8 = 0x01;
+/// Signed-note algorithm byte of a C2SP Ed25519 `cosignature/v1`.
+const ALG_COSIGNATURE_V1: u8 = 0x04;
+/// The first line of the message a `cosignature/v1` signs.
+const COSIGNATURE_V1_HEADER: &str = "cosignature/v1\n";
+/// Bytes of a `cosignature/v1` blob after the key hash: timestamp and signature.
+const COSIGNATURE_V1_LEN: usize = 8 + SIGNATURE_LEN;
 /// The start of every signature line: an em dash and a space.
 const SIG_PREFIX: &str = "\u{2014} ";
 
@@ -49,6 +63,14 @@ pub enum NoteError {
         /// The signer name.
         name: String,
     },
+    /// A verifier key is not `<name>+<hex key hash>+<base64 key>` of a kind this node knows.
+    #[error("verifier key {key:?}: {rule}")]
+    BadVerifierKey {
+        /// The key as given.
+        key: String,
+        /// The rule it breaks.
+        rule: String,
+    },
     /// The checkpoint's origin is not the expected one.
     #[error("checkpoint origin is {got:?}, expected {expected:?}")]
     WrongOrigin {
@@ -57,6 +79,26 @@ pub enum NoteError {
         /// Origin expected.
         expected: String,
     },
+}
+
+/// The checkpoint origin (and log signer name) of `country`'s node in federation `federation`:
+/// `<federation>/<CC>`, e.g. `pcu-mou.example/KZ`.
+pub fn ledger_origin(federation: &str, country: CountryCode) -> String {
+    format!("{federation}/{country}")
+}
+
+/// The cosigner name of `country`'s node as a witness in federation `federation`:
+/// `<federation>/<CC>/witness`, e.g. `pcu-mou.example/UZ/witness`.
+pub fn witness_name(federation: &str, country: CountryCode) -> String {
+    format!("{federation}/{country}/witness")
+}
+
+/// The federation name in `country`'s ledger origin, if the origin is one.
+pub fn federation_of(origin: &str, country: CountryCode) -> Option<&str> {
+    origin
+        .strip_suffix(country.as_str())?
+        .strip_suffix('/')
+        .filter(|name| !name.is_empty())
 }
 
 /// Checks that `name` can appear as an origin or a signer name.
@@ -69,14 +111,117 @@ pub fn check_name(name: &str) -> Result<(), NoteError> {
 
 /// The 4-byte signed-note key hash of an Ed25519 key under `name`.
 pub fn key_hash(name: &str, key: &PublicKey) -> [u8; 4] {
+    key_hash_of(name, ALG_ED25519, key)
+}
+
+/// The 4-byte key hash of an Ed25519 `cosignature/v1` key under cosigner `name`.
+pub fn cosigner_key_hash(name: &str, key: &PublicKey) -> [u8; 4] {
+    key_hash_of(name, ALG_COSIGNATURE_V1, key)
+}
+
+/// A key hash as lowercase hex, as people compare them.
+fn hex(hash: &[u8; 4]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256(name || 0x0A || algorithm || raw public key)[:4].
+fn key_hash_of(name: &str, algorithm: u8, key: &PublicKey) -> [u8; 4] {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(name.as_bytes());
-    ctx.update(&[0x0a, ALG_ED25519]);
+    ctx.update(&[0x0a, algorithm]);
     ctx.update(key.as_bytes());
     let d = ctx.finish();
     let mut out = [0u8; 4];
     out.copy_from_slice(&d.as_ref()[..4]);
     out
+}
+
+/// What a verifier key checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifierKind {
+    /// A log's own signatures on its checkpoints (signed-note Ed25519, algorithm 0x01).
+    Log,
+    /// A witness's `cosignature/v1` (algorithm 0x04).
+    Cosigner,
+}
+
+impl VerifierKind {
+    fn algorithm(self) -> u8 {
+        match self {
+            Self::Log => ALG_ED25519,
+            Self::Cosigner => ALG_COSIGNATURE_V1,
+        }
+    }
+}
+
+/// A C2SP signed-note verifier key, `<name>+<hex key hash>+<base64(algorithm || public key)>`: how
+/// logs and witnesses publish the name and key others verify them by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierKey {
+    /// The signer's name: a log's origin, or a witness's cosigner name.
+    pub name: String,
+    /// What it verifies.
+    pub kind: VerifierKind,
+    /// The Ed25519 public key.
+    pub key: PublicKey,
+}
+
+impl VerifierKey {
+    /// Parses the text form, checking that the key hash matches the name and key.
+    pub fn parse(text: &str) -> Result<Self, NoteError> {
+        let bad = |rule: &str| NoteError::BadVerifierKey {
+            key: text.to_owned(),
+            rule: rule.to_owned(),
+        };
+        // Names hold no '+', base64 may: the first two separate the three parts.
+        let mut parts = text.splitn(3, '+');
+        let (Some(name), Some(hash), Some(blob)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad("must be <name>+<hex key hash>+<base64 key>"));
+        };
+        check_name(name).map_err(|_| bad("the name must be non-empty, without spaces or '+'"))?;
+        let blob = STANDARD
+            .decode(blob)
+            .map_err(|_| bad("the key is not base64"))?;
+        let (kind, raw) = match blob.split_first() {
+            Some((&ALG_ED25519, raw)) => (VerifierKind::Log, raw),
+            Some((&ALG_COSIGNATURE_V1, raw)) => (VerifierKind::Cosigner, raw),
+            _ => {
+                return Err(bad(
+                    "the key type must be 0x01 (Ed25519 log key) or 0x04 (Ed25519 cosignature/v1)",
+                ));
+            }
+        };
+        let key = PublicKey::from_bytes(raw).map_err(|_| bad("not a 32-byte Ed25519 key"))?;
+        let parsed = Self {
+            name: name.to_owned(),
+            kind,
+            key,
+        };
+        if hash != hex(&parsed.key_hash()) {
+            return Err(bad("the key hash does not match the name and key"));
+        }
+        Ok(parsed)
+    }
+
+    /// The 4-byte key hash signature lines carry.
+    pub fn key_hash(&self) -> [u8; 4] {
+        key_hash_of(&self.name, self.kind.algorithm(), &self.key)
+    }
+}
+
+impl std::fmt::Display for VerifierKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut blob = vec![self.kind.algorithm()];
+        blob.extend_from_slice(self.key.as_bytes());
+        write!(
+            f,
+            "{}+{}+{}",
+            self.name,
+            hex(&self.key_hash()),
+            STANDARD.encode(blob)
+        )
+    }
 }
 
 /// The body of a checkpoint: origin, tree size, root hash.
@@ -255,16 +400,53 @@ impl Note {
         } else {
             Err(NoteError::NoSignature {
                 name: name.to_owned(),
-                key_hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
+                key_hash: hex(&hash),
+            })
+        }
+    }
+
+    /// Checks the `cosignature/v1` by cosigner `name` with `key` and returns its timestamp; other
+    /// signature lines are ignored.
+    pub fn verify_cosignature(&self, name: &str, key: &PublicKey) -> Result<u64, NoteError> {
+        let hash = cosigner_key_hash(name, key);
+        let mut found = false;
+        for sig in self
+            .signatures
+            .iter()
+            .filter(|s| s.name == name && s.key_hash == hash)
+        {
+            found = true;
+            let Some((time, signature)) = sig.signature.split_first_chunk::<8>() else {
+                continue;
+            };
+            let timestamp = u64::from_be_bytes(*time);
+            if sig.signature.len() == COSIGNATURE_V1_LEN
+                && timestamp <= i64::MAX as u64
+                && key
+                    .verify(
+                        cosignature_message(&self.body, timestamp).as_bytes(),
+                        signature,
+                    )
+                    .is_ok()
+            {
+                return Ok(timestamp);
+            }
+        }
+        if found {
+            Err(NoteError::BadSignature {
+                name: name.to_owned(),
+            })
+        } else {
+            Err(NoteError::NoSignature {
+                name: name.to_owned(),
+                key_hash: hex(&hash),
             })
         }
     }
 }
 
-/// Signs a note body under `name`, returning the signature line (no trailing newline).
-///
-/// Used both for the ledger's own checkpoints and for cosigning a partner's checkpoint; the
-/// cosignature is an ordinary Ed25519 signed-note signature under the witness's name.
+/// Signs a note body under `name` with the signed-note Ed25519 algorithm, returning the signature
+/// line (no trailing newline): a log's signature on its own checkpoint.
 pub fn sign_line(body: &str, name: &str, key: &SigningKey) -> Result<String, NoteError> {
     check_name(name)?;
     Ok(NoteSignature {
@@ -275,10 +457,34 @@ pub fn sign_line(body: &str, name: &str, key: &SigningKey) -> Result<String, Not
     .to_line())
 }
 
-/// Produces a cosignature line by witness `name` over a note whose body it has already checked.
-pub fn cosign(note_text: &str, name: &str, key: &SigningKey) -> Result<String, NoteError> {
+/// The message a `cosignature/v1` made at `timestamp` signs over a note body.
+fn cosignature_message(body: &str, timestamp: u64) -> String {
+    format!("{COSIGNATURE_V1_HEADER}time {timestamp}\n{body}")
+}
+
+/// Produces a `cosignature/v1` line by cosigner `name`, made at `timestamp` (POSIX seconds), over a
+/// note whose body the cosigner has already checked.
+pub fn cosign(
+    note_text: &str,
+    name: &str,
+    key: &SigningKey,
+    timestamp: u64,
+) -> Result<String, NoteError> {
+    check_name(name)?;
+    if timestamp > i64::MAX as u64 {
+        return Err(NoteError::Malformed(format!(
+            "cosignature timestamp {timestamp} exceeds 2^63 - 1"
+        )));
+    }
     let note = Note::parse(note_text)?;
-    sign_line(&note.body, name, key)
+    let mut signature = timestamp.to_be_bytes().to_vec();
+    signature.extend_from_slice(&key.sign(cosignature_message(&note.body, timestamp).as_bytes()));
+    Ok(NoteSignature {
+        name: name.to_owned(),
+        key_hash: cosigner_key_hash(name, &key.public_key()),
+        signature,
+    }
+    .to_line())
 }
 
 /// Appends a signature line (e.g. a partner's cosignature) to a note, keeping the existing ones.
@@ -291,9 +497,10 @@ pub fn add_signature(note_text: &str, line: &str) -> Result<String, NoteError> {
     Ok(note.to_text())
 }
 
-/// Checks a cosignature by witness `name` on a note.
-pub fn verify_cosignature(note_text: &str, name: &str, key: &PublicKey) -> Result<(), NoteError> {
-    Note::parse(note_text)?.verify(name, key)
+/// Checks a `cosignature/v1` by cosigner `name` with `key` on a note, and returns its timestamp
+/// (POSIX seconds). Other signature lines are ignored.
+pub fn verify_cosignature(note_text: &str, name: &str, key: &PublicKey) -> Result<u64, NoteError> {
+    Note::parse(note_text)?.verify_cosignature(name, key)
 }
 
 /// A checkpoint whose signature by its origin has been checked (or which this ledger signed).
@@ -425,12 +632,104 @@ mod tests {
         let key = SigningKey::generate().unwrap();
         let witness = SigningKey::generate().unwrap();
         let cp = SignedCheckpoint::sign(body(), &key).unwrap();
-        let line = cosign(cp.note(), "tulpar/UZ", &witness).unwrap();
+        let line = cosign(cp.note(), "tulpar/UZ/witness", &witness, 1_700_000_000).unwrap();
         let cosigned = cp.with_signature(&line).unwrap();
         assert_eq!(Note::parse(cosigned.note()).unwrap().signatures.len(), 2);
-        verify_cosignature(cosigned.note(), "tulpar/UZ", &witness.public_key()).unwrap();
+        let time = verify_cosignature(cosigned.note(), "tulpar/UZ/witness", &witness.public_key())
+            .unwrap();
+        assert_eq!(time, 1_700_000_000);
         SignedCheckpoint::verify(cosigned.note(), None, &key.public_key()).unwrap();
-        assert!(verify_cosignature(cp.note(), "tulpar/UZ", &witness.public_key()).is_err());
+        assert!(verify_cosignature(cp.note(), "tulpar/UZ/witness", &witness.public_key()).is_err());
+        // A log signature is not a cosignature, even by the same key and name.
+        let logged = sign_line(&body().to_text(), "tulpar/UZ/witness", &witness).unwrap();
+        let err = verify_cosignature(
+            &add_signature(cp.note(), &logged).unwrap(),
+            "tulpar/UZ/witness",
+            &witness.public_key(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, NoteError::NoSignature { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_cosignature_is_c2sp_cosignature_v1() {
+        let witness = SigningKey::generate().unwrap();
+        let cp = SignedCheckpoint::sign(body(), &SigningKey::generate().unwrap()).unwrap();
+        let line = cosign(cp.note(), "w.example/w1", &witness, 1_679_315_147).unwrap();
+        let (name, blob) = line
+            .strip_prefix("\u{2014} ")
+            .unwrap()
+            .split_once(' ')
+            .unwrap();
+        assert_eq!(name, "w.example/w1");
+        let blob = STANDARD.decode(blob).unwrap();
+        assert_eq!(blob.len(), 4 + 8 + 64);
+        // Key id: SHA-256(name || "\n" || 0x04 || key)[:4], computed here from the spec.
+        let mut preimage = b"w.example/w1\n\x04".to_vec();
+        preimage.extend_from_slice(witness.public_key().as_bytes());
+        assert_eq!(
+            blob[..4],
+            digest::digest(&digest::SHA256, &preimage).as_ref()[..4]
+        );
+        assert_eq!(blob[4..12], 1_679_315_147u64.to_be_bytes());
+        let message = "cosignature/v1\ntime 1679315147\ntulpar/KZ\n42\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n";
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ED25519,
+            witness.public_key().as_bytes(),
+        )
+        .verify(message.as_bytes(), &blob[12..])
+        .unwrap();
+        // A changed timestamp no longer verifies.
+        let mut forged = blob.clone();
+        forged[11] ^= 1;
+        let forged_line = format!("\u{2014} {name} {}", STANDARD.encode(forged));
+        let err = verify_cosignature(
+            &add_signature(cp.note(), &forged_line).unwrap(),
+            "w.example/w1",
+            &witness.public_key(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, NoteError::BadSignature { .. }), "{err}");
+    }
+
+    #[test]
+    fn verifier_keys_read_and_write_the_c2sp_form() {
+        // The Go checksum database's published key.
+        let sumdb = VerifierKey::parse(
+            "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8",
+        )
+        .unwrap();
+        assert_eq!(sumdb.name, "sum.golang.org");
+        assert_eq!(sumdb.kind, VerifierKind::Log);
+        assert_eq!(
+            sumdb.to_string(),
+            "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
+        );
+        let witness = SigningKey::generate().unwrap();
+        let vkey = VerifierKey {
+            name: "w.example/w1".into(),
+            kind: VerifierKind::Cosigner,
+            key: witness.public_key(),
+        };
+        let text = vkey.to_string();
+        assert_eq!(VerifierKey::parse(&text).unwrap(), vkey);
+        assert_eq!(
+            vkey.key_hash(),
+            cosigner_key_hash("w.example/w1", &witness.public_key())
+        );
+        for bad in [
+            "",
+            "name+0000",
+            "sum.golang.org+033de0af+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8",
+            "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn",
+            "a b+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8",
+        ] {
+            let err = VerifierKey::parse(bad).unwrap_err();
+            assert!(
+                matches!(err, NoteError::BadVerifierKey { .. }),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

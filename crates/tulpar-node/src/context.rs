@@ -32,6 +32,8 @@ pub(crate) struct Appended {
 /// The shared handles of the node.
 pub(crate) struct Context {
     pub(crate) country: CountryCode,
+    /// The federation's name (`federation.name`): origins are `<name>/<CC>`.
+    pub(crate) federation: String,
     pub(crate) ledger: Ledger,
     pub(crate) state: State,
     pub(crate) trust: Arc<TrustStore>,
@@ -56,6 +58,16 @@ impl Context {
     /// directory, and not this node's own country.
     pub(crate) fn is_partner(&self, country: CountryCode) -> bool {
         country != self.country && self.trust.directory(country).is_some()
+    }
+
+    /// The checkpoint origin of `country`'s ledger in this federation.
+    pub(crate) fn origin_of(&self, country: CountryCode) -> String {
+        tulpar_ledger::note::ledger_origin(&self.federation, country)
+    }
+
+    /// The cosigner name of `country`'s node as a witness in this federation.
+    pub(crate) fn witness_name_of(&self, country: CountryCode) -> String {
+        tulpar_ledger::note::witness_name(&self.federation, country)
     }
 
     /// The partners in the trust store.

@@ -49,7 +49,7 @@ impl Node {
         auth: ClientAuth,
         webhooks: Webhooks,
         accounts: Accounts,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let auth = Arc::new(auth);
         let identity = Arc::new(identity);
         let partners = Arc::new(Partners::new(context.clone(), identity.clone(), &config));
@@ -64,14 +64,20 @@ impl Node {
             config.federation.max_clock_skew,
         ));
         let submission = Submission::new(context.clone(), units, delivery.clone());
-        let witness = Arc::new(Witness::new(context.clone(), partners.clone()));
+        let witness = Arc::new(Witness::new(
+            context.clone(),
+            partners.clone(),
+            config.witness.clone(),
+            config.federation.max_clock_skew,
+        )?);
         let deadlines = Arc::new(Deadlines::new(context.clone()));
         let auditor = Arc::new(Auditor::new(
             context.clone(),
             config.data_dir.clone(),
             config.trust.own_directory.clone(),
+            witness.clone(),
         ));
-        Self {
+        Ok(Self {
             config,
             context,
             identity,
@@ -85,7 +91,7 @@ impl Node {
             auditor,
             webhooks: Arc::new(webhooks),
             accounts: Arc::new(accounts),
-        }
+        })
     }
 
     /// What is known about each partner.

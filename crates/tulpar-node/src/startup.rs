@@ -79,20 +79,17 @@ impl RunningNode {
             .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
-    /// Presents the latest checkpoint to every partner now, instead of waiting for the interval;
-    /// returns the size each partner cosigned (`None`: nothing new to witness).
-    pub async fn witness_now(&self) -> Result<Vec<(CountryCode, Option<u64>)>> {
-        let mut cosigned = Vec::new();
-        for partner in self.shared.context.partners() {
-            let size = self
-                .shared
-                .witness
-                .witness_round(partner)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            cosigned.push((partner, size));
-        }
-        Ok(cosigned)
+    /// One witnessing pass now, instead of waiting for the interval: the latest checkpoint presented
+    /// to every partner, then every external witness; returns the size each cosigned (`None`: nothing
+    /// new to witness), or the first failure.
+    pub async fn witness_now(&self) -> Result<Vec<(String, Option<u64>)>> {
+        self.shared
+            .witness
+            .pass()
+            .await
+            .into_iter()
+            .map(|(cosigner, result)| Ok((cosigner, result.map_err(anyhow::Error::msg)?)))
+            .collect()
     }
 
     /// Stops accepting calls, lets calls in flight and the workers' current rounds finish (at most
@@ -214,7 +211,7 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
     let (ledger, report) = Ledger::open(
         &config.data_dir,
         LedgerOptions {
-            origin: format!("tulpar/{country}"),
+            origin: tulpar_ledger::note::ledger_origin(&config.federation.name, country),
             // The ledger keeps its own copy: ring key pairs cannot be cloned.
             signing_key: keyfile::read_private_key(&config.keys.ledger_key)?,
             views: vec![view],
@@ -252,6 +249,7 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
     );
     let context = Arc::new(NodeContext {
         country,
+        federation: config.federation.name.clone(),
         ledger,
         state,
         trust,
@@ -272,9 +270,7 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
         &config.data_dir,
         languages,
     )?;
-    Ok(Node::new(
-        config, context, identity, units, auth, webhooks, accounts,
-    ))
+    Node::new(config, context, identity, units, auth, webhooks, accounts)
 }
 
 /// Starts the node's workers: delivery to each partner (telling each this node is up), the deadline ticker, trust and revocation
@@ -440,6 +436,7 @@ fn serve_clients(
         shared.context.lifecycle.stopping(),
     );
     let alerts = Arc::new(Alerts::new(shared.clone()));
+    let witness = shared.witness.clone();
     let console = Console::new(shared, alerts.clone(), audit.clone())?;
     let alert_server = AlertServiceServer::from_arc(alerts.clone())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -452,6 +449,7 @@ fn serve_clients(
         .add_service(audit_server)
         .add_service(admin);
     let routes = Arc::new(HttpApi::new(alerts, audit)).with_grpc(grpc);
+    let routes = witness::http::mount(witness, routes);
     let routes = Arc::new(console).mount(routes);
     Ok(async move {
         health.set_serving::<AlertServiceServer<Alerts>>().await;

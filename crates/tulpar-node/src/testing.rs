@@ -118,13 +118,37 @@ impl TestFederation {
         )
     }
 
+    /// Opens `country`'s node with its configuration changed by `edit`.
+    pub(crate) fn open_with(&self, country: &Country, edit: impl FnOnce(&mut Config)) -> Arc<Node> {
+        let mut config = country.config.clone();
+        edit(&mut config);
+        Arc::new(crate::startup::open(config, self.clock.clone()).expect("node opens"))
+    }
+
+    /// A bare ledger with origin `origin` signed with `key`, in a folder of its own named `name`.
+    pub(crate) fn outside_ledger(&self, origin: &str, key: &SigningKey, name: &str) -> Ledger {
+        let (ledger, _) = Ledger::open(
+            self.dir.path().join(name),
+            LedgerOptions {
+                origin: origin.to_owned(),
+                signing_key: SigningKey::from_pem(&key.to_pem()).expect("key copy"),
+                views: Vec::new(),
+            },
+        )
+        .expect("ledger opens");
+        ledger
+    }
+
     /// A bare ledger of `country`'s node, signed with its ledger key, in a folder of its own named
     /// `name`: a second one with the same key is a fork of the first.
     pub(crate) fn ledger(&self, country: &Country, name: &str) -> Ledger {
         let (ledger, _) = Ledger::open(
             self.dir.path().join(name),
             LedgerOptions {
-                origin: crate::witness::origin(country.code),
+                origin: tulpar_ledger::note::ledger_origin(
+                    &country.config.federation.name,
+                    country.code,
+                ),
                 signing_key: keyfile::read_private_key(&country.config.keys.ledger_key)
                     .expect("ledger key"),
                 views: Vec::new(),
@@ -348,6 +372,7 @@ data_dir = "data"
 listen = "127.0.0.1:0"
 
 [federation]
+name = "test.tulpar.example"
 listen = "127.0.0.1:0"
 
 [tls]

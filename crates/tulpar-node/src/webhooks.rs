@@ -34,7 +34,8 @@ mod cursor;
 mod sender;
 
 use cursor::Cursor;
-use sender::{Answer, Message, Sender};
+use sender::{Answer, Message};
+pub(crate) use sender::{Sender, tls_config};
 
 /// How often a subscription's cursor is saved while events flow (and always when its worker stops).
 pub(crate) const SAVE_INTERVAL: Duration = Duration::from_secs(1);
@@ -85,7 +86,10 @@ impl Webhooks {
             .iter()
             .any(|s| s.url.scheme_str() == Some("https"));
         let tls = if needs_tls {
-            Some(sender::tls_config(&config.ca_certificates)?)
+            Some(sender::tls_config(
+                &config.ca_certificates,
+                "webhooks.ca_certificates",
+            )?)
         } else {
             None
         };

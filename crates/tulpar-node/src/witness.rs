@@ -1,15 +1,21 @@
-//! Witnessed checkpoints (C2SP tlog-witness semantics): each node presents its latest checkpoint to every
-//! partner with a consistency proof from the size that partner last cosigned; the partner verifies,
-//! records, and cosigns. A partner that is shown two checkpoints that cannot both be true records the
-//! evidence in its ledger.
+//! Witnessed checkpoints (c2sp.org/tlog-witness, cosignatures per c2sp.org/tlog-cosignature): each
+//! node presents its latest checkpoint to every partner (over the federation API) and to every external
+//! witness configured (over HTTP) with a consistency proof from the size that witness last cosigned;
+//! the witness verifies, records, and returns a timestamped `cosignature/v1`. A node is itself such a
+//! witness for its partners and for the outside logs it is told to witness, over gRPC and over HTTP
+//! (`http` below). A witness shown two checkpoints that cannot both be true records the evidence in its
+//! ledger.
+
+pub(crate) mod http;
 
 use std::sync::Arc;
 
+use tulpar_config::ExternalWitness;
 use tulpar_core::codes::CountryCode;
 use tulpar_core::keys::PublicKey;
 use tulpar_core::proto::{self, ledger_entry::Kind};
 use tulpar_core::time::to_timestamp;
-use tulpar_ledger::note::{self, CheckpointBody};
+use tulpar_ledger::note::{self, CheckpointBody, VerifierKey};
 use tulpar_ledger::{ProofError, SignedCheckpoint, verify_consistency_proof};
 use tulpar_trust::directory::Purpose;
 
@@ -26,34 +32,49 @@ pub(crate) enum WitnessError {
     /// The partner cannot be reached from here.
     #[error(transparent)]
     Unreachable(#[from] crate::partners::PartnerError),
-    /// The partner refused the checkpoint.
-    #[error("{partner} refused the checkpoint: {message}")]
+    /// The witness refused the checkpoint.
+    #[error("{witness} refused the checkpoint: {message}")]
     Refused {
-        /// The partner.
-        partner: CountryCode,
+        /// The partner's country code or the external witness's name.
+        witness: String,
         /// Its answer.
         message: String,
     },
-    /// The partner's cosignature does not verify under its checkpoint keys.
-    #[error("the cosignature from {0} does not verify")]
-    BadCosignature(CountryCode),
-    /// The partner kept naming sizes this node could not prove consistency from.
+    /// The witness's cosignature does not verify under its key, or is dated ahead of this node's
+    /// clock by more than `federation.max_clock_skew`.
+    #[error("the cosignature from {0} {1}")]
+    BadCosignature(String, String),
+    /// The witness kept naming sizes this node could not prove consistency from.
     #[error("{0} keeps refusing the checkpoint")]
-    KeepsRefusing(CountryCode),
+    KeepsRefusing(String),
+    /// An external witness could not be reached or answered other than the protocol says.
+    #[error("witness {name}: {message}")]
+    External {
+        /// The witness's name.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
-/// Why a partner's checkpoint was not cosigned.
+/// Why a checkpoint was not cosigned.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CheckpointError {
+    /// The checkpoint's origin is no log this witness witnesses.
+    #[error("checkpoint origin {0:?}: this witness witnesses no such log")]
+    UnknownOrigin(String),
     /// No checkpoint key of the partner's node is valid now.
     #[error("checkpoint from {0}: no checkpoint key of the {0} node is known")]
     NoKey(CountryCode),
-    /// The checkpoint does not verify under any of the partner's checkpoint keys.
-    #[error("checkpoint from {partner}: {source}")]
+    /// The checkpoint does not verify under any of the log's keys.
+    #[error("checkpoint from {log}: {source}")]
     Unverified {
-        partner: CountryCode,
+        log: String,
         source: note::NoteError,
     },
+    /// The old size is larger than the checkpoint's.
+    #[error("old_size {old} is larger than the checkpoint's size {size}")]
+    OldSizeTooLarge { old: u64, size: u64 },
     /// The witness holds a checkpoint of another size than the request assumed.
     #[error("the witness holds a checkpoint of size {0}")]
     Holds(u64),
@@ -86,7 +107,12 @@ impl From<CheckpointError> for ApiError {
     fn from(error: CheckpointError) -> Self {
         use CheckpointError as E;
         match error {
-            E::NoKey(_) | E::Unverified { .. } => Self::Refused(error.to_string()),
+            E::UnknownOrigin(_) | E::NoKey(_) | E::Unverified { .. } => {
+                Self::Refused(error.to_string())
+            }
+            E::OldSizeTooLarge { .. } => Self::Invalid(
+                tulpar_core::validation::Violations::single("old_size", error.to_string()),
+            ),
             E::Holds(size) => Self::WitnessHolds(size),
             E::BadProof { .. } => Self::Invalid(tulpar_core::validation::Violations::single(
                 "consistency_proof",
@@ -106,9 +132,31 @@ fn inconsistency(offered: u64, held: u64) -> String {
     format!("checkpoint of size {offered} is not consistent with the cosigned one of size {held}")
 }
 
-/// The checkpoint origin (and signer name) of `country`'s ledger.
-pub(crate) fn origin(country: CountryCode) -> String {
-    format!("tulpar/{country}")
+/// A log whose checkpoints this node witnesses.
+#[derive(Debug, Clone)]
+pub(crate) enum Log {
+    /// A partner's ledger: its origin in this federation, its keys from its directory.
+    Partner(CountryCode),
+    /// A log outside the federation, from `witness.logs`: its origin is the key's name.
+    Outside(VerifierKey),
+}
+
+impl Log {
+    /// How the log is named in messages and locks.
+    fn label(&self) -> String {
+        match self {
+            Self::Partner(country) => country.to_string(),
+            Self::Outside(key) => key.name.clone(),
+        }
+    }
+}
+
+/// One C2SP `add-checkpoint` request: old size, consistency proof, checkpoint note.
+#[derive(Debug, Clone)]
+pub(crate) struct Presented {
+    pub(crate) old_size: u64,
+    pub(crate) consistency_proof: Vec<Vec<u8>>,
+    pub(crate) checkpoint: String,
 }
 
 /// Whether an entry is witnessing bookkeeping: a ledger that grew by these alone needs no new round.
@@ -126,22 +174,81 @@ const SCAN_CHUNK: u64 = 256;
 pub(crate) struct Witness {
     context: Arc<Context>,
     partners: Arc<Partners>,
+    /// The witnessing settings: the policy, external witnesses, outside logs.
+    config: tulpar_config::WitnessConfig,
+    /// How far ahead of this node's clock a cosignature may be dated.
+    max_clock_skew: std::time::Duration,
+    /// Connections to external witnesses, by name, and the TLS settings for them.
+    senders: tokio::sync::Mutex<std::collections::HashMap<String, crate::webhooks::Sender>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
     /// The digest of the last checkpoint refused for a bad proof, per partner: logged once.
-    last_refused: std::sync::Mutex<std::collections::HashMap<CountryCode, Vec<u8>>>,
+    last_refused: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
 }
 
 impl Witness {
-    /// Witnessing for `context`'s ledger, reaching `partners`.
-    pub(crate) fn new(context: Arc<Context>, partners: Arc<Partners>) -> Self {
-        Self {
+    /// Witnessing for `context`'s ledger, reaching `partners` and the external witnesses of
+    /// `config`.
+    pub(crate) fn new(
+        context: Arc<Context>,
+        partners: Arc<Partners>,
+        config: tulpar_config::WitnessConfig,
+        max_clock_skew: std::time::Duration,
+    ) -> anyhow::Result<Self> {
+        let https = config
+            .witnesses
+            .iter()
+            .any(|w| w.url.scheme_str() == Some("https"));
+        let tls = if https {
+            Some(crate::webhooks::tls_config(
+                &config.ca_certificates,
+                "witness.ca_certificates",
+            )?)
+        } else {
+            None
+        };
+        Ok(Self {
             context,
             partners,
+            config,
+            max_clock_skew,
+            senders: Default::default(),
+            tls,
             last_refused: Default::default(),
+        })
+    }
+
+    /// Cosignatures a checkpoint needs to count as witnessed (`witness.quorum`; by default every
+    /// partner's and every external witness's).
+    pub(crate) fn quorum(&self) -> usize {
+        self.config
+            .quorum
+            .unwrap_or_else(|| self.context.partners().len() + self.config.witnesses.len())
+    }
+
+    /// The external witnesses this node asks.
+    pub(crate) fn external_witnesses(&self) -> &[ExternalWitness] {
+        &self.config.witnesses
+    }
+
+    /// The log a checkpoint with `origin` belongs to, if this node witnesses it.
+    pub(crate) fn log_of(&self, origin: &str) -> Option<Log> {
+        if let Some(partner) = self
+            .context
+            .partners()
+            .into_iter()
+            .find(|c| self.context.origin_of(*c) == origin)
+        {
+            return Some(Log::Partner(partner));
         }
+        self.config
+            .logs
+            .iter()
+            .find(|log| log.key.name == origin)
+            .map(|log| Log::Outside(log.key.clone()))
     }
 
     /// The ledger keys of `partner`'s node valid for checkpoints now.
-    fn checkpoint_keys(&self, partner: CountryCode) -> Vec<PublicKey> {
+    pub(crate) fn checkpoint_keys(&self, partner: CountryCode) -> Vec<PublicKey> {
         let Some(directory) = self.context.trust.directory(partner) else {
             return Vec::new();
         };
@@ -159,46 +266,103 @@ impl Witness {
             .collect()
     }
 
-    /// Verifies `text` as a checkpoint of `partner`'s ledger signed by its node.
-    fn partner_checkpoint(
-        &self,
-        partner: CountryCode,
-        text: &str,
-    ) -> Result<SignedCheckpoint, CheckpointError> {
-        let origin = origin(partner);
-        let mut last_error = CheckpointError::NoKey(partner);
-        for key in self.checkpoint_keys(partner) {
+    /// Verifies `text` as a checkpoint of `log` signed by its key.
+    fn log_checkpoint(&self, log: &Log, text: &str) -> Result<SignedCheckpoint, CheckpointError> {
+        let (origin, keys, mut last_error) = match log {
+            Log::Partner(partner) => (
+                self.context.origin_of(*partner),
+                self.checkpoint_keys(*partner),
+                CheckpointError::NoKey(*partner),
+            ),
+            Log::Outside(key) => (
+                key.name.clone(),
+                vec![key.key],
+                CheckpointError::UnknownOrigin(key.name.clone()),
+            ),
+        };
+        for key in keys {
             match SignedCheckpoint::verify(text, Some(&origin), &key) {
                 Ok(checkpoint) => return Ok(checkpoint),
-                Err(source) => last_error = CheckpointError::Unverified { partner, source },
+                Err(source) => {
+                    last_error = CheckpointError::Unverified {
+                        log: log.label(),
+                        source,
+                    }
+                }
             }
         }
         Err(last_error)
     }
 
-    /// The witness side: checks a partner's checkpoint against the one it cosigned before, records and
-    /// cosigns it. Refuses a stale `old_size` (naming the size held) and a rollback; records an
-    /// inconsistent checkpoint as evidence and refuses it.
+    /// This node's `cosignature/v1` of a checkpoint it verified, dated now.
+    fn cosign(&self, checkpoint: &SignedCheckpoint) -> Result<String, ApiError> {
+        let now = self
+            .context
+            .clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        note::cosign(
+            checkpoint.note(),
+            &self.context.witness_name_of(self.context.country),
+            &self.context.ledger_key,
+            now,
+        )
+        .map_err(ApiError::internal)
+    }
+
+    /// The gRPC door: a partner presenting its own checkpoint.
     pub(crate) async fn add_checkpoint(
         &self,
         partner: CountryCode,
         request: proto::AddCheckpointRequest,
     ) -> Result<String, CheckpointError> {
-        let offered = self.partner_checkpoint(partner, &request.checkpoint)?;
+        let presented = Presented {
+            old_size: request.old_size,
+            consistency_proof: request.consistency_proof,
+            checkpoint: request.checkpoint,
+        };
+        self.cosign_checkpoint(&Log::Partner(partner), presented)
+            .await
+    }
+
+    /// The witness side: checks a checkpoint of `log` against the one cosigned before, records and
+    /// cosigns it. Refuses a stale `old_size` (naming the size held) and a rollback; records a
+    /// checkpoint proven inconsistent as evidence and refuses it.
+    pub(crate) async fn cosign_checkpoint(
+        &self,
+        log: &Log,
+        request: Presented,
+    ) -> Result<String, CheckpointError> {
+        let offered = self.log_checkpoint(log, &request.checkpoint)?;
+        if request.old_size > offered.size() {
+            return Err(CheckpointError::OldSizeTooLarge {
+                old: request.old_size,
+                size: offered.size(),
+            });
+        }
         let _guard = self
             .context
             .locks
-            .lock(format!("witness/{partner}").into_bytes())
+            .lock(format!("witness/{}", offered.origin()).into_bytes())
             .await;
+        let held_text = match log {
+            Log::Partner(partner) => self.context.state.witnessed(*partner)?,
+            Log::Outside(key) => self.context.state.witnessed_log(&key.name)?,
+        };
         // The held checkpoint was verified when it was recorded; only its body is needed now.
-        let held = match self.context.state.witnessed(partner)? {
+        let held = match held_text {
             Some(text) => Some((recorded_body(&text)?, text)),
             None => None,
         };
         let held_size = held.as_ref().map_or(0, |(body, _)| body.size);
-        if request.old_size != held_size || offered.size() < held_size {
+        if request.old_size != held_size {
             return Err(CheckpointError::Holds(held_size));
         }
+        let (country, log_key) = match log {
+            Log::Partner(partner) => (partner.to_string(), String::new()),
+            Log::Outside(key) => (String::new(), key.to_string()),
+        };
         if let Some((body, text)) = &held {
             // Only a proven fork is evidence: two signed checkpoints of one size with other roots, or
             // a proof that takes the offered root back to another tree than the one held. A proof
@@ -220,20 +384,15 @@ impl Witness {
                             held: body.size,
                             error,
                         };
-                        self.log_refusal(partner, offered.note(), &refused);
+                        self.log_refusal(&log.label(), offered.note(), &refused);
                         return Err(refused);
                     }
                 }
             };
             if offered.size() == body.size && !forked {
-                // The held checkpoint again: the same cosignature (signatures are deterministic),
-                // and nothing recorded, however often it comes.
-                return note::cosign(
-                    offered.note(),
-                    &origin(self.context.country),
-                    &self.context.ledger_key,
-                )
-                .map_err(|e| ApiError::internal(e).into());
+                // The held checkpoint again: a fresh cosignature, and nothing recorded, however
+                // often it comes.
+                return Ok(self.cosign(&offered)?);
             }
             if forked {
                 let inconsistent = CheckpointError::Inconsistent {
@@ -245,30 +404,27 @@ impl Witness {
                     recorded_at: Some(to_timestamp(self.context.clock.now())),
                     alert_id: String::new(),
                     kind: Some(Kind::EquivocationDetected(proto::EquivocationDetected {
-                        country: partner.to_string(),
+                        country,
                         known_checkpoint: text.clone(),
                         conflicting_checkpoint: offered.note().to_owned(),
                         reason: reason.clone(),
+                        log_key,
                     })),
                 })
                 .await?;
-                tracing::error!(peer.country = %partner, %reason, "partner ledger equivocation detected");
+                tracing::error!(log = %log.label(), %reason, "ledger equivocation detected");
                 return Err(inconsistent);
             }
         }
-        let cosignature = note::cosign(
-            offered.note(),
-            &origin(self.context.country),
-            &self.context.ledger_key,
-        )
-        .map_err(ApiError::internal)?;
+        let cosignature = self.cosign(&offered)?;
         self.record(proto::LedgerEntry {
             recorded_at: Some(to_timestamp(self.context.clock.now())),
             alert_id: String::new(),
             kind: Some(Kind::CheckpointCosigned(proto::CheckpointCosigned {
-                country: partner.to_string(),
+                country,
                 checkpoint: offered.note().to_owned(),
                 cosignature: cosignature.clone(),
+                log_key,
             })),
         })
         .await?;
@@ -290,13 +446,14 @@ impl Witness {
         Ok(true)
     }
 
-    /// Logs a refused proof once per distinct checkpoint and partner, however often it is sent.
-    fn log_refusal(&self, partner: CountryCode, checkpoint: &str, error: &CheckpointError) {
+    /// Logs a refused proof once per distinct checkpoint and log, however often it is sent.
+    fn log_refusal(&self, log: &str, checkpoint: &str, error: &CheckpointError) {
         let digest = ring::digest::digest(&ring::digest::SHA256, checkpoint.as_bytes());
         let mut last = self.last_refused.lock().unwrap_or_else(|p| p.into_inner());
-        if last.get(&partner).map(|d| d.as_slice()) != Some(digest.as_ref()) {
-            last.insert(partner, digest.as_ref().to_vec());
-            tracing::warn!(peer.country = %partner, %error, "checkpoint refused");
+        if last.get(log).map(|d| d.as_slice()) != Some(digest.as_ref()) {
+            // Bounded: one entry per log this node witnesses.
+            last.insert(log.to_owned(), digest.as_ref().to_vec());
+            tracing::warn!(log, %error, "checkpoint refused");
         }
     }
 
@@ -304,22 +461,52 @@ impl Witness {
         self.context.append(entry).await.map(|_| ())
     }
 
-    /// The presenting side: one round with `partner`. Returns the size cosigned, or `None` when the
+    /// The presenting side: one round with `partner` alone. Returns the size cosigned, or `None` when the
     /// ledger has grown only by witnessing bookkeeping since the last cosigned checkpoint.
+    #[cfg(test)]
     pub(crate) async fn witness_round(
         &self,
         partner: CountryCode,
     ) -> Result<Option<u64>, WitnessError> {
         let latest = self.context.ledger.latest_checkpoint();
+        self.present(Cosigner::Partner(partner), &latest).await
+    }
+
+    /// One witnessing pass: the latest checkpoint, taken once, presented to every partner (over the
+    /// federation API) and every external witness (c2sp.org/tlog-witness `add-checkpoint` over HTTP),
+    /// so that all cosign the same checkpoint although each cosignature recorded grows the ledger.
+    /// Returns each cosigner's name (a partner's country code, an external witness's name) with the
+    /// size it cosigned (`None`: nothing new since its last cosignature) or why it did not.
+    pub(crate) async fn pass(&self) -> Vec<(String, Result<Option<u64>, WitnessError>)> {
+        let latest = self.context.ledger.latest_checkpoint();
+        let mut results = Vec::new();
+        for partner in self.context.partners() {
+            let result = self.present(Cosigner::Partner(partner), &latest).await;
+            results.push((partner.to_string(), result));
+        }
+        for witness in &self.config.witnesses {
+            let result = self.present(Cosigner::External(witness), &latest).await;
+            results.push((witness.key.name.clone(), result));
+        }
+        results
+    }
+
+    async fn present(
+        &self,
+        cosigner: Cosigner<'_>,
+        latest: &SignedCheckpoint,
+    ) -> Result<Option<u64>, WitnessError> {
         if latest.size() == 0 {
             return Ok(None);
         }
-        let mut old_size = match self
-            .context
-            .state
-            .cosigned_by(partner)
-            .map_err(ApiError::from)?
-        {
+        let held = match cosigner {
+            Cosigner::Partner(partner) => self.context.state.cosigned_by(partner),
+            Cosigner::External(witness) => {
+                self.context.state.cosigned_by_witness(&witness.key.name)
+            }
+        }
+        .map_err(ApiError::from)?;
+        let mut old_size = match held {
             Some(text) => recorded_body(&text)?.size,
             None => 0,
         };
@@ -329,13 +516,31 @@ impl Witness {
         {
             return Ok(None);
         }
-        let endpoint = self.partners.partner_endpoint(partner)?;
-        let mut client =
-            crate::transport::federation_client(self.partners.connect_partner(partner, &endpoint)?);
+        let (name, keys, label) = match cosigner {
+            Cosigner::Partner(partner) => (
+                self.context.witness_name_of(partner),
+                self.checkpoint_keys(partner),
+                partner.to_string(),
+            ),
+            Cosigner::External(witness) => (
+                witness.key.name.clone(),
+                vec![witness.key.key],
+                witness.key.name.clone(),
+            ),
+        };
+        let mut channel = match cosigner {
+            Cosigner::Partner(partner) => {
+                let endpoint = self.partners.partner_endpoint(partner)?;
+                Channel::Partner(crate::transport::federation_client(
+                    self.partners.connect_partner(partner, &endpoint)?,
+                ))
+            }
+            Cosigner::External(witness) => Channel::External(witness),
+        };
         // A witness that lost track (or whose last cosignature this node never recorded) names its
         // size; one more try from there.
         for _ in 0..2 {
-            let hashes = if old_size == 0 || old_size >= latest.size() {
+            let consistency_proof = if old_size == 0 || old_size >= latest.size() {
                 Vec::new()
             } else {
                 self.context
@@ -344,49 +549,190 @@ impl Witness {
                     .map_err(ApiError::from)?
                     .hashes
             };
-            let request = proto::AddCheckpointRequest {
+            let presented = Presented {
                 old_size,
-                consistency_proof: hashes,
+                consistency_proof,
                 checkpoint: latest.note().to_owned(),
             };
-            match client.add_checkpoint(request).await {
-                Ok(response) => {
-                    let line = response.into_inner().cosignature;
-                    let cosigned = note::add_signature(latest.note(), &line).map_err(|e| {
-                        WitnessError::Refused {
-                            partner,
-                            message: format!("its cosignature line is malformed: {e}"),
-                        }
-                    })?;
-                    let valid = self.checkpoint_keys(partner).iter().any(|key| {
-                        note::verify_cosignature(&cosigned, &origin(partner), key).is_ok()
-                    });
-                    if !valid {
-                        return Err(WitnessError::BadCosignature(partner));
+            let answer = match &mut channel {
+                Channel::Partner(client) => {
+                    match client.add_checkpoint(presented.to_proto()).await {
+                        Ok(response) => Answer::Cosigned(response.into_inner().cosignature),
+                        Err(status) => match crate::error::witness_size(&status) {
+                            Some(size) => Answer::Holds(size),
+                            None => Answer::Refused(status.message().to_owned()),
+                        },
                     }
+                }
+                Channel::External(witness) => self.ask_external(witness, &presented).await?,
+            };
+            match answer {
+                Answer::Cosigned(lines) => {
+                    let cosigned = self.check_cosignature(latest, &lines, &name, &keys, &label)?;
+                    let (country, witness_key) = match cosigner {
+                        Cosigner::Partner(partner) => (partner.to_string(), String::new()),
+                        Cosigner::External(witness) => (String::new(), witness.key.to_string()),
+                    };
                     self.record(proto::LedgerEntry {
                         recorded_at: Some(to_timestamp(self.context.clock.now())),
                         alert_id: String::new(),
                         kind: Some(Kind::CosignatureReceived(proto::CosignatureReceived {
-                            country: partner.to_string(),
+                            country,
                             cosigned_checkpoint: cosigned,
+                            witness_key,
                         })),
                     })
                     .await?;
                     return Ok(Some(latest.size()));
                 }
-                Err(status) => {
-                    let held = crate::error::witness_size(&status)
-                        .filter(|n| *n != old_size && *n <= latest.size())
-                        .ok_or_else(|| WitnessError::Refused {
-                            partner,
-                            message: status.message().to_owned(),
-                        })?;
-                    old_size = held;
+                Answer::Holds(size) if size != old_size && size <= latest.size() => {
+                    old_size = size;
+                }
+                Answer::Holds(size) => {
+                    return Err(WitnessError::Refused {
+                        witness: label,
+                        message: format!("it holds a checkpoint of size {size}"),
+                    });
+                }
+                Answer::Refused(message) => {
+                    return Err(WitnessError::Refused {
+                        witness: label,
+                        message,
+                    });
                 }
             }
         }
-        Err(WitnessError::KeepsRefusing(partner))
+        Err(WitnessError::KeepsRefusing(label))
+    }
+
+    /// Finds, among the signature `lines` a witness returned, a valid `cosignature/v1` by `name` under
+    /// one of `keys`, dated no further ahead than the clock skew allows; returns the checkpoint with it.
+    fn check_cosignature(
+        &self,
+        latest: &SignedCheckpoint,
+        lines: &str,
+        name: &str,
+        keys: &[tulpar_core::keys::PublicKey],
+        label: &str,
+    ) -> Result<String, WitnessError> {
+        let bad = |why: String| WitnessError::BadCosignature(label.to_owned(), why);
+        let latest_allowed = self.context.clock.now() + self.max_clock_skew;
+        let mut last = "carries no cosignature by its name and key".to_owned();
+        for line in lines.lines().filter(|l| !l.is_empty()) {
+            let Ok(cosigned) = note::add_signature(latest.note(), line) else {
+                last = format!("line {line:?} is not a signature line");
+                continue;
+            };
+            for key in keys {
+                match note::verify_cosignature(&cosigned, name, key) {
+                    Ok(time) => {
+                        let signed_at =
+                            std::time::UNIX_EPOCH + std::time::Duration::from_secs(time);
+                        if signed_at > latest_allowed {
+                            return Err(bad(format!(
+                                "is dated {}, ahead of this node's clock",
+                                tulpar_trust::directory::fmt_time(signed_at)
+                            )));
+                        }
+                        return Ok(cosigned);
+                    }
+                    Err(note::NoteError::NoSignature { .. }) => {}
+                    Err(error) => last = format!("does not verify: {error}"),
+                }
+            }
+        }
+        Err(bad(last))
+    }
+
+    /// POSTs `add-checkpoint` to an external witness and reads its answer as the protocol gives it.
+    async fn ask_external(
+        &self,
+        witness: &ExternalWitness,
+        presented: &Presented,
+    ) -> Result<Answer, WitnessError> {
+        let external = |message: String| WitnessError::External {
+            name: witness.key.name.clone(),
+            message,
+        };
+        let url: ::http::Uri = format!(
+            "{}/add-checkpoint",
+            witness.url.to_string().trim_end_matches('/')
+        )
+        .parse()
+        .map_err(|e| external(format!("{}: {e}", witness.url)))?;
+        let mut senders = self.senders.lock().await;
+        let sender = senders.entry(witness.key.name.clone()).or_insert_with(|| {
+            crate::webhooks::Sender::new(url, self.tls.clone(), self.config.timeout)
+        });
+        let reply = sender
+            .post_in_time("text/plain; charset=utf-8", presented.to_body().into())
+            .await
+            .map_err(external)?;
+        let body = reply
+            .body
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default()
+            .into_owned();
+        let size_type = reply
+            .headers
+            .get(::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with(http::SIZE_CONTENT_TYPE));
+        Ok(match reply.status.as_u16() {
+            200 => Answer::Cosigned(body),
+            409 if size_type => match body.trim_end_matches('\n').parse() {
+                Ok(size) => Answer::Holds(size),
+                Err(_) => {
+                    Answer::Refused(format!("409 with a size that is not a number: {body:?}"))
+                }
+            },
+            status => Answer::Refused(format!(
+                "answered {status}: {}",
+                body.chars().take(300).collect::<String>().trim()
+            )),
+        })
+    }
+}
+
+/// Whom this node presents its checkpoints to.
+#[derive(Clone, Copy)]
+enum Cosigner<'a> {
+    /// A partner, over the federation API.
+    Partner(CountryCode),
+    /// An external witness, over HTTP.
+    External(&'a ExternalWitness),
+}
+
+/// How a round reaches its cosigner.
+enum Channel<'a> {
+    /// A partner's federation API.
+    Partner(
+        tulpar_core::proto::federation_service_client::FederationServiceClient<
+            tonic::transport::Channel,
+        >,
+    ),
+    /// An external witness's HTTP submission prefix.
+    External(&'a ExternalWitness),
+}
+
+/// A witness's answer to a presented checkpoint.
+enum Answer {
+    /// Signature lines, the cosignature among them.
+    Cosigned(String),
+    /// It holds a checkpoint of this size, not the one presented from.
+    Holds(u64),
+    /// It refused, for this reason.
+    Refused(String),
+}
+
+impl Presented {
+    fn to_proto(&self) -> proto::AddCheckpointRequest {
+        proto::AddCheckpointRequest {
+            old_size: self.old_size,
+            consistency_proof: self.consistency_proof.clone(),
+            checkpoint: self.checkpoint.clone(),
+        }
     }
 }
 
@@ -396,21 +742,18 @@ pub(crate) fn recorded_body(text: &str) -> Result<CheckpointBody, ApiError> {
     CheckpointBody::parse(&parsed.body).map_err(ApiError::internal)
 }
 
-/// Presents the latest checkpoint to every partner every `interval` (`witness.interval`).
+/// Presents the latest checkpoint to every partner and external witness every `interval`
+/// (`witness.interval`).
 pub(crate) fn start_witness(witness: &Arc<Witness>, interval: std::time::Duration) {
     let node = witness.clone();
     witness.context.lifecycle.every(interval, move || {
         let node = node.clone();
         async move {
-            for partner in node.context.partners() {
-                match node.witness_round(partner).await {
-                    Ok(Some(size)) => {
-                        tracing::debug!(peer.country = %partner, size, "checkpoint cosigned")
-                    }
+            for (cosigner, result) in node.pass().await {
+                match result {
+                    Ok(Some(size)) => tracing::debug!(%cosigner, size, "checkpoint cosigned"),
                     Ok(None) => {}
-                    Err(error) => {
-                        tracing::warn!(peer.country = %partner, %error, "witnessing failed")
-                    }
+                    Err(error) => tracing::warn!(%cosigner, %error, "witnessing failed"),
                 }
             }
         }

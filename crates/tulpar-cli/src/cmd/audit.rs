@@ -326,7 +326,7 @@ async fn verify(mut client: AuditClient, output: &Output, args: VerifyArgs) -> R
             &mut verdict,
             &key,
             cosigned,
-            &checkpoints.witnesses,
+            &checkpoints,
             root_at_cosigned,
             args.trust.as_deref(),
         ),
@@ -411,13 +411,14 @@ async fn download(
     Ok((frontier.root(), root_at_cosigned))
 }
 
-/// Checks the checkpoint partners cosigned: signed by the ledger key, part of the same history, and
-/// (with a trust store) each cosignature by the partner's node.
+/// Checks the witnessed checkpoint: signed by the ledger key, part of the same history, and each
+/// cosignature a C2SP `cosignature/v1` by the key it names; with a trust store, a partner's key must
+/// also be its node's key there. Lists every cosignature with its time, and the policy.
 fn witnessed(
     verdict: &mut Verdict,
     key: &PublicKey,
     cosigned: &proto::Checkpoint,
-    witnesses: &[String],
+    checkpoints: &proto::GetLatestCheckpointResponse,
     root_here: Option<Hash>,
     trust: Option<&std::path::Path>,
 ) {
@@ -439,35 +440,83 @@ fn witnessed(
             ),
         );
     }
-    let mut detail = format!(
-        "size {} cosigned by {}; part of the same history",
-        checked.size(),
-        witnesses.join(", ")
-    );
-    if let Some(dir) = trust {
-        let store = match TrustStore::open(dir, std::sync::Arc::new(tulpar_core::time::SystemClock))
-        {
-            Ok(store) => store,
-            Err(error) => return verdict.fail("witnessed", format!("--trust: {error}")),
+    let store = match trust
+        .map(|dir| TrustStore::open(dir, std::sync::Arc::new(tulpar_core::time::SystemClock)))
+        .transpose()
+    {
+        Ok(store) => store,
+        Err(error) => return verdict.fail("witnessed", format!("--trust: {error}")),
+    };
+    let mut lines = Vec::new();
+    for cosignature in &checkpoints.cosignatures {
+        let who = if cosignature.country.is_empty() {
+            format!("external witness {}", cosignature.name)
+        } else {
+            format!("{} ({})", cosignature.country, cosignature.name)
         };
-        for witness in witnesses {
-            let keys: Vec<PublicKey> = CountryCode::parse(witness)
-                .ok()
-                .and_then(|c| store.directory(c))
-                .map(|d| d.node_keys().iter().map(|k| k.public_key).collect())
-                .unwrap_or_default();
-            let name = format!("tulpar/{witness}");
-            if !keys
-                .iter()
-                .any(|k| note::verify_cosignature(&cosigned.note, &name, k).is_ok())
+        let vkey = match note::VerifierKey::parse(&cosignature.key) {
+            Ok(vkey)
+                if vkey.kind == note::VerifierKind::Cosigner && vkey.name == cosignature.name =>
             {
+                vkey
+            }
+            Ok(_) => {
                 return verdict.fail(
                     "witnessed",
-                    format!("the cosignature of {witness} does not verify with its node keys"),
+                    format!("{who}: {:?} is not its cosignature/v1 key", cosignature.key),
                 );
             }
+            Err(error) => return verdict.fail("witnessed", format!("{who}: {error}")),
+        };
+        let time = match note::verify_cosignature(&cosigned.note, &vkey.name, &vkey.key) {
+            Ok(time) => time,
+            Err(error) => {
+                return verdict.fail("witnessed", format!("the cosignature of {who}: {error}"));
+            }
+        };
+        let mut checked_against = "";
+        if let Some(store) = &store
+            && let Ok(country) = CountryCode::parse(&cosignature.country)
+        {
+            let known = store
+                .directory(country)
+                .is_some_and(|d| d.node_keys().iter().any(|k| k.public_key == vkey.key));
+            if !known {
+                return verdict.fail(
+                    "witnessed",
+                    format!("{who}: its key is not a node key of {country} in --trust"),
+                );
+            }
+            checked_against = ", a node key of its directory";
         }
-        detail.push_str("; every cosignature verified");
+        let at = tulpar_trust::directory::fmt_time(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(time),
+        );
+        lines.push(format!(
+            "{who} at {at}, key {}{checked_against}",
+            cosignature.key
+        ));
+    }
+    let policy = format!(
+        "{} as the policy asks ({} cosignatures, {} needed)",
+        if checkpoints.witnessed {
+            "witnessed"
+        } else {
+            "not yet witnessed"
+        },
+        checkpoints.cosignatures.len(),
+        checkpoints.quorum
+    );
+    let mut detail = format!(
+        "size {} cosigned by {}; part of the same history; every cosignature verified \
+         (cosignature/v1); {policy}",
+        checked.size(),
+        checkpoints.witnesses.join(", ")
+    );
+    for line in lines {
+        // Under the detail column of the human output.
+        detail.push_str("\n                   ");
+        detail.push_str(&line);
     }
     verdict.pass("witnessed", detail);
 }

@@ -54,7 +54,7 @@ fn entry_checker(config_path: &Path) -> Result<(PathBuf, EntryChecker)> {
     let path = &config.trust.own_directory;
     let own = tulpar_audit::read_own_directory(path, config.country)
         .with_context(|| format!("trust.own_directory: {}", path.display()))?;
-    let checker = EntryChecker::new(config.country, own, &trust);
+    let checker = EntryChecker::new(config.country, &config.federation.name, own, &trust);
     Ok((config.data_dir, checker))
 }
 

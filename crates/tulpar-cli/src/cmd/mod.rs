@@ -14,3 +14,4 @@ pub(crate) mod token;
 pub(crate) mod trust;
 pub(crate) mod user;
 pub(crate) mod webhooks;
+pub(crate) mod witness;

@@ -20,13 +20,13 @@ use tulpar_core::limits::PAGE_BYTES;
 use tulpar_core::proto::{self, ledger_entry::Kind};
 use tulpar_core::time::from_timestamp;
 use tulpar_core::validation::Violations;
-use tulpar_ledger::note::{CheckpointBody, Note};
+use tulpar_ledger::note::{CheckpointBody, Note, VerifierKey, VerifierKind};
 use tulpar_proto::pbjson_types::Timestamp;
 
 use crate::context::Context;
 use crate::error::ApiError;
 use crate::state::StoredAlert;
-use crate::witness::origin;
+use crate::witness::Witness;
 use reconcile::Reconciliation;
 use report::{Period, exchange_figures};
 use tulpar_audit::EntryChecker;
@@ -40,6 +40,15 @@ const DEFAULT_LATE_AFTER: Duration = Duration::from_secs(3600);
 /// How often a running verification reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 
+/// One cosigner of this node's checkpoints as the audit shows it: a partner (its country) or an external
+/// witness, its name and keys, and the latest checkpoint it cosigned.
+struct CosignerView {
+    country: Option<CountryCode>,
+    name: String,
+    keys: Vec<VerifierKey>,
+    cosigned: Option<String>,
+}
+
 /// What the audit API reads: the ledger with its proofs, reconciliation with a partner, reports.
 pub(crate) struct Auditor {
     pub(crate) context: Arc<Context>,
@@ -47,15 +56,23 @@ pub(crate) struct Auditor {
     data_dir: PathBuf,
     /// `trust.own_directory`: this country's keys, for checking entry signatures.
     own_directory: PathBuf,
+    /// Who cosigns this node's checkpoints, and the policy.
+    witness: Arc<Witness>,
 }
 
 impl Auditor {
     /// Auditing `context`'s ledger in `data_dir`, with this country's directory in `own_directory`.
-    pub(crate) fn new(context: Arc<Context>, data_dir: PathBuf, own_directory: PathBuf) -> Self {
+    pub(crate) fn new(
+        context: Arc<Context>,
+        data_dir: PathBuf,
+        own_directory: PathBuf,
+        witness: Arc<Witness>,
+    ) -> Self {
         Self {
             context,
             data_dir,
             own_directory,
+            witness,
         }
     }
 
@@ -67,49 +84,128 @@ impl Auditor {
         })?;
         Ok(EntryChecker::new(
             self.context.country,
+            &self.context.federation,
             own,
             &self.context.trust,
         ))
     }
 
-    /// The latest checkpoint, and the latest one partners cosigned with every partner's cosignature
-    /// of that same checkpoint.
+    /// The latest checkpoint, and the witnessed one: of the checkpoints partners and external witnesses
+    /// last cosigned, the largest with as many cosignatures as the policy asks (or, when none has
+    /// them yet, the largest), with every cosignature of it.
     pub(crate) fn checkpoints(&self) -> Result<proto::GetLatestCheckpointResponse, ApiError> {
         let latest = self.context.latest_checkpoint();
-        let mut best: Option<(CheckpointBody, Note, Vec<String>)> = None;
+        let mut cosigners: Vec<CosignerView> = Vec::new();
         for partner in self.context.partners() {
-            let Some(text) = self.context.state.cosigned_by(partner)? else {
-                continue;
-            };
+            let name = self.context.witness_name_of(partner);
+            let keys = self
+                .witness
+                .checkpoint_keys(partner)
+                .into_iter()
+                .map(|key| VerifierKey {
+                    name: name.clone(),
+                    kind: VerifierKind::Cosigner,
+                    key,
+                })
+                .collect();
+            let cosigned = self.context.state.cosigned_by(partner)?;
+            cosigners.push(CosignerView {
+                country: Some(partner),
+                name,
+                keys,
+                cosigned,
+            });
+        }
+        for witness in self.witness.external_witnesses() {
+            let cosigned = self.context.state.cosigned_by_witness(&witness.key.name)?;
+            cosigners.push(CosignerView {
+                country: None,
+                name: witness.key.name.clone(),
+                keys: vec![witness.key.clone()],
+                cosigned,
+            });
+        }
+        // Checkpoints by body, each with the cosignatures it carries.
+        let mut groups: Vec<(CheckpointBody, Note, Vec<proto::Cosignature>)> = Vec::new();
+        for CosignerView {
+            country,
+            name,
+            keys,
+            cosigned,
+        } in cosigners
+        {
+            let Some(text) = cosigned else { continue };
             let note = Note::parse(&text).map_err(ApiError::internal)?;
             let body = CheckpointBody::parse(&note.body).map_err(ApiError::internal)?;
-            let name = origin(partner);
-            let lines = note.signatures.iter().filter(|s| s.name == name).cloned();
-            match &mut best {
-                Some((held, held_note, witnesses)) if *held == body => {
+            let Some((key, time)) = keys
+                .iter()
+                .find_map(|k| Some((k, note.verify_cosignature(&name, &k.key).ok()?)))
+            else {
+                continue;
+            };
+            let hash = key.key_hash();
+            let lines: Vec<_> = note
+                .signatures
+                .iter()
+                .filter(|s| s.name == name && s.key_hash == hash)
+                .cloned()
+                .collect();
+            let cosignature = proto::Cosignature {
+                name: name.clone(),
+                key: key.to_string(),
+                country: country.map(|c| c.to_string()).unwrap_or_default(),
+                time: Some(Timestamp {
+                    seconds: i64::try_from(time).unwrap_or(i64::MAX),
+                    nanos: 0,
+                }),
+                line: lines.first().map(|l| l.to_line()).unwrap_or_default(),
+            };
+            match groups.iter_mut().find(|(held, _, _)| *held == body) {
+                Some((_, held_note, cosignatures)) => {
                     held_note.signatures.extend(lines);
-                    witnesses.push(partner.to_string());
+                    cosignatures.push(cosignature);
                 }
-                Some((held, _, _)) if held.size >= body.size => {}
-                _ => best = Some((body, note, vec![partner.to_string()])),
+                None => {
+                    let mut note = note;
+                    note.signatures.retain(|s| s.name == body.origin);
+                    note.signatures.extend(lines);
+                    groups.push((body, note, vec![cosignature]));
+                }
             }
         }
-        let (cosigned_checkpoint, witnesses) = match best {
-            Some((body, note, witnesses)) => (
-                Some(proto::Checkpoint {
-                    note: note.to_text(),
-                    origin: body.origin,
-                    size: body.size,
-                    root_hash: body.root.to_vec(),
-                }),
-                witnesses,
-            ),
-            None => (None, Vec::new()),
+        let quorum = self.witness.quorum();
+        let chosen = groups
+            .into_iter()
+            .max_by_key(|(body, _, cosignatures)| (cosignatures.len() >= quorum, body.size));
+        let Some((body, note, cosignatures)) = chosen else {
+            return Ok(proto::GetLatestCheckpointResponse {
+                checkpoint: Some(latest),
+                quorum: u32::try_from(quorum).unwrap_or(u32::MAX),
+                witnessed: quorum == 0,
+                ..Default::default()
+            });
         };
         Ok(proto::GetLatestCheckpointResponse {
             checkpoint: Some(latest),
-            cosigned_checkpoint,
-            witnesses,
+            cosigned_checkpoint: Some(proto::Checkpoint {
+                note: note.to_text(),
+                origin: body.origin,
+                size: body.size,
+                root_hash: body.root.to_vec(),
+            }),
+            witnesses: cosignatures
+                .iter()
+                .map(|c| {
+                    if c.country.is_empty() {
+                        c.name.clone()
+                    } else {
+                        c.country.clone()
+                    }
+                })
+                .collect(),
+            witnessed: cosignatures.len() >= quorum,
+            quorum: u32::try_from(quorum).unwrap_or(u32::MAX),
+            cosignatures,
         })
     }
 

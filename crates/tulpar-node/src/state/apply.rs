@@ -107,12 +107,28 @@ impl StateView {
             Some(Kind::DeadlineMissed(missed)) => {
                 self.deadline_missed(index, &entry.alert_id, missed, txn)
             }
+            Some(Kind::CheckpointCosigned(cosigned)) if cosigned.country.is_empty() => {
+                outside_witnessing(
+                    txn,
+                    &cosigned.log_key,
+                    keys::witnessed_log,
+                    &cosigned.checkpoint,
+                )
+            }
             Some(Kind::CheckpointCosigned(cosigned)) => witnessing(
                 txn,
                 &cosigned.country,
                 keys::witnessed,
                 cosigned.checkpoint.clone(),
             ),
+            Some(Kind::CosignatureReceived(received)) if received.country.is_empty() => {
+                outside_witnessing(
+                    txn,
+                    &received.witness_key,
+                    keys::cosigned_by_witness,
+                    &received.cosigned_checkpoint,
+                )
+            }
             Some(Kind::CosignatureReceived(received)) => {
                 if let Ok(country) = CountryCode::parse(&received.country) {
                     txn.insert(
@@ -681,6 +697,21 @@ fn witnessing(
         return Ok(Skip::Because("bad country"));
     };
     txn.insert(key(country), checkpoint.into_bytes());
+    Ok(Skip::No)
+}
+
+/// Records the latest checkpoint witnessed with someone outside the federation, keyed by the name in
+/// its verifier key (a log's origin, a witness's name).
+fn outside_witnessing(
+    txn: &mut dyn Txn,
+    verifier_key: &str,
+    key: fn(&str) -> Vec<u8>,
+    checkpoint: &str,
+) -> Result<Skip, StateError> {
+    let Ok(parsed) = tulpar_ledger::note::VerifierKey::parse(verifier_key) else {
+        return Ok(Skip::Because("bad verifier key"));
+    };
+    txn.insert(key(&parsed.name), checkpoint.as_bytes().to_vec());
     Ok(Skip::No)
 }
 

@@ -28,6 +28,11 @@ pub(crate) const WITNESSED: &[u8] = b"w/";
 pub(crate) const COSIGNED: &[u8] = b"c/";
 /// When the latest cosignature of a partner was recorded, unix seconds (8 bytes), by partner: `k/<CC>`.
 pub(crate) const COSIGNED_AT: &[u8] = b"k/";
+/// The latest checkpoint of a log outside the federation this node cosigned, by origin: `l/<origin>`.
+pub(crate) const WITNESSED_LOG: &[u8] = b"l/";
+/// The latest checkpoint of this node an external witness cosigned (with the cosignature), by the
+/// witness's name: `y/<name>`.
+pub(crate) const COSIGNED_BY_WITNESS: &[u8] = b"y/";
 /// Ledger indexes of entries that are alarms for focal points: `m/<8-byte index>`.
 pub(crate) const ALARMS: &[u8] = b"m/";
 /// Items a partner refused for good, counted with the last reason, by partner: `u/<CC>`.
@@ -49,6 +54,8 @@ const PREFIXES: &[&[u8]] = &[
     WITNESSED,
     COSIGNED,
     COSIGNED_AT,
+    WITNESSED_LOG,
+    COSIGNED_BY_WITNESS,
     ALARMS,
     UNDELIVERABLE,
     REVOKED_TOKENS,
@@ -141,6 +148,14 @@ pub(crate) fn witnessed(country: CountryCode) -> Vec<u8> {
 
 pub(crate) fn cosigned(country: CountryCode) -> Vec<u8> {
     key(COSIGNED, &[country.as_str().as_bytes()])
+}
+
+pub(crate) fn witnessed_log(origin: &str) -> Vec<u8> {
+    key(WITNESSED_LOG, &[origin.as_bytes()])
+}
+
+pub(crate) fn cosigned_by_witness(name: &str) -> Vec<u8> {
+    key(COSIGNED_BY_WITNESS, &[name.as_bytes()])
 }
 
 pub(crate) fn cosigned_at(country: CountryCode) -> Vec<u8> {

@@ -248,6 +248,17 @@ impl State {
         self.text(&keys::cosigned(partner))
     }
 
+    /// The latest checkpoint note of the outside log `origin` this node cosigned as a witness.
+    pub(crate) fn witnessed_log(&self, origin: &str) -> Result<Option<String>, StateError> {
+        self.text(&keys::witnessed_log(origin))
+    }
+
+    /// The latest checkpoint note of this node that the external witness `name` cosigned, with its
+    /// cosignature.
+    pub(crate) fn cosigned_by_witness(&self, name: &str) -> Result<Option<String>, StateError> {
+        self.text(&keys::cosigned_by_witness(name))
+    }
+
     /// When `partner`'s latest cosignature of this node's checkpoints was recorded.
     pub(crate) fn cosigned_at(
         &self,

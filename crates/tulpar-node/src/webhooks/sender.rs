@@ -76,6 +76,16 @@ impl Answer {
     }
 }
 
+/// An HTTP answer.
+pub(crate) struct Reply {
+    /// Its status.
+    pub(crate) status: http::StatusCode,
+    /// Its headers.
+    pub(crate) headers: http::HeaderMap,
+    /// Its body, unless longer than [`MAX_ANSWER_BYTES`] or cut off.
+    pub(crate) body: Option<Bytes>,
+}
+
 /// One receiver's URL and the connection to it, if one is open.
 pub(crate) struct Sender {
     url: http::Uri,
@@ -130,6 +140,63 @@ impl Sender {
     }
 
     async fn attempt(&mut self, message: &Message<'_>) -> Result<Answer, String> {
+        let timestamp = message.timestamp.to_string();
+        let reply = self
+            .post(
+                "application/json",
+                &[
+                    ("webhook-id", message.id),
+                    ("webhook-timestamp", &timestamp),
+                    ("webhook-signature", &message.signature),
+                ],
+                message.body.clone(),
+            )
+            .await?;
+        let retry_after = reply
+            .headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        Ok(if reply.status.is_success() {
+            Answer::Accepted(reply.status.as_u16())
+        } else {
+            Answer::Refused {
+                status: reply.status.as_u16(),
+                retry_after,
+            }
+        })
+    }
+
+    /// POSTs `body` to the URL within the time limit, reusing the open connection when the other side
+    /// kept it, and reads the answer's body up to [`MAX_ANSWER_BYTES`].
+    pub(crate) async fn post_in_time(
+        &mut self,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<Reply, String> {
+        match tokio::time::timeout(self.timeout, self.post(content_type, &[], body)).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(error)) => {
+                self.connection = None;
+                Err(error)
+            }
+            Err(_) => {
+                self.connection = None;
+                Err(format!(
+                    "no answer from {}:{} within {:?}",
+                    self.host, self.port, self.timeout
+                ))
+            }
+        }
+    }
+
+    async fn post(
+        &mut self,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Reply, String> {
         let reusable = match self.connection.take() {
             Some(mut open) => open.ready().await.is_ok().then_some(open),
             None => None,
@@ -144,41 +211,34 @@ impl Sender {
             .map_or("/", |p| p.as_str())
             .to_owned();
         let authority = self.url.authority().map(|a| a.as_str()).unwrap_or_default();
-        let request = http::Request::post(path)
+        let mut request = http::Request::post(path)
             .header(http::header::HOST, authority)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::USER_AGENT, USER_AGENT)
-            .header("webhook-id", message.id)
-            .header("webhook-timestamp", message.timestamp.to_string())
-            .header("webhook-signature", message.signature.as_str())
-            .body(Full::new(message.body.clone()))
+            .header(http::header::CONTENT_TYPE, content_type)
+            .header(http::header::USER_AGENT, USER_AGENT);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Full::new(body))
             .map_err(|e| format!("cannot build the request: {e}"))?;
         let response = connection
             .send_request(request)
             .await
             .map_err(|e| format!("{}:{}: {e}", self.host, self.port))?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        // Reading the answer to its end lets the connection serve the next message.
-        let whole = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+        let (parts, answer) = response.into_parts();
+        // Reading the answer to its end lets the connection serve the next request.
+        let body = Limited::new(answer, MAX_ANSWER_BYTES)
             .collect()
             .await
-            .is_ok();
-        if whole {
+            .ok()
+            .map(|collected| collected.to_bytes());
+        if body.is_some() {
             self.connection = Some(connection);
         }
-        Ok(if status.is_success() {
-            Answer::Accepted(status.as_u16())
-        } else {
-            Answer::Refused {
-                status: status.as_u16(),
-                retry_after,
-            }
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
         })
     }
 
@@ -215,9 +275,11 @@ where
     Ok(sender)
 }
 
-/// The TLS settings for `https://` receivers: roots from the PEM bundle at `path`, HTTP/1.1.
+/// The TLS settings for `https://` receivers: roots from the PEM bundle at `path` (the setting
+/// `field`), HTTP/1.1.
 pub(crate) fn tls_config(
     path: &std::path::Path,
+    field: &str,
 ) -> Result<Arc<rustls::ClientConfig>, anyhow::Error> {
     use anyhow::Context as _;
     use rustls_pki_types::CertificateDer;
@@ -225,24 +287,20 @@ pub(crate) fn tls_config(
 
     let mut roots = rustls::RootCertStore::empty();
     let certificates = CertificateDer::pem_file_iter(path)
-        .with_context(|| format!("webhooks.ca_certificates: cannot read {}", path.display()))?;
+        .with_context(|| format!("{field}: cannot read {}", path.display()))?;
     for certificate in certificates {
-        let certificate =
-            certificate.with_context(|| format!("webhooks.ca_certificates: {}", path.display()))?;
+        let certificate = certificate.with_context(|| format!("{field}: {}", path.display()))?;
         // A bundle may hold certificates this TLS stack cannot use; the others still serve.
         let _ = roots.add(certificate);
     }
     if roots.is_empty() {
-        anyhow::bail!(
-            "webhooks.ca_certificates: {} holds no usable CA certificate",
-            path.display()
-        );
+        anyhow::bail!("{field}: {} holds no usable CA certificate", path.display());
     }
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .context("TLS settings for webhooks")?
+    .with_context(|| format!("TLS settings of {field}"))?
     .with_root_certificates(roots)
     .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];

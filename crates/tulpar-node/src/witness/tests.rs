@@ -62,7 +62,7 @@ fn assert_cosigned_by_kz(fed: &TestFederation, checkpoint: &str, line: &str) {
     let cosigned = note::add_signature(checkpoint, line).expect("a signature line");
     note::verify_cosignature(
         &cosigned,
-        &crate::witness::origin(fed.kz.code),
+        &note::witness_name(&fed.kz.config.federation.name, fed.kz.code),
         &fed.kz.made.ledger.public_key(),
     )
     .expect("KZ's cosignature verifies");
@@ -190,14 +190,25 @@ async fn an_older_checkpoint_is_refused_naming_the_size_held() {
         .expect("cosigned at 7");
     let before = kz.context.ledger_size();
 
-    // A rollback, whether or not the presenter names the size held.
-    for old_size in [7, 0] {
-        let request = proto::AddCheckpointRequest {
-            old_size,
-            ..old.clone()
-        };
-        assert_holds(kz.witness.add_checkpoint(fed.uz.code, request).await, 7);
-    }
+    // A rollback: from the size held it is refused as impossible (an old size above the
+    // checkpoint's); from another size, the witness names the size it holds.
+    let from_held = proto::AddCheckpointRequest {
+        old_size: 7,
+        ..old.clone()
+    };
+    let result = kz.witness.add_checkpoint(fed.uz.code, from_held).await;
+    assert!(
+        matches!(
+            result,
+            Err(CheckpointError::OldSizeTooLarge { old: 7, size: 3 })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(
+        Status::from(result.unwrap_err()).code(),
+        tonic::Code::InvalidArgument
+    );
+    assert_holds(kz.witness.add_checkpoint(fed.uz.code, old).await, 7);
     assert_eq!(kz.context.ledger_size(), before, "nothing is recorded");
     assert_eq!(
         witnessed(&kz, fed.uz.code),
@@ -361,7 +372,7 @@ async fn a_checkpoint_not_signed_by_the_partner_is_refused_and_nothing_recorded(
     grow(&fed, &uz, "a", 3).await;
     let genuine = uz.latest_checkpoint();
     let body = CheckpointBody {
-        origin: crate::witness::origin(fed.uz.code),
+        origin: note::ledger_origin(&fed.uz.config.federation.name, fed.uz.code),
         size: genuine.size(),
         root: *genuine.root(),
     };
@@ -437,6 +448,7 @@ async fn a_round_is_skipped_while_the_ledger_is_empty_or_grew_only_by_witnessing
             Kind::CosignatureReceived(proto::CosignatureReceived {
                 country: "UZ".into(),
                 cosigned_checkpoint: cosigned.clone(),
+                witness_key: String::new(),
             }),
         ))
         .await
@@ -460,4 +472,135 @@ async fn a_round_is_skipped_while_the_ledger_is_empty_or_grew_only_by_witnessing
             .expect("no round"),
         None
     );
+}
+
+/// An outside log's checkpoint at `old_size`'s request, as a c2sp.org/tlog-witness body.
+fn body_of(ledger: &Ledger, old_size: u64) -> Vec<u8> {
+    let request = presented(ledger, old_size);
+    crate::witness::Presented {
+        old_size: request.old_size,
+        consistency_proof: request.consistency_proof,
+        checkpoint: request.checkpoint,
+    }
+    .to_body()
+    .into_bytes()
+}
+
+/// POSTs `body` to the HTTP door and returns the status, content type and text of the answer.
+async fn post(kz: &Node, body: &[u8]) -> (u16, String, String) {
+    let response = kz.witness.add_checkpoint_http(body).await;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    (
+        status,
+        content_type,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn an_outside_log_is_witnessed_over_http_as_c2sp_tlog_witness_says() {
+    let fed = TestFederation::new();
+    let log_key = tulpar_core::keys::SigningKey::generate().expect("key");
+    let vkey = note::VerifierKey {
+        name: "outside.example/log".into(),
+        kind: note::VerifierKind::Log,
+        key: log_key.public_key(),
+    };
+    let kz = fed.open_with(&fed.kz, |config| {
+        config
+            .witness
+            .logs
+            .push(tulpar_config::WitnessedLog { key: vkey.clone() });
+    });
+    let log = fed.outside_ledger("outside.example/log", &log_key, "outside");
+    grow(&fed, &log, "a", 3).await;
+    let witness = note::witness_name(&fed.kz.config.federation.name, fed.kz.code);
+    let before = kz.context.ledger_size();
+
+    // Neither an unknown origin nor a known one signed by another key gets anything.
+    let stranger = tulpar_core::keys::SigningKey::generate().expect("key");
+    let other = fed.outside_ledger("other.example/log", &log_key, "other");
+    grow(&fed, &other, "a", 3).await;
+    assert_eq!(post(&kz, &body_of(&other, 0)).await.0, 404);
+    let forged = fed.outside_ledger("outside.example/log", &stranger, "forged");
+    grow(&fed, &forged, "a", 3).await;
+    assert_eq!(post(&kz, &body_of(&forged, 0)).await.0, 403);
+    assert_eq!(post(&kz, b"old 1\n").await.0, 400);
+    assert_eq!(kz.context.ledger_size(), before, "nothing recorded");
+
+    // The first checkpoint is cosigned with a cosignature/v1 by KZ's witness name, dated now.
+    let (status, _, line) = post(&kz, &body_of(&log, 0)).await;
+    assert_eq!(status, 200, "{line}");
+    let cosigned = note::add_signature(&presented(&log, 0).checkpoint, line.trim_end())
+        .expect("a signature line");
+    let time = note::verify_cosignature(&cosigned, &witness, &fed.kz.made.ledger.public_key())
+        .expect("KZ's cosignature verifies");
+    assert_eq!(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(time),
+        tulpar_core::time::Clock::now(&*fed.clock)
+    );
+    let recorded = kinds_since(&kz, before);
+    let [Kind::CheckpointCosigned(cosigned_entry)] = recorded.as_slice() else {
+        panic!("one cosigned checkpoint recorded: {recorded:?}");
+    };
+    assert_eq!(cosigned_entry.country, "");
+    assert_eq!(cosigned_entry.log_key, vkey.to_string());
+    let after_first = kz.context.ledger_size();
+
+    // From a stale old size: 409 naming the size held, in text/x.tlog.size.
+    let (status, content_type, text) = post(&kz, &body_of(&log, 0)).await;
+    assert_eq!(
+        (status, content_type.as_str(), text.as_str()),
+        (409, "text/x.tlog.size", "3\n")
+    );
+    // The same checkpoint again: a cosignature, and nothing recorded.
+    assert_eq!(post(&kz, &body_of(&log, 3)).await.0, 200);
+
+    // Grown: a proof that proves nothing is 422, an old size above the checkpoint's 400.
+    grow(&fed, &log, "a", 4).await;
+    let mut bad = presented(&log, 3);
+    bad.consistency_proof[0][0] ^= 1;
+    let bad_body = crate::witness::Presented {
+        old_size: 3,
+        consistency_proof: bad.consistency_proof,
+        checkpoint: bad.checkpoint,
+    }
+    .to_body();
+    assert_eq!(post(&kz, bad_body.as_bytes()).await.0, 422);
+    let beyond = String::from_utf8(body_of(&log, 0))
+        .expect("text")
+        .replacen("old 0", "old 8", 1);
+    assert_eq!(post(&kz, beyond.as_bytes()).await.0, 400);
+    assert_eq!(kz.context.ledger_size(), after_first, "nothing recorded");
+
+    // The right proof: cosigned and held.
+    assert_eq!(post(&kz, &body_of(&log, 3)).await.0, 200);
+    assert_eq!(
+        kz.context
+            .state
+            .witnessed_log("outside.example/log")
+            .expect("state"),
+        Some(presented(&log, 7).checkpoint)
+    );
+
+    // A fork signed by the log's key, of the size held: 409, and the evidence recorded.
+    let fork = fed.outside_ledger("outside.example/log", &log_key, "fork");
+    grow(&fed, &fork, "b", 7).await;
+    let since = kz.context.ledger_size();
+    assert_eq!(post(&kz, &body_of(&fork, 7)).await.0, 409);
+    let recorded = kinds_since(&kz, since);
+    let [Kind::EquivocationDetected(evidence)] = recorded.as_slice() else {
+        panic!("the evidence recorded: {recorded:?}");
+    };
+    assert_eq!(evidence.log_key, vkey.to_string());
+    assert_eq!(evidence.country, "");
 }
