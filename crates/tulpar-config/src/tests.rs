@@ -444,3 +444,73 @@ fn bad_webhook_subscriptions_name_the_field_and_the_rule() {
     assert_eq!(field, "webhooks.subscriptions");
     assert!(rule.contains("at most 64"), "{rule}");
 }
+
+#[test]
+fn the_federation_name_and_witnesses_are_checked_naming_the_field() {
+    let config = load(EXAMPLE, &[]).expect("example");
+    assert_eq!(config.federation.name, "pcu-mou.example");
+    assert!(config.witness.witnesses.is_empty() && config.witness.quorum.is_none());
+    let unnamed = EXAMPLE.replace("name = \"pcu-mou.example\"\n", "");
+    assert_eq!(
+        load(&unnamed, &[]).expect("default").federation.name,
+        "tulpar"
+    );
+    for bad in ["", "a b", "x+y", "ends/"] {
+        let text = EXAMPLE.replace("\"pcu-mou.example\"", &format!("{bad:?}"));
+        let (field, rule) = invalid_field(load(&text, &[]));
+        assert_eq!(field, "federation.name", "{bad:?}");
+        assert!(rule.contains("without spaces or '+'"), "{rule}");
+    }
+
+    let key = tulpar_core::keys::SigningKey::generate().expect("key");
+    let vkey = |kind| {
+        tulpar_ledger::note::VerifierKey {
+            name: "w.example/w1".into(),
+            kind,
+            key: key.public_key(),
+        }
+        .to_string()
+    };
+    let witness = vkey(tulpar_ledger::note::VerifierKind::Cosigner);
+    let log = vkey(tulpar_ledger::note::VerifierKind::Log);
+    let with = |section: &str| format!("{EXAMPLE}\n{section}");
+    let good = with(&format!(
+        "[[witness.witnesses]]\nurl = \"https://w.example/tlog\"\nkey = \"{witness}\"\n\n\
+         [[witness.logs]]\nkey = \"{log}\"\n"
+    ));
+    let config = load(&good, &[]).expect("witnesses");
+    assert_eq!(config.witness.witnesses[0].key.to_string(), witness);
+    assert_eq!(config.witness.logs[0].key.name, "w.example/w1");
+
+    for (section, field, rule) in [
+        (
+            format!("[[witness.witnesses]]\nurl = \"https://w.example\"\nkey = \"{log}\"\n"),
+            "witness.witnesses[0].key",
+            "type 0x04",
+        ),
+        (
+            format!("[[witness.logs]]\nkey = \"{witness}\"\n"),
+            "witness.logs[0].key",
+            "type 0x01",
+        ),
+        (
+            "[[witness.logs]]\nkey = \"w.example/w1+00000000+AQ==\"\n".to_owned(),
+            "witness.logs[0].key",
+            "verifier key",
+        ),
+        (
+            format!("[[witness.witnesses]]\nurl = \"http://10.0.0.9/tlog\"\nkey = \"{witness}\"\n"),
+            "witness.witnesses[0].url",
+            "https://",
+        ),
+        (
+            format!("[[witness.logs]]\nkey = \"{log}\"\n\n[[witness.logs]]\nkey = \"{log}\"\n"),
+            "witness.logs[1].key",
+            "already the origin",
+        ),
+    ] {
+        let (got_field, got_rule) = invalid_field(load(&with(&section), &[]));
+        assert_eq!(got_field, field, "{section}");
+        assert!(got_rule.contains(rule), "{section}: {got_rule}");
+    }
+}

@@ -217,11 +217,22 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
             views: vec![view],
         },
     )
-    .with_context(|| {
-        format!(
-            "data_dir: cannot open the ledger in {}",
+    .map_err(|error| {
+        // A ledger keeps its origin for life: name the setting that makes it.
+        let hint = match &error {
+            tulpar_ledger::LedgerError::Checkpoint {
+                source: tulpar_ledger::NoteError::WrongOrigin { got, .. },
+                ..
+            } => format!(
+                " (its checkpoints' origin is {got:?}: federation.name must stay what it was when \
+                 the ledger began)"
+            ),
+            _ => String::new(),
+        };
+        anyhow::Error::new(error).context(format!(
+            "data_dir: cannot open the ledger in {}{hint}",
             config.data_dir.display()
-        )
+        ))
     })?;
     if let Some(cut) = &report.truncated {
         tracing::warn!(

@@ -604,3 +604,22 @@ async fn an_outside_log_is_witnessed_over_http_as_c2sp_tlog_witness_says() {
     assert_eq!(evidence.log_key, vkey.to_string());
     assert_eq!(evidence.country, "");
 }
+
+#[tokio::test]
+async fn a_ledger_refuses_to_open_under_another_federation_name() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    raise(&kz, KZ_UNIT, "UZ").await;
+    drop(kz);
+    let mut config = fed.kz.config.clone();
+    config.federation.name = "other.example".into();
+    let error = crate::startup::open(config, fed.clock.clone())
+        .err()
+        .expect("refused");
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("federation.name must stay what it was"),
+        "{message}"
+    );
+    assert!(message.contains("test.tulpar.example/KZ"), "{message}");
+}
