@@ -33,6 +33,10 @@ struct Options {
     exit: bool,
     /// A URL to subscribe to every KZ event, as a customs system's webhook receiver.
     webhook: Option<String>,
+    /// Verifier keys of outside logs every node witnesses (c2sp.org/tlog-witness).
+    witness_logs: Vec<String>,
+    /// External witnesses every node asks to cosign its checkpoints: submission URL and verifier key.
+    external_witnesses: Vec<(String, String)>,
 }
 
 fn parse_args() -> Result<Options> {
@@ -40,6 +44,8 @@ fn parse_args() -> Result<Options> {
         dir: PathBuf::from("tulpar-demo"),
         exit: false,
         webhook: None,
+        witness_logs: Vec::new(),
+        external_witnesses: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -49,10 +55,23 @@ fn parse_args() -> Result<Options> {
             "--webhook" => {
                 options.webhook = Some(args.next().context("--webhook needs a URL")?);
             }
+            "--witness-log" => options
+                .witness_logs
+                .push(args.next().context("--witness-log needs a verifier key")?),
+            "--external-witness" => {
+                let url = args
+                    .next()
+                    .context("--external-witness needs URL and KEY")?;
+                let key = args
+                    .next()
+                    .context("--external-witness needs URL and KEY")?;
+                options.external_witnesses.push((url, key));
+            }
             "-h" | "--help" => {
                 println!(
                     "usage: tulpar-demo [--dir FOLDER (default ./tulpar-demo)] [--exit] \
-                     [--webhook URL (e.g. http://127.0.0.1:8099/events)]"
+                     [--webhook URL (e.g. http://127.0.0.1:8099/events)] \
+                     [--witness-log VKEY]... [--external-witness URL VKEY]..."
                 );
                 std::process::exit(0);
             }
@@ -60,6 +79,28 @@ fn parse_args() -> Result<Options> {
         }
     }
     Ok(options)
+}
+
+/// Has `country`'s node witness the outside logs `logs` and ask the external witnesses `witnesses`
+/// (URL, verifier key) to cosign its checkpoints.
+fn witnessing(
+    country: &tulpar_tests::Country,
+    logs: &[String],
+    witnesses: &[(String, String)],
+) -> Result<()> {
+    let mut section = String::new();
+    for key in logs {
+        section.push_str(&format!("[[witness.logs]]\nkey = {key:?}\n\n"));
+    }
+    for (url, key) in witnesses {
+        section.push_str(&format!(
+            "[[witness.witnesses]]\nurl = {url:?}\nkey = {key:?}\n\n"
+        ));
+    }
+    if !section.is_empty() {
+        country.append_config(&section)?;
+    }
+    Ok(())
 }
 
 /// Subscribes `url` to the events of every KZ unit, with a secret made by `tulpar webhooks secret`;
@@ -144,7 +185,13 @@ async fn next_event(events: &mut tonic::Streaming<proto::AlertEvent>) -> Result<
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let Options { dir, exit, webhook } = parse_args()?;
+    let Options {
+        dir,
+        exit,
+        webhook,
+        witness_logs,
+        external_witnesses,
+    } = parse_args()?;
     look_on_path();
     // Before any folder is touched: say at once what is missing.
     let tulpar = binary("tulpar")?;
@@ -185,6 +232,9 @@ async fn main() -> Result<()> {
         )),
         None => None,
     };
+    for country in federation.countries.values() {
+        witnessing(country, &witness_logs, &external_witnesses)?;
+    }
     federation.start_all_processes().await?;
     for country in federation.countries.values() {
         println!(
@@ -193,6 +243,24 @@ async fn main() -> Result<()> {
             country.client_addr,
             country.federation_addr,
             country.config_path().display()
+        );
+    }
+    for country in federation.countries.values() {
+        let key = tulpar_trust::keyfile::read_private_key(&country.dir.join("node/ledger.key"))?
+            .public_key();
+        let vkey = |name: String, kind| tulpar_ledger::note::VerifierKey { name, kind, key };
+        println!(
+            "witness: {} at https://{}/witness (c2sp.org/tlog-witness), witness key {}, log key {}",
+            country.code,
+            country.client_addr,
+            vkey(
+                tulpar_tests::witness_name(&country.code),
+                tulpar_ledger::note::VerifierKind::Cosigner
+            ),
+            vkey(
+                tulpar_tests::origin(&country.code),
+                tulpar_ledger::note::VerifierKind::Log
+            ),
         );
     }
 
