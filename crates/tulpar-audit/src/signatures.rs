@@ -433,8 +433,12 @@ impl EntryChecker {
         at: SystemTime,
     ) -> Result<Option<(KeyId, SystemTime)>, String> {
         let name = note::witness_name(&self.federation, country);
+        // Ledgers begun before cosignatures were C2SP's hold plain signed-note signatures by the
+        // witness's origin over the body: still the witness's word, checked as such.
+        let legacy = note::ledger_origin(&self.federation, country);
         self.note_signed(country, at, |key| {
             note::verify_cosignature(text, &name, key).is_ok()
+                || note::Note::parse(text).is_ok_and(|n| n.verify(&legacy, key).is_ok())
         })
         .map_err(|e| format!("cosignature of {country}: {e}"))
     }

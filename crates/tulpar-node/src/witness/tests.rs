@@ -623,3 +623,41 @@ async fn a_ledger_refuses_to_open_under_another_federation_name() {
     );
     assert!(message.contains("test.tulpar.example/KZ"), "{message}");
 }
+
+#[tokio::test]
+async fn cosignatures_of_ledgers_begun_before_c2sp_cosignatures_still_check_out() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    let uz = fed.ledger(&fed.uz, "uz");
+    grow(&fed, &uz, "a", 3).await;
+    let checkpoint = uz.latest_checkpoint().note().to_owned();
+    let body = note::Note::parse(&checkpoint).expect("note").body;
+    let origin = note::ledger_origin(&fed.kz.config.federation.name, fed.kz.code);
+    // What nodes wrote before: a plain signed-note signature by the witness's origin.
+    let legacy = note::sign_line(&body, &origin, &kz.context.ledger_key).expect("signed");
+    let stranger = tulpar_core::keys::SigningKey::generate().expect("key");
+    let forged = note::sign_line(&body, &origin, &stranger).expect("signed");
+    let checker = kz.auditor.entry_checker().expect("checker");
+    for (line, holds) in [(legacy, true), (forged, false)] {
+        let appended = kz
+            .context
+            .append(entry(
+                &fed.clock,
+                "",
+                Kind::CheckpointCosigned(proto::CheckpointCosigned {
+                    country: "UZ".into(),
+                    checkpoint: checkpoint.clone(),
+                    cosignature: line,
+                    log_key: String::new(),
+                }),
+            ))
+            .await
+            .expect("recorded");
+        let raw = kz
+            .context
+            .ledger
+            .entry_bytes(appended.index)
+            .expect("bytes");
+        assert_eq!(checker.check(appended.index, &raw).is_ok(), holds);
+    }
+}
