@@ -596,6 +596,22 @@ impl Index {
         Ok((index < loc.first_index + u64::from(loc.count)).then_some(loc))
     }
 
+    /// Where each frame from the one holding entry `from` on is, in order.
+    pub(crate) fn frame_locs(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<FrameLoc, LedgerError>> + use<> {
+        let start = match self.frame_for(from) {
+            Ok(Some(loc)) => loc.first_index,
+            _ => from,
+        };
+        self.frames.range(start.to_be_bytes()..).map(|item| {
+            let (k, v) = item.map_err(LedgerError::index("read frame location"))?;
+            FrameLoc::decode(&k, &v)
+                .ok_or_else(|| LedgerError::Inconsistent("malformed frame location".into()))
+        })
+    }
+
     /// Indexes of the entries about `alert_id`, ascending.
     pub(crate) fn alert_indexes(&self, alert_id: &[u8]) -> Result<Vec<u64>, LedgerError> {
         let prefix = alert_prefix(alert_id);

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, mpsc};
@@ -16,10 +15,12 @@ use tulpar_core::keys::{PublicKey, SigningKey};
 use tulpar_proto::v1::{ConsistencyProof, InclusionProof, LedgerEntry};
 
 use crate::commit::{Committer, Request};
+use crate::damage::{self, CheckProgress, CheckReport, Integrity};
 use crate::error::LedgerError;
 use crate::index::{FrameLoc, Index};
 use crate::merkle::{Frontier, Hash, ProofBuilder, leaf_hash};
 use crate::note::{self, CheckpointBody, SignedCheckpoint};
+use crate::read::{self, ReadFrame};
 use crate::recover::{self, TailTruncation};
 use crate::segment;
 use crate::view::View;
@@ -93,6 +94,11 @@ pub(crate) struct Shared {
     pub(crate) writable: tokio::sync::watch::Sender<bool>,
     /// Writes still to fail on purpose ([`Ledger::fail_next_writes`]).
     pub(crate) failing_writes: std::sync::atomic::AtomicU32,
+    /// Damage found since opening, and whether the closed segments have been checked.
+    pub(crate) integrity: tokio::sync::watch::Sender<Integrity>,
+    /// The first index of the segment appended to when the ledger opened: opening checked it, the
+    /// segments before it are closed.
+    open_segment: u64,
 }
 
 impl Shared {
@@ -275,6 +281,8 @@ impl Ledger {
             stopped: Mutex::new(None),
             writable: tokio::sync::watch::Sender::new(true),
             failing_writes: std::sync::atomic::AtomicU32::new(0),
+            integrity: tokio::sync::watch::Sender::new(Integrity::default()),
+            open_segment: recovered.writer.first_index(),
         });
         let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
         let committer = Committer {
@@ -419,6 +427,32 @@ impl Ledger {
         self.shared().events.subscribe()
     }
 
+    /// Damage found in the segments since opening, and whether the closed segments have been checked
+    /// ([`Ledger::check_closed_segments`]); changes as damage is found.
+    pub fn integrity(&self) -> tokio::sync::watch::Receiver<Integrity> {
+        self.shared().integrity.subscribe()
+    }
+
+    /// Checks the checksum of every frame in the closed segments (those before the segment appended
+    /// to when the ledger opened, which opening checked), with the segments' headers and lengths.
+    /// Blocking: one frame is read at a time. What is damaged is recorded in [`Ledger::integrity`]
+    /// (and logged), which is marked checked when the check completes; `progress` is called after
+    /// each segment and `stop` between frames.
+    pub fn check_closed_segments(
+        &self,
+        progress: impl FnMut(&CheckProgress),
+        stop: impl Fn() -> bool,
+    ) -> Result<CheckReport, LedgerError> {
+        let shared = self.shared();
+        let report = damage::check_closed_segments(shared, shared.open_segment, progress, stop)?;
+        if report.completed {
+            shared
+                .integrity
+                .send_modify(|integrity| integrity.checked = true);
+        }
+        Ok(report)
+    }
+
     /// The sled tree of the view called `name`, for reads.
     pub fn view_tree(&self, name: &str) -> Option<sled::Tree> {
         self.shared().index.view_tree(name)
@@ -438,55 +472,43 @@ impl Ledger {
         })
     }
 
-    fn read_frame(&self, loc: &FrameLoc) -> Result<Vec<u8>, LedgerError> {
+    /// The open file of the segment starting at `first_index`.
+    fn segment_file(&self, first_index: u64) -> Result<(Arc<File>, PathBuf), LedgerError> {
         let shared = self.shared();
-        let path = segment::segment_path(&shared.segments_dir, loc.segment);
-        let file = {
-            let mut files = shared.files.lock().unwrap_or_else(PoisonError::into_inner);
-            match files.get(&loc.segment) {
-                Some(f) => f.clone(),
-                None => {
-                    let f = Arc::new(File::open(&path).map_err(LedgerError::io(&path))?);
-                    files.insert(loc.segment, f.clone());
-                    f
-                }
+        let path = segment::segment_path(&shared.segments_dir, first_index);
+        let mut files = shared.files.lock().unwrap_or_else(PoisonError::into_inner);
+        let file = match files.get(&first_index) {
+            Some(f) => f.clone(),
+            None => {
+                let f = Arc::new(File::open(&path).map_err(LedgerError::io(&path))?);
+                files.insert(first_index, f.clone());
+                f
             }
         };
-        let mut buf = vec![0u8; loc.len as usize];
-        file.read_exact_at(&mut buf, loc.offset)
-            .map_err(LedgerError::io(&path))?;
-        Ok(buf)
+        Ok((file, path))
     }
 
-    /// Reads the frame at `loc` and hands its records and note to `f`.
+    /// Reads the frame at `loc` and hands it to `f`. A damaged frame is recorded in
+    /// [`Ledger::integrity`]; its records that still match the Merkle tree read as usual.
     fn with_frame<T>(
         &self,
         loc: &FrameLoc,
-        f: impl FnOnce(&[&[u8]], &str) -> Result<T, LedgerError>,
+        f: impl FnOnce(&ReadFrame<'_>) -> Result<T, LedgerError>,
     ) -> Result<T, LedgerError> {
-        let buf = self.read_frame(loc)?;
-        let frame = segment::parse_frame(&buf, 0).map_err(|defect| LedgerError::Corrupt {
-            path: segment::segment_path(&self.shared().segments_dir, loc.segment),
-            offset: loc.offset,
-            index: Some(recover::defect_index(loc.first_index, &defect)),
-            reason: defect.to_string(),
-        })?;
-        if frame.first_index != loc.first_index || frame.records.len() != loc.count as usize {
-            return Err(LedgerError::Inconsistent(format!(
-                "frame at offset {} of segment {} is not the one indexed for entry {}",
-                loc.offset, loc.segment, loc.first_index
-            )));
+        let (file, path) = self.segment_file(loc.segment)?;
+        let mut buf = Vec::new();
+        let frame = read::frame_from(self.shared(), &file, &path, loc, &mut buf)?;
+        if let Some(damage) = &frame.damage {
+            damage::record(self.shared(), damage.clone());
         }
-        f(&frame.records, frame.note)
+        f(&frame)
     }
 
     /// The stored bytes of entry `index` (the leaf hash input).
     pub fn entry_bytes(&self, index: u64) -> Result<Vec<u8>, LedgerError> {
         self.check_index(index)?;
         let loc = self.frame_loc(index)?;
-        self.with_frame(&loc, |records, _| {
-            Ok(records[(index - loc.first_index) as usize].to_vec())
-        })
+        self.with_frame(&loc, |frame| frame.record(index).map(<[u8]>::to_vec))
     }
 
     /// Entry `index`.
@@ -523,12 +545,12 @@ impl Ledger {
         let (mut out, mut bytes, mut next) = (Vec::new(), 0usize, range.start);
         while next < range.end {
             let loc = self.frame_loc(next)?;
-            let full = self.with_frame(&loc, |records, _| {
-                for (k, record) in records.iter().enumerate() {
-                    let i = loc.first_index + k as u64;
+            let full = self.with_frame(&loc, |frame| {
+                for (i, record) in frame.records() {
                     if i < next || i >= range.end {
                         continue;
                     }
+                    let record = record?;
                     if !out.is_empty() && bytes.saturating_add(record.len()) > max_bytes {
                         return Ok(true);
                     }
@@ -571,11 +593,10 @@ impl Ledger {
         let mut next = range.start;
         while next < range.end {
             let loc = self.frame_loc(next)?;
-            self.with_frame(&loc, |records, _| {
-                for (k, record) in records.iter().enumerate() {
-                    let i = loc.first_index + k as u64;
+            self.with_frame(&loc, |frame| {
+                for (i, record) in frame.records() {
                     if i >= next && i < range.end {
-                        f(i, record)?;
+                        f(i, record?)?;
                     }
                 }
                 Ok(())
@@ -598,9 +619,9 @@ impl Ledger {
                 .iter()
                 .take_while(|i| (loc.first_index..end).contains(*i))
                 .count();
-            self.with_frame(&loc, |records, _| {
+            self.with_frame(&loc, |frame| {
                 for &i in &rest[..inside] {
-                    out.push((i, decode(i, records[(i - loc.first_index) as usize])?));
+                    out.push((i, decode(i, frame.record(i)?)?));
                 }
                 Ok(())
             })?;
@@ -700,12 +721,16 @@ impl Ledger {
             return Ok(None);
         }
         let shared = self.shared();
-        self.with_frame(&loc, |_, note| {
+        self.with_frame(&loc, |frame| {
+            let note = frame.note()?;
             SignedCheckpoint::verify(note, Some(&shared.origin), &shared.public_key)
                 .map(Some)
-                .map_err(|source| LedgerError::Checkpoint {
-                    context: format!("checkpoint of size {size}"),
-                    source,
+                .map_err(|source| match frame.damage {
+                    Some(_) => frame.corrupt(None),
+                    None => LedgerError::Checkpoint {
+                        context: format!("checkpoint of size {size}"),
+                        source,
+                    },
                 })
         })
     }

@@ -33,16 +33,19 @@
 //! Proof verification in [`merkle`] is pure. [`verify::verify_dir`] checks a ledger directory offline.
 
 mod commit;
+mod damage;
 mod error;
 mod index;
 mod ledger;
 pub mod merkle;
 pub mod note;
+mod read;
 mod recover;
 mod segment;
 pub mod verify;
 mod view;
 
+pub use damage::{CheckProgress, CheckReport, Damage, Integrity};
 pub use error::LedgerError;
 pub use ledger::{
     Appended, CommittedBatch, Ledger, LedgerOptions, MAX_APPEND_ENTRIES, MAX_ENTRY_BYTES,
