@@ -16,6 +16,7 @@ use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use crate::error::LedgerError;
 use crate::index::FrameLoc;
@@ -35,6 +36,8 @@ pub struct Damage {
     pub entries: Range<u64>,
     /// What is wrong.
     pub reason: String,
+    /// When it was found.
+    pub found_at: SystemTime,
 }
 
 impl Damage {
@@ -122,6 +125,7 @@ pub(crate) fn record(shared: &Shared, damage: Damage) {
             .damage
             .iter()
             .any(|d| d.segment == damage.segment && d.offset == damage.offset);
+        // Found again (by a read after the check, say): the first finding stands.
         if known {
             return false;
         }
@@ -249,6 +253,7 @@ fn damage(segment: PathBuf, offset: u64, entries: Range<u64>, reason: String) ->
         offset,
         entries,
         reason,
+        found_at: SystemTime::now(),
     }
 }
 
@@ -344,6 +349,7 @@ mod tests {
         let known = integrity.borrow().clone();
         assert!(known.checked);
         assert_eq!(known.damage, report.damage);
+        assert!(known.damage.iter().all(|d| d.found_at <= SystemTime::now()));
 
         // Reads: the damaged entry is refused naming it; its frame's other entries read as written.
         match ledger.entry(31) {

@@ -152,6 +152,7 @@ pub(crate) fn frame_from<'b>(
             offset: loc.offset,
             entries,
             reason,
+            found_at: std::time::SystemTime::now(),
         }),
     })
 }

@@ -18,6 +18,7 @@ mod delivery;
 pub mod error;
 mod http_api;
 mod inbound;
+pub mod integrity;
 pub mod lifecycle;
 mod locks;
 mod node;

@@ -39,7 +39,7 @@ use crate::state::{State, StateView, VIEW_NAME};
 use crate::transport::{self, Identify};
 use crate::units::UnitKeys;
 use crate::webhooks::Webhooks;
-use crate::{deadlines, partners, witness};
+use crate::{deadlines, integrity, partners, witness};
 
 /// A node that is serving.
 pub struct RunningNode {
@@ -284,6 +284,7 @@ fn start_workers(node: &Arc<Node>) {
         node.delivery.start_worker(partner);
     }
     node.delivery.announce();
+    integrity::start_check(&node.context);
     let config = &node.config;
     deadlines::start_ticker(&node.deadlines, config.deadlines.check_interval);
     start_trust_reload(node);
@@ -357,7 +358,10 @@ fn serve_federation(
     let (health, health_service) = tonic_health::server::health_reporter();
     let (reflection, reflection_v1alpha) =
         reflection(&[<FederationServiceServer<Federation> as NamedService>::NAME])?;
-    let writable = shared.context.ledger.writable();
+    let (writable, checked) = (
+        shared.context.ledger.writable(),
+        shared.context.ledger.integrity(),
+    );
     let (lifecycle, stopping) = (
         shared.context.lifecycle.clone(),
         shared.context.lifecycle.stopping(),
@@ -372,6 +376,7 @@ fn serve_federation(
         lifecycle.spawn(report_health(
             health,
             writable,
+            checked,
             &[<FederationServiceServer<Federation> as NamedService>::NAME],
             lifecycle.clone(),
         ));
@@ -434,7 +439,10 @@ fn serve_clients(
     let admin = AdminServiceServer::new(Admin::new(shared.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let writable = shared.context.ledger.writable();
+    let (writable, checked) = (
+        shared.context.ledger.writable(),
+        shared.context.ledger.integrity(),
+    );
     let (lifecycle, stopping) = (
         shared.context.lifecycle.clone(),
         shared.context.lifecycle.stopping(),
@@ -460,6 +468,7 @@ fn serve_clients(
         lifecycle.spawn(report_health(
             health,
             writable,
+            checked,
             &[
                 <AlertServiceServer<Alerts> as NamedService>::NAME,
                 <AuditServiceServer<Audit> as NamedService>::NAME,
@@ -531,11 +540,12 @@ fn principal_of(
 }
 
 /// Reports the server as a whole and `services` as SERVING while the ledger can write and as
-/// NOT_SERVING while it cannot (a full disk), so probes see what callers would; ends when the node
-/// stops.
+/// NOT_SERVING while it cannot (a full disk), so probes see what callers would; and the ledger's
+/// integrity as [`integrity::HEALTH_SERVICE`]. Ends when the node stops.
 async fn report_health(
     health: tonic_health::server::HealthReporter,
     mut writable: watch::Receiver<bool>,
+    mut checked: watch::Receiver<tulpar_ledger::Integrity>,
     services: &'static [&'static str],
     lifecycle: Lifecycle,
 ) {
@@ -549,8 +559,13 @@ async fn report_health(
         for service in std::iter::once(&"").chain(services) {
             health.set_service_status(*service, status).await;
         }
+        let integrity = integrity::serving_status(&checked.borrow_and_update());
+        health
+            .set_service_status(integrity::HEALTH_SERVICE, integrity)
+            .await;
         tokio::select! {
             changed = writable.changed() => if changed.is_err() { return },
+            changed = checked.changed() => if changed.is_err() { return },
             () = &mut stopping => return,
         }
     }
