@@ -210,7 +210,48 @@ fn wait_for_lock(path: &Path) {
     }
 }
 
+/// Whether another process holds the lock sled takes on the database at `path` (a running node).
+fn is_locked(path: &Path) -> bool {
+    use fs2::FileExt;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path.join("db"))
+    else {
+        return false;
+    };
+    match file.try_lock_exclusive() {
+        Ok(()) => {
+            let _ = FileExt::unlock(&file);
+            false
+        }
+        Err(e) => e.kind() == fs2::lock_contended_error().kind(),
+    }
+}
+
 impl Index {
+    /// Opens the database at `path` for a repair of the segments, with no view: fails at once when a
+    /// node holds it, and leaves the views' trees as they are (the node rebuilds a view the segments
+    /// no longer cover when it next opens). Holding it keeps a node from starting meanwhile.
+    pub(crate) fn open_for_repair(path: &Path) -> Result<Self, LedgerError> {
+        if is_locked(path) {
+            return Err(LedgerError::InUse(path.to_owned()));
+        }
+        let db = sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(LedgerError::index("open"))?;
+        let tree = |name: &str| db.open_tree(name).map_err(LedgerError::index("open tree"));
+        Ok(Self {
+            merkle: tree("merkle")?,
+            frames: tree("frames")?,
+            alerts: tree("alerts")?,
+            meta: tree("meta")?,
+            views: Vec::new(),
+            db,
+        })
+    }
+
     /// Opens (or creates) the database at `path` with a tree per view.
     pub(crate) fn open(path: &Path, views: Vec<Arc<dyn View>>) -> Result<Self, LedgerError> {
         let config = sled::Config::new()

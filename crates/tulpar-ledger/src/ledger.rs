@@ -17,6 +17,7 @@ use tulpar_proto::v1::{ConsistencyProof, InclusionProof, LedgerEntry};
 use crate::commit::{Committer, Request};
 use crate::damage::{self, CheckProgress, CheckReport, Integrity};
 use crate::error::LedgerError;
+use crate::hold::{self, HOLD_FILE};
 use crate::index::{FrameLoc, Index};
 use crate::merkle::{Frontier, Hash, ProofBuilder, leaf_hash};
 use crate::note::{self, CheckpointBody, SignedCheckpoint};
@@ -57,6 +58,9 @@ pub struct OpenReport {
     pub replayed: u64,
     /// Index parts rebuilt from scratch because they had seen entries the segments no longer hold.
     pub rebuilt: Vec<String>,
+    /// The size of the checkpoint a repair holds the ledger to ([`crate::HOLD_FILE`]), while the
+    /// ledger has not regrown to it: appends are refused with [`LedgerError::Held`] meanwhile.
+    pub held: Option<u64>,
 }
 
 /// An append that is durable.
@@ -99,6 +103,8 @@ pub(crate) struct Shared {
     /// The first index of the segment appended to when the ledger opened: opening checked it, the
     /// segments before it are closed.
     open_segment: u64,
+    /// The size of the checkpoint the ledger is held to (see [`crate::HOLD_FILE`]); fixed while open.
+    pub(crate) held: Option<u64>,
 }
 
 impl Shared {
@@ -201,8 +207,11 @@ fn check_public_key_file(dir: &Path, key: &PublicKey) -> Result<(), LedgerError>
 impl Ledger {
     /// Opens the ledger in `dir`, creating it if empty.
     ///
-    /// Cuts a torn tail off the last segment (reported in [`OpenReport::truncated`]), refuses damage
-    /// anywhere else, and replays into the index and views whatever they had not applied.
+    /// Cuts a torn tail off the last segment, keeping its bytes in [`crate::DAMAGED_DIR`] (reported
+    /// in [`OpenReport::truncated`]), refuses damage anywhere else in that segment, and replays into
+    /// the index and views whatever they had not applied. The closed segments are not read: see
+    /// [`Ledger::check_closed_segments`]. A ledger a repair held ([`crate::HOLD_FILE`]) opens, but
+    /// refuses appends until it has regrown to the held checkpoint ([`OpenReport::held`]).
     pub fn open(
         dir: impl AsRef<Path>,
         options: LedgerOptions,
@@ -217,6 +226,7 @@ impl Ledger {
         let public_key = options.signing_key.public_key();
         check_public_key_file(dir, &public_key)?;
 
+        let holding = hold::read(dir, Some(&options.origin), &public_key)?;
         let recovered = recover::recover(&segments_dir)?;
         let size = recovered.size;
         let checkpoint = match &recovered.last_note {
@@ -268,6 +278,36 @@ impl Ledger {
             )));
         }
 
+        let held = match holding {
+            None => None,
+            Some(cp) if cp.size() > size => {
+                tracing::error!(
+                    size,
+                    published = cp.size(),
+                    "the ledger is held: a repair cut it below a checkpoint it had signed; it \
+                     records nothing until the entries are restored (tulpar ledger repair --from)"
+                );
+                Some(cp.size())
+            }
+            Some(cp) => {
+                let root = ProofBuilder::new(|level, i| index.node(level, i)).root(cp.size())?;
+                if &root != cp.root() {
+                    return Err(LedgerError::Inconsistent(format!(
+                        "{} holds the ledger to a checkpoint of size {} whose root is not the one \
+                         the segments give: they hold another history of that size",
+                        dir.join(HOLD_FILE).display(),
+                        cp.size()
+                    )));
+                }
+                hold::remove(dir)?;
+                tracing::info!(
+                    size,
+                    published = cp.size(),
+                    "the ledger regrew to the checkpoint it was held to; it records again"
+                );
+                None
+            }
+        };
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let shared = Arc::new(Shared {
             origin: options.origin,
@@ -279,10 +319,11 @@ impl Ledger {
             events,
             files: Mutex::new(HashMap::new()),
             stopped: Mutex::new(None),
-            writable: tokio::sync::watch::Sender::new(true),
+            writable: tokio::sync::watch::Sender::new(held.is_none()),
             failing_writes: std::sync::atomic::AtomicU32::new(0),
             integrity: tokio::sync::watch::Sender::new(Integrity::default()),
             open_segment: recovered.writer.first_index(),
+            held,
         });
         let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
         let committer = Committer {
@@ -300,6 +341,7 @@ impl Ledger {
             truncated: recovered.truncated,
             replayed,
             rebuilt,
+            held,
         };
         let ledger = Self {
             inner: Arc::new(Inner {
@@ -338,6 +380,12 @@ impl Ledger {
         let count = entries.len();
         if count == 0 {
             return Ok(Vec::new());
+        }
+        if let Some(published) = self.shared().held {
+            return Err(LedgerError::Held {
+                size: self.size(),
+                published,
+            });
         }
         if count > MAX_APPEND_ENTRIES {
             return Err(LedgerError::TooManyEntries {
@@ -385,7 +433,7 @@ impl Ledger {
 
     /// Whether the ledger can write: turns false when a write to the segments fails (a full disk)
     /// and true again once a write or the commit loop's periodic probe succeeds. Appends meanwhile
-    /// fail with [`LedgerError::Unwritable`] and change nothing.
+    /// fail with [`LedgerError::Unwritable`] and change nothing. A held ledger is never writable.
     pub fn writable(&self) -> tokio::sync::watch::Receiver<bool> {
         self.shared().writable.subscribe()
     }
