@@ -117,6 +117,41 @@ async fn fill_a_segment(officer: &mut Client) -> Result<Vec<String>> {
     Ok(ids)
 }
 
+/// Runs `tulpar ledger …` on `country`'s ledger (offline: it reads the node's configuration).
+fn ledger(country: &Country, args: &[&str]) -> Result<Output> {
+    Ok(std::process::Command::new(tulpar_tests::binary("tulpar")?)
+        .arg("ledger")
+        .args(args)
+        .arg("--config")
+        .arg(country.config_path())
+        .output()?)
+}
+
+/// Copies `from` into `to` whole, as a backup of a stopped node's data_dir.
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for item in std::fs::read_dir(from)? {
+        let item = item?;
+        let target = to.join(item.file_name());
+        if item.file_type()?.is_dir() {
+            copy_dir(&item.path(), &target)?;
+        } else {
+            std::fs::copy(item.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The size of `country`'s checkpoint its partner last cosigned, as its focal point sees it.
+async fn cosigned_size(country: &Country) -> Result<u64> {
+    let mut focal = country.audit_client("focal-point").await?;
+    let response = focal
+        .get_latest_checkpoint(proto::GetLatestCheckpointRequest {})
+        .await?
+        .into_inner();
+    Ok(response.cosigned_checkpoint.map_or(0, |c| c.size))
+}
+
 fn remove_index(country: &Country) -> Result<()> {
     let index: &Path = &country.dir.join("data/index");
     std::fs::remove_dir_all(index).with_context(|| format!("removing {}", index.display()))
@@ -316,5 +351,158 @@ async fn a_byte_flipped_in_a_closed_segment_is_found_at_start_and_its_entry_answ
         .args(["audit", "alarms"]);
     let alarms = text(&command.output()?);
     assert!(alarms.contains("this node's ledger is damaged"), "{alarms}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_open_segment_is_damaged_is_repaired_and_regrows_from_a_backup() -> Result<()>
+{
+    let mut federation =
+        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    for country in federation.countries.values_mut() {
+        country
+            .node_env
+            .push(("TULPAR__WITNESS__INTERVAL".into(), "1s".into()));
+    }
+    federation.start_all_processes().await?;
+    let kz = &federation.countries["KZ"];
+    let mut officer = kz.client("KZ-AKTAU-PCU").await?;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = send(&mut officer, "KZ-AKTAU-PCU", "UZ").await?;
+        delivered(&officer, &id).await?;
+        ids.push(id);
+    }
+    // A backup of the data directory, with the node stopped.
+    let kz = federation.country("KZ");
+    kz.stop().await?;
+    let backup = kz.dir.join("backup");
+    copy_dir(&kz.dir.join("data"), &backup)?;
+    kz.start_process().await?;
+    let kz = &federation.countries["KZ"];
+    for _ in 0..3 {
+        let id = send(&mut officer, "KZ-AKTAU-PCU", "UZ").await?;
+        delivered(&officer, &id).await?;
+    }
+    // UZ holds a checkpoint of KZ's ledger newer than the backup; the focal point saves one too.
+    let size_now = kz
+        .audit_client("focal-point")
+        .await?
+        .get_latest_checkpoint(proto::GetLatestCheckpointRequest {})
+        .await?
+        .into_inner()
+        .checkpoint
+        .context("checkpoint")?
+        .size;
+    eventually(WAIT, "UZ to cosign the grown ledger", || async {
+        Ok((cosigned_size(kz).await? >= size_now).then_some(()))
+    })
+    .await?;
+    let saved = kz.dir.join("audited.txt");
+    let out = audit_verify(kz, &["--save", saved.to_str().context("path")?])?;
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A byte of the second alert's entry flipped in the segment the node appends to.
+    let kz = federation.country("KZ");
+    kz.stop().await?;
+    let segment = segments(kz)?.pop().context("a segment")?;
+    let offset = flip_after(&segment, ids[1].as_bytes(), 8)?;
+    let damaged = std::fs::read(&segment)?;
+    let refused = kz.start_process().await.unwrap_err().to_string();
+    assert!(refused.contains("exit status: 65"), "{refused}");
+    assert!(refused.contains("tulpar ledger repair"), "{refused}");
+
+    // What a repair would do, changing nothing.
+    let dry = ledger(kz, &["repair"])?;
+    assert!(dry.status.success(), "{}", text(&dry));
+    let shown = text(&dry);
+    assert!(
+        shown.contains("00000000000000000000.seg at byte offset"),
+        "{shown}"
+    );
+    assert!(shown.contains("would      keep bytes"), "{shown}");
+    assert!(shown.contains("hold the ledger"), "{shown}");
+    assert!(shown.contains("--from BACKUP"), "{shown}");
+    assert!(shown.contains("nothing changed"), "{shown}");
+    assert_eq!(std::fs::read(&segment)?, damaged);
+
+    // Done: the damaged tail is kept, the ledger verifies, the node starts held.
+    let applied = ledger(kz, &["repair", "--apply"])?;
+    assert!(applied.status.success(), "{}", text(&applied));
+    let shown = text(&applied);
+    assert!(shown.contains("did        keep bytes"), "{shown}");
+    assert!(shown.contains("verified"), "{shown}");
+    let kept_bytes: u64 = std::fs::read_dir(kz.dir.join("data/damaged"))?
+        .map(|f| Ok(f?.metadata()?.len()))
+        .sum::<Result<u64>>()?;
+    assert_eq!(
+        kept_bytes + std::fs::metadata(&segment)?.len(),
+        damaged.len() as u64,
+        "every byte cut is kept"
+    );
+    assert!(std::fs::metadata(&segment)?.len() <= offset);
+    let verified = ledger(kz, &["verify"])?;
+    assert!(verified.status.success(), "{}", text(&verified));
+    kz.start_process().await?;
+    let kz = &federation.countries["KZ"];
+    assert_eq!(health(kz, "").await?, ServingStatus::NotServing);
+    let mut officer = kz.client("KZ-AKTAU-PCU").await?;
+    let status = send(&mut officer, "KZ-AKTAU-PCU", "UZ").await.unwrap_err();
+    let status = status.downcast_ref::<tonic::Status>().context("a status")?;
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("records nothing"), "{status:?}");
+    // A few witness rounds: KZ presents an older checkpoint than UZ holds, which proves no fork.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let uz = &federation.countries["UZ"];
+    let uz_alarms = uz
+        .audit_client("focal-point")
+        .await?
+        .list_alarms(proto::ListAlarmsRequest {})
+        .await?
+        .into_inner();
+    assert!(uz_alarms.alarms.is_empty(), "{uz_alarms:?}");
+
+    // Restored from the backup and the kept tail: the ledger is what it was, and the node records
+    // again, its checkpoints consistent with those UZ and the focal point hold.
+    let kz = federation.country("KZ");
+    kz.stop().await?;
+    let restored = ledger(
+        kz,
+        &[
+            "repair",
+            "--from",
+            backup.to_str().context("path")?,
+            "--apply",
+        ],
+    )?;
+    assert!(restored.status.success(), "{}", text(&restored));
+    let shown = text(&restored);
+    assert!(shown.contains("lift the hold"), "{shown}");
+    assert!(shown.contains("start the node"), "{shown}");
+    let mut original = damaged.clone();
+    original[offset as usize] ^= 0x5a;
+    assert_eq!(std::fs::read(&segment)?, original, "the segment as written");
+    kz.start_process().await?;
+    let kz = &federation.countries["KZ"];
+    assert_eq!(health(kz, "").await?, ServingStatus::Serving);
+    let mut officer = kz.client("KZ-AKTAU-PCU").await?;
+    let id = send(&mut officer, "KZ-AKTAU-PCU", "UZ").await?;
+    delivered(&officer, &id).await?;
+    let grown = size_now + 4;
+    eventually(WAIT, "UZ to cosign the regrown ledger", || async {
+        Ok((cosigned_size(kz).await? >= grown).then_some(()))
+    })
+    .await?;
+    let out = audit_verify(kz, &["--previous", saved.to_str().context("path")?])?;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("only appended to"), "{}", text(&out));
+    let uz = &federation.countries["UZ"];
+    let uz_alarms = uz
+        .audit_client("focal-point")
+        .await?
+        .list_alarms(proto::ListAlarmsRequest {})
+        .await?
+        .into_inner();
+    assert!(uz_alarms.alarms.is_empty(), "{uz_alarms:?}");
     Ok(())
 }

@@ -445,6 +445,12 @@ impl Ledger {
         self.shared().failing_writes.store(count, Ordering::Release);
     }
 
+    /// The size of the checkpoint a repair holds the ledger to, while it is held (it then appends
+    /// nothing; see [`crate::HOLD_FILE`]).
+    pub fn held(&self) -> Option<u64> {
+        self.shared().held
+    }
+
     /// Number of entries committed.
     pub fn size(&self) -> u64 {
         self.shared().size.load(Ordering::Acquire)

@@ -97,6 +97,10 @@ impl From<tulpar_ledger::LedgerError> for ApiError {
                         .into(),
                 )
             }
+            tulpar_ledger::LedgerError::Held { size, published } => Self::Unavailable(format!(
+                "this node's ledger lost entries {size}..{published} to a damaged disk and records \
+                 nothing until its operator restores them; nothing was recorded, retry later"
+            )),
             tulpar_ledger::LedgerError::Corrupt {
                 path,
                 offset,
@@ -272,6 +276,17 @@ mod tests {
             "{message}"
         );
         assert!(!message.contains("/var/lib"), "{message}");
+    }
+
+    #[test]
+    fn a_held_ledger_is_unavailable_naming_the_lost_entries() {
+        let status = Status::from(ApiError::from(tulpar_ledger::LedgerError::Held {
+            size: 35,
+            published: 50,
+        }));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().contains("entries 35..50"), "{status:?}");
+        assert!(status.get_details_retry_info().is_some());
     }
 
     #[test]

@@ -220,11 +220,18 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
             views: vec![view],
         },
     )
-    .with_context(|| {
-        format!(
-            "data_dir: cannot open the ledger in {}",
+    .map_err(|error| {
+        let hint = match &error {
+            tulpar_ledger::LedgerError::Corrupt { .. } => {
+                "; the node does not cut what it once acknowledged: see what `tulpar ledger repair \
+                 --config FILE` would do (deploy/README.md, \"Damaged disks\")"
+            }
+            _ => "",
+        };
+        anyhow::Error::new(error).context(format!(
+            "data_dir: cannot open the ledger in {}{hint}",
             config.data_dir.display()
-        )
+        ))
     })?;
     if let Some(cut) = &report.truncated {
         tracing::warn!(
@@ -633,7 +640,28 @@ pub async fn check(config: Config) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(published) = shared.context.ledger.held() {
+        println!(
+            "the ledger is held: it lost entries {}..{published} and records nothing until they are \
+             restored (tulpar ledger repair --from BACKUP)",
+            shared.context.ledger.size()
+        );
+    }
     Ok(())
+}
+
+/// The exit status of a node that cannot open its ledger because it is damaged (EX_DATAERR):
+/// `RestartPreventExitStatus` in the systemd unit stops systemd from restarting it in a loop.
+pub const EXIT_DAMAGED_LEDGER: u8 = 65;
+
+/// Whether `error` is a refusal to open a damaged ledger (see [`EXIT_DAMAGED_LEDGER`]).
+pub fn is_damaged_ledger(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<tulpar_ledger::LedgerError>(),
+            Some(tulpar_ledger::LedgerError::Corrupt { .. })
+        )
+    })
 }
 
 async fn shutdown_signal() {
