@@ -227,8 +227,26 @@ impl Ledger {
         check_public_key_file(dir, &public_key)?;
 
         let holding = hold::read(dir, Some(&options.origin), &public_key)?;
-        let recovered = recover::recover(&segments_dir)?;
+        // The index is read first: entries it had recorded were durable, so a bad frame among them
+        // is damage, never a torn tail to cut.
+        let index = Index::open(&dir.join("index"), options.views)?;
+        let durable = index.frames_applied()?;
+        let recovered = recover::recover(&segments_dir, durable)?;
         let size = recovered.size;
+        if durable > size {
+            let last = recovered.segments.last();
+            return Err(LedgerError::Corrupt {
+                path: last.map_or_else(|| segments_dir.clone(), |s| s.path.clone()),
+                offset: last
+                    .and_then(|s| fs::metadata(&s.path).ok())
+                    .map_or(0, |m| m.len()),
+                index: Some(size),
+                reason: format!(
+                    "the segments end at entry {size}, but the index had recorded entries up to \
+                     {durable}: those were synced, and are lost or damaged"
+                ),
+            });
+        }
         let checkpoint = match &recovered.last_note {
             Some(text) => {
                 let cp = SignedCheckpoint::verify(text, Some(&options.origin), &public_key)
@@ -263,7 +281,6 @@ impl Ledger {
             }
         };
 
-        let index = Index::open(&dir.join("index"), options.views)?;
         let rebuilt = index.roll_back(size)?;
         if !rebuilt.is_empty() {
             tracing::warn!(parts = ?rebuilt, size, "ledger index was ahead of the segments; rebuilding");

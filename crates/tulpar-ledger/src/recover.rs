@@ -78,8 +78,10 @@ pub(crate) fn read_segment(seg: &SegmentFile) -> Result<Vec<u8>, LedgerError> {
 }
 
 /// Finds the end of the segments in `dir` (a ledger's `segments/`), cutting a torn tail of the last
-/// one; what is cut is kept in the ledger's `damaged/` folder first.
-pub(crate) fn recover(dir: &Path) -> Result<Recovered, LedgerError> {
+/// one; what is cut is kept in the ledger's `damaged/` folder first. `durable` is how many entries the
+/// index had recorded: their frames were synced before it did, so a bad one among them is damage, not
+/// an interrupted write, and is refused like damage before the tail.
+pub(crate) fn recover(dir: &Path, durable: u64) -> Result<Recovered, LedgerError> {
     let ledger_dir = dir.parent().unwrap_or(dir);
     let segments = segment::list(dir)?;
     let Some(last) = segments.last().cloned() else {
@@ -96,6 +98,18 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, LedgerError> {
         });
     };
     let raw = fs::read(&last.path).map_err(LedgerError::io(&last.path))?;
+    if raw.len() < HEADER_LEN && last.first_index < durable {
+        return Err(corrupt(
+            &last.path,
+            0,
+            Some(last.first_index),
+            format!(
+                "the segment is {} bytes, shorter than its header, but the index had recorded \
+                 entries up to {durable} in it",
+                raw.len()
+            ),
+        ));
+    }
     if raw.len() < HEADER_LEN {
         // The segment was being created when the node stopped; nothing in it was acknowledged.
         let truncated = match raw.is_empty() {
@@ -134,6 +148,17 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, LedgerError> {
                 *offset,
                 Some(defect_index(expected, defect)),
                 format!("{defect}, but a valid frame follows at offset {next}"),
+            ));
+        }
+        if expected < durable {
+            return Err(corrupt(
+                &last.path,
+                *offset,
+                Some(defect_index(expected, defect)),
+                format!(
+                    "{defect}, but the index had recorded entries up to {durable}: the frame was \
+                     written whole and synced, so it is damaged, not torn"
+                ),
             ));
         }
         let kept = aside::keep(ledger_dir, &last.path, *offset as u64, &buf[*offset..])?;

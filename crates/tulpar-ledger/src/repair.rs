@@ -108,6 +108,12 @@ pub enum Action {
         /// The latest checkpoint the ledger signed.
         checkpoint: SignedCheckpoint,
     },
+    /// Make the index forget entries it had recorded that the segments no longer hold, so that the
+    /// node opens (`accept_loss` only: they were synced, and no checkpoint over them can be read).
+    Forget {
+        /// The entries forgotten.
+        entries: Range<u64>,
+    },
     /// Lift the ledger's hold.
     Release {
         /// The checkpoint it was held to.
@@ -297,8 +303,17 @@ fn read_at(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>, LedgerError> {
 }
 
 /// Reads the ledger in `dir` and the copies in `options`, and decides what a repair does. Changes
-/// nothing.
-pub fn plan(dir: &Path, options: &RepairOptions) -> Result<RepairPlan, LedgerError> {
+/// nothing. With the ledger's `lock`, the index tells which entries had been synced: a bad frame
+/// among them is damage even at the very end of the ledger, not a write the node never finished.
+pub fn plan(
+    dir: &Path,
+    options: &RepairOptions,
+    lock: Option<&RepairLock>,
+) -> Result<RepairPlan, LedgerError> {
+    let durable = match lock.and_then(|lock| lock.index.as_ref()) {
+        Some(index) => index.frames_applied()?,
+        None => 0,
+    };
     let key =
         verify::read_public_key(&dir.join(PUBLIC_KEY_FILE)).map_err(|e| LedgerError::KeyFile {
             path: dir.join(PUBLIC_KEY_FILE),
@@ -458,8 +473,9 @@ pub fn plan(dir: &Path, options: &RepairOptions) -> Result<RepairPlan, LedgerErr
                     let tail = buf[at..].to_vec();
                     let tail_entries = frontier.size()..resume_end(&tail).max(frontier.size());
                     // A damaged frame followed by none that checks may be a write the node never
-                    // finished: only checkpoints of frames synced before a later one count.
-                    if next.is_some() {
+                    // finished: only checkpoints of frames synced (before a later one, or as the
+                    // index recorded) count.
+                    if next.is_some() || frontier.size() < durable {
                         if let Some(cp) = latest_signed(&tail, origin.as_deref(), &key) {
                             if latest.as_ref().is_none_or(|l| cp.size() > l.size()) {
                                 plan.published = Some(cp);
@@ -536,7 +552,8 @@ pub fn plan(dir: &Path, options: &RepairOptions) -> Result<RepairPlan, LedgerErr
         _ => None,
     };
     let (mut last_segment, mut last_path, _) =
-        end.unwrap_or((0, segment::segment_path(&segments_dir, 0), 0));
+        end.clone()
+            .unwrap_or((0, segment::segment_path(&segments_dir, 0), 0));
     loop {
         let next = frontier.size();
         let mut taken = None;
@@ -605,13 +622,46 @@ pub fn plan(dir: &Path, options: &RepairOptions) -> Result<RepairPlan, LedgerErr
     }
     plan.size = frontier.size();
 
+    // Entries the index recorded were synced and may have been acknowledged with a checkpoint; when
+    // the ledger ends before them and no checkpoint signed over them can be read, it cannot be held
+    // to one: only a copy, or giving them up, will do.
+    let covered = published.as_ref().map_or(0, SignedCheckpoint::size);
+    if plan.size < durable && covered < durable && options.accept_loss {
+        plan.lost = Some(plan.size..durable);
+        plan.actions.push(Action::Forget {
+            entries: plan.size..durable,
+        });
+    } else if plan.size < durable && covered < durable {
+        let (segment, offset) = match plan.actions.iter().find_map(|a| match a {
+            Action::Cut {
+                segment, offset, ..
+            } => Some((segment.clone(), *offset)),
+            _ => None,
+        }) {
+            Some(place) => place,
+            None => (
+                last_path.clone(),
+                end.as_ref().map_or(0, |(_, _, len)| *len),
+            ),
+        };
+        let why = format!(
+            "the index had recorded entries up to {durable}, so they were synced, but no checkpoint \
+             signed over them can be read to hold the ledger to: restore them from a copy (--from), \
+             or give them up (--accept-loss)"
+        );
+        plan.unrepairable
+            .push(damage(&segment, offset, plan.size..durable, why));
+        return Ok(plan);
+    }
+
     // The hold: what the ledger had signed, against what it will hold.
     let regrown = |p: &SignedCheckpoint| {
         p.size() <= plan.size && root_at_published.as_ref() == Some(p.root())
     };
     match (&published, &held) {
         (Some(p), _) if p.size() > plan.size || !regrown(p) => {
-            plan.lost = Some(plan.size.min(p.size())..p.size());
+            let end = plan.lost.as_ref().map_or(0, |l| l.end).max(p.size());
+            plan.lost = Some(plan.size.min(p.size())..end);
             plan.held = !options.accept_loss;
             if options.accept_loss {
                 if let Some(held) = held {
@@ -695,7 +745,8 @@ fn damage(segment: &Path, offset: u64, entries: Range<u64>, reason: String) -> c
 
 /// The ledger's index held for a repair: no node opens the ledger while it is held.
 pub struct RepairLock {
-    index: Index,
+    /// `None` when the ledger has no index (a node rebuilds it from the segments).
+    index: Option<Index>,
 }
 
 impl std::fmt::Debug for RepairLock {
@@ -708,9 +759,12 @@ impl std::fmt::Debug for RepairLock {
 /// with [`LedgerError::InUse`] when a node runs on it. Take it before [`plan`] when the plan is to be
 /// applied, so that nothing changes the ledger in between.
 pub fn lock(dir: &Path) -> Result<RepairLock, LedgerError> {
-    Ok(RepairLock {
-        index: Index::open_for_repair(&dir.join("index"))?,
-    })
+    let path = dir.join("index");
+    let index = match path.exists() {
+        true => Some(Index::open_for_repair(&path)?),
+        false => None,
+    };
+    Ok(RepairLock { index })
 }
 
 /// Applies `plan` to its ledger, holding `lock`. Bytes are kept before they are cut, the hold is
@@ -798,13 +852,16 @@ pub fn apply(plan: RepairPlan, lock: RepairLock) -> Result<RepairReport, LedgerE
                 let bytes = read_at(from, *from_offset, *len)?;
                 append(segment, &bytes)?;
             }
+            Action::Forget { entries } => {
+                roll_back_to = Some(roll_back_to.map_or(entries.start, |r| r.min(entries.start)));
+            }
             Action::Release { .. } => {}
         }
     }
     if let Some(from) = appended_from {
         roll_back_to = Some(roll_back_to.map_or(from, |r| r.min(from)));
     }
-    if let Some(size) = roll_back_to {
+    if let (Some(size), Some(index)) = (roll_back_to, &index) {
         index.roll_back(size)?;
         index.flush();
     }
@@ -942,7 +999,7 @@ mod tests {
         fs::write(headed, changed).unwrap();
 
         // Without a copy: nothing can be done, and nothing is cut.
-        let found = plan(dir.path(), &RepairOptions::default()).unwrap();
+        let found = plan(dir.path(), &RepairOptions::default(), None).unwrap();
         assert_eq!(found.unrepairable.len(), 1, "{found:?}");
         assert_eq!(found.unrepairable[0].entries.start, 9);
         assert!(
@@ -961,7 +1018,7 @@ mod tests {
             copies: vec![copy.path().to_owned()],
             accept_loss: false,
         };
-        let found = plan(dir.path(), &options).unwrap();
+        let found = plan(dir.path(), &options, None).unwrap();
         assert!(found.unrepairable.is_empty(), "{found:?}");
         assert!(!found.held);
         assert_eq!(found.size, 60);

@@ -88,7 +88,7 @@ fn a_damaged_open_segment_is_cut_keeping_its_bytes_held_and_regrown_from_a_backu
     }
 
     // The plan without a backup: keep and cut from entry 35's frame, hold at 50.
-    let plan = repair::plan(dir.path(), &RepairOptions::default()).unwrap();
+    let plan = repair::plan(dir.path(), &RepairOptions::default(), None).unwrap();
     assert_eq!(plan.intact, 35);
     assert_eq!(plan.size, 35);
     assert_eq!(plan.lost, Some(35..50));
@@ -159,7 +159,7 @@ fn a_damaged_open_segment_is_cut_keeping_its_bytes_held_and_regrown_from_a_backu
         copies: vec![copy.path().to_owned()],
         accept_loss: false,
     };
-    let plan = repair::plan(dir.path(), &options).unwrap();
+    let plan = repair::plan(dir.path(), &options, None).unwrap();
     assert_eq!(plan.size, 50, "{plan:?}");
     assert_eq!(plan.lost, None);
     assert!(!plan.held);
@@ -211,7 +211,7 @@ fn a_hold_is_lifted_without_the_entries_only_when_the_loss_is_accepted() {
     let published = ledger.latest_checkpoint();
     drop(ledger);
     flip_entry(dir.path(), 12);
-    let plan = repair::plan(dir.path(), &RepairOptions::default()).unwrap();
+    let plan = repair::plan(dir.path(), &RepairOptions::default(), None).unwrap();
     repair::apply(plan, repair::lock(dir.path()).unwrap()).unwrap();
 
     // A backup older than the damage cannot restore entry 12: the hold stays, nothing is done.
@@ -219,7 +219,7 @@ fn a_hold_is_lifted_without_the_entries_only_when_the_loss_is_accepted() {
         copies: vec![old.path().to_owned()],
         accept_loss: false,
     };
-    let plan = repair::plan(dir.path(), &options).unwrap();
+    let plan = repair::plan(dir.path(), &options, None).unwrap();
     assert!(plan.held);
     assert_eq!(plan.size, 12);
     assert_eq!(plan.lost, Some(12..20));
@@ -230,14 +230,14 @@ fn a_hold_is_lifted_without_the_entries_only_when_the_loss_is_accepted() {
         copies: vec![empty.path().to_owned()],
         accept_loss: false,
     };
-    let err = repair::plan(dir.path(), &options).unwrap_err();
+    let err = repair::plan(dir.path(), &options, None).unwrap_err();
     assert!(err.to_string().contains("holds no segment"), "{err}");
 
     let options = RepairOptions {
         copies: Vec::new(),
         accept_loss: true,
     };
-    let plan = repair::plan(dir.path(), &options).unwrap();
+    let plan = repair::plan(dir.path(), &options, None).unwrap();
     assert!(!plan.held);
     assert!(matches!(
         plan.actions.as_slice(),
@@ -265,10 +265,99 @@ fn a_torn_tail_cut_on_open_is_kept() {
     let seg = the_segment(dir.path());
     let bytes = fs::read(&seg).unwrap();
     fs::write(&seg, &bytes[..bytes.len() - 7]).unwrap();
+    // A write the node never finished: the index never recorded it (here: it is rebuilt).
+    fs::remove_dir_all(dir.path().join("index")).unwrap();
     let (_, report) = common::open(dir.path());
     let cut = report.truncated.unwrap();
     assert_eq!(report.size, 4);
     let kept = fs::read(&cut.kept).unwrap();
     assert_eq!(kept, bytes[cut.offset as usize..bytes.len() - 7]);
     assert!(cut.kept.starts_with(dir.path().join(DAMAGED_DIR)));
+}
+
+#[test]
+fn a_damaged_last_frame_the_index_recorded_is_held_to_its_own_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = common::open(dir.path());
+    fill(&ledger, 0, 20);
+    let published = ledger.latest_checkpoint();
+    drop(ledger);
+    let copy = tempfile::tempdir().unwrap();
+    backup(dir.path(), copy.path());
+    flip_entry(dir.path(), 19);
+    assert!(matches!(
+        open(dir.path()),
+        Err(LedgerError::Corrupt {
+            index: Some(19),
+            ..
+        })
+    ));
+
+    // With the index, the repair knows the frame was synced: its own signed checkpoint holds.
+    let lock = repair::lock(dir.path()).unwrap();
+    let plan = repair::plan(dir.path(), &RepairOptions::default(), Some(&lock)).unwrap();
+    assert_eq!(plan.published.as_ref(), Some(&published), "{plan:?}");
+    assert!(plan.held);
+    assert_eq!(plan.lost, Some(19..20));
+    repair::apply(plan, lock).unwrap();
+    let (ledger, report) = common::open(dir.path());
+    assert_eq!((report.size, report.held), (19, Some(20)));
+    drop(ledger);
+
+    let lock = repair::lock(dir.path()).unwrap();
+    let options = RepairOptions {
+        copies: vec![copy.path().to_owned()],
+        accept_loss: false,
+    };
+    let plan = repair::plan(dir.path(), &options, Some(&lock)).unwrap();
+    assert_eq!(plan.size, 20);
+    repair::apply(plan, lock).unwrap();
+    let (ledger, report) = common::open(dir.path());
+    assert_eq!(report.held, None);
+    assert_eq!(ledger.latest_checkpoint(), published);
+}
+
+#[test]
+fn a_synced_last_frame_with_no_readable_checkpoint_needs_a_copy_or_an_accepted_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = common::open(dir.path());
+    fill(&ledger, 0, 20);
+    let published = ledger.latest_checkpoint();
+    drop(ledger);
+    // A byte of the last frame's checkpoint note: its signature no longer verifies.
+    let seg = the_segment(dir.path());
+    let mut bytes = fs::read(&seg).unwrap();
+    let note = published.note().as_bytes();
+    let at = bytes.windows(note.len()).position(|w| w == note).unwrap() + 3;
+    bytes[at] ^= 0x01;
+    fs::write(&seg, &bytes).unwrap();
+
+    let lock = repair::lock(dir.path()).unwrap();
+    let plan = repair::plan(dir.path(), &RepairOptions::default(), Some(&lock)).unwrap();
+    assert_eq!(plan.unrepairable.len(), 1, "{plan:?}");
+    assert_eq!(plan.unrepairable[0].entries, 19..20);
+    assert!(matches!(
+        repair::apply(plan, lock),
+        Err(LedgerError::Corrupt { .. })
+    ));
+    assert_eq!(fs::read(&seg).unwrap(), bytes, "nothing changed");
+
+    let lock = repair::lock(dir.path()).unwrap();
+    let options = RepairOptions {
+        copies: Vec::new(),
+        accept_loss: true,
+    };
+    let plan = repair::plan(dir.path(), &options, Some(&lock)).unwrap();
+    assert_eq!(plan.lost, Some(19..20));
+    assert!(!plan.held);
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| matches!(a, Action::Forget { entries } if *entries == (19..20))),
+        "{plan:?}"
+    );
+    repair::apply(plan, lock).unwrap();
+    let (ledger, report) = common::open(dir.path());
+    assert_eq!((report.size, report.held), (19, None));
+    fill(&ledger, 19, 20);
 }

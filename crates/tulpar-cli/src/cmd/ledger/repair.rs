@@ -42,19 +42,27 @@ pub(crate) fn run(args: RepairArgs) -> Result<ExitCode> {
         copies: args.copies.clone(),
         accept_loss: args.accept_loss,
     };
-    // Taken before the plan, so that nothing changes the ledger between the plan and its doing.
-    let lock = match args.apply {
-        true => Some(repair::lock(&dir).map_err(|e| match e {
-            LedgerError::InUse(path) => anyhow::anyhow!(
-                "{}: the node is running on this ledger; stop it first (systemctl stop tulpar-node)",
-                path.display()
-            ),
-            other => anyhow::Error::new(other),
-        })?),
-        false => None,
+    // Taken before the plan, so that nothing changes the ledger between the plan and its doing; a
+    // dry run beside a running node plans without what the index knows.
+    let lock = match repair::lock(&dir) {
+        Ok(lock) => Some(lock),
+        Err(LedgerError::InUse(path)) if args.apply => anyhow::bail!(
+            "{}: the node is running on this ledger; stop it first (systemctl stop tulpar-node)",
+            path.display()
+        ),
+        Err(LedgerError::InUse(_)) => {
+            println!(
+                "{:<10} the node is running: stop it before repairing (and for the exact plan)",
+                "note"
+            );
+            None
+        }
+        Err(other) => {
+            return Err(other).with_context(|| format!("data_dir: {}", dir.display()));
+        }
     };
-    let plan =
-        repair::plan(&dir, &options).with_context(|| format!("data_dir: {}", dir.display()))?;
+    let plan = repair::plan(&dir, &options, lock.as_ref())
+        .with_context(|| format!("data_dir: {}", dir.display()))?;
     print_found(&plan);
     if !plan.unrepairable.is_empty() {
         for damage in &plan.unrepairable {
@@ -83,7 +91,7 @@ pub(crate) fn run(args: RepairArgs) -> Result<ExitCode> {
         println!("{verb:<10} {}", describe(action));
     }
     print_after(&plan);
-    match lock {
+    match lock.filter(|_| args.apply) {
         None => {
             print_next(&plan, &args);
             println!(
@@ -234,6 +242,11 @@ fn describe(action: &Action) -> String {
             "hold the ledger at the checkpoint of size {} it had signed ({HOLD_FILE}): it records \
              nothing until it holds those entries again",
             checkpoint.size()
+        ),
+        Action::Forget { entries } => format!(
+            "make the index forget entries {}..{}, which it had recorded and the segments no longer \
+             hold (--accept-loss)",
+            entries.start, entries.end
         ),
         Action::Release {
             checkpoint,
