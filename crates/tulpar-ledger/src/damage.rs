@@ -213,6 +213,21 @@ pub(crate) fn check_closed_segments(
                     None => break,
                 },
             };
+            if loc.segment < seg.first_index {
+                // Frames the index places in a segment file that is gone.
+                let path = segment::segment_path(&shared.segments_dir, loc.segment);
+                let why = "the segment file is missing".to_owned();
+                found(
+                    damage(path, 0, loc.first_index..seg.first_index, why),
+                    &mut report,
+                );
+                while frames
+                    .next()
+                    .transpose()?
+                    .is_some_and(|next| next.segment < seg.first_index)
+                {}
+                continue;
+            }
             if loc.segment != seg.first_index {
                 pending = Some(loc);
                 break;
@@ -411,5 +426,29 @@ mod tests {
         ));
         // What precedes the cut, in the same frame or before it, reads as written.
         assert_eq!(ledger.entry(lost - 1).unwrap(), entry(lost - 1));
+    }
+
+    #[test]
+    fn a_missing_closed_segment_is_damage_to_every_entry_it_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate().unwrap();
+        drop(ledger_in(dir.path(), &key));
+        let segments = segment::list(&dir.path().join("segments")).unwrap();
+        fs::remove_file(&segments[1].path).unwrap();
+        let (ledger, _) = Ledger::open(dir.path(), options(&key)).unwrap();
+        let held = segments[1].first_index..segments[2].first_index;
+        assert!(matches!(
+            ledger.entry(held.start),
+            Err(LedgerError::Corrupt { index: Some(i), .. }) if i == held.start
+        ));
+        let report = ledger.check_closed_segments(|_| {}, || false).unwrap();
+        let missing = report
+            .damage
+            .iter()
+            .find(|d| d.segment == segments[1].path)
+            .unwrap();
+        assert_eq!(missing.entries, held);
+        assert!(missing.reason.contains("missing"), "{missing}");
+        assert_eq!(ledger.entry(held.end).unwrap(), entry(held.end));
     }
 }

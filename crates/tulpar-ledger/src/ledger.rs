@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -566,7 +566,25 @@ impl Ledger {
         loc: &FrameLoc,
         f: impl FnOnce(&ReadFrame<'_>) -> Result<T, LedgerError>,
     ) -> Result<T, LedgerError> {
-        let (file, path) = self.segment_file(loc.segment)?;
+        let (file, path) = match self.segment_file(loc.segment) {
+            Err(LedgerError::Io { path, source }) if source.kind() == ErrorKind::NotFound => {
+                let missing = damage::Damage {
+                    segment: path.clone(),
+                    offset: 0,
+                    entries: loc.first_index..loc.first_index + u64::from(loc.count),
+                    reason: "the segment file is missing".to_owned(),
+                    found_at: std::time::SystemTime::now(),
+                };
+                damage::record(self.shared(), missing);
+                return Err(LedgerError::Corrupt {
+                    path,
+                    offset: 0,
+                    index: Some(loc.first_index),
+                    reason: "the segment file is missing".to_owned(),
+                });
+            }
+            other => other?,
+        };
         let mut buf = Vec::new();
         let frame = read::frame_from(self.shared(), &file, &path, loc, &mut buf)?;
         if let Some(damage) = &frame.damage {

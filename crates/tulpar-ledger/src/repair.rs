@@ -195,7 +195,8 @@ fn copy_segments(copy: &Path) -> Result<Vec<segment::SegmentFile>, LedgerError> 
     Ok(found)
 }
 
-/// The intact frames of `bytes` (read from `file`, whose byte 0 is at `base`), skipping damage.
+/// The intact frames of `bytes` (all of `file`) from byte `start` on, skipping damage, each as
+/// written to the segment starting at entry `segment`.
 fn candidates_in(bytes: &[u8], start: usize, segment: u64, file: &Path, out: &mut Vec<Candidate>) {
     let mut at = start;
     while at < bytes.len() {
@@ -277,7 +278,9 @@ fn latest_signed(bytes: &[u8], origin: Option<&str>, key: &PublicKey) -> Option<
                     u32::from_le_bytes(bytes[at + 16..at + 20].try_into().unwrap_or_default());
                 let end = (at + segment::FRAME_HEADER_LEN).saturating_add(body);
                 if let Some(frame) = bytes.get(at..end) {
-                    let spans = segment::record_spans(frame, count);
+                    // A damaged count must not make the walk longer than the frame allows.
+                    let fits = (frame.len() / segment::RECORD_HEADER_LEN) as u32;
+                    let spans = segment::record_spans(frame, count.min(fits));
                     if let Some(note) = spans.note.and_then(|r| std::str::from_utf8(&frame[r]).ok())
                     {
                         consider(note);
@@ -354,6 +357,43 @@ pub fn plan(
         if is_last && buf.is_empty() {
             end = Some((seg.first_index, seg.path.clone(), 0));
             break;
+        }
+        // Whole segment files missing before this one come back from a copy, file by file.
+        while seg.first_index > frontier.size() {
+            let next = frontier.size();
+            let restored = copies.iter().flatten().find_map(|copy| {
+                let same = (copy.first_index == next)
+                    .then(|| {
+                        replacement(
+                            &copy.path,
+                            HEADER_LEN,
+                            seg.first_index,
+                            &frontier,
+                            origin.as_deref(),
+                            &key,
+                        )
+                    })
+                    .flatten()?;
+                let whole = fs::metadata(&copy.path).is_ok_and(|m| m.len() == same.end as u64);
+                whole.then(|| (copy.path.clone(), same))
+            });
+            let Some((from, same)) = restored else {
+                break;
+            };
+            let path = segment::segment_path(&segments_dir, next);
+            let reason = "the segment file is missing".to_owned();
+            plan.damage
+                .push(damage(&path, 0, next..seg.first_index, reason));
+            plan.actions.push(Action::Replace {
+                segment: path,
+                offset: 0,
+                len: same.end as u64,
+                entries: next..same.frontier.size(),
+                from,
+                ends_segment: true,
+            });
+            frontier = same.frontier;
+            latest = Some(same.checkpoint);
         }
         if seg.first_index != frontier.size() {
             // The previous segment's damage was reported with the entries it lost.
@@ -883,9 +923,12 @@ pub fn apply(plan: RepairPlan, lock: RepairLock) -> Result<RepairReport, LedgerE
     Ok(RepairReport { plan, verified })
 }
 
+/// Writes `bytes` at `offset` of `path` (created when missing: a segment restored whole), durably.
 fn write_at(path: &Path, offset: u64, bytes: &[u8]) -> Result<(), LedgerError> {
     let file = OpenOptions::new()
         .write(true)
+        .create(true)
+        .truncate(false)
         .open(path)
         .map_err(LedgerError::io(path))?;
     file.write_all_at(bytes, offset)
@@ -997,6 +1040,10 @@ mod tests {
         let mut changed = header_original.clone();
         changed[9] ^= 0x01;
         fs::write(headed, changed).unwrap();
+        // And a closed segment file gone altogether.
+        let gone = &segments[1].path;
+        let gone_original = fs::read(gone).unwrap();
+        fs::remove_file(gone).unwrap();
 
         // Without a copy: nothing can be done, and nothing is cut.
         let found = plan(dir.path(), &RepairOptions::default(), None).unwrap();
@@ -1036,10 +1083,15 @@ mod tests {
                 .iter()
                 .any(|a| matches!(a, Action::Cut { .. }))
         );
+        assert!(found.actions.iter().any(|a| matches!(
+            a,
+            Action::Replace { segment, offset: 0, ends_segment: true, .. } if segment == gone
+        )));
         let report = apply(found, lock(dir.path()).unwrap()).unwrap();
         assert_eq!(report.verified.size, 60);
         assert_eq!(fs::read(&damaged).unwrap(), original);
         assert_eq!(fs::read(headed).unwrap(), header_original);
+        assert_eq!(fs::read(gone).unwrap(), gone_original);
         let ledger = open(dir.path(), &key).unwrap();
         assert_eq!(ledger.entry(10).unwrap(), entry(10));
         let checked = ledger.check_closed_segments(|_| {}, || false).unwrap();
