@@ -212,6 +212,9 @@ pub struct AlertRow {
     pub origin: String,
     /// Each recipient country's state.
     pub recipients: Vec<RecipientCell>,
+    /// The index of the ledger entry that recorded the alert, when it is damaged on the node's disk:
+    /// the row then holds only what the node's state view keeps.
+    pub damaged_entry: Option<u64>,
 }
 
 /// A time for people: the viewer's local time (filled in by the page's script) above UTC.
@@ -379,7 +382,15 @@ pub fn alert_list(m: &Messages<'_>, rows: &[AlertRow], shown_at_most: Option<usi
                         tr id={ "alert-" (row.alert_id) }
                             class=[row.recipients.iter().any(|r| r.overdue).then_some("alarm")] {
                             td {
-                                a href={ (BASE) "/alerts/" (row.alert_id) } { (time(m, &row.created)) }
+                                a href={ (BASE) "/alerts/" (row.alert_id) } {
+                                    @if let Some(index) = row.damaged_entry {
+                                        span class="overdue" {
+                                            (m.with("alerts-damaged", &[("index", &index.to_string())]))
+                                        }
+                                    } @else {
+                                        (time(m, &row.created))
+                                    }
+                                }
                             }
                             td { (m.code(row.direction)) }
                             td class=[(row.priority == "PRIORITY_URGENT").then_some("urgent")] {
@@ -458,20 +469,33 @@ mod tests {
         let catalogs = Catalogs::load().expect("catalogs");
         let languages = catalogs.languages();
         let ru = catalogs.messages("ru");
-        let rows = [AlertRow {
-            alert_id: "01a2".into(),
-            created: "2026-11-29T09:00:00Z".into(),
-            direction: "DIRECTION_SENT",
-            priority: "PRIORITY_URGENT",
-            category: "THREAT_CATEGORY_DRUGS_AND_PRECURSORS",
-            origin: "KZ-AKTAU-PCU".into(),
-            recipients: vec![RecipientCell {
-                country: "UZ".into(),
-                state: "DELIVERY_STATE_DELIVERED",
-                overdue: true,
-                deadline: String::new(),
-            }],
-        }];
+        let rows = [
+            AlertRow {
+                alert_id: "01a2".into(),
+                created: "2026-11-29T09:00:00Z".into(),
+                direction: "DIRECTION_SENT",
+                priority: "PRIORITY_URGENT",
+                category: "THREAT_CATEGORY_DRUGS_AND_PRECURSORS",
+                origin: "KZ-AKTAU-PCU".into(),
+                recipients: vec![RecipientCell {
+                    country: "UZ".into(),
+                    state: "DELIVERY_STATE_DELIVERED",
+                    overdue: true,
+                    deadline: String::new(),
+                }],
+                damaged_entry: None,
+            },
+            AlertRow {
+                alert_id: "01a3".into(),
+                created: String::new(),
+                direction: "DIRECTION_SENT",
+                priority: "PRIORITY_UNSPECIFIED",
+                category: "THREAT_CATEGORY_UNSPECIFIED",
+                origin: String::new(),
+                recipients: Vec::new(),
+                damaged_entry: Some(31),
+            },
+        ];
         let view = ListView {
             rows: rows.into(),
             shown_at_most: None,
@@ -502,6 +526,7 @@ mod tests {
             "Наркотики и прекурсоры",
             "Доставлено",
             "просрочено",
+            "Повреждено на диске (запись журнала 31)",
         ] {
             assert!(html.contains(russian), "{russian} missing");
         }

@@ -1,4 +1,5 @@
-//! Ledger benchmarks: durable append throughput, proofs, open and full verification at 1M entries.
+//! Ledger benchmarks: durable append throughput, proofs, open, the check of the closed segments and
+//! full verification at 1M entries.
 //!
 //! The 1M-entry ledger (1 KiB entries) is built once per run in a temporary directory.
 #![allow(missing_docs, clippy::unwrap_used, clippy::print_stdout)]
@@ -190,8 +191,25 @@ fn at_one_million(c: &mut Criterion) {
             total
         })
     });
-    group.throughput(Throughput::Elements(BIG));
     group.measurement_time(Duration::from_secs(20));
+    // What a node checks in the background at start: every closed segment (all but the last).
+    let opened = open(&path);
+    let checked = opened.check_closed_segments(|_| {}, || false).unwrap();
+    println!(
+        "check_closed_segments covers {} entries in {} segments ({:.0} MiB)",
+        checked.entries,
+        checked.segments,
+        checked.bytes as f64 / f64::from(1u32 << 20)
+    );
+    group.throughput(Throughput::Elements(checked.entries));
+    group.bench_function("check_closed_segments", |b| {
+        b.iter(|| {
+            let report = opened.check_closed_segments(|_| {}, || false).unwrap();
+            assert!(report.damage.is_empty());
+        })
+    });
+    drop(opened);
+    group.throughput(Throughput::Elements(BIG));
     group.bench_function("verify_all", |b| {
         b.iter(|| {
             let report = verify_dir(&path, None, |_| {}).unwrap();

@@ -148,7 +148,8 @@ impl Committer {
     /// sender is gone.
     fn next_request(&mut self, rx: &Receiver<Request>) -> Option<Request> {
         loop {
-            if *self.shared.writable.borrow() {
+            // A held ledger takes no append, so there is no write to probe for.
+            if *self.shared.writable.borrow() || self.shared.held.is_some() {
                 return rx.recv().ok();
             }
             match rx.recv_timeout(PROBE_INTERVAL) {

@@ -123,6 +123,23 @@ pub enum LedgerError {
     /// The commit of this append failed.
     #[error("append failed: {0}")]
     Commit(String),
+    /// A repair left the ledger smaller than a checkpoint it had already signed (kept in
+    /// `hold.checkpoint`): it signs no new checkpoint, so appends nothing, until the entries up to that
+    /// size are restored, since another history of those sizes would be a fork partners can prove.
+    #[error(
+        "the ledger holds {size} entries but signed a checkpoint of size {published} before a \
+         repair; it records nothing until entries {size}..{published} are restored \
+         (tulpar ledger repair --from BACKUP)"
+    )]
+    Held {
+        /// Entries the ledger holds.
+        size: u64,
+        /// The size of the checkpoint it signed before.
+        published: u64,
+    },
+    /// The ledger's index is locked by another process: a node is running on the ledger.
+    #[error("{0}: in use by a running node; stop the node first")]
+    InUse(PathBuf),
     /// The ledger is shutting down.
     #[error("the ledger is closed")]
     Closed,

@@ -210,7 +210,48 @@ fn wait_for_lock(path: &Path) {
     }
 }
 
+/// Whether another process holds the lock sled takes on the database at `path` (a running node).
+fn is_locked(path: &Path) -> bool {
+    use fs2::FileExt;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path.join("db"))
+    else {
+        return false;
+    };
+    match file.try_lock_exclusive() {
+        Ok(()) => {
+            let _ = FileExt::unlock(&file);
+            false
+        }
+        Err(e) => e.kind() == fs2::lock_contended_error().kind(),
+    }
+}
+
 impl Index {
+    /// Opens the database at `path` for a repair of the segments, with no view: fails at once when a
+    /// node holds it, and leaves the views' trees as they are (the node rebuilds a view the segments
+    /// no longer cover when it next opens). Holding it keeps a node from starting meanwhile.
+    pub(crate) fn open_for_repair(path: &Path) -> Result<Self, LedgerError> {
+        if is_locked(path) {
+            return Err(LedgerError::InUse(path.to_owned()));
+        }
+        let db = sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(LedgerError::index("open"))?;
+        let tree = |name: &str| db.open_tree(name).map_err(LedgerError::index("open tree"));
+        Ok(Self {
+            merkle: tree("merkle")?,
+            frames: tree("frames")?,
+            alerts: tree("alerts")?,
+            meta: tree("meta")?,
+            views: Vec::new(),
+            db,
+        })
+    }
+
     /// Opens (or creates) the database at `path` with a tree per view.
     pub(crate) fn open(path: &Path, views: Vec<Arc<dyn View>>) -> Result<Self, LedgerError> {
         let config = sled::Config::new()
@@ -594,6 +635,22 @@ impl Index {
         let loc = FrameLoc::decode(&k, &v)
             .ok_or_else(|| LedgerError::Inconsistent("malformed frame location".into()))?;
         Ok((index < loc.first_index + u64::from(loc.count)).then_some(loc))
+    }
+
+    /// Where each frame from the one holding entry `from` on is, in order.
+    pub(crate) fn frame_locs(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<FrameLoc, LedgerError>> + use<> {
+        let start = match self.frame_for(from) {
+            Ok(Some(loc)) => loc.first_index,
+            _ => from,
+        };
+        self.frames.range(start.to_be_bytes()..).map(|item| {
+            let (k, v) = item.map_err(LedgerError::index("read frame location"))?;
+            FrameLoc::decode(&k, &v)
+                .ok_or_else(|| LedgerError::Inconsistent("malformed frame location".into()))
+        })
     }
 
     /// Indexes of the entries about `alert_id`, ascending.

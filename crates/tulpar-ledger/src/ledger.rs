@@ -2,9 +2,8 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, mpsc};
@@ -16,10 +15,13 @@ use tulpar_core::keys::{PublicKey, SigningKey};
 use tulpar_proto::v1::{ConsistencyProof, InclusionProof, LedgerEntry};
 
 use crate::commit::{Committer, Request};
+use crate::damage::{self, CheckProgress, CheckReport, Integrity};
 use crate::error::LedgerError;
+use crate::hold::{self, HOLD_FILE};
 use crate::index::{FrameLoc, Index};
 use crate::merkle::{Frontier, Hash, ProofBuilder, leaf_hash};
 use crate::note::{self, CheckpointBody, SignedCheckpoint};
+use crate::read::{self, ReadFrame};
 use crate::recover::{self, TailTruncation};
 use crate::segment;
 use crate::view::View;
@@ -56,6 +58,9 @@ pub struct OpenReport {
     pub replayed: u64,
     /// Index parts rebuilt from scratch because they had seen entries the segments no longer hold.
     pub rebuilt: Vec<String>,
+    /// The size of the checkpoint a repair holds the ledger to ([`crate::HOLD_FILE`]), while the
+    /// ledger has not regrown to it: appends are refused with [`LedgerError::Held`] meanwhile.
+    pub held: Option<u64>,
 }
 
 /// An append that is durable.
@@ -93,6 +98,13 @@ pub(crate) struct Shared {
     pub(crate) writable: tokio::sync::watch::Sender<bool>,
     /// Writes still to fail on purpose ([`Ledger::fail_next_writes`]).
     pub(crate) failing_writes: std::sync::atomic::AtomicU32,
+    /// Damage found since opening, and whether the closed segments have been checked.
+    pub(crate) integrity: tokio::sync::watch::Sender<Integrity>,
+    /// The first index of the segment appended to when the ledger opened: opening checked it, the
+    /// segments before it are closed.
+    open_segment: u64,
+    /// The size of the checkpoint the ledger is held to (see [`crate::HOLD_FILE`]); fixed while open.
+    pub(crate) held: Option<u64>,
 }
 
 impl Shared {
@@ -195,8 +207,11 @@ fn check_public_key_file(dir: &Path, key: &PublicKey) -> Result<(), LedgerError>
 impl Ledger {
     /// Opens the ledger in `dir`, creating it if empty.
     ///
-    /// Cuts a torn tail off the last segment (reported in [`OpenReport::truncated`]), refuses damage
-    /// anywhere else, and replays into the index and views whatever they had not applied.
+    /// Cuts a torn tail off the last segment, keeping its bytes in [`crate::DAMAGED_DIR`] (reported
+    /// in [`OpenReport::truncated`]), refuses damage anywhere else in that segment, and replays into
+    /// the index and views whatever they had not applied. The closed segments are not read: see
+    /// [`Ledger::check_closed_segments`]. A ledger a repair held ([`crate::HOLD_FILE`]) opens, but
+    /// refuses appends until it has regrown to the held checkpoint ([`OpenReport::held`]).
     pub fn open(
         dir: impl AsRef<Path>,
         options: LedgerOptions,
@@ -211,8 +226,27 @@ impl Ledger {
         let public_key = options.signing_key.public_key();
         check_public_key_file(dir, &public_key)?;
 
-        let recovered = recover::recover(&segments_dir)?;
+        let holding = hold::read(dir, Some(&options.origin), &public_key)?;
+        // The index is read first: entries it had recorded were durable, so a bad frame among them
+        // is damage, never a torn tail to cut.
+        let index = Index::open(&dir.join("index"), options.views)?;
+        let durable = index.frames_applied()?;
+        let recovered = recover::recover(&segments_dir, durable)?;
         let size = recovered.size;
+        if durable > size {
+            let last = recovered.segments.last();
+            return Err(LedgerError::Corrupt {
+                path: last.map_or_else(|| segments_dir.clone(), |s| s.path.clone()),
+                offset: last
+                    .and_then(|s| fs::metadata(&s.path).ok())
+                    .map_or(0, |m| m.len()),
+                index: Some(size),
+                reason: format!(
+                    "the segments end at entry {size}, but the index had recorded entries up to \
+                     {durable}: those were synced, and are lost or damaged"
+                ),
+            });
+        }
         let checkpoint = match &recovered.last_note {
             Some(text) => {
                 let cp = SignedCheckpoint::verify(text, Some(&options.origin), &public_key)
@@ -247,7 +281,6 @@ impl Ledger {
             }
         };
 
-        let index = Index::open(&dir.join("index"), options.views)?;
         let rebuilt = index.roll_back(size)?;
         if !rebuilt.is_empty() {
             tracing::warn!(parts = ?rebuilt, size, "ledger index was ahead of the segments; rebuilding");
@@ -262,6 +295,36 @@ impl Ledger {
             )));
         }
 
+        let held = match holding {
+            None => None,
+            Some(cp) if cp.size() > size => {
+                tracing::error!(
+                    size,
+                    published = cp.size(),
+                    "the ledger is held: a repair cut it below a checkpoint it had signed; it \
+                     records nothing until the entries are restored (tulpar ledger repair --from)"
+                );
+                Some(cp.size())
+            }
+            Some(cp) => {
+                let root = ProofBuilder::new(|level, i| index.node(level, i)).root(cp.size())?;
+                if &root != cp.root() {
+                    return Err(LedgerError::Inconsistent(format!(
+                        "{} holds the ledger to a checkpoint of size {} whose root is not the one \
+                         the segments give: they hold another history of that size",
+                        dir.join(HOLD_FILE).display(),
+                        cp.size()
+                    )));
+                }
+                hold::remove(dir)?;
+                tracing::info!(
+                    size,
+                    published = cp.size(),
+                    "the ledger regrew to the checkpoint it was held to; it records again"
+                );
+                None
+            }
+        };
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let shared = Arc::new(Shared {
             origin: options.origin,
@@ -273,8 +336,11 @@ impl Ledger {
             events,
             files: Mutex::new(HashMap::new()),
             stopped: Mutex::new(None),
-            writable: tokio::sync::watch::Sender::new(true),
+            writable: tokio::sync::watch::Sender::new(held.is_none()),
             failing_writes: std::sync::atomic::AtomicU32::new(0),
+            integrity: tokio::sync::watch::Sender::new(Integrity::default()),
+            open_segment: recovered.writer.first_index(),
+            held,
         });
         let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
         let committer = Committer {
@@ -292,6 +358,7 @@ impl Ledger {
             truncated: recovered.truncated,
             replayed,
             rebuilt,
+            held,
         };
         let ledger = Self {
             inner: Arc::new(Inner {
@@ -330,6 +397,12 @@ impl Ledger {
         let count = entries.len();
         if count == 0 {
             return Ok(Vec::new());
+        }
+        if let Some(published) = self.shared().held {
+            return Err(LedgerError::Held {
+                size: self.size(),
+                published,
+            });
         }
         if count > MAX_APPEND_ENTRIES {
             return Err(LedgerError::TooManyEntries {
@@ -377,7 +450,7 @@ impl Ledger {
 
     /// Whether the ledger can write: turns false when a write to the segments fails (a full disk)
     /// and true again once a write or the commit loop's periodic probe succeeds. Appends meanwhile
-    /// fail with [`LedgerError::Unwritable`] and change nothing.
+    /// fail with [`LedgerError::Unwritable`] and change nothing. A held ledger is never writable.
     pub fn writable(&self) -> tokio::sync::watch::Receiver<bool> {
         self.shared().writable.subscribe()
     }
@@ -387,6 +460,12 @@ impl Ledger {
     #[doc(hidden)]
     pub fn fail_next_writes(&self, count: u32) {
         self.shared().failing_writes.store(count, Ordering::Release);
+    }
+
+    /// The size of the checkpoint a repair holds the ledger to, while it is held (it then appends
+    /// nothing; see [`crate::HOLD_FILE`]).
+    pub fn held(&self) -> Option<u64> {
+        self.shared().held
     }
 
     /// Number of entries committed.
@@ -419,6 +498,32 @@ impl Ledger {
         self.shared().events.subscribe()
     }
 
+    /// Damage found in the segments since opening, and whether the closed segments have been checked
+    /// ([`Ledger::check_closed_segments`]); changes as damage is found.
+    pub fn integrity(&self) -> tokio::sync::watch::Receiver<Integrity> {
+        self.shared().integrity.subscribe()
+    }
+
+    /// Checks the checksum of every frame in the closed segments (those before the segment appended
+    /// to when the ledger opened, which opening checked), with the segments' headers and lengths.
+    /// Blocking: one frame is read at a time. What is damaged is recorded in [`Ledger::integrity`]
+    /// (and logged), which is marked checked when the check completes; `progress` is called after
+    /// each segment and `stop` between frames.
+    pub fn check_closed_segments(
+        &self,
+        progress: impl FnMut(&CheckProgress),
+        stop: impl Fn() -> bool,
+    ) -> Result<CheckReport, LedgerError> {
+        let shared = self.shared();
+        let report = damage::check_closed_segments(shared, shared.open_segment, progress, stop)?;
+        if report.completed {
+            shared
+                .integrity
+                .send_modify(|integrity| integrity.checked = true);
+        }
+        Ok(report)
+    }
+
     /// The sled tree of the view called `name`, for reads.
     pub fn view_tree(&self, name: &str) -> Option<sled::Tree> {
         self.shared().index.view_tree(name)
@@ -438,55 +543,61 @@ impl Ledger {
         })
     }
 
-    fn read_frame(&self, loc: &FrameLoc) -> Result<Vec<u8>, LedgerError> {
+    /// The open file of the segment starting at `first_index`.
+    fn segment_file(&self, first_index: u64) -> Result<(Arc<File>, PathBuf), LedgerError> {
         let shared = self.shared();
-        let path = segment::segment_path(&shared.segments_dir, loc.segment);
-        let file = {
-            let mut files = shared.files.lock().unwrap_or_else(PoisonError::into_inner);
-            match files.get(&loc.segment) {
-                Some(f) => f.clone(),
-                None => {
-                    let f = Arc::new(File::open(&path).map_err(LedgerError::io(&path))?);
-                    files.insert(loc.segment, f.clone());
-                    f
-                }
+        let path = segment::segment_path(&shared.segments_dir, first_index);
+        let mut files = shared.files.lock().unwrap_or_else(PoisonError::into_inner);
+        let file = match files.get(&first_index) {
+            Some(f) => f.clone(),
+            None => {
+                let f = Arc::new(File::open(&path).map_err(LedgerError::io(&path))?);
+                files.insert(first_index, f.clone());
+                f
             }
         };
-        let mut buf = vec![0u8; loc.len as usize];
-        file.read_exact_at(&mut buf, loc.offset)
-            .map_err(LedgerError::io(&path))?;
-        Ok(buf)
+        Ok((file, path))
     }
 
-    /// Reads the frame at `loc` and hands its records and note to `f`.
+    /// Reads the frame at `loc` and hands it to `f`. A damaged frame is recorded in
+    /// [`Ledger::integrity`]; its records that still match the Merkle tree read as usual.
     fn with_frame<T>(
         &self,
         loc: &FrameLoc,
-        f: impl FnOnce(&[&[u8]], &str) -> Result<T, LedgerError>,
+        f: impl FnOnce(&ReadFrame<'_>) -> Result<T, LedgerError>,
     ) -> Result<T, LedgerError> {
-        let buf = self.read_frame(loc)?;
-        let frame = segment::parse_frame(&buf, 0).map_err(|defect| LedgerError::Corrupt {
-            path: segment::segment_path(&self.shared().segments_dir, loc.segment),
-            offset: loc.offset,
-            index: Some(recover::defect_index(loc.first_index, &defect)),
-            reason: defect.to_string(),
-        })?;
-        if frame.first_index != loc.first_index || frame.records.len() != loc.count as usize {
-            return Err(LedgerError::Inconsistent(format!(
-                "frame at offset {} of segment {} is not the one indexed for entry {}",
-                loc.offset, loc.segment, loc.first_index
-            )));
+        let (file, path) = match self.segment_file(loc.segment) {
+            Err(LedgerError::Io { path, source }) if source.kind() == ErrorKind::NotFound => {
+                let missing = damage::Damage {
+                    segment: path.clone(),
+                    offset: 0,
+                    entries: loc.first_index..loc.first_index + u64::from(loc.count),
+                    reason: "the segment file is missing".to_owned(),
+                    found_at: std::time::SystemTime::now(),
+                };
+                damage::record(self.shared(), missing);
+                return Err(LedgerError::Corrupt {
+                    path,
+                    offset: 0,
+                    index: Some(loc.first_index),
+                    reason: "the segment file is missing".to_owned(),
+                });
+            }
+            other => other?,
+        };
+        let mut buf = Vec::new();
+        let frame = read::frame_from(self.shared(), &file, &path, loc, &mut buf)?;
+        if let Some(damage) = &frame.damage {
+            damage::record(self.shared(), damage.clone());
         }
-        f(&frame.records, frame.note)
+        f(&frame)
     }
 
     /// The stored bytes of entry `index` (the leaf hash input).
     pub fn entry_bytes(&self, index: u64) -> Result<Vec<u8>, LedgerError> {
         self.check_index(index)?;
         let loc = self.frame_loc(index)?;
-        self.with_frame(&loc, |records, _| {
-            Ok(records[(index - loc.first_index) as usize].to_vec())
-        })
+        self.with_frame(&loc, |frame| frame.record(index).map(<[u8]>::to_vec))
     }
 
     /// Entry `index`.
@@ -523,12 +634,12 @@ impl Ledger {
         let (mut out, mut bytes, mut next) = (Vec::new(), 0usize, range.start);
         while next < range.end {
             let loc = self.frame_loc(next)?;
-            let full = self.with_frame(&loc, |records, _| {
-                for (k, record) in records.iter().enumerate() {
-                    let i = loc.first_index + k as u64;
+            let full = self.with_frame(&loc, |frame| {
+                for (i, record) in frame.records() {
                     if i < next || i >= range.end {
                         continue;
                     }
+                    let record = record?;
                     if !out.is_empty() && bytes.saturating_add(record.len()) > max_bytes {
                         return Ok(true);
                     }
@@ -571,11 +682,10 @@ impl Ledger {
         let mut next = range.start;
         while next < range.end {
             let loc = self.frame_loc(next)?;
-            self.with_frame(&loc, |records, _| {
-                for (k, record) in records.iter().enumerate() {
-                    let i = loc.first_index + k as u64;
+            self.with_frame(&loc, |frame| {
+                for (i, record) in frame.records() {
                     if i >= next && i < range.end {
-                        f(i, record)?;
+                        f(i, record?)?;
                     }
                 }
                 Ok(())
@@ -598,9 +708,9 @@ impl Ledger {
                 .iter()
                 .take_while(|i| (loc.first_index..end).contains(*i))
                 .count();
-            self.with_frame(&loc, |records, _| {
+            self.with_frame(&loc, |frame| {
                 for &i in &rest[..inside] {
-                    out.push((i, decode(i, records[(i - loc.first_index) as usize])?));
+                    out.push((i, decode(i, frame.record(i)?)?));
                 }
                 Ok(())
             })?;
@@ -700,12 +810,16 @@ impl Ledger {
             return Ok(None);
         }
         let shared = self.shared();
-        self.with_frame(&loc, |_, note| {
+        self.with_frame(&loc, |frame| {
+            let note = frame.note()?;
             SignedCheckpoint::verify(note, Some(&shared.origin), &shared.public_key)
                 .map(Some)
-                .map_err(|source| LedgerError::Checkpoint {
-                    context: format!("checkpoint of size {size}"),
-                    source,
+                .map_err(|source| match frame.damage {
+                    Some(_) => frame.corrupt(None),
+                    None => LedgerError::Checkpoint {
+                        context: format!("checkpoint of size {size}"),
+                        source,
+                    },
                 })
         })
     }

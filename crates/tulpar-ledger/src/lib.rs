@@ -15,9 +15,18 @@
 //! crc32 over header fields and body), the records (`len | crc32 | prost-encoded LedgerEntry`), and
 //! the checkpoint note signed for the batch. A frame is written and `fdatasync`ed before any appender
 //! is answered, so every frame checks itself and carries its own signed root. A new segment starts
-//! past 64 MiB. On open, a damaged frame with no valid frame after it (a torn tail) is cut and
-//! reported in [`OpenReport::truncated`]; damage followed by valid frames is an error naming the
-//! segment, offset and entry.
+//! past 64 MiB. On open, a damaged frame with no valid frame after it (a torn tail) is cut, its bytes
+//! kept in `<dir>/damaged/`, and reported in [`OpenReport::truncated`]; damage followed by valid
+//! frames is an error naming the segment, offset and entry. Opening reads only the last segment; the
+//! closed ones are checked by [`Ledger::check_closed_segments`], and damage found there or by a read
+//! is kept in [`Ledger::integrity`]. A damaged frame's entries that still match their leaf hashes
+//! read as written; the others are refused naming them.
+//!
+//! **Repairs** ([`repair`]) run offline: a damaged frame is replaced by the same bytes from a copy,
+//! damage in the last segment that no copy holds is cut (its bytes kept), and the ledger regrows from
+//! copies and kept tails, each frame accepted only when it verifies against its signed checkpoint. A
+//! ledger cut below a checkpoint it had signed is held ([`HOLD_FILE`]): it appends nothing (so signs
+//! nothing) until it has regrown to that checkpoint.
 //!
 //! **sled holds what is derived**, each part tagged with the number of entries it has applied: the
 //! hash of every complete Merkle subtree by `(level, index)`, 16 consecutive nodes of a level per key
@@ -32,18 +41,26 @@
 //! Hashing is RFC 9162: leaf = SHA-256(0x00 || entry bytes), node = SHA-256(0x01 || left || right).
 //! Proof verification in [`merkle`] is pure. [`verify::verify_dir`] checks a ledger directory offline.
 
+mod aside;
 mod commit;
+mod damage;
 mod error;
+mod hold;
 mod index;
 mod ledger;
 pub mod merkle;
 pub mod note;
+mod read;
 mod recover;
+pub mod repair;
 mod segment;
 pub mod verify;
 mod view;
 
+pub use aside::DAMAGED_DIR;
+pub use damage::{CheckProgress, CheckReport, Damage, Integrity};
 pub use error::LedgerError;
+pub use hold::HOLD_FILE;
 pub use ledger::{
     Appended, CommittedBatch, Ledger, LedgerOptions, MAX_APPEND_ENTRIES, MAX_ENTRY_BYTES,
     OpenReport, PUBLIC_KEY_FILE,

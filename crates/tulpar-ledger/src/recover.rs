@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 use tulpar_proto::v1::LedgerEntry;
 
+use crate::aside;
 use crate::error::LedgerError;
 use crate::index::{FrameLoc, Index};
 use crate::merkle::leaf_hash;
@@ -23,6 +24,8 @@ pub struct TailTruncation {
     pub bytes: u64,
     /// What was wrong with the first removed frame.
     pub reason: String,
+    /// Where the removed bytes are kept (in the ledger's `damaged/` folder).
+    pub kept: PathBuf,
 }
 
 /// The end of the segments after recovery.
@@ -74,8 +77,12 @@ pub(crate) fn read_segment(seg: &SegmentFile) -> Result<Vec<u8>, LedgerError> {
     Ok(buf)
 }
 
-/// Finds the end of the segments in `dir`, cutting a torn tail of the last one.
-pub(crate) fn recover(dir: &Path) -> Result<Recovered, LedgerError> {
+/// Finds the end of the segments in `dir` (a ledger's `segments/`), cutting a torn tail of the last
+/// one; what is cut is kept in the ledger's `damaged/` folder first. `durable` is how many entries the
+/// index had recorded: their frames were synced before it did, so a bad one among them is damage, not
+/// an interrupted write, and is refused like damage before the tail.
+pub(crate) fn recover(dir: &Path, durable: u64) -> Result<Recovered, LedgerError> {
+    let ledger_dir = dir.parent().unwrap_or(dir);
     let segments = segment::list(dir)?;
     let Some(last) = segments.last().cloned() else {
         let writer = Writer::create(dir, 0)?;
@@ -91,15 +98,31 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, LedgerError> {
         });
     };
     let raw = fs::read(&last.path).map_err(LedgerError::io(&last.path))?;
+    if raw.len() < HEADER_LEN && last.first_index < durable {
+        return Err(corrupt(
+            &last.path,
+            0,
+            Some(last.first_index),
+            format!(
+                "the segment is {} bytes, shorter than its header, but the index had recorded \
+                 entries up to {durable} in it",
+                raw.len()
+            ),
+        ));
+    }
     if raw.len() < HEADER_LEN {
         // The segment was being created when the node stopped; nothing in it was acknowledged.
+        let truncated = match raw.is_empty() {
+            true => None,
+            false => Some(TailTruncation {
+                segment: last.path.clone(),
+                offset: 0,
+                bytes: raw.len() as u64,
+                reason: "segment header incomplete".to_owned(),
+                kept: aside::keep(ledger_dir, &last.path, 0, &raw)?,
+            }),
+        };
         let writer = Writer::create(dir, last.first_index)?;
-        let truncated = (!raw.is_empty()).then(|| TailTruncation {
-            segment: last.path.clone(),
-            offset: 0,
-            bytes: raw.len() as u64,
-            reason: "segment header incomplete".to_owned(),
-        });
         let last_note = previous_note(&segments)?;
         return Ok(Recovered {
             segments,
@@ -127,6 +150,18 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, LedgerError> {
                 format!("{defect}, but a valid frame follows at offset {next}"),
             ));
         }
+        if expected < durable {
+            return Err(corrupt(
+                &last.path,
+                *offset,
+                Some(defect_index(expected, defect)),
+                format!(
+                    "{defect}, but the index had recorded entries up to {durable}: the frame was \
+                     written whole and synced, so it is damaged, not torn"
+                ),
+            ));
+        }
+        let kept = aside::keep(ledger_dir, &last.path, *offset as u64, &buf[*offset..])?;
         let file = OpenOptions::new()
             .write(true)
             .open(&last.path)
@@ -139,12 +174,14 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, LedgerError> {
             offset: *offset as u64,
             bytes: (buf.len() - offset) as u64,
             reason: defect.to_string(),
+            kept,
         };
         tracing::warn!(
             segment = %cut.segment.display(),
             offset = cut.offset,
             bytes = cut.bytes,
             reason = %cut.reason,
+            kept = %cut.kept.display(),
             "cut a torn tail off the ledger"
         );
         truncated = Some(cut);

@@ -14,6 +14,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::error::LedgerError;
@@ -231,6 +232,44 @@ pub(crate) fn parse_frame(buf: &[u8], at: usize) -> Result<Frame<'_>, Defect> {
         note,
         len,
     })
+}
+
+/// Where the records of a damaged frame lie, read from their length fields without trusting any
+/// checksum: `frame` is the whole frame as the index located it, holding `count` records.
+pub(crate) struct Spans {
+    /// Per record, its bytes' range in the frame; `None` for a record whose length field points
+    /// outside the frame, and for every record after it.
+    pub(crate) records: Vec<Option<Range<usize>>>,
+    /// The checkpoint note's range, when every record fits.
+    pub(crate) note: Option<Range<usize>>,
+}
+
+/// Walks the records of `frame` by their length fields (see [`Spans`]). What each span holds must
+/// still be checked against something trustworthy (the Merkle tree's leaf hashes).
+pub(crate) fn record_spans(frame: &[u8], count: u32) -> Spans {
+    let mut records = Vec::with_capacity(count as usize);
+    let mut pos = FRAME_HEADER_LEN.min(frame.len());
+    let mut fits = true;
+    for _ in 0..count {
+        let span = fits
+            .then(|| {
+                let header = frame.get(pos..pos.checked_add(RECORD_HEADER_LEN)?)?;
+                let len = u32_at(header, 0) as usize;
+                let start = pos + RECORD_HEADER_LEN;
+                let end = start.checked_add(len).filter(|end| *end <= frame.len())?;
+                Some(start..end)
+            })
+            .flatten();
+        match &span {
+            Some(range) => pos = range.end,
+            None => fits = false,
+        }
+        records.push(span);
+    }
+    Spans {
+        records,
+        note: fits.then_some(pos..frame.len()),
+    }
 }
 
 fn layout_or_checksum(crc_ok: bool, record: Option<u32>, why: &str) -> Defect {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tulpar_core::codes::{CountryCode, UnitId};
 use tulpar_core::envelope::{PayloadType, decode_recorded};
+use tulpar_core::ids::AlertId;
 use tulpar_core::keys::SigningKey;
 use tulpar_core::proto::{self, ledger_entry::Kind};
 use tulpar_core::time::Clock;
@@ -81,7 +82,7 @@ impl Context {
 
     /// The ledger entry at `index`.
     pub(crate) fn entry(&self, index: u64) -> Result<proto::LedgerEntry, ApiError> {
-        self.ledger.entry(index).map_err(ApiError::internal)
+        Ok(self.ledger.entry(index)?)
     }
 
     /// Entries `from..until`.
@@ -90,7 +91,7 @@ impl Context {
         from: u64,
         until: u64,
     ) -> Result<Vec<(u64, proto::LedgerEntry)>, ApiError> {
-        self.ledger.entries(from..until).map_err(ApiError::internal)
+        Ok(self.ledger.entries(from..until)?)
     }
 
     /// Number of ledger entries.
@@ -177,18 +178,86 @@ impl Context {
             .is_some_and(|side| principal.may_see(side))
     }
 
-    /// The full record of an alert: body, signature, lifecycle.
-    pub(crate) fn alert_record(&self, stored: StoredAlert) -> Result<proto::AlertRecord, ApiError> {
-        let envelope = self.alert_envelope(stored.ledger_index)?;
-        let alert = decode_recorded::<proto::Alert>(&envelope, PayloadType::Alert)
-            .map_err(ApiError::internal)?;
+    /// The full record of alert `id`: body, signature, lifecycle. When the entry that recorded the
+    /// alert is damaged on disk, the record says so in `damage` and holds what the state view keeps.
+    pub(crate) fn alert_record(
+        &self,
+        id: &[u8; 16],
+        stored: StoredAlert,
+    ) -> Result<proto::AlertRecord, ApiError> {
+        let alert_id = AlertId::from_bytes(*id)
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        let (alert, signed_alert, damage) = match self.ledger.entry(stored.ledger_index) {
+            Ok(entry) => {
+                let envelope = match entry.kind {
+                    Some(Kind::AlertSent(sent)) => sent.alert,
+                    Some(Kind::AlertReceived(received)) => received.alert,
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    ApiError::internal(format!(
+                        "ledger entry {} holds no alert",
+                        stored.ledger_index
+                    ))
+                })?;
+                let alert = decode_recorded::<proto::Alert>(&envelope, PayloadType::Alert)
+                    .map_err(ApiError::internal)?;
+                (Some(alert), Some(envelope), None)
+            }
+            Err(tulpar_ledger::LedgerError::Corrupt {
+                path,
+                offset,
+                reason,
+                ..
+            }) => {
+                let index = stored.ledger_index;
+                let damage = self.damage_at(index).unwrap_or_else(|| {
+                    let found = tulpar_ledger::Damage {
+                        segment: path,
+                        offset,
+                        entries: index..index + 1,
+                        reason,
+                        found_at: self.clock.now(),
+                    };
+                    self.damage_to_proto(&found)
+                });
+                (None, None, Some(damage))
+            }
+            Err(other) => return Err(other.into()),
+        };
         Ok(proto::AlertRecord {
-            alert: Some(alert),
-            signed_alert: Some(envelope),
+            alert,
+            signed_alert,
             direction: stored.direction,
             ledger_index: stored.ledger_index,
             recipients: stored.recipients,
+            alert_id,
+            damage,
         })
+    }
+
+    /// The damage found in the ledger that covers entry `index`, as the API describes it.
+    pub(crate) fn damage_at(&self, index: u64) -> Option<proto::LedgerDamage> {
+        let integrity = self.ledger.integrity();
+        let integrity = integrity.borrow();
+        integrity
+            .damage
+            .iter()
+            .find(|d| d.entries.contains(&index))
+            .map(|d| self.damage_to_proto(d))
+    }
+
+    /// `damage` as the API describes it.
+    pub(crate) fn damage_to_proto(&self, damage: &tulpar_ledger::Damage) -> proto::LedgerDamage {
+        proto::LedgerDamage {
+            segment: damage.segment_name(),
+            offset: damage.offset,
+            first_index: damage.entries.start,
+            end_index: damage.entries.end,
+            reason: damage.reason.clone(),
+            found_at: Some(tulpar_core::time::to_timestamp(damage.found_at)),
+        }
     }
 
     /// The record of alert `id` if `principal` may see it; NOT_FOUND otherwise, so that ids of alerts

@@ -95,7 +95,7 @@ impl Deadlines {
                 .find(|r| r.country == country.as_str())
                 .and_then(|r| r.acknowledgement_deadline);
             let item = proto::OverdueAlert {
-                alert: Some(self.context.alert_record(stored)?),
+                alert: Some(self.context.alert_record(&alert, stored)?),
                 country: country.to_string(),
                 deadline,
             };

@@ -44,6 +44,10 @@ pub enum ApiError {
     /// The node cannot serve this now (e.g. it is shutting down).
     #[error("{0}")]
     Unavailable(String),
+    /// What was asked for is recorded, but its bytes on the node's disk are damaged; the message names
+    /// the ledger entry and where it is stored.
+    #[error("{0}")]
+    DataLoss(String),
     /// A fault inside the node; details are logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -53,6 +57,19 @@ impl ApiError {
     /// An internal fault from any error.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         Self::Internal(error.to_string())
+    }
+
+    /// The refusal of a read that needs ledger entry `index` (`None`: a frame's checkpoint note),
+    /// stored at byte `offset` of segment `segment` (its file name), which is damaged for `reason`.
+    pub(crate) fn damaged(index: Option<u64>, segment: &str, offset: u64, reason: &str) -> Self {
+        let what = match index {
+            Some(index) => format!("ledger entry {index}"),
+            None => "a checkpoint of the ledger".to_owned(),
+        };
+        Self::DataLoss(format!(
+            "{what} is damaged on this node's disk (segment {segment}, byte offset {offset}: \
+             {reason}); the node's operator can restore it from a backup"
+        ))
     }
 }
 
@@ -79,6 +96,21 @@ impl From<tulpar_ledger::LedgerError> for ApiError {
                      nothing was recorded, retry later"
                         .into(),
                 )
+            }
+            tulpar_ledger::LedgerError::Held { size, published } => Self::Unavailable(format!(
+                "this node's ledger lost entries {size}..{published} to a damaged disk and records \
+                 nothing until its operator restores them; nothing was recorded, retry later"
+            )),
+            tulpar_ledger::LedgerError::Corrupt {
+                path,
+                offset,
+                index,
+                reason,
+            } => {
+                let segment = path
+                    .file_name()
+                    .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+                Self::damaged(index, &segment, offset, &reason)
             }
             other => Self::internal(other),
         }
@@ -130,6 +162,7 @@ impl From<ApiError> for Status {
                 m,
                 ErrorDetails::with_retry_info(Some(RETRY_UNAVAILABLE_AFTER)),
             ),
+            ApiError::DataLoss(m) => Status::data_loss(m),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 Status::internal("internal error; see the node's log")
@@ -221,6 +254,39 @@ mod tests {
         // Text alone is never read as a size.
         let look_alike = Status::failed_precondition("the witness holds a checkpoint of size 42");
         assert_eq!(witness_size(&look_alike), None);
+    }
+
+    #[test]
+    fn a_damaged_entry_is_data_loss_naming_the_entry_and_its_segment() {
+        let error = ApiError::from(tulpar_ledger::LedgerError::Corrupt {
+            path: "/var/lib/tulpar/segments/00000000000000000018.seg".into(),
+            offset: 2776,
+            index: Some(31),
+            reason: "frame checksum mismatch (record 1 of the frame is damaged)".into(),
+        });
+        let status = Status::from(error);
+        assert_eq!(status.code(), Code::DataLoss);
+        let message = status.message();
+        assert!(
+            message.starts_with("ledger entry 31 is damaged"),
+            "{message}"
+        );
+        assert!(
+            message.contains("segment 00000000000000000018.seg, byte offset 2776"),
+            "{message}"
+        );
+        assert!(!message.contains("/var/lib"), "{message}");
+    }
+
+    #[test]
+    fn a_held_ledger_is_unavailable_naming_the_lost_entries() {
+        let status = Status::from(ApiError::from(tulpar_ledger::LedgerError::Held {
+            size: 35,
+            published: 50,
+        }));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert!(status.message().contains("entries 35..50"), "{status:?}");
+        assert!(status.get_details_retry_info().is_some());
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod delivery;
 pub mod error;
 mod http_api;
 mod inbound;
+pub mod integrity;
 pub mod lifecycle;
 mod locks;
 mod node;
@@ -38,4 +39,7 @@ mod watch;
 mod webhooks;
 mod witness;
 
-pub use startup::{RunningNode, check, run_until_signal, start, start_with_clock};
+pub use startup::{
+    EXIT_DAMAGED_LEDGER, RunningNode, check, is_damaged_ledger, run_until_signal, start,
+    start_with_clock,
+};

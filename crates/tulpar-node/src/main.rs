@@ -67,7 +67,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            if tulpar_node::is_damaged_ledger(&error) {
+                ExitCode::from(tulpar_node::EXIT_DAMAGED_LEDGER)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

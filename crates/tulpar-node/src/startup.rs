@@ -39,7 +39,7 @@ use crate::state::{State, StateView, VIEW_NAME};
 use crate::transport::{self, Identify};
 use crate::units::UnitKeys;
 use crate::webhooks::Webhooks;
-use crate::{deadlines, partners, witness};
+use crate::{deadlines, integrity, partners, witness};
 
 /// A node that is serving.
 pub struct RunningNode {
@@ -218,7 +218,7 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
         },
     )
     .map_err(|error| {
-        // A ledger keeps its origin for life: name the setting that makes it.
+        // Name the setting or the command that helps.
         let hint = match &error {
             tulpar_ledger::LedgerError::Checkpoint {
                 source: tulpar_ledger::NoteError::WrongOrigin { got, .. },
@@ -227,6 +227,11 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
                 " (its checkpoints' origin is {got:?}: federation.name must stay what it was when \
                  the ledger began)"
             ),
+            tulpar_ledger::LedgerError::Corrupt { .. } => {
+                "; the node does not cut what it once acknowledged: see what `tulpar ledger repair \
+                 --config FILE` would do (deploy/README.md, \"Damaged disks\")"
+                    .to_owned()
+            }
             _ => String::new(),
         };
         anyhow::Error::new(error).context(format!(
@@ -291,6 +296,7 @@ fn start_workers(node: &Arc<Node>) {
         node.delivery.start_worker(partner);
     }
     node.delivery.announce();
+    integrity::start_check(&node.context);
     let config = &node.config;
     deadlines::start_ticker(&node.deadlines, config.deadlines.check_interval);
     start_trust_reload(node);
@@ -364,7 +370,10 @@ fn serve_federation(
     let (health, health_service) = tonic_health::server::health_reporter();
     let (reflection, reflection_v1alpha) =
         reflection(&[<FederationServiceServer<Federation> as NamedService>::NAME])?;
-    let writable = shared.context.ledger.writable();
+    let (writable, checked) = (
+        shared.context.ledger.writable(),
+        shared.context.ledger.integrity(),
+    );
     let (lifecycle, stopping) = (
         shared.context.lifecycle.clone(),
         shared.context.lifecycle.stopping(),
@@ -379,6 +388,7 @@ fn serve_federation(
         lifecycle.spawn(report_health(
             health,
             writable,
+            checked,
             &[<FederationServiceServer<Federation> as NamedService>::NAME],
             lifecycle.clone(),
         ));
@@ -441,7 +451,10 @@ fn serve_clients(
     let admin = AdminServiceServer::new(Admin::new(shared.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let writable = shared.context.ledger.writable();
+    let (writable, checked) = (
+        shared.context.ledger.writable(),
+        shared.context.ledger.integrity(),
+    );
     let (lifecycle, stopping) = (
         shared.context.lifecycle.clone(),
         shared.context.lifecycle.stopping(),
@@ -469,6 +482,7 @@ fn serve_clients(
         lifecycle.spawn(report_health(
             health,
             writable,
+            checked,
             &[
                 <AlertServiceServer<Alerts> as NamedService>::NAME,
                 <AuditServiceServer<Audit> as NamedService>::NAME,
@@ -540,11 +554,12 @@ fn principal_of(
 }
 
 /// Reports the server as a whole and `services` as SERVING while the ledger can write and as
-/// NOT_SERVING while it cannot (a full disk), so probes see what callers would; ends when the node
-/// stops.
+/// NOT_SERVING while it cannot (a full disk), so probes see what callers would; and the ledger's
+/// integrity as [`integrity::HEALTH_SERVICE`]. Ends when the node stops.
 async fn report_health(
     health: tonic_health::server::HealthReporter,
     mut writable: watch::Receiver<bool>,
+    mut checked: watch::Receiver<tulpar_ledger::Integrity>,
     services: &'static [&'static str],
     lifecycle: Lifecycle,
 ) {
@@ -558,8 +573,13 @@ async fn report_health(
         for service in std::iter::once(&"").chain(services) {
             health.set_service_status(*service, status).await;
         }
+        let integrity = integrity::serving_status(&checked.borrow_and_update());
+        health
+            .set_service_status(integrity::HEALTH_SERVICE, integrity)
+            .await;
         tokio::select! {
             changed = writable.changed() => if changed.is_err() { return },
+            changed = checked.changed() => if changed.is_err() { return },
             () = &mut stopping => return,
         }
     }
@@ -627,7 +647,28 @@ pub async fn check(config: Config) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(published) = shared.context.ledger.held() {
+        println!(
+            "the ledger is held: it lost entries {}..{published} and records nothing until they are \
+             restored (tulpar ledger repair --from BACKUP)",
+            shared.context.ledger.size()
+        );
+    }
     Ok(())
+}
+
+/// The exit status of a node that cannot open its ledger because it is damaged (EX_DATAERR):
+/// `RestartPreventExitStatus` in the systemd unit stops systemd from restarting it in a loop.
+pub const EXIT_DAMAGED_LEDGER: u8 = 65;
+
+/// Whether `error` is a refusal to open a damaged ledger (see [`EXIT_DAMAGED_LEDGER`]).
+pub fn is_damaged_ledger(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<tulpar_ledger::LedgerError>(),
+            Some(tulpar_ledger::LedgerError::Corrupt { .. })
+        )
+    })
 }
 
 async fn shutdown_signal() {

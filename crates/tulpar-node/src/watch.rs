@@ -278,7 +278,7 @@ impl EventFilter {
         if !node.may_see(&self.principal, &stored) {
             return Ok(None);
         }
-        let record = node.alert_record(stored).map_err(|e| e.to_string())?;
+        let record = node.alert_record(&id, stored).map_err(|e| e.to_string())?;
         Ok(Some(proto::AlertEvent {
             ledger_index: index,
             recorded_at: entry.recorded_at,

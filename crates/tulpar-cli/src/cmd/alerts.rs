@@ -242,6 +242,22 @@ fn recipients_line(record: &proto::AlertRecord) -> String {
         .join(", ")
 }
 
+/// Damage to a node's ledger as people read it: where, and which entries.
+pub(crate) fn damage_text(damage: &proto::LedgerDamage) -> String {
+    let entries = match damage.end_index.saturating_sub(damage.first_index) {
+        0 => "no entry lost".to_owned(),
+        1 => format!("entry {} damaged", damage.first_index),
+        _ => format!(
+            "entries {}..{} damaged",
+            damage.first_index, damage.end_index
+        ),
+    };
+    format!(
+        "segment {} at byte offset {}: {entries} ({})",
+        damage.segment, damage.offset, damage.reason
+    )
+}
+
 fn summary_row(record: &proto::AlertRecord) -> String {
     let alert = record.alert.clone().unwrap_or_default();
     let content = alert.content.unwrap_or_default();
@@ -250,6 +266,16 @@ fn summary_row(record: &proto::AlertRecord) -> String {
     } else {
         "received"
     };
+    if let Some(damage) = &record.damage {
+        return format!(
+            "{}  {:<9}  {} its ledger entry {} is unreadable on the node's disk: {}",
+            record.alert_id,
+            direction,
+            paint("DAMAGED", Tone::Bad),
+            record.ledger_index,
+            damage_text(damage)
+        );
+    }
     let priority = content
         .priority()
         .as_str_name()

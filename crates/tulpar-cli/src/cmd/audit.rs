@@ -21,7 +21,7 @@ use tulpar_ledger::{Frontier, Hash, leaf_hash, verify_consistency_proof};
 use tulpar_trust::TrustStore;
 use tulpar_trust::keyfile;
 
-use super::alerts::{Output, call, print_json, runtime, time};
+use super::alerts::{Output, call, damage_text, print_json, runtime, time};
 use crate::client::{AuditClient, Connection};
 use crate::paint::{Tone, paint};
 
@@ -336,6 +336,8 @@ async fn verify(mut client: AuditClient, output: &Output, args: VerifyArgs) -> R
         since_previous(&mut client, &mut verdict, &key, &checkpoint, path).await?;
     }
 
+    segments(&mut client, &mut verdict).await?;
+
     if !args.skip_node_check {
         node_check(&mut client, &mut verdict).await?;
     }
@@ -578,6 +580,31 @@ async fn since_previous(
                 checkpoint.size()
             ),
         );
+    }
+    Ok(())
+}
+
+/// Damage the node found in its own segments since it started (its check at start, or reads).
+async fn segments(client: &mut AuditClient, verdict: &mut Verdict) -> Result<()> {
+    let alarms = call(client.list_alarms(proto::ListAlarmsRequest {})).await?;
+    let damage: Vec<String> = alarms
+        .alarms
+        .iter()
+        .filter_map(|alarm| alarm.damage.as_ref().map(damage_text))
+        .collect();
+    match (damage.is_empty(), alarms.ledger_checked) {
+        (false, _) => verdict.fail(
+            "segments",
+            format!("the node found damage in its ledger: {}", damage.join("; ")),
+        ),
+        (true, true) => verdict.pass(
+            "segments",
+            "the node checked every segment since it started: no damage".into(),
+        ),
+        (true, false) => verdict.pass(
+            "segments",
+            "no damage found; the node is still checking its closed segments".into(),
+        ),
     }
     Ok(())
 }
@@ -872,6 +899,15 @@ async fn alarms(mut client: AuditClient, output: &Output) -> Result<ExitCode> {
         println!("no alarms");
     }
     for alarm in &response.alarms {
+        if let Some(damage) = &alarm.damage {
+            println!(
+                "{} found at {}: this node's ledger is damaged: {}",
+                paint("ALARM", Tone::Bad),
+                time(&alarm.recorded_at),
+                damage_text(damage)
+            );
+            continue;
+        }
         let Some(evidence) = &alarm.equivocation else {
             continue;
         };

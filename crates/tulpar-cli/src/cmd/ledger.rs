@@ -1,4 +1,7 @@
-//! `tulpar ledger verify`: check a node's ledger directory offline.
+//! `tulpar ledger verify`: check a node's ledger directory offline; `tulpar ledger repair`: repair
+//! a damaged one.
+
+mod repair;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,6 +25,15 @@ pub(crate) enum Args {
     ///
     /// Safe to run while the node is running: it reads the segments only and takes no lock.
     Verify(VerifyArgs),
+    /// Repair a node's damaged ledger: show what would be done; with --apply and the node stopped,
+    /// do it.
+    ///
+    /// A damaged frame is replaced by the same bytes from a copy (--from); damage in the segment the
+    /// node appends to that no copy holds is cut off, every byte kept in data_dir/damaged/; the ledger
+    /// then regrows from the copies and the kept bytes. Only frames that verify against their signed
+    /// checkpoints are taken. A ledger cut below a checkpoint it had signed is held: the node records
+    /// nothing until those entries are restored (exit 1 when nothing can be done).
+    Repair(repair::RepairArgs),
 }
 
 /// Verify a ledger directory.
@@ -43,6 +55,7 @@ pub(crate) struct VerifyArgs {
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
     match args {
         Args::Verify(args) => verify(args),
+        Args::Repair(args) => repair::run(args),
     }
 }
 

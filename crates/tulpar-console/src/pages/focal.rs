@@ -30,16 +30,32 @@ pub struct PartnerRow {
     pub cosignature_stale: bool,
 }
 
-/// Evidence that a partner's ledger forked, as the focal point's home page shows it.
-pub struct AlarmView {
-    /// When it was recorded, RFC 3339.
-    pub recorded_at: String,
-    /// The partner.
-    pub country: String,
-    /// Why the two checkpoints cannot both be true.
-    pub reason: String,
-    /// The checkpoint held before and the conflicting one (signed notes).
-    pub checkpoints: [String; 2],
+/// What the focal point's home page raises an alarm about.
+pub enum AlarmView {
+    /// Evidence that a partner's ledger forked.
+    Equivocation {
+        /// When it was recorded, RFC 3339.
+        recorded_at: String,
+        /// The partner.
+        country: String,
+        /// Why the two checkpoints cannot both be true.
+        reason: String,
+        /// The checkpoint held before and the conflicting one (signed notes).
+        checkpoints: [String; 2],
+    },
+    /// Damage to this node's own ledger segments.
+    Damage {
+        /// When the node found it, RFC 3339.
+        found_at: String,
+        /// The segment file.
+        segment: String,
+        /// Byte offset of the damaged frame.
+        offset: u64,
+        /// The damaged entries, first and one past the last (equal: none lost).
+        entries: (u64, u64),
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// The partners' table of the focal point's home page, with any alarms above it.
@@ -47,12 +63,25 @@ pub fn partners(m: &Messages<'_>, rows: &[PartnerRow], alarms: &[AlarmView]) -> 
     html! {
         @for alarm in alarms {
             section class="card alarm" role="alert" {
-                h2 class="overdue" { (m.with("alarm-title", &[("country", &alarm.country)])) }
-                p { (time(m, &alarm.recorded_at)) " · " (alarm.reason) }
-                details {
-                    summary { (m.get("alarm-evidence")) }
-                    pre { (alarm.checkpoints[0]) }
-                    pre { (alarm.checkpoints[1]) }
+                @match alarm {
+                    AlarmView::Equivocation { recorded_at, country, reason, checkpoints } => {
+                        h2 class="overdue" { (m.with("alarm-title", &[("country", country)])) }
+                        p { (time(m, recorded_at)) " · " (reason) }
+                        details {
+                            summary { (m.get("alarm-evidence")) }
+                            pre { (checkpoints[0]) }
+                            pre { (checkpoints[1]) }
+                        }
+                    }
+                    AlarmView::Damage { found_at, segment, offset, entries, reason } => {
+                        h2 class="overdue" { (m.get("alarm-damage-title")) }
+                        p {
+                            (time(m, found_at)) " · "
+                            (m.with("alarm-damage-where", &[("segment", segment), ("offset", &offset.to_string())]))
+                            " · " (damaged_entries(m, *entries)) " · " (reason)
+                        }
+                        p class="hint" { (m.get("alarm-damage-hint")) }
+                    }
                 }
             }
         }
@@ -590,4 +619,54 @@ pub fn reconcile(
         }
     };
     page(m, &title, Some(viewer), languages, content)
+}
+
+/// Which entries damage took, in the viewer's language.
+fn damaged_entries(m: &Messages<'_>, (first, end): (u64, u64)) -> String {
+    match end.saturating_sub(first) {
+        0 => m.get("alarm-damage-none"),
+        1 => m.with("alarm-damage-entry", &[("index", &first.to_string())]),
+        _ => m.with(
+            "alarm-damage-entries",
+            &[
+                ("first", &first.to_string()),
+                ("last", &(end - 1).to_string()),
+            ],
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Catalogs;
+
+    #[test]
+    fn damage_to_the_nodes_ledger_is_an_alarm_naming_the_segment_and_entries() {
+        let catalogs = Catalogs::load().expect("catalogs");
+        let alarms = [AlarmView::Damage {
+            found_at: "2026-11-29T09:00:00Z".into(),
+            segment: "00000000000000000018.seg".into(),
+            offset: 2776,
+            entries: (31, 32),
+            reason: "frame checksum mismatch".into(),
+        }];
+        let en = partners(&catalogs.messages("en"), &[], &alarms).into_string();
+        for shown in [
+            "this node's ledger is damaged",
+            "segment 00000000000000000018.seg, byte offset 2776",
+            "entry 31 cannot be read back",
+            "frame checksum mismatch",
+            "tulpar ledger repair",
+        ] {
+            assert!(en.contains(shown), "{shown} missing: {en}");
+        }
+        let ru = partners(&catalogs.messages("ru"), &[], &alarms).into_string();
+        assert!(ru.contains("журнал этого узла повреждён"), "{ru}");
+        assert!(ru.contains("запись 31 не читается"), "{ru}");
+        assert_eq!(
+            damaged_entries(&catalogs.messages("en"), (31, 34)),
+            "entries 31 to 33 cannot be read back"
+        );
+    }
 }

@@ -326,19 +326,40 @@ impl Auditor {
             .collect())
     }
 
+    /// Partners' equivocations recorded in the ledger, then the damage found in the ledger's own
+    /// segments since the node started (an equivocation whose entry is damaged shows as that damage).
     pub(crate) fn alarms(&self) -> Result<proto::ListAlarmsResponse, ApiError> {
         let mut alarms = Vec::new();
         for index in self.context.state.alarms()? {
-            let entry = self.context.entry(index)?;
+            let entry = match self.context.ledger.entry(index) {
+                Ok(entry) => entry,
+                Err(tulpar_ledger::LedgerError::Corrupt { .. }) => continue,
+                Err(other) => return Err(other.into()),
+            };
             if let Some(Kind::EquivocationDetected(evidence)) = entry.kind {
                 alarms.push(proto::Alarm {
                     ledger_index: index,
                     recorded_at: entry.recorded_at,
                     equivocation: Some(evidence),
+                    damage: None,
                 });
             }
         }
-        Ok(proto::ListAlarmsResponse { alarms })
+        let integrity = self.context.ledger.integrity();
+        let integrity = integrity.borrow();
+        for damage in &integrity.damage {
+            let damage = self.context.damage_to_proto(damage);
+            alarms.push(proto::Alarm {
+                ledger_index: damage.first_index,
+                recorded_at: damage.found_at,
+                equivocation: None,
+                damage: Some(damage),
+            });
+        }
+        Ok(proto::ListAlarmsResponse {
+            alarms,
+            ledger_checked: integrity.checked,
+        })
     }
 
     pub(crate) fn audit_entries(
@@ -362,12 +383,7 @@ impl Auditor {
         let mut next = request.start;
         'page: while next < end {
             let until = end.min(next + ENTRIES_READ_AT_ONCE);
-            for (index, raw) in self
-                .context
-                .ledger
-                .entries_bytes(next..until)
-                .map_err(ApiError::internal)?
-            {
+            for (index, raw) in self.context.ledger.entries_bytes(next..until)? {
                 let entry =
                     proto::LedgerEntry::decode(raw.as_slice()).map_err(ApiError::internal)?;
                 let item = proto::AuditEntry {

@@ -81,11 +81,7 @@ impl Reconciliation<'_> {
             .into_iter()
             .filter(|i| *i < self.size)
             .map(|i| {
-                let raw = self
-                    .node
-                    .ledger
-                    .entry_bytes(i)
-                    .map_err(ApiError::internal)?;
+                let raw = self.node.ledger.entry_bytes(i)?;
                 let entry = prost::Message::decode(raw.as_slice()).map_err(ApiError::internal)?;
                 Ok((i, raw, entry))
             })

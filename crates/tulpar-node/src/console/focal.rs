@@ -39,20 +39,30 @@ const COSIGNATURE_STALE: Duration = Duration::from_secs(24 * 60 * 60);
 const DEFAULT_DAYS: u64 = 30;
 const DAY: u64 = 24 * 60 * 60;
 
-/// The alarms of partners' forked ledgers, for the focal point's home page.
+/// The alarms of partners' forked ledgers and of damage to this node's own, for the focal point's
+/// home page.
 pub(super) fn alarms(node: &Node) -> Result<Vec<AlarmView>, ApiError> {
     Ok(node
         .auditor
         .alarms()?
         .alarms
         .into_iter()
-        .map(|alarm| {
-            let evidence = alarm.equivocation.unwrap_or_default();
-            AlarmView {
-                recorded_at: rfc3339(alarm.recorded_at),
-                country: evidence.country,
-                reason: evidence.reason,
-                checkpoints: [evidence.known_checkpoint, evidence.conflicting_checkpoint],
+        .map(|alarm| match alarm.damage {
+            Some(damage) => AlarmView::Damage {
+                found_at: rfc3339(damage.found_at),
+                segment: damage.segment,
+                offset: damage.offset,
+                entries: (damage.first_index, damage.end_index),
+                reason: damage.reason,
+            },
+            None => {
+                let evidence = alarm.equivocation.unwrap_or_default();
+                AlarmView::Equivocation {
+                    recorded_at: rfc3339(alarm.recorded_at),
+                    country: evidence.country,
+                    reason: evidence.reason,
+                    checkpoints: [evidence.known_checkpoint, evidence.conflicting_checkpoint],
+                }
             }
         })
         .collect())

@@ -203,7 +203,7 @@ fn alert_row(record: &proto::AlertRecord) -> AlertRow {
     let content = alert.content.unwrap_or_default();
     let created = rfc3339(alert.created_at);
     AlertRow {
-        alert_id: alert.alert_id,
+        alert_id: record.alert_id.clone(),
         created,
         direction: proto::Direction::try_from(record.direction)
             .unwrap_or_default()
@@ -228,5 +228,6 @@ fn alert_row(record: &proto::AlertRecord) -> AlertRow {
                 },
             })
             .collect(),
+        damaged_entry: record.damage.as_ref().map(|_| record.ledger_index),
     }
 }

@@ -73,7 +73,16 @@ impl Alerts {
     ) -> Result<proto::AlertRecord, ApiError> {
         let id = alert_id(text)?;
         let stored = self.node.context.visible_alert(principal, &id, text)?;
-        self.node.context.alert_record(stored)
+        let record = self.node.context.alert_record(&id, stored)?;
+        match &record.damage {
+            Some(damage) => Err(ApiError::damaged(
+                Some(record.ledger_index),
+                &damage.segment,
+                damage.offset,
+                &damage.reason,
+            )),
+            None => Ok(record),
+        }
     }
 
     /// Attachment `index` of response `response_id` on visible alert `alert_text`, read whole from the
@@ -153,7 +162,7 @@ impl Alerts {
             }
             let (id, stored) = item?;
             if self.node.context.may_see(principal, &stored) && filter.matches(&stored) {
-                let record = self.node.context.alert_record(stored)?;
+                let record = self.node.context.alert_record(&id, stored)?;
                 // The page stays under PAGE_BYTES (so under the message limit); a record that would
                 // pass it starts the next page, unless the page is empty.
                 let size = record.encoded_len();

@@ -1,0 +1,63 @@
+//! The hold a repair leaves on a ledger it had to cut below a checkpoint it had signed.
+//!
+//! `<dir>/hold.checkpoint` is that checkpoint, as signed. While the ledger is smaller than it, or
+//! holds other entries, the ledger appends nothing: every append signs a checkpoint, and one of a size
+//! up to the held one over other entries would be a fork of the history partners may hold (cosigned,
+//! or quoted in receipts). Opening removes the file once the ledger has regrown to the held checkpoint
+//! with the same root.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+
+use tulpar_core::keys::PublicKey;
+
+use crate::error::LedgerError;
+use crate::note::SignedCheckpoint;
+use crate::segment;
+
+/// The name of the hold file in a ledger's directory.
+pub const HOLD_FILE: &str = "hold.checkpoint";
+
+/// The held checkpoint of the ledger in `dir`, if any, its signature (and `origin`, when given)
+/// checked.
+pub(crate) fn read(
+    dir: &Path,
+    origin: Option<&str>,
+    key: &PublicKey,
+) -> Result<Option<SignedCheckpoint>, LedgerError> {
+    let path = dir.join(HOLD_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LedgerError::io(&path)(e)),
+    };
+    SignedCheckpoint::verify(&text, origin, key)
+        .map(Some)
+        .map_err(|source| LedgerError::Checkpoint {
+            context: path.display().to_string(),
+            source,
+        })
+}
+
+/// Holds the ledger in `dir` until it has regrown to `checkpoint`, durably.
+pub(crate) fn write(dir: &Path, checkpoint: &SignedCheckpoint) -> Result<(), LedgerError> {
+    let path = dir.join(HOLD_FILE);
+    let tmp = dir.join(format!("{HOLD_FILE}.tmp"));
+    let mut file = File::create(&tmp).map_err(LedgerError::io(&tmp))?;
+    file.write_all(checkpoint.note().as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(LedgerError::io(&tmp))?;
+    fs::rename(&tmp, &path).map_err(LedgerError::io(&path))?;
+    segment::sync_dir(dir)
+}
+
+/// Lifts the hold of the ledger in `dir`, durably.
+pub(crate) fn remove(dir: &Path) -> Result<(), LedgerError> {
+    let path = dir.join(HOLD_FILE);
+    match fs::remove_file(&path) {
+        Ok(()) => segment::sync_dir(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(LedgerError::io(&path)(e)),
+    }
+}
