@@ -142,9 +142,12 @@ impl Delivery {
 
     /// Starts the worker for `country`, which runs until the node stops.
     pub(crate) fn start_worker(self: &Arc<Self>, country: CountryCode) {
+        use tracing::Instrument;
+        // Every line the worker logs names its partner, also in JSON logs (the span's fields).
+        let span = tracing::info_span!("delivery", peer.country = %country);
         self.context
             .lifecycle
-            .spawn(run_worker(self.clone(), country));
+            .spawn(run_worker(self.clone(), country).instrument(span));
     }
 
     fn partner(&self, country: CountryCode) -> Arc<Partner> {

@@ -22,17 +22,32 @@ struct Args {
     /// Check the configuration, keys and trust store, then exit without serving.
     #[arg(long)]
     check: bool,
+    /// Log as `text` (human lines) or `json` (one object a line, with the fields of the event and of
+    /// the span it happened in); overrides `log.format`.
+    #[arg(long, value_parser = parse_log_format)]
+    log_format: Option<LogFormat>,
 }
 
-fn init_logging(config: &Config) {
+fn parse_log_format(text: &str) -> Result<LogFormat, String> {
+    LogFormat::try_from(text.to_owned()).map_err(|e| e.to_string())
+}
+
+fn init_logging(config: &Config, format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TULPAR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        // Colours only for a person at a terminal: a journal or a file gets plain text.
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
 }
 
@@ -45,7 +60,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_logging(&config);
+    let format = args.log_format.unwrap_or(config.log.format);
+    init_logging(&config, format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

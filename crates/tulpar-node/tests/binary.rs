@@ -49,3 +49,13 @@ fn missing_keys_are_reported_before_anything_starts() {
     assert!(!ok);
     assert!(stderr.contains("tls.certificate"), "{stderr}");
 }
+
+#[test]
+fn an_unknown_log_format_is_refused_naming_the_choices() {
+    let (ok, stderr) = node(&["--log-format", "xml", "--check"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("\"xml\" is not one of text, json"),
+        "{stderr}"
+    );
+}
