@@ -235,33 +235,8 @@ async fn a_byte_flipped_in_a_closed_segment_is_found_at_start_and_its_entry_answ
     kz.start_process().await?;
     let kz = &federation.countries["KZ"];
 
-    // Health: the ledger's integrity, once the background check has read the closed segment.
-    eventually(WAIT, "the integrity check to find the damage", || async {
-        Ok(
-            (health(kz, "tulpar.ledger.integrity").await? == ServingStatus::NotServing)
-                .then_some(()),
-        )
-    })
-    .await?;
-    assert_eq!(health(kz, "").await?, ServingStatus::Serving);
-    // The log: an error naming the segment, the byte offset and the entry.
-    let log = kz.log();
-    let line = log
-        .lines()
-        .find(|l| l.contains("ledger damage"))
-        .with_context(|| format!("no damage line in the log:\n{log}"))?;
-    assert!(line.contains("ERROR"), "{line}");
-    assert!(line.contains("00000000000000000000.seg"), "{line}");
-    assert!(
-        line.contains(&format!("entry {damaged_index} is damaged")),
-        "{line}"
-    );
-    assert!(
-        log.contains("the ledger's closed segments checked"),
-        "{log}"
-    );
-
-    // Reading the damaged alert: DATA_LOSS naming the entry and its segment.
+    // Reading the damaged alert: DATA_LOSS naming the entry and its segment (a read finds the damage
+    // whether or not the background check has come to it).
     let mut focal = kz.client("focal-point").await?;
     let status = focal
         .get_alert(proto::GetAlertRequest {
@@ -323,6 +298,32 @@ async fn a_byte_flipped_in_a_closed_segment_is_found_at_start_and_its_entry_answ
             .iter()
             .filter(|r| r.alert_id != damaged_id)
             .all(|r| r.damage.is_none() && r.alert.is_some())
+    );
+
+    // Health: the ledger's integrity, once the background check has read the closed segment.
+    eventually(WAIT, "the integrity check to find the damage", || async {
+        Ok(
+            (health(kz, "tulpar.ledger.integrity").await? == ServingStatus::NotServing)
+                .then_some(()),
+        )
+    })
+    .await?;
+    assert_eq!(health(kz, "").await?, ServingStatus::Serving);
+    // The log: an error naming the segment, the byte offset and the entry.
+    let log = kz.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("ledger damage"))
+        .with_context(|| format!("no damage line in the log:\n{log}"))?;
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(line.contains("00000000000000000000.seg"), "{line}");
+    assert!(
+        line.contains(&format!("entry {damaged_index} is damaged")),
+        "{line}"
+    );
+    assert!(
+        log.contains("the ledger's closed segments checked"),
+        "{log}"
     );
 
     // The focal point's alarms and audit name it too.

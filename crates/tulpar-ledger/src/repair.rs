@@ -187,9 +187,9 @@ fn copy_segments(copy: &Path) -> Result<Vec<segment::SegmentFile>, LedgerError> 
     };
     let found = segment::list(&dir)?;
     if found.is_empty() {
-        return Err(LedgerError::BadRange(format!(
-            "{}: holds no segment file (<20-digit index>.seg)",
-            copy.display()
+        return Err(LedgerError::io(copy)(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "holds no segment file (<20-digit index>.seg), nor a segments/ folder holding one",
         )));
     }
     Ok(found)

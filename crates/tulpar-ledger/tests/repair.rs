@@ -116,6 +116,24 @@ fn a_damaged_open_segment_is_cut_keeping_its_bytes_held_and_regrown_from_a_backu
     // Planning changed nothing.
     assert_eq!(fs::read(&seg).unwrap(), before);
     assert!(!dir.path().join(HOLD_FILE).exists());
+    // Offered the backup, the repair would put the damaged frame's bytes back in place, cutting
+    // nothing.
+    let with_copy = RepairOptions {
+        copies: vec![copy.path().to_owned()],
+        accept_loss: false,
+    };
+    let in_place = repair::plan(dir.path(), &with_copy, None).unwrap();
+    assert_eq!((in_place.size, in_place.held), (50, false));
+    match in_place.actions.as_slice() {
+        [
+            Action::Replace {
+                offset, entries, ..
+            },
+        ] => {
+            assert_eq!((*offset, entries.clone()), (cut_at, 35..36));
+        }
+        other => panic!("unexpected plan {other:?}"),
+    }
 
     let report = repair::apply(plan, repair::lock(dir.path()).unwrap()).unwrap();
     assert_eq!(report.verified.size, 35);
