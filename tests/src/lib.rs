@@ -8,14 +8,21 @@
 //! needs the real `tulpar-node` process (to kill it, read its log, measure it, or run the binary as
 //! shipped) starts it with [`Country::start_process`]. Both listen on the addresses chosen before
 //! `tulpar init`, since a country's federation endpoint is written into its signed directory.
+//!
+//! A federation made with [`Federation::in_network`] puts each country in a network namespace of its
+//! own instead, joined to the others by emulated links (see [`netns`] and [`link`]); its nodes run as
+//! processes inside, and the test's clients connect from inside.
 
 pub mod http;
+pub mod link;
+pub mod netns;
 pub mod webhook;
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -210,6 +217,9 @@ pub struct Country {
     /// Environment of the node, e.g. `TULPAR__WITNESS__INTERVAL`: configuration overrides, which an
     /// in-process node reads too; anything else (log settings, allocator variables) needs a process.
     pub node_env: Vec<(String, String)>,
+    /// The network namespace its node runs in and its clients connect from; `None`: this one's
+    /// loopback.
+    pub namespace: Option<Arc<netns::Namespace>>,
     node: Option<Node>,
     /// Whether a node process was ever started, so that there is a log to read.
     logged: bool,
@@ -261,14 +271,39 @@ impl Federation {
 
     /// Sets up `countries` in the folder `root`, which is kept.
     pub fn new_in(root: &std::path::Path, countries: &[(&str, &[&str])]) -> Result<Self> {
+        Self::set_up(root, countries, |_| Ok(None))
+    }
+
+    /// Sets up `countries` as [`Federation::new`] does, each in the namespace of `network` labelled
+    /// with its code: its node listens on the namespace's address (which its certificate names) and
+    /// runs there as a process ([`Country::start_process`]; an in-process node could not).
+    pub fn in_network(network: &netns::Network, countries: &[(&str, &[&str])]) -> Result<Self> {
+        let temp = tempfile::tempdir()?;
+        let root = temp.path().to_owned();
+        let mut federation =
+            Self::set_up(&root, countries, |code| network.namespace(code).map(Some))?;
+        federation._cleanup = Some(temp);
+        Ok(federation)
+    }
+
+    /// Sets up `countries` in `root`, each in the namespace `namespace` gives it, if any.
+    fn set_up(
+        root: &std::path::Path,
+        countries: &[(&str, &[&str])],
+        namespace: impl Fn(&str) -> Result<Option<Arc<netns::Namespace>>>,
+    ) -> Result<Self> {
         let tulpar = binary("tulpar")?;
         std::fs::create_dir_all(root)?;
         let mut made = BTreeMap::new();
         let mut fingerprints = BTreeMap::new();
         for (code, units) in countries {
             let dir = root.join(code.to_lowercase());
-            let federation_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
-            let client_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+            let namespace = namespace(code)?;
+            let host = namespace
+                .as_ref()
+                .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |n| IpAddr::V4(n.address()));
+            let federation_addr = SocketAddr::new(host, free_port()?);
+            let client_addr = SocketAddr::new(host, free_port()?);
             let out = run(Command::new(&tulpar)
                 .args([
                     "init",
@@ -303,6 +338,7 @@ impl Federation {
                 federation_addr,
                 tokens,
                 node_env: Vec::new(),
+                namespace,
                 node: None,
                 logged: false,
             };
@@ -476,13 +512,17 @@ level = "info"
             .create(true)
             .append(true)
             .open(self.dir.join("node.log"))?;
-        let child = Command::new(binary("tulpar-node")?)
-            .arg("--config")
-            .arg(self.config_path())
-            .envs(self.node_env.iter().cloned())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
+        let node = binary("tulpar-node")?;
+        let child = match &self.namespace {
+            Some(namespace) => namespace.command(&node),
+            None => Command::new(&node),
+        }
+        .arg("--config")
+        .arg(self.config_path())
+        .envs(self.node_env.iter().cloned())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()?;
         self.node = Some(Node::Process(child));
         self.logged = true;
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -592,6 +632,7 @@ level = "info"
 
     /// A client of this node's HTTP/JSON API sending the token named `token` (none: anonymous).
     pub fn http(&self, token: Option<&str>) -> Result<http::HttpClient> {
+        self.on_loopback("the HTTP client")?;
         let token = token.map(|name| self.tokens[name].as_str());
         http::HttpClient::new(self.client_addr, &self.national_ca()?, token)
     }
@@ -619,14 +660,18 @@ level = "info"
             .get(token)
             .with_context(|| format!("no token {token}"))?;
         let config = tulpar_trust::tls::api_client_config(&self.national_ca()?, None)?;
-        let channel = channel(self.client_addr, config)?;
+        let channel = self.channel(self.client_addr, config)?;
         Ok((channel, Bearer(format!("Bearer {secret}").parse()?)))
     }
 
     /// The `tulpar` command set up to talk to this node (address and CA in its environment), without
     /// credentials.
     pub fn tulpar(&self) -> Result<Command> {
-        let mut command = Command::new(binary("tulpar")?);
+        let tulpar = binary("tulpar")?;
+        let mut command = match &self.namespace {
+            Some(namespace) => namespace.command(&tulpar),
+            None => Command::new(&tulpar),
+        };
         command
             .env("TULPAR_NODE", self.client_addr.to_string())
             .env("TULPAR_CA", self.dir.join("node/tls-ca.crt"));
@@ -644,7 +689,7 @@ level = "info"
             &self.national_ca()?,
             Some(self.client_certificate(role, subject)?),
         )?;
-        let channel = channel(self.client_addr, config)?;
+        let channel = self.channel(self.client_addr, config)?;
         Ok(AlertServiceClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES))
@@ -718,6 +763,7 @@ level = "info"
         &self,
         clock: std::sync::Arc<dyn tulpar_core::time::Clock>,
     ) -> Result<tulpar_node::RunningNode> {
+        self.on_loopback("an in-process node")?;
         tulpar_node::start_with_clock(self.load_config()?, clock).await
     }
 
@@ -784,13 +830,13 @@ level = "info"
         )?);
         let partner_code = tulpar_core::codes::CountryCode::parse(&partner.code)?;
         let config = tulpar_trust::tls::federation_client_config(&identity, store, partner_code)?;
-        channel(partner.federation_addr, config)
+        self.channel(partner.federation_addr, config)
     }
 
     /// A channel to this node's client API with no credentials (TLS against the national CA).
     pub fn client_channel(&self) -> Result<Channel> {
         let config = tulpar_trust::tls::api_client_config(&self.national_ca()?, None)?;
-        channel(self.client_addr, config)
+        self.channel(self.client_addr, config)
     }
 }
 
@@ -804,6 +850,7 @@ impl Country {
         source: std::net::IpAddr,
     ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
         use tokio::io::AsyncWriteExt;
+        self.on_loopback("a connection from a chosen loopback address")?;
         let config = tulpar_trust::tls::api_client_config(&self.national_ca()?, None)?;
         let mut tls = tls_from(source, self.client_addr, config).await?;
         tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
@@ -817,6 +864,7 @@ impl Country {
         &self,
         source: std::net::IpAddr,
     ) -> Result<AlertServiceClient<Channel>> {
+        self.on_loopback("a client from a chosen loopback address")?;
         let config = tulpar_trust::tls::api_client_config(&self.national_ca()?, None)?;
         let addr = self.client_addr;
         let connector = tower::service_fn(move |_: tonic::transport::Uri| {
@@ -883,15 +931,55 @@ impl Drop for Country {
     }
 }
 
-/// A lazily connecting TLS channel to `addr`.
-fn channel(addr: SocketAddr, config: std::sync::Arc<rustls::ClientConfig>) -> Result<Channel> {
-    tulpar_rpc::tls_channel(
-        &addr.to_string(),
-        config,
-        Duration::from_secs(2),
-        Duration::from_secs(10),
-    )
-    .map_err(anyhow::Error::msg)
+impl Country {
+    /// A lazily connecting TLS channel to `addr`, from this country's namespace if it has one.
+    fn channel(&self, addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> Result<Channel> {
+        let (connect_timeout, request_timeout) = (Duration::from_secs(2), Duration::from_secs(10));
+        let Some(namespace) = self.namespace.clone() else {
+            return tulpar_rpc::tls_channel(
+                &addr.to_string(),
+                config,
+                connect_timeout,
+                request_timeout,
+            )
+            .map_err(anyhow::Error::msg);
+        };
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+        let connect = tower::service_fn(move |_: tonic::transport::Uri| {
+            let (namespace, connector, name) = (namespace.clone(), connector.clone(), name.clone());
+            async move {
+                // Making the socket starts a thread that enters the namespace: not on the reactor.
+                let socket = tokio::task::spawn_blocking(move || namespace.tcp_socket())
+                    .await
+                    .map_err(std::io::Error::other)??;
+                let tcp = socket.connect(addr).await?;
+                tcp.set_nodelay(true)?;
+                let tls = connector.connect(name, tcp).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+            }
+        });
+        Ok(
+            tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+                .connect_timeout(connect_timeout)
+                .timeout(request_timeout)
+                .connect_with_connector_lazy(connect),
+        )
+    }
+
+    /// Refuses `what` for a country in a namespace, which only its own clients can reach: anything
+    /// connecting from the test's namespace would not reach the node, and would send its packets to
+    /// the machine's default route.
+    fn on_loopback(&self, what: &str) -> Result<()> {
+        match &self.namespace {
+            Some(namespace) => bail!(
+                "{what} cannot reach the {} node inside network namespace {}",
+                self.code,
+                namespace.name()
+            ),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, for at most `limit`.

@@ -36,6 +36,14 @@
 //! target/release/tulpar-load comeback --alerts 2000 --down-seconds 92
 //! ```
 //!
+//! `network` puts KZ and UZ in network namespaces of their own joined by an emulated link, and times
+//! deliveries at a round trip and loss, and the first delivery after a partition heals (see
+//! `tulpar-load/network.rs`; needs root and iproute2):
+//!
+//! ```sh
+//! target/release/tulpar-load network --rtt-ms 120 --loss-percent 1 --rate 20 --seconds 60 --partitions 60,180
+//! ```
+//!
 //! `roundtrip` times the full round trip instead: submitted at KZ, delivered, acknowledged by a UZ
 //! officer who watches live, and the signed acknowledgement durable back in KZ's ledger.
 
@@ -52,6 +60,8 @@ use tulpar_tests::{Client, Federation};
 mod comeback;
 #[path = "tulpar-load/http_submit.rs"]
 mod http_submit;
+#[path = "tulpar-load/network.rs"]
+mod network;
 #[path = "tulpar-load/watchers.rs"]
 mod watchers;
 
@@ -63,17 +73,27 @@ fn usage() -> ! {
          tulpar-load latency [--rate PER_SECOND] [--seconds S] [--api API]\n       \
          tulpar-load roundtrip [--rate PER_SECOND] [--seconds S] [--api API]\n       \
          tulpar-load watchers [--watchers N] [--stuck N] [--alerts N] [--attachment-kib K]\n       \
-         tulpar-load comeback [--alerts N] [--down-seconds S]\n\
+         tulpar-load comeback [--alerts N] [--down-seconds S]\n       \
+         tulpar-load network [--rtt-ms MS] [--loss-percent P] [--rate PER_SECOND] [--seconds S] \
+         [--partitions S,S,...]\n\
          API: grpc (the default), http (JSON over HTTP/1.1 keep-alive), http2 (JSON over HTTP/2)"
     );
     std::process::exit(2)
 }
 
-/// KZ and UZ, not started, with nodes that log warnings only and run the production trust reload and
-/// directory refresh intervals (the test federation's 1 s ones are for tests).
+/// The two countries of the load, with their units.
+const KZ_UZ: &[(&str, &[&str])] = &[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])];
+
+/// KZ and UZ, not started, set up by [`production_settings`].
 fn federation() -> Result<Federation> {
-    let mut federation =
-        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    let mut federation = Federation::new(KZ_UZ)?;
+    production_settings(&mut federation);
+    Ok(federation)
+}
+
+/// Nodes that log warnings only and run the production trust reload and directory refresh intervals
+/// (the test federation's 1 s ones are for tests).
+fn production_settings(federation: &mut Federation) {
     for country in federation.countries.values_mut() {
         country.node_env.extend([
             ("TULPAR__LOG__LEVEL".into(), "warn".into()),
@@ -90,7 +110,6 @@ fn federation() -> Result<Federation> {
             ),
         ]);
     }
-    Ok(federation)
 }
 
 /// The value after `name` in `args`.
@@ -266,6 +285,9 @@ async fn main() -> Result<()> {
     if mode == "comeback" {
         return comeback::run(&args).await;
     }
+    if mode == "network" {
+        return network::run(&args).await;
+    }
     // Before any node starts: a wrong option exits without stopping them.
     let api = Submitter::api(&args);
     let concurrency = flag(&args, "--concurrency", 256) as usize;
@@ -419,6 +441,15 @@ async fn main() -> Result<()> {
         );
     }
     listener.abort();
+    print_warnings(&federation);
+    if args.iter().any(|a| a == "--audit") {
+        audit_figures(federation.country("KZ")).await?;
+    }
+    Ok(())
+}
+
+/// Prints how many warnings each node logged, and the first few.
+fn print_warnings(federation: &Federation) {
     for country in federation.countries.values() {
         let log = country.log();
         let warnings: Vec<&str> = log
@@ -436,10 +467,6 @@ async fn main() -> Result<()> {
             }
         }
     }
-    if args.iter().any(|a| a == "--audit") {
-        audit_figures(federation.country("KZ")).await?;
-    }
-    Ok(())
 }
 
 /// Times the node's full re-check and the independent `tulpar audit verify` of KZ's ledger.
