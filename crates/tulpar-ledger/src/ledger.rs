@@ -93,6 +93,8 @@ pub(crate) struct Shared {
     pub(crate) writable: tokio::sync::watch::Sender<bool>,
     /// Writes still to fail on purpose ([`Ledger::fail_next_writes`]).
     pub(crate) failing_writes: std::sync::atomic::AtomicU32,
+    /// How long the commit loop's durable writes take.
+    pub(crate) sync_times: crate::stats::SyncTimes,
 }
 
 impl Shared {
@@ -275,6 +277,7 @@ impl Ledger {
             stopped: Mutex::new(None),
             writable: tokio::sync::watch::Sender::new(true),
             failing_writes: std::sync::atomic::AtomicU32::new(0),
+            sync_times: crate::stats::SyncTimes::default(),
         });
         let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
         let committer = Committer {
@@ -387,6 +390,20 @@ impl Ledger {
     #[doc(hidden)]
     pub fn fail_next_writes(&self, count: u32) {
         self.shared().failing_writes.store(count, Ordering::Release);
+    }
+
+    /// How long the durable writes of batches took since the ledger opened, for monitoring.
+    pub fn commit_times(&self) -> crate::CommitTimes {
+        self.shared().sync_times.snapshot()
+    }
+
+    /// The bytes the segment files hold on disk, as their lengths add up now.
+    pub fn segment_bytes(&self) -> std::io::Result<u64> {
+        let mut bytes = 0;
+        for entry in std::fs::read_dir(&self.shared().segments_dir)? {
+            bytes += entry?.metadata()?.len();
+        }
+        Ok(bytes)
     }
 
     /// Number of entries committed.

@@ -40,6 +40,7 @@ pub mod merkle;
 pub mod note;
 mod recover;
 mod segment;
+mod stats;
 pub mod verify;
 mod view;
 
@@ -54,5 +55,6 @@ pub use merkle::{
 };
 pub use note::{NoteError, SignedCheckpoint};
 pub use recover::TailTruncation;
+pub use stats::{CommitTimes, SYNC_BUCKETS};
 pub use verify::{VerifyError, VerifyProgress, VerifyReport, verify_dir, verify_dir_entries};
 pub use view::{View, ViewError, ViewTxn};
