@@ -207,6 +207,26 @@ async fn an_exchange_shows_in_both_nodes_metrics() -> Result<()> {
     );
     assert!(!uz_samples.contains_key(&format!("tulpar_alerts_submitted_total{urgent_uz}")));
 
+    // A watch stream counts while it is open.
+    let gauge = |name: &'static str| async move {
+        let samples = samples(&uz.scrape_metrics().await?)?;
+        anyhow::Ok(samples.get(name).copied())
+    };
+    assert_eq!(gauge("tulpar_watchers").await?, Some(0.0));
+    let stream = uz_officer
+        .watch_alerts(proto::WatchAlertsRequest::default())
+        .await?
+        .into_inner();
+    eventually(WAIT, "UZ to count the watcher", || async {
+        Ok((gauge("tulpar_watchers").await? == Some(1.0)).then_some(()))
+    })
+    .await?;
+    drop(stream);
+    eventually(WAIT, "UZ to stop counting the watcher", || async {
+        Ok((gauge("tulpar_watchers").await? == Some(0.0)).then_some(()))
+    })
+    .await?;
+
     // Prometheus' own parser agrees, where its tools are installed (CI installs them).
     if let Ok(promtool) = which("promtool") {
         let text = kz.scrape_metrics().await?;

@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tulpar_core::codes::CountryCode;
@@ -76,6 +77,16 @@ pub(crate) struct Metrics {
     responses_received: Family<ResponseLabels, Counter>,
     deadlines_missed: Family<DeadlineLabels, Counter>,
     delivery_latency: Family<PartnerLabels, Histogram>,
+    watchers: Gauge,
+}
+
+/// One live watch stream, counted while it is held.
+pub(crate) struct Watching(Gauge);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// Upper bounds of delivery latency buckets, in seconds: a delivery takes well under a second when
@@ -101,6 +112,7 @@ impl Default for Metrics {
             responses_received: Family::default(),
             deadlines_missed: Family::default(),
             delivery_latency: Family::new_with_constructor(latency_histogram),
+            watchers: Gauge::default(),
         };
         registry.register(
             "tulpar_alerts_submitted",
@@ -142,6 +154,11 @@ impl Default for Metrics {
             "From an alert's creation to the partner's receipt being recorded, by this node's clock",
             metrics.delivery_latency.clone(),
         );
+        registry.register(
+            "tulpar_watchers",
+            "Live WatchAlerts streams (gRPC, HTTP and the console's)",
+            metrics.watchers.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             ..metrics
@@ -165,6 +182,12 @@ impl Metrics {
     /// The registry of counters and histograms, for the scrape endpoint.
     pub(crate) fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Counts a watch stream until the returned guard drops, so it cannot be left counted.
+    pub(crate) fn watching(&self) -> Watching {
+        self.watchers.inc();
+        Watching(self.watchers.clone())
     }
 
     /// What `entries` will count for once appended. `state` gives the priority of the alert a
