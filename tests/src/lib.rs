@@ -211,6 +211,8 @@ pub struct Country {
     pub client_addr: SocketAddr,
     /// The federation API address.
     pub federation_addr: SocketAddr,
+    /// Where the node serves `GET /metrics` (Prometheus).
+    pub metrics_addr: SocketAddr,
     /// Bearer tokens by name: one officer token per unit (named after the unit), "focal-point",
     /// "integrator" (acting for every unit) and "admin".
     pub tokens: BTreeMap<String, String>,
@@ -304,6 +306,7 @@ impl Federation {
                 .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |n| IpAddr::V4(n.address()));
             let federation_addr = SocketAddr::new(host, free_port()?);
             let client_addr = SocketAddr::new(host, free_port()?);
+            let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
             let out = run(Command::new(&tulpar)
                 .args([
                     "init",
@@ -336,6 +339,7 @@ impl Federation {
                 dir,
                 client_addr,
                 federation_addr,
+                metrics_addr,
                 tokens,
                 node_env: Vec::new(),
                 namespace,
@@ -460,11 +464,15 @@ directory_refresh_interval = "1s"
 initial_backoff = "100ms"
 max_backoff = "500ms"
 
+[metrics]
+listen = "{metrics}"
+
 [log]
 level = "info"
 "#,
             code = self.code,
             client = self.client_addr,
+            metrics = self.metrics_addr,
             federation = self.federation_addr,
             federation_name = FEDERATION,
         );
@@ -555,6 +563,26 @@ level = "info"
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The text `GET /metrics` returns now (Prometheus' text format), over plain HTTP/1.1.
+    pub async fn scrape_metrics(&self) -> Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.metrics_addr).await?;
+        let request = format!(
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.metrics_addr
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .context("an HTTP response without a blank line")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            bail!("GET /metrics answered {head}");
+        }
+        Ok(body.to_owned())
     }
 
     /// The node process's id, while it runs; `None` for a node running in-process.

@@ -40,6 +40,14 @@ fn the_demo_runs_the_scripted_exchange_and_verifies_both_ledgers() {
                 .any(|l| l.starts_with("http api: https://127.0.0.1:")),
             "{stdout}"
         );
+        for code in ["KZ", "UZ"] {
+            assert!(
+                stdout.lines().any(|l| l
+                    .starts_with(&format!("metrics: {code} http://127.0.0.1:"))
+                    && l.ends_with("/metrics")),
+                "{stdout}"
+            );
+        }
     }
     // A folder it did not make is never removed.
     let foreign = dir.path().join("foreign");

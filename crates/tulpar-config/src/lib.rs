@@ -92,6 +92,17 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// People's accounts and their sessions in the console.
     pub console: ConsoleConfig,
+    /// The Prometheus scrape endpoint.
+    pub metrics: MetricsConfig,
+}
+
+/// The Prometheus scrape endpoint: plain HTTP without authentication, so it belongs on the management
+/// network only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address to serve `GET /metrics` on; `None`: no metrics listener.
+    pub listen: Option<SocketAddr>,
 }
 
 /// The client API.

@@ -40,6 +40,8 @@ pub(crate) struct RawConfig {
     pub(crate) webhooks: crate::webhooks::RawWebhooks,
     #[serde(default)]
     pub(crate) console: crate::ConsoleConfig,
+    #[serde(default)]
+    pub(crate) metrics: crate::MetricsConfig,
 }
 
 #[derive(Deserialize)]

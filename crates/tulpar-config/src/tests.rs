@@ -49,6 +49,10 @@ fn the_documented_example_loads_with_paths_beside_the_file() {
     assert_eq!(config.deadlines.urgent, Duration::from_secs(30 * 60));
     // The example ships no token: a token is made for each system with `tulpar token new`.
     assert!(config.client_api.tokens.is_empty());
+    assert_eq!(
+        config.metrics.listen,
+        Some("127.0.0.1:9464".parse().unwrap())
+    );
     let config = load(&with_token("", ""), &[]).unwrap();
     assert_eq!(config.client_api.tokens.len(), 1);
     assert_eq!(config.client_api.tokens[0].role, Role::Integrator);
@@ -513,4 +517,16 @@ fn the_federation_name_and_witnesses_are_checked_naming_the_field() {
         assert_eq!(got_field, field, "{section}");
         assert!(got_rule.contains(rule), "{section}: {got_rule}");
     }
+}
+
+#[test]
+fn the_metrics_listener_is_optional_and_takes_no_api_address() {
+    let without = EXAMPLE.replace("listen = \"127.0.0.1:9464\"", "");
+    assert_eq!(load(&without, &[]).unwrap().metrics.listen, None);
+    let (field, rule) = invalid_field(load(
+        EXAMPLE,
+        &[("TULPAR__METRICS__LISTEN", "127.0.0.1:7400")],
+    ));
+    assert_eq!(field, "metrics.listen");
+    assert!(rule.contains("client_api.listen"), "{rule}");
 }

@@ -32,6 +32,22 @@ impl Validator<'_> {
         }
     }
 
+    /// The metrics listener must not take either API's address.
+    fn metrics(&self, raw: &RawConfig) -> Result<(), ConfigError> {
+        let Some(listen) = raw.metrics.listen else {
+            return Ok(());
+        };
+        for (field, api) in [
+            ("client_api.listen", raw.client_api.listen),
+            ("federation.listen", raw.federation.listen),
+        ] {
+            if listen.port() != 0 && listen == api {
+                return Err(self.invalid("metrics.listen", format!("{listen} is already {field}")));
+            }
+        }
+        Ok(())
+    }
+
     /// Resolves a relative path against the configuration file's directory.
     pub(crate) fn resolve(&self, path: &mut PathBuf) {
         if path.is_relative() {
@@ -121,6 +137,7 @@ impl Validator<'_> {
                 "must not be shorter than console.session_idle_timeout",
             ));
         }
+        self.metrics(&raw)?;
         let mut config = Config {
             country,
             data_dir: raw.data_dir,
@@ -145,6 +162,7 @@ impl Validator<'_> {
             log: raw.log,
             webhooks,
             console: raw.console,
+            metrics: raw.metrics,
         };
         for path in [
             &mut config.data_dir,

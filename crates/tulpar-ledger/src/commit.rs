@@ -218,10 +218,14 @@ impl Committer {
             &mut frame,
         );
         let fail_after = self.shared.take_injected_fault().then_some(frame.len() / 2);
+        let started = std::time::Instant::now();
         let written = self
             .writer
             .roll_if_full(first)
             .and_then(|()| self.writer.write_durable_with(&frame, fail_after));
+        self.shared
+            .sync_times
+            .record(started.elapsed(), frame.len());
         let offset = match written {
             Ok(offset) => offset,
             Err(e) => return Err((e, replies)),

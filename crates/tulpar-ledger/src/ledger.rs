@@ -105,6 +105,8 @@ pub(crate) struct Shared {
     open_segment: u64,
     /// The size of the checkpoint the ledger is held to (see [`crate::HOLD_FILE`]); fixed while open.
     pub(crate) held: Option<u64>,
+    /// How long the commit loop's durable writes take.
+    pub(crate) sync_times: crate::stats::SyncTimes,
 }
 
 impl Shared {
@@ -341,6 +343,7 @@ impl Ledger {
             integrity: tokio::sync::watch::Sender::new(Integrity::default()),
             open_segment: recovered.writer.first_index(),
             held,
+            sync_times: crate::stats::SyncTimes::default(),
         });
         let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
         let committer = Committer {
@@ -466,6 +469,20 @@ impl Ledger {
     /// nothing; see [`crate::HOLD_FILE`]).
     pub fn held(&self) -> Option<u64> {
         self.shared().held
+    }
+
+    /// How long the durable writes of batches took since the ledger opened, for monitoring.
+    pub fn commit_times(&self) -> crate::CommitTimes {
+        self.shared().sync_times.snapshot()
+    }
+
+    /// The bytes the segment files hold on disk, as their lengths add up now.
+    pub fn segment_bytes(&self) -> std::io::Result<u64> {
+        let mut bytes = 0;
+        for entry in std::fs::read_dir(&self.shared().segments_dir)? {
+            bytes += entry?.metadata()?.len();
+        }
+        Ok(bytes)
     }
 
     /// Number of entries committed.

@@ -54,6 +54,7 @@ mod read;
 mod recover;
 pub mod repair;
 mod segment;
+mod stats;
 pub mod verify;
 mod view;
 
@@ -71,5 +72,6 @@ pub use merkle::{
 };
 pub use note::{NoteError, SignedCheckpoint};
 pub use recover::TailTruncation;
+pub use stats::{CommitTimes, SYNC_BUCKETS};
 pub use verify::{VerifyError, VerifyProgress, VerifyReport, verify_dir, verify_dir_entries};
 pub use view::{View, ViewError, ViewTxn};

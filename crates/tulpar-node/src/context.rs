@@ -18,6 +18,7 @@ use crate::auth::{AlertSide, Principal};
 use crate::error::ApiError;
 use crate::lifecycle::Lifecycle;
 use crate::locks::KeyedLocks;
+use crate::metrics::Metrics;
 use crate::settle::Settle;
 use crate::state::{State, StoredAlert};
 
@@ -47,6 +48,8 @@ pub(crate) struct Context {
     pub(crate) settle: Settle,
     /// The node's tasks, and the signal on which they and long-lived streams end.
     pub(crate) lifecycle: Lifecycle,
+    /// Counts what is appended, for the scrape endpoint.
+    pub(crate) metrics: Metrics,
 }
 
 /// The entries of a committed batch with their indexes, in order.
@@ -113,7 +116,9 @@ impl Context {
         &self,
         entries: Vec<proto::LedgerEntry>,
     ) -> Result<Vec<Appended>, ApiError> {
+        let counted = self.metrics.events_of(&entries, &self.state);
         let appended = self.ledger.append_all(entries).await?;
+        self.metrics.record(counted, self.clock.now());
         let Some(first) = appended.first() else {
             return Ok(Vec::new());
         };

@@ -30,6 +30,7 @@ use crate::context::Context as NodeContext;
 use crate::http_api::HttpApi;
 use crate::lifecycle::Lifecycle;
 use crate::locks::KeyedLocks;
+use crate::metrics::Metrics;
 use crate::node::Node;
 use crate::revocations::OwnRevocations;
 use crate::service::audit::Audit;
@@ -46,6 +47,7 @@ pub struct RunningNode {
     shared: Arc<Node>,
     client_addr: SocketAddr,
     federation_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl RunningNode {
@@ -57,6 +59,11 @@ impl RunningNode {
     /// Where the federation API listens.
     pub fn federation_addr(&self) -> SocketAddr {
         self.federation_addr
+    }
+
+    /// Where `GET /metrics` is served, when `metrics.listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The node's country.
@@ -133,8 +140,20 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
                 shared.config.federation.listen
             )
         })?;
+    let metrics_listener = match shared.config.metrics.listen {
+        Some(listen) => Some(
+            TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("metrics.listen: cannot listen on {listen}"))?,
+        ),
+        None => None,
+    };
     let client_addr = client_listener.local_addr()?;
     let federation_addr = federation_listener.local_addr()?;
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
 
     let lifecycle = &shared.context.lifecycle;
     let federation_server = serve_federation(shared.clone(), federation_listener)?;
@@ -149,11 +168,15 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
             }
         });
     }
+    if let Some(listener) = metrics_listener {
+        lifecycle.spawn(crate::scrape::serve(shared.clone(), listener));
+    }
     start_workers(&shared);
     tracing::info!(
         country = %shared.context.country,
         client_api = %client_addr,
         federation = %federation_addr,
+        metrics = ?metrics_addr,
         ledger.size = shared.context.ledger.size(),
         partners = %shared.context.partners().iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         "node started"
@@ -162,6 +185,7 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
         shared,
         client_addr,
         federation_addr,
+        metrics_addr,
     })
 }
 
@@ -274,6 +298,7 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
         locks: KeyedLocks::default(),
         settle: Settle::default(),
         lifecycle: Lifecycle::default(),
+        metrics: Metrics::default(),
     });
     let webhooks = Webhooks::open(context.clone(), &config.webhooks, &config.data_dir)?;
     let languages = tulpar_console::catalogs::language_codes()

@@ -107,6 +107,7 @@ enum Paused {
 
 impl Subscriber {
     async fn run(self, start: u64, live: broadcast::Receiver<crate::context::Committed>) {
+        let _watching = self.node.metrics.watching();
         let stopping = self.node.lifecycle.stopping();
         let mut next = start;
         let ended = tokio::select! {

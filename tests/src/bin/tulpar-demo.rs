@@ -264,6 +264,14 @@ async fn main() -> Result<()> {
         );
     }
 
+    // Prometheus scrapes each node here (deploy/monitoring/ has the rules and a dashboard).
+    for country in federation.countries.values() {
+        println!(
+            "metrics: {} http://{}/metrics",
+            country.code, country.metrics_addr
+        );
+    }
+
     let kz = &federation.countries["KZ"];
     let uz = &federation.countries["UZ"];
     // The same client API as JSON over HTTPS, for customs systems and curl.

@@ -271,6 +271,16 @@ pub fn spki_sha256(cert: &CertificateDer<'_>) -> Result<[u8; 32], TlsError> {
     Ok(sha256(x509.public_key().raw))
 }
 
+/// When `cert` stops being valid (its notAfter).
+pub fn not_after(cert: &CertificateDer<'_>) -> Result<SystemTime, TlsError> {
+    let (_, x509) = X509Certificate::from_der(cert)
+        .map_err(|e| TlsError::Certificate(format!("not an X.509 certificate: {e}")))?;
+    let seconds = x509.validity().not_after.timestamp();
+    let seconds = u64::try_from(seconds)
+        .map_err(|_| TlsError::Certificate(format!("notAfter {seconds} is before 1970")))?;
+    Ok(std::time::UNIX_EPOCH + Duration::from_secs(seconds))
+}
+
 pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     let mut out = [0u8; 32];
