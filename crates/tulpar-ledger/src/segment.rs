@@ -193,6 +193,14 @@ pub(crate) fn parse_frame(buf: &[u8], at: usize) -> Result<Frame<'_>, Defect> {
     hasher.update(&rest[4..20]);
     hasher.update(body);
     let crc_ok = hasher.finalize() == crc;
+    // The indexes come from the disk too: past the largest one, the frame's end would wrap.
+    if first_index.checked_add(u64::from(count)).is_none() {
+        return Err(layout_or_checksum(
+            crc_ok,
+            None,
+            "the frame's entries pass the largest index",
+        ));
+    }
     // The count is read from the disk: room for more records than the body can hold would be an
     // allocation a damaged frame chooses.
     let mut records = Vec::with_capacity((count as usize).min(body.len() / RECORD_HEADER_LEN));
@@ -568,6 +576,22 @@ mod tests {
         crc.update(&buf[at + FRAME_HEADER_LEN..]);
         let crc = crc.finalize().to_le_bytes();
         buf[at + 20..at + FRAME_HEADER_LEN].copy_from_slice(&crc);
+    }
+
+    #[test]
+    fn a_frame_past_the_largest_index_is_a_layout_defect() {
+        let mut buf = encode_header(u64::MAX).to_vec();
+        buf.extend(frame(u64::MAX, &[b"a"]));
+        // Before, the frame was read, and its end index wrapped to 0.
+        let scan = scan(&buf, u64::MAX);
+        assert_eq!(
+            scan.defect,
+            Some((
+                HEADER_LEN,
+                Defect::BadLayout("the frame's entries pass the largest index".to_owned())
+            ))
+        );
+        assert!(scan.frames.is_empty());
     }
 
     #[test]
