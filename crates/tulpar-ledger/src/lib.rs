@@ -71,7 +71,7 @@ pub use merkle::{
     verify_inclusion, verify_inclusion_proof,
 };
 pub use note::{NoteError, SignedCheckpoint};
-pub use recover::TailTruncation;
+pub use recover::{SegmentEnd, TailTruncation, read_last_segment};
 pub use stats::{CommitTimes, SYNC_BUCKETS};
 pub use verify::{VerifyError, VerifyProgress, VerifyReport, verify_dir, verify_dir_entries};
 pub use view::{View, ViewError, ViewTxn};

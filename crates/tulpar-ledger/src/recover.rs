@@ -62,19 +62,83 @@ pub(crate) fn defect_index(expected: u64, defect: &Defect) -> u64 {
 /// Reads a whole segment and checks its header against its name.
 pub(crate) fn read_segment(seg: &SegmentFile) -> Result<Vec<u8>, LedgerError> {
     let buf = fs::read(&seg.path).map_err(LedgerError::io(&seg.path))?;
-    let first = segment::decode_header(&buf).map_err(|why| corrupt(&seg.path, 0, None, why))?;
-    if first != seg.first_index {
+    check_header(&buf, &seg.path, seg.first_index)?;
+    Ok(buf)
+}
+
+/// Checks the header of the segment `path`, whose name says it starts at `first_index`.
+fn check_header(buf: &[u8], path: &Path, first_index: u64) -> Result<(), LedgerError> {
+    let first = segment::decode_header(buf).map_err(|why| corrupt(path, 0, None, why))?;
+    if first != first_index {
         return Err(corrupt(
-            &seg.path,
+            path,
             0,
             None,
-            format!(
-                "header says first index {first}, file name says {}",
-                seg.first_index
-            ),
+            format!("header says first index {first}, file name says {first_index}"),
         ));
     }
-    Ok(buf)
+    Ok(())
+}
+
+/// Where the intact frames of a ledger's last segment end, as opening finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentEnd {
+    /// One past the index of the segment's last intact entry.
+    pub size: u64,
+    /// The byte offset the intact frames end at: where appends resume and a torn tail is cut.
+    pub end: u64,
+    /// The checkpoint note of the last intact frame, when the segment holds one.
+    pub last_note: Option<String>,
+    /// What is wrong with the bytes after `end`, when there are any: a torn tail, to be cut.
+    pub torn: Option<String>,
+    /// The first entry the bytes after `end` would have held, when there are any.
+    pub torn_entry: Option<u64>,
+}
+
+/// Reads `buf`, the bytes of a ledger's last segment `path` (whose name says it starts at entry
+/// `first_index`), as opening does: the header, then the frames up to the first defect. A defect
+/// with a valid frame after it is damage, refused naming the offset and entry; one with nothing
+/// valid after it is a torn tail, reported for the caller to cut.
+///
+/// It touches no file, so the bytes a disk hands back after a crash, or someone else's copy of a
+/// ledger, can be fed to it directly (the fuzz target `segment` does).
+pub fn read_last_segment(
+    buf: &[u8],
+    path: &Path,
+    first_index: u64,
+) -> Result<SegmentEnd, LedgerError> {
+    check_header(buf, path, first_index)?;
+    let scan = segment::scan(buf, first_index);
+    let size = scan
+        .frames
+        .last()
+        .map_or(first_index, |(_, f)| f.end_index());
+    let last_note = scan.frames.last().map(|(_, f)| f.note.to_owned());
+    let torn_entry = scan
+        .defect
+        .as_ref()
+        .map(|(_, defect)| defect_index(size, defect));
+    let torn = match &scan.defect {
+        None => None,
+        Some((offset, defect)) => {
+            if let Some(next) = segment::valid_frame_after(buf, offset + 1) {
+                return Err(corrupt(
+                    path,
+                    *offset,
+                    Some(defect_index(size, defect)),
+                    format!("{defect}, but a valid frame follows at offset {next}"),
+                ));
+            }
+            Some(defect.to_string())
+        }
+    };
+    Ok(SegmentEnd {
+        size,
+        end: scan.end as u64,
+        last_note,
+        torn,
+        torn_entry,
+    })
 }
 
 /// Finds the end of the segments in `dir` (a ledger's `segments/`), cutting a torn tail of the last
@@ -132,48 +196,38 @@ pub(crate) fn recover(dir: &Path, durable: u64) -> Result<Recovered, LedgerError
             truncated,
         });
     }
-    drop(raw);
-    let buf = read_segment(&last)?;
-    let scan = segment::scan(&buf, last.first_index);
+    let found = read_last_segment(&raw, &last.path, last.first_index)?;
     let mut truncated = None;
-    let mut end = scan.end;
-    if let Some((offset, defect)) = &scan.defect {
-        let expected = scan
-            .frames
-            .last()
-            .map_or(last.first_index, |(_, f)| f.end_index());
-        if let Some(next) = segment::valid_frame_after(&buf, offset + 1) {
+    if let Some(reason) = found.torn {
+        if found.size < durable {
             return Err(corrupt(
                 &last.path,
-                *offset,
-                Some(defect_index(expected, defect)),
-                format!("{defect}, but a valid frame follows at offset {next}"),
-            ));
-        }
-        if expected < durable {
-            return Err(corrupt(
-                &last.path,
-                *offset,
-                Some(defect_index(expected, defect)),
+                found.end as usize,
+                found.torn_entry,
                 format!(
-                    "{defect}, but the index had recorded entries up to {durable}: the frame was \
+                    "{reason}, but the index had recorded entries up to {durable}: the frame was \
                      written whole and synced, so it is damaged, not torn"
                 ),
             ));
         }
-        let kept = aside::keep(ledger_dir, &last.path, *offset as u64, &buf[*offset..])?;
+        let kept = aside::keep(
+            ledger_dir,
+            &last.path,
+            found.end,
+            &raw[found.end as usize..],
+        )?;
         let file = OpenOptions::new()
             .write(true)
             .open(&last.path)
             .map_err(LedgerError::io(&last.path))?;
-        file.set_len(*offset as u64)
+        file.set_len(found.end)
             .and_then(|()| file.sync_all())
             .map_err(LedgerError::io(&last.path))?;
         let cut = TailTruncation {
             segment: last.path.clone(),
-            offset: *offset as u64,
-            bytes: (buf.len() - offset) as u64,
-            reason: defect.to_string(),
+            offset: found.end,
+            bytes: raw.len() as u64 - found.end,
+            reason,
             kept,
         };
         tracing::warn!(
@@ -185,15 +239,10 @@ pub(crate) fn recover(dir: &Path, durable: u64) -> Result<Recovered, LedgerError
             "cut a torn tail off the ledger"
         );
         truncated = Some(cut);
-        end = *offset;
     }
-    let size = scan
-        .frames
-        .last()
-        .map_or(last.first_index, |(_, f)| f.end_index());
-    let note = scan.frames.last().map(|(_, f)| f.note.to_owned());
-    let writer = Writer::resume(dir, &last, end as u64)?;
-    let last_note = match note {
+    let size = found.size;
+    let writer = Writer::resume(dir, &last, found.end)?;
+    let last_note = match found.last_note {
         Some(note) => Some(note),
         None => previous_note(&segments)?,
     };

@@ -194,7 +194,17 @@ pub(crate) fn parse_frame(buf: &[u8], at: usize) -> Result<Frame<'_>, Defect> {
     hasher.update(&rest[4..20]);
     hasher.update(body);
     let crc_ok = hasher.finalize() == crc;
-    let mut records = Vec::with_capacity(count as usize);
+    // The indexes come from the disk too: past the largest one, the frame's end would wrap.
+    if first_index.checked_add(u64::from(count)).is_none() {
+        return Err(layout_or_checksum(
+            crc_ok,
+            None,
+            "the frame's entries pass the largest index",
+        ));
+    }
+    // The count is read from the disk: room for more records than the body can hold would be an
+    // allocation a damaged frame chooses.
+    let mut records = Vec::with_capacity((count as usize).min(body.len() / RECORD_HEADER_LEN));
     let mut pos = 0usize;
     for k in 0..count {
         if body.len() - pos < RECORD_HEADER_LEN {
@@ -595,5 +605,47 @@ mod tests {
         let scan = super::scan(torn, 0);
         assert_eq!(scan.defect, Some((second, Defect::Truncated)));
         assert_eq!(valid_frame_after(torn, second + 1), None);
+    }
+
+    /// Rewrites the record count of the frame at `buf[at..]`, with a checksum that matches again.
+    fn set_count(buf: &mut [u8], at: usize, count: u32) {
+        buf[at + 16..at + 20].copy_from_slice(&count.to_le_bytes());
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&buf[at + 4..at + 20]);
+        crc.update(&buf[at + FRAME_HEADER_LEN..]);
+        let crc = crc.finalize().to_le_bytes();
+        buf[at + 20..at + FRAME_HEADER_LEN].copy_from_slice(&crc);
+    }
+
+    #[test]
+    fn a_frame_past_the_largest_index_is_a_layout_defect() {
+        let mut buf = encode_header(u64::MAX).to_vec();
+        buf.extend(frame(u64::MAX, &[b"a"]));
+        // Before, the frame was read, and its end index wrapped to 0.
+        let scan = scan(&buf, u64::MAX);
+        assert_eq!(
+            scan.defect,
+            Some((
+                HEADER_LEN,
+                Defect::BadLayout("the frame's entries pass the largest index".to_owned())
+            ))
+        );
+        assert!(scan.frames.is_empty());
+    }
+
+    #[test]
+    fn a_count_past_the_body_is_a_layout_defect_not_an_allocation() {
+        let mut buf = encode_header(0).to_vec();
+        buf.extend(frame(0, &[b"aaaa"]));
+        // Before, the frame reserved room for 2^32 - 1 records (64 GiB) and aborted the process.
+        set_count(&mut buf, HEADER_LEN, u32::MAX);
+        let scan = scan(&buf, 0);
+        assert_eq!(
+            scan.defect,
+            Some((
+                HEADER_LEN,
+                Defect::BadLayout("records overrun the frame".to_owned())
+            ))
+        );
     }
 }

@@ -4,12 +4,10 @@
 use std::sync::Arc;
 
 use prost::Message;
-use tulpar_core::alert::validate_alert;
 use tulpar_core::codes::{CountryCode, UnitId};
 use tulpar_core::envelope::{self, PayloadType, payload_digest};
-use tulpar_core::keys::KeyId;
 use tulpar_core::proto::{self, ledger_entry::Kind};
-use tulpar_core::time::{fmt_duration, from_timestamp, to_timestamp};
+use tulpar_core::time::{from_timestamp, to_timestamp};
 use tulpar_core::validation::{Violations, quote};
 use tulpar_trust::directory::Purpose;
 
@@ -18,9 +16,14 @@ use crate::error::ApiError;
 use crate::revocations::OwnRevocations;
 use crate::state::{ReceivedRecord, id_bytes, keys};
 
+mod rules;
+
+pub use rules::{CheckedAlert, DeliveryRules, OwnUnits};
+
 /// Why a partner's delivery was refused.
 #[derive(Debug, Clone, thiserror::Error)]
-pub(crate) enum ReceiveError {
+#[non_exhaustive]
+pub enum ReceiveError {
     /// The delivered object breaks rules; every violation is listed.
     #[error("{0}")]
     Invalid(Violations),
@@ -30,8 +33,11 @@ pub(crate) enum ReceiveError {
     /// The envelope's signature does not verify under any unit key of the partner.
     #[error("{payload_type} from {partner}: {source}")]
     Signature {
+        /// What the envelope was taken for.
         payload_type: PayloadType,
+        /// The partner whose unit keys were tried.
         partner: CountryCode,
+        /// Why it does not verify.
         source: envelope::EnvelopeError,
     },
     /// The signing key is not one of the claimed unit's keys valid for this at that time.
@@ -45,14 +51,19 @@ pub(crate) enum ReceiveError {
         "{what} delivered by the {partner} node: only a unit's own node may deliver its {kind}"
     )]
     NotItsOwn {
+        /// What was delivered, and by which unit.
         what: String,
+        /// The partner that delivered it.
         partner: CountryCode,
+        /// What kind of object it is, in the plural.
         kind: &'static str,
     },
     /// The alert does not name this country among its recipients.
     #[error("alert {alert_id} is not addressed to {country}")]
     NotAddressedHere {
+        /// The alert.
         alert_id: String,
+        /// This node's country.
         country: CountryCode,
     },
     /// The id was delivered before with other content (or by another partner).
@@ -61,26 +72,35 @@ pub(crate) enum ReceiveError {
     /// A response to an alert this country never raised.
     #[error("{country} raised no alert {alert_id}")]
     UnknownAlert {
+        /// This node's country.
         country: CountryCode,
+        /// The alert the response names.
         alert_id: String,
     },
     /// A response from a country the alert was not sent to.
     #[error("alert {alert_id} was not addressed to {partner}")]
     NotSentTo {
+        /// The alert.
         alert_id: String,
+        /// The partner that responded.
         partner: CountryCode,
     },
     /// A response from a unit the alert did not name.
     #[error("alert {alert_id} was addressed to {addressed}, not to {responder}")]
     NotARecipient {
+        /// The alert.
         alert_id: String,
+        /// The units it was addressed to.
         addressed: String,
+        /// The unit that responded.
         responder: String,
     },
     /// A correction of an outcome that is not the latest, or by another unit, or one too many.
     #[error("alert {alert_id}: {refused}")]
     Correction {
+        /// The alert.
         alert_id: String,
+        /// Why the correction is refused.
         refused: tulpar_core::response::CorrectionRefused,
     },
     /// A fault of this node (storage, a task that did not finish).
@@ -117,6 +137,13 @@ impl From<ReceiveError> for ApiError {
 
 crate::error::status_through_api_error!(ReceiveError);
 
+/// The directory as the node last read it (`trust.reload_interval`), not the file on every call.
+impl OwnUnits for OwnRevocations {
+    fn unlisted(&self, units: &[UnitId]) -> (Vec<usize>, u64) {
+        self.unlisted_units(units)
+    }
+}
+
 /// Receives partners' alerts and responses.
 pub(crate) struct Inbound {
     context: Arc<Context>,
@@ -141,21 +168,6 @@ impl Inbound {
     }
 }
 
-/// What a partner delivered, checked to come from one of its units.
-struct UnitSigned<M> {
-    message: M,
-    signers: Vec<KeyId>,
-    envelope: proto::Envelope,
-}
-
-/// A delivered alert that passed every check that does not depend on earlier deliveries.
-struct CheckedAlert {
-    alert_id: String,
-    id: [u8; 16],
-    origin: String,
-    envelope: proto::Envelope,
-}
-
 /// What an earlier delivery of the same id left.
 enum Earlier {
     /// Recorded and receipted: the same receipt answers again.
@@ -174,69 +186,15 @@ struct ToReceipt<'a> {
 }
 
 impl Inbound {
-    /// Verifies that `envelope` is signed by some unit key of `country` (cryptographically, before
-    /// anything is decoded), then decodes it. Which unit and when is checked by the caller with
-    /// [`Self::check_unit_signer`], once the message says who claims to have signed it.
-    fn verify_unit_signed<M: prost::Message + Default>(
-        &self,
-        verifier: &mut envelope::Verifier,
-        country: CountryCode,
-        envelope: proto::Envelope,
-        payload_type: PayloadType,
-    ) -> Result<UnitSigned<M>, ReceiveError> {
-        let directory = self
-            .context
-            .trust
-            .directory(country)
-            .ok_or(ReceiveError::NoDirectory(country))?;
-        let resolve = |id: &KeyId| {
-            directory
-                .units()
-                .iter()
-                .flat_map(|unit| &unit.keys)
-                .find(|key| key.key_id == *id)
-                .map(|key| key.public_key)
-        };
-        let verified = verifier
-            .verify(&envelope, payload_type, &resolve)
-            .map_err(|source| ReceiveError::Signature {
-                payload_type,
-                partner: country,
-                source,
-            })?;
-        let message = verified
-            .decode::<M>()
-            .map_err(|e| ReceiveError::Invalid(Violations::single("payload", e.to_string())))?;
-        Ok(UnitSigned {
-            message,
-            signers: verified.signers().to_vec(),
-            envelope,
-        })
-    }
-
-    /// Checks that one of `signers` is a key of `unit` valid for `purpose` at `at`.
-    fn check_unit_signer(
-        &self,
-        unit: &UnitId,
-        signers: &[KeyId],
-        purpose: Purpose,
-        at: std::time::SystemTime,
-    ) -> Result<(), ReceiveError> {
-        let mut refusal = None;
-        for key_id in signers {
-            match self
-                .context
-                .trust
-                .check_unit_key(unit.country(), unit, key_id, purpose, at)
-            {
-                Ok(_) => return Ok(()),
-                Err(error) => refusal = Some(error),
-            }
+    /// The rules a delivery is judged by, at this reading of the node's clock.
+    fn rules(&self) -> DeliveryRules<'_> {
+        DeliveryRules {
+            country: self.context.country,
+            trust: &self.context.trust,
+            own_units: &*self.own_directory,
+            now: self.context.clock.now(),
+            max_clock_skew: self.max_clock_skew,
         }
-        Err(refusal.map_or_else(
-            || ReceiveError::NotSignedBy(unit.clone()),
-            ReceiveError::Signer,
-        ))
     }
 
     /// Signs a receipt for `envelope`, recorded at `ledger_index`, and records that it was issued.
@@ -366,102 +324,7 @@ impl Inbound {
         }
     }
 
-    /// Every check of a delivered alert that does not depend on what was recorded before: the unit
-    /// signature (verified before anything is decoded), the content, the origin against the partner,
-    /// the signing key against the origin unit, and that this country is a recipient.
-    fn check_alert(
-        &self,
-        verifier: &mut envelope::Verifier,
-        partner: CountryCode,
-        envelope: proto::Envelope,
-    ) -> Result<CheckedAlert, ReceiveError> {
-        let signed = self.verify_unit_signed::<proto::Alert>(
-            verifier,
-            partner,
-            envelope,
-            PayloadType::Alert,
-        )?;
-        let alert = validate_alert(signed.message).map_err(ReceiveError::Invalid)?;
-        let origin = alert.content().origin().clone();
-        if origin.country() != partner {
-            return Err(ReceiveError::NotItsOwn {
-                what: format!("alert {} from {origin}", alert.id()),
-                partner,
-                kind: "alerts",
-            });
-        }
-        self.check_unit_signer(&origin, &signed.signers, Purpose::Alert, alert.created_at())?;
-        let Some(addressed) = alert.content().recipient(self.context.country) else {
-            return Err(ReceiveError::NotAddressedHere {
-                alert_id: alert.id().to_string(),
-                country: self.context.country,
-            });
-        };
-        self.check_created_at(alert.created_at())?;
-        self.check_own_units(alert.content().recipients(), &addressed.units)?;
-        Ok(CheckedAlert {
-            alert_id: alert.id().to_string(),
-            id: *alert.id().as_bytes(),
-            origin: origin.to_string(),
-            envelope: signed.envelope,
-        })
-    }
-
-    /// Refuses an alert dated further in this node's future than `federation.max_clock_skew`: its
-    /// deadline counts from `created_at`, so it would never be overdue.
-    fn check_created_at(&self, created_at: std::time::SystemTime) -> Result<(), ReceiveError> {
-        let skew = self.max_clock_skew;
-        let now = self.context.clock.now();
-        match created_at.duration_since(now) {
-            Ok(ahead) if ahead > skew => Err(ReceiveError::Invalid(Violations::single(
-                "created_at",
-                format!(
-                    "is {} ahead of this node's clock; at most {} is allowed \
-                     (federation.max_clock_skew)",
-                    fmt_duration(ahead),
-                    fmt_duration(skew)
-                ),
-            ))),
-            _ => Ok(()),
-        }
-    }
-
-    /// Refuses an alert naming units of this country that its own directory does not list: nobody
-    /// could answer it.
-    fn check_own_units(
-        &self,
-        recipients: &[tulpar_core::alert::RecipientSpec],
-        units: &[UnitId],
-    ) -> Result<(), ReceiveError> {
-        if units.is_empty() {
-            return Ok(());
-        }
-        // The directory as the node last read it (`trust.reload_interval`), not the file on
-        // every call.
-        let (unlisted, version) = self.own_directory.unlisted_units(units);
-        let position = recipients
-            .iter()
-            .position(|r| r.country == self.context.country)
-            .unwrap_or_default();
-        let unknown = unlisted
-            .into_iter()
-            .map(|(j, unit)| {
-                (
-                    format!("content.recipients[{position}].units[{j}]"),
-                    format!(
-                        "{unit} is not a unit in the directory of {} (version {version})",
-                        self.context.country
-                    ),
-                )
-            })
-            .collect();
-        match Violations::from_pairs(unknown) {
-            Some(violations) => Err(ReceiveError::Invalid(violations)),
-            None => Ok(()),
-        }
-    }
-
-    /// [`Self::check_alert`] for each envelope. Several are checked on a blocking thread: their
+    /// [`DeliveryRules::check_alert`] for each envelope. Several are checked on a blocking thread: their
     /// signature checks are CPU work that would hold up the async workers.
     async fn check_alerts(
         self: &Arc<Self>,
@@ -471,9 +334,10 @@ impl Inbound {
         let check = move |node: &Self, envelopes: Vec<proto::Envelope>| {
             // Alerts a unit signed together share one signature, checked once.
             let mut verifier = envelope::Verifier::default();
+            let rules = node.rules();
             envelopes
                 .into_iter()
-                .map(|envelope| node.check_alert(&mut verifier, partner, envelope))
+                .map(|envelope| rules.check_alert(&mut verifier, partner, envelope))
                 .collect::<Vec<_>>()
         };
         if envelopes.len() < 2 {
@@ -643,7 +507,8 @@ impl Inbound {
         partner: CountryCode,
         envelope: proto::Envelope,
     ) -> Result<proto::Envelope, ReceiveError> {
-        let signed = self.verify_unit_signed::<proto::AlertResponse>(
+        let rules = self.rules();
+        let signed = rules.verify_unit_signed::<proto::AlertResponse>(
             &mut envelope::Verifier::default(),
             partner,
             envelope,
@@ -668,7 +533,7 @@ impl Inbound {
             .ok_or_else(|| {
                 ReceiveError::Invalid(Violations::single("created_at", "is required"))
             })?;
-        self.check_unit_signer(&unit, &signed.signers, Purpose::Response, created_at)?;
+        rules.check_unit_signer(&unit, &signed.signers, Purpose::Response, created_at)?;
         let alert_key = id_bytes(&response.alert_id).ok_or_else(|| {
             ReceiveError::Invalid(Violations::single(
                 "alert_id",

@@ -17,7 +17,7 @@ mod deadlines;
 mod delivery;
 pub mod error;
 mod http_api;
-mod inbound;
+pub mod inbound;
 pub mod integrity;
 pub mod lifecycle;
 mod locks;

@@ -210,17 +210,14 @@ impl OwnRevocations {
         Ok((snapshot.version, signed))
     }
 
-    /// Those of `units` the directory does not list, with their positions, and the directory's
-    /// version.
-    pub(crate) fn unlisted_units<'a>(
-        &self,
-        units: &'a [UnitId],
-    ) -> (Vec<(usize, &'a UnitId)>, u64) {
+    /// The positions of those of `units` the directory does not list, and the directory's version.
+    pub(crate) fn unlisted_units(&self, units: &[UnitId]) -> (Vec<usize>, u64) {
         let snapshot = self.snapshot();
         let unlisted = units
             .iter()
             .enumerate()
             .filter(|(_, unit)| !snapshot.units.contains(*unit))
+            .map(|(j, _)| j)
             .collect();
         (unlisted, snapshot.version)
     }
