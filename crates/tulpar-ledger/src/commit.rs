@@ -323,11 +323,13 @@ fn apply(shared: &Shared, batch: &Durable) -> Result<(), LedgerError> {
         .enumerate()
         .map(|(k, (_, _, e))| (batch.first + k as u64, e))
         .collect();
-    index.apply_views(&refs)?;
+    // The entries are readable before any view names them, so a reader that finds a record in a
+    // view can always read its entry; a view that lags is caught up on the next open.
     *shared
         .checkpoint
         .write()
         .unwrap_or_else(PoisonError::into_inner) = batch.checkpoint.clone();
     shared.size.store(size, Ordering::Release);
+    index.apply_views(&refs)?;
     Ok(())
 }
