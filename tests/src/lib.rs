@@ -49,6 +49,35 @@ pub fn witness_name(country: &str) -> String {
     format!("{FEDERATION}/{country}/witness")
 }
 
+/// Submits the sample alert draft from `unit` to country `to`; returns the alert id.
+pub async fn send(officer: &mut Client, unit: &str, to: &str) -> Result<String> {
+    let request = tulpar_core::proto::SubmitAlertRequest {
+        request_id: String::new(),
+        content: Some(tulpar_core::sample::alert_draft(unit, to)),
+    };
+    Ok(officer.submit_alert(request).await?.into_inner().alert_id)
+}
+
+/// Waits (up to 30 s) until alert `alert_id` is delivered to every recipient.
+pub async fn delivered(officer: &Client, alert_id: &str) -> Result<()> {
+    use tulpar_core::proto::{DeliveryState, GetAlertRequest};
+    eventually(Duration::from_secs(30), "delivery", || {
+        let (mut officer, alert_id) = (officer.clone(), alert_id.to_owned());
+        async move {
+            let record = officer
+                .get_alert(GetAlertRequest { alert_id })
+                .await?
+                .into_inner();
+            Ok(record
+                .recipients
+                .iter()
+                .all(|r| r.state >= DeliveryState::Delivered as i32)
+                .then_some(()))
+        }
+    })
+    .await
+}
+
 /// An API client of one node, authenticated by a bearer token.
 pub type Client = AlertServiceClient<InterceptedService<Channel, Bearer>>;
 

@@ -10,13 +10,13 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result};
 use tonic::Code;
 use tulpar_core::keys::PublicKey;
-use tulpar_core::proto::{self, DeliveryState, ReconcileFindingKind, ledger_entry::Kind};
+use tulpar_core::proto::{self, ReconcileFindingKind, ledger_entry::Kind};
 use tulpar_core::time::{ManualClock, SystemClock, to_timestamp};
 use tulpar_ledger::{
     Frontier, SignedCheckpoint, leaf_hash, verify_consistency_proof, verify_inclusion_proof,
 };
 use tulpar_tests::output_text as text;
-use tulpar_tests::{AuditClient, Client, Country, Federation, eventually};
+use tulpar_tests::{AuditClient, Country, Federation, delivered, eventually, send};
 use tulpar_trust::keyfile;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -35,32 +35,6 @@ fn ledger_key(country: &Country) -> Result<PublicKey> {
     Ok(keyfile::read_public_key(
         &country.dir.join("data/ledger.pub"),
     )?)
-}
-
-async fn send(officer: &mut Client, unit: &str, to: &str) -> Result<String> {
-    let request = proto::SubmitAlertRequest {
-        request_id: String::new(),
-        content: Some(tulpar_core::sample::alert_draft(unit, to)),
-    };
-    Ok(officer.submit_alert(request).await?.into_inner().alert_id)
-}
-
-async fn delivered(officer: &Client, alert_id: &str) -> Result<()> {
-    eventually(WAIT, "delivery", || {
-        let (mut officer, alert_id) = (officer.clone(), alert_id.to_owned());
-        async move {
-            let record = officer
-                .get_alert(proto::GetAlertRequest { alert_id })
-                .await?
-                .into_inner();
-            Ok(record
-                .recipients
-                .iter()
-                .all(|r| r.state >= DeliveryState::Delivered as i32)
-                .then_some(()))
-        }
-    })
-    .await
 }
 
 /// The whole ledger through the audit API, its root recomputed here.

@@ -9,9 +9,9 @@ use anyhow::{Context, Result};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-use tulpar_core::proto::{self, DeliveryState};
+use tulpar_core::proto;
 use tulpar_tests::output_text as text;
-use tulpar_tests::{Client, Country, Federation, eventually};
+use tulpar_tests::{Client, Country, Federation, delivered, eventually, send};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -26,32 +26,6 @@ fn audit_verify(country: &Country, extra: &[&str]) -> Result<Output> {
         .arg(country.dir.join("node/trust"))
         .args(extra);
     Ok(command.output()?)
-}
-
-async fn send(officer: &mut Client, unit: &str, to: &str) -> Result<String> {
-    let request = proto::SubmitAlertRequest {
-        request_id: String::new(),
-        content: Some(tulpar_core::sample::alert_draft(unit, to)),
-    };
-    Ok(officer.submit_alert(request).await?.into_inner().alert_id)
-}
-
-async fn delivered(officer: &Client, alert_id: &str) -> Result<()> {
-    eventually(WAIT, "delivery", || {
-        let (mut officer, alert_id) = (officer.clone(), alert_id.to_owned());
-        async move {
-            let record = officer
-                .get_alert(proto::GetAlertRequest { alert_id })
-                .await?
-                .into_inner();
-            Ok(record
-                .recipients
-                .iter()
-                .all(|r| r.state >= DeliveryState::Delivered as i32)
-                .then_some(()))
-        }
-    })
-    .await
 }
 
 /// Waits until a partner has cosigned `country`'s checkpoint, as the focal point sees it.
