@@ -158,6 +158,18 @@ async fn an_exchange_shows_in_both_nodes_metrics() -> Result<()> {
             r#"tulpar_partner_last_contact_timestamp_seconds{partner="UZ"}"#
         ) > 0.0
     );
+    // Every call to a partner is timed by method: the delivery, and UZ's acknowledgement
+    // travelling the other way is timed at UZ.
+    let calls_to_uz: f64 = kz_samples
+        .iter()
+        .filter(|(series, _)| {
+            series.starts_with(
+                r#"tulpar_partner_call_duration_seconds_count{partner="UZ",method="Deliver"#,
+            )
+        })
+        .map(|(_, count)| count)
+        .sum();
+    assert!(calls_to_uz >= 1.0, "{kz_samples:#?}");
     assert_eq!(value(&kz_samples, "tulpar_equivocation_alarms"), 0.0);
     assert_eq!(value(&kz_samples, "tulpar_ledger_writable"), 1.0);
     assert!(

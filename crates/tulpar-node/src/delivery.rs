@@ -15,7 +15,6 @@ use std::time::SystemTime;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::Notify;
-use tonic::transport::Channel;
 use tulpar_core::codes::CountryCode;
 use tulpar_core::envelope::{self, PayloadType, payload_digest};
 use tulpar_core::keys::KeyId;
@@ -29,6 +28,7 @@ use tulpar_trust::directory::Purpose;
 use crate::backoff::Backoff;
 use crate::config::DeliveryConfig;
 use crate::context::Context;
+use crate::metrics::PartnerChannel;
 use crate::partners::Partners;
 use crate::state::OutboxItem;
 
@@ -81,7 +81,11 @@ impl DeliveryError {
             Self::Unreachable(_) => true,
             Self::Refused(refusal) => matches!(
                 refusal.code,
-                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
+                tonic::Code::Unavailable
+                    | tonic::Code::DeadlineExceeded
+                    | tonic::Code::Unknown
+                    // The channel's own request timeout.
+                    | tonic::Code::Cancelled
             ),
             _ => false,
         }
@@ -112,9 +116,12 @@ pub(crate) enum ReceiptFault {
 }
 
 struct Partner {
+    /// Something new waits in the outbox.
     wake: Notify,
+    /// The partner called this node while deliveries to it were failing: it is up.
+    heard: Notify,
     status: Mutex<PartnerStatus>,
-    channel: Mutex<Option<(String, Channel)>>,
+    channel: Mutex<Option<(String, PartnerChannel)>>,
 }
 
 /// Delivery to partners: a worker per partner, and what each worker knows of its partner.
@@ -157,6 +164,7 @@ impl Delivery {
             .or_insert_with(|| {
                 Arc::new(Partner {
                     wake: Notify::new(),
+                    heard: Notify::new(),
                     status: Mutex::new(PartnerStatus::default()),
                     channel: Mutex::new(None),
                 })
@@ -180,7 +188,7 @@ impl Delivery {
             status.next_attempt.is_some()
         };
         if was_failing {
-            partner.wake.notify_one();
+            partner.heard.notify_one();
         }
     }
 
@@ -234,37 +242,65 @@ async fn run_worker(node: Arc<Delivery>, country: CountryCode) {
             if wait.is_none() || !unreachable {
                 return std::future::pending().await;
             }
+            let mut ticks = tokio::time::interval(PROBE_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut probes = FuturesUnordered::new();
             loop {
-                tokio::time::sleep(PROBE_INTERVAL).await;
-                if probe(&node, country, &partner).await {
-                    tracing::info!(peer.country = %country, "partner is up again; delivering now");
-                    return;
+                tokio::select! {
+                    _ = ticks.tick(), if probes.len() < PROBES_IN_FLIGHT => {
+                        probes.push(probe(&node, country, &partner));
+                    }
+                    Some(up) = probes.next() => if up {
+                        tracing::info!(peer.country = %country, "partner is up again; delivering now");
+                        return;
+                    }
                 }
             }
         };
+        // Something new in the outbox does not cut a backoff short: towards a partner that is
+        // down each new alert would otherwise start a pass that waits out its connect timeout,
+        // holding up the probes that notice the partner is back.
         tokio::select! {
             () = sleep => {}
             () = probing => {}
-            () = partner.wake.notified() => {}
+            () = partner.heard.notified() => {}
+            () = partner.wake.notified(), if wait.is_none() => {}
             () = &mut stopping => return,
         }
     }
 }
 
 /// How often a partner is asked whether it is up while deliveries to it back off.
-const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-/// How long a probe waits for its answer.
+const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long a probe waits for its answer: a new connection's TCP and TLS handshakes and the call,
+/// a few round trips.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Probes may overlap, so one whose first packets were lost just before the path healed (or on a
+/// lossy link) does not hold up the next: on a path that drops everything, one starts every
+/// PROBE_INTERVAL.
+const PROBES_IN_FLIGHT: usize = 4;
 
 /// Whether `country`'s node answers a cheap call (its checkpoint) now. Every federation call counts
 /// as contact at the partner, so this also ends any backoff of its deliveries to this node.
+///
+/// The probe connects anew rather than using the worker's channel: after a partition that
+/// connection may still be stalled, its lost packets waiting for TCP retransmissions that back off
+/// to many seconds, while a new connection gets through as soon as the path is back. A probe that
+/// is answered becomes the worker's channel, so deliveries resume on the connection that works.
 async fn probe(node: &Delivery, country: CountryCode, partner: &Partner) -> bool {
-    let Ok(channel) = partner_channel(node, country, partner) else {
+    let Ok(endpoint) = node.partners.partner_endpoint(country) else {
         return false;
     };
-    let mut client = crate::transport::federation_client(channel);
+    let Ok(channel) = node.partners.connect_partner(country, &endpoint) else {
+        return false;
+    };
+    let mut client = crate::transport::federation_client(channel.clone());
     let call = client.get_checkpoint(proto::GetCheckpointRequest {});
-    matches!(tokio::time::timeout(PROBE_TIMEOUT, call).await, Ok(Ok(_)))
+    if !matches!(tokio::time::timeout(PROBE_TIMEOUT, call).await, Ok(Ok(_))) {
+        return false;
+    }
+    *partner.channel.lock().unwrap_or_else(|p| p.into_inner()) = Some((endpoint, channel));
+    true
 }
 
 impl Delivery {
@@ -411,7 +447,7 @@ fn partner_channel(
     node: &Delivery,
     country: CountryCode,
     partner: &Partner,
-) -> Result<Channel, crate::partners::PartnerError> {
+) -> Result<PartnerChannel, crate::partners::PartnerError> {
     let endpoint = node.partners.partner_endpoint(country)?;
     let mut cached = partner.channel.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((known, channel)) = cached.as_ref() {
@@ -436,7 +472,7 @@ struct ToDeliver {
 async fn deliver(
     node: &Arc<Delivery>,
     country: CountryCode,
-    client: FederationServiceClient<Channel>,
+    client: FederationServiceClient<PartnerChannel>,
     items: Vec<(u64, OutboxItem)>,
     batching: &AtomicBool,
 ) -> Result<(), DeliveryError> {
@@ -610,7 +646,7 @@ type Answer = Result<Option<proto::Envelope>, Refusal>;
 
 /// [`send`], splitting a call the partner refuses as too large (see [`split_on_size`]).
 async fn send_splitting(
-    client: &FederationServiceClient<Channel>,
+    client: &FederationServiceClient<PartnerChannel>,
     sends: &[ToDeliver],
     batching: &AtomicBool,
 ) -> Vec<Answer> {
@@ -665,7 +701,7 @@ where
 /// when the partner knows it, otherwise one call each (so each refusal is the item's own). A refusal
 /// of a whole call of several alerts is the error.
 async fn send(
-    client: FederationServiceClient<Channel>,
+    client: FederationServiceClient<PartnerChannel>,
     sends: &[ToDeliver],
     batching: &AtomicBool,
 ) -> Result<Vec<Answer>, Refusal> {
@@ -940,6 +976,7 @@ mod tests {
         let error = |code| DeliveryError::Refused(refused(code, "x"));
         assert!(error(tonic::Code::Unavailable).partner_unreachable());
         assert!(error(tonic::Code::DeadlineExceeded).partner_unreachable());
+        assert!(error(tonic::Code::Cancelled).partner_unreachable());
         assert!(!error(tonic::Code::FailedPrecondition).partner_unreachable());
         assert!(!error(tonic::Code::ResourceExhausted).partner_unreachable());
         assert!(!DeliveryError::NothingToDeliver(3).partner_unreachable());

@@ -26,7 +26,10 @@ use tulpar_core::time::from_timestamp;
 
 use crate::state::State;
 
+pub(crate) mod partner_calls;
 pub(crate) mod process;
+
+pub(crate) use partner_calls::PartnerChannel;
 
 /// Labels of a count of alerts exchanged with one partner.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -65,6 +68,15 @@ pub(crate) struct PartnerLabels {
     pub(crate) partner: String,
 }
 
+/// Labels of a call this node made to a partner.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct CallLabels {
+    /// The partner's country code.
+    pub(crate) partner: String,
+    /// The federation method called, e.g. `DeliverAlerts`.
+    pub(crate) method: String,
+}
+
 /// The node's counters and histograms, registered once; cloning shares them.
 #[derive(Clone)]
 pub(crate) struct Metrics {
@@ -77,6 +89,7 @@ pub(crate) struct Metrics {
     responses_received: Family<ResponseLabels, Counter>,
     deadlines_missed: Family<DeadlineLabels, Counter>,
     delivery_latency: Family<PartnerLabels, Histogram>,
+    partner_calls: Family<CallLabels, Histogram>,
     watchers: Gauge,
 }
 
@@ -99,6 +112,16 @@ fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
 
+/// Upper bounds of partner call duration buckets, in seconds: a few round trips when all is well,
+/// up to `delivery.request_timeout` (15 s by default) when the partner or the path stalls.
+const CALL_BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0,
+];
+
+fn call_histogram() -> Histogram {
+    Histogram::new(CALL_BUCKETS)
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::default();
@@ -112,6 +135,7 @@ impl Default for Metrics {
             responses_received: Family::default(),
             deadlines_missed: Family::default(),
             delivery_latency: Family::new_with_constructor(latency_histogram),
+            partner_calls: Family::new_with_constructor(call_histogram),
             watchers: Gauge::default(),
         };
         registry.register(
@@ -155,6 +179,11 @@ impl Default for Metrics {
             metrics.delivery_latency.clone(),
         );
         registry.register(
+            "tulpar_partner_call_duration_seconds",
+            "Calls this node made to partners, by method, until answered or failed",
+            metrics.partner_calls.clone(),
+        );
+        registry.register(
             "tulpar_watchers",
             "Live WatchAlerts streams (gRPC, HTTP and the console's)",
             metrics.watchers.clone(),
@@ -182,6 +211,15 @@ impl Metrics {
     /// The registry of counters and histograms, for the scrape endpoint.
     pub(crate) fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// `channel` to `partner`, timing each call in `tulpar_partner_call_duration_seconds`.
+    pub(crate) fn time_partner_calls(
+        &self,
+        partner: CountryCode,
+        channel: tonic::transport::Channel,
+    ) -> PartnerChannel {
+        PartnerChannel::new(channel, partner.to_string(), self.partner_calls.clone())
     }
 
     /// Counts a watch stream until the returned guard drops, so it cannot be left counted.

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::metrics::PartnerChannel;
 use anyhow::Result;
-use tonic::transport::Channel;
 use tulpar_core::codes::CountryCode;
 use tulpar_core::proto::{self};
 use tulpar_trust::tls::{self, NodeIdentity};
@@ -94,12 +94,19 @@ impl Partners {
         &self,
         partner: CountryCode,
         endpoint: &str,
-    ) -> Result<Channel, PartnerError> {
+    ) -> Result<PartnerChannel, PartnerError> {
         let config =
             tls::federation_client_config(&self.identity, self.context.trust.clone(), partner)
                 .map_err(|source| PartnerError::Tls { partner, source })?;
-        tulpar_rpc::tls_channel(endpoint, config, self.connect_timeout, self.request_timeout)
-            .map_err(PartnerError::Endpoint)
+        tulpar_rpc::tls_channel_with_keepalive(
+            endpoint,
+            config,
+            self.connect_timeout,
+            self.request_timeout,
+            tulpar_rpc::Keepalive::PARTNER,
+        )
+        .map(|channel| self.context.metrics.time_partner_calls(partner, channel))
+        .map_err(PartnerError::Endpoint)
     }
 
     /// Why `partner`'s directory was last refused, while refresh waits to fetch it again.

@@ -27,8 +27,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Sleep;
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Server;
 use tonic::transport::server::Connected;
-use tonic::transport::{Channel, Server};
 use tower::layer::util::{Identity, Stack};
 
 mod admission;
@@ -302,9 +302,15 @@ where
 /// [`MAX_MESSAGE_BYTES`](tulpar_core::limits::MAX_MESSAGE_BYTES), like every listener: tonic's default
 /// of 4 MiB would refuse a record or entry the contract allows. Every federation client of the node is
 /// made here.
-pub fn federation_client(
-    channel: Channel,
-) -> tulpar_core::proto::federation_service_client::FederationServiceClient<Channel> {
+pub fn federation_client<T>(
+    channel: T,
+) -> tulpar_core::proto::federation_service_client::FederationServiceClient<T>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
     use tulpar_core::limits::MAX_MESSAGE_BYTES;
     tulpar_core::proto::federation_service_client::FederationServiceClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)

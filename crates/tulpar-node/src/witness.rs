@@ -709,7 +709,7 @@ enum Channel<'a> {
     /// A partner's federation API.
     Partner(
         tulpar_core::proto::federation_service_client::FederationServiceClient<
-            tonic::transport::Channel,
+            crate::metrics::PartnerChannel,
         >,
     ),
     /// An external witness's HTTP submission prefix.

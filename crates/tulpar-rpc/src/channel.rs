@@ -13,10 +13,34 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-/// How often an open channel pings the node at the HTTP/2 level, also while idle.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
-/// How long a ping may go unanswered before the connection is dropped.
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How a channel finds out that its connection is dead: an HTTP/2 ping every `interval`, also while
+/// idle, and the connection dropped when one goes unanswered for `timeout`. Calls in flight on a
+/// dropped connection fail at once instead of waiting out their timeout, and the next call connects
+/// anew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// How often the connection is pinged.
+    pub interval: Duration,
+    /// How long a ping may go unanswered.
+    pub timeout: Duration,
+}
+
+impl Keepalive {
+    /// For people's clients and customs systems: a ping every 30 s, which a node serving thousands
+    /// of watchers can answer without noticing.
+    pub const CLIENT: Self = Self {
+        interval: Duration::from_secs(30),
+        timeout: Duration::from_secs(10),
+    };
+    /// Between nodes: a partner behind a dead path (a partition, a crashed host) is noticed within
+    /// 10 s, so deliveries go back to asking on fresh connections whether it is up. A ping waits
+    /// behind at most a few round trips of data in the socket's buffer, so 5 s is safe on links with
+    /// round trips up to about a second.
+    pub const PARTNER: Self = Self {
+        interval: Duration::from_secs(5),
+        timeout: Duration::from_secs(5),
+    };
+}
 
 /// Why an endpoint cannot be dialled.
 #[derive(Debug, thiserror::Error)]
@@ -43,12 +67,30 @@ pub enum ChannelError {
 /// A lazily connecting gRPC channel to `endpoint` ("host:port", an IPv6 address in brackets) over TLS
 /// with `config`.
 ///
-/// The channel reconnects by itself; nothing is sent until the first call.
+/// The channel reconnects by itself; nothing is sent until the first call. Its connections are kept
+/// alive as [`Keepalive::CLIENT`] says.
 pub fn tls_channel(
     endpoint: &str,
     config: Arc<rustls::ClientConfig>,
     connect_timeout: Duration,
     request_timeout: Duration,
+) -> Result<Channel, ChannelError> {
+    tls_channel_with_keepalive(
+        endpoint,
+        config,
+        connect_timeout,
+        request_timeout,
+        Keepalive::CLIENT,
+    )
+}
+
+/// As [`tls_channel`], with the connection kept alive as `keepalive` says.
+pub fn tls_channel_with_keepalive(
+    endpoint: &str,
+    config: Arc<rustls::ClientConfig>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    keepalive: Keepalive,
 ) -> Result<Channel, ChannelError> {
     let not_host_port = |reason: String| ChannelError::NotHostPort {
         endpoint: endpoint.to_owned(),
@@ -87,8 +129,8 @@ pub fn tls_channel(
         .connect_timeout(connect_timeout)
         .timeout(request_timeout)
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
-        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .http2_keep_alive_interval(keepalive.interval)
+        .keep_alive_timeout(keepalive.timeout)
         .keep_alive_while_idle(true);
     Ok(endpoint.connect_with_connector_lazy(connect))
 }

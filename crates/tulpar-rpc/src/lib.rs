@@ -9,5 +9,5 @@
 pub mod channel;
 pub mod status;
 
-pub use channel::{ChannelError, tls_channel};
+pub use channel::{ChannelError, Keepalive, tls_channel, tls_channel_with_keepalive};
 pub use status::{invalid_argument, violations_of};
