@@ -78,6 +78,52 @@ pub async fn delivered(officer: &Client, alert_id: &str) -> Result<()> {
     .await
 }
 
+/// The body of `GET path` from `address` ("host:port") over plain HTTP/1.1, if it answers 200.
+pub async fn plain_http_get(address: &str, path: &str) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .with_context(|| format!("connecting to {address}"))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("an HTTP response without a blank line")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("GET {path} from {address} answered {head}");
+    }
+    // Chunked bodies (Prometheus' API) are read whole, so only the chunk framing is left to drop.
+    if head
+        .lines()
+        .any(|line| line.eq_ignore_ascii_case("transfer-encoding: chunked"))
+    {
+        return dechunk(body);
+    }
+    Ok(body.to_owned())
+}
+
+/// The data of a chunked HTTP/1.1 body.
+fn dechunk(mut body: &str) -> Result<String> {
+    let mut data = String::new();
+    loop {
+        let (size, rest) = body
+            .split_once("\r\n")
+            .context("a chunk without a size line")?;
+        let size = usize::from_str_radix(size.split(';').next().unwrap_or_default().trim(), 16)
+            .with_context(|| format!("chunk size {size:?}"))?;
+        if size == 0 {
+            return Ok(data);
+        }
+        data.push_str(rest.get(..size).context("a chunk shorter than its size")?);
+        body = rest
+            .get(size..)
+            .and_then(|rest| rest.strip_prefix("\r\n"))
+            .context("a chunk without its line end")?;
+    }
+}
+
 /// An API client of one node, authenticated by a bearer token.
 pub type Client = AlertServiceClient<InterceptedService<Channel, Bearer>>;
 
@@ -596,22 +642,7 @@ level = "info"
 
     /// The text `GET /metrics` returns now (Prometheus' text format), over plain HTTP/1.1.
     pub async fn scrape_metrics(&self) -> Result<String> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.metrics_addr).await?;
-        let request = format!(
-            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.metrics_addr
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await?;
-        let (head, body) = response
-            .split_once("\r\n\r\n")
-            .context("an HTTP response without a blank line")?;
-        if !head.starts_with("HTTP/1.1 200") {
-            bail!("GET /metrics answered {head}");
-        }
-        Ok(body.to_owned())
+        plain_http_get(&self.metrics_addr.to_string(), "/metrics").await
     }
 
     /// The node process's id, while it runs; `None` for a node running in-process.
