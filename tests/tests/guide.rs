@@ -439,6 +439,13 @@ fn two_countries_on_separate_addresses_follow_the_deployment_guide() -> Result<(
     let text = output_text(&again);
     assert!(again.status.success(), "{text}");
     assert!(text.contains("only appended to"), "{text}");
+
+    // A node's log in a file is plain text, without a terminal's colours.
+    for host in [&kz, &uz] {
+        let log = std::fs::read_to_string(host.dir.join("node.log"))?;
+        assert!(log.contains("node started"), "{log}");
+        assert!(!log.contains('\u{1b}'), "{log}");
+    }
     Ok(())
 }
 
