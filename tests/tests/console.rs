@@ -457,6 +457,10 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
         page.body
     );
     assert!(
+        page.body.contains("Подтвердить до"),
+        "the deadline, awaited"
+    );
+    assert!(
         page.body.contains("CSQU3054383"),
         "every field of the content"
     );
@@ -582,6 +586,11 @@ async fn an_addressed_officer_answers_in_the_console_as_officers_write() -> Resu
     assert_eq!(seizure.items[0].hs_code, "293911");
     assert_eq!(seizure.items[0].quantity, 120.5);
     let page = get(&browser, &cookie, &page_path).await?;
+    assert!(
+        !page.body.contains("Подтвердить до"),
+        "no deadline once answered: {}",
+        page.body
+    );
     let response_id = record.recipients[0]
         .timeline
         .iter()

@@ -194,7 +194,13 @@ impl Connection {
 pub(crate) fn describe(status: &tonic::Status) -> String {
     let violations = tulpar_rpc::violations_of(status);
     if violations.is_empty() {
-        return format!("{:?}: {}", status.code(), status.message());
+        let hint = if status.message().contains("not valid for name") {
+            "\n  the node's certificate does not name the address dialled: dial a name it has, or \
+             issue the node a certificate that names it (tulpar cert node --host HOST)"
+        } else {
+            ""
+        };
+        return format!("{:?}: {}{hint}", status.code(), status.message());
     }
     format!(
         "the node refused the request:\n  {}",
@@ -204,7 +210,22 @@ pub(crate) fn describe(status: &tonic::Status) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::Profile;
+    use super::{Profile, describe};
+
+    #[test]
+    fn a_certificate_for_other_names_is_explained() {
+        let status = tonic::Status::unavailable(
+            "TLS with 127.0.0.1:7400: invalid peer certificate: certificate not valid for name \
+             \"127.0.0.1\"; certificate is only valid for IpAddress(10.10.0.2)",
+        );
+        let shown = describe(&status);
+        assert!(shown.contains("127.0.0.1:7400"), "{shown}");
+        assert!(shown.contains("tulpar cert node --host"), "{shown}");
+        let other = describe(&tonic::Status::unavailable(
+            "cannot connect to 127.0.0.1:7400",
+        ));
+        assert!(!other.contains("tulpar cert node"), "{other}");
+    }
 
     #[test]
     fn a_profile_takes_the_settings_by_their_names_or_their_variables_names() {

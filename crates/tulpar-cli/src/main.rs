@@ -38,7 +38,7 @@ enum Command {
     /// Manage the partner countries a node trusts.
     #[command(subcommand)]
     Trust(cmd::trust::Args),
-    /// Issue client certificates for the national API.
+    /// Issue client certificates for the national API, and the node's certificate for new names.
     #[command(subcommand)]
     Cert(cmd::cert::Args),
     /// Bearer tokens for customs systems: make one; revoke and list a node's (administrators).

@@ -227,6 +227,7 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
     );
     let ledger_key = keyfile::read_private_key(&config.keys.ledger_key)
         .with_context(|| "keys.ledger_key".to_owned())?;
+    check_ledger_key(&config, &ledger_key)?;
     let units = UnitKeys::load(&config.keys.units_dir, country)?;
     let view = Arc::new(StateView {
         country,
@@ -715,4 +716,31 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Refuses a ledger key the country's directory does not name: partners and auditors check the
+/// node's checkpoints and receipts against the directory's node key (`public/ledger.pub` of the
+/// ceremony), so a node signing with another key would only produce signatures nobody accepts.
+fn check_ledger_key(config: &Config, ledger_key: &tulpar_core::keys::SigningKey) -> Result<()> {
+    let path = &config.trust.own_directory;
+    let directory = tulpar_audit::read_own_directory(path, config.country)
+        .with_context(|| format!("trust.own_directory: {}", path.display()))?;
+    let key = ledger_key.public_key();
+    if directory.node_keys().iter().any(|k| k.public_key == key) {
+        return Ok(());
+    }
+    let named: Vec<String> = directory
+        .node_keys()
+        .iter()
+        .map(|k| k.key_id.to_string())
+        .collect();
+    bail!(
+        "keys.ledger_key: {} holds key {}, but the country's directory ({}) names the node ledger \
+         key {}: install the ledger.key made with that directory (the one whose public half is \
+         public/ledger.pub)",
+        config.keys.ledger_key.display(),
+        key.key_id(),
+        path.display(),
+        named.join(", ")
+    )
 }

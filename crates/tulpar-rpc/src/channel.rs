@@ -119,9 +119,15 @@ pub fn tls_channel_with_keepalive(
         let server_name = server_name.clone();
         let host = host.clone();
         async move {
-            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            // The errors name the address tried: tonic reports only the innermost message.
+            let tcp = TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| naming(e, &format!("cannot connect to {}", hostport(&host, port))))?;
             let _ = tcp.set_nodelay(true);
-            let tls = connector.connect(server_name, tcp).await?;
+            let tls = connector
+                .connect(server_name, tcp)
+                .await
+                .map_err(|e| naming(e, &format!("TLS with {}", hostport(&host, port))))?;
             Ok::<_, io::Error>(TokioIo::new(tls))
         }
     });
@@ -133,6 +139,20 @@ pub fn tls_channel_with_keepalive(
         .keep_alive_timeout(keepalive.timeout)
         .keep_alive_while_idle(true);
     Ok(endpoint.connect_with_connector_lazy(connect))
+}
+
+/// `host:port`, an IPv6 address in brackets.
+fn hostport(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// `error` of the same kind, its message prefixed with `what`.
+fn naming(error: io::Error, what: &str) -> io::Error {
+    io::Error::new(error.kind(), format!("{what}: {error}"))
 }
 
 #[cfg(test)]
@@ -169,5 +189,39 @@ mod tests {
             dial(":7443"),
             Err(ChannelError::NotHostPort { .. })
         ));
+    }
+
+    /// The message of a call's failure on a channel to `endpoint`.
+    async fn failure(endpoint: &str) -> String {
+        let channel = dial(endpoint).expect("a host and a port");
+        let mut client = tulpar_core::proto::alert_service_client::AlertServiceClient::new(channel);
+        let status = client
+            .get_alert(tulpar_core::proto::GetAlertRequest::default())
+            .await
+            .expect_err("nothing answers");
+        format!("{status}")
+    }
+
+    #[tokio::test]
+    async fn failures_to_connect_name_the_address_tried() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let message = failure(&closed).await;
+        assert!(
+            message.contains(&format!("cannot connect to {closed}")),
+            "{message}"
+        );
+
+        // A listener that is not a TLS server: the handshake fails, naming the address.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let open = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                drop(socket);
+            }
+        });
+        let message = failure(&open).await;
+        assert!(message.contains(&format!("TLS with {open}")), "{message}");
     }
 }

@@ -9,7 +9,8 @@ use tulpar_core::keys::{KeyError, SigningKey};
 use tulpar_proto::v1::Envelope;
 
 use crate::draft::{DEFAULT_VALIDITY, DirectoryDraft, EditError};
-use crate::tls::{CA_VALIDITY, IssuedCert, NODE_VALIDITY, TlsCa, TlsError};
+use crate::node_cert::{issue_node_certificate, node_hosts};
+use crate::tls::{CA_VALIDITY, IssuedCert, TlsCa, TlsError};
 
 /// What went wrong in the ceremony.
 #[derive(Debug, thiserror::Error)]
@@ -74,13 +75,11 @@ pub fn endpoint_host(endpoint: &str) -> Option<&str> {
 
 /// Generates everything a new country needs.
 pub fn create_country(plan: &CountryPlan) -> Result<NewCountry, CeremonyError> {
-    let host = endpoint_host(&plan.endpoint)
-        .ok_or_else(|| CeremonyError::Endpoint(plan.endpoint.clone()))?;
-    let mut hosts = vec![host.to_owned()];
-    hosts.extend(plan.extra_hosts.iter().filter(|h| *h != host).cloned());
+    endpoint_host(&plan.endpoint).ok_or_else(|| CeremonyError::Endpoint(plan.endpoint.clone()))?;
+    let hosts = node_hosts(std::slice::from_ref(&plan.endpoint), &plan.extra_hosts)?;
     let root = SigningKey::generate()?;
     let tls_ca = TlsCa::generate(plan.country, plan.now, CA_VALIDITY)?;
-    let node_cert = tls_ca.issue_node(&hosts, plan.now, plan.now + NODE_VALIDITY)?;
+    let node_cert = issue_node_certificate(&tls_ca, &hosts, plan.now)?;
     let ledger = SigningKey::generate()?;
     let mut draft = DirectoryDraft::new(
         plan.country,

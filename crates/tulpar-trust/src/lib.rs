@@ -6,6 +6,7 @@
 //! - [`store`]: the node's [`TrustStore`], one entry per partner country, persistent and live.
 //! - [`tls`]: certificates and rustls configurations for mutual TLS between nodes.
 //! - [`ceremony`]: everything a new country needs, generated in one go.
+//! - [`node_cert`]: the node's TLS certificate: its names, issuing and installing it.
 //! - [`keyfile`], [`files`]: key files and atomic writes. They live here rather than in `tulpar-core`,
 //!   which does no I/O.
 
@@ -14,6 +15,7 @@ pub mod directory;
 pub mod draft;
 pub mod files;
 pub mod keyfile;
+pub mod node_cert;
 pub mod store;
 pub mod tls;
 

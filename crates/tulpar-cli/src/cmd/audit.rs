@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -62,6 +62,8 @@ pub(crate) struct VerifyArgs {
     #[arg(long, requires = "directory")]
     root_key: Option<PathBuf>,
     /// A checkpoint note saved by an earlier `--save`: the ledger must have grown from it, not changed.
+    /// If the file does not exist yet, this is the first audit: it says so and writes the checkpoint
+    /// there once everything verifies.
     #[arg(long)]
     previous: Option<PathBuf>,
     /// Write the verified checkpoint note here, for the next run's `--previous`.
@@ -332,9 +334,10 @@ async fn verify(mut client: AuditClient, output: &Output, args: VerifyArgs) -> R
         ),
     }
 
-    if let Some(path) = &args.previous {
-        since_previous(&mut client, &mut verdict, &key, &checkpoint, path).await?;
-    }
+    let first_audit = match &args.previous {
+        Some(path) => since_previous(&mut client, &mut verdict, &key, &checkpoint, path).await?,
+        None => false,
+    };
 
     segments(&mut client, &mut verdict).await?;
 
@@ -342,7 +345,13 @@ async fn verify(mut client: AuditClient, output: &Output, args: VerifyArgs) -> R
         node_check(&mut client, &mut verdict).await?;
     }
 
-    if let Some(path) = &args.save {
+    // A first audit saves its checkpoint where the next one will look for it.
+    let save = match (&args.save, &args.previous) {
+        (Some(path), _) => Some(path),
+        (None, Some(path)) if first_audit => Some(path),
+        _ => None,
+    };
+    if let Some(path) = save {
         if verdict.failures().is_empty() {
             std::fs::write(path, checkpoint.note())
                 .with_context(|| format!("--save: cannot write {}", path.display()))?;
@@ -529,14 +538,28 @@ async fn since_previous(
     key: &PublicKey,
     checkpoint: &SignedCheckpoint,
     path: &std::path::Path,
-) -> Result<()> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--previous: cannot read {}", path.display()))?;
+) -> Result<bool> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            verdict.pass(
+                "since previous",
+                format!(
+                    "first audit: {} does not exist yet, so there is no earlier checkpoint to \
+                     compare with; this one (size {}) is the baseline the next audit checks",
+                    path.display(),
+                    checkpoint.size()
+                ),
+            );
+            return Ok(true);
+        }
+        Err(e) => bail!("--previous: cannot read {}: {e}", path.display()),
+    };
     let previous = match SignedCheckpoint::verify(&text, Some(checkpoint.origin()), key) {
         Ok(previous) => previous,
         Err(error) => {
             verdict.fail("since previous", format!("{}: {error}", path.display()));
-            return Ok(());
+            return Ok(false);
         }
     };
     if previous.size() > checkpoint.size() {
@@ -548,7 +571,7 @@ async fn since_previous(
                 checkpoint.size()
             ),
         );
-        return Ok(());
+        return Ok(false);
     }
     let consistent = if previous.size() == checkpoint.size() {
         previous.root() == checkpoint.root()
@@ -581,7 +604,7 @@ async fn since_previous(
             ),
         );
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Damage the node found in its own segments since it started (its check at start, or reads).

@@ -97,8 +97,12 @@ pub(crate) struct Common {
     /// The folder made by `tulpar init`.
     #[arg(long)]
     dir: PathBuf,
-    /// The current root key, if not at DIR/offline/root.key (e.g. on a removable drive).
-    #[arg(long)]
+    /// The folder holding the offline keys (root.key, tls-ca.key), if not DIR/offline (e.g. on a
+    /// removable drive).
+    #[arg(long, value_name = "FOLDER")]
+    offline: Option<PathBuf>,
+    /// The current root key file, if not root.key in the offline folder.
+    #[arg(long, value_name = "FILE")]
     root_key: Option<PathBuf>,
     /// Days the new version is accepted as new by partners.
     #[arg(long, default_value_t = 90)]
@@ -119,9 +123,12 @@ impl Session {
         if common.valid_days == 0 || common.valid_days > 3650 {
             bail!("--valid-days: must be between 1 and 3650");
         }
-        let layout = Layout::new(&common.dir);
+        let layout = Layout::with_offline(&common.dir, common.offline.as_deref());
         let current = layout.load_directory()?;
         let root_path = common.root_key.clone().unwrap_or_else(|| layout.root_key());
+        if !root_path.exists() {
+            layout.read_offline(&root_path)?;
+        }
         let root = keyfile::read_private_key(&root_path)?;
         Ok(Self {
             layout,

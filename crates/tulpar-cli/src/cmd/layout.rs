@@ -2,9 +2,13 @@
 //!
 //! ```text
 //! DIR/offline/  root.key tls-ca.key                       keep offline: signs directories and certificates
-//! DIR/public/   root.pub directory.env tls-ca.crt         give to partners
+//! DIR/public/   root.pub directory.env tls-ca.crt ledger.pub   give to partners
 //! DIR/node/     node.crt node.key tls-ca.crt ledger.key directory.env units/<UNIT>.key trust/
+//! DIR/node.toml the node's configuration
 //! ```
+//!
+//! The offline folder may be elsewhere (a removable drive): every command that signs takes
+//! `--offline FOLDER`.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -34,6 +38,31 @@ impl Layout {
         }
     }
 
+    /// The layout of `dir` with its offline keys in `offline` when given (`--offline`).
+    pub(crate) fn with_offline(dir: &Path, offline: Option<&Path>) -> Self {
+        let mut layout = Self::new(dir);
+        if let Some(offline) = offline {
+            layout.offline = offline.to_owned();
+        }
+        layout
+    }
+
+    /// Reads an offline key file, saying where the offline keys were looked for when it is missing.
+    pub(crate) fn read_offline(&self, path: &Path) -> Result<String> {
+        std::fs::read_to_string(path).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "; the offline keys are not in {}: give --offline FOLDER, the folder holding \
+                     root.key and tls-ca.key (e.g. on the removable drive)",
+                    self.offline.display()
+                )
+            } else {
+                String::new()
+            };
+            anyhow::anyhow!("cannot read {}: {e}{hint}", path.display())
+        })
+    }
+
     pub(crate) fn root_key(&self) -> PathBuf {
         self.offline.join("root.key")
     }
@@ -48,6 +77,15 @@ impl Layout {
     }
     pub(crate) fn public_tls_ca(&self) -> PathBuf {
         self.public.join("tls-ca.crt")
+    }
+    pub(crate) fn public_ledger_key(&self) -> PathBuf {
+        self.public.join("ledger.pub")
+    }
+    pub(crate) fn node_cert(&self) -> PathBuf {
+        self.node.join("node.crt")
+    }
+    pub(crate) fn node_key(&self) -> PathBuf {
+        self.node.join("node.key")
     }
     pub(crate) fn node_directory(&self) -> PathBuf {
         self.node.join("directory.env")

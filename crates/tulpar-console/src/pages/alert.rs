@@ -195,7 +195,10 @@ pub fn alert(
                     ": " (m.code(recipient.state))
                     @if recipient.overdue { " · " span class="overdue" { (m.get("alerts-overdue")) } }
                 }
-                p { (m.get("alert-deadline")) " " (time(m, &recipient.deadline)) }
+                // The deadline matters only while an acknowledgement is awaited.
+                @if matches!(recipient.state, "DELIVERY_STATE_QUEUED" | "DELIVERY_STATE_DELIVERED") {
+                    p { (m.get("alert-deadline")) " " (time(m, &recipient.deadline)) }
+                }
                 ol class="timeline" {
                     @for step in &recipient.steps {
                         li class=[step.superseded.then_some("superseded")] {

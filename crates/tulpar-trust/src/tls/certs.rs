@@ -288,6 +288,37 @@ pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
+/// The host names and IP addresses a certificate is valid for (its DNS and IP subject alternative
+/// names), in the certificate's order.
+pub fn host_names(cert: &CertificateDer<'_>) -> Result<Vec<String>, TlsError> {
+    let (_, x509) = X509Certificate::from_der(cert)
+        .map_err(|e| TlsError::Certificate(format!("not an X.509 certificate: {e}")))?;
+    let san = x509
+        .subject_alternative_name()
+        .map_err(|e| TlsError::Certificate(format!("bad subject alternative names: {e}")))?;
+    let Some(san) = san else {
+        return Ok(Vec::new());
+    };
+    Ok(san
+        .value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::DNSName(name) => Some((*name).to_owned()),
+            GeneralName::IPAddress(bytes) => match bytes.len() {
+                4 => <[u8; 4]>::try_from(*bytes)
+                    .ok()
+                    .map(|b| std::net::Ipv4Addr::from(b).to_string()),
+                16 => <[u8; 16]>::try_from(*bytes)
+                    .ok()
+                    .map(|b| std::net::Ipv6Addr::from(b).to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect())
+}
+
 /// The URI subject alternative names of `cert`.
 pub(crate) fn san_uris(cert: &CertificateDer<'_>) -> Result<Vec<String>, String> {
     let (_, x509) =

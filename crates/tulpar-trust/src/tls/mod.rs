@@ -22,7 +22,7 @@ use tulpar_core::keys::KeyId;
 
 pub use certs::{
     CA_VALIDITY, CLIENT_VALIDITY, COUNTRY_URI_PREFIX, IssuedCert, NODE_VALIDITY, ROLE_URI_PREFIX,
-    Role, TlsCa, cert_from_pem, not_after, pem_cert, spki_sha256,
+    Role, TlsCa, cert_from_pem, host_names, not_after, pem_cert, spki_sha256,
 };
 pub use verify::Partners;
 
