@@ -15,6 +15,8 @@ use super::layout::{Layout, create, must_not_exist};
 pub(crate) enum Args {
     /// Issue a client certificate for an officer, focal point, integrator or admin.
     Issue(IssueArgs),
+    /// Renew the node's TLS certificate (same names, fresh key); a running node takes it at once.
+    Renew(super::renew::Args),
 }
 
 /// Issue a client certificate.
@@ -42,7 +44,10 @@ fn parse_role(s: &str) -> Result<Role, String> {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    let Args::Issue(args) = args;
+    let args = match args {
+        Args::Issue(args) => args,
+        Args::Renew(args) => return super::renew::run(args),
+    };
     if args.days == 0 || args.days > 3650 {
         bail!("--days: must be between 1 and 3650");
     }

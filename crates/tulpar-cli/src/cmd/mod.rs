@@ -10,6 +10,7 @@ pub(crate) mod init;
 pub(crate) mod keygen;
 mod layout;
 pub(crate) mod ledger;
+pub(crate) mod renew;
 pub(crate) mod token;
 pub(crate) mod trust;
 pub(crate) mod user;
