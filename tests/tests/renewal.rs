@@ -178,6 +178,10 @@ async fn a_renewed_certificate_is_presented_by_both_listeners_without_a_restart(
     .await?;
     let log = kz.log();
     assert!(log.contains("rule key-match"), "{log}");
+    assert!(
+        log.contains("SIGHUP: re-reading the node TLS certificate"),
+        "{log}"
+    );
     let still = both_listeners(kz, uz).await?;
     assert_eq!(still[0].serial, renewed.serial);
     assert_eq!(still[1].serial, renewed.serial);

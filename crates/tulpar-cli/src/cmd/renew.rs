@@ -19,7 +19,7 @@ use super::layout::Layout;
 
 /// Renew the node's TLS certificate.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("node").required(true).args(["dir", "config"])))]
+#[command(group(clap::ArgGroup::new("renewed").required(true).args(["dir", "config"])))]
 pub(crate) struct Args {
     /// The folder made by `tulpar init`: renews DIR/node/node.crt and node.key, with the CA key at
     /// DIR/offline/tls-ca.key unless --tls-ca-key says otherwise.
