@@ -107,6 +107,12 @@ async fn a_renewed_certificate_is_presented_by_both_listeners_without_a_restart(
         log.contains("the node TLS certificate expires within 30 days"),
         "{log}"
     );
+    // The directory (90 days) and the CA (10 years) are not near their end.
+    assert!(!log.contains("the country directory expires"), "{log}");
+    assert!(
+        !log.contains("the national TLS CA certificate expires"),
+        "{log}"
+    );
     let before = both_listeners(kz, uz).await?;
     assert_eq!(before[0].serial, short.serial);
     assert_eq!(before[1].serial, short.serial);
