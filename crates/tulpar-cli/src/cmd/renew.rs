@@ -137,7 +137,9 @@ fn renew(
     let old = CertificateSummary::of(&current)
         .with_context(|| format!("{}", paths.certificate.display()))?;
     // Judged inside its own validity, so that an expired certificate can be renewed too.
-    let when = now.clamp(old.not_before, old.not_after - Duration::from_secs(1));
+    let when = now
+        .min(old.not_after - Duration::from_secs(1))
+        .max(old.not_before);
     check_issued_by(ca.certificate(), std::slice::from_ref(&current), when).with_context(|| {
         format!(
             "{}: not issued by the CA in {}",

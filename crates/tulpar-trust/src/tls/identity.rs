@@ -257,6 +257,9 @@ impl NodeIdentity {
     }
 
     fn take(&self, files: &Files, now: SystemTime) -> Result<CertificateSummary, TlsError> {
+        // The same rule as at start: a key others can read is refused.
+        crate::keyfile::check_private_permissions(&files.private_key)
+            .map_err(|e| TlsError::Certificate(e.to_string()))?;
         let (cert_pem, key_pem) = read_pair(&files.certificate, &files.private_key)?;
         let in_file = |e| in_file(&files.certificate, &files.private_key, e);
         let (country, key) = parse(&cert_pem, &key_pem).map_err(in_file)?;

@@ -113,6 +113,15 @@ fn a_bad_replacement_is_refused_once_and_the_old_certificate_stays() {
     let error = s.identity.reload(s.now).unwrap_err().to_string();
     assert!(error.contains("not valid now"), "{error}");
 
+    // A good pair, but a key others can read.
+    let open =
+        s.ca.issue_node(&["kz.example".into()], s.now, s.now + DAY)
+            .unwrap();
+    write_atomically(&s.key, open.key_pem.as_bytes(), 0o644).unwrap();
+    write(&s.cert, &open.pem);
+    let error = s.identity.reload(s.now).unwrap_err().to_string();
+    assert!(error.contains("node.key"), "{error}");
+
     // Not PEM at all.
     write(&s.cert, "garbage");
     assert!(s.identity.reload(s.now).is_err());
