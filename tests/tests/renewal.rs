@@ -1,6 +1,7 @@
 //! Renewing a node's TLS certificate while it runs: both listeners present the new certificate from
 //! the next handshake on, partners accept it, a bad replacement is refused and the old one stays, and
-//! a certificate close to its end is warned about in the log and in the metrics.
+//! a certificate close to its end is warned about in the log and in the metrics. A rotated unit key is
+//! taken by the partner, and what the old key signed still verifies.
 
 use std::path::Path;
 use std::process::Command;
@@ -241,5 +242,73 @@ fn a_renewal_with_the_wrong_ca_key_or_days_changes_nothing() -> Result<()> {
         .map(std::fs::read)
         .collect::<Result<Vec<_>, _>>()?;
     assert_eq!(before, after, "a refused renewal changed the node's files");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_unit_key_is_taken_by_the_partner_and_old_entries_still_verify() -> Result<()> {
+    let mut federation =
+        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
+    for code in ["KZ", "UZ"] {
+        let country = federation.country(code);
+        country.node_env.push((
+            "TULPAR__TRUST__DIRECTORY_REFRESH_INTERVAL".into(),
+            "1s".into(),
+        ));
+        country.start_process().await?;
+    }
+    let mut officer = federation.countries["KZ"].client("KZ-AKTAU-PCU").await?;
+    let before = send(&mut officer, "KZ-AKTAU-PCU", "UZ").await?;
+    delivered(&officer, &before).await?;
+
+    // The unit's key rotated in the directory; the node signs with the new key after a restart, and
+    // UZ fetches the new directory by itself.
+    federation.country("KZ").stop().await?;
+    let kz_dir = federation.countries["KZ"].dir.clone();
+    let out = Command::new(tulpar_tests::binary("tulpar")?)
+        .args([
+            "directory",
+            "rotate-unit-key",
+            "--unit",
+            "KZ-AKTAU-PCU",
+            "--dir",
+        ])
+        .arg(&kz_dir)
+        .output()?;
+    if !out.status.success() {
+        bail!("rotate-unit-key: {}", output_text(&out));
+    }
+    federation.country("KZ").start_process().await?;
+    let mut officer = federation.countries["KZ"].client("KZ-AKTAU-PCU").await?;
+    let after = send(&mut officer, "KZ-AKTAU-PCU", "UZ").await?;
+    delivered(&officer, &after).await?;
+    let uz = &federation.countries["UZ"];
+    let mut uz_officer = uz.client("UZ-TASHKENT-PCU").await?;
+    for id in [&before, &after] {
+        uz_officer
+            .get_alert(tulpar_core::proto::GetAlertRequest {
+                alert_id: id.clone(),
+            })
+            .await
+            .with_context(|| format!("UZ does not hold {id}"))?;
+    }
+
+    // Both ledgers verify, every signature in them judged at its time: the alert signed with the
+    // closed key as well as the one signed with the new key.
+    federation.country("KZ").stop().await?;
+    federation.country("UZ").stop().await?;
+    for code in ["KZ", "UZ"] {
+        let country = &federation.countries[code];
+        let out = Command::new(tulpar_tests::binary("tulpar")?)
+            .args(["ledger", "verify", "--config"])
+            .arg(country.config_path())
+            .output()?;
+        let text = output_text(&out);
+        assert!(out.status.success(), "{code}: {text}");
+        assert!(
+            text.contains("every entry's signatures hold against the node's directory"),
+            "{code}: {text}"
+        );
+    }
     Ok(())
 }
