@@ -199,6 +199,12 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
         .parent()
         .map(ToOwned::to_owned)
         .unwrap_or_default();
+    std::fs::metadata(&config.tls.certificate).with_context(|| {
+        format!(
+            "tls.certificate: cannot read {}",
+            config.tls.certificate.display()
+        )
+    })?;
     keyfile::check_private_permissions(&config.tls.private_key)
         .with_context(|| "tls.private_key".to_owned())?;
     // A renewed certificate must come from the national CA; an unreadable CA is reported by the
