@@ -189,7 +189,7 @@ pub struct TrustConfig {
     pub store: PathBuf,
     /// This country's own signed directory, served to partners (re-read when it changes).
     pub own_directory: PathBuf,
-    /// How often the store is re-read from disk.
+    /// How often the store is re-read from disk, and the node looks for a renewed TLS certificate.
     #[serde(
         default = "defaults::reload_interval",
         deserialize_with = "duration::read"

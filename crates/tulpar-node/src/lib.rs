@@ -25,6 +25,7 @@ mod metrics;
 mod node;
 mod paging;
 mod partners;
+mod renewal;
 mod revocations;
 mod scrape;
 mod service;

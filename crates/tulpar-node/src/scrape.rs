@@ -54,6 +54,8 @@ pub(crate) struct Snapshot {
     pub(crate) equivocation_alarms: u64,
     /// `node` and `national_ca`: when each TLS certificate expires.
     pub(crate) certificates: Vec<(&'static str, SystemTime)>,
+    /// When the country's own published directory (`trust.own_directory`) expires.
+    pub(crate) own_directory_expires_at: Option<SystemTime>,
     /// The acknowledgement deadline of each priority (`deadlines.*`), for rules to compare ages with.
     pub(crate) deadlines: Vec<(&'static str, f64)>,
     pub(crate) process: Option<ProcessStats>,
@@ -128,6 +130,12 @@ impl Snapshot {
             commit_times: Some(context.ledger.commit_times()),
             equivocation_alarms: context.state.alarms().map_or(0, |a| a.len() as u64),
             certificates,
+            own_directory_expires_at: tulpar_audit::read_own_directory(
+                &node.config.trust.own_directory,
+                context.country,
+            )
+            .ok()
+            .map(|directory| directory.expires_at()),
             deadlines: [
                 tulpar_core::alert::Priority::Urgent,
                 tulpar_core::alert::Priority::High,
@@ -385,6 +393,14 @@ impl Collector for Snapshot {
                 .iter()
                 .map(|&(certificate, at)| (CertificateLabels { certificate }, unix_seconds(at))),
         )?;
+        if let Some(at) = self.own_directory_expires_at.map(unix_seconds) {
+            gauge(
+                e,
+                "tulpar_own_directory_expiry_timestamp_seconds",
+                "When this country's own published directory (trust.own_directory) expires",
+                at,
+            )?;
+        }
         if let Some(process) = &self.process {
             e.encode_descriptor(
                 "process_cpu_seconds",

@@ -199,7 +199,7 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
         .parent()
         .map(ToOwned::to_owned)
         .unwrap_or_default();
-    let cert_pem = std::fs::read_to_string(&config.tls.certificate).with_context(|| {
+    std::fs::metadata(&config.tls.certificate).with_context(|| {
         format!(
             "tls.certificate: cannot read {}",
             config.tls.certificate.display()
@@ -207,13 +207,17 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
     })?;
     keyfile::check_private_permissions(&config.tls.private_key)
         .with_context(|| "tls.private_key".to_owned())?;
-    let key_pem = std::fs::read_to_string(&config.tls.private_key).with_context(|| {
-        format!(
-            "tls.private_key: cannot read {}",
-            config.tls.private_key.display()
-        )
-    })?;
-    let identity = NodeIdentity::from_pem(&cert_pem, &key_pem).context("tls.certificate")?;
+    // A renewed certificate must come from the national CA; an unreadable CA is reported by the
+    // client API's start-up, which needs it.
+    let national_ca = std::fs::read_to_string(&config.tls.ca_certificate)
+        .ok()
+        .and_then(|pem| tls::cert_from_pem(&pem).ok());
+    let identity = NodeIdentity::open(
+        &config.tls.certificate,
+        &config.tls.private_key,
+        national_ca,
+    )
+    .context("tls.certificate, tls.private_key")?;
     if identity.country() != country {
         bail!(
             "tls.certificate ({}) is for {}, but this node is configured as {country}",
@@ -327,6 +331,7 @@ fn start_workers(node: &Arc<Node>) {
     deadlines::start_ticker(&node.deadlines, config.deadlines.check_interval);
     start_trust_reload(node);
     start_revocations_refresh(node);
+    crate::renewal::start(node);
     partners::start_directory_refresh(&node.partners, config.trust.directory_refresh_interval);
     witness::start_witness(&node.witness, config.witness.interval);
     node.webhooks.start_workers();

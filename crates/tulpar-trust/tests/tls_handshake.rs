@@ -224,7 +224,7 @@ async fn a_certificate_from_uz_ca_claiming_kz_is_refused() {
     assert!(err.contains("WrongCountry"), "{err}");
 
     // And post-handshake mapping refuses it too, naming the rule.
-    let err = uz_store.peer_country(fake_kz.chain()).unwrap_err();
+    let err = uz_store.peer_country(&fake_kz.chain()).unwrap_err();
     assert!(err.to_string().starts_with("rule country-ca:"), "{err}");
 }
 

@@ -22,6 +22,8 @@ pub(crate) enum Args {
     /// node.key. It names the directory's federation endpoints, every name of the current
     /// certificate, and each --host.
     Node(NodeArgs),
+    /// Renew the node's TLS certificate (same names, fresh key); a running node takes it at once.
+    Renew(super::renew::Args),
 }
 
 /// The folder made by `tulpar init`, and where its offline keys are.
@@ -89,6 +91,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             let (layout, ca) = args.folders.open()?;
             return node(&layout, &ca, &args.hosts);
         }
+        Args::Renew(args) => return super::renew::run(args),
     };
     if args.days == 0 || args.days > 3650 {
         bail!("--days: must be between 1 and 3650");

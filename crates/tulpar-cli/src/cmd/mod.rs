@@ -11,6 +11,7 @@ pub(crate) mod keygen;
 mod layout;
 pub(crate) mod ledger;
 mod node_config;
+pub(crate) mod renew;
 pub(crate) mod token;
 pub(crate) mod trust;
 pub(crate) mod user;

@@ -146,6 +146,13 @@ impl TlsCa {
             .and_then(|c| CountryCode::parse(c).ok())
             .ok_or_else(|| TlsError::Certificate("the CA names no country (C=)".into()))?;
         let key = KeyPair::from_pem(key_pem)?;
+        // A key of another CA would issue certificates that nobody can verify.
+        if rcgen::PublicKeyData::subject_public_key_info(&key) != x509.public_key().raw {
+            return Err(TlsError::Certificate(format!(
+                "the CA private key is not the key of the {country} TLS CA certificate \
+                 (rule key-match)"
+            )));
+        }
         let issuer = Issuer::from_ca_cert_der(&der, key)?;
         Ok(Self {
             country,

@@ -7,15 +7,14 @@
 //! peer is.
 
 mod certs;
+mod identity;
 mod verify;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tulpar_core::codes::CountryCode;
 use tulpar_core::keys::KeyId;
@@ -24,6 +23,7 @@ pub use certs::{
     CA_VALIDITY, CLIENT_VALIDITY, COUNTRY_URI_PREFIX, IssuedCert, NODE_VALIDITY, ROLE_URI_PREFIX,
     Role, TlsCa, cert_from_pem, host_names, not_after, pem_cert, spki_sha256,
 };
+pub use identity::{CertificateSummary, NodeIdentity, check_issued_by};
 pub use verify::Partners;
 
 use verify::{PartnerClientVerifier, PartnerServerVerifier, PeerVerifier, Usage};
@@ -114,65 +114,6 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A node's TLS certificate chain and private key.
-#[derive(Debug)]
-pub struct NodeIdentity {
-    country: CountryCode,
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-}
-
-impl NodeIdentity {
-    /// The identity from PEM text: the node certificate (optionally followed by intermediates) and its
-    /// PKCS#8 private key.
-    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, TlsError> {
-        let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| TlsError::Pem(format!("node certificate: {e}")))?;
-        let first = chain
-            .first()
-            .ok_or_else(|| TlsError::Pem("no certificate in the node certificate file".into()))?;
-        let uris = certs::san_uris(first).map_err(TlsError::Certificate)?;
-        let countries: Vec<_> = uris
-            .iter()
-            .filter_map(|u| u.strip_prefix(COUNTRY_URI_PREFIX))
-            .collect();
-        let [country] = countries[..] else {
-            return Err(TlsError::Certificate(format!(
-                "a node certificate names exactly one {COUNTRY_URI_PREFIX}<CC> URI"
-            )));
-        };
-        let country =
-            CountryCode::parse(country).map_err(|e| TlsError::Certificate(e.to_string()))?;
-        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-            .map_err(|e| TlsError::Pem(format!("node key: {e}")))?;
-        Ok(Self {
-            country,
-            chain,
-            key,
-        })
-    }
-
-    /// Reads `node.crt` and `node.key` from a node folder made by `tulpar init`.
-    pub fn load(node_dir: &Path) -> Result<Self, TlsError> {
-        let read = |name: &str| {
-            let path = node_dir.join(name);
-            std::fs::read_to_string(&path).map_err(|source| TlsError::Io { path, source })
-        };
-        Self::from_pem(&read("node.crt")?, &read("node.key")?)
-    }
-
-    /// The country the certificate names.
-    pub fn country(&self) -> CountryCode {
-        self.country
-    }
-
-    /// The certificate chain, node certificate first.
-    pub fn chain(&self) -> &[CertificateDer<'static>] {
-        &self.chain
-    }
-}
-
 /// The federation server configuration: TLS 1.3, a client certificate required from a partner in
 /// `partners` (read live at each handshake), ALPN `h2`.
 pub fn federation_server_config(
@@ -187,7 +128,7 @@ pub fn federation_server_config(
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
+        .with_cert_resolver(identity.server_resolver());
     config.alpn_protocols = vec![ALPN_H2.to_vec()];
     Ok(Arc::new(config))
 }
@@ -209,7 +150,7 @@ pub fn federation_client_config(
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())?;
+        .with_client_cert_resolver(identity.client_resolver());
     config.alpn_protocols = vec![ALPN_H2.to_vec()];
     Ok(Arc::new(config))
 }
@@ -232,7 +173,7 @@ pub fn api_server_config(
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
+        .with_cert_resolver(identity.server_resolver());
     // HTTP/1.1 too: the client API also answers JSON over HTTP/1.1 (customs systems behind proxies).
     config.alpn_protocols = vec![ALPN_H2.to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
