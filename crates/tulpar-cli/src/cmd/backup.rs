@@ -100,13 +100,11 @@ pub(crate) fn run_backup(args: BackupArgs) -> Result<ExitCode> {
     };
 
     // Read before the segments: a cursor then never points past the ledger backed up.
-    let cursors = files_under(&data.join(CURSORS))?;
-    let cursors_dir = out.join(DATA).join(CURSORS);
-    for cursor in &cursors {
+    for cursor in files_under(&data.join(CURSORS))? {
         copy(
-            &data.join(CURSORS).join(cursor),
+            &data.join(CURSORS).join(&cursor),
             DATA_DIR,
-            &Path::new(CURSORS).join(cursor),
+            &Path::new(CURSORS).join(&cursor),
             false,
         )?;
     }
@@ -172,17 +170,15 @@ pub(crate) fn run_backup(args: BackupArgs) -> Result<ExitCode> {
     }
 
     // No cursor may name an index past the ledger backed up (the node refuses one that does).
-    for cursor in &cursors {
-        let path = cursors_dir.join(cursor);
-        clamp_cursor(&path, snapshot.size)?;
-    }
+    let cursors_prefix = format!("{DATA}/{CURSORS}/");
     for file in files
         .iter_mut()
-        .filter(|f| f.path.starts_with("data/webhooks/"))
+        .filter(|f| f.path.starts_with(&cursors_prefix))
     {
-        let (size, sha256) = hash_file(&out.join(&file.path), None)
-            .with_context(|| format!("{}", out.join(&file.path).display()))?;
-        (file.size, file.sha256) = (size, sha256);
+        let path = out.join(&file.path);
+        clamp_cursor(&path, snapshot.size)?;
+        (file.size, file.sha256) =
+            hash_file(&path, None).with_context(|| format!("{}", path.display()))?;
     }
 
     let mut all = snapshot.files;
@@ -348,4 +344,26 @@ fn clamp_cursor(path: &Path, size: u64) -> Result<()> {
         write_atomic(path, &serde_json::to_vec(&cursor)?, false)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_past_the_backed_up_ledger_is_moved_back_to_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("risk.json");
+        let text = r#"{"next_index":200,"delivered":7,"last_success_unix_ms":1700000000000}"#;
+        fs::write(&path, text).unwrap();
+        clamp_cursor(&path, 250).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        clamp_cursor(&path, 150).unwrap();
+        let clamped: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(clamped["next_index"], 150);
+        assert_eq!(clamped["delivered"], 7);
+        fs::write(&path, "not json").unwrap();
+        let error = clamp_cursor(&path, 150).unwrap_err();
+        assert!(format!("{error:#}").contains("not a webhook cursor"));
+    }
 }

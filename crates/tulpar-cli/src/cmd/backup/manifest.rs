@@ -294,3 +294,45 @@ pub(crate) fn slashed(path: &Path) -> Result<String> {
         .map(|p| p.join("/"))
         .with_context(|| format!("{}: not a UTF-8 file name", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_path_stays_inside_the_folder_it_names() {
+        assert!(safe_relative("segments/00000000000000000000.seg").is_ok());
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "./a"] {
+            let error = safe_relative(bad).unwrap_err();
+            assert!(error.to_string().contains("plain relative path"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_copy_is_hashed_as_it_is_written_and_a_missing_source_is_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("from");
+        fs::write(&from, b"abc").unwrap();
+        let (len, sha) = copy_hashed(&from, &dir.path().join("a/b/to"), None, true).unwrap();
+        assert_eq!(len, 3);
+        assert_eq!(
+            sha,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(hash_file(&dir.path().join("a/b/to"), Some(2)).unwrap().0, 2);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir.path().join("a/b/to"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let gone = dir.path().join("gone");
+        assert!(
+            copy_if_present(&gone, &dir.path().join("x"), None, false)
+                .unwrap()
+                .is_none()
+        );
+        let error = copy_hashed(&gone, &dir.path().join("y"), None, false).unwrap_err();
+        assert!(format!("{error:#}").contains("gone: missing"));
+    }
+}

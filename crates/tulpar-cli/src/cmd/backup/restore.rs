@@ -29,9 +29,8 @@ pub(crate) struct RestoreArgs {
     /// The node's configuration: the backup is written to the paths it names.
     #[arg(long)]
     config: PathBuf,
-    /// Restore even though the data directory is not empty, or a file of the node folder differs
-    /// from the backup's: what is there is moved aside (renamed `<name>.replaced-<unix time>`), not
-    /// deleted. The node must be stopped.
+    /// Restore even though the data directory is not empty: what is there is moved aside, into
+    /// `<data_dir>.replaced-<unix time>` beside it, not deleted. The node must be stopped.
     #[arg(long)]
     force: bool,
 }
@@ -219,8 +218,12 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode> {
             }
         }
     }
+    // The node folder is the machine's configuration: a file already there is kept, even when it
+    // differs from the backup's (a directory or trust store updated since, say); only missing files
+    // are restored.
     let mut node_files = Vec::new();
-    let mut in_the_way = Vec::new();
+    let mut kept = Vec::new();
+    let mut same = 0;
     let mut missing_setting = Vec::new();
     for file in manifest.files.iter().filter(|f| f.setting != DATA_DIR) {
         let Some(to) = target(&config, file) else {
@@ -228,24 +231,13 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode> {
             continue;
         };
         match hash_file(&to, None) {
-            Ok((_, sha256)) if sha256 == file.sha256 => {}
-            Ok(_) => {
-                in_the_way.push(to.clone());
+            Ok((_, sha256)) if sha256 == file.sha256 => same += 1,
+            Ok(_) => kept.push(to),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 node_files.push(Planned { file, to });
             }
-            Err(_) => node_files.push(Planned { file, to }),
+            Err(e) => bail!("{}: {e}; nothing was changed", to.display()),
         }
-    }
-    if !in_the_way.is_empty() && !args.force {
-        bail!(
-            "these files differ from the backup's; add --force to move them aside and restore the \
-             backup's; nothing was changed:\n  {}",
-            in_the_way
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join("\n  ")
-        );
     }
 
     // 5. Write: the data directory's files into `<data_dir>/.restoring/`, synced, then moved into
@@ -254,11 +246,6 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode> {
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let aside = |path: &Path| -> PathBuf {
-        let mut name = path.file_name().unwrap_or_default().to_os_string();
-        name.push(format!(".replaced-{stamp}"));
-        path.with_file_name(name)
-    };
     fs::create_dir_all(data_dir).with_context(|| format!("data_dir: {}", data_dir.display()))?;
     let staging = data_dir.join(STAGING);
     if staging.exists() {
@@ -281,7 +268,9 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode> {
         sync_dir(folder)?;
     }
     if data_in_use {
-        let old = aside(data_dir);
+        let mut name = data_dir.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".replaced-{stamp}"));
+        let old = data_dir.with_file_name(name);
         fs::create_dir(&old).with_context(|| {
             format!(
                 "{}: cannot create it to move the data directory's files aside",
@@ -308,11 +297,6 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode> {
     sync_dir(data_dir)?;
     for planned in &node_files {
         let to = &planned.to;
-        if to.exists() {
-            let old = aside(to);
-            fs::rename(to, &old).with_context(|| format!("{}", to.display()))?;
-            println!("{:<10} {} → {}", "moved", to.display(), old.display());
-        }
         let source = from.join(&planned.file.path);
         copy_hashed(&source, to, None, planned.file.private)?;
         sync_dir(to.parent().unwrap_or(Path::new(".")))?;
@@ -329,25 +313,25 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode> {
         manifest.tree_size,
         manifest.taken_at
     );
+    let data_files = manifest
+        .files
+        .iter()
+        .filter(|f| f.setting == DATA_DIR)
+        .count();
     println!(
-        "{:<10} {} data files into {}, {} node files ({} already there)",
+        "{:<10} {data_files} data files into {}, {} missing node files ({same} already there)",
         "wrote",
-        manifest
-            .files
-            .iter()
-            .filter(|f| f.setting == DATA_DIR)
-            .count(),
         data_dir.display(),
         node_files.len(),
-        manifest.files.len()
-            - node_files.len()
-            - manifest
-                .files
-                .iter()
-                .filter(|f| f.setting == DATA_DIR)
-                .count()
-            - missing_setting.len()
     );
+    for path in &kept {
+        println!(
+            "{:<10} {}: differs from the backup's; the one here is kept (remove it to restore \
+             the backup's)",
+            "kept",
+            path.display()
+        );
+    }
     for setting in &missing_setting {
         println!(
             "{:<10} {setting}: not in this configuration; its file was not restored",
