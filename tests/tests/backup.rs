@@ -330,6 +330,18 @@ async fn a_backup_older_than_what_a_partner_cosigned_is_reported_after_the_resto
     // The alert sent after the backup is not known to the restored node; UZ still has it.
     let kz_focal = kz.client("focal-point").await?;
     assert!(state_of(&kz_focal, &lost).await?.is_none());
+
+    // Grown past what UZ holds, the restored ledger forks from it, and UZ's witness refuses it
+    // (recorded as evidence when the proof shows the fork, else refused as a proof that does not
+    // hold).
+    let mut kz_officer = kz.client("KZ-AKTAU-PCU").await?;
+    for _ in 0..(held - size) {
+        let id = send(&mut kz_officer, "KZ-AKTAU-PCU", "UZ").await?;
+        delivered(&kz_officer, &id).await?;
+    }
+    let refused = kz.node()?.witness_now().await;
+    let message = format!("{:#}", refused.err().context("UZ cosigned a fork")?);
+    assert!(message.contains("UZ refused the checkpoint"), "{message}");
     Ok(())
 }
 
