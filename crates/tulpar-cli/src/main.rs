@@ -55,6 +55,10 @@ enum Command {
     /// Witnessing with logs and witnesses outside the federation (C2SP tlog-witness).
     #[command(subcommand)]
     Witness(cmd::witness::Args),
+    /// Copy a running node's ledger (up to a signed checkpoint) and data into a folder with a manifest.
+    Backup(cmd::backup::BackupArgs),
+    /// Put a backup back where a configuration says, after checking all of it (the node stopped).
+    Restore(cmd::backup::RestoreArgs),
     /// Audit the node (focal points): verify, reconcile with a partner, report, alarms.
     #[command(subcommand)]
     Audit(cmd::audit::Args),
@@ -97,6 +101,8 @@ fn main() -> ExitCode {
         Command::Cert(args) => cmd::cert::run(args),
         Command::Ledger(args) => cmd::ledger::run(args),
         Command::Witness(args) => cmd::witness::run(args),
+        Command::Backup(args) => cmd::backup::run_backup(args),
+        Command::Restore(args) => cmd::backup::run_restore(args),
         Command::Token(args) => cmd::token::run(&cli.connection, &cli.output, args),
         Command::User(args) => cmd::user::run(&cli.connection, &cli.output, args),
         Command::Webhooks(args) => cmd::webhooks::run(&cli.connection, &cli.output, args),

@@ -44,6 +44,22 @@ pub(crate) enum WitnessError {
     /// clock by more than `federation.max_clock_skew`.
     #[error("the cosignature from {0} {1}")]
     BadCosignature(String, String),
+    /// The witness holds a checkpoint of this ledger larger than the ledger: entries this node signed
+    /// are missing here, as after a restore from a backup older than what partners cosigned.
+    #[error(
+        "{witness} holds a checkpoint of this ledger of size {held}, but the ledger has only {size} \
+         entries: entries {size}..{held} that this node signed are missing here (restored from an \
+         older backup?); its checkpoints past {held} will fork from the one {witness} holds \
+         (deploy/README.md, \"Backup and restore\")"
+    )]
+    Ahead {
+        /// The partner's country code or the external witness's name.
+        witness: String,
+        /// The size of the checkpoint the witness holds.
+        held: u64,
+        /// The size of this ledger's latest checkpoint.
+        size: u64,
+    },
     /// The witness kept naming sizes this node could not prove consistency from.
     #[error("{0} keeps refusing the checkpoint")]
     KeepsRefusing(String),
@@ -588,6 +604,13 @@ impl Witness {
                 Answer::Holds(size) if size != old_size && size <= latest.size() => {
                     old_size = size;
                 }
+                Answer::Holds(held) if held > latest.size() => {
+                    return Err(WitnessError::Ahead {
+                        witness: label,
+                        held,
+                        size: latest.size(),
+                    });
+                }
                 Answer::Holds(size) => {
                     return Err(WitnessError::Refused {
                         witness: label,
@@ -753,6 +776,9 @@ pub(crate) fn start_witness(witness: &Arc<Witness>, interval: std::time::Duratio
                 match result {
                     Ok(Some(size)) => tracing::debug!(%cosigner, size, "checkpoint cosigned"),
                     Ok(None) => {}
+                    Err(error @ WitnessError::Ahead { .. }) => {
+                        tracing::error!(%cosigner, %error, "this ledger is behind what a witness holds");
+                    }
                     Err(error) => tracing::warn!(%cosigner, %error, "witnessing failed"),
                 }
             }

@@ -3,6 +3,7 @@
 pub(crate) mod alert_check;
 pub(crate) mod alerts;
 pub(crate) mod audit;
+pub(crate) mod backup;
 pub(crate) mod cert;
 pub(crate) mod directory;
 pub(crate) mod envelope;
