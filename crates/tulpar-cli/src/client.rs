@@ -196,7 +196,7 @@ pub(crate) fn describe(status: &tonic::Status) -> String {
     if violations.is_empty() {
         let hint = if status.message().contains("not valid for name") {
             "\n  the node's certificate does not name the address dialled: dial a name it has, or \
-             issue the node a certificate that names it (tulpar cert node --host HOST)"
+             issue the node a certificate that names it (tulpar cert renew --host HOST)"
         } else {
             ""
         };
@@ -220,11 +220,11 @@ mod tests {
         );
         let shown = describe(&status);
         assert!(shown.contains("127.0.0.1:7400"), "{shown}");
-        assert!(shown.contains("tulpar cert node --host"), "{shown}");
+        assert!(shown.contains("tulpar cert renew --host"), "{shown}");
         let other = describe(&tonic::Status::unavailable(
             "cannot connect to 127.0.0.1:7400",
         ));
-        assert!(!other.contains("tulpar cert node"), "{other}");
+        assert!(!other.contains("tulpar cert renew"), "{other}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What `tulpar init` gives a node (a certificate for every address it is dialled at, its
-//! configuration, the ledger key in `public/`), re-issuing the node certificate for new names, and the
+//! configuration, the ledger key in `public/`), renewing the node certificate for new names, and the
 //! offline keys taken from a folder of the operator's choice, run as a real `tulpar` process.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap too
 
@@ -92,7 +92,7 @@ fn a_node_certificate_is_reissued_for_new_names_from_the_offline_folder() {
     std::fs::rename(dir.join("kz/offline"), dir.join("usb")).unwrap();
     let before = std::fs::read(dir.join("kz/node/node.key")).unwrap();
 
-    let error = refused(&["cert", "node", "--dir", "kz"], dir);
+    let error = refused(&["cert", "renew", "--dir", "kz"], dir);
     assert!(
         error.contains("kz/offline/tls-ca.key") && error.contains("--offline"),
         "{error}"
@@ -135,7 +135,7 @@ fn a_node_certificate_is_reissued_for_new_names_from_the_offline_folder() {
     ok(
         &[
             "cert",
-            "node",
+            "renew",
             "--dir",
             "kz",
             "--offline",

@@ -4,9 +4,8 @@
 //! A node certificate must name every address the node is dialled at — the federation endpoints
 //! partners dial, the client API officers and customs systems dial, and any other name people type —
 //! or TLS clients refuse it (`certificate not valid for name ...`). `tulpar init` issues the first one;
-//! `tulpar cert node` issues a new one for new names; anything else that issues node
-//! certificates (renewal before expiry) goes through [`issue_node_certificate`] and
-//! [`install_node_certificate`] too, so every node certificate is made the same way.
+//! `tulpar cert renew` a new one, before expiry or for new names, through [`node_hosts`] and
+//! [`install_node_certificate`] too.
 
 use std::path::Path;
 use std::time::SystemTime;

@@ -1,6 +1,5 @@
-//! `tulpar cert issue` and `tulpar cert node`: certificates signed by the country TLS CA: client
-//! certificates for the national API, and the node's own certificate when the names it is dialled at
-//! change.
+//! `tulpar cert issue` and `tulpar cert renew`: certificates signed by the country TLS CA: client
+//! certificates for the national API (here), and the node's own certificate (`renew.rs`).
 
 use std::fs;
 use std::path::PathBuf;
@@ -8,8 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use tulpar_trust::node_cert::{install_node_certificate, issue_node_certificate, node_hosts};
-use tulpar_trust::tls::{Role, TlsCa, cert_from_pem, host_names};
+use tulpar_trust::tls::{Role, TlsCa};
 
 use super::layout::{Layout, create, must_not_exist};
 
@@ -18,11 +16,9 @@ use super::layout::{Layout, create, must_not_exist};
 pub(crate) enum Args {
     /// Issue a client certificate for an officer, focal point, integrator or admin.
     Issue(IssueArgs),
-    /// Issue the node's TLS certificate anew, for new names, replacing DIR/node/node.crt and
-    /// node.key. It names the directory's federation endpoints, every name of the current
-    /// certificate, and each --host.
-    Node(NodeArgs),
-    /// Renew the node's TLS certificate (same names, fresh key); a running node takes it at once.
+    /// Issue the node's TLS certificate anew (a fresh key; the current names, the directory's
+    /// endpoints and each --host), before it expires or for new names; a running node takes it at
+    /// once.
     Renew(super::renew::Args),
 }
 
@@ -69,17 +65,6 @@ pub(crate) struct IssueArgs {
     out: PathBuf,
 }
 
-/// Issue the node's certificate.
-#[derive(Debug, clap::Args)]
-pub(crate) struct NodeArgs {
-    #[command(flatten)]
-    folders: Folders,
-    /// A further host name or IP address the node is dialled at (e.g. a new name of the client
-    /// API); repeat for several.
-    #[arg(long = "host")]
-    hosts: Vec<String>,
-}
-
 fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| format!("{s:?}: use officer, focal-point, integrator or admin"))
 }
@@ -87,10 +72,6 @@ fn parse_role(s: &str) -> Result<Role, String> {
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let args = match args {
         Args::Issue(args) => args,
-        Args::Node(args) => {
-            let (layout, ca) = args.folders.open()?;
-            return node(&layout, &ca, &args.hosts);
-        }
         Args::Renew(args) => return super::renew::run(args),
     };
     if args.days == 0 || args.days > 3650 {
@@ -117,38 +98,6 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         "{role} certificate for {subject} issued by {}'s TLS CA, valid {} days; key in {} (mode 0600)",
         ca.country(),
         args.days,
-        key_path.display()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Re-issues the node certificate for the names it has, the directory's endpoints and `hosts`.
-fn node(layout: &Layout, ca: &TlsCa, hosts: &[String]) -> Result<ExitCode> {
-    let directory = layout.load_directory()?;
-    let (cert_path, key_path) = (layout.node_cert(), layout.node_key());
-    let current = match fs::read_to_string(&cert_path) {
-        Ok(pem) => {
-            host_names(&cert_from_pem(&pem)?).with_context(|| format!("{}", cert_path.display()))?
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => bail!("cannot read {}: {e}", cert_path.display()),
-    };
-    let mut names = current.clone();
-    names.extend(hosts.iter().cloned());
-    let names = node_hosts(directory.endpoints(), &names).context("--host")?;
-    let issued = issue_node_certificate(ca, &names, SystemTime::now())?;
-    install_node_certificate(&cert_path, &key_path, &issued)?;
-    println!("{}", cert_path.display());
-    eprintln!(
-        "node certificate of {} issued for {} (before: {}); key in {} (mode 0600). Install both on \
-         the node and restart it.",
-        ca.country(),
-        names.join(", "),
-        if current.is_empty() {
-            "none".to_owned()
-        } else {
-            current.join(", ")
-        },
         key_path.display()
     );
     Ok(ExitCode::SUCCESS)

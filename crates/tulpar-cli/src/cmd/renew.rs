@@ -1,5 +1,6 @@
-//! `tulpar cert renew`: a new node TLS certificate with a fresh key, for the same names, signed by
-//! the national TLS CA whose key is kept offline. A running node takes it without a restart.
+//! `tulpar cert renew`: a new node TLS certificate with a fresh key, signed by the national TLS CA
+//! whose key is kept offline, before the current one expires or when the node gets new names. A
+//! running node takes it without a restart.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,10 +10,10 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result, bail};
 use tulpar_config::Config;
 use tulpar_trust::directory::fmt_time;
-use tulpar_trust::files::write_atomically;
+use tulpar_trust::node_cert::{install_node_certificate, node_hosts};
 use tulpar_trust::tls::{
-    CertificateSummary, NODE_VALIDITY, NodeIdentity, TlsCa, cert_from_pem, check_issued_by,
-    named_country, not_after,
+    CertificateSummary, IssuedCert, NODE_VALIDITY, NodeIdentity, TlsCa, cert_from_pem,
+    check_issued_by, named_country, not_after,
 };
 
 use super::layout::Layout;
@@ -36,8 +37,8 @@ pub(crate) struct Args {
     /// Days the new certificate is valid; it may not outlive the national CA.
     #[arg(long, default_value_t = NODE_VALIDITY.as_secs() / 86_400)]
     days: u64,
-    /// Host names or IP addresses for the new certificate, replacing those of the current one;
-    /// repeat for several.
+    /// A further host name or IP address the node is dialled at (e.g. a new name of the client
+    /// API), named beside those of the current certificate; repeat for several.
     #[arg(long = "host")]
     hosts: Vec<String>,
 }
@@ -48,6 +49,9 @@ struct Paths {
     private_key: PathBuf,
     ca_certificate: PathBuf,
     ca_key: PathBuf,
+    /// The federation endpoints of the country's directory, with --dir: the new certificate names
+    /// them, so a node that moved is named where partners now dial it.
+    endpoints: Vec<String>,
 }
 
 impl Paths {
@@ -64,6 +68,7 @@ impl Paths {
                 private_key: config.tls.private_key,
                 ca_certificate: config.tls.ca_certificate,
                 ca_key,
+                endpoints: Vec::new(),
             });
         }
         let dir = args.dir.as_deref().context("give --dir or --config")?;
@@ -73,12 +78,25 @@ impl Paths {
             private_key: layout.node.join("node.key"),
             ca_certificate: layout.node.join("tls-ca.crt"),
             ca_key: layout.tls_ca_key(),
+            endpoints: layout.load_directory()?.endpoints().to_vec(),
         })
     }
 }
 
 fn read(path: &Path) -> Result<String> {
     fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))
+}
+
+/// Reads the offline CA key, saying how to point at the offline folder when it is not there.
+fn read_ca_key(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            " (give --offline FOLDER: the folder holding the offline keys, e.g. on a removable drive)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!("cannot read {}: {e}{hint}", path.display())
+    })
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
@@ -90,10 +108,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let (renewed, summary) = renew(&paths, &args, now)?;
     // The key first: a node that looks between the two writes sees a certificate without its key,
     // refuses the pair and takes it at its next look.
-    write_atomically(&paths.private_key, renewed.1.as_bytes(), 0o600)
-        .with_context(|| format!("{}", paths.private_key.display()))?;
-    write_atomically(&paths.certificate, renewed.0.as_bytes(), 0o644)
-        .with_context(|| format!("{}", paths.certificate.display()))?;
+    install_node_certificate(&paths.certificate, &paths.private_key, &renewed)?;
     println!("{}", paths.certificate.display());
     eprintln!(
         "node certificate renewed: serial {}, valid until {}, for {}; key in {} (mode 0600)",
@@ -110,13 +125,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// The new certificate and key (PEM), checked, before anything is written.
-fn renew(
-    paths: &Paths,
-    args: &Args,
-    now: SystemTime,
-) -> Result<((String, String), CertificateSummary)> {
+fn renew(paths: &Paths, args: &Args, now: SystemTime) -> Result<(IssuedCert, CertificateSummary)> {
     let ca_pem = read(&paths.ca_certificate)?;
-    let ca_key = read(&paths.ca_key)?;
+    let ca_key = read_ca_key(&paths.ca_key)?;
     let ca = TlsCa::from_pem(&ca_pem, &ca_key).with_context(|| {
         format!(
             "{} with {}",
@@ -149,11 +160,9 @@ fn renew(
             paths.ca_certificate.display()
         )
     })?;
-    let hosts = if args.hosts.is_empty() {
-        old.hosts.clone()
-    } else {
-        args.hosts.clone()
-    };
+    let mut hosts = old.hosts.clone();
+    hosts.extend(args.hosts.iter().cloned());
+    let hosts = node_hosts(&paths.endpoints, &hosts).context("--host")?;
     let until = now + Duration::from_secs(args.days * 86_400);
     let ca_until = not_after(ca.certificate())?;
     if until > ca_until {
@@ -169,5 +178,5 @@ fn renew(
     let identity = NodeIdentity::from_pem(&issued.pem, &issued.key_pem)?;
     check_issued_by(ca.certificate(), &identity.chain(), now)?;
     let summary = CertificateSummary::of(&issued.der)?;
-    Ok(((issued.pem, issued.key_pem), summary))
+    Ok((issued, summary))
 }
