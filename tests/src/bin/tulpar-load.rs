@@ -53,10 +53,11 @@
 //! ```
 //!
 //! `ledger` writes a ledger of millions of entries offline and times opening and auditing it, with
-//! the node's memory (see `tulpar-load/ledger.rs`; about 1.1 KB of disk per entry):
+//! the node's memory (see `tulpar-load/ledger.rs`; about 2.1 kB of disk per entry, so `--max-gib`
+//! stops it early):
 //!
 //! ```sh
-//! target/release/tulpar-load ledger --entries 10000000
+//! target/release/tulpar-load ledger --entries 10000000 --max-gib 15
 //! ```
 //!
 //! `roundtrip` times the full round trip instead: submitted at KZ, delivered, acknowledged by a UZ
