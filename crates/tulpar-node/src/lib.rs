@@ -43,6 +43,6 @@ mod webhooks;
 mod witness;
 
 pub use startup::{
-    EXIT_DAMAGED_LEDGER, RunningNode, check, is_damaged_ledger, run_until_signal, start,
-    start_with_clock,
+    EXIT_DAMAGED_LEDGER, RunningNode, check, is_damaged_ledger, open_ledger, run_until_signal,
+    start, start_with_clock,
 };

@@ -189,6 +189,47 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     })
 }
 
+/// Opens the node's ledger in `config.data_dir` with the views the node keeps, as the node does at
+/// start: for tools that write a ledger offline (the load tool's large ledgers) so that the node
+/// finds its views current. The node must not be running on it.
+pub fn open_ledger(config: &Config) -> Result<(Ledger, tulpar_ledger::OpenReport)> {
+    let view = Arc::new(StateView {
+        country: config.country,
+        deadlines: config.deadlines.clone(),
+    });
+    Ledger::open(
+        &config.data_dir,
+        LedgerOptions {
+            origin: tulpar_ledger::note::ledger_origin(&config.federation.name, config.country),
+            // The ledger keeps its own copy: ring key pairs cannot be cloned.
+            signing_key: keyfile::read_private_key(&config.keys.ledger_key)?,
+            views: vec![view],
+        },
+    )
+    .map_err(|error| {
+        // Name the setting or the command that helps.
+        let hint = match &error {
+            tulpar_ledger::LedgerError::Checkpoint {
+                source: tulpar_ledger::NoteError::WrongOrigin { got, .. },
+                ..
+            } => format!(
+                " (its checkpoints' origin is {got:?}: federation.name must stay what it was when \
+                 the ledger began)"
+            ),
+            tulpar_ledger::LedgerError::Corrupt { .. } => {
+                "; the node does not cut what it once acknowledged: see what `tulpar ledger repair \
+                 --config FILE` would do (deploy/README.md, \"Damaged disks\")"
+                    .to_owned()
+            }
+            _ => String::new(),
+        };
+        anyhow::Error::new(error).context(format!(
+            "data_dir: cannot open the ledger in {}{hint}",
+            config.data_dir.display()
+        ))
+    })
+}
+
 /// Opens everything the node needs, refusing with a clear message what is missing or inconsistent.
 pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
     config.fit_descriptor_limit()?;
@@ -233,41 +274,7 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
         .with_context(|| "keys.ledger_key".to_owned())?;
     check_ledger_key(&config, &ledger_key)?;
     let units = UnitKeys::load(&config.keys.units_dir, country)?;
-    let view = Arc::new(StateView {
-        country,
-        deadlines: config.deadlines.clone(),
-    });
-    let (ledger, report) = Ledger::open(
-        &config.data_dir,
-        LedgerOptions {
-            origin: tulpar_ledger::note::ledger_origin(&config.federation.name, country),
-            // The ledger keeps its own copy: ring key pairs cannot be cloned.
-            signing_key: keyfile::read_private_key(&config.keys.ledger_key)?,
-            views: vec![view],
-        },
-    )
-    .map_err(|error| {
-        // Name the setting or the command that helps.
-        let hint = match &error {
-            tulpar_ledger::LedgerError::Checkpoint {
-                source: tulpar_ledger::NoteError::WrongOrigin { got, .. },
-                ..
-            } => format!(
-                " (its checkpoints' origin is {got:?}: federation.name must stay what it was when \
-                 the ledger began)"
-            ),
-            tulpar_ledger::LedgerError::Corrupt { .. } => {
-                "; the node does not cut what it once acknowledged: see what `tulpar ledger repair \
-                 --config FILE` would do (deploy/README.md, \"Damaged disks\")"
-                    .to_owned()
-            }
-            _ => String::new(),
-        };
-        anyhow::Error::new(error).context(format!(
-            "data_dir: cannot open the ledger in {}{hint}",
-            config.data_dir.display()
-        ))
-    })?;
+    let (ledger, report) = open_ledger(&config)?;
     if let Some(cut) = &report.truncated {
         tracing::warn!(
             ?cut,

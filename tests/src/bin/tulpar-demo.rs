@@ -1,6 +1,7 @@
-//! A local federation of three countries (KZ, UZ, TJ) on loopback, set up from scratch with the
-//! `tulpar` command, running real `tulpar-node` processes, with a scripted exchange: an alert from a
-//! Kazakh PCU to Uzbekistan, its receipt, the acknowledgement and the seizure reported back.
+//! A local federation on loopback (KZ, UZ and TJ, or the countries `--countries` names, each trusting
+//! every other), set up from scratch with the `tulpar` command, running real `tulpar-node` processes,
+//! with a scripted exchange: an alert from a Kazakh PCU to Uzbekistan, its receipt, the
+//! acknowledgement and the seizure reported back.
 //!
 //! It runs the `tulpar` and `tulpar-node` binaries found beside its own executable, else on `PATH`,
 //! and builds nothing:
@@ -8,6 +9,7 @@
 //! ```sh
 //! cargo build --release && target/release/tulpar-demo   # keeps running; Ctrl-C stops everything
 //! target/release/tulpar-demo --exit                     # exits after the scripted exchange
+//! target/release/tulpar-demo --countries KZ,UZ,TJ,TM,KG,AZ   # six countries in a full mesh
 //! ```
 
 use std::path::PathBuf;
@@ -25,8 +27,57 @@ const MARKER: &str = ".tulpar-demo";
 /// that the suggested command works without the source tree.
 const EXAMPLE_ALERT: &str = include_str!("../../../deploy/examples/alert-drugs-precursors.json");
 
+/// The countries the demo sets up unless `--countries` names others.
+const DEFAULT_COUNTRIES: &[&str] = &["KZ", "UZ", "TJ"];
+
+/// The units the demo gives a country: PCUs at its ports and border posts in the region, else one
+/// unit named after the country.
+fn units_of(code: &str) -> Vec<String> {
+    let known: &[&str] = match code {
+        "KZ" => &["KZ-AKTAU-PCU", "KZ-ALTYNKOL-PCU"],
+        "UZ" => &["UZ-TASHKENT-PCU"],
+        "TJ" => &["TJ-DUSHANBE-PCU"],
+        "TM" => &["TM-TURKMENBASHI-PCU"],
+        "KG" => &["KG-BISHKEK-PCU"],
+        "AZ" => &["AZ-ALYAT-PCU"],
+        _ => &[],
+    };
+    if known.is_empty() {
+        vec![format!("{code}-CUSTOMS-PCU")]
+    } else {
+        known.iter().map(|unit| (*unit).to_owned()).collect()
+    }
+}
+
+/// The countries of `--countries` (`KZ,UZ,TJ,TM`): at least two, distinct, each an ISO 3166-1
+/// alpha-2 code, and among them KZ and UZ, between which the scripted exchange runs.
+fn parse_countries(list: &str) -> Result<Vec<String>> {
+    let mut countries: Vec<String> = Vec::new();
+    for code in list.split(',').map(str::trim) {
+        tulpar_core::codes::CountryCode::parse(code)
+            .map_err(|e| anyhow::anyhow!("--countries: {e}"))?;
+        if countries.iter().any(|c| c == code) {
+            bail!("--countries: {code} is named twice; each country runs one node");
+        }
+        countries.push(code.to_owned());
+    }
+    if countries.len() < 2 {
+        bail!(
+            "--countries: {list:?} names fewer than two countries; a federation needs two or more"
+        );
+    }
+    for needed in ["KZ", "UZ"] {
+        if !countries.iter().any(|c| c == needed) {
+            bail!("--countries: {list:?} lacks {needed}; the scripted exchange runs from KZ to UZ");
+        }
+    }
+    Ok(countries)
+}
+
 /// What the demo was asked for.
 struct Options {
+    /// The countries to set up, each trusting every other.
+    countries: Vec<String>,
     /// The folder to set the federation up in.
     dir: PathBuf,
     /// Stop after the exchange instead of running on.
@@ -41,6 +92,7 @@ struct Options {
 
 fn parse_args() -> Result<Options> {
     let mut options = Options {
+        countries: DEFAULT_COUNTRIES.iter().map(|c| (*c).to_owned()).collect(),
         dir: PathBuf::from("tulpar-demo"),
         exit: false,
         webhook: None,
@@ -51,6 +103,13 @@ fn parse_args() -> Result<Options> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--exit" => options.exit = true,
+            "--countries" => {
+                options.countries = parse_countries(
+                    &args
+                        .next()
+                        .context("--countries needs a list of country codes, e.g. KZ,UZ,TJ,TM")?,
+                )?;
+            }
             "--dir" => options.dir = args.next().context("--dir needs a folder")?.into(),
             "--webhook" => {
                 options.webhook = Some(args.next().context("--webhook needs a URL")?);
@@ -70,6 +129,7 @@ fn parse_args() -> Result<Options> {
             "-h" | "--help" => {
                 println!(
                     "usage: tulpar-demo [--dir FOLDER (default ./tulpar-demo)] [--exit] \
+                     [--countries KZ,UZ,TJ,... (default KZ,UZ,TJ; KZ and UZ among them)] \
                      [--webhook URL (e.g. http://127.0.0.1:8099/events)] \
                      [--witness-log VKEY]... [--external-witness URL VKEY]..."
                 );
@@ -186,6 +246,7 @@ async fn next_event(events: &mut tonic::Streaming<proto::AlertEvent>) -> Result<
 #[tokio::main]
 async fn main() -> Result<()> {
     let Options {
+        countries,
         dir,
         exit,
         webhook,
@@ -214,17 +275,22 @@ async fn main() -> Result<()> {
     let dir = dir.canonicalize()?;
 
     println!("Tulpar local federation in {}", dir.display());
-    step(
-        "Key ceremonies for KZ, UZ and TJ (`tulpar init`), each pinning the others' roots (`tulpar trust add`)",
-    );
-    let mut federation = Federation::new_in(
-        &dir,
-        &[
-            ("KZ", &["KZ-AKTAU-PCU", "KZ-ALTYNKOL-PCU"]),
-            ("UZ", &["UZ-TASHKENT-PCU"]),
-            ("TJ", &["TJ-DUSHANBE-PCU"]),
-        ],
-    )?;
+    let (last, first) = countries.split_last().context("no countries")?;
+    step(&format!(
+        "Key ceremonies for {} and {last} (`tulpar init`), each pinning the others' roots (`tulpar trust add`)",
+        first.join(", ")
+    ));
+    let units: Vec<Vec<String>> = countries.iter().map(|c| units_of(c)).collect();
+    let units: Vec<Vec<&str>> = units
+        .iter()
+        .map(|u| u.iter().map(String::as_str).collect())
+        .collect();
+    let setup: Vec<(&str, &[&str])> = countries
+        .iter()
+        .zip(&units)
+        .map(|(code, units)| (code.as_str(), units.as_slice()))
+        .collect();
+    let mut federation = Federation::new_in(&dir, &setup)?;
     let webhook = match &webhook {
         Some(url) => Some((
             url,

@@ -44,6 +44,22 @@
 //! target/release/tulpar-load network --rtt-ms 120 --loss-percent 1 --rate 20 --seconds 60 --partitions 60,180
 //! ```
 //!
+//! `mesh` runs six countries in a full mesh: each node's memory and CPU while idle, then KZ fanning
+//! alerts out to all five partners (see `tulpar-load/mesh.rs`):
+//!
+//! ```sh
+//! target/release/tulpar-load mesh --idle-seconds 60 --alerts 5000 --concurrency 64
+//! target/release/tulpar-load mesh --idle-seconds 0 --alerts 2000 --rate 50
+//! ```
+//!
+//! `ledger` writes a ledger of millions of entries offline and times opening and auditing it, with
+//! the node's memory (see `tulpar-load/ledger.rs`; about 2.1 kB of disk per entry, so `--max-gib`
+//! stops it early):
+//!
+//! ```sh
+//! target/release/tulpar-load ledger --entries 10000000 --max-gib 15
+//! ```
+//!
 //! `roundtrip` times the full round trip instead: submitted at KZ, delivered, acknowledged by a UZ
 //! officer who watches live, and the signed acknowledgement durable back in KZ's ledger.
 
@@ -60,6 +76,10 @@ use tulpar_tests::{Client, Federation};
 mod comeback;
 #[path = "tulpar-load/http_submit.rs"]
 mod http_submit;
+#[path = "tulpar-load/ledger.rs"]
+mod ledger;
+#[path = "tulpar-load/mesh.rs"]
+mod mesh;
 #[path = "tulpar-load/network.rs"]
 mod network;
 #[path = "tulpar-load/watchers.rs"]
@@ -75,7 +95,9 @@ fn usage() -> ! {
          tulpar-load watchers [--watchers N] [--stuck N] [--alerts N] [--attachment-kib K]\n       \
          tulpar-load comeback [--alerts N] [--down-seconds S]\n       \
          tulpar-load network [--rtt-ms MS] [--loss-percent P] [--rate PER_SECOND] [--seconds S] \
-         [--partitions S,S,...]\n\
+         [--partitions S,S,...]\n       \
+         tulpar-load mesh [--settle-seconds S] [--idle-seconds S] [--alerts N] [--concurrency C | --rate PER_SECOND]\n       \
+         tulpar-load ledger [--entries N] [--max-gib G] [--dir FOLDER] [--keep]\n\
          API: grpc (the default), http (JSON over HTTP/1.1 keep-alive), http2 (JSON over HTTP/2)"
     );
     std::process::exit(2)
@@ -287,6 +309,12 @@ async fn main() -> Result<()> {
     }
     if mode == "network" {
         return network::run(&args).await;
+    }
+    if mode == "mesh" {
+        return mesh::run(&args).await;
+    }
+    if mode == "ledger" {
+        return ledger::run(&args).await;
     }
     // Before any node starts: a wrong option exits without stopping them.
     let api = Submitter::api(&args);

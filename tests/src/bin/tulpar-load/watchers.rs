@@ -50,7 +50,18 @@ pub(crate) async fn run(args: &[String]) -> Result<()> {
     let alerts = crate::flag(args, "--alerts", 60);
     let attachment = crate::flag(args, "--attachment-kib", 800) as usize * 1024;
     let mut federation = crate::federation()?;
+    // Each watcher is a connection of its own, as `tulpar alert watch` opens one; past the client
+    // API's default of 4,096 connections the benchmark raises the limit.
+    let connections = (watchers + stuck + 64).max(4096);
     for country in federation.countries.values_mut() {
+        country.node_env.push((
+            "TULPAR__CLIENT_API__MAX_CONNECTIONS".into(),
+            connections.to_string(),
+        ));
+        country.node_env.push((
+            "TULPAR__CLIENT_API__MAX_CONNECTIONS_PER_ADDRESS".into(),
+            connections.to_string(),
+        ));
         if let Ok(extra) = std::env::var("TULPAR_LOAD_NODE_ENV") {
             // e.g. TULPAR_LOAD_NODE_ENV="MIMALLOC_PURGE_DELAY=0" to compare allocator settings.
             for pair in extra.split_whitespace() {
