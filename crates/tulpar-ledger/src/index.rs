@@ -234,8 +234,15 @@ impl Index {
     /// node holds it, and leaves the views' trees as they are (the node rebuilds a view the segments
     /// no longer cover when it next opens). Holding it keeps a node from starting meanwhile.
     pub(crate) fn open_for_repair(path: &Path) -> Result<Self, LedgerError> {
-        if is_locked(path) {
-            return Err(LedgerError::InUse(path.to_owned()));
+        // A ledger closed a moment ago may still be releasing the database (sled's own threads
+        // let go of it after the last handle drops), so a lock is waited out briefly before it
+        // counts as a running node's.
+        let patience = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while is_locked(path) {
+            if std::time::Instant::now() >= patience {
+                return Err(LedgerError::InUse(path.to_owned()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
         let db = sled::Config::new()
             .path(path)
