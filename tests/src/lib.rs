@@ -80,48 +80,33 @@ pub async fn delivered(officer: &Client, alert_id: &str) -> Result<()> {
 
 /// The body of `GET path` from `address` ("host:port") over plain HTTP/1.1, if it answers 200.
 pub async fn plain_http_get(address: &str, path: &str) -> Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address)
+    use http_body_util::{BodyExt, Empty};
+    let stream = tokio::net::TcpStream::connect(address)
         .await
         .with_context(|| format!("connecting to {address}"))?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .context("an HTTP response without a blank line")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!("GET {path} from {address} answered {head}");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let request = hyper::Request::get(path)
+        .header("host", address)
+        .body(Empty::<hyper::body::Bytes>::new())?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    let body = String::from_utf8_lossy(&body).into_owned();
+    if status != hyper::StatusCode::OK {
+        bail!("GET {path} from {address} answered {status}: {body}");
     }
-    // Chunked bodies (Prometheus' API) are read whole, so only the chunk framing is left to drop.
-    if head
-        .lines()
-        .any(|line| line.eq_ignore_ascii_case("transfer-encoding: chunked"))
-    {
-        return dechunk(body);
-    }
-    Ok(body.to_owned())
+    Ok(body)
 }
 
-/// The data of a chunked HTTP/1.1 body.
-fn dechunk(mut body: &str) -> Result<String> {
-    let mut data = String::new();
-    loop {
-        let (size, rest) = body
-            .split_once("\r\n")
-            .context("a chunk without a size line")?;
-        let size = usize::from_str_radix(size.split(';').next().unwrap_or_default().trim(), 16)
-            .with_context(|| format!("chunk size {size:?}"))?;
-        if size == 0 {
-            return Ok(data);
-        }
-        data.push_str(rest.get(..size).context("a chunk shorter than its size")?);
-        body = rest
-            .get(size..)
-            .and_then(|rest| rest.strip_prefix("\r\n"))
-            .context("a chunk without its line end")?;
-    }
+/// The path of the executable `name` on `PATH`, if there is one.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|path| is_executable(path))
 }
 
 /// An API client of one node, authenticated by a bearer token.
@@ -188,12 +173,7 @@ pub fn binary(name: &str) -> Result<PathBuf> {
         return Ok(path);
     }
     if ON_PATH.load(std::sync::atomic::Ordering::Relaxed) {
-        let found = std::env::var_os("PATH")
-            .iter()
-            .flat_map(std::env::split_paths)
-            .map(|dir| dir.join(name))
-            .find(|path| is_executable(path));
-        if let Some(path) = found {
+        if let Some(path) = on_path(name) {
             return Ok(path);
         }
         bail!(

@@ -131,8 +131,8 @@ fn remove_index(country: &Country) -> Result<()> {
     std::fs::remove_dir_all(index).with_context(|| format!("removing {}", index.display()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_index_rebuilt_from_the_segments_serves_audit_verify_as_before() -> Result<()> {
+/// KZ and UZ running as processes that witness each other every second.
+async fn witnessing_every_second() -> Result<Federation> {
     let mut federation =
         Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
     for country in federation.countries.values_mut() {
@@ -141,6 +141,12 @@ async fn an_index_rebuilt_from_the_segments_serves_audit_verify_as_before() -> R
             .push(("TULPAR__WITNESS__INTERVAL".into(), "1s".into()));
     }
     federation.start_all_processes().await?;
+    Ok(federation)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_rebuilt_from_the_segments_serves_audit_verify_as_before() -> Result<()> {
+    let mut federation = witnessing_every_second().await?;
     let kz = &federation.countries["KZ"];
     let mut officer = kz.client("KZ-AKTAU-PCU").await?;
     for _ in 0..3 {
@@ -332,14 +338,7 @@ async fn a_byte_flipped_in_a_closed_segment_is_found_at_start_and_its_entry_answ
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_open_segment_is_damaged_is_repaired_and_regrows_from_a_backup() -> Result<()>
 {
-    let mut federation =
-        Federation::new(&[("KZ", &["KZ-AKTAU-PCU"]), ("UZ", &["UZ-TASHKENT-PCU"])])?;
-    for country in federation.countries.values_mut() {
-        country
-            .node_env
-            .push(("TULPAR__WITNESS__INTERVAL".into(), "1s".into()));
-    }
-    federation.start_all_processes().await?;
+    let mut federation = witnessing_every_second().await?;
     let kz = &federation.countries["KZ"];
     let mut officer = kz.client("KZ-AKTAU-PCU").await?;
     let mut ids = Vec::new();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use tulpar_core::proto::{self, DeliveryState};
+use tulpar_core::proto;
 use tulpar_tests::{Federation, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -77,25 +77,7 @@ async fn an_exchange_shows_in_both_nodes_metrics() -> Result<()> {
         .await?
         .into_inner()
         .alert_id;
-    let delivered = |client: tulpar_tests::Client| {
-        let alert_id = alert_id.clone();
-        async move {
-            let record = client
-                .clone()
-                .get_alert(proto::GetAlertRequest { alert_id })
-                .await?
-                .into_inner();
-            Ok(record
-                .recipients
-                .iter()
-                .all(|r| r.state >= DeliveryState::Delivered as i32)
-                .then_some(()))
-        }
-    };
-    eventually(WAIT, "the alert to be delivered", || {
-        delivered(officer.clone())
-    })
-    .await?;
+    tulpar_tests::delivered(&officer, &alert_id).await?;
     let mut uz_officer = uz.client("UZ-TASHKENT-PCU").await?;
     uz_officer
         .acknowledge(proto::AcknowledgeRequest {
@@ -240,7 +222,7 @@ async fn an_exchange_shows_in_both_nodes_metrics() -> Result<()> {
     .await?;
 
     // Prometheus' own parser agrees, where its tools are installed (CI installs them).
-    if let Ok(promtool) = which("promtool") {
+    if let Some(promtool) = tulpar_tests::on_path("promtool") {
         let text = kz.scrape_metrics().await?;
         let mut child = std::process::Command::new(promtool)
             .args(["check", "metrics"])
@@ -272,14 +254,4 @@ async fn an_exchange_shows_in_both_nodes_metrics() -> Result<()> {
         federation.country(code).stop().await?;
     }
     Ok(())
-}
-
-/// The path of `name` on `PATH`.
-fn which(name: &str) -> Result<std::path::PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
-        .with_context(|| format!("{name} is not on PATH"))
 }

@@ -112,9 +112,9 @@ impl Prometheus {
 
     /// The value of the instant query `query`, if it returns one series.
     async fn value(&self, query: &str) -> Result<Option<f64>> {
-        let data = self
-            .api(&format!("query?query={}", percent_encode(query)))
-            .await?;
+        let query =
+            percent_encoding::utf8_percent_encode(query, percent_encoding::NON_ALPHANUMERIC);
+        let data = self.api(&format!("query?query={query}")).await?;
         let result = data["result"].as_array().context("no result array")?;
         Ok(match result.as_slice() {
             [series] => series["value"][1].as_str().and_then(|v| v.parse().ok()),
@@ -123,20 +123,9 @@ impl Prometheus {
     }
 }
 
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn prometheus_fires_when_a_partner_is_stopped_and_clears_when_it_returns() -> Result<()> {
-    if which("prometheus").is_none() {
+    if tulpar_tests::on_path("prometheus").is_none() {
         if std::env::var_os("CI").is_some() {
             bail!(
                 "prometheus is not installed (Debian's package `prometheus`; .ci/run installs it)"
@@ -224,12 +213,4 @@ async fn prometheus_fires_when_a_partner_is_stopped_and_clears_when_it_returns()
     )
     .await?;
     Ok(())
-}
-
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join(program))
-        .find(|path| path.is_file())
 }

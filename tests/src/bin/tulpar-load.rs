@@ -277,6 +277,40 @@ async fn acknowledge_everything(mut officer: Client) -> Result<()> {
     Ok(())
 }
 
+/// The events of `kind` that `watcher` sees from now on.
+async fn watch(
+    watcher: &mut Client,
+    kind: AlertEventKind,
+) -> Result<tonic::Streaming<proto::AlertEvent>> {
+    let request = proto::WatchAlertsRequest {
+        resume_from: None,
+        kinds: vec![kind as i32],
+    };
+    Ok(watcher.watch_alerts(request).await?.into_inner())
+}
+
+/// Waits until `count` reaches `expected`, failing after `limit` or when `listener`, which counts,
+/// has ended; `what` names the things counted.
+async fn wait_for_count<T>(
+    count: &std::sync::atomic::AtomicU64,
+    expected: u64,
+    what: &str,
+    listener: &tokio::task::JoinHandle<T>,
+    limit: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let seen = count.load(std::sync::atomic::Ordering::Relaxed);
+        if seen >= expected {
+            return Ok(());
+        }
+        if Instant::now() > deadline || listener.is_finished() {
+            bail!("only {seen} of {expected} {what} seen");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -343,13 +377,7 @@ async fn main() -> Result<()> {
             federation.country("UZ").client("UZ-TASHKENT-PCU").await?,
         ));
     }
-    let mut events = watcher
-        .watch_alerts(proto::WatchAlertsRequest {
-            resume_from: None,
-            kinds: vec![awaited as i32],
-        })
-        .await?
-        .into_inner();
+    let mut events = watch(&mut watcher, awaited).await?;
     let delivered_count = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let listener = {
         let timings = timings.clone();
@@ -426,16 +454,14 @@ async fn main() -> Result<()> {
         _ => usage(),
     };
     let submitted_in = started.elapsed();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while delivered_count.load(std::sync::atomic::Ordering::Relaxed) < total {
-        if Instant::now() > deadline || listener.is_finished() {
-            bail!(
-                "only {} of {total} deliveries seen",
-                delivered_count.load(std::sync::atomic::Ordering::Relaxed)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_count(
+        &delivered_count,
+        total,
+        "deliveries",
+        &listener,
+        Duration::from_secs(120),
+    )
+    .await?;
     let all_in = started.elapsed();
     println!(
         "{label}: submitted {total} in {:.2} s ({:.0}/s); all answers durable at KZ after {:.2} s: {:.0} alerts/s end to end",

@@ -25,13 +25,7 @@ pub(crate) async fn run(args: &[String]) -> Result<()> {
     let went_down = Instant::now();
     let kz = federation.country("KZ");
     let mut watcher = kz.client("focal-point").await?;
-    let mut events = watcher
-        .watch_alerts(proto::WatchAlertsRequest {
-            resume_from: None,
-            kinds: vec![AlertEventKind::Delivered as i32],
-        })
-        .await?
-        .into_inner();
+    let mut events = crate::watch(&mut watcher, AlertEventKind::Delivered).await?;
     let officer = kz.client("KZ-AKTAU-PCU").await?;
     let mut submitting = tokio::task::JoinSet::new();
     for n in 0..alerts {

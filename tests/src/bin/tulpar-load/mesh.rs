@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use tulpar_core::proto::{self, AlertEventKind};
 use tulpar_tests::Federation;
 
@@ -171,13 +171,7 @@ pub(crate) async fn run(args: &[String]) -> Result<()> {
     }
     let kz = federation.country("KZ");
     let mut watcher = kz.client("focal-point").await?;
-    let mut events = watcher
-        .watch_alerts(proto::WatchAlertsRequest {
-            resume_from: None,
-            kinds: vec![AlertEventKind::Delivered as i32],
-        })
-        .await?
-        .into_inner();
+    let mut events = crate::watch(&mut watcher, AlertEventKind::Delivered).await?;
     let timings = Arc::new(Mutex::new(Fanout::default()));
     let receipts = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let listener = {
@@ -249,16 +243,14 @@ pub(crate) async fn run(args: &[String]) -> Result<()> {
     }
     let submitted_in = started.elapsed();
     let expected = alerts * partners.len() as u64;
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while receipts.load(std::sync::atomic::Ordering::Relaxed) < expected {
-        if Instant::now() > deadline || listener.is_finished() {
-            bail!(
-                "only {} of {expected} receipts seen",
-                receipts.load(std::sync::atomic::Ordering::Relaxed)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    crate::wait_for_count(
+        &receipts,
+        expected,
+        "receipts",
+        &listener,
+        Duration::from_secs(180),
+    )
+    .await?;
     let all_in = started.elapsed();
     listener.abort();
     let how = match rate {

@@ -146,11 +146,7 @@ async fn submit(officer: &Client) -> Result<(String, Instant)> {
 
 /// Notes when each DELIVERED event reaches KZ's watcher.
 async fn watch_deliveries(mut watcher: Client, delivered: Delivered) -> Result<()> {
-    let request = proto::WatchAlertsRequest {
-        resume_from: None,
-        kinds: vec![AlertEventKind::Delivered as i32],
-    };
-    let mut events = watcher.watch_alerts(request).await?.into_inner();
+    let mut events = crate::watch(&mut watcher, AlertEventKind::Delivered).await?;
     while let Some(event) = events.message().await.context("watch stream")? {
         delivered
             .lock()
