@@ -71,6 +71,7 @@ async fn partners_cosign_consistent_checkpoints_and_record_a_rewritten_history()
         old_size: cosigned_size,
         consistency_proof: Vec::new(),
         checkpoint: forged.note().to_owned(),
+        restore_statement: String::new(),
     };
     let status = to_uz.add_checkpoint(request).await.unwrap_err();
     assert_eq!(status.code(), Code::Aborted, "{status:?}");
@@ -92,6 +93,7 @@ async fn partners_cosign_consistent_checkpoints_and_record_a_rewritten_history()
         old_size: 0,
         consistency_proof: Vec::new(),
         checkpoint: smaller.note().to_owned(),
+        restore_statement: String::new(),
     };
     let status = to_uz.add_checkpoint(request).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);

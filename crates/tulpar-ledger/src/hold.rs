@@ -40,10 +40,27 @@ pub(crate) fn read(
         })
 }
 
+/// The file `tulpar restore` (and a repair that gives entries up) leaves in a ledger's directory:
+/// the checkpoint the ledger was restored to, as signed. Partners' witnesses may hold a later
+/// checkpoint, whose entries past this one the ledger lost; the node then declares the restore to
+/// them ([`crate::RestoreStatement`]) rather than presenting checkpoints they would have to refuse as
+/// a fork.
+pub const RESTORED_FILE: &str = "restored.checkpoint";
+
 /// Holds the ledger in `dir` until it has regrown to `checkpoint`, durably.
 pub(crate) fn write(dir: &Path, checkpoint: &SignedCheckpoint) -> Result<(), LedgerError> {
-    let path = dir.join(HOLD_FILE);
-    let tmp = dir.join(format!("{HOLD_FILE}.tmp"));
+    write_named(dir, HOLD_FILE, checkpoint)
+}
+
+/// Marks the ledger in `dir` as restored to `checkpoint` ([`RESTORED_FILE`]), durably.
+pub fn mark_restored(dir: &Path, checkpoint: &SignedCheckpoint) -> Result<(), LedgerError> {
+    write_named(dir, RESTORED_FILE, checkpoint)
+}
+
+/// Writes `checkpoint` to `dir/name` atomically and durably.
+fn write_named(dir: &Path, name: &str, checkpoint: &SignedCheckpoint) -> Result<(), LedgerError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
     let mut file = File::create(&tmp).map_err(LedgerError::io(&tmp))?;
     file.write_all(checkpoint.note().as_bytes())
         .and_then(|()| file.sync_all())

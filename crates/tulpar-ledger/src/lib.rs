@@ -61,7 +61,7 @@ mod view;
 pub use aside::DAMAGED_DIR;
 pub use damage::{CheckProgress, CheckReport, Damage, Integrity};
 pub use error::LedgerError;
-pub use hold::HOLD_FILE;
+pub use hold::{HOLD_FILE, RESTORED_FILE, mark_restored};
 pub use ledger::{
     Appended, CommittedBatch, Ledger, LedgerOptions, MAX_APPEND_ENTRIES, MAX_ENTRY_BYTES,
     OpenReport, PUBLIC_KEY_FILE,
@@ -70,7 +70,7 @@ pub use merkle::{
     Frontier, Hash, ProofError, leaf_hash, node_hash, verify_consistency, verify_consistency_proof,
     verify_inclusion, verify_inclusion_proof,
 };
-pub use note::{NoteError, SignedCheckpoint};
+pub use note::{NoteError, RestoreStatement, SignedCheckpoint};
 pub use recover::{SegmentEnd, TailTruncation, read_last_segment};
 pub use stats::{CommitTimes, SYNC_BUCKETS};
 pub use verify::{VerifyError, VerifyProgress, VerifyReport, verify_dir, verify_dir_entries};

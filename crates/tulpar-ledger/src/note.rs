@@ -257,18 +257,10 @@ impl CheckpointBody {
         if origin.is_empty() {
             return Err(bad("empty origin line"));
         }
-        let size_line = lines.next().ok_or_else(|| bad("missing tree size line"))?;
-        let size_is_canonical = !size_line.is_empty()
-            && size_line.bytes().all(|b| b.is_ascii_digit())
-            && (size_line == "0" || !size_line.starts_with('0'));
-        if !size_is_canonical {
-            return Err(NoteError::Malformed(format!(
-                "tree size {size_line:?} is not a decimal number"
-            )));
-        }
-        let size = size_line
-            .parse()
-            .map_err(|_| NoteError::Malformed(format!("tree size {size_line:?} is too large")))?;
+        let size = parse_size(
+            "tree size",
+            lines.next().ok_or_else(|| bad("missing tree size line"))?,
+        )?;
         let root_line = lines.next().ok_or_else(|| bad("missing root hash line"))?;
         let root: Hash = STANDARD
             .decode(root_line)
@@ -281,6 +273,110 @@ impl CheckpointBody {
             origin: origin.to_owned(),
             size,
             root,
+        })
+    }
+}
+
+/// A size line of a note body: a canonical decimal number (no sign, no leading zeros).
+fn parse_size(what: &str, line: &str) -> Result<u64, NoteError> {
+    let canonical = !line.is_empty()
+        && line.bytes().all(|b| b.is_ascii_digit())
+        && (line == "0" || !line.starts_with('0'));
+    if !canonical {
+        return Err(NoteError::Malformed(format!(
+            "{what} {line:?} is not a decimal number"
+        )));
+    }
+    line.parse()
+        .map_err(|_| NoteError::Malformed(format!("{what} {line:?} is too large")))
+}
+
+/// The first body line of a [`RestoreStatement`]. A checkpoint body cannot be read as one, nor one as
+/// a checkpoint body: a checkpoint's second line is its size, a statement's the log's origin.
+const RESTORE_HEADER: &str = "tulpar restore v1";
+
+/// A log's signed statement that it was restored from a backup older than a checkpoint a witness
+/// holds: the checkpoint restored, and the size of the witness's checkpoint whose entries past the
+/// restored size the log no longer has. Signed like the log's checkpoints (by its key, under its
+/// origin), with a body no checkpoint can have:
+///
+/// ```text
+/// tulpar restore v1
+/// pcu-mou.example/KZ
+/// <size of the checkpoint the witness holds>
+/// <restored size>
+/// <base64 restored root hash>
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreStatement {
+    /// The checkpoint the log was restored to.
+    pub restored: CheckpointBody,
+    /// The size of the witness's checkpoint, larger than the restored one.
+    pub lost_size: u64,
+}
+
+impl RestoreStatement {
+    /// The note body text, ending in a newline.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{RESTORE_HEADER}\n{}\n{}\n{}\n{}\n",
+            self.restored.origin,
+            self.lost_size,
+            self.restored.size,
+            STANDARD.encode(self.restored.root)
+        )
+    }
+
+    /// The signed note: the body, a blank line and the log's signature under its origin.
+    pub fn sign(&self, key: &SigningKey) -> Result<String, NoteError> {
+        if self.lost_size <= self.restored.size {
+            return Err(NoteError::Malformed(format!(
+                "a restore statement needs a lost size above the restored size {}, not {}",
+                self.restored.size, self.lost_size
+            )));
+        }
+        let text = self.to_text();
+        let line = sign_line(&text, &self.restored.origin, key)?;
+        Ok(format!("{text}\n{line}\n"))
+    }
+
+    /// Parses a signed statement and checks the signature by `origin` with `key`.
+    pub fn verify(text: &str, origin: &str, key: &PublicKey) -> Result<Self, NoteError> {
+        let note = Note::parse(text)?;
+        let statement = Self::parse(&note.body)?;
+        if statement.restored.origin != origin {
+            return Err(NoteError::WrongOrigin {
+                got: statement.restored.origin,
+                expected: origin.to_owned(),
+            });
+        }
+        note.verify(origin, key)?;
+        Ok(statement)
+    }
+
+    fn parse(body: &str) -> Result<Self, NoteError> {
+        let bad = |why: &str| NoteError::Malformed(why.to_owned());
+        let rest = body
+            .strip_prefix(RESTORE_HEADER)
+            .and_then(|rest| rest.strip_prefix('\n'))
+            .ok_or_else(|| bad("not a restore statement (no \"tulpar restore v1\" line)"))?;
+        let (origin, rest) = rest
+            .split_once('\n')
+            .ok_or_else(|| bad("missing origin line"))?;
+        let (lost, rest) = rest
+            .split_once('\n')
+            .ok_or_else(|| bad("missing lost size line"))?;
+        let lost_size = parse_size("lost size", lost)?;
+        let restored = CheckpointBody::parse(&format!("{origin}\n{rest}"))?;
+        if lost_size <= restored.size {
+            return Err(NoteError::Malformed(format!(
+                "lost size {lost_size} is not above the restored size {}",
+                restored.size
+            )));
+        }
+        Ok(Self {
+            restored,
+            lost_size,
         })
     }
 }
@@ -584,6 +680,48 @@ impl SignedCheckpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restore_statement_verifies_under_its_origin_and_is_no_checkpoint() {
+        let key = SigningKey::generate().unwrap();
+        let statement = RestoreStatement {
+            restored: body(),
+            lost_size: 50,
+        };
+        let text = statement.sign(&key).unwrap();
+        assert!(
+            text.starts_with("tulpar restore v1\ntulpar/KZ\n50\n42\n"),
+            "{text}"
+        );
+        assert_eq!(
+            RestoreStatement::verify(&text, "tulpar/KZ", &key.public_key()).unwrap(),
+            statement
+        );
+        // Its signature proves nothing as a checkpoint, nor a checkpoint's as a statement.
+        assert!(SignedCheckpoint::verify(&text, None, &key.public_key()).is_err());
+        let checkpoint = SignedCheckpoint::sign(body(), &key).unwrap();
+        assert!(
+            RestoreStatement::verify(checkpoint.note(), "tulpar/KZ", &key.public_key()).is_err()
+        );
+        // Another origin, another key, or a lost size not above the restored one: refused.
+        assert!(matches!(
+            RestoreStatement::verify(&text, "tulpar/UZ", &key.public_key()),
+            Err(NoteError::WrongOrigin { .. })
+        ));
+        let other = SigningKey::generate().unwrap();
+        assert!(RestoreStatement::verify(&text, "tulpar/KZ", &other.public_key()).is_err());
+        let behind = RestoreStatement {
+            restored: body(),
+            lost_size: 42,
+        };
+        assert!(behind.sign(&key).is_err());
+        let forged = format!(
+            "{}\n{}\n",
+            behind.to_text(),
+            sign_line(&behind.to_text(), "tulpar/KZ", &key).unwrap()
+        );
+        assert!(RestoreStatement::verify(&forged, "tulpar/KZ", &key.public_key()).is_err());
+    }
 
     fn body() -> CheckpointBody {
         CheckpointBody {

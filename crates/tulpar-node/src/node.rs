@@ -69,6 +69,7 @@ impl Node {
             partners.clone(),
             config.witness.clone(),
             config.federation.max_clock_skew,
+            &config.data_dir,
         )?);
         let deadlines = Arc::new(Deadlines::new(context.clone()));
         let auditor = Arc::new(Auditor::new(

@@ -16,7 +16,7 @@ use tulpar_core::keys::PublicKey;
 use tulpar_core::proto::{self, ledger_entry::Kind};
 use tulpar_core::time::to_timestamp;
 use tulpar_ledger::note::{self, CheckpointBody, VerifierKey};
-use tulpar_ledger::{ProofError, SignedCheckpoint, verify_consistency_proof};
+use tulpar_ledger::{ProofError, RestoreStatement, SignedCheckpoint, verify_consistency_proof};
 use tulpar_trust::directory::Purpose;
 
 use crate::context::Context;
@@ -108,6 +108,10 @@ pub(crate) enum CheckpointError {
     /// The checkpoint contradicts the one cosigned before; the evidence is recorded.
     #[error("{}; the evidence is recorded", inconsistency(*.offered, *.held))]
     Inconsistent { offered: u64, held: u64 },
+    /// A restore statement that does not hold: unsigned, of another log, or not leading to the
+    /// checkpoint offered.
+    #[error("restore_statement: {0}")]
+    BadRestore(String),
     /// A fault of this node (storage).
     #[error(transparent)]
     Node(#[from] ApiError),
@@ -135,6 +139,10 @@ impl From<CheckpointError> for ApiError {
                 error.to_string(),
             )),
             E::Inconsistent { .. } => Self::Aborted(error.to_string()),
+            E::BadRestore(why) => Self::Invalid(tulpar_core::validation::Violations::single(
+                "restore_statement",
+                why,
+            )),
             E::Node(error) => error,
         }
     }
@@ -158,6 +166,14 @@ pub(crate) enum Log {
 }
 
 impl Log {
+    /// The entry fields naming the log: a partner's country code, or an outside log's key.
+    fn entry_fields(&self) -> (String, String) {
+        match self {
+            Self::Partner(partner) => (partner.to_string(), String::new()),
+            Self::Outside(key) => (String::new(), key.to_string()),
+        }
+    }
+
     /// How the log is named in messages and locks.
     fn label(&self) -> String {
         match self {
@@ -167,13 +183,19 @@ impl Log {
     }
 }
 
-/// One C2SP `add-checkpoint` request: old size, consistency proof, checkpoint note.
+/// One C2SP `add-checkpoint` request: old size, consistency proof, checkpoint note; from a partner
+/// restored from a backup, also its signed [`RestoreStatement`] (the gRPC door only).
 #[derive(Debug, Clone)]
 pub(crate) struct Presented {
     pub(crate) old_size: u64,
     pub(crate) consistency_proof: Vec<Vec<u8>>,
     pub(crate) checkpoint: String,
+    pub(crate) restore_statement: String,
 }
+
+/// Longest restore statement accepted, in bytes: a header, an origin, two sizes, a root hash and
+/// one signature line fit in a few hundred.
+const MAX_RESTORE_STATEMENT_BYTES: usize = 1024;
 
 /// Whether an entry is witnessing bookkeeping: a ledger that grew by these alone needs no new round.
 fn is_bookkeeping(entry: &proto::LedgerEntry) -> bool {
@@ -199,6 +221,9 @@ pub(crate) struct Witness {
     tls: Option<Arc<rustls::ClientConfig>>,
     /// The digest of the last checkpoint refused for a bad proof, per partner: logged once.
     last_refused: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+    /// The size of the checkpoint `tulpar restore` restored this ledger to
+    /// ([`tulpar_ledger::RESTORED_FILE`]), if it was restored.
+    restored_size: Option<u64>,
 }
 
 impl Witness {
@@ -209,7 +234,9 @@ impl Witness {
         partners: Arc<Partners>,
         config: tulpar_config::WitnessConfig,
         max_clock_skew: std::time::Duration,
+        data_dir: &std::path::Path,
     ) -> anyhow::Result<Self> {
+        let restored_size = restored_size(&context, data_dir);
         let https = config
             .witnesses
             .iter()
@@ -230,6 +257,7 @@ impl Witness {
             senders: Default::default(),
             tls,
             last_refused: Default::default(),
+            restored_size,
         })
     }
 
@@ -337,6 +365,7 @@ impl Witness {
             old_size: request.old_size,
             consistency_proof: request.consistency_proof,
             checkpoint: request.checkpoint,
+            restore_statement: request.restore_statement,
         };
         self.cosign_checkpoint(&Log::Partner(partner), presented)
             .await
@@ -351,6 +380,9 @@ impl Witness {
         request: Presented,
     ) -> Result<String, CheckpointError> {
         let offered = self.log_checkpoint(log, &request.checkpoint)?;
+        if !request.restore_statement.is_empty() {
+            return self.accept_restore(log, offered, request).await;
+        }
         if request.old_size > offered.size() {
             return Err(CheckpointError::OldSizeTooLarge {
                 old: request.old_size,
@@ -375,10 +407,7 @@ impl Witness {
         if request.old_size != held_size {
             return Err(CheckpointError::Holds(held_size));
         }
-        let (country, log_key) = match log {
-            Log::Partner(partner) => (partner.to_string(), String::new()),
-            Log::Outside(key) => (String::new(), key.to_string()),
-        };
+        let (country, log_key) = log.entry_fields();
         if let Some((body, text)) = &held {
             // Only a proven fork is evidence: two signed checkpoints of one size with other roots, or
             // a proof that takes the offered root back to another tree than the one held. A proof
@@ -425,6 +454,7 @@ impl Witness {
                         conflicting_checkpoint: offered.note().to_owned(),
                         reason: reason.clone(),
                         log_key,
+                        restore_statement: String::new(),
                     })),
                 })
                 .await?;
@@ -432,7 +462,17 @@ impl Witness {
                 return Err(inconsistent);
             }
         }
-        let cosignature = self.cosign(&offered)?;
+        self.cosign_recorded(log, &offered).await
+    }
+
+    /// Cosigns `offered` and records it as the checkpoint of `log` held from now on.
+    async fn cosign_recorded(
+        &self,
+        log: &Log,
+        offered: &SignedCheckpoint,
+    ) -> Result<String, CheckpointError> {
+        let cosignature = self.cosign(offered)?;
+        let (country, log_key) = log.entry_fields();
         self.record(proto::LedgerEntry {
             recorded_at: Some(to_timestamp(self.context.clock.now())),
             alert_id: String::new(),
@@ -445,6 +485,112 @@ impl Witness {
         })
         .await?;
         Ok(cosignature)
+    }
+
+    /// The witness side of a partner restored from a backup older than the checkpoint held: checks its
+    /// signed statement and that the checkpoint offered grows from the restored one, records the
+    /// checkpoint held, the one offered and the statement as evidence (an equivocation alarm: entries
+    /// the partner signed are gone), and cosigns the offered checkpoint, witnessing the partner's
+    /// ledger from the restored history on.
+    async fn accept_restore(
+        &self,
+        log: &Log,
+        offered: SignedCheckpoint,
+        request: Presented,
+    ) -> Result<String, CheckpointError> {
+        let bad = |why: String| CheckpointError::BadRestore(why);
+        let Log::Partner(partner) = log else {
+            return Err(bad(
+                "only a partner's node declares a restore, over the federation API".to_owned(),
+            ));
+        };
+        if request.restore_statement.len() > MAX_RESTORE_STATEMENT_BYTES {
+            return Err(bad(format!(
+                "is {} bytes; at most {MAX_RESTORE_STATEMENT_BYTES} are accepted",
+                request.restore_statement.len()
+            )));
+        }
+        let mut statement = Err(bad(format!(
+            "no checkpoint key of the {partner} node is known"
+        )));
+        for key in self.checkpoint_keys(*partner) {
+            statement =
+                RestoreStatement::verify(&request.restore_statement, offered.origin(), &key)
+                    .map_err(|e| bad(e.to_string()));
+            if statement.is_ok() {
+                break;
+            }
+        }
+        let statement = statement?;
+        if request.old_size != statement.lost_size {
+            return Err(bad(format!(
+                "names the lost size {}, but old_size is {}",
+                statement.lost_size, request.old_size
+            )));
+        }
+        let restored = &statement.restored;
+        if offered.size() < restored.size {
+            return Err(bad(format!(
+                "restores size {}, larger than the checkpoint's {}",
+                restored.size,
+                offered.size()
+            )));
+        }
+        let grows = if restored.size == 0 {
+            true
+        } else if restored.size == offered.size() {
+            restored.root == *offered.root()
+        } else {
+            let proof = proto::ConsistencyProof {
+                old_size: restored.size,
+                new_size: offered.size(),
+                hashes: request.consistency_proof.clone(),
+            };
+            verify_consistency_proof(&proof, &restored.root, offered.root()).is_ok()
+        };
+        if !grows {
+            return Err(bad(format!(
+                "consistency_proof does not lead from the restored checkpoint of size {} to the \
+                 checkpoint of size {}",
+                restored.size,
+                offered.size()
+            )));
+        }
+        let _guard = self
+            .context
+            .locks
+            .lock(format!("witness/{}", offered.origin()).into_bytes())
+            .await;
+        // Only the checkpoint held can be declared lost: a statement made for another is answered
+        // with the size held, as any stale request is.
+        let held_text = self.context.state.witnessed(*partner)?;
+        let held = match &held_text {
+            Some(text) => recorded_body(text)?,
+            None => return Err(CheckpointError::Holds(0)),
+        };
+        if held.size != statement.lost_size {
+            return Err(CheckpointError::Holds(held.size));
+        }
+        let reason = format!(
+            "{partner} declared its ledger restored from a backup to size {}: entries {}..{} of the \
+             checkpoint held are lost, and its ledger is witnessed from the restored history on",
+            restored.size, restored.size, held.size
+        );
+        self.record(proto::LedgerEntry {
+            recorded_at: Some(to_timestamp(self.context.clock.now())),
+            alert_id: String::new(),
+            kind: Some(Kind::EquivocationDetected(proto::EquivocationDetected {
+                country: partner.to_string(),
+                known_checkpoint: held_text.unwrap_or_default(),
+                conflicting_checkpoint: offered.note().to_owned(),
+                reason: reason.clone(),
+                log_key: String::new(),
+                restore_statement: request.restore_statement.clone(),
+            })),
+        })
+        .await?;
+        tracing::error!(log = %partner, %reason, "ledger restored from a backup");
+        self.cosign_recorded(log, &offered).await
     }
 
     /// Whether entries `from..until` are all witnessing bookkeeping, read [`SCAN_CHUNK`] at a time and
@@ -526,6 +672,12 @@ impl Witness {
             Some(text) => recorded_body(&text)?.size,
             None => 0,
         };
+        // Whether this cosigner has cosigned nothing since the restore: then a larger size it holds is
+        // one whose entries past the restored checkpoint this ledger lost.
+        let restored = self
+            .restored_size
+            .filter(|restored| matches!(cosigner, Cosigner::Partner(_)) && old_size <= *restored);
+        let mut restore_statement = String::new();
         if old_size > 0
             && old_size <= latest.size()
             && self.only_bookkeeping(old_size, latest.size())?
@@ -556,12 +708,18 @@ impl Witness {
         // A witness that lost track (or whose last cosignature this node never recorded) names its
         // size; one more try from there.
         for _ in 0..2 {
-            let consistency_proof = if old_size == 0 || old_size >= latest.size() {
+            // A restore is declared with a proof from the restored checkpoint, which the witness
+            // holds no root for; otherwise the proof runs from the size it holds.
+            let proof_from = match restored {
+                Some(restored) if !restore_statement.is_empty() => restored,
+                _ => old_size,
+            };
+            let consistency_proof = if proof_from == 0 || proof_from >= latest.size() {
                 Vec::new()
             } else {
                 self.context
                     .ledger
-                    .consistency_proof(old_size, latest.size())
+                    .consistency_proof(proof_from, latest.size())
                     .map_err(ApiError::from)?
                     .hashes
             };
@@ -569,6 +727,7 @@ impl Witness {
                 old_size,
                 consistency_proof,
                 checkpoint: latest.note().to_owned(),
+                restore_statement: restore_statement.clone(),
             };
             let answer = match &mut channel {
                 Channel::Partner(client) => {
@@ -601,6 +760,13 @@ impl Witness {
                     .await?;
                     return Ok(Some(latest.size()));
                 }
+                Answer::Holds(held)
+                    if restore_statement.is_empty()
+                        && restored.is_some_and(|restored| held > restored) =>
+                {
+                    restore_statement = self.restore_statement(held)?;
+                    old_size = held;
+                }
                 Answer::Holds(size) if size != old_size && size <= latest.size() => {
                     old_size = size;
                 }
@@ -626,6 +792,23 @@ impl Witness {
             }
         }
         Err(WitnessError::KeepsRefusing(label))
+    }
+
+    /// This node's signed statement that its ledger was restored to the checkpoint of
+    /// [`Self::restored_size`], so that a witness holding `held` entries lost those past it.
+    fn restore_statement(&self, held: u64) -> Result<String, WitnessError> {
+        let size = self.restored_size.unwrap_or_default();
+        let root = self.context.ledger.root_at(size).map_err(ApiError::from)?;
+        RestoreStatement {
+            restored: CheckpointBody {
+                origin: self.context.origin_of(self.context.country),
+                size,
+                root,
+            },
+            lost_size: held,
+        }
+        .sign(&self.context.ledger_key)
+        .map_err(|e| WitnessError::Local(ApiError::internal(e)))
     }
 
     /// Finds, among the signature `lines` a witness returned, a valid `cosignature/v1` by `name` under
@@ -755,8 +938,44 @@ impl Presented {
             old_size: self.old_size,
             consistency_proof: self.consistency_proof.clone(),
             checkpoint: self.checkpoint.clone(),
+            restore_statement: self.restore_statement.clone(),
         }
     }
+}
+
+/// The size of the checkpoint `tulpar restore` left in `data_dir` ([`tulpar_ledger::RESTORED_FILE`]),
+/// when it is a checkpoint of this ledger; a file that is not is logged and ignored, so a restore
+/// is never declared for a history the ledger does not hold.
+fn restored_size(context: &Context, data_dir: &std::path::Path) -> Option<u64> {
+    let path = data_dir.join(tulpar_ledger::RESTORED_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(error) => {
+            tracing::error!(path = %path.display(), %error, "restore marker unreadable; ignored");
+            return None;
+        }
+    };
+    let body = match recorded_body(&text) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(path = %path.display(), %error, "restore marker is no checkpoint; ignored");
+            return None;
+        }
+    };
+    let origin = context.origin_of(context.country);
+    let ours = body.origin == origin
+        && body.size <= context.ledger_size()
+        && context.ledger.root_at(body.size).ok() == Some(body.root);
+    if !ours {
+        tracing::error!(
+            path = %path.display(),
+            size = body.size,
+            "restore marker names no checkpoint of this ledger; ignored"
+        );
+        return None;
+    }
+    Some(body.size)
 }
 
 /// The body of a checkpoint note read back from this node's own ledger.

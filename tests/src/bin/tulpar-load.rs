@@ -87,9 +87,8 @@ mod watchers;
 
 use http_submit::{HttpSubmitter, Version};
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: tulpar-load throughput [--alerts N] [--concurrency C] [--api API] [--audit]\n       \
+/// The modes and their options.
+const USAGE: &str = "usage: tulpar-load throughput [--alerts N] [--concurrency C] [--api API] [--audit]\n       \
          tulpar-load latency [--rate PER_SECOND] [--seconds S] [--api API]\n       \
          tulpar-load roundtrip [--rate PER_SECOND] [--seconds S] [--api API]\n       \
          tulpar-load watchers [--watchers N] [--stuck N] [--alerts N] [--attachment-kib K]\n       \
@@ -98,9 +97,27 @@ fn usage() -> ! {
          [--partitions S,S,...]\n       \
          tulpar-load mesh [--settle-seconds S] [--idle-seconds S] [--alerts N] [--concurrency C | --rate PER_SECOND]\n       \
          tulpar-load ledger [--entries N] [--max-gib G] [--dir FOLDER] [--keep]\n\
-         API: grpc (the default), http (JSON over HTTP/1.1 keep-alive), http2 (JSON over HTTP/2)"
-    );
+         API: grpc (the default), http (JSON over HTTP/1.1 keep-alive), http2 (JSON over HTTP/2)";
+
+fn usage() -> ! {
+    eprintln!("{USAGE}");
     std::process::exit(2)
+}
+
+/// Stops with the usage at `--help` or an option no mode takes, rather than running a long
+/// benchmark with defaults.
+fn check_options(args: &[String]) {
+    for arg in args.iter().skip(1).filter(|a| a.starts_with('-')) {
+        let known = USAGE.contains(&format!("[{arg} "))
+            || USAGE.contains(&format!("[{arg}]"))
+            || USAGE.contains(&format!("| {arg} "));
+        if !known {
+            if arg != "--help" && arg != "-h" {
+                eprintln!("unknown option {arg}");
+            }
+            usage();
+        }
+    }
 }
 
 /// The two countries of the load, with their units.
@@ -335,6 +352,7 @@ fn report(label: &str, what: &str, latencies: &mut [Duration]) {
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().cloned().unwrap_or_else(|| usage());
+    check_options(&args);
     if mode == "watchers" {
         return watchers::run(&args).await;
     }

@@ -68,6 +68,7 @@ impl Presented {
             old_size,
             consistency_proof,
             checkpoint: checkpoint.to_owned(),
+            restore_statement: String::new(),
         })
     }
 }
@@ -128,7 +129,9 @@ impl Witness {
                     CheckpointError::NoKey(_) | CheckpointError::Unverified { .. } => {
                         StatusCode::FORBIDDEN
                     }
-                    CheckpointError::OldSizeTooLarge { .. } => StatusCode::BAD_REQUEST,
+                    CheckpointError::OldSizeTooLarge { .. } | CheckpointError::BadRestore(_) => {
+                        StatusCode::BAD_REQUEST
+                    }
                     CheckpointError::BadProof { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                     CheckpointError::Inconsistent { .. } => StatusCode::CONFLICT,
                     CheckpointError::Holds(_) | CheckpointError::Node(_) => {
@@ -162,6 +165,7 @@ mod tests {
             old_size: 20852014,
             consistency_proof: vec![vec![7u8; 32], vec![9u8; 32]],
             checkpoint: "o\n1\nAAAA\n\n\u{2014} o AAAA\n".to_owned(),
+            restore_statement: String::new(),
         };
         let body = presented.to_body();
         assert!(body.starts_with("old 20852014\nBwcH"), "{body}");

@@ -40,6 +40,7 @@ fn presented(ledger: &Ledger, old_size: u64) -> proto::AddCheckpointRequest {
         old_size,
         consistency_proof,
         checkpoint: latest.note().to_owned(),
+        restore_statement: String::new(),
     }
 }
 
@@ -322,6 +323,120 @@ async fn a_larger_checkpoint_of_a_fork_is_recorded_as_equivocation() {
     assert_equivocation(&fed, &kz, result, &known, &conflicting.checkpoint);
 }
 
+/// UZ's signed statement that its ledger `restored` from size `size`, losing what the witness holds
+/// up to `lost`.
+fn restore_statement(fed: &TestFederation, restored: &Ledger, size: u64, lost: u64) -> String {
+    tulpar_ledger::RestoreStatement {
+        restored: CheckpointBody {
+            origin: note::ledger_origin(&fed.uz.config.federation.name, fed.uz.code),
+            size,
+            root: restored.root_at(size).expect("root"),
+        },
+        lost_size: lost,
+    }
+    .sign(&fed.uz.made.ledger)
+    .expect("signed")
+}
+
+#[tokio::test]
+async fn a_declared_restore_is_recorded_as_evidence_and_witnessed_from_the_restored_history() {
+    let fed = TestFederation::new();
+    let kz = fed.open(&fed.kz);
+    // UZ's ledger and its restored copy share their first three entries, then grow apart.
+    let (uz, restored) = (
+        fed.ledger(&fed.uz, "uz"),
+        fed.ledger(&fed.uz, "uz-restored"),
+    );
+    grow(&fed, &uz, "a", 3).await;
+    grow(&fed, &restored, "a", 3).await;
+    assert_eq!(
+        uz.root_at(3).expect("root"),
+        restored.root_at(3).expect("root")
+    );
+    grow(&fed, &uz, "lost", 3).await;
+    grow(&fed, &restored, "new", 5).await;
+    kz.witness
+        .add_checkpoint(fed.uz.code, presented(&uz, 0))
+        .await
+        .expect("cosigned at 6");
+    let known = witnessed(&kz, fed.uz.code).expect("held");
+    let declared = |statement: String, old_size: u64, proof_from: u64| {
+        let mut request = presented(&restored, proof_from);
+        request.old_size = old_size;
+        request.restore_statement = statement;
+        request
+    };
+    let before = kz.context.ledger_size();
+
+    // Refused, and nothing recorded: a statement by another key, one naming another old size than
+    // the request's, a proof that does not lead from the restored checkpoint, a statement too long.
+    let stranger = tulpar_core::keys::SigningKey::generate().expect("key");
+    let by_stranger = tulpar_ledger::RestoreStatement::verify(
+        &restore_statement(&fed, &restored, 3, 6),
+        &note::ledger_origin(&fed.uz.config.federation.name, fed.uz.code),
+        &fed.uz.made.ledger.public_key(),
+    )
+    .expect("verifies")
+    .sign(&stranger)
+    .expect("signed");
+    for (what, request) in [
+        ("stranger", declared(by_stranger, 6, 3)),
+        (
+            "old size",
+            declared(restore_statement(&fed, &restored, 3, 6), 5, 3),
+        ),
+        (
+            "proof",
+            declared(restore_statement(&fed, &restored, 3, 6), 6, 2),
+        ),
+        ("too long", declared("x".repeat(2000), 6, 3)),
+    ] {
+        let result = kz.witness.add_checkpoint(fed.uz.code, request).await;
+        assert!(
+            matches!(&result, Err(error @ CheckpointError::BadRestore(_)) if error.to_string().starts_with("restore_statement: ")),
+            "{what}: {result:?}"
+        );
+    }
+    // A statement for another size than the one held is answered with the size held.
+    let stale = declared(restore_statement(&fed, &restored, 3, 5), 5, 3);
+    assert_holds(kz.witness.add_checkpoint(fed.uz.code, stale).await, 6);
+    assert_eq!(kz.context.ledger_size(), before, "nothing is recorded");
+    assert!(kz.context.state.alarms().expect("state").is_empty());
+
+    // The statement for the size held: the loss is recorded, and the restored history cosigned.
+    let request = declared(restore_statement(&fed, &restored, 3, 6), 6, 3);
+    let line = kz
+        .witness
+        .add_checkpoint(fed.uz.code, request.clone())
+        .await
+        .expect("cosigned");
+    assert_cosigned_by_kz(&fed, &request.checkpoint, &line);
+    let alarms = kz.context.state.alarms().expect("state");
+    assert_eq!(alarms.len(), 1, "one alarm");
+    let Some(Kind::EquivocationDetected(evidence)) =
+        kz.context.entry(alarms[0]).expect("entry").kind
+    else {
+        panic!("expected an EquivocationDetected entry");
+    };
+    assert_eq!(evidence.known_checkpoint, known);
+    assert_eq!(evidence.conflicting_checkpoint, request.checkpoint);
+    assert_eq!(evidence.restore_statement, request.restore_statement);
+    assert!(
+        evidence.reason.contains("entries 3..6"),
+        "{}",
+        evidence.reason
+    );
+    assert_eq!(witnessed(&kz, fed.uz.code), Some(request.checkpoint));
+
+    // From there on the restored ledger is witnessed as any other: consistent growth is cosigned.
+    grow(&fed, &restored, "new", 2).await;
+    kz.witness
+        .add_checkpoint(fed.uz.code, presented(&restored, 8))
+        .await
+        .expect("cosigned at 10");
+    assert_eq!(kz.context.state.alarms().expect("state").len(), 1);
+}
+
 #[tokio::test]
 async fn a_larger_checkpoint_with_a_missing_or_garbage_proof_is_refused_without_an_alarm() {
     let fed = TestFederation::new();
@@ -399,6 +514,7 @@ async fn a_checkpoint_not_signed_by_the_partner_is_refused_and_nothing_recorded(
             old_size: 0,
             consistency_proof: Vec::new(),
             checkpoint,
+            restore_statement: String::new(),
         };
         let result = kz.witness.add_checkpoint(fed.uz.code, request).await;
         assert!(
@@ -436,6 +552,7 @@ async fn a_round_is_skipped_while_the_ledger_is_empty_or_grew_only_by_witnessing
                 old_size: 0,
                 consistency_proof: Vec::new(),
                 checkpoint: latest.note.clone(),
+                restore_statement: String::new(),
             },
         )
         .await
@@ -481,6 +598,7 @@ fn body_of(ledger: &Ledger, old_size: u64) -> Vec<u8> {
         old_size: request.old_size,
         consistency_proof: request.consistency_proof,
         checkpoint: request.checkpoint,
+        restore_statement: String::new(),
     }
     .to_body()
     .into_bytes()
@@ -573,6 +691,7 @@ async fn an_outside_log_is_witnessed_over_http_as_c2sp_tlog_witness_says() {
         old_size: 3,
         consistency_proof: bad.consistency_proof,
         checkpoint: bad.checkpoint,
+        restore_statement: String::new(),
     }
     .to_body();
     assert_eq!(post(&kz, bad_body.as_bytes()).await.0, 422);

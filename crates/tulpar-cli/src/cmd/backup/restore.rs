@@ -146,6 +146,7 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode> {
             "the ledger's checkpoints are not of the origin {origin:?}"
         )));
     }
+    let restored_checkpoint = report.checkpoint.clone();
 
     // 3. The ledger's key is this country's node key, and the node's private key matches it.
     let ledger_pub = keyfile::read_public_key(&data_copy.join(PUBLIC_KEY_FILE))?;
@@ -264,6 +265,12 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode> {
         }
         folders.extend(to.parent().map(Path::to_owned));
     }
+    // The checkpoint restored to: partners' witnesses may hold a later one, and the node then tells
+    // them of the restore instead of presenting a history they would refuse as a fork.
+    if let Some(checkpoint) = &restored_checkpoint {
+        tulpar_ledger::mark_restored(&staging, checkpoint)
+            .with_context(|| format!("{}", staging.display()))?;
+    }
     for folder in &folders {
         sync_dir(folder)?;
     }
@@ -353,8 +360,9 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode> {
         }
     }
     println!(
-        "{:<10} entries the node recorded after this checkpoint are not in the backup; a partner \
-         whose witness cosigned a later one shows it (see deploy/README.md, \"Backup and restore\")",
+        "{:<10} entries the node recorded after this checkpoint are not in the backup; the node \
+         declares the restore to a partner whose witness cosigned a later one, which records the \
+         loss (see deploy/README.md, \"Backup and restore\")",
         "note"
     );
     println!(

@@ -102,6 +102,15 @@ pub(crate) fn run(args: RepairArgs) -> Result<ExitCode> {
         Some(lock) => {
             let held = plan.held;
             let report = repair::apply(plan.clone(), lock)?;
+            // Entries given up that partners' witnesses may have cosigned: the node declares the
+            // loss to them, as after a restore from an older backup.
+            if args.accept_loss
+                && plan.lost.is_some()
+                && let Some(checkpoint) = &report.verified.checkpoint
+            {
+                tulpar_ledger::mark_restored(&dir, checkpoint)
+                    .with_context(|| format!("data_dir: {}", dir.display()))?;
+            }
             println!(
                 "{:<10} {} entries in {} segment(s) verify, root {}",
                 "verified",
