@@ -1,9 +1,11 @@
-//! Certificates renewed while the node runs, and warnings before anything of the node expires.
+//! Certificates and keys renewed while the node runs, and warnings before anything of the node
+//! expires.
 //!
 //! `tulpar cert renew` replaces `tls.certificate` and `tls.private_key`; the node notices within one
 //! `trust.reload_interval` (or at once on SIGHUP) and presents the new certificate from the next
 //! handshake on, on both listeners and on calls to partners. A replacement that fails its checks is
-//! refused with an error in the log, and the certificate in use stays.
+//! refused with an error in the log, and the certificate in use stays. On the same ticks the node
+//! takes up a ledger key staged by `tulpar directory rotate-node-key` ([`crate::ledger_key`]).
 //!
 //! At start and then daily, the node logs a warning for each of its node certificate, its national
 //! TLS CA and its own published directory that expires within [`EXPIRY_WARNING`]; the same dates are
@@ -143,7 +145,7 @@ pub(crate) fn start(node: &Arc<Node>) {
                             () = stop.stopping() => return,
                             got = hangups.recv() => if got.is_none() { return },
                         }
-                        tracing::info!("SIGHUP: re-reading the node TLS certificate");
+                        tracing::info!("SIGHUP: re-reading the node TLS certificate and ledger key");
                         reload(&node, true);
                     }
                 });
@@ -153,9 +155,11 @@ pub(crate) fn start(node: &Arc<Node>) {
     }
 }
 
-/// Re-reads the node certificate and key (`forced`: even if unchanged) and logs what happened.
+/// Re-reads the node certificate and key (`forced`: even if unchanged) and logs what happened;
+/// takes up a staged ledger key the directory names now.
 fn reload(node: &Node, forced: bool) {
     let now = node.context.clock.now();
+    node.ledger_key.apply(&node.context.ledger, now);
     let result = if forced {
         node.identity.reload(now)
     } else {

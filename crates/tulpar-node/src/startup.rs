@@ -193,6 +193,13 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
 /// start: for tools that write a ledger offline (the load tool's large ledgers) so that the node
 /// finds its views current. The node must not be running on it.
 pub fn open_ledger(config: &Config) -> Result<(Ledger, tulpar_ledger::OpenReport)> {
+    let signing_key = keyfile::read_private_key(&config.keys.ledger_key)
+        .with_context(|| "keys.ledger_key".to_owned())?;
+    // The directory's other node keys let the ledger take a key rotated while the node was stopped;
+    // without a readable directory, the ledger accepts only the key it signed with.
+    let earlier_keys = tulpar_audit::read_own_directory(&config.trust.own_directory, config.country)
+        .map(|d| crate::ledger_key::earlier_checkpoint_keys(&d, &signing_key.public_key()))
+        .unwrap_or_default();
     let view = Arc::new(StateView {
         country: config.country,
         deadlines: config.deadlines.clone(),
@@ -201,8 +208,8 @@ pub fn open_ledger(config: &Config) -> Result<(Ledger, tulpar_ledger::OpenReport
         &config.data_dir,
         LedgerOptions {
             origin: tulpar_ledger::note::ledger_origin(&config.federation.name, config.country),
-            // The ledger keeps its own copy: ring key pairs cannot be cloned.
-            signing_key: keyfile::read_private_key(&config.keys.ledger_key)?,
+            signing_key,
+            earlier_keys,
             views: vec![view],
         },
     )
@@ -270,9 +277,11 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
         TrustStore::open(&config.trust.store, clock.clone())
             .with_context(|| format!("trust.store: {}", config.trust.store.display()))?,
     );
+    crate::ledger_key::LedgerKeyFiles::new(&config).take_up_at_start(clock.now())?;
     let ledger_key = keyfile::read_private_key(&config.keys.ledger_key)
         .with_context(|| "keys.ledger_key".to_owned())?;
     check_ledger_key(&config, &ledger_key)?;
+    drop(ledger_key);
     let units = UnitKeys::load(&config.keys.units_dir, country)?;
     let (ledger, report) = open_ledger(&config)?;
     if let Some(cut) = &report.truncated {
@@ -305,7 +314,6 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
         ledger,
         state,
         trust,
-        ledger_key,
         clock,
         locks: KeyedLocks::default(),
         settle: Settle::default(),

@@ -321,7 +321,7 @@ impl Witness {
         note::cosign(
             checkpoint.note(),
             &self.context.witness_name_of(self.context.country),
-            &self.context.ledger_key,
+            &self.context.ledger_key(),
             now,
         )
         .map_err(ApiError::internal)

@@ -56,6 +56,9 @@ pub enum EditError {
         /// The current root.
         current: KeyId,
     },
+    /// The new node key is already listed.
+    #[error("key {0} is already a node key of this country")]
+    NodeKeyReused(KeyId),
     /// The new root is already in the chain.
     #[error("key {0} is already a root key of this country")]
     RootReused(KeyId),
@@ -162,6 +165,38 @@ impl DirectoryDraft {
             }
         }
         entry.keys.push(directory_key(new_key, at, &UNIT_PURPOSES));
+        Ok(closed)
+    }
+
+    /// Names `new_key` as the node ledger key (receipts and checkpoints) from `switch_at`, and closes
+    /// the node keys still open at `old_until` (not before `switch_at`): the node switches on its
+    /// first reload past `switch_at`, so its old key must stay valid for what it signs until then.
+    /// Returns the ids of the keys closed.
+    pub fn rotate_node_key(
+        &mut self,
+        new_key: &PublicKey,
+        switch_at: SystemTime,
+        old_until: SystemTime,
+    ) -> Result<Vec<KeyId>, EditError> {
+        let id = new_key.key_id().to_string();
+        if self.directory.node_keys.iter().any(|k| k.key_id == id) {
+            return Err(EditError::NodeKeyReused(new_key.key_id()));
+        }
+        let mut closed = Vec::new();
+        for key in self
+            .directory
+            .node_keys
+            .iter_mut()
+            .filter(|k| k.valid_until.is_none())
+        {
+            key.valid_until = Some(to_timestamp(old_until.max(switch_at)));
+            if let Ok(id) = key.key_id.parse() {
+                closed.push(id);
+            }
+        }
+        self.directory
+            .node_keys
+            .push(directory_key(new_key, switch_at, &NODE_PURPOSES));
         Ok(closed)
     }
 
