@@ -63,7 +63,11 @@ async fn audit(country: &Country, previous: &Path, save: bool) -> Result<Output>
 
 async fn ledger_verify(country: &Country) -> Result<()> {
     let config = country.config_path();
-    let out = run(tulpar(country, &["ledger", "verify", "--config", path(&config)?])?).await?;
+    let out = run(tulpar(
+        country,
+        &["ledger", "verify", "--config", path(&config)?],
+    )?)
+    .await?;
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains("every entry's signatures hold"),
@@ -148,9 +152,10 @@ async fn a_node_key_rotated_while_running_keeps_partners_and_audits_working() ->
         keyfile::read_private_key(&kz.dir.join("node/ledger.key"))?.public_key(),
         new_key
     );
-    let retired = kz
-        .dir
-        .join(format!("node/retired/ledger-{}.key", old_key.key_id().short()));
+    let retired = kz.dir.join(format!(
+        "node/retired/ledger-{}.key",
+        old_key.key_id().short()
+    ));
     assert_eq!(keyfile::read_private_key(&retired)?.public_key(), old_key);
 
     // After the switch: KZ's checkpoints and receipts are signed with the new key, and UZ accepts
@@ -168,7 +173,10 @@ async fn a_node_key_rotated_while_running_keeps_partners_and_audits_working() ->
         .context("a checkpoint")?;
     SignedCheckpoint::verify(&latest.note, None, &new_key)?;
     let cosigned = kz.node()?.witness_now().await?;
-    assert!(cosigned[0].1.is_some(), "UZ cosigns the new key's checkpoint");
+    assert!(
+        cosigned[0].1.is_some(),
+        "UZ cosigns the new key's checkpoint"
+    );
     assert!(uz.node()?.witness_now().await?[0].1.is_some());
 
     // The ledger signed by two keys verifies, offline and through the audit API.

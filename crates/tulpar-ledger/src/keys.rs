@@ -79,7 +79,10 @@ pub(crate) fn parse_key_list(path: &Path, text: &str) -> Result<Vec<PublicKey>, 
     while let Some(end) = rest.find(END) {
         let block = &rest[..end + END.len()];
         keys.push(PublicKey::from_pem(block).map_err(|e| {
-            key_file_error(path, format!("public key {} of the file: {e}", keys.len() + 1))
+            key_file_error(
+                path,
+                format!("public key {} of the file: {e}", keys.len() + 1),
+            )
         })?);
         if keys.len() > MAX_EARLIER_KEYS {
             return Err(key_file_error(

@@ -234,12 +234,12 @@ impl Ledger {
         }
         let checkpoint = match &recovered.last_note {
             Some(text) => {
-                let cp = keys
-                    .verify(text, Some(&options.origin))
-                    .map_err(|source| LedgerError::Checkpoint {
+                let cp = keys.verify(text, Some(&options.origin)).map_err(|source| {
+                    LedgerError::Checkpoint {
                         context: format!("last checkpoint in {}", segments_dir.display()),
                         source,
-                    })?;
+                    }
+                })?;
                 if cp.size() != size {
                     return Err(LedgerError::Inconsistent(format!(
                         "the last checkpoint is for size {}, the segments hold {size} entries",

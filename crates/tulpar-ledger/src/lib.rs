@@ -64,11 +64,11 @@ pub use aside::DAMAGED_DIR;
 pub use damage::{CheckProgress, CheckReport, Damage, Integrity};
 pub use error::LedgerError;
 pub use hold::HOLD_FILE;
+pub use keys::{EARLIER_KEYS_FILE, PUBLIC_KEY_FILE, read_dir_keys, verify_any};
 pub use ledger::{
     Appended, CommittedBatch, Ledger, LedgerOptions, MAX_APPEND_ENTRIES, MAX_ENTRY_BYTES,
     OpenReport,
 };
-pub use keys::{EARLIER_KEYS_FILE, PUBLIC_KEY_FILE, read_dir_keys, verify_any};
 pub use merkle::{
     Frontier, Hash, ProofError, leaf_hash, node_hash, verify_consistency, verify_consistency_proof,
     verify_inclusion, verify_inclusion_proof,

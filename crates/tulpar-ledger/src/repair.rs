@@ -239,8 +239,8 @@ fn verify_frame(
     for record in &frame.records {
         grown.push_leaf(leaf_hash(record));
     }
-    let checkpoint = verify_any(frame.note, origin, keys)
-        .map_err(|e| format!("its checkpoint: {e}"))?;
+    let checkpoint =
+        verify_any(frame.note, origin, keys).map_err(|e| format!("its checkpoint: {e}"))?;
     if checkpoint.size() != grown.size() || checkpoint.root() != &grown.root() {
         return Err(format!(
             "its checkpoint of size {} does not sign the entries it holds",
@@ -253,7 +253,11 @@ fn verify_frame(
 
 /// The checkpoints signed by any of `keys` found in `bytes` (frames that check, and the notes of frames that
 /// do not, read by their length fields), the latest one.
-fn latest_signed(bytes: &[u8], origin: Option<&str>, keys: &[PublicKey]) -> Option<SignedCheckpoint> {
+fn latest_signed(
+    bytes: &[u8],
+    origin: Option<&str>,
+    keys: &[PublicKey],
+) -> Option<SignedCheckpoint> {
     let mut latest: Option<SignedCheckpoint> = None;
     let mut consider = |note: &str| {
         if let Ok(cp) = verify_any(note, origin, keys) {

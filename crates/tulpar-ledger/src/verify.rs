@@ -160,15 +160,14 @@ pub fn verify_dir_entries(
                 frontier.push(leaf_hash(record), |_, _, _| {});
             }
             let end = frame.end_index();
-            let cp =
-                verify_any(frame.note, origin.as_deref(), &keys).map_err(|e| {
-                    fail(
-                        Some(frame.first_index),
-                        &seg.path,
-                        *offset,
-                        format!("checkpoint of the batch {}..{end}: {e}", frame.first_index),
-                    )
-                })?;
+            let cp = verify_any(frame.note, origin.as_deref(), &keys).map_err(|e| {
+                fail(
+                    Some(frame.first_index),
+                    &seg.path,
+                    *offset,
+                    format!("checkpoint of the batch {}..{end}: {e}", frame.first_index),
+                )
+            })?;
             if cp.size() != end {
                 return Err(fail(
                     Some(frame.first_index),

@@ -109,7 +109,10 @@ fn checkpoints_signed_by_each_key_keep_verifying() {
 fn a_checkpoint_under_a_key_not_listed_is_refused() {
     let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (SigningKey::generate().unwrap(), SigningKey::generate().unwrap());
+    let (a, b) = (
+        SigningKey::generate().unwrap(),
+        SigningKey::generate().unwrap(),
+    );
     let ledger = open(dir.path(), &a, &[]).unwrap();
     append(&ledger, &rt, 2);
     ledger
@@ -142,7 +145,10 @@ fn a_checkpoint_under_a_key_not_listed_is_refused() {
 fn a_ledger_stopped_before_its_key_changed_reopens_under_the_new_key() {
     let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (SigningKey::generate().unwrap(), SigningKey::generate().unwrap());
+    let (a, b) = (
+        SigningKey::generate().unwrap(),
+        SigningKey::generate().unwrap(),
+    );
     let ledger = open(dir.path(), &a, &[]).unwrap();
     append(&ledger, &rt, 3);
     drop(ledger);

@@ -48,11 +48,20 @@ pub(crate) struct LedgerKeyFiles {
 impl LedgerKeyFiles {
     /// The files `config` names.
     pub(crate) fn new(config: &Config) -> Self {
+        Self::at(
+            config.country,
+            &config.keys.ledger_key,
+            &config.trust.own_directory,
+        )
+    }
+
+    /// The ledger key in `key` of the node of `country`, whose directory is in `own_directory`.
+    fn at(country: CountryCode, key: &Path, own_directory: &Path) -> Self {
         Self {
-            country: config.country,
-            key: config.keys.ledger_key.clone(),
-            staged: keyfile::staged_key_path(&config.keys.ledger_key),
-            own_directory: config.trust.own_directory.clone(),
+            country,
+            key: key.to_owned(),
+            staged: keyfile::staged_key_path(key),
+            own_directory: own_directory.to_owned(),
             reported: Mutex::new(None),
         }
     }
@@ -226,4 +235,104 @@ pub(crate) fn earlier_checkpoint_keys(
         .filter(|k| k.purposes.contains(&Purpose::Checkpoint) && k.public_key != *current)
         .map(|k| k.public_key)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use prost::Message;
+    use tulpar_trust::draft::{DEFAULT_VALIDITY, DirectoryDraft};
+
+    use super::*;
+    use crate::revocations::tests::own_directory_in;
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        made: tulpar_trust::ceremony::NewCountry,
+        directory: PathBuf,
+        files: LedgerKeyFiles,
+        now: SystemTime,
+    }
+
+    fn kz() -> CountryCode {
+        CountryCode::parse("KZ").expect("country code")
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let (made, directory) = own_directory_in(dir.path(), now);
+        let key = dir.path().join("ledger.key");
+        keyfile::write_private_key(&key, &made.ledger).expect("key written");
+        let files = LedgerKeyFiles::at(kz(), &key, &directory);
+        Setup {
+            _dir: dir,
+            made,
+            directory,
+            files,
+            now,
+        }
+    }
+
+    /// Publishes the next directory version naming `new` from `switch_at`.
+    fn rotate(s: &Setup, new: &PublicKey, switch_at: SystemTime) {
+        let current = tulpar_audit::own_directory(&s.made.directory, kz()).expect("ok");
+        let mut draft = DirectoryDraft::from_verified(&current);
+        let closed = draft
+            .rotate_node_key(new, switch_at, switch_at + Duration::from_secs(600))
+            .expect("rotated");
+        assert_eq!(closed, [s.made.ledger.key_id()]);
+        let signed = draft
+            .sign(&s.made.root, s.now, DEFAULT_VALIDITY)
+            .expect("signed");
+        std::fs::write(&s.directory, signed.encode_to_vec()).expect("written");
+    }
+
+    #[test]
+    fn a_staged_key_the_directory_does_not_name_is_refused_and_changes_nothing() {
+        let s = setup();
+        assert!(matches!(s.files.staged(s.now), Staged::None));
+        let stranger = SigningKey::generate().expect("key");
+        keyfile::write_private_key(&s.files.staged, &stranger).expect("staged");
+        let Staged::Refused(why) = s.files.staged(s.now) else {
+            panic!("a key the directory does not name is refused");
+        };
+        assert!(why.contains(&stranger.key_id().to_string()), "{why}");
+        assert!(why.contains("rule"), "{why}");
+        assert!(why.contains("ledger.key.next"), "{why}");
+        let kept = keyfile::read_private_key(&s.files.key).expect("key");
+        assert_eq!(kept.public_key(), s.made.ledger.public_key());
+        assert!(s.files.staged.exists());
+    }
+
+    #[test]
+    fn a_staged_key_is_taken_up_from_its_switch_time_keeping_the_old_key() {
+        let s = setup();
+        let new = SigningKey::generate().expect("key");
+        let switch_at = s.now + Duration::from_secs(60);
+        rotate(&s, &new.public_key(), switch_at);
+        keyfile::write_private_key(&s.files.staged, &new).expect("staged");
+
+        assert!(matches!(s.files.staged(s.now), Staged::Waiting(at) if at == switch_at));
+        let Staged::Ready(ready) = s.files.staged(switch_at) else {
+            panic!("the key is ready from its switch time");
+        };
+        assert_eq!(ready.public_key(), new.public_key());
+        s.files
+            .install_staged(&new.public_key())
+            .expect("installed");
+        let installed = keyfile::read_private_key(&s.files.key).expect("key");
+        assert_eq!(installed.public_key(), new.public_key());
+        assert!(!s.files.staged.exists());
+        let retired = s.files.retired_path(&s.made.ledger);
+        let kept = keyfile::read_private_key(&retired).expect("old key kept");
+        assert_eq!(kept.public_key(), s.made.ledger.public_key());
+
+        let current = tulpar_audit::read_own_directory(&s.directory, kz()).expect("ok");
+        assert_eq!(
+            earlier_checkpoint_keys(&current, &new.public_key()),
+            [s.made.ledger.public_key()]
+        );
+    }
 }

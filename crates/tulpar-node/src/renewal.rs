@@ -145,7 +145,9 @@ pub(crate) fn start(node: &Arc<Node>) {
                             () = stop.stopping() => return,
                             got = hangups.recv() => if got.is_none() { return },
                         }
-                        tracing::info!("SIGHUP: re-reading the node TLS certificate and ledger key");
+                        tracing::info!(
+                            "SIGHUP: re-reading the node TLS certificate and ledger key"
+                        );
                         reload(&node, true);
                     }
                 });

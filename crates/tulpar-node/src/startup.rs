@@ -197,9 +197,10 @@ pub fn open_ledger(config: &Config) -> Result<(Ledger, tulpar_ledger::OpenReport
         .with_context(|| "keys.ledger_key".to_owned())?;
     // The directory's other node keys let the ledger take a key rotated while the node was stopped;
     // without a readable directory, the ledger accepts only the key it signed with.
-    let earlier_keys = tulpar_audit::read_own_directory(&config.trust.own_directory, config.country)
-        .map(|d| crate::ledger_key::earlier_checkpoint_keys(&d, &signing_key.public_key()))
-        .unwrap_or_default();
+    let earlier_keys =
+        tulpar_audit::read_own_directory(&config.trust.own_directory, config.country)
+            .map(|d| crate::ledger_key::earlier_checkpoint_keys(&d, &signing_key.public_key()))
+            .unwrap_or_default();
     let view = Arc::new(StateView {
         country: config.country,
         deadlines: config.deadlines.clone(),

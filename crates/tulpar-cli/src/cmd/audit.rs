@@ -358,7 +358,9 @@ async fn verify(mut client: AuditClient, output: &Output, args: VerifyArgs) -> R
     }
 
     let first_audit = match &args.previous {
-        Some(path) => since_previous(&mut client, &mut verdict, &keys.any, &checkpoint, path).await?,
+        Some(path) => {
+            since_previous(&mut client, &mut verdict, &keys.any, &checkpoint, path).await?
+        }
         None => false,
     };
 

@@ -13,10 +13,10 @@ use base64::engine::general_purpose::STANDARD;
 use indicatif::{ProgressBar, ProgressStyle};
 use tulpar_audit::EntryChecker;
 use tulpar_config::Config;
+use tulpar_core::keys::PublicKey;
 use tulpar_core::time::SystemClock;
 use tulpar_ledger::verify_dir_entries;
 use tulpar_trust::TrustStore;
-use tulpar_core::keys::PublicKey;
 use tulpar_trust::directory::Purpose;
 use tulpar_trust::keyfile;
 
