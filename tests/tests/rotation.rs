@@ -106,6 +106,21 @@ async fn a_node_key_rotated_while_running_keeps_partners_and_audits_working() ->
     assert!(staged.exists(), "a refused key stays where it was put");
     std::fs::remove_file(&staged)?;
 
+    // Bad options change nothing.
+    let version = std::fs::read(kz.dir.join("public/directory.env"))?;
+    for (args, why) in [
+        (["--switch-at", "2020-01-01T00:00:00Z"], "in the past"),
+        (["--overlap-minutes", "0"], "--overlap-minutes"),
+    ] {
+        let mut all = vec!["directory", "rotate-node-key", "--dir", path(&kz.dir)?];
+        all.extend(args);
+        let out = run(tulpar(kz, &all)?).await?;
+        assert!(!out.status.success());
+        assert!(text(&out).contains(why), "{}", text(&out));
+    }
+    assert_eq!(std::fs::read(kz.dir.join("public/directory.env"))?, version);
+    assert!(!staged.exists());
+
     // The rotation, switching a few seconds from now; UZ fetches the new directory meanwhile.
     let switch_at = fmt_time(SystemTime::now() + Duration::from_secs(4));
     let out = run(tulpar(
@@ -179,8 +194,10 @@ async fn a_node_key_rotated_while_running_keeps_partners_and_audits_working() ->
     );
     assert!(uz.node()?.witness_now().await?[0].1.is_some());
 
-    // The ledger signed by two keys verifies, offline and through the audit API.
+    // The ledger signed by two keys verifies, offline and through the audit API; UZ's, holding KZ's
+    // receipts and cosignatures under both keys, too.
     ledger_verify(kz).await?;
+    ledger_verify(uz).await?;
     let out = audit(kz, &saved, false).await?;
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("only appended to"), "{}", text(&out));

@@ -285,3 +285,57 @@ impl DirectoryDraft {
             .ok_or_else(|| EditError::UnknownUnit(unit.clone()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tulpar_core::codes::UnitId;
+
+    use super::*;
+    use crate::ceremony::{CountryPlan, create_country};
+    use crate::directory::verify_directory;
+
+    #[test]
+    fn a_node_key_rotation_names_the_new_key_from_the_switch_and_closes_the_old_after_the_overlap()
+    {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let country = CountryCode::parse("KZ").unwrap();
+        let made = create_country(&CountryPlan {
+            country,
+            units: vec![UnitId::parse("KZ-AKTAU-PCU").unwrap()],
+            endpoint: "127.0.0.1:7443".into(),
+            extra_hosts: vec![],
+            now,
+        })
+        .unwrap();
+        let current = verify_directory(&made.directory, &made.root.public_key(), country).unwrap();
+        let new = SigningKey::generate().unwrap();
+        let (switch, overlap) = (now + Duration::from_secs(600), Duration::from_secs(3600));
+        let mut draft = DirectoryDraft::from_verified(&current);
+        let closed = draft
+            .rotate_node_key(&new.public_key(), switch, switch + overlap)
+            .unwrap();
+        assert_eq!(closed, [made.ledger.key_id()]);
+        assert_eq!(
+            draft
+                .clone()
+                .rotate_node_key(&new.public_key(), switch, switch)
+                .unwrap_err(),
+            EditError::NodeKeyReused(new.key_id())
+        );
+        let signed = draft.sign(&made.root, now, DEFAULT_VALIDITY).unwrap();
+        let next = verify_directory(&signed, &made.root.public_key(), country).unwrap();
+        for purpose in NODE_PURPOSES {
+            let old = made.ledger.key_id();
+            assert!(next.check_node_key(&old, purpose, switch).is_ok());
+            assert!(
+                next.check_node_key(&old, purpose, switch + overlap)
+                    .is_err()
+            );
+            assert!(
+                next.check_node_key(&new.key_id(), purpose, switch - Duration::from_secs(1))
+                    .is_err()
+            );
+            assert!(next.check_node_key(&new.key_id(), purpose, switch).is_ok());
+        }
+    }
+}
