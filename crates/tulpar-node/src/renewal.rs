@@ -126,7 +126,7 @@ pub(crate) fn start(node: &Arc<Node>) {
     let watched = node.clone();
     lifecycle.every(node.config.trust.reload_interval, move || {
         reload(&watched, false);
-        std::future::ready(())
+        take_up_ledger_key(&watched)
     });
     let daily = node.clone();
     lifecycle.now_and_every(EXPIRY_CHECK_INTERVAL, move || {
@@ -149,6 +149,7 @@ pub(crate) fn start(node: &Arc<Node>) {
                             "SIGHUP: re-reading the node TLS certificate and ledger key"
                         );
                         reload(&node, true);
+                        take_up_ledger_key(&node).await;
                     }
                 });
             }
@@ -157,11 +158,25 @@ pub(crate) fn start(node: &Arc<Node>) {
     }
 }
 
-/// Re-reads the node certificate and key (`forced`: even if unchanged) and logs what happened;
-/// takes up a staged ledger key the directory names now.
+/// Takes up a ledger key staged for now ([`crate::ledger_key`]), on a blocking thread: the switch
+/// syncs files.
+fn take_up_ledger_key(node: &Arc<Node>) -> impl std::future::Future<Output = ()> + Send + use<> {
+    let owned = node.clone();
+    let work = node.context.lifecycle.spawn_blocking(move || {
+        owned
+            .ledger_key
+            .apply(&owned.context.ledger, owned.context.clock.now());
+    });
+    async move {
+        if let Err(error) = work.await {
+            tracing::error!(%error, "the staged ledger key check failed");
+        }
+    }
+}
+
+/// Re-reads the node certificate and key (`forced`: even if unchanged) and logs what happened.
 fn reload(node: &Node, forced: bool) {
     let now = node.context.clock.now();
-    node.ledger_key.apply(&node.context.ledger, now);
     let result = if forced {
         node.identity.reload(now)
     } else {
