@@ -18,6 +18,7 @@ use tulpar_core::proto::{
 use tulpar_core::time::{Clock, SystemClock};
 use tulpar_ledger::{Ledger, LedgerOptions};
 use tulpar_trust::TrustStore;
+use tulpar_trust::directory::Purpose;
 use tulpar_trust::keyfile;
 use tulpar_trust::tls::{self, NodeIdentity};
 
@@ -281,7 +282,7 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
     crate::ledger_key::LedgerKeyFiles::new(&config).take_up_at_start(clock.now())?;
     let ledger_key = keyfile::read_private_key(&config.keys.ledger_key)
         .with_context(|| "keys.ledger_key".to_owned())?;
-    check_ledger_key(&config, &ledger_key)?;
+    check_ledger_key(&config, &ledger_key, clock.now())?;
     drop(ledger_key);
     let units = UnitKeys::load(&config.keys.units_dir, country)?;
     let (ledger, report) = open_ledger(&config)?;
@@ -742,12 +743,30 @@ async fn shutdown_signal() {
 /// Refuses a ledger key the country's directory does not name: partners and auditors check the
 /// node's checkpoints and receipts against the directory's node key (`public/ledger.pub` of the
 /// ceremony), so a node signing with another key would only produce signatures nobody accepts.
-fn check_ledger_key(config: &Config, ledger_key: &tulpar_core::keys::SigningKey) -> Result<()> {
+/// A named key outside its window at `now` (rotated out, or not yet valid) is only warned about:
+/// the node still opens its ledger, and a staged key may be on its way.
+fn check_ledger_key(
+    config: &Config,
+    ledger_key: &tulpar_core::keys::SigningKey,
+    now: std::time::SystemTime,
+) -> Result<()> {
     let path = &config.trust.own_directory;
     let directory = tulpar_audit::read_own_directory(path, config.country)
         .with_context(|| format!("trust.own_directory: {}", path.display()))?;
     let key = ledger_key.public_key();
     if directory.node_keys().iter().any(|k| k.public_key == key) {
+        for purpose in [Purpose::Receipt, Purpose::Checkpoint] {
+            if let Err(rule) = directory.check_node_key(&key.key_id(), purpose, now) {
+                tracing::warn!(
+                    file = %config.keys.ledger_key.display(),
+                    error = %rule,
+                    "keys.ledger_key is named by the directory but not valid now: partners refuse \
+                     what it signs; install the node's current key (see `tulpar directory \
+                     rotate-node-key`)"
+                );
+                break;
+            }
+        }
         return Ok(());
     }
     let named: Vec<String> = directory
