@@ -170,6 +170,7 @@ fn ledger(corpus: &Path) -> Result<(), Box<dyn std::error::Error>> {
         LedgerOptions {
             origin: KZ_ORIGIN.to_owned(),
             signing_key: kz_ledger(),
+            earlier_keys: Vec::new(),
             views: Vec::new(),
         },
     )?;

@@ -865,6 +865,7 @@ level = "info"
                 signing_key: tulpar_trust::keyfile::read_private_key(
                     &self.dir.join("node/ledger.key"),
                 )?,
+                earlier_keys: Vec::new(),
                 views: Vec::new(),
             },
         )?;

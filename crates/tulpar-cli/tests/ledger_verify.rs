@@ -17,6 +17,7 @@ fn verify_reports_ok_then_names_the_damaged_entry() {
         LedgerOptions {
             origin: "tulpar/KZ".to_owned(),
             signing_key: SigningKey::generate().unwrap(),
+            earlier_keys: Vec::new(),
             views: vec![],
         },
     )

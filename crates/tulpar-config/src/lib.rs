@@ -175,7 +175,8 @@ pub struct TlsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysConfig {
-    /// The node ledger key: signs checkpoints, receipts and cosignatures.
+    /// The node ledger key: signs checkpoints, receipts and cosignatures. A key staged beside it in
+    /// `<ledger_key>.next` replaces it from the time the node's directory names it.
     pub ledger_key: PathBuf,
     /// Directory of unit keys, one `<UNIT-ID>.key` per unit.
     pub units_dir: PathBuf,

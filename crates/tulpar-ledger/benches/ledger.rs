@@ -29,6 +29,7 @@ fn open(dir: &Path) -> Ledger {
         LedgerOptions {
             origin: "tulpar/KZ".to_owned(),
             signing_key: key(),
+            earlier_keys: Vec::new(),
             views: vec![],
         },
     )

@@ -14,7 +14,6 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::sync::{Arc, PoisonError};
 
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
-use tulpar_core::keys::SigningKey;
 use tulpar_proto::v1::LedgerEntry;
 
 use crate::error::LedgerError;
@@ -50,7 +49,6 @@ pub(crate) struct Request {
 
 pub(crate) struct Committer {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) key: SigningKey,
     pub(crate) writer: Writer,
     pub(crate) frontier: Frontier,
 }
@@ -197,7 +195,7 @@ impl Committer {
                 size,
                 root: frontier.root(),
             },
-            &self.key,
+            &self.shared.signing_key(),
         );
         let checkpoint = match signed {
             Ok(cp) => cp,

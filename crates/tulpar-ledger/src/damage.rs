@@ -287,6 +287,7 @@ mod tests {
         LedgerOptions {
             origin: "tulpar/KZ".to_owned(),
             signing_key: SigningKey::from_pem(&key.to_pem()).unwrap(),
+            earlier_keys: Vec::new(),
             views: vec![],
         }
     }

@@ -71,10 +71,12 @@ pub enum LedgerError {
         /// What is wrong with it.
         source: NoteError,
     },
-    /// The key in `ledger.pub` is not the signing key's public half.
+    /// The key in `ledger.pub` is neither the signing key's public half nor one of the earlier
+    /// keys the ledger was opened with.
     #[error(
-        "{path}: holds key {found}, but the ledger was opened with key {given}; \
-         a ledger keeps one signing key"
+        "{path}: holds key {found}, but the ledger was opened with key {given}, and {found} is not \
+         among the node's earlier keys its directory names: a ledger changes keys only to a key \
+         the directory names beside the old one (tulpar directory rotate-node-key)"
     )]
     KeyMismatch {
         /// The public key file.

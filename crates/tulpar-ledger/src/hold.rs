@@ -13,18 +13,19 @@ use std::path::Path;
 use tulpar_core::keys::PublicKey;
 
 use crate::error::LedgerError;
+use crate::keys::verify_any;
 use crate::note::SignedCheckpoint;
 use crate::segment;
 
 /// The name of the hold file in a ledger's directory.
 pub const HOLD_FILE: &str = "hold.checkpoint";
 
-/// The held checkpoint of the ledger in `dir`, if any, its signature (and `origin`, when given)
-/// checked.
+/// The held checkpoint of the ledger in `dir`, if any, its signature by one of `keys` (and
+/// `origin`, when given) checked.
 pub(crate) fn read(
     dir: &Path,
     origin: Option<&str>,
-    key: &PublicKey,
+    keys: &[PublicKey],
 ) -> Result<Option<SignedCheckpoint>, LedgerError> {
     let path = dir.join(HOLD_FILE);
     let text = match fs::read_to_string(&path) {
@@ -32,7 +33,7 @@ pub(crate) fn read(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(LedgerError::io(&path)(e)),
     };
-    SignedCheckpoint::verify(&text, origin, key)
+    verify_any(&text, origin, keys)
         .map(Some)
         .map_err(|source| LedgerError::Checkpoint {
             context: path.display().to_string(),

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +19,7 @@ use crate::damage::{self, CheckProgress, CheckReport, Integrity};
 use crate::error::LedgerError;
 use crate::hold::{self, HOLD_FILE};
 use crate::index::{FrameLoc, Index};
+use crate::keys::{self, LedgerKeys};
 use crate::merkle::{Frontier, Hash, ProofBuilder, leaf_hash};
 use crate::note::{self, CheckpointBody, SignedCheckpoint};
 use crate::read::{self, ReadFrame};
@@ -30,8 +31,6 @@ use crate::view::View;
 pub const MAX_ENTRY_BYTES: usize = tulpar_core::limits::MAX_ENTRY_BYTES;
 /// Most entries one [`Ledger::append_all`] takes.
 pub const MAX_APPEND_ENTRIES: usize = 1024;
-/// Name of the public key file kept in the ledger directory.
-pub const PUBLIC_KEY_FILE: &str = "ledger.pub";
 /// Appends that may wait for the commit loop before `append` itself waits.
 const QUEUE_DEPTH: usize = 16 * 1024;
 /// Committed batches a slow subscriber may fall behind before it misses some.
@@ -43,6 +42,9 @@ pub struct LedgerOptions {
     pub origin: String,
     /// The node's ledger key; its public half is kept in `ledger.pub`.
     pub signing_key: SigningKey,
+    /// The node's other keys its directory names for checkpoints. When `ledger.pub` names one of
+    /// them, the ledger was signing with it before and switches to `signing_key` on opening.
+    pub earlier_keys: Vec<PublicKey>,
     /// State derived from entries, updated before appenders are answered.
     pub views: Vec<Arc<dyn View>>,
 }
@@ -86,7 +88,10 @@ pub struct CommittedBatch {
 /// State shared by handles and the commit loop.
 pub(crate) struct Shared {
     pub(crate) origin: String,
-    pub(crate) public_key: PublicKey,
+    /// The key signing checkpoints now, and every key earlier checkpoints were signed with.
+    pub(crate) keys: RwLock<LedgerKeys>,
+    /// The ledger directory, where `ledger.pub` is kept.
+    dir: PathBuf,
     pub(crate) segments_dir: PathBuf,
     pub(crate) index: Index,
     pub(crate) size: AtomicU64,
@@ -110,6 +115,15 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    pub(crate) fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, LedgerKeys> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The key the next checkpoint is signed with.
+    pub(crate) fn signing_key(&self) -> Arc<SigningKey> {
+        self.read_keys().signing.clone()
+    }
+
     /// Refuses further appends, keeping the first reason.
     pub(crate) fn stop(&self, why: String) {
         self.stopped
@@ -176,36 +190,6 @@ impl std::fmt::Debug for Ledger {
     }
 }
 
-fn check_public_key_file(dir: &Path, key: &PublicKey) -> Result<(), LedgerError> {
-    let path = dir.join(PUBLIC_KEY_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => {
-            let found = PublicKey::from_pem(&text).map_err(|e| LedgerError::KeyFile {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-            if &found != key {
-                return Err(LedgerError::KeyMismatch {
-                    path,
-                    found: found.key_id().to_string(),
-                    given: key.key_id().to_string(),
-                });
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let tmp = dir.join(format!("{PUBLIC_KEY_FILE}.tmp"));
-            let mut file = File::create(&tmp).map_err(LedgerError::io(&tmp))?;
-            file.write_all(key.to_pem().as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(LedgerError::io(&tmp))?;
-            fs::rename(&tmp, &path).map_err(LedgerError::io(&path))?;
-            segment::sync_dir(dir)
-        }
-        Err(e) => Err(LedgerError::io(&path)(e)),
-    }
-}
-
 impl Ledger {
     /// Opens the ledger in `dir`, creating it if empty.
     ///
@@ -225,10 +209,9 @@ impl Ledger {
         })?;
         let segments_dir = dir.join("segments");
         fs::create_dir_all(&segments_dir).map_err(LedgerError::io(&segments_dir))?;
-        let public_key = options.signing_key.public_key();
-        check_public_key_file(dir, &public_key)?;
+        let keys = keys::open(dir, options.signing_key, &options.earlier_keys)?;
 
-        let holding = hold::read(dir, Some(&options.origin), &public_key)?;
+        let holding = hold::read(dir, Some(&options.origin), &keys.accepted)?;
         // The index is read first: entries it had recorded were durable, so a bad frame among them
         // is damage, never a torn tail to cut.
         let index = Index::open(&dir.join("index"), options.views)?;
@@ -251,11 +234,12 @@ impl Ledger {
         }
         let checkpoint = match &recovered.last_note {
             Some(text) => {
-                let cp = SignedCheckpoint::verify(text, Some(&options.origin), &public_key)
-                    .map_err(|source| LedgerError::Checkpoint {
+                let cp = keys.verify(text, Some(&options.origin)).map_err(|source| {
+                    LedgerError::Checkpoint {
                         context: format!("last checkpoint in {}", segments_dir.display()),
                         source,
-                    })?;
+                    }
+                })?;
                 if cp.size() != size {
                     return Err(LedgerError::Inconsistent(format!(
                         "the last checkpoint is for size {}, the segments hold {size} entries",
@@ -270,7 +254,7 @@ impl Ledger {
                     size: 0,
                     root: crate::merkle::EMPTY_ROOT,
                 },
-                &options.signing_key,
+                &keys.signing,
             )
             .map_err(|source| LedgerError::Checkpoint {
                 context: "signing".to_owned(),
@@ -330,7 +314,8 @@ impl Ledger {
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let shared = Arc::new(Shared {
             origin: options.origin,
-            public_key,
+            keys: RwLock::new(keys),
+            dir: dir.to_owned(),
             segments_dir,
             index,
             size: AtomicU64::new(size),
@@ -348,7 +333,6 @@ impl Ledger {
         let (tx, rx) = mpsc::sync_channel(QUEUE_DEPTH);
         let committer = Committer {
             shared: shared.clone(),
-            key: options.signing_key,
             writer: recovered.writer,
             frontier,
         };
@@ -504,9 +488,40 @@ impl Ledger {
         &self.shared().origin
     }
 
-    /// The key checkpoints are signed with.
+    /// The key checkpoints are signed with now.
     pub fn public_key(&self) -> PublicKey {
-        self.shared().public_key
+        self.shared().signing_key().public_key()
+    }
+
+    /// The key checkpoints are signed with now; the node signs its receipts and cosignatures with
+    /// it too.
+    pub fn signing_key(&self) -> Arc<SigningKey> {
+        self.shared().signing_key()
+    }
+
+    /// Every key the ledger's checkpoints may be signed with: the current one first, then the
+    /// earlier ones, newest first.
+    pub fn checkpoint_keys(&self) -> Vec<PublicKey> {
+        self.shared().read_keys().accepted.clone()
+    }
+
+    /// Signs checkpoints with `key` from the next batch on; the checkpoints signed before keep
+    /// verifying under the key that signed them. Returns false when `key` is already the signing
+    /// key. The switch is recorded in `ledger.pub` and [`crate::EARLIER_KEYS_FILE`] before it takes
+    /// effect, so the ledger reopens with either key on a crash in between.
+    pub fn switch_key(&self, key: SigningKey) -> Result<bool, LedgerError> {
+        let shared = self.shared();
+        let mut keys = shared.keys.write().unwrap_or_else(PoisonError::into_inner);
+        let old = keys.signing.public_key();
+        let new = key.public_key();
+        if old == new {
+            return Ok(false);
+        }
+        keys::record_switch(&shared.dir, &old, &new)?;
+        keys.accepted.retain(|k| *k != new);
+        keys.accepted.insert(0, new);
+        keys.signing = Arc::new(key);
+        Ok(true)
     }
 
     /// Live stream of committed batches. A receiver that falls more than a thousand batches behind
@@ -829,7 +844,9 @@ impl Ledger {
         let shared = self.shared();
         self.with_frame(&loc, |frame| {
             let note = frame.note()?;
-            SignedCheckpoint::verify(note, Some(&shared.origin), &shared.public_key)
+            shared
+                .read_keys()
+                .verify(note, Some(&shared.origin))
                 .map(Some)
                 .map_err(|source| match frame.damage {
                     Some(_) => frame.corrupt(None),
@@ -858,6 +875,7 @@ mod tests {
         LedgerOptions {
             origin: "tulpar/KZ".to_owned(),
             signing_key: SigningKey::from_pem(&key.to_pem()).unwrap(),
+            earlier_keys: Vec::new(),
             views: vec![],
         }
     }

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! <dir>/ledger.pub                       the checkpoint key (SPKI PEM)
+//! <dir>/ledger.earlier.pub               keys that signed earlier checkpoints, if the key changed
 //! <dir>/segments/<20-digit first index>.seg
 //! <dir>/index/                           sled: Merkle nodes, frame locations, alert index, views
 //! ```
@@ -47,6 +48,7 @@ mod damage;
 mod error;
 mod hold;
 mod index;
+mod keys;
 mod ledger;
 pub mod merkle;
 pub mod note;
@@ -62,9 +64,10 @@ pub use aside::DAMAGED_DIR;
 pub use damage::{CheckProgress, CheckReport, Damage, Integrity};
 pub use error::LedgerError;
 pub use hold::{HOLD_FILE, RESTORED_FILE, mark_restored};
+pub use keys::{EARLIER_KEYS_FILE, PUBLIC_KEY_FILE, read_dir_keys, verify_any};
 pub use ledger::{
     Appended, CommittedBatch, Ledger, LedgerOptions, MAX_APPEND_ENTRIES, MAX_ENTRY_BYTES,
-    OpenReport, PUBLIC_KEY_FILE,
+    OpenReport,
 };
 pub use merkle::{
     Frontier, Hash, ProofError, leaf_hash, node_hash, verify_consistency, verify_consistency_proof,

@@ -36,7 +36,7 @@ use crate::aside;
 use crate::error::LedgerError;
 use crate::hold;
 use crate::index::Index;
-use crate::ledger::PUBLIC_KEY_FILE;
+use crate::keys::{read_dir_keys, verify_any};
 use crate::merkle::{Frontier, leaf_hash};
 use crate::note::SignedCheckpoint;
 use crate::recover::defect_index;
@@ -220,13 +220,13 @@ fn candidates_in(bytes: &[u8], start: usize, segment: u64, file: &Path, out: &mu
     }
 }
 
-/// Adds `frame`'s records to `frontier` and checks its checkpoint: signed by `key` for `origin`, for
+/// Adds `frame`'s records to `frontier` and checks its checkpoint: signed by one of `keys` for `origin`, for
 /// the size reached, over the root reached. Returns the checkpoint, or why not.
 fn verify_frame(
     frame: &Frame<'_>,
     frontier: &mut Frontier,
     origin: Option<&str>,
-    key: &PublicKey,
+    keys: &[PublicKey],
 ) -> Result<SignedCheckpoint, String> {
     if frame.first_index != frontier.size() {
         return Err(format!(
@@ -239,8 +239,8 @@ fn verify_frame(
     for record in &frame.records {
         grown.push_leaf(leaf_hash(record));
     }
-    let checkpoint = SignedCheckpoint::verify(frame.note, origin, key)
-        .map_err(|e| format!("its checkpoint: {e}"))?;
+    let checkpoint =
+        verify_any(frame.note, origin, keys).map_err(|e| format!("its checkpoint: {e}"))?;
     if checkpoint.size() != grown.size() || checkpoint.root() != &grown.root() {
         return Err(format!(
             "its checkpoint of size {} does not sign the entries it holds",
@@ -251,12 +251,16 @@ fn verify_frame(
     Ok(checkpoint)
 }
 
-/// The checkpoints signed by `key` found in `bytes` (frames that check, and the notes of frames that
+/// The checkpoints signed by any of `keys` found in `bytes` (frames that check, and the notes of frames that
 /// do not, read by their length fields), the latest one.
-fn latest_signed(bytes: &[u8], origin: Option<&str>, key: &PublicKey) -> Option<SignedCheckpoint> {
+fn latest_signed(
+    bytes: &[u8],
+    origin: Option<&str>,
+    keys: &[PublicKey],
+) -> Option<SignedCheckpoint> {
     let mut latest: Option<SignedCheckpoint> = None;
     let mut consider = |note: &str| {
-        if let Ok(cp) = SignedCheckpoint::verify(note, origin, key) {
+        if let Ok(cp) = verify_any(note, origin, keys) {
             if latest.as_ref().is_none_or(|l| cp.size() > l.size()) {
                 latest = Some(cp);
             }
@@ -317,11 +321,7 @@ pub fn plan(
         Some(index) => index.frames_applied()?,
         None => 0,
     };
-    let key =
-        verify::read_public_key(&dir.join(PUBLIC_KEY_FILE)).map_err(|e| LedgerError::KeyFile {
-            path: dir.join(PUBLIC_KEY_FILE),
-            reason: e.reason,
-        })?;
+    let keys = read_dir_keys(dir)?;
     let segments_dir = dir.join("segments");
     let segments = segment::list(&segments_dir)?;
     let copies = options
@@ -349,7 +349,7 @@ pub fn plan(
     let mut cut_tail: Option<(u64, PathBuf, Vec<u8>)> = None;
     let mut first_damage = true;
     // The root at the size the ledger is held to, met on the way.
-    let held = hold::read(dir, None, &key)?;
+    let held = hold::read(dir, None, &keys)?;
     let mut root_at_held = None;
     'segments: for (n, seg) in segments.iter().enumerate() {
         let is_last = n + 1 == segments.len();
@@ -370,7 +370,7 @@ pub fn plan(
                             seg.first_index,
                             &frontier,
                             origin.as_deref(),
-                            &key,
+                            &keys,
                         )
                     })
                     .flatten()?;
@@ -431,7 +431,7 @@ pub fn plan(
                 .map_err(|defect| (defect_index(frontier.size(), &defect), defect.to_string()))
                 .and_then(|frame| {
                     let mut grown = frontier.clone();
-                    verify_frame(&frame, &mut grown, origin.as_deref(), &key)
+                    verify_frame(&frame, &mut grown, origin.as_deref(), &keys)
                         .map(|cp| (frame.len, grown, cp))
                         .map_err(|why| (frontier.size(), why))
                 });
@@ -471,7 +471,7 @@ pub fn plan(
                                 resume,
                                 &frontier,
                                 origin.as_deref(),
-                                &key,
+                                &keys,
                             )?;
                             // Intact frames follow the damage here: the copy's must end where they start.
                             let fits = next.is_none_or(|next| same.end == next);
@@ -516,7 +516,7 @@ pub fn plan(
                     // finished: only checkpoints of frames synced (before a later one, or as the
                     // index recorded) count.
                     if next.is_some() || frontier.size() < durable {
-                        if let Some(cp) = latest_signed(&tail, origin.as_deref(), &key) {
+                        if let Some(cp) = latest_signed(&tail, origin.as_deref(), &keys) {
                             if latest.as_ref().is_none_or(|l| cp.size() > l.size()) {
                                 plan.published = Some(cp);
                             }
@@ -611,7 +611,7 @@ pub fn plan(
                 continue;
             };
             let mut grown = frontier.clone();
-            if verify_frame(&frame, &mut grown, origin.as_deref(), &key).is_ok() {
+            if verify_frame(&frame, &mut grown, origin.as_deref(), &keys).is_ok() {
                 taken = Some((candidate.clone(), grown));
                 break;
             }
@@ -754,7 +754,7 @@ fn replacement(
     resume: u64,
     frontier: &Frontier,
     origin: Option<&str>,
-    key: &PublicKey,
+    keys: &[PublicKey],
 ) -> Option<Same> {
     let bytes = fs::read(copy).ok()?;
     let mut grown = frontier.clone();
@@ -762,7 +762,7 @@ fn replacement(
     let mut last = None;
     while grown.size() < resume {
         let frame = segment::parse_frame(&bytes, at).ok()?;
-        last = Some(verify_frame(&frame, &mut grown, origin, key).ok()?);
+        last = Some(verify_frame(&frame, &mut grown, origin, keys).ok()?);
         at += frame.len;
     }
     (grown.size() == resume).then_some(())?;
@@ -976,6 +976,7 @@ mod tests {
         let options = LedgerOptions {
             origin: "tulpar/KZ".to_owned(),
             signing_key: SigningKey::from_pem(&key.to_pem()).unwrap(),
+            earlier_keys: Vec::new(),
             views: vec![],
         };
         Ledger::open(dir, options).map(|(ledger, _)| ledger)

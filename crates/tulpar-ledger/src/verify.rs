@@ -1,6 +1,6 @@
 //! The offline verifier: re-reads every segment and recomputes every hash.
 //!
-//! It reads only the segment files and `ledger.pub`, never sled, and takes no lock, so it can run
+//! It reads only the segment files and the key files (`ledger.pub`, `ledger.earlier.pub`), never sled, and takes no lock, so it can run
 //! against the directory of a node that is appending. A frame being written while the verifier reads
 //! looks like a torn tail: it is reported as ignored, not as damage.
 
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use tulpar_core::keys::PublicKey;
 
-use crate::ledger::PUBLIC_KEY_FILE;
+use crate::keys::{read_dir_keys, verify_any};
 use crate::merkle::{Frontier, Hash, leaf_hash};
 use crate::note::SignedCheckpoint;
 use crate::recover::defect_index;
@@ -84,14 +84,15 @@ pub fn read_public_key(path: &Path) -> Result<PublicKey, VerifyError> {
 }
 
 /// Verifies the ledger in `dir`: every record checksum, every leaf and node hash, and every batch
-/// checkpoint's root and signature under `public_key` (default: `dir/ledger.pub`). `progress` is
-/// called after each frame.
+/// checkpoint's root and signature under one of `keys` (default: the keys the directory names,
+/// [`crate::read_dir_keys`]: `ledger.pub` and the keys of checkpoints signed before the key
+/// changed). `progress` is called after each frame.
 pub fn verify_dir(
     dir: &Path,
-    public_key: Option<&PublicKey>,
+    keys: Option<&[PublicKey]>,
     progress: impl FnMut(&VerifyProgress),
 ) -> Result<VerifyReport, VerifyError> {
-    verify_dir_entries(dir, public_key, progress, |_, _| Ok(()))
+    verify_dir_entries(dir, keys, progress, |_, _| Ok(()))
 }
 
 /// [`verify_dir`], also handing every entry's stored bytes to `check` (with its index) once the batch
@@ -99,13 +100,18 @@ pub fn verify_dir(
 /// This is where checks that need more than the ledger (entry signatures against a trust store) go.
 pub fn verify_dir_entries(
     dir: &Path,
-    public_key: Option<&PublicKey>,
+    keys: Option<&[PublicKey]>,
     mut progress: impl FnMut(&VerifyProgress),
     mut check: impl FnMut(u64, &[u8]) -> Result<(), String>,
 ) -> Result<VerifyReport, VerifyError> {
-    let key = match public_key {
-        Some(k) => *k,
-        None => read_public_key(&dir.join(PUBLIC_KEY_FILE))?,
+    let keys = match keys {
+        Some(keys) => keys.to_vec(),
+        None => read_dir_keys(dir).map_err(|e| VerifyError {
+            index: None,
+            segment: None,
+            offset: None,
+            reason: e.to_string(),
+        })?,
     };
     let seg_dir = dir.join("segments");
     let segments = segment::list(&seg_dir).map_err(|e| VerifyError {
@@ -154,15 +160,14 @@ pub fn verify_dir_entries(
                 frontier.push(leaf_hash(record), |_, _, _| {});
             }
             let end = frame.end_index();
-            let cp =
-                SignedCheckpoint::verify(frame.note, origin.as_deref(), &key).map_err(|e| {
-                    fail(
-                        Some(frame.first_index),
-                        &seg.path,
-                        *offset,
-                        format!("checkpoint of the batch {}..{end}: {e}", frame.first_index),
-                    )
-                })?;
+            let cp = verify_any(frame.note, origin.as_deref(), &keys).map_err(|e| {
+                fail(
+                    Some(frame.first_index),
+                    &seg.path,
+                    *offset,
+                    format!("checkpoint of the batch {}..{end}: {e}", frame.first_index),
+                )
+            })?;
             if cp.size() != end {
                 return Err(fail(
                     Some(frame.first_index),

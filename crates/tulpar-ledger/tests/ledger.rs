@@ -321,6 +321,7 @@ fn damage_to_a_last_frame_the_index_recorded_is_refused_not_cut() {
             tulpar_ledger::LedgerOptions {
                 origin: common::ORIGIN.to_owned(),
                 signing_key: common::key(),
+                earlier_keys: Vec::new(),
                 views: vec![],
             },
         ) {
@@ -366,6 +367,7 @@ fn corruption_before_the_tail_is_named() {
         tulpar_ledger::LedgerOptions {
             origin: common::ORIGIN.to_owned(),
             signing_key: common::key(),
+            earlier_keys: Vec::new(),
             views: vec![],
         },
     )
@@ -442,7 +444,7 @@ fn tampering_with_entries_checkpoints_or_hashes_is_detected() {
 
     // Another key in ledger.pub: every checkpoint is refused.
     let other = tulpar_core::keys::SigningKey::generate().unwrap();
-    let err = verify_dir(dir.path(), Some(&other.public_key()), |_| {}).unwrap_err();
+    let err = verify_dir(dir.path(), Some(&[other.public_key()]), |_| {}).unwrap_err();
     assert!(err.reason.contains("no signature"), "{err}");
 
     // A Merkle hash altered in sled: proofs built from it no longer verify against the checkpoint.
@@ -490,6 +492,7 @@ fn a_different_key_is_refused() {
         tulpar_ledger::LedgerOptions {
             origin: common::ORIGIN.to_owned(),
             signing_key: tulpar_core::keys::SigningKey::generate().unwrap(),
+            earlier_keys: Vec::new(),
             views: vec![],
         },
     )

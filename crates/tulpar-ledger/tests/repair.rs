@@ -59,6 +59,7 @@ fn open(dir: &Path) -> Result<Ledger, LedgerError> {
         LedgerOptions {
             origin: common::ORIGIN.to_owned(),
             signing_key: common::key(),
+            earlier_keys: Vec::new(),
             views: Vec::new(),
         },
     )

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use tulpar_core::codes::{CountryCode, UnitId};
 use tulpar_core::envelope::{PayloadType, decode_recorded};
 use tulpar_core::ids::AlertId;
-use tulpar_core::keys::SigningKey;
 use tulpar_core::proto::{self, ledger_entry::Kind};
 use tulpar_core::time::Clock;
 use tulpar_core::validation::shorten;
@@ -39,8 +38,6 @@ pub(crate) struct Context {
     pub(crate) ledger: Ledger,
     pub(crate) state: State,
     pub(crate) trust: Arc<TrustStore>,
-    /// Signs receipts and cosignatures (the ledger holds its own copy for checkpoints).
-    pub(crate) ledger_key: SigningKey,
     pub(crate) clock: Arc<dyn Clock>,
     /// Serialises work on one key (a request id, an alert, a received id) across calls.
     pub(crate) locks: KeyedLocks,
@@ -58,6 +55,12 @@ pub(crate) fn indexed(batch: &CommittedBatch) -> impl Iterator<Item = (u64, &pro
 }
 
 impl Context {
+    /// The node's ledger key now: it signs checkpoints, receipts and cosignatures, and changes
+    /// when the node's key is rotated ([`crate::ledger_key`]).
+    pub(crate) fn ledger_key(&self) -> Arc<tulpar_core::keys::SigningKey> {
+        self.ledger.signing_key()
+    }
+
     /// Whether `country` is a partner this node may exchange alerts with: pinned, with a verified
     /// directory, and not this node's own country.
     pub(crate) fn is_partner(&self, country: CountryCode) -> bool {

@@ -244,7 +244,7 @@ impl Inbound {
             })
             .collect();
         // One signature for the whole call: each receipt carries its place in the signed batch.
-        let signed = envelope::sign_all(PayloadType::Receipt, payloads, &self.context.ledger_key);
+        let signed = envelope::sign_all(PayloadType::Receipt, payloads, &self.context.ledger_key());
         let entries = receipts
             .iter()
             .zip(&signed)

@@ -19,6 +19,7 @@ pub mod error;
 mod http_api;
 pub mod inbound;
 pub mod integrity;
+mod ledger_key;
 pub mod lifecycle;
 mod locks;
 mod metrics;

@@ -15,6 +15,7 @@ use crate::context::Context;
 use crate::deadlines::Deadlines;
 use crate::delivery::Delivery;
 use crate::inbound::Inbound;
+use crate::ledger_key::LedgerKeyFiles;
 use crate::partners::Partners;
 use crate::submission::Submission;
 use crate::units::UnitKeys;
@@ -37,6 +38,8 @@ pub(crate) struct Node {
     pub(crate) auditor: Arc<Auditor>,
     pub(crate) webhooks: Arc<Webhooks>,
     pub(crate) accounts: Arc<Accounts>,
+    /// The ledger key files, watched for a staged rotation.
+    pub(crate) ledger_key: LedgerKeyFiles,
 }
 
 impl Node {
@@ -78,7 +81,9 @@ impl Node {
             config.trust.own_directory.clone(),
             witness.clone(),
         ));
+        let ledger_key = LedgerKeyFiles::new(&config);
         Ok(Self {
+            ledger_key,
             config,
             context,
             identity,

@@ -1,9 +1,11 @@
-//! Certificates renewed while the node runs, and warnings before anything of the node expires.
+//! Certificates and keys renewed while the node runs, and warnings before anything of the node
+//! expires.
 //!
 //! `tulpar cert renew` replaces `tls.certificate` and `tls.private_key`; the node notices within one
 //! `trust.reload_interval` (or at once on SIGHUP) and presents the new certificate from the next
 //! handshake on, on both listeners and on calls to partners. A replacement that fails its checks is
-//! refused with an error in the log, and the certificate in use stays.
+//! refused with an error in the log, and the certificate in use stays. On the same ticks the node
+//! takes up a ledger key staged by `tulpar directory rotate-node-key` ([`crate::ledger_key`]).
 //!
 //! At start and then daily, the node logs a warning for each of its node certificate, its national
 //! TLS CA and its own published directory that expires within [`EXPIRY_WARNING`]; the same dates are
@@ -124,7 +126,7 @@ pub(crate) fn start(node: &Arc<Node>) {
     let watched = node.clone();
     lifecycle.every(node.config.trust.reload_interval, move || {
         reload(&watched, false);
-        std::future::ready(())
+        take_up_ledger_key(&watched)
     });
     let daily = node.clone();
     lifecycle.now_and_every(EXPIRY_CHECK_INTERVAL, move || {
@@ -143,12 +145,31 @@ pub(crate) fn start(node: &Arc<Node>) {
                             () = stop.stopping() => return,
                             got = hangups.recv() => if got.is_none() { return },
                         }
-                        tracing::info!("SIGHUP: re-reading the node TLS certificate");
+                        tracing::info!(
+                            "SIGHUP: re-reading the node TLS certificate and ledger key"
+                        );
                         reload(&node, true);
+                        take_up_ledger_key(&node).await;
                     }
                 });
             }
             Err(error) => tracing::warn!(%error, "SIGHUP cannot be watched"),
+        }
+    }
+}
+
+/// Takes up a ledger key staged for now ([`crate::ledger_key`]), on a blocking thread: the switch
+/// syncs files.
+fn take_up_ledger_key(node: &Arc<Node>) -> impl std::future::Future<Output = ()> + Send + use<> {
+    let owned = node.clone();
+    let work = node.context.lifecycle.spawn_blocking(move || {
+        owned
+            .ledger_key
+            .apply(&owned.context.ledger, owned.context.clock.now());
+    });
+    async move {
+        if let Err(error) = work.await {
+            tracing::error!(%error, "the staged ledger key check failed");
         }
     }
 }

@@ -60,6 +60,7 @@ mod tests {
             LedgerOptions {
                 origin: "tulpar/KZ".into(),
                 signing_key: SigningKey::generate().expect("key"),
+                earlier_keys: Vec::new(),
                 views: Vec::new(),
             },
         )

@@ -18,6 +18,7 @@ use tulpar_core::proto::{
 use tulpar_core::time::{Clock, SystemClock};
 use tulpar_ledger::{Ledger, LedgerOptions};
 use tulpar_trust::TrustStore;
+use tulpar_trust::directory::Purpose;
 use tulpar_trust::keyfile;
 use tulpar_trust::tls::{self, NodeIdentity};
 
@@ -193,6 +194,14 @@ pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
 /// start: for tools that write a ledger offline (the load tool's large ledgers) so that the node
 /// finds its views current. The node must not be running on it.
 pub fn open_ledger(config: &Config) -> Result<(Ledger, tulpar_ledger::OpenReport)> {
+    let signing_key = keyfile::read_private_key(&config.keys.ledger_key)
+        .with_context(|| "keys.ledger_key".to_owned())?;
+    // The directory's other node keys let the ledger take a key rotated while the node was stopped;
+    // without a readable directory, the ledger accepts only the key it signed with.
+    let earlier_keys =
+        tulpar_audit::read_own_directory(&config.trust.own_directory, config.country)
+            .map(|d| crate::ledger_key::earlier_checkpoint_keys(&d, &signing_key.public_key()))
+            .unwrap_or_default();
     let view = Arc::new(StateView {
         country: config.country,
         deadlines: config.deadlines.clone(),
@@ -201,8 +210,8 @@ pub fn open_ledger(config: &Config) -> Result<(Ledger, tulpar_ledger::OpenReport
         &config.data_dir,
         LedgerOptions {
             origin: tulpar_ledger::note::ledger_origin(&config.federation.name, config.country),
-            // The ledger keeps its own copy: ring key pairs cannot be cloned.
-            signing_key: keyfile::read_private_key(&config.keys.ledger_key)?,
+            signing_key,
+            earlier_keys,
             views: vec![view],
         },
     )
@@ -270,9 +279,11 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
         TrustStore::open(&config.trust.store, clock.clone())
             .with_context(|| format!("trust.store: {}", config.trust.store.display()))?,
     );
+    crate::ledger_key::LedgerKeyFiles::new(&config).take_up_at_start(clock.now())?;
     let ledger_key = keyfile::read_private_key(&config.keys.ledger_key)
         .with_context(|| "keys.ledger_key".to_owned())?;
-    check_ledger_key(&config, &ledger_key)?;
+    check_ledger_key(&config, &ledger_key, clock.now())?;
+    drop(ledger_key);
     let units = UnitKeys::load(&config.keys.units_dir, country)?;
     let (ledger, report) = open_ledger(&config)?;
     if let Some(cut) = &report.truncated {
@@ -305,7 +316,6 @@ pub(crate) fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Node> {
         ledger,
         state,
         trust,
-        ledger_key,
         clock,
         locks: KeyedLocks::default(),
         settle: Settle::default(),
@@ -733,12 +743,30 @@ async fn shutdown_signal() {
 /// Refuses a ledger key the country's directory does not name: partners and auditors check the
 /// node's checkpoints and receipts against the directory's node key (`public/ledger.pub` of the
 /// ceremony), so a node signing with another key would only produce signatures nobody accepts.
-fn check_ledger_key(config: &Config, ledger_key: &tulpar_core::keys::SigningKey) -> Result<()> {
+/// A named key outside its window at `now` (rotated out, or not yet valid) is only warned about:
+/// the node still opens its ledger, and a staged key may be on its way.
+fn check_ledger_key(
+    config: &Config,
+    ledger_key: &tulpar_core::keys::SigningKey,
+    now: std::time::SystemTime,
+) -> Result<()> {
     let path = &config.trust.own_directory;
     let directory = tulpar_audit::read_own_directory(path, config.country)
         .with_context(|| format!("trust.own_directory: {}", path.display()))?;
     let key = ledger_key.public_key();
     if directory.node_keys().iter().any(|k| k.public_key == key) {
+        for purpose in [Purpose::Receipt, Purpose::Checkpoint] {
+            if let Err(rule) = directory.check_node_key(&key.key_id(), purpose, now) {
+                tracing::warn!(
+                    file = %config.keys.ledger_key.display(),
+                    error = %rule,
+                    "keys.ledger_key is named by the directory but not valid now: partners refuse \
+                     what it signs; install the node's current key (see `tulpar directory \
+                     rotate-node-key`)"
+                );
+                break;
+            }
+        }
         return Ok(());
     }
     let named: Vec<String> = directory

@@ -132,6 +132,7 @@ impl TestFederation {
             LedgerOptions {
                 origin: origin.to_owned(),
                 signing_key: SigningKey::from_pem(&key.to_pem()).expect("key copy"),
+                earlier_keys: Vec::new(),
                 views: Vec::new(),
             },
         )
@@ -151,6 +152,7 @@ impl TestFederation {
                 ),
                 signing_key: keyfile::read_private_key(&country.config.keys.ledger_key)
                     .expect("ledger key"),
+                earlier_keys: Vec::new(),
                 views: Vec::new(),
             },
         )

@@ -349,7 +349,7 @@ impl Witness {
         note::cosign(
             checkpoint.note(),
             &self.context.witness_name_of(self.context.country),
-            &self.context.ledger_key,
+            &self.context.ledger_key(),
             now,
         )
         .map_err(ApiError::internal)
@@ -807,7 +807,7 @@ impl Witness {
             },
             lost_size: held,
         }
-        .sign(&self.context.ledger_key)
+        .sign(&self.context.ledger_key())
         .map_err(|e| WitnessError::Local(ApiError::internal(e)))
     }
 

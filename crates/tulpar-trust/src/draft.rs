@@ -56,6 +56,9 @@ pub enum EditError {
         /// The current root.
         current: KeyId,
     },
+    /// The new node key is already listed.
+    #[error("key {0} is already a node key of this country")]
+    NodeKeyReused(KeyId),
     /// The new root is already in the chain.
     #[error("key {0} is already a root key of this country")]
     RootReused(KeyId),
@@ -165,6 +168,38 @@ impl DirectoryDraft {
         Ok(closed)
     }
 
+    /// Names `new_key` as the node ledger key (receipts and checkpoints) from `switch_at`, and closes
+    /// the node keys still open at `old_until` (not before `switch_at`): the node switches on its
+    /// first reload past `switch_at`, so its old key must stay valid for what it signs until then.
+    /// Returns the ids of the keys closed.
+    pub fn rotate_node_key(
+        &mut self,
+        new_key: &PublicKey,
+        switch_at: SystemTime,
+        old_until: SystemTime,
+    ) -> Result<Vec<KeyId>, EditError> {
+        let id = new_key.key_id().to_string();
+        if self.directory.node_keys.iter().any(|k| k.key_id == id) {
+            return Err(EditError::NodeKeyReused(new_key.key_id()));
+        }
+        let mut closed = Vec::new();
+        for key in self
+            .directory
+            .node_keys
+            .iter_mut()
+            .filter(|k| k.valid_until.is_none())
+        {
+            key.valid_until = Some(to_timestamp(old_until.max(switch_at)));
+            if let Ok(id) = key.key_id.parse() {
+                closed.push(id);
+            }
+        }
+        self.directory
+            .node_keys
+            .push(directory_key(new_key, switch_at, &NODE_PURPOSES));
+        Ok(closed)
+    }
+
     /// Declares `key_id` (an Ed25519 key id or a TLS SubjectPublicKeyInfo hash) revoked from
     /// `effective_at`.
     pub fn revoke(
@@ -248,5 +283,59 @@ impl DirectoryDraft {
             .iter_mut()
             .find(|u| u.unit_id == unit.as_str())
             .ok_or_else(|| EditError::UnknownUnit(unit.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tulpar_core::codes::UnitId;
+
+    use super::*;
+    use crate::ceremony::{CountryPlan, create_country};
+    use crate::directory::verify_directory;
+
+    #[test]
+    fn a_node_key_rotation_names_the_new_key_from_the_switch_and_closes_the_old_after_the_overlap()
+    {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let country = CountryCode::parse("KZ").unwrap();
+        let made = create_country(&CountryPlan {
+            country,
+            units: vec![UnitId::parse("KZ-AKTAU-PCU").unwrap()],
+            endpoint: "127.0.0.1:7443".into(),
+            extra_hosts: vec![],
+            now,
+        })
+        .unwrap();
+        let current = verify_directory(&made.directory, &made.root.public_key(), country).unwrap();
+        let new = SigningKey::generate().unwrap();
+        let (switch, overlap) = (now + Duration::from_secs(600), Duration::from_secs(3600));
+        let mut draft = DirectoryDraft::from_verified(&current);
+        let closed = draft
+            .rotate_node_key(&new.public_key(), switch, switch + overlap)
+            .unwrap();
+        assert_eq!(closed, [made.ledger.key_id()]);
+        assert_eq!(
+            draft
+                .clone()
+                .rotate_node_key(&new.public_key(), switch, switch)
+                .unwrap_err(),
+            EditError::NodeKeyReused(new.key_id())
+        );
+        let signed = draft.sign(&made.root, now, DEFAULT_VALIDITY).unwrap();
+        let next = verify_directory(&signed, &made.root.public_key(), country).unwrap();
+        for purpose in NODE_PURPOSES {
+            let old = made.ledger.key_id();
+            assert!(next.check_node_key(&old, purpose, switch).is_ok());
+            assert!(
+                next.check_node_key(&old, purpose, switch + overlap)
+                    .is_err()
+            );
+            assert!(
+                next.check_node_key(&new.key_id(), purpose, switch - Duration::from_secs(1))
+                    .is_err()
+            );
+            assert!(next.check_node_key(&new.key_id(), purpose, switch).is_ok());
+        }
     }
 }

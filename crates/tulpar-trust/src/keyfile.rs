@@ -72,6 +72,14 @@ pub fn write_private_key(path: &Path, key: &SigningKey) -> Result<(), KeyFileErr
     file.sync_all().map_err(io_error(path))
 }
 
+/// Where the next key for the key file `path` is staged until its holder switches to it
+/// (`<path>.next`): `tulpar directory rotate-node-key` writes the node's next ledger key there.
+pub fn staged_key_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".next");
+    PathBuf::from(name)
+}
+
 /// Refuses a secret file (any private key, also a TLS key) that group or others may read or write.
 pub fn check_private_permissions(path: &Path) -> Result<(), KeyFileError> {
     let mode = fs::metadata(path)

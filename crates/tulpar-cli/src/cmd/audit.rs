@@ -51,9 +51,10 @@ pub(crate) enum Args {
 #[command(group(clap::ArgGroup::new("checkpoint_key").required(true).args(["ledger_key", "directory"])))]
 pub(crate) struct VerifyArgs {
     /// The node's ledger public key (PEM), obtained other than from the node: e.g. its `ledger.pub`
-    /// copied at set-up.
+    /// copied at set-up. Repeat for each key a node whose key was rotated has signed with; the
+    /// latest checkpoint may be signed by any of them.
     #[arg(long)]
-    ledger_key: Option<PathBuf>,
+    ledger_key: Vec<PathBuf>,
     /// Instead of --ledger-key: the country's signed directory (`public/directory.env`), whose
     /// checkpoint keys are trusted once it verifies against --root-key.
     #[arg(long, requires = "root_key")]
@@ -212,13 +213,28 @@ fn short(hash: &[u8]) -> String {
     format!("{}…", &text[..12.min(text.len())])
 }
 
-/// The ledger keys the checkpoint may be signed with: the one given, or the checkpoint keys valid now
-/// in a directory that verifies against the country's root.
-fn ledger_keys(args: &VerifyArgs) -> Result<Vec<PublicKey>> {
-    if let Some(path) = &args.ledger_key {
-        return Ok(vec![
-            keyfile::read_public_key(path).context("--ledger-key")?,
-        ]);
+/// The ledger keys checkpoints may be signed with.
+struct LedgerKeys {
+    /// For the latest checkpoint: the keys given, or the checkpoint keys valid now in the directory.
+    now: Vec<PublicKey>,
+    /// For earlier checkpoints (cosigned, saved by an earlier audit): also the directory's checkpoint
+    /// keys closed since, as a node whose key was rotated signed them.
+    any: Vec<PublicKey>,
+}
+
+/// The ledger keys checkpoints may be signed with: those given, or the checkpoint keys of a
+/// directory that verifies against the country's root.
+fn ledger_keys(args: &VerifyArgs) -> Result<LedgerKeys> {
+    if !args.ledger_key.is_empty() {
+        let keys = args
+            .ledger_key
+            .iter()
+            .map(|path| keyfile::read_public_key(path).context("--ledger-key"))
+            .collect::<Result<Vec<_>>>()?;
+        return Ok(LedgerKeys {
+            now: keys.clone(),
+            any: keys,
+        });
     }
     let (Some(path), Some(root)) = (&args.directory, &args.root_key) else {
         anyhow::bail!("give --ledger-key, or --directory with --root-key");
@@ -237,16 +253,22 @@ fn ledger_keys(args: &VerifyArgs) -> Result<Vec<PublicKey>> {
     let directory = tulpar_trust::directory::verify_directory(&envelope, &root, country)
         .context("--directory")?;
     let now = SystemTime::now();
-    Ok(directory
-        .node_keys()
-        .iter()
-        .filter(|k| {
-            directory
-                .check_node_key(&k.key_id, tulpar_trust::directory::Purpose::Checkpoint, now)
-                .is_ok()
-        })
-        .map(|k| k.public_key)
-        .collect())
+    let purpose = tulpar_trust::directory::Purpose::Checkpoint;
+    let keys = |valid_now: bool| {
+        directory
+            .node_keys()
+            .iter()
+            .filter(|k| match valid_now {
+                true => directory.check_node_key(&k.key_id, purpose, now).is_ok(),
+                false => k.purposes.contains(&purpose),
+            })
+            .map(|k| k.public_key)
+            .collect()
+    };
+    Ok(LedgerKeys {
+        now: keys(true),
+        any: keys(false),
+    })
 }
 
 async fn verify(mut client: AuditClient, output: &Output, args: VerifyArgs) -> Result<ExitCode> {
@@ -260,12 +282,13 @@ async fn verify(mut client: AuditClient, output: &Output, args: VerifyArgs) -> R
         .map(|c| c.note.clone())
         .context("the node sent no checkpoint")?;
     let verified = keys
+        .now
         .iter()
-        .find_map(|key| Some((*key, SignedCheckpoint::verify(&note_text, None, key).ok()?)));
-    let Some((key, checkpoint)) = verified else {
+        .find_map(|key| SignedCheckpoint::verify(&note_text, None, key).ok());
+    let Some(checkpoint) = verified else {
         eprintln!(
             "the node's checkpoint is not signed by {}",
-            if args.ledger_key.is_some() {
+            if !args.ledger_key.is_empty() {
                 "--ledger-key"
             } else {
                 "a checkpoint key of the directory"
@@ -326,7 +349,7 @@ async fn verify(mut client: AuditClient, output: &Output, args: VerifyArgs) -> R
         None => verdict.pass("witnessed", "no checkpoint cosigned by partners yet".into()),
         Some(cosigned) => witnessed(
             &mut verdict,
-            &key,
+            &keys.any,
             cosigned,
             &checkpoints,
             root_at_cosigned,
@@ -335,7 +358,9 @@ async fn verify(mut client: AuditClient, output: &Output, args: VerifyArgs) -> R
     }
 
     let first_audit = match &args.previous {
-        Some(path) => since_previous(&mut client, &mut verdict, &key, &checkpoint, path).await?,
+        Some(path) => {
+            since_previous(&mut client, &mut verdict, &keys.any, &checkpoint, path).await?
+        }
         None => false,
     };
 
@@ -427,13 +452,13 @@ async fn download(
 /// also be its node's key there. Lists every cosignature with its time, and the policy.
 fn witnessed(
     verdict: &mut Verdict,
-    key: &PublicKey,
+    keys: &[PublicKey],
     cosigned: &proto::Checkpoint,
     checkpoints: &proto::GetLatestCheckpointResponse,
     root_here: Option<Hash>,
     trust: Option<&std::path::Path>,
 ) {
-    let checked = match SignedCheckpoint::verify(&cosigned.note, None, key) {
+    let checked = match tulpar_ledger::verify_any(&cosigned.note, None, keys) {
         Ok(checked) => checked,
         Err(error) => {
             return verdict.fail(
@@ -535,7 +560,7 @@ fn witnessed(
 async fn since_previous(
     client: &mut AuditClient,
     verdict: &mut Verdict,
-    key: &PublicKey,
+    keys: &[PublicKey],
     checkpoint: &SignedCheckpoint,
     path: &std::path::Path,
 ) -> Result<bool> {
@@ -555,7 +580,7 @@ async fn since_previous(
         }
         Err(e) => bail!("--previous: cannot read {}: {e}", path.display()),
     };
-    let previous = match SignedCheckpoint::verify(&text, Some(checkpoint.origin()), key) {
+    let previous = match tulpar_ledger::verify_any(&text, Some(checkpoint.origin()), keys) {
         Ok(previous) => previous,
         Err(error) => {
             verdict.fail("since previous", format!("{}: {error}", path.display()));

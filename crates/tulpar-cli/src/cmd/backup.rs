@@ -5,7 +5,7 @@
 //!
 //! | part | how |
 //! | --- | --- |
-//! | `segments/`, `ledger.pub` | copied up to the last complete frame, then verified against that frame's signed checkpoint |
+//! | `segments/`, `ledger.pub`, `ledger.earlier.pub` | copied up to the last complete frame, then verified against that frame's signed checkpoint; the key files after the segments, so they name every key that signed a frame copied (a key switch records the new key before signing with it) |
 //! | `index/` (sled: Merkle hashes, frames, alert index, the state view with outboxes, idempotency, tokens revoked, witness state) | not copied: all of it is derived from the segments, and the node rebuilds it when it opens a ledger without it |
 //! | `accounts.json`, `console-drafts/` | copied as they are (each file is rewritten atomically) |
 //! | `webhooks/<name>.json` cursors | copied before the segments, so none points past the backed-up ledger |
@@ -29,7 +29,7 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use tulpar_config::Config;
-use tulpar_ledger::{HOLD_FILE, PUBLIC_KEY_FILE, verify_dir};
+use tulpar_ledger::{EARLIER_KEYS_FILE, HOLD_FILE, PUBLIC_KEY_FILE, verify_dir};
 
 use manifest::{
     DATA, DATA_DIR, FORMAT, FileEntry, MANIFEST, Manifest, copy_hashed, copy_if_present,
@@ -120,13 +120,13 @@ pub(crate) fn run_backup(args: BackupArgs) -> Result<ExitCode> {
             copy(&data.join(&relative), DATA_DIR, &relative, *private)?;
         }
     }
-    copy(
-        &data.join(PUBLIC_KEY_FILE),
-        DATA_DIR,
-        Path::new(PUBLIC_KEY_FILE),
-        false,
-    )?;
     let snapshot = copy_segments(data, out)?;
+    for name in [EARLIER_KEYS_FILE, PUBLIC_KEY_FILE] {
+        let from = data.join(name);
+        if name == PUBLIC_KEY_FILE || from.exists() {
+            copy(&from, DATA_DIR, Path::new(name), false)?;
+        }
+    }
 
     let mut node_files = vec![
         ("trust.store", false),
@@ -264,7 +264,10 @@ fn copy_segments(data: &Path, out: &Path) -> Result<Snapshot> {
         )?;
         copied.push((name.clone(), len));
     }
-    let report = verify_dir(&copy_dir, None, |_| {}).map_err(|e| {
+    // Read after the segments: they name every key that signed a frame copied.
+    let keys = tulpar_ledger::read_dir_keys(data)
+        .with_context(|| format!("{}: the ledger's keys", data.display()))?;
+    let report = verify_dir(&copy_dir, Some(&keys), |_| {}).map_err(|e| {
         anyhow::anyhow!(
             "{}: the copy of the ledger does not verify: {e}",
             copy_dir.display()

@@ -49,6 +49,21 @@ pub(crate) enum Args {
         #[arg(long)]
         unit: String,
     },
+    /// Give the node a new ledger key, staged in node/ledger.key.next and named in a new directory
+    /// version from --switch-at on; the running node switches to it then, without a restart.
+    RotateNodeKey {
+        #[command(flatten)]
+        common: Common,
+        /// RFC 3339 time from which the node signs with the new key; default: 20 minutes from now,
+        /// so that partners (fetching directories every 15 minutes by default) hold the new version
+        /// first.
+        #[arg(long)]
+        switch_at: Option<String>,
+        /// Minutes the old key stays valid past --switch-at, for what the node signs until it takes
+        /// up the new key (within one trust.reload_interval of the switch time).
+        #[arg(long, default_value_t = 60)]
+        overlap_minutes: u64,
+    },
     /// Revoke a key (unit, node or root key id, or a node TLS certificate) from a time on.
     RevokeKey {
         #[command(flatten)]
@@ -160,6 +175,72 @@ impl Session {
     }
 }
 
+/// Default time from a node key rotation to the switch: longer than partners' default
+/// `trust.directory_refresh_interval` (15 minutes).
+const DEFAULT_SWITCH_DELAY: Duration = Duration::from_secs(20 * 60);
+
+fn rotate_node_key(common: &Common, switch_at: Option<&str>, overlap_minutes: u64) -> Result<()> {
+    if overlap_minutes == 0 || overlap_minutes > 7 * 24 * 60 {
+        bail!("--overlap-minutes: must be between 1 and 10080 (a week)");
+    }
+    let s = Session::open(common)?;
+    let switch_at = match switch_at {
+        Some(text) => time_or_now(Some(text)).context("--switch-at")?,
+        None => s.now + DEFAULT_SWITCH_DELAY,
+    };
+    if switch_at + Duration::from_secs(60) < s.now {
+        bail!(
+            "--switch-at: {} is in the past; the old key would be closed for what the node signed              since",
+            fmt_time(switch_at)
+        );
+    }
+    let staged = keyfile::staged_key_path(&s.layout.node_ledger_key());
+    if staged.exists() {
+        bail!(
+            "{}: a node key rotation is already staged; copy it to the node and let the node take              it up (it then removes the file), or delete it to abandon that rotation",
+            staged.display()
+        );
+    }
+    let current_pub = s.layout.public_ledger_key();
+    let key = SigningKey::generate()?;
+    let mut draft = s.draft();
+    let old_until = switch_at + Duration::from_secs(overlap_minutes * 60);
+    let closed = draft.rotate_node_key(&key.public_key(), switch_at, old_until)?;
+    let old = closed
+        .last()
+        .map(KeyId::short)
+        .unwrap_or_else(|| "old".into());
+    let retired_pub = s.layout.public.join(format!("ledger-{old}.pub"));
+    must_not_exist(&retired_pub)?;
+    // The new key is staged beside the old one, which stays in place until the node has switched.
+    keyfile::write_private_key(&staged, &key)?;
+    if let Err(e) = s.publish(draft, &s.root) {
+        let _ = fs::remove_file(&staged);
+        return Err(e);
+    }
+    if current_pub.exists() {
+        fs::rename(&current_pub, &retired_pub)
+            .with_context(|| format!("{} -> {}", current_pub.display(), retired_pub.display()))?;
+    }
+    create(&current_pub, key.public_key().to_pem().as_bytes(), 0o644)?;
+    println!("{}", key.key_id());
+    eprintln!(
+        "node ledger key {} staged in {}, named from {}; the old key {} stays valid until {}.
+         Copy {} and {} to the node (beside keys.ledger_key, mode 0600): it switches at {} without          a restart, keeping the old key in retired/ beside keys.ledger_key. {} is the new public          key (the old one kept as {}).",
+        key.key_id().short(),
+        staged.display(),
+        fmt_time(switch_at),
+        old,
+        fmt_time(old_until.max(switch_at)),
+        s.layout.node_directory().display(),
+        staged.display(),
+        fmt_time(switch_at),
+        current_pub.display(),
+        retired_pub.display(),
+    );
+    Ok(())
+}
+
 fn own_unit(current: &VerifiedDirectory, unit: &str) -> Result<UnitId> {
     let unit = UnitId::parse(unit).context("--unit")?;
     if unit.country() != current.country() {
@@ -234,6 +315,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             println!("{}", key.key_id());
             eprintln!("unit {unit} now signs with the key in {}", path.display());
         }
+        Args::RotateNodeKey {
+            common,
+            switch_at,
+            overlap_minutes,
+        } => rotate_node_key(&common, switch_at.as_deref(), overlap_minutes)?,
         Args::RevokeKey {
             common,
             key_id,

@@ -87,6 +87,9 @@ impl Layout {
     pub(crate) fn node_key(&self) -> PathBuf {
         self.node.join("node.key")
     }
+    pub(crate) fn node_ledger_key(&self) -> PathBuf {
+        self.node.join("ledger.key")
+    }
     pub(crate) fn node_directory(&self) -> PathBuf {
         self.node.join("directory.env")
     }

@@ -13,9 +13,11 @@ use base64::engine::general_purpose::STANDARD;
 use indicatif::{ProgressBar, ProgressStyle};
 use tulpar_audit::EntryChecker;
 use tulpar_config::Config;
+use tulpar_core::keys::PublicKey;
 use tulpar_core::time::SystemClock;
 use tulpar_ledger::verify_dir_entries;
 use tulpar_trust::TrustStore;
+use tulpar_trust::directory::Purpose;
 use tulpar_trust::keyfile;
 
 /// Work with a node's ledger.
@@ -40,9 +42,11 @@ pub(crate) enum Args {
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("ledger").required(true).args(["dir", "config"])))]
 pub(crate) struct VerifyArgs {
-    /// The ledger's checkpoint public key (SPKI PEM); default: DIR/ledger.pub.
+    /// A checkpoint public key of the ledger (SPKI PEM); repeat for each key the node has signed
+    /// with. Default: with --config, the node keys its own directory names for checkpoints;
+    /// otherwise DIR/ledger.pub and DIR/ledger.earlier.pub.
     #[arg(long)]
-    pubkey: Option<PathBuf>,
+    pubkey: Vec<PathBuf>,
     /// The ledger directory (holding `segments/` and `ledger.pub`).
     dir: Option<PathBuf>,
     /// A node's configuration instead of DIR: its ledger is verified, and every alert, response,
@@ -60,26 +64,35 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
 }
 
 /// Entry signature checks from a node's configuration.
-fn entry_checker(config_path: &Path) -> Result<(PathBuf, EntryChecker)> {
+fn entry_checker(config_path: &Path) -> Result<(PathBuf, EntryChecker, Vec<PublicKey>)> {
     let config = Config::load(config_path)?;
     let trust = TrustStore::open(&config.trust.store, Arc::new(SystemClock))
         .with_context(|| format!("trust.store: {}", config.trust.store.display()))?;
     let path = &config.trust.own_directory;
     let own = tulpar_audit::read_own_directory(path, config.country)
         .with_context(|| format!("trust.own_directory: {}", path.display()))?;
+    let keys = own
+        .node_keys()
+        .iter()
+        .filter(|k| k.purposes.contains(&Purpose::Checkpoint))
+        .map(|k| k.public_key)
+        .collect();
     let checker = EntryChecker::new(config.country, &config.federation.name, own, &trust);
-    Ok((config.data_dir, checker))
+    Ok((config.data_dir, checker, keys))
 }
 
 fn verify(args: VerifyArgs) -> Result<ExitCode> {
-    let key = args
+    let mut keys = args
         .pubkey
-        .as_deref()
-        .map(keyfile::read_public_key)
-        .transpose()?;
+        .iter()
+        .map(|path| keyfile::read_public_key(path).context("--pubkey"))
+        .collect::<Result<Vec<_>>>()?;
     let (dir, checker) = match (&args.dir, &args.config) {
         (_, Some(config)) => {
-            let (dir, checker) = entry_checker(config)?;
+            let (dir, checker, directory_keys) = entry_checker(config)?;
+            if keys.is_empty() {
+                keys = directory_keys;
+            }
             (dir, Some(checker))
         }
         (Some(dir), None) => (dir.clone(), None),
@@ -95,7 +108,7 @@ fn verify(args: VerifyArgs) -> Result<ExitCode> {
     );
     let result = verify_dir_entries(
         &dir,
-        key.as_ref(),
+        (!keys.is_empty()).then_some(keys.as_slice()),
         |p| {
             bar.set_length(p.bytes_total);
             bar.set_position(p.bytes_done);

@@ -29,6 +29,7 @@ pub fn open_with(dir: &Path, views: Vec<Arc<dyn View>>) -> (Ledger, OpenReport) 
         LedgerOptions {
             origin: ORIGIN.to_owned(),
             signing_key: key(),
+            earlier_keys: Vec::new(),
             views,
         },
     )

@@ -552,7 +552,7 @@ pub(crate) fn verify_ledger(
     let mut revoked = Vec::new();
     let result = tulpar_ledger::verify_dir_entries(
         &node.data_dir,
-        Some(&node.context.ledger.public_key()),
+        Some(&node.context.ledger.checkpoint_keys()),
         |progress| {
             if last_sent.elapsed() < PROGRESS_EVERY {
                 return;

@@ -753,7 +753,7 @@ async fn cosignatures_of_ledgers_begun_before_c2sp_cosignatures_still_check_out(
     let body = note::Note::parse(&checkpoint).expect("note").body;
     let origin = note::ledger_origin(&fed.kz.config.federation.name, fed.kz.code);
     // What nodes wrote before: a plain signed-note signature by the witness's origin.
-    let legacy = note::sign_line(&body, &origin, &kz.context.ledger_key).expect("signed");
+    let legacy = note::sign_line(&body, &origin, &kz.context.ledger_key()).expect("signed");
     let stranger = tulpar_core::keys::SigningKey::generate().expect("key");
     let forged = note::sign_line(&body, &origin, &stranger).expect("signed");
     let checker = kz.auditor.entry_checker().expect("checker");

@@ -161,6 +161,7 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode> {
         true => Some(config.trust.own_directory.clone()),
         false => backed_up("trust.own_directory"),
     };
+    let mut own_directory = None;
     if let Some(path) = &directory {
         let own = tulpar_audit::read_own_directory(path, config.country)
             .with_context(|| format!("trust.own_directory: {}", path.display()))?;
@@ -173,6 +174,20 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode> {
                 path.display()
             );
         }
+        let keys = tulpar_ledger::read_dir_keys(&data_copy)?;
+        if let Some(stranger) = keys
+            .iter()
+            .find(|key| !own.node_keys().iter().any(|k| k.public_key == **key))
+        {
+            bail!(
+                "{}: the backed-up ledger names key {} as one that signed its checkpoints, but it                  is not a node key of {}'s directory {}; nothing was changed",
+                data_copy.join(tulpar_ledger::EARLIER_KEYS_FILE).display(),
+                stranger.key_id(),
+                config.country,
+                path.display()
+            );
+        }
+        own_directory = Some(own);
     }
     let ledger_key = match config.keys.ledger_key.exists() {
         true => Some(config.keys.ledger_key.clone()),
@@ -181,7 +196,14 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode> {
     if let Some(path) = &ledger_key {
         let key = keyfile::read_private_key(path)
             .with_context(|| format!("keys.ledger_key: {}", path.display()))?;
-        if key.public_key() != ledger_pub {
+        // A key rotated since the backup: the node switches to it on opening, when its directory
+        // names both keys.
+        let rotated_since = own_directory.as_ref().is_some_and(|own| {
+            own.node_keys()
+                .iter()
+                .any(|k| k.public_key == key.public_key())
+        });
+        if key.public_key() != ledger_pub && !rotated_since {
             bail!(
                 "keys.ledger_key: {} is not the key that signed the backed-up ledger ({}); \
                  nothing was changed",
