@@ -57,7 +57,7 @@
 //! stops it early):
 //!
 //! ```sh
-//! target/release/tulpar-load ledger --entries 10000000 --max-gib 15
+//! target/release/tulpar-load ledger --entries 10000000 --max-gib 25
 //! ```
 //!
 //! `roundtrip` times the full round trip instead: submitted at KZ, delivered, acknowledged by a UZ
