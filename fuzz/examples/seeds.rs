@@ -197,6 +197,7 @@ fn ledger(corpus: &Path) -> Result<(), Box<dyn std::error::Error>> {
                 old_size: old,
                 consistency_proof: hashes,
                 checkpoint: checkpoint.note().to_owned(),
+                restore_statement: String::new(),
             };
             write(
                 &checkpoints,
@@ -225,9 +226,28 @@ fn ledger(corpus: &Path) -> Result<(), Box<dyn std::error::Error>> {
             old_size: 16,
             consistency_proof: ledger.consistency_proof(16, SEED_LEDGER_SIZE)?.hashes,
             checkpoint: checkpoint.note().to_owned(),
+            restore_statement: String::new(),
         };
         write(&checkpoints, name, &request.encode_to_vec())?;
     }
+    // A node restored to size 16 declaring the loss of what a witness holds beyond it.
+    let lost_size = SEED_LEDGER_SIZE + 8;
+    let statement = tulpar_ledger::RestoreStatement {
+        restored: CheckpointBody {
+            origin: KZ_ORIGIN.to_owned(),
+            size: 16,
+            root: ledger.root_at(16)?,
+        },
+        lost_size,
+    }
+    .sign(&kz_ledger())?;
+    let request = proto::AddCheckpointRequest {
+        old_size: lost_size,
+        consistency_proof: ledger.consistency_proof(16, SEED_LEDGER_SIZE)?.hashes,
+        checkpoint: held_checkpoint().note().to_owned(),
+        restore_statement: statement,
+    };
+    write(&checkpoints, "restored", &request.encode_to_vec())?;
     drop(ledger);
     let segments = dir.path().join("segments");
     let segment = fs::read(segments.join(format!("{:020}.seg", 0)))?;
