@@ -282,10 +282,21 @@ async fn a_node_backed_up_under_load_is_restored_and_rejoins_its_partners() -> R
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backup_older_than_what_a_partner_cosigned_is_declared_and_witnessed_again() -> Result<()>
-{
-    let mut federation = federation()?;
+/// What [`restored_behind_a_cosignature`] leaves.
+struct RestoredBehind {
+    /// Entries in the backup.
+    size: u64,
+    /// The size of the checkpoint UZ's witness holds, larger.
+    held: u64,
+    /// The alert KZ sent after the backup.
+    lost: String,
+    /// What `tulpar restore` printed.
+    restored: Output,
+}
+
+/// Starts `federation`; KZ sends an alert and is backed up, sends another that UZ's witness then
+/// cosigns, loses its data directory and is restored from the backup. KZ is left stopped.
+async fn restored_behind_a_cosignature(federation: &mut Federation) -> Result<RestoredBehind> {
     federation.start_all().await?;
     let kz = &federation.countries["KZ"];
     let mut kz_officer = kz.client("KZ-AKTAU-PCU").await?;
@@ -309,6 +320,25 @@ async fn a_backup_older_than_what_a_partner_cosigned_is_declared_and_witnessed_a
     std::fs::remove_dir_all(kz.dir.join("data"))?;
     let restored = restore(kz, &out, &[])?;
     assert!(restored.status.success(), "{}", text(&restored));
+    Ok(RestoredBehind {
+        size,
+        held,
+        lost,
+        restored,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_older_than_what_a_partner_cosigned_is_declared_and_witnessed_again() -> Result<()>
+{
+    let mut federation = federation()?;
+    let RestoredBehind {
+        size,
+        held,
+        lost,
+        restored,
+    } = restored_behind_a_cosignature(&mut federation).await?;
+    let kz = federation.country("KZ");
     assert!(
         text(&restored).contains("not in the backup"),
         "{}",
@@ -386,27 +416,11 @@ async fn a_backup_older_than_what_a_partner_cosigned_is_declared_and_witnessed_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_restore_marker_a_shorter_ledger_is_reported_not_declared() -> Result<()> {
     let mut federation = federation()?;
-    federation.start_all().await?;
-    let kz = &federation.countries["KZ"];
-    let mut kz_officer = kz.client("KZ-AKTAU-PCU").await?;
-    let id = send(&mut kz_officer, "KZ-AKTAU-PCU", "UZ").await?;
-    delivered(&kz_officer, &id).await?;
-    let out = federation.root.join("backup");
-    let made = backup(kz, &out).await?;
-    assert!(made.status.success(), "{}", text(&made));
-    let lost = send(&mut kz_officer, "KZ-AKTAU-PCU", "UZ").await?;
-    delivered(&kz_officer, &lost).await?;
-    let held = kz.node()?.witness_now().await?[0]
-        .1
-        .context("UZ cosigned")?;
+    let held = restored_behind_a_cosignature(&mut federation).await?.held;
 
     // The marker is what makes the node declare a restore: a ledger shorter than what a witness
     // holds for any other reason is reported, and nothing is declared.
     let kz = federation.country("KZ");
-    kz.stop().await?;
-    std::fs::remove_dir_all(kz.dir.join("data"))?;
-    let restored = restore(kz, &out, &[])?;
-    assert!(restored.status.success(), "{}", text(&restored));
     std::fs::remove_file(kz.dir.join("data").join(tulpar_ledger::RESTORED_FILE))?;
     kz.start().await?;
     let kz = &federation.countries["KZ"];

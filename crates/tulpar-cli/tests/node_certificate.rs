@@ -5,33 +5,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use tulpar_trust::tls::{cert_from_pem, host_names};
 
-fn tulpar(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tulpar"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
+mod common;
 
-fn ok(args: &[&str], cwd: &Path) -> String {
-    let out = tulpar(args, cwd);
-    assert!(
-        out.status.success(),
-        "tulpar {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn refused(args: &[&str], cwd: &Path) -> String {
-    let out = tulpar(args, cwd);
-    assert!(!out.status.success(), "tulpar {args:?} should have failed");
-    String::from_utf8(out.stderr).unwrap()
-}
+use common::{ok, refused};
 
 fn names(cert: &Path) -> Vec<String> {
     host_names(&cert_from_pem(&std::fs::read_to_string(cert).unwrap()).unwrap()).unwrap()

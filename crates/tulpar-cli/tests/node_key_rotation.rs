@@ -3,25 +3,10 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap too
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn tulpar(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tulpar"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
+mod common;
 
-fn ok(args: &[&str], cwd: &Path) -> String {
-    let out = tulpar(args, cwd);
-    assert!(
-        out.status.success(),
-        "tulpar {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
+use common::{ok, refused};
 
 fn read_pub(path: &Path) -> tulpar_core::keys::PublicKey {
     tulpar_trust::keyfile::read_public_key(path).unwrap()
@@ -50,9 +35,7 @@ fn a_node_key_is_staged_and_named_in_the_next_directory_version() {
     let version = std::fs::read(dir.join("kz/public/directory.env")).unwrap();
 
     // Without the offline keys: refused, naming where they were looked for; nothing changes.
-    let out = tulpar(&["directory", "rotate-node-key", "--dir", "kz"], dir);
-    assert!(!out.status.success());
-    let error = String::from_utf8_lossy(&out.stderr);
+    let error = refused(&["directory", "rotate-node-key", "--dir", "kz"], dir);
     assert!(
         error.contains("kz/offline/root.key") && error.contains("--offline"),
         "{error}"

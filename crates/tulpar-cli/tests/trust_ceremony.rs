@@ -2,31 +2,10 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap too
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn tulpar(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tulpar"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .unwrap()
-}
+mod common;
 
-fn ok(args: &[&str], cwd: &Path) -> String {
-    let out = tulpar(args, cwd);
-    assert!(
-        out.status.success(),
-        "tulpar {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn refused(args: &[&str], cwd: &Path) -> String {
-    let out = tulpar(args, cwd);
-    assert!(!out.status.success(), "tulpar {args:?} should have failed");
-    String::from_utf8(out.stderr).unwrap()
-}
+use common::{ok, refused};
 
 #[test]
 fn two_countries_pin_each_other_and_a_wrong_fingerprint_is_refused() {

@@ -255,7 +255,9 @@ impl Timings {
             }
         }
     }
+}
 
+impl OnDelivery for Timings {
     fn delivered(&mut self, id: String, at: Instant) {
         match self.submitted.remove(&id) {
             Some(start) => self.latencies.push(at - start),
@@ -265,6 +267,31 @@ impl Timings {
             }
         }
     }
+}
+
+/// What records the moment a watched delivery was seen.
+trait OnDelivery: Send + 'static {
+    /// Alert `id` was seen delivered `at`.
+    fn delivered(&mut self, id: String, at: Instant);
+}
+
+/// Records every event of `events` in `timings` as it arrives, and counts it in `count`.
+fn listen<T: OnDelivery>(
+    mut events: tonic::Streaming<proto::AlertEvent>,
+    timings: Arc<Mutex<T>>,
+    count: Arc<std::sync::atomic::AtomicU64>,
+) -> tokio::task::JoinHandle<Result<()>> {
+    tokio::spawn(async move {
+        while let Some(event) = events.message().await.context("watch stream")? {
+            let now = Instant::now();
+            timings
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .delivered(event.alert_id, now);
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        anyhow::Ok(())
+    })
 }
 
 /// A UZ officer who acknowledges every alert the moment it arrives.
@@ -395,23 +422,9 @@ async fn main() -> Result<()> {
             federation.country("UZ").client("UZ-TASHKENT-PCU").await?,
         ));
     }
-    let mut events = watch(&mut watcher, awaited).await?;
+    let events = watch(&mut watcher, awaited).await?;
     let delivered_count = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let listener = {
-        let timings = timings.clone();
-        let count = delivered_count.clone();
-        tokio::spawn(async move {
-            while let Some(event) = events.message().await.context("watch stream")? {
-                let now = Instant::now();
-                timings
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .delivered(event.alert_id, now);
-                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            anyhow::Ok(())
-        })
-    };
+    let listener = listen(events, timings.clone(), delivered_count.clone());
 
     let (label, total, started) = match mode.as_str() {
         "throughput" => {

@@ -109,16 +109,6 @@ impl Fanout {
         self.submitted.insert(id, at);
     }
 
-    fn delivered(&mut self, id: String, at: Instant) {
-        match self.submitted.get(&id) {
-            Some(start) => {
-                let start = *start;
-                self.record(&id, start, at);
-            }
-            None => self.early.entry(id).or_default().push(at),
-        }
-    }
-
     fn record(&mut self, id: &str, start: Instant, receipt: Instant) {
         let latency = receipt.saturating_duration_since(start);
         self.each.push(latency);
@@ -126,6 +116,18 @@ impl Fanout {
         *seen += 1;
         if *seen == 5 {
             self.all.push(latency);
+        }
+    }
+}
+
+impl crate::OnDelivery for Fanout {
+    fn delivered(&mut self, id: String, at: Instant) {
+        match self.submitted.get(&id) {
+            Some(start) => {
+                let start = *start;
+                self.record(&id, start, at);
+            }
+            None => self.early.entry(id).or_default().push(at),
         }
     }
 }
@@ -171,23 +173,10 @@ pub(crate) async fn run(args: &[String]) -> Result<()> {
     }
     let kz = federation.country("KZ");
     let mut watcher = kz.client("focal-point").await?;
-    let mut events = crate::watch(&mut watcher, AlertEventKind::Delivered).await?;
+    let events = crate::watch(&mut watcher, AlertEventKind::Delivered).await?;
     let timings = Arc::new(Mutex::new(Fanout::default()));
     let receipts = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let listener = {
-        let (timings, receipts) = (timings.clone(), receipts.clone());
-        tokio::spawn(async move {
-            while let Some(event) = events.message().await.context("watch stream")? {
-                let now = Instant::now();
-                timings
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .delivered(event.alert_id, now);
-                receipts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            anyhow::Ok(())
-        })
-    };
+    let listener = crate::listen(events, timings.clone(), receipts.clone());
     let officer = kz.client("KZ-AKTAU-PCU").await?;
     let partners: Vec<&str> = SIX.iter().map(|(c, _)| *c).filter(|c| *c != "KZ").collect();
     let mut content = tulpar_core::sample::alert_draft("KZ-AKTAU-PCU", partners[0]);

@@ -225,22 +225,9 @@ pub(crate) fn hash_file(path: &Path, limit: Option<u64>) -> io::Result<(u64, Str
 
 /// Writes `bytes` to `path` through a temporary file renamed into place, synced.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let _ = fs::remove_file(&tmp);
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    if private {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(&tmp)
-        .with_context(|| format!("{}: cannot create", tmp.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("{}: cannot write", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("{}: cannot write", path.display()))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    let mode = if private { 0o600 } else { 0o644 };
+    tulpar_trust::files::write_atomically(path, bytes, mode)
+        .with_context(|| format!("{}: cannot write", path.display()))
 }
 
 /// Syncs a folder, so that the files just created in it survive a crash.
