@@ -1,8 +1,10 @@
 //! What sled holds: state derived from the segments, each part tagged with the entries it covers.
 //!
 //! Trees: `merkle` (complete subtree hashes, [`TILE`] consecutive ones of a level per key), `frames`
-//! (where each frame of the segments starts), `alerts` (alert id → entry indexes), `meta` (applied
-//! markers), and one tree per view. Merkle, frame and alert writes are idempotent, so they are plain
+//! (where each frame of the segments starts), `alerts` (alert id → entry indexes, up to
+//! [`ALERT_CHUNK`] of them per key), `meta` (applied markers), and one tree per view. sled keeps a
+//! record in memory for every page of the database, and a page holds at most 16 keys, so the
+//! node's memory grows with the number of keys: what is read together is stored under one key. Merkle, frame and alert writes are idempotent, so they are plain
 //! inserts written before their marker: after a crash the marker may lag, never lead, and replaying
 //! entries rewrites the same keys. A view's writes are not idempotent (an entry's effect depends on
 //! what earlier entries left), so a batch of them must land whole or not at all. sled's atomic
@@ -27,6 +29,10 @@ use crate::view::{View, ViewTxn};
 const MARK_MERKLE: &[u8] = b"applied/merkle";
 const MARK_FRAMES: &[u8] = b"applied/frames";
 const MARK_ALERTS: &[u8] = b"applied/alerts";
+/// In `meta`, the layouts of the `alerts` and `merkle` trees. An index with another layout (or none
+/// recorded: one key per alert entry, tiles of 16 nodes) has the tree rebuilt from the segments.
+const ALERTS_LAYOUT: (&[u8], &[u8]) = (b"layout/alerts", b"chunks of 32");
+const MERKLE_LAYOUT: (&[u8], &[u8]) = (b"layout/merkle", b"tiles of 64");
 
 /// Where a frame is in the segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +77,8 @@ impl FrameLoc {
 }
 
 /// Complete subtree hashes of one level stored per sled key: one insert covers many nodes, which
-/// keeps the commit loop's index writes well below the cost of the sync.
-pub(crate) const TILE: u64 = 16;
+/// keeps the commit loop's index writes well below the cost of the sync, and the tree's keys few.
+pub(crate) const TILE: u64 = 64;
 
 /// The key of the tile holding nodes `tile * TILE .. (tile + 1) * TILE` of `level`.
 fn tile_key(level: u8, tile: u64) -> [u8; 9] {
@@ -82,11 +88,34 @@ fn tile_key(level: u8, tile: u64) -> [u8; 9] {
     k
 }
 
+/// Entry indexes of one alert stored per key of the `alerts` tree: most alerts have fewer, and a
+/// full chunk is never rewritten.
+pub(crate) const ALERT_CHUNK: usize = 32;
+
 fn alert_prefix(alert_id: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(alert_id.len() + 12);
+    let mut k = Vec::with_capacity(alert_id.len() + 8);
     k.extend_from_slice(&(alert_id.len() as u32).to_be_bytes());
     k.extend_from_slice(alert_id);
     k
+}
+
+/// The key of chunk `chunk` of an alert's entry indexes.
+fn alert_chunk_key(prefix: &[u8], chunk: u32) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&chunk.to_be_bytes());
+    k
+}
+
+/// The entry indexes of a chunk: big-endian u64s, ascending.
+fn chunk_indexes(value: &[u8]) -> Result<impl Iterator<Item = u64> + '_, LedgerError> {
+    if value.is_empty() || value.len() % 8 != 0 || value.len() > ALERT_CHUNK * 8 {
+        return Err(LedgerError::Inconsistent(
+            "malformed alert index chunk".into(),
+        ));
+    }
+    Ok(value
+        .chunks_exact(8)
+        .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes"))))
 }
 
 /// Where earlier versions kept a view's marker, in `meta`; read when the view's tree has none.
@@ -292,6 +321,8 @@ impl Index {
             db,
         };
         index.drop_retired_views(&seen)?;
+        index.adopt_layout(&index.alerts, MARK_ALERTS, ALERTS_LAYOUT)?;
+        index.adopt_layout(&index.merkle, MARK_MERKLE, MERKLE_LAYOUT)?;
         for (view, tree) in &index.views {
             index.finish_view_commit(view.as_ref(), tree)?;
         }
@@ -323,6 +354,36 @@ impl Index {
             tracing::info!(view, "dropped a view this version no longer keeps");
         }
         Ok(())
+    }
+
+    /// Clears `tree` when the index records another `layout` for it than this version's, so that
+    /// opening the ledger rebuilds it from the segments, and records this version's.
+    fn adopt_layout(
+        &self,
+        tree: &Tree,
+        marker: &[u8],
+        (layout_key, layout): (&[u8], &[u8]),
+    ) -> Result<(), LedgerError> {
+        let recorded = self
+            .meta
+            .get(layout_key)
+            .map_err(LedgerError::index("read index layout"))?;
+        if recorded.as_deref() == Some(layout) {
+            return Ok(());
+        }
+        if !tree.is_empty() {
+            tracing::info!(
+                tree = %String::from_utf8_lossy(&tree.name()),
+                "rebuilding part of the ledger index from the segments in this version's layout"
+            );
+            tree.clear().map_err(LedgerError::index("clear a tree"))?;
+        }
+        // The marker goes back before the layout is recorded: a crash in between rebuilds again.
+        self.set_marker(marker, 0)?;
+        self.meta
+            .insert(layout_key, layout)
+            .map(drop)
+            .map_err(LedgerError::index("write index layout"))
     }
 
     /// Applies again the redo record of a view batch a crash interrupted, if any.
@@ -544,14 +605,73 @@ impl Index {
         entries: &[(u64, &[u8])],
         applied: u64,
     ) -> Result<(), LedgerError> {
+        let mut by_alert: BTreeMap<&[u8], Vec<u64>> = BTreeMap::new();
         for (index, alert_id) in entries.iter().filter(|(_, id)| !id.is_empty()) {
-            let mut key = alert_prefix(alert_id);
-            key.extend_from_slice(&index.to_be_bytes());
-            self.alerts
-                .insert(key, &[][..])
-                .map_err(LedgerError::index("write alert index"))?;
+            by_alert.entry(alert_id).or_default().push(*index);
+        }
+        for (alert_id, indexes) in by_alert {
+            self.append_alert_indexes(alert_id, &indexes)?;
         }
         self.set_marker(MARK_ALERTS, applied)
+    }
+
+    /// Appends ascending `indexes` to an alert's last chunk, starting new chunks as they fill.
+    /// Indexes the chunks already hold are skipped, so replaying entries after a crash that came
+    /// between these writes and the marker writes nothing twice.
+    fn append_alert_indexes(&self, alert_id: &[u8], indexes: &[u64]) -> Result<(), LedgerError> {
+        let prefix = alert_prefix(alert_id);
+        let last = self
+            .alerts
+            .scan_prefix(&prefix)
+            .next_back()
+            .transpose()
+            .map_err(LedgerError::index("read alert index"))?;
+        let (mut chunk, mut value) = match last {
+            Some((key, value)) => {
+                let number = key[prefix.len()..].try_into().map(u32::from_be_bytes);
+                let number = number
+                    .map_err(|_| LedgerError::Inconsistent("malformed alert index key".into()))?;
+                (number, value.to_vec())
+            }
+            None => (0, Vec::new()),
+        };
+        let mut held = if value.is_empty() {
+            None
+        } else {
+            chunk_indexes(&value)?.last()
+        };
+        let mut changed = false;
+        for &index in indexes {
+            if held.is_some_and(|held| index <= held) {
+                continue;
+            }
+            if value.len() == ALERT_CHUNK * 8 {
+                if changed {
+                    self.insert_alert_chunk(&prefix, chunk, &value)?;
+                }
+                chunk += 1;
+                value.clear();
+            }
+            value.extend_from_slice(&index.to_be_bytes());
+            held = Some(index);
+            changed = true;
+        }
+        if changed {
+            self.insert_alert_chunk(&prefix, chunk, &value)?;
+        }
+        Ok(())
+    }
+
+    fn insert_alert_chunk(
+        &self,
+        prefix: &[u8],
+        chunk: u32,
+        value: &[u8],
+    ) -> Result<(), LedgerError> {
+        self.alerts
+            .insert(alert_chunk_key(prefix, chunk), value)
+            .map(drop)
+            .map_err(LedgerError::index("write alert index"))
     }
 
     /// Applies entries to every view that has not seen them, committing each view's writes with
@@ -662,18 +782,12 @@ impl Index {
 
     /// Indexes of the entries about `alert_id`, ascending.
     pub(crate) fn alert_indexes(&self, alert_id: &[u8]) -> Result<Vec<u64>, LedgerError> {
-        let prefix = alert_prefix(alert_id);
-        self.alerts
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|k| {
-                let k = k.map_err(LedgerError::index("scan alert index"))?;
-                k[prefix.len()..]
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| LedgerError::Inconsistent("malformed alert index key".into()))
-            })
-            .collect()
+        let mut indexes = Vec::new();
+        for chunk in self.alerts.scan_prefix(alert_prefix(alert_id)).values() {
+            let chunk = chunk.map_err(LedgerError::index("scan alert index"))?;
+            indexes.extend(chunk_indexes(&chunk)?);
+        }
+        Ok(indexes)
     }
 
     /// The tree of the view called `name`.
@@ -837,6 +951,57 @@ mod tests {
         // Replaying what the view lacks gives what applying everything once gives.
         apply(&index, 10, &all[10..]);
         assert_eq!(contents(&index), expected(&all, 10));
+    }
+
+    #[test]
+    fn an_alert_s_indexes_fill_chunks_and_a_replay_adds_none_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path(), Vec::new()).unwrap();
+        let one: &[u8] = b"ALERT-ONE";
+        let two: &[u8] = b"ALERT-ONE-AND-MORE";
+        let mut written = 0u64;
+        for batch in [1u64, 7, 30, 2, 45] {
+            let entries: Vec<(u64, &[u8])> = (written..written + batch)
+                .map(|i| (i, if i % 3 == 0 { two } else { one }))
+                .collect();
+            index.write_alerts(&entries, written + batch).unwrap();
+            // A crash before the marker moved: the same entries come again.
+            index.write_alerts(&entries, written + batch).unwrap();
+            written += batch;
+        }
+        let want = |id: &[u8]| -> Vec<u64> {
+            (0..written)
+                .filter(|i| (i % 3 == 0) == (id == two))
+                .collect()
+        };
+        assert_eq!(index.alert_indexes(one).unwrap(), want(one));
+        assert_eq!(index.alert_indexes(two).unwrap(), want(two));
+        assert_eq!(index.alert_indexes(b"ALERT").unwrap(), Vec::<u64>::new());
+        let keys = index.alerts.len();
+        let chunks = |n: usize| n.div_ceil(ALERT_CHUNK);
+        assert_eq!(keys, chunks(want(one).len()) + chunks(want(two).len()));
+    }
+
+    #[test]
+    fn an_alert_index_of_one_key_per_entry_is_cleared_for_a_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path(), Vec::new()).unwrap();
+        index.meta.remove(ALERTS_LAYOUT.0).unwrap();
+        let mut old_key = alert_prefix(b"ALERT");
+        old_key.extend_from_slice(&5u64.to_be_bytes());
+        index.alerts.insert(old_key, &[][..]).unwrap();
+        index.set_marker(MARK_ALERTS, 6).unwrap();
+        drop(index);
+
+        let index = Index::open(dir.path(), Vec::new()).unwrap();
+        assert!(index.alerts.is_empty());
+        assert_eq!(index.alerts_applied().unwrap(), 0);
+        index.write_alerts(&[(5, b"ALERT")], 6).unwrap();
+        drop(index);
+        // Once in the new layout, it is kept.
+        let index = Index::open(dir.path(), Vec::new()).unwrap();
+        assert_eq!(index.alert_indexes(b"ALERT").unwrap(), vec![5]);
+        assert_eq!(index.alerts_applied().unwrap(), 6);
     }
 
     #[test]
