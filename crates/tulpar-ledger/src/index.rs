@@ -29,10 +29,11 @@ use crate::view::{View, ViewTxn};
 const MARK_MERKLE: &[u8] = b"applied/merkle";
 const MARK_FRAMES: &[u8] = b"applied/frames";
 const MARK_ALERTS: &[u8] = b"applied/alerts";
-/// In `meta`, the layouts of the `alerts` and `merkle` trees. An index with another layout (or none
-/// recorded: one key per alert entry, tiles of 16 nodes) has the tree rebuilt from the segments.
-const ALERTS_LAYOUT: (&[u8], &[u8]) = (b"layout/alerts", b"chunks of 32");
-const MERKLE_LAYOUT: (&[u8], &[u8]) = (b"layout/merkle", b"tiles of 64");
+/// In `meta`, the layout of the index. An index with another (or none: earlier versions kept Merkle
+/// tiles of 16 nodes and one key per alert entry) is rebuilt from the segments whole, which holds far
+/// less memory than rewriting its trees in place.
+const LAYOUT_KEY: &[u8] = b"layout";
+const LAYOUT: &[u8] = b"merkle tiles of 64, alert index chunks of 32";
 
 /// Where a frame is in the segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +212,27 @@ pub(crate) struct Index {
     views: Vec<(Arc<dyn View>, Tree)>,
 }
 
+/// sled's cache of pages. A node's working set (recent alerts' records, the Merkle tree's right edge,
+/// outboxes) is a small part of it; a larger cache only grows the node's memory as reads and index
+/// rebuilds pass through old pages, which the operating system's page cache serves as well.
+const CACHE_BYTES: u64 = 64 << 20;
+
+/// Whether the index at `db` is in this version's layout, or empty.
+fn layout_is_current(db: &sled::Db) -> Result<bool, LedgerError> {
+    let meta = db
+        .open_tree("meta")
+        .map_err(LedgerError::index("open tree"))?;
+    Ok(
+        match meta
+            .get(LAYOUT_KEY)
+            .map_err(LedgerError::index("read index layout"))?
+        {
+            Some(layout) => layout == LAYOUT,
+            None => meta.is_empty(),
+        },
+    )
+}
+
 /// Waits, at most two seconds, until no handle holds the lock sled takes on its database file:
 /// sled's background flusher lets go of it a moment after the previous handle is dropped, so a
 /// reopen right after a close may briefly find it held. The lock is recognised by its error kind
@@ -292,10 +314,21 @@ impl Index {
     pub(crate) fn open(path: &Path, views: Vec<Arc<dyn View>>) -> Result<Self, LedgerError> {
         let config = sled::Config::new()
             .path(path)
-            .cache_capacity(256 << 20)
+            .cache_capacity(CACHE_BYTES)
             .mode(sled::Mode::HighThroughput);
         wait_for_lock(path);
-        let db = config.open().map_err(LedgerError::index("open"))?;
+        let mut db = config.open().map_err(LedgerError::index("open"))?;
+        if !layout_is_current(&db)? {
+            tracing::info!(
+                path = %path.display(),
+                "rebuilding the ledger index from the segments: an earlier version wrote it in \
+                 another layout"
+            );
+            drop(db);
+            wait_for_lock(path);
+            std::fs::remove_dir_all(path).map_err(LedgerError::io(path))?;
+            db = config.open().map_err(LedgerError::index("open"))?;
+        }
         let tree = |name: &str| db.open_tree(name).map_err(LedgerError::index("open tree"));
         let mut seen = std::collections::HashSet::new();
         let mut view_trees = Vec::new();
@@ -312,17 +345,18 @@ impl Index {
             }
             view_trees.push((view, tree(&format!("view/{name}"))?));
         }
+        let meta = tree("meta")?;
+        meta.insert(LAYOUT_KEY, LAYOUT)
+            .map_err(LedgerError::index("write index layout"))?;
         let index = Self {
             merkle: tree("merkle")?,
             frames: tree("frames")?,
             alerts: tree("alerts")?,
-            meta: tree("meta")?,
+            meta,
             views: view_trees,
             db,
         };
         index.drop_retired_views(&seen)?;
-        index.adopt_layout(&index.alerts, MARK_ALERTS, ALERTS_LAYOUT)?;
-        index.adopt_layout(&index.merkle, MARK_MERKLE, MERKLE_LAYOUT)?;
         for (view, tree) in &index.views {
             index.finish_view_commit(view.as_ref(), tree)?;
         }
@@ -354,36 +388,6 @@ impl Index {
             tracing::info!(view, "dropped a view this version no longer keeps");
         }
         Ok(())
-    }
-
-    /// Clears `tree` when the index records another `layout` for it than this version's, so that
-    /// opening the ledger rebuilds it from the segments, and records this version's.
-    fn adopt_layout(
-        &self,
-        tree: &Tree,
-        marker: &[u8],
-        (layout_key, layout): (&[u8], &[u8]),
-    ) -> Result<(), LedgerError> {
-        let recorded = self
-            .meta
-            .get(layout_key)
-            .map_err(LedgerError::index("read index layout"))?;
-        if recorded.as_deref() == Some(layout) {
-            return Ok(());
-        }
-        if !tree.is_empty() {
-            tracing::info!(
-                tree = %String::from_utf8_lossy(&tree.name()),
-                "rebuilding part of the ledger index from the segments in this version's layout"
-            );
-            tree.clear().map_err(LedgerError::index("clear a tree"))?;
-        }
-        // The marker goes back before the layout is recorded: a crash in between rebuilds again.
-        self.set_marker(marker, 0)?;
-        self.meta
-            .insert(layout_key, layout)
-            .map(drop)
-            .map_err(LedgerError::index("write index layout"))
     }
 
     /// Applies again the redo record of a view batch a crash interrupted, if any.
@@ -983,25 +987,27 @@ mod tests {
     }
 
     #[test]
-    fn an_alert_index_of_one_key_per_entry_is_cleared_for_a_rebuild() {
+    fn an_index_of_another_layout_is_emptied_for_a_rebuild() {
         let dir = tempfile::tempdir().unwrap();
-        let index = Index::open(dir.path(), Vec::new()).unwrap();
-        index.meta.remove(ALERTS_LAYOUT.0).unwrap();
-        let mut old_key = alert_prefix(b"ALERT");
-        old_key.extend_from_slice(&5u64.to_be_bytes());
-        index.alerts.insert(old_key, &[][..]).unwrap();
-        index.set_marker(MARK_ALERTS, 6).unwrap();
+        let index = Index::open(dir.path(), vec![Arc::new(Counts)]).unwrap();
+        apply(&index, 0, &entries(0..10, 10));
+        index.write_alerts(&[(5, b"ALERT")], 10).unwrap();
+        drop(index);
+        // Reopened in the same layout, it keeps what it holds.
+        let index = Index::open(dir.path(), vec![Arc::new(Counts)]).unwrap();
+        assert_eq!(index.alert_indexes(b"ALERT").unwrap(), vec![5]);
+        assert_eq!(index.view_applied(0).unwrap(), 10);
+        index.meta.remove(LAYOUT_KEY).unwrap();
         drop(index);
 
-        let index = Index::open(dir.path(), Vec::new()).unwrap();
+        let index = Index::open(dir.path(), vec![Arc::new(Counts)]).unwrap();
         assert!(index.alerts.is_empty());
         assert_eq!(index.alerts_applied().unwrap(), 0);
-        index.write_alerts(&[(5, b"ALERT")], 6).unwrap();
+        assert_eq!(index.view_applied(0).unwrap(), 0);
+        assert!(contents(&index).is_empty());
         drop(index);
-        // Once in the new layout, it is kept.
-        let index = Index::open(dir.path(), Vec::new()).unwrap();
-        assert_eq!(index.alert_indexes(b"ALERT").unwrap(), vec![5]);
-        assert_eq!(index.alerts_applied().unwrap(), 6);
+        let index = Index::open(dir.path(), vec![Arc::new(Counts)]).unwrap();
+        assert_eq!(index.meta.get(LAYOUT_KEY).unwrap().as_deref(), Some(LAYOUT));
     }
 
     #[test]
