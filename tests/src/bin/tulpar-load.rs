@@ -556,6 +556,13 @@ fn print_warnings(federation: &Federation) {
 
 /// Times the node's full re-check and the independent `tulpar audit verify` of KZ's ledger.
 async fn audit_figures(kz: &tulpar_tests::Country) -> Result<()> {
+    let checked = node_recheck_figures(kz).await?;
+    audit_verify_figures(kz, checked)
+}
+
+/// Runs the node's full re-check (`VerifyLedger`) as a focal point, printing how long it took;
+/// returns how many entries it checked.
+async fn node_recheck_figures(kz: &tulpar_tests::Country) -> Result<u64> {
     let mut focal = kz.audit_client("focal-point").await?;
     let started = Instant::now();
     let mut stream = focal
@@ -577,6 +584,11 @@ async fn audit_figures(kz: &tulpar_tests::Country) -> Result<()> {
         elapsed.as_secs_f64(),
         checked as f64 / elapsed.as_secs_f64()
     );
+    Ok(checked)
+}
+
+/// Runs `tulpar audit verify` against KZ as a focal point, printing how long it took.
+fn audit_verify_figures(kz: &tulpar_tests::Country, checked: u64) -> Result<()> {
     let started = Instant::now();
     let output = kz
         .tulpar()?

@@ -418,9 +418,15 @@ async fn measure(federation: &mut Federation, entries: u64, max_bytes: u64) -> R
     }
     let (rss, hwm) = memory_mib(pid)?;
     println!("KZ RSS after 100 alerts delivered: {rss:.1} MiB (peak {hwm:.1})");
-    crate::audit_figures(kz).await?;
+    let checked = crate::node_recheck_figures(kz).await?;
     let (rss, hwm) = memory_mib(pid)?;
-    println!("KZ RSS after the audits: {rss:.1} MiB (peak {hwm:.1})");
+    println!("KZ RSS after the node's re-check: {rss:.1} MiB (peak {hwm:.1})");
+    crate::audit_verify_figures(kz, checked)?;
+    let (rss, hwm) = memory_mib(pid)?;
+    println!("KZ RSS after `tulpar audit verify` too: {rss:.1} MiB (peak {hwm:.1})");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (rss, hwm) = memory_mib(pid)?;
+    println!("KZ RSS 10 s later: {rss:.1} MiB (peak {hwm:.1})");
     crate::print_warnings(federation);
     Ok(())
 }
