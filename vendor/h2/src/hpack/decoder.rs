@@ -158,7 +158,9 @@ impl Decoder {
             max_size_update: None,
             last_max_update: size,
             table: Table::new(size),
-            buffer: BytesMut::with_capacity(4096),
+            // Empty: each Huffman-decoded string then gets an allocation of its own size rather
+            // than a share of a 4 KiB one that the dynamic table's entries would keep alive.
+            buffer: BytesMut::new(),
         }
     }
 
