@@ -76,6 +76,14 @@ pub(super) trait Resolve {
     fn resolve(&mut self, key: Key) -> Ptr<'_>;
 }
 
+/// Makes room for exactly one stream in an empty slab: most connections carry one stream at a
+/// time, and a slab's first growth would otherwise make room for four.
+fn reserve_first(slab: &mut slab::Slab<Stream>) {
+    if slab.capacity() == 0 {
+        slab.reserve_exact(1);
+    }
+}
+
 // ===== impl Store =====
 
 impl Store {
@@ -102,6 +110,7 @@ impl Store {
     }
 
     pub fn insert(&mut self, id: StreamId, val: Stream) -> Ptr<'_> {
+        reserve_first(&mut self.slab);
         let index = SlabIndex(self.slab.insert(val) as u32);
         assert!(self.ids.insert(id, index).is_none());
 
@@ -464,6 +473,7 @@ impl<'a> VacantEntry<'a> {
     pub fn insert(self, value: Stream) -> Key {
         // Insert the value in the slab
         let stream_id = value.id;
+        reserve_first(self.slab);
         let index = SlabIndex(self.slab.insert(value) as u32);
 
         // Insert the handle in the ID map

@@ -205,7 +205,18 @@ impl DeframerVecBuffer {
         // we get a message with a length field out of range here,
         // we do a zero length read.  That looks like an EOF to
         // the next layer up, which is fine.
-        let new_bytes = rd.read(&mut self.buf[self.used..])?;
+        let new_bytes = match rd.read(&mut self.buf[self.used..]) {
+            Ok(new_bytes) => new_bytes,
+            Err(err) => {
+                // Nothing buffered and nothing to read yet (`WouldBlock` on an idle connection):
+                // free the buffer rather than hold it, zero-filled and resident, until the peer
+                // sends again. `prepare_read` allocates it for the next read.
+                if self.used == 0 {
+                    self.buf = Vec::new();
+                }
+                return Err(err);
+            }
+        };
         self.used += new_bytes;
         Ok(new_bytes)
     }
