@@ -1,8 +1,10 @@
 //! What sled holds: state derived from the segments, each part tagged with the entries it covers.
 //!
 //! Trees: `merkle` (complete subtree hashes, [`TILE`] consecutive ones of a level per key), `frames`
-//! (where each frame of the segments starts), `alerts` (alert id → entry indexes), `meta` (applied
-//! markers), and one tree per view. Merkle, frame and alert writes are idempotent, so they are plain
+//! (where each frame of the segments starts), `alerts` (alert id → entry indexes, up to
+//! [`ALERT_CHUNK`] of them per key), `meta` (applied markers), and one tree per view. sled keeps a
+//! record in memory for every page of the database, and a page holds at most 16 keys, so the
+//! node's memory grows with the number of keys: what is read together is stored under one key. Merkle, frame and alert writes are idempotent, so they are plain
 //! inserts written before their marker: after a crash the marker may lag, never lead, and replaying
 //! entries rewrites the same keys. A view's writes are not idempotent (an entry's effect depends on
 //! what earlier entries left), so a batch of them must land whole or not at all. sled's atomic
@@ -27,6 +29,11 @@ use crate::view::{View, ViewTxn};
 const MARK_MERKLE: &[u8] = b"applied/merkle";
 const MARK_FRAMES: &[u8] = b"applied/frames";
 const MARK_ALERTS: &[u8] = b"applied/alerts";
+/// In `meta`, the layout of the index. An index with another (or none: earlier versions kept Merkle
+/// tiles of 16 nodes and one key per alert entry) is rebuilt from the segments whole, which holds far
+/// less memory than rewriting its trees in place.
+const LAYOUT_KEY: &[u8] = b"layout";
+const LAYOUT: &[u8] = b"merkle tiles of 64, alert index chunks of 32";
 
 /// Where a frame is in the segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +78,8 @@ impl FrameLoc {
 }
 
 /// Complete subtree hashes of one level stored per sled key: one insert covers many nodes, which
-/// keeps the commit loop's index writes well below the cost of the sync.
-pub(crate) const TILE: u64 = 16;
+/// keeps the commit loop's index writes well below the cost of the sync, and the tree's keys few.
+pub(crate) const TILE: u64 = 64;
 
 /// The key of the tile holding nodes `tile * TILE .. (tile + 1) * TILE` of `level`.
 fn tile_key(level: u8, tile: u64) -> [u8; 9] {
@@ -82,11 +89,34 @@ fn tile_key(level: u8, tile: u64) -> [u8; 9] {
     k
 }
 
+/// Entry indexes of one alert stored per key of the `alerts` tree: most alerts have fewer, and a
+/// full chunk is never rewritten.
+pub(crate) const ALERT_CHUNK: usize = 32;
+
 fn alert_prefix(alert_id: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(alert_id.len() + 12);
+    let mut k = Vec::with_capacity(alert_id.len() + 8);
     k.extend_from_slice(&(alert_id.len() as u32).to_be_bytes());
     k.extend_from_slice(alert_id);
     k
+}
+
+/// The key of chunk `chunk` of an alert's entry indexes.
+fn alert_chunk_key(prefix: &[u8], chunk: u32) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&chunk.to_be_bytes());
+    k
+}
+
+/// The entry indexes of a chunk: big-endian u64s, ascending.
+fn chunk_indexes(value: &[u8]) -> Result<impl Iterator<Item = u64> + '_, LedgerError> {
+    if value.is_empty() || value.len() % 8 != 0 || value.len() > ALERT_CHUNK * 8 {
+        return Err(LedgerError::Inconsistent(
+            "malformed alert index chunk".into(),
+        ));
+    }
+    Ok(value
+        .chunks_exact(8)
+        .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes"))))
 }
 
 /// Where earlier versions kept a view's marker, in `meta`; read when the view's tree has none.
@@ -182,6 +212,27 @@ pub(crate) struct Index {
     views: Vec<(Arc<dyn View>, Tree)>,
 }
 
+/// sled's cache of pages. A node's working set (recent alerts' records, the Merkle tree's right edge,
+/// outboxes) is a small part of it; a larger cache only grows the node's memory as reads and index
+/// rebuilds pass through old pages, which the operating system's page cache serves as well.
+const CACHE_BYTES: u64 = 64 << 20;
+
+/// Whether the index at `db` is in this version's layout, or empty.
+fn layout_is_current(db: &sled::Db) -> Result<bool, LedgerError> {
+    let meta = db
+        .open_tree("meta")
+        .map_err(LedgerError::index("open tree"))?;
+    Ok(
+        match meta
+            .get(LAYOUT_KEY)
+            .map_err(LedgerError::index("read index layout"))?
+        {
+            Some(layout) => layout == LAYOUT,
+            None => meta.is_empty(),
+        },
+    )
+}
+
 /// Waits, at most two seconds, until no handle holds the lock sled takes on its database file:
 /// sled's background flusher lets go of it a moment after the previous handle is dropped, so a
 /// reopen right after a close may briefly find it held. The lock is recognised by its error kind
@@ -263,10 +314,21 @@ impl Index {
     pub(crate) fn open(path: &Path, views: Vec<Arc<dyn View>>) -> Result<Self, LedgerError> {
         let config = sled::Config::new()
             .path(path)
-            .cache_capacity(256 << 20)
+            .cache_capacity(CACHE_BYTES)
             .mode(sled::Mode::HighThroughput);
         wait_for_lock(path);
-        let db = config.open().map_err(LedgerError::index("open"))?;
+        let mut db = config.open().map_err(LedgerError::index("open"))?;
+        if !layout_is_current(&db)? {
+            tracing::info!(
+                path = %path.display(),
+                "rebuilding the ledger index from the segments: an earlier version wrote it in \
+                 another layout"
+            );
+            drop(db);
+            wait_for_lock(path);
+            std::fs::remove_dir_all(path).map_err(LedgerError::io(path))?;
+            db = config.open().map_err(LedgerError::index("open"))?;
+        }
         let tree = |name: &str| db.open_tree(name).map_err(LedgerError::index("open tree"));
         let mut seen = std::collections::HashSet::new();
         let mut view_trees = Vec::new();
@@ -283,11 +345,14 @@ impl Index {
             }
             view_trees.push((view, tree(&format!("view/{name}"))?));
         }
+        let meta = tree("meta")?;
+        meta.insert(LAYOUT_KEY, LAYOUT)
+            .map_err(LedgerError::index("write index layout"))?;
         let index = Self {
             merkle: tree("merkle")?,
             frames: tree("frames")?,
             alerts: tree("alerts")?,
-            meta: tree("meta")?,
+            meta,
             views: view_trees,
             db,
         };
@@ -544,14 +609,73 @@ impl Index {
         entries: &[(u64, &[u8])],
         applied: u64,
     ) -> Result<(), LedgerError> {
+        let mut by_alert: BTreeMap<&[u8], Vec<u64>> = BTreeMap::new();
         for (index, alert_id) in entries.iter().filter(|(_, id)| !id.is_empty()) {
-            let mut key = alert_prefix(alert_id);
-            key.extend_from_slice(&index.to_be_bytes());
-            self.alerts
-                .insert(key, &[][..])
-                .map_err(LedgerError::index("write alert index"))?;
+            by_alert.entry(alert_id).or_default().push(*index);
+        }
+        for (alert_id, indexes) in by_alert {
+            self.append_alert_indexes(alert_id, &indexes)?;
         }
         self.set_marker(MARK_ALERTS, applied)
+    }
+
+    /// Appends ascending `indexes` to an alert's last chunk, starting new chunks as they fill.
+    /// Indexes the chunks already hold are skipped, so replaying entries after a crash that came
+    /// between these writes and the marker writes nothing twice.
+    fn append_alert_indexes(&self, alert_id: &[u8], indexes: &[u64]) -> Result<(), LedgerError> {
+        let prefix = alert_prefix(alert_id);
+        let last = self
+            .alerts
+            .scan_prefix(&prefix)
+            .next_back()
+            .transpose()
+            .map_err(LedgerError::index("read alert index"))?;
+        let (mut chunk, mut value) = match last {
+            Some((key, value)) => {
+                let number = key[prefix.len()..].try_into().map(u32::from_be_bytes);
+                let number = number
+                    .map_err(|_| LedgerError::Inconsistent("malformed alert index key".into()))?;
+                (number, value.to_vec())
+            }
+            None => (0, Vec::new()),
+        };
+        let mut held = if value.is_empty() {
+            None
+        } else {
+            chunk_indexes(&value)?.last()
+        };
+        let mut changed = false;
+        for &index in indexes {
+            if held.is_some_and(|held| index <= held) {
+                continue;
+            }
+            if value.len() == ALERT_CHUNK * 8 {
+                if changed {
+                    self.insert_alert_chunk(&prefix, chunk, &value)?;
+                }
+                chunk += 1;
+                value.clear();
+            }
+            value.extend_from_slice(&index.to_be_bytes());
+            held = Some(index);
+            changed = true;
+        }
+        if changed {
+            self.insert_alert_chunk(&prefix, chunk, &value)?;
+        }
+        Ok(())
+    }
+
+    fn insert_alert_chunk(
+        &self,
+        prefix: &[u8],
+        chunk: u32,
+        value: &[u8],
+    ) -> Result<(), LedgerError> {
+        self.alerts
+            .insert(alert_chunk_key(prefix, chunk), value)
+            .map(drop)
+            .map_err(LedgerError::index("write alert index"))
     }
 
     /// Applies entries to every view that has not seen them, committing each view's writes with
@@ -662,18 +786,12 @@ impl Index {
 
     /// Indexes of the entries about `alert_id`, ascending.
     pub(crate) fn alert_indexes(&self, alert_id: &[u8]) -> Result<Vec<u64>, LedgerError> {
-        let prefix = alert_prefix(alert_id);
-        self.alerts
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|k| {
-                let k = k.map_err(LedgerError::index("scan alert index"))?;
-                k[prefix.len()..]
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| LedgerError::Inconsistent("malformed alert index key".into()))
-            })
-            .collect()
+        let mut indexes = Vec::new();
+        for chunk in self.alerts.scan_prefix(alert_prefix(alert_id)).values() {
+            let chunk = chunk.map_err(LedgerError::index("scan alert index"))?;
+            indexes.extend(chunk_indexes(&chunk)?);
+        }
+        Ok(indexes)
     }
 
     /// The tree of the view called `name`.
@@ -837,6 +955,59 @@ mod tests {
         // Replaying what the view lacks gives what applying everything once gives.
         apply(&index, 10, &all[10..]);
         assert_eq!(contents(&index), expected(&all, 10));
+    }
+
+    #[test]
+    fn an_alert_s_indexes_fill_chunks_and_a_replay_adds_none_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path(), Vec::new()).unwrap();
+        let one: &[u8] = b"ALERT-ONE";
+        let two: &[u8] = b"ALERT-ONE-AND-MORE";
+        let mut written = 0u64;
+        for batch in [1u64, 7, 30, 2, 45] {
+            let entries: Vec<(u64, &[u8])> = (written..written + batch)
+                .map(|i| (i, if i % 3 == 0 { two } else { one }))
+                .collect();
+            index.write_alerts(&entries, written + batch).unwrap();
+            // A crash before the marker moved: the same entries come again.
+            index.write_alerts(&entries, written + batch).unwrap();
+            written += batch;
+        }
+        let want = |id: &[u8]| -> Vec<u64> {
+            (0..written)
+                .filter(|i| (i % 3 == 0) == (id == two))
+                .collect()
+        };
+        assert_eq!(index.alert_indexes(one).unwrap(), want(one));
+        assert_eq!(index.alert_indexes(two).unwrap(), want(two));
+        assert_eq!(index.alert_indexes(b"ALERT").unwrap(), Vec::<u64>::new());
+        let keys = index.alerts.len();
+        let chunks = |n: usize| n.div_ceil(ALERT_CHUNK);
+        assert_eq!(keys, chunks(want(one).len()) + chunks(want(two).len()));
+    }
+
+    #[test]
+    fn an_index_of_another_layout_is_emptied_for_a_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(dir.path(), vec![Arc::new(Counts)]).unwrap();
+        apply(&index, 0, &entries(0..10, 10));
+        index.write_alerts(&[(5, b"ALERT")], 10).unwrap();
+        drop(index);
+        // Reopened in the same layout, it keeps what it holds.
+        let index = Index::open(dir.path(), vec![Arc::new(Counts)]).unwrap();
+        assert_eq!(index.alert_indexes(b"ALERT").unwrap(), vec![5]);
+        assert_eq!(index.view_applied(0).unwrap(), 10);
+        index.meta.remove(LAYOUT_KEY).unwrap();
+        drop(index);
+
+        let index = Index::open(dir.path(), vec![Arc::new(Counts)]).unwrap();
+        assert!(index.alerts.is_empty());
+        assert_eq!(index.alerts_applied().unwrap(), 0);
+        assert_eq!(index.view_applied(0).unwrap(), 0);
+        assert!(contents(&index).is_empty());
+        drop(index);
+        let index = Index::open(dir.path(), vec![Arc::new(Counts)]).unwrap();
+        assert_eq!(index.meta.get(LAYOUT_KEY).unwrap().as_deref(), Some(LAYOUT));
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! crc32 over header fields and body), the records (`len | crc32 | prost-encoded LedgerEntry`), and
 //! the checkpoint note signed for the batch. A frame is written and `fdatasync`ed before any appender
 //! is answered, so every frame checks itself and carries its own signed root. A new segment starts
-//! past 64 MiB. On open, a damaged frame with no valid frame after it (a torn tail) is cut, its bytes
+//! past 16 MiB (readers hold one segment at a time). On open, a damaged frame with no valid frame after it (a torn tail) is cut, its bytes
 //! kept in `<dir>/damaged/`, and reported in [`OpenReport::truncated`]; damage followed by valid
 //! frames is an error naming the segment, offset and entry. Opening reads only the last segment; the
 //! closed ones are checked by [`Ledger::check_closed_segments`], and damage found there or by a read

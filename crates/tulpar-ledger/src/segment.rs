@@ -31,9 +31,10 @@ const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"TLFR");
 pub(crate) const FRAME_HEADER_LEN: usize = 24;
 /// Record header length.
 pub(crate) const RECORD_HEADER_LEN: usize = 8;
-/// A new segment is started once the current one passes this size.
+/// A new segment is started once the current one passes this size. Opening, the check of closed
+/// segments and the verifiers each read one segment whole, so this bounds what they hold.
 #[cfg(not(test))]
-const SEGMENT_ROLL_BYTES: u64 = 64 << 20;
+const SEGMENT_ROLL_BYTES: u64 = 16 << 20;
 /// Unit tests roll every few frames, to exercise reads and recovery across segments.
 #[cfg(test)]
 const SEGMENT_ROLL_BYTES: u64 = 4 << 10;

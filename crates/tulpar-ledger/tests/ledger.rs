@@ -697,35 +697,91 @@ fn an_index_rebuilt_from_the_segments_gives_the_same_proofs_and_checkpoints() {
         fill(&ledger, batch * 3, batch, 20);
     }
     let size = ledger.size();
-    let snapshot = |ledger: &Ledger| {
-        let mut seen = Vec::new();
-        for new in (1..=size).step_by(7).chain([size]) {
-            seen.push(format!("root {new} {:?}", ledger.root_at(new).unwrap()));
-            seen.push(format!("cp {new} {:?}", ledger.checkpoint_at(new).unwrap()));
-            for old in (1..=new).step_by(29) {
-                seen.push(format!(
-                    "{old}->{new} {:?}",
-                    ledger.consistency_proof(old, new).unwrap()
-                ));
-            }
-            for leaf in (0..new).step_by(31) {
-                seen.push(format!(
-                    "{leaf}@{new} {:?}",
-                    ledger.inclusion_proof(leaf, new).unwrap()
-                ));
-            }
-        }
-        seen.push(format!("{:?}", ledger.entries_bytes(0..size).unwrap()));
-        seen
-    };
-    let before = snapshot(&ledger);
+    let before = what_the_index_answers(&ledger);
     drop(ledger);
     fs::remove_dir_all(dir.path().join("index")).unwrap();
     let (ledger, report) = common::open(dir.path());
     assert_eq!(report.replayed, size);
-    let after = snapshot(&ledger);
+    let after = what_the_index_answers(&ledger);
     assert_eq!(before.len(), after.len());
     for (b, a) in before.iter().zip(&after) {
         assert_eq!(b, a);
     }
+}
+
+/// Roots, checkpoints, proofs, entries and alert indexes, as text, across the ledger's sizes.
+fn what_the_index_answers(ledger: &Ledger) -> Vec<String> {
+    let size = ledger.size();
+    let mut seen = Vec::new();
+    for new in (1..=size).step_by(7).chain([size]) {
+        seen.push(format!("root {new} {:?}", ledger.root_at(new).unwrap()));
+        seen.push(format!("cp {new} {:?}", ledger.checkpoint_at(new).unwrap()));
+        for old in (1..=new).step_by(29) {
+            seen.push(format!(
+                "{old}->{new} {:?}",
+                ledger.consistency_proof(old, new).unwrap()
+            ));
+        }
+        for leaf in (0..new).step_by(31) {
+            seen.push(format!(
+                "{leaf}@{new} {:?}",
+                ledger.inclusion_proof(leaf, new).unwrap()
+            ));
+        }
+    }
+    seen.push(format!("{:?}", ledger.entries_bytes(0..size).unwrap()));
+    for alert in 0..7 {
+        let id = format!("ALERT-{alert}");
+        seen.push(format!(
+            "{id} {:?}",
+            ledger.indexes_for_alert(id.as_bytes()).unwrap()
+        ));
+    }
+    seen
+}
+
+#[test]
+fn an_index_in_the_earlier_layout_is_rebuilt_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, _) = common::open(dir.path());
+    fill(&ledger, 150, 1, 20);
+    fill(&ledger, 90, 30, 20);
+    let size = ledger.size();
+    let before = what_the_index_answers(&ledger);
+    drop(ledger);
+    // Earlier versions kept Merkle nodes in tiles of 16, one key per alert entry, and no layout.
+    {
+        let db = sled::open(dir.path().join("index")).unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        assert!(meta.remove(b"layout").unwrap().is_some());
+        let merkle = db.open_tree("merkle").unwrap();
+        let tiles: Vec<_> = merkle.iter().map(Result::unwrap).collect();
+        merkle.clear().unwrap();
+        for (key, value) in tiles {
+            let tile = u64::from_be_bytes(key[1..].try_into().unwrap());
+            for (k, nodes) in value.chunks(16 * 32).enumerate() {
+                let mut old = key[..1].to_vec();
+                old.extend_from_slice(&(tile * 4 + k as u64).to_be_bytes());
+                merkle.insert(old, nodes).unwrap();
+            }
+        }
+        let alerts = db.open_tree("alerts").unwrap();
+        let chunks: Vec<_> = alerts.iter().map(Result::unwrap).collect();
+        alerts.clear().unwrap();
+        for (key, value) in chunks {
+            for index in value.chunks(8) {
+                let mut old = key[..key.len() - 4].to_vec();
+                old.extend_from_slice(index);
+                alerts.insert(old, &[][..]).unwrap();
+            }
+        }
+        db.flush().unwrap();
+    }
+    let (ledger, report) = common::open(dir.path());
+    assert_eq!(report.replayed, size, "the index was rebuilt");
+    assert_eq!(what_the_index_answers(&ledger), before);
+    drop(ledger);
+    let (ledger, report) = common::open(dir.path());
+    assert_eq!(report.replayed, 0, "and kept in this layout");
+    assert_eq!(what_the_index_answers(&ledger), before);
 }
