@@ -22,6 +22,14 @@ use crate::index::{FrameLoc, Index};
 use crate::keys::{self, LedgerKeys};
 use crate::merkle::{Frontier, Hash, ProofBuilder, leaf_hash};
 use crate::note::{self, CheckpointBody, SignedCheckpoint};
+
+/// Segment files kept open for reads: each is a descriptor the node's connection limits leave room
+/// for (`DESCRIPTOR_RESERVE` in tulpar-node), and a ledger's segments are countless in time.
+#[cfg(not(test))]
+const MAX_OPEN_SEGMENTS: usize = 32;
+/// Unit tests keep a few, to exercise closing and reopening them.
+#[cfg(test)]
+const MAX_OPEN_SEGMENTS: usize = 3;
 use crate::read::{self, ReadFrame};
 use crate::recover::{self, TailTruncation};
 use crate::segment;
@@ -575,7 +583,8 @@ impl Ledger {
         })
     }
 
-    /// The open file of the segment starting at `first_index`.
+    /// The open file of the segment starting at `first_index`, kept open for the next read; at most
+    /// [`MAX_OPEN_SEGMENTS`] are kept.
     fn segment_file(&self, first_index: u64) -> Result<(Arc<File>, PathBuf), LedgerError> {
         let shared = self.shared();
         let path = segment::segment_path(&shared.segments_dir, first_index);
@@ -584,6 +593,13 @@ impl Ledger {
             Some(f) => f.clone(),
             None => {
                 let f = Arc::new(File::open(&path).map_err(LedgerError::io(&path))?);
+                if files.len() >= MAX_OPEN_SEGMENTS {
+                    // The oldest segment goes first: an audit reads them in order, and recent
+                    // entries are read most.
+                    if let Some(oldest) = files.keys().min().copied() {
+                        files.remove(&oldest);
+                    }
+                }
                 files.insert(first_index, f.clone());
                 f
             }
@@ -908,6 +924,13 @@ mod tests {
         assert!(segments.len() > 5, "{} segments", segments.len());
         let all = ledger.entries(0..120).unwrap();
         assert!(all.iter().all(|(i, e)| *e == entry(*i)));
+        let open = ledger.shared().files.lock().unwrap().len();
+        assert!(open <= MAX_OPEN_SEGMENTS, "{open} segment files open");
+        assert_eq!(
+            ledger.entry(0).unwrap(),
+            entry(0),
+            "a closed one opens again"
+        );
         let root = ledger.root_at(120).unwrap();
         drop(ledger);
 
