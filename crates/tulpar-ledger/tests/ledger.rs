@@ -185,7 +185,7 @@ fn a_view_marker_kept_in_meta_by_earlier_versions_is_honoured() {
     drop(ledger);
     // Earlier versions kept the marker in `meta`, outside the view's tree.
     {
-        let db = sled::open(dir.path().join("index")).unwrap();
+        let db = common::open_index(dir.path());
         let view = db.open_tree("view/count").unwrap();
         let marker = view
             .remove(b"")
@@ -449,7 +449,7 @@ fn tampering_with_entries_checkpoints_or_hashes_is_detected() {
 
     // A Merkle hash altered in sled: proofs built from it no longer verify against the checkpoint.
     {
-        let db = sled::open(dir.path().join("index")).unwrap();
+        let db = common::open_index(dir.path());
         let merkle = db.open_tree("merkle").unwrap();
         // Leaf hashes 0..16 share one key; zero the hash of leaf 3.
         let key = [0u8; 9];
@@ -751,7 +751,7 @@ fn an_index_in_the_earlier_layout_is_rebuilt_on_open() {
     drop(ledger);
     // Earlier versions kept Merkle nodes in tiles of 16, one key per alert entry, and no layout.
     {
-        let db = sled::open(dir.path().join("index")).unwrap();
+        let db = common::open_index(dir.path());
         let meta = db.open_tree("meta").unwrap();
         assert!(meta.remove(b"layout").unwrap().is_some());
         let merkle = db.open_tree("merkle").unwrap();

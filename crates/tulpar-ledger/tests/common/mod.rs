@@ -41,6 +41,21 @@ pub fn open(dir: &Path) -> (Ledger, OpenReport) {
     open_with(dir, Vec::new())
 }
 
+/// Opens a closed ledger's index directly with sled. sled's own threads let go of its lock a
+/// moment after the ledger is dropped, so a lock still held is waited out, for up to five seconds.
+pub fn open_index(dir: &Path) -> sled::Db {
+    let path = dir.join("index");
+    for _ in 0..100 {
+        match sled::open(&path) {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other.unwrap(),
+        }
+    }
+    sled::open(&path).unwrap()
+}
+
 /// An entry about `alert_id` whose encoding is about `pad` bytes long.
 pub fn entry(alert_id: &str, pad: usize) -> LedgerEntry {
     LedgerEntry {
