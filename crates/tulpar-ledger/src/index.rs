@@ -216,7 +216,7 @@ pub(crate) struct Index {
 /// outboxes) is a small part of it; a larger cache only grows the node's memory as audits and sled's
 /// own cleaning of its log pass through old pages, which the operating system's page cache serves
 /// as well.
-const CACHE_BYTES: u64 = 32 << 20;
+const CACHE_BYTES: u64 = 16 << 20;
 
 /// Whether the index at `db` is in this version's layout, or empty.
 fn layout_is_current(db: &sled::Db) -> Result<bool, LedgerError> {
