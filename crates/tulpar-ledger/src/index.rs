@@ -4,8 +4,9 @@
 //! (where each frame of the segments starts), `alerts` (alert id → entry indexes, up to
 //! [`ALERT_CHUNK`] of them per key), `meta` (applied markers), and one tree per view. sled keeps a
 //! record in memory for every page of the database, and a page holds at most 16 keys, so the
-//! node's memory grows with the number of keys: what is read together is stored under one key. Merkle, frame and alert writes are idempotent, so they are plain
-//! inserts written before their marker: after a crash the marker may lag, never lead, and replaying
+//! node's memory grows with the number of keys: what is read together is stored under one key.
+//! Merkle, frame and alert writes are idempotent, so they are plain inserts written before their
+//! marker: after a crash the marker may lag, never lead, and replaying
 //! entries rewrites the same keys. A view's writes are not idempotent (an entry's effect depends on
 //! what earlier entries left), so a batch of them must land whole or not at all. sled's atomic
 //! batches would do, but each one makes sled write out its log buffer and blocks every other sled
@@ -91,7 +92,7 @@ fn tile_key(level: u8, tile: u64) -> [u8; 9] {
 
 /// Entry indexes of one alert stored per key of the `alerts` tree: most alerts have fewer, and a
 /// full chunk is never rewritten.
-pub(crate) const ALERT_CHUNK: usize = 32;
+const ALERT_CHUNK: usize = 32;
 
 fn alert_prefix(alert_id: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(alert_id.len() + 8);
